@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what tokengrid needs on Debian 12 (only what is missing), then configures and builds.
+#   scripts/setup.sh            install, configure, build into build/
+#   BUILD_DIR=dir scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake ninja-build pkg-config git
+  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libboost-dev
+  libgtest-dev libgmock-dev libbenchmark-dev)
+# Node may come from elsewhere with npm inside; only install Debian's when either is absent.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
+  echo "setup: installing the Node test client"
+  (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+build_dir=${BUILD_DIR:-build}
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build_dir" -j "$(nproc)"

@@ -1,0 +1,82 @@
+// Engine: runs one model for many concurrent requests (continuous batching over a paged KV
+// cache with prefix reuse). This header is the contract the server builds on.
+//
+// Guarantees:
+//   - submit() never blocks on computation; events for a request arrive through its callback,
+//     in order, from the engine's own thread: zero or more tokens, then exactly one Finished.
+//   - cancel() stops a request within one engine step and frees its KV blocks; its callback
+//     then receives Finished with reason kCancelled (unless it had already finished).
+//   - A greedy request yields the same tokens whether it runs alone or in a batch.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/sampling_params.h"
+
+namespace tokengrid::engine {
+
+class Tokenizer;
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt_ids;  // already tokenized, BOS included when the model wants it
+  SamplingParams sampling;
+  StopRules stop;
+};
+
+struct TokenLogprob {
+  int32_t id = 0;
+  std::string text;
+  float logprob = 0.0f;
+};
+
+struct TokenEvent {
+  int32_t id = 0;
+  std::string text;  // UTF-8 text this token completes; may be empty while a character is split
+  float logprob = 0.0f;  // filled when the request asked for logprobs
+  std::vector<TokenLogprob> top_logprobs;
+};
+
+enum class FinishReason { kStop, kLength, kCancelled, kError };
+
+struct Finished {
+  FinishReason reason = FinishReason::kStop;
+  Status error;  // set when reason is kError
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  int cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+};
+
+struct RequestEvents {
+  std::function<void(const TokenEvent&)> on_token;
+  std::function<void(const Finished&)> on_finished;
+};
+
+struct EngineStats {
+  int queued = 0;
+  int running = 0;
+  int64_t kv_blocks_used = 0;
+  int64_t kv_blocks_total = 0;
+  int64_t prefix_hit_tokens = 0;    // prompt tokens found in the prefix cache, cumulative
+  int64_t prefix_query_tokens = 0;  // prompt tokens looked up, cumulative
+  int64_t preemptions = 0;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Queues a request and returns its id; an error when the request can never run (a prompt
+  // longer than the context, an empty prompt) or the queue is full (kResourceExhausted).
+  virtual Result<uint64_t> submit(GenerationRequest request, RequestEvents events) = 0;
+  virtual void cancel(uint64_t request_id) = 0;
+  virtual EngineStats stats() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+  virtual int context_length() const = 0;
+  virtual std::string model_name() const = 0;
+};
+
+}  // namespace tokengrid::engine

@@ -1,0 +1,33 @@
+// Matrix products of a weight matrix (any supported TensorType) with float activations.
+//
+// This is the one entry point the forward pass uses for every weight product. Semantics,
+// which every kernel path must follow:
+//   - F32, F16, BF16 weights: each weight is widened to float and multiplied with x in float.
+//   - Q8_0, Q4_0 weights: x is first quantized to Q8_0 blocks of 32 (once per product), each
+//     block pair gives an exact integer dot product, scaled by both block scales in float.
+// Rows of different batch items never mix: y[b] depends only on W and x[b] (batch invariance).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/tensor_type.h"
+
+namespace tokengrid::engine {
+
+class ThreadPool;
+
+// A row-major matrix of `rows` rows of `cols` elements, each row `row_bytes(type, cols)` long.
+struct WeightMatrix {
+  TensorType type = TensorType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* data = nullptr;
+};
+
+// y[b * w.rows + r] = dot(row r of w, x + b * w.cols) for b < batch. With a pool the rows are
+// split among its threads; without one the calling thread does all the work.
+void matmul(const WeightMatrix& w, const float* x, int64_t batch, float* y,
+            ThreadPool* pool = nullptr);
+
+}  // namespace tokengrid::engine

@@ -1,0 +1,74 @@
+// Tensor element types with ggml's exact encodings and block layouts.
+//
+// Type ids are ggml's, as stored in GGUF files. Quantized types store fixed-size blocks:
+//   Q8_0: { f16 d; int8 qs[32]; }              x[i] = qs[i] * d
+//   Q4_0: { f16 d; uint8 qs[16]; }             x[i] = ((qs[i] & 15) - 8) * d,
+//                                              x[i + 16] = ((qs[i] >> 4) - 8) * d   (i < 16)
+// A row of n elements takes n / block_size blocks; n must be a multiple of block_size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace tokengrid::engine {
+
+enum class TensorType : uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q8_1 = 9,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
+  BF16 = 30,
+};
+
+struct TypeTraits {
+  const char* name;     // ggml's name: "f32", "q4_0", ...
+  int64_t block_size;   // elements per block (1 for plain floats)
+  size_t block_bytes;   // bytes per block
+  bool supported;       // tokengrid can compute with it
+};
+
+// Traits of a known ggml type id, or nullopt for an id ggml does not define.
+std::optional<TypeTraits> type_traits(uint32_t type_id);
+// Name of a type id, "type N" for unknown ids.
+std::string type_name(uint32_t type_id);
+// Parses "f32", "f16", "bf16", "q8_0", "q4_0" (any case).
+std::optional<TensorType> parse_type(const std::string& name);
+
+// Bytes of a row of n elements; n must be a multiple of the block size.
+size_t row_bytes(TensorType type, int64_t n);
+
+// IEEE half and bfloat16 conversions (round to nearest even, NaN and infinities kept).
+uint16_t fp32_to_fp16(float f);
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_bf16(float f);
+float bf16_to_fp32(uint16_t h);
+
+// Decodes n elements of a supported type into floats.
+void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
+// Encodes n floats into a supported type with ggml's reference rounding.
+void quantize_row(TensorType type, const float* src, void* dst, int64_t n);
+
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[32];
+};
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[16];
+};
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_0) == 18);
+
+}  // namespace tokengrid::engine
