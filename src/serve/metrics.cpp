@@ -13,6 +13,13 @@ void Counter::add(double amount) {
   }
 }
 
+void Counter::advance_to(double total) {
+  double current = value_.load(std::memory_order_relaxed);
+  while (total > current &&
+         !value_.compare_exchange_weak(current, total, std::memory_order_relaxed)) {
+  }
+}
+
 double Counter::value() const { return value_.load(std::memory_order_relaxed); }
 
 void Gauge::set(double value) { value_.store(value, std::memory_order_relaxed); }

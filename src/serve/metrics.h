@@ -24,6 +24,8 @@ namespace tokengrid::serve {
 class Counter {
  public:
   void add(double amount = 1.0);
+  // Raises the value to `total` when it is higher: mirrors a cumulative count kept elsewhere.
+  void advance_to(double total);
   double value() const;
 
  private:

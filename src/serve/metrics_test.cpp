@@ -31,6 +31,15 @@ TEST(Metrics, CounterIgnoresNegativeAndNan) {
   EXPECT_EQ(c.value(), 5);
 }
 
+TEST(Metrics, CounterAdvancesToATotalButNeverBack) {
+  Counter c;
+  c.advance_to(10);
+  c.advance_to(4);
+  EXPECT_EQ(c.value(), 10);
+  c.advance_to(12.5);
+  EXPECT_EQ(c.value(), 12.5);
+}
+
 TEST(Metrics, GaugeWithoutLabelsAndFractions) {
   MetricsRegistry registry;
   registry.gauge("t_ratio", "A ratio.").get().set(0.25);

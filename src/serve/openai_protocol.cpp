@@ -348,7 +348,6 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body) {
   if (request.prompts.size() > 128) {
     return invalid_request("'prompt' may hold at most 128 prompts", "prompt");
   }
-  if (auto e = read_bool(j, "echo", request.echo)) return *e;
   if (auto e = read_options(j, /*chat=*/false, request.options)) return *e;
   if (request.prompts.size() * static_cast<size_t>(request.options.n) > 128) {
     return invalid_request("the number of prompts times 'n' may be at most 128", "n");

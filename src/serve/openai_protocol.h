@@ -89,7 +89,6 @@ struct Prompt {
 
 struct CompletionRequest {
   std::vector<Prompt> prompts;  // at least one; each yields n choices
-  bool echo = false;            // prepend the prompt's text to each choice
   GenerationOptions options;
 };
 

@@ -135,12 +135,11 @@ TEST(OpenAiProtocol, CompletionPromptForms) {
   ASSERT_EQ(text.value().prompts.size(), 1u);
   EXPECT_EQ(text.value().prompts[0].text, "Once");
 
-  auto list = parse_completion_request(R"({"prompt": ["a", "b"], "logprobs": 2, "echo": true})");
+  auto list = parse_completion_request(R"({"prompt": ["a", "b"], "logprobs": 2})");
   ASSERT_TRUE(list.is_ok());
   EXPECT_EQ(list.value().prompts.size(), 2u);
   EXPECT_TRUE(list.value().options.logprobs);
   EXPECT_EQ(list.value().options.top_logprobs, 2);
-  EXPECT_TRUE(list.value().echo);
 
   auto ids = parse_completion_request(R"({"prompt": [1, 2, 3]})");
   ASSERT_TRUE(ids.is_ok());

@@ -1,0 +1,80 @@
+// OpenAiService: the OpenAI-compatible API in front of one engine::Engine.
+//
+// Routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models (these three need
+// an API key when keys are configured), GET /health, GET /ready, GET /metrics.
+//
+// Guarantees:
+//   - Until set_model() the generation and model routes answer 503 and /ready answers 503;
+//     /health answers 200 as soon as the server listens.
+//   - Every rejected request gets OpenAI's error object with the matching status: 400 for
+//     invalid requests (including a prompt that does not fit the context), 401, 404, 405, 413,
+//     429 with Retry-After when the engine's queue is full, 503 while loading, 500.
+//   - A request with n choices (and several prompts) becomes one engine request per choice;
+//     with a seed, choice i uses seed + i, so the whole response is reproducible.
+//   - When the client disconnects, every engine request of its HTTP request is cancelled.
+//   - /metrics reports requests by route and status, time to first token, inter-token and
+//     end-to-end latency histograms, prompt and generated token counters, and the engine's
+//     queue, running sequences, KV blocks and prefix-cache hit ratio.
+//   - The service must outlive the engine's callbacks: stop or destroy the engine first.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "serve/auth.h"
+#include "serve/http_message.h"
+#include "serve/metrics.h"
+
+namespace tokengrid::serve {
+
+// A loaded model as the API sees it.
+struct ServedModel {
+  engine::Engine* engine = nullptr;  // not owned
+  std::string name;                  // the "model" reported in responses
+  // Tokenizes prompt text, adding the beginning-of-sequence token when the model wants it.
+  std::function<std::vector<int32_t>(const std::string& text)> encode;
+  int vocab_size = 0;
+  std::string chat_template;  // GGUF tokenizer.chat_template; empty selects the fallback
+};
+
+struct OpenAiServiceOptions {
+  ApiKeys keys;
+  // Requests allowed to wait in the engine's queue; more are answered 429. 0: no limit here
+  // (the engine may still refuse).
+  int max_queue = 256;
+  int retry_after_seconds = 1;
+  int completions_default_max_tokens = 16;  // OpenAI's default for /v1/completions
+};
+
+class OpenAiService {
+ public:
+  explicit OpenAiService(OpenAiServiceOptions options);
+  ~OpenAiService();
+
+  // The handler for the HTTP server: routes, checks keys, records metrics.
+  HttpHandler handler();
+  // The error responses the HTTP server sends for requests it rejects itself.
+  static HttpResponse transport_error(int status, const std::string& message);
+
+  void set_model(ServedModel model);
+  void set_load_failed(std::string reason);
+  bool ready() const;
+
+  // HTTP requests with engine work still running.
+  int active_requests() const;
+  // Cancels every running engine request (the end of a drain).
+  void cancel_all();
+
+  MetricsRegistry& metrics();
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tokengrid::serve

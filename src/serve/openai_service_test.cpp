@@ -1,0 +1,509 @@
+// The OpenAI service over real HTTP on loopback, in front of a small deterministic engine
+// defined here (the real engine's own behaviour is covered by the end-to-end suite).
+#include "serve/openai_service.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <nlohmann/json.hpp>
+
+#include "serve/http_client.h"
+#include "serve/http_server.h"
+#include "serve/sse.h"
+
+namespace tokengrid::serve {
+namespace {
+
+using nlohmann::json;
+
+// Generates token (last prompt id + k + 1) % vocab as text "<id> ", one per `delay`, on its own
+// thread, honouring max_tokens, stop strings (not returned), logprobs and cancel().
+class CountingEngine : public engine::Engine {
+ public:
+  explicit CountingEngine(std::chrono::milliseconds delay = std::chrono::milliseconds(0),
+                          int capacity = 1000)
+      : delay_(delay), capacity_(capacity), worker_([this] { run(); }) {}
+  ~CountingEngine() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+
+  Result<uint64_t> submit(engine::GenerationRequest request, engine::RequestEvents events) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (paused_ && static_cast<int>(queue_.size()) >= capacity_) {
+      return resource_exhausted("queue full");
+    }
+    uint64_t id = next_id_++;
+    submitted_.push_back(request);
+    queue_.push_back({id, std::move(request), std::move(events)});
+    cv_.notify_all();
+    return id;
+  }
+  void cancel(uint64_t id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled_.insert(id);
+    cancel_calls_++;
+    cv_.notify_all();
+  }
+  engine::EngineStats stats() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine::EngineStats s;
+    s.queued = paused_ ? static_cast<int>(queue_.size()) : 0;
+    s.running = running_;
+    s.kv_blocks_total = 100;
+    s.kv_blocks_used = running_ * 2;
+    s.prefix_hit_tokens = 30;
+    s.prefix_query_tokens = 120;
+    return s;
+  }
+  const engine::Tokenizer& tokenizer() const override { std::abort(); }
+  int context_length() const override { return 64; }
+  std::string model_name() const override { return "counting"; }
+
+  void pause(bool paused) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    paused_ = paused;
+    cv_.notify_all();
+  }
+  std::vector<engine::GenerationRequest> submitted() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return submitted_;
+  }
+  int cancel_calls() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cancel_calls_;
+  }
+  int running() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return running_;
+  }
+
+ private:
+  struct Pending {
+    uint64_t id;
+    engine::GenerationRequest request;
+    engine::RequestEvents events;
+  };
+
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopping_ || (!paused_ && !queue_.empty()); });
+      if (stopping_) return;
+      Pending p = std::move(queue_.front());
+      queue_.pop_front();
+      running_++;
+      // Each request runs to its end on this thread; requests take turns.
+      std::string text;
+      engine::Finished finished;
+      finished.prompt_tokens = static_cast<int>(p.request.prompt_ids.size());
+      finished.reason = engine::FinishReason::kLength;
+      int32_t last = p.request.prompt_ids.back();
+      for (int k = 0; k < p.request.stop.max_tokens; ++k) {
+        if (cancelled_.count(p.id)) {
+          finished.reason = engine::FinishReason::kCancelled;
+          break;
+        }
+        engine::TokenEvent e;
+        e.id = (last + k + 1) % 512;
+        e.text = std::to_string(e.id) + " ";
+        text += e.text;
+        bool stopped = false;
+        for (const std::string& s : p.request.stop.stop) {
+          if (text.find(s) != std::string::npos) stopped = true;
+        }
+        if (stopped) {
+          finished.reason = engine::FinishReason::kStop;
+          break;
+        }
+        if (p.request.sampling.top_logprobs >= 0) {
+          e.logprob = -0.5f;
+          for (int t = 0; t < p.request.sampling.top_logprobs; ++t) {
+            e.top_logprobs.push_back({e.id + t, std::to_string(e.id + t) + " ", -0.5f - t});
+          }
+        }
+        finished.completion_tokens++;
+        lock.unlock();
+        p.events.on_token(e);
+        if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
+        lock.lock();
+      }
+      running_--;
+      lock.unlock();
+      p.events.on_finished(finished);
+      lock.lock();
+    }
+  }
+
+  std::chrono::milliseconds delay_;
+  int capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  std::set<uint64_t> cancelled_;
+  std::vector<engine::GenerationRequest> submitted_;
+  uint64_t next_id_ = 1;
+  int running_ = 0;
+  int cancel_calls_ = 0;
+  bool paused_ = false;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+// Byte-level "tokenizer": BOS (1) then one id per byte, folded into the vocabulary.
+std::vector<int32_t> encode_bytes(const std::string& text) {
+  std::vector<int32_t> ids{1};
+  for (unsigned char c : text) ids.push_back(c + 3);
+  return ids;
+}
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void start(OpenAiServiceOptions options = {}, size_t body_limit = 8u << 20,
+             std::chrono::milliseconds delay = std::chrono::milliseconds(0), bool load = true) {
+    engine_ = std::make_unique<CountingEngine>(delay, 1);
+    service_ = std::make_unique<OpenAiService>(std::move(options));
+    HttpServerOptions http;
+    http.port = 0;
+    http.body_limit = body_limit;
+    http.error_response = &OpenAiService::transport_error;
+    auto server = HttpServer::start(http, service_->handler());
+    ASSERT_TRUE(server.is_ok()) << server.status().to_string();
+    server_ = std::move(server).value();
+    if (load) load_model();
+  }
+  void load_model() {
+    ServedModel model;
+    model.engine = engine_.get();
+    model.name = "counting";
+    model.encode = encode_bytes;
+    model.vocab_size = 512;
+    service_->set_model(model);
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    engine_.reset();  // the engine's callbacks end before the service goes
+    service_.reset();
+  }
+
+  ClientResponse call(const std::string& method, const std::string& target,
+                      const std::string& body = "", HttpHeaders headers = {}) {
+    HttpClient client("127.0.0.1", server_->port());
+    if (!body.empty()) headers.set("Content-Type", "application/json");
+    auto r = client.request(method, target, headers, body);
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    return r.is_ok() ? r.value() : ClientResponse{};
+  }
+
+  std::vector<json> stream(const std::string& target, const std::string& body) {
+    HttpClient client("127.0.0.1", server_->port());
+    HttpHeaders headers;
+    headers.set("Content-Type", "application/json");
+    SseParser parser;
+    std::vector<json> events;
+    auto r = client.request("POST", target, headers, body, [&](std::string_view piece) {
+      for (const std::string& data : parser.feed(piece)) {
+        events.push_back(data == "[DONE]" ? json("[DONE]") : json::parse(data));
+      }
+      return true;
+    });
+    EXPECT_TRUE(r.is_ok());
+    if (r.is_ok()) {
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->headers.get("content-type"), "text/event-stream");
+    }
+    return events;
+  }
+
+  std::unique_ptr<CountingEngine> engine_;
+  std::unique_ptr<OpenAiService> service_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(ServiceTest, HealthReadyAndLoading) {
+  start({}, 8u << 20, std::chrono::milliseconds(0), /*load=*/false);
+  EXPECT_EQ(call("GET", "/health").status, 200);
+  ClientResponse ready = call("GET", "/ready");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(json::parse(ready.body)["error"]["code"], "model_not_ready");
+  EXPECT_EQ(call("POST", "/v1/completions", R"({"prompt":"a"})").status, 503);
+  service_->set_load_failed("file is corrupt");
+  EXPECT_NE(call("GET", "/ready").body.find("file is corrupt"), std::string::npos);
+  load_model();
+  EXPECT_EQ(call("GET", "/ready").status, 200);
+  json models = json::parse(call("GET", "/v1/models").body);
+  EXPECT_EQ(models["data"][0]["id"], "counting");
+}
+
+TEST_F(ServiceTest, CompletionWithUsage) {
+  start();
+  ClientResponse r = call("POST", "/v1/completions",
+                          R"({"model":"x","prompt":"ab","max_tokens":3,"temperature":0})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["model"], "counting");
+  // "ab" -> [1, 100, 101]: tokens 102, 103, 104.
+  EXPECT_EQ(j["choices"][0]["text"], "102 103 104 ");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 3);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(j["usage"]["total_tokens"], 6);
+  auto sent = engine_->submitted();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].sampling.temperature, 0.0f);
+  EXPECT_EQ(sent[0].sampling.top_logprobs, -1);
+}
+
+TEST_F(ServiceTest, CompletionsDefaultTo16TokensAndChatToTheContext) {
+  start();
+  call("POST", "/v1/completions", R"({"prompt":"a"})");
+  call("POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}]})");
+  auto sent = engine_->submitted();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].stop.max_tokens, 16);
+  EXPECT_EQ(sent[1].stop.max_tokens, 64 - static_cast<int>(sent[1].prompt_ids.size()));
+  // The chat prompt is the fallback transcript, which also stops at the next user turn.
+  EXPECT_EQ(sent[1].prompt_ids, encode_bytes("User: hi\nAssistant:"));
+  EXPECT_EQ(sent[1].stop.stop, std::vector<std::string>{"\nUser:"});
+}
+
+TEST_F(ServiceTest, StopSequenceEndsWithStop) {
+  start();
+  ClientResponse r = call("POST", "/v1/completions",
+                          R"({"prompt":[5],"max_tokens":10,"stop":["8 "]})");
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(j["choices"][0]["text"], "6 7 ");
+}
+
+TEST_F(ServiceTest, NChoicesGetDerivedSeedsAndIndexes) {
+  start();
+  ClientResponse r = call("POST", "/v1/chat/completions",
+                          R"({"messages":[{"role":"user","content":"x"}],"n":3,"seed":41,
+                              "max_tokens":2,"logprobs":true,"top_logprobs":2})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  ASSERT_EQ(j["choices"].size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(j["choices"][i]["index"], i);
+    EXPECT_EQ(j["choices"][i]["message"]["role"], "assistant");
+    ASSERT_EQ(j["choices"][i]["logprobs"]["content"].size(), 2u);
+    EXPECT_EQ(j["choices"][i]["logprobs"]["content"][0]["top_logprobs"].size(), 2u);
+  }
+  EXPECT_EQ(j["usage"]["completion_tokens"], 6);
+  auto sent = engine_->submitted();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].sampling.seed, 41u);
+  EXPECT_EQ(sent[1].sampling.seed, 42u);
+  EXPECT_EQ(sent[2].sampling.seed, 43u);
+  EXPECT_EQ(sent[0].sampling.top_logprobs, 2);
+}
+
+TEST_F(ServiceTest, ChatStreamWithUsage) {
+  start();
+  auto events = stream("/v1/chat/completions",
+                       R"({"messages":[{"role":"user","content":"x"}],"max_tokens":3,"stream":true,
+                           "stream_options":{"include_usage":true}})");
+  ASSERT_EQ(events.size(), 1u + 3u + 1u + 1u + 1u);
+  EXPECT_EQ(events[0]["object"], "chat.completion.chunk");
+  EXPECT_EQ(events[0]["choices"][0]["delta"]["role"], "assistant");
+  std::string text;
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(events[i]["id"], events[0]["id"]);
+    EXPECT_TRUE(events[i]["usage"].is_null());
+    text += events[i]["choices"][0]["delta"]["content"].get<std::string>();
+  }
+  EXPECT_FALSE(text.empty());
+  EXPECT_EQ(events[4]["choices"][0]["finish_reason"], "length");
+  EXPECT_TRUE(events[5]["choices"].empty());
+  EXPECT_EQ(events[5]["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(events[6], "[DONE]");
+}
+
+TEST_F(ServiceTest, CompletionStreamWithTwoPrompts) {
+  start();
+  auto events = stream("/v1/completions",
+                       R"({"prompt":[[10],[20]],"max_tokens":2,"stream":true,"logprobs":1})");
+  std::map<int, std::string> texts;
+  std::map<int, std::string> reasons;
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i]["object"], "text_completion");
+    int index = events[i]["choices"][0]["index"];
+    texts[index] += events[i]["choices"][0]["text"].get<std::string>();
+    if (!events[i]["choices"][0]["finish_reason"].is_null()) {
+      reasons[index] = events[i]["choices"][0]["finish_reason"];
+    }
+  }
+  EXPECT_EQ(texts[0], "11 12 ");
+  EXPECT_EQ(texts[1], "21 22 ");
+  EXPECT_EQ(reasons[0], "length");
+  EXPECT_EQ(reasons[1], "length");
+}
+
+TEST_F(ServiceTest, ErrorsUseOpenAiShapeAndStatus) {
+  OpenAiServiceOptions options;
+  options.keys = ApiKeys({"sk-test"});
+  start(std::move(options), 1024);
+  HttpHeaders auth;
+  auth.set("Authorization", "Bearer sk-test");
+
+  ClientResponse missing = call("POST", "/v1/completions", R"({"prompt":"a"})");
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(json::parse(missing.body)["error"]["code"], "missing_api_key");
+  HttpHeaders wrong;
+  wrong.set("Authorization", "Bearer nope");
+  EXPECT_EQ(call("POST", "/v1/completions", R"({"prompt":"a"})", wrong).status, 401);
+
+  ClientResponse malformed = call("POST", "/v1/completions", "{not json", auth);
+  EXPECT_EQ(malformed.status, 400);
+  json e = json::parse(malformed.body)["error"];
+  EXPECT_EQ(e["type"], "invalid_request_error");
+  EXPECT_TRUE(e.contains("param"));
+  EXPECT_TRUE(e.contains("code"));
+
+  EXPECT_EQ(call("GET", "/v1/nothing", "", auth).status, 404);
+  ClientResponse method = call("GET", "/v1/completions", "", auth);
+  EXPECT_EQ(method.status, 405);
+  EXPECT_EQ(method.headers.get("allow"), "POST");
+
+  ClientResponse too_long = call("POST", "/v1/completions",
+                                 R"({"prompt":")" + std::string(100, 'a') + R"("})", auth);
+  EXPECT_EQ(too_long.status, 400);
+  EXPECT_EQ(json::parse(too_long.body)["error"]["code"], "context_length_exceeded");
+
+  ClientResponse big_max = call("POST", "/v1/completions", R"({"prompt":"a","max_tokens":65})", auth);
+  EXPECT_EQ(big_max.status, 400);
+  EXPECT_EQ(json::parse(big_max.body)["error"]["param"], "max_tokens");
+
+  ClientResponse bad_id = call("POST", "/v1/completions", R"({"prompt":[600]})", auth);
+  EXPECT_EQ(bad_id.status, 400);
+  ClientResponse bad_bias =
+      call("POST", "/v1/completions", R"({"prompt":"a","logit_bias":{"512":1}})", auth);
+  EXPECT_EQ(bad_bias.status, 400);
+
+  ClientResponse huge = call("POST", "/v1/completions",
+                             R"({"prompt":")" + std::string(2000, 'a') + R"("})", auth);
+  EXPECT_EQ(huge.status, 413) << huge.body;
+  EXPECT_EQ(json::parse(huge.body)["error"]["code"], "request_too_large");
+
+  // The server still serves after all of that.
+  EXPECT_EQ(call("POST", "/v1/completions", R"({"prompt":"a","max_tokens":1})", auth).status, 200);
+  // Health and metrics need no key.
+  EXPECT_EQ(call("GET", "/health").status, 200);
+  EXPECT_EQ(call("GET", "/metrics").status, 200);
+}
+
+TEST_F(ServiceTest, FullQueueAnswers429WithRetryAfter) {
+  OpenAiServiceOptions options;
+  options.max_queue = 1;
+  start(std::move(options));
+  engine_->pause(true);
+  std::thread waiting([&] {
+    call("POST", "/v1/completions", R"({"prompt":"a","max_tokens":1})");
+  });
+  while (engine_->stats().queued < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ClientResponse r = call("POST", "/v1/completions", R"({"prompt":"a","max_tokens":1})");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.headers.get("retry-after"), "1");
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "rate_limit_exceeded");
+  engine_->pause(false);
+  waiting.join();
+}
+
+TEST_F(ServiceTest, ClientDisconnectCancelsTheSequence) {
+  start({}, 8u << 20, std::chrono::milliseconds(20));
+  HttpClient client("127.0.0.1", server_->port());
+  HttpHeaders headers;
+  headers.set("Content-Type", "application/json");
+  int pieces = 0;
+  auto r = client.request("POST", "/v1/completions", headers,
+                          R"({"prompt":"a","max_tokens":60,"stream":true})",
+                          [&](std::string_view) { return ++pieces < 3; });
+  ASSERT_TRUE(r.is_ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((engine_->cancel_calls() == 0 || engine_->running() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(engine_->cancel_calls(), 1);
+  EXPECT_EQ(engine_->running(), 0);
+  while (service_->active_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(service_->active_requests(), 0);
+  EXPECT_EQ(server_->in_flight(), 0);
+}
+
+TEST_F(ServiceTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  start();
+  HttpClient client("127.0.0.1", server_->port());
+  HttpHeaders headers;
+  headers.set("Content-Type", "application/json");
+  for (int i = 0; i < 3; ++i) {
+    auto r = client.request("POST", "/v1/completions", headers, R"({"prompt":"a","max_tokens":2})");
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->headers.get("connection"), "keep-alive");
+    auto s = client.request("POST", "/v1/completions", headers,
+                            R"({"prompt":"a","max_tokens":2,"stream":true})",
+                            [](std::string_view) { return true; });
+    ASSERT_TRUE(s.is_ok());
+    EXPECT_EQ(s->status, 200);
+  }
+}
+
+TEST_F(ServiceTest, MetricsReportRequestsLatencyAndEngineState) {
+  start();
+  call("POST", "/v1/completions", R"({"prompt":"a","max_tokens":2})");
+  call("GET", "/nope");
+  std::string text = call("GET", "/metrics").body;
+  EXPECT_NE(text.find("tokengrid_http_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("tokengrid_http_requests_total{endpoint=\"other\",status=\"404\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("tokengrid_time_to_first_token_seconds_count 1"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_inter_token_latency_seconds_count 1"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_e2e_request_latency_seconds_count 1"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_generation_tokens_total 2"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_prompt_tokens_total 2"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_kv_blocks_total 100"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_prefix_cache_hit_ratio 0.25"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_num_requests_waiting 0"), std::string::npos);
+}
+
+TEST_F(ServiceTest, HostileRequestsLeaveTheServerServing) {
+  start();
+  for (const std::string raw :
+       {std::string("GARBAGE\r\n\r\n"), std::string("POST /v1/completions HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"),
+        std::string("GET / HTTP/1.1\r\nHost: x\r\n") + std::string(70000, 'a') + "\r\n\r\n",
+        std::string("POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")}) {
+    namespace net = boost::asio;
+    net::io_context ioc;
+    net::ip::tcp::socket socket(ioc);
+    socket.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+    boost::system::error_code ec;
+    net::write(socket, net::buffer(raw), ec);
+    socket.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+    char buf[4096];
+    while (socket.read_some(net::buffer(buf), ec) > 0 && !ec) {
+    }
+  }
+  EXPECT_EQ(call("GET", "/health").status, 200);
+}
+
+}  // namespace
+}  // namespace tokengrid::serve
