@@ -42,7 +42,8 @@ Result<Generation> generate(const Model& model, const std::vector<int32_t>& prom
 
   Generation out;
   Sampler sampler(sampling, c.vocab_size);
-  StreamDecoder decoder(model.tokenizer());
+  StreamDecoder decoder(model.tokenizer(), prompt_ids.back());
+  bool stop_string_matched = false;
   StopMatcher stop_matcher(stop.stop);
   std::vector<float> logits;
 
@@ -62,27 +63,31 @@ Result<Generation> generate(const Model& model, const std::vector<int32_t>& prom
   start = std::chrono::steady_clock::now();
   while (static_cast<int>(out.ids.size()) < stop.max_tokens) {
     SampleResult s = sampler.sample(logits, out.ids);
-    if (stop.stop_at_eos && s.id == model.tokenizer().eos_id()) {
+    if (stop.stop_at_eos && s.token == model.tokenizer().eos_id()) {
       out.stopped = true;
       break;
     }
-    out.ids.push_back(s.id);
-    StopMatcher::Result matched = stop_matcher.feed(decoder.feed(s.id));
+    out.ids.push_back(s.token);
+    StopMatcher::Step matched = stop_matcher.push(decoder.push(s.token));
     emit(matched.text);
     if (matched.stopped) {
-      out.stopped = true;
+      out.stopped = stop_string_matched = true;
       break;
     }
     // The last token needs no forward pass unless another token will follow it.
     if (static_cast<int>(out.ids.size()) >= stop.max_tokens || pos >= c.context_length) break;
-    int32_t token = s.id;
+    int32_t token = s.token;
     SequenceBatchEntry next{{&token, 1}, pos, block_table, false};
     logits.clear();
     model.forward({&next, 1}, cache, logits, pool);
     out.timings.decode_steps++;
     pos++;
   }
-  if (!out.stopped) emit(stop_matcher.flush(decoder.flush()));
+  if (!stop_string_matched) {
+    StopMatcher::Step last = stop_matcher.push(decoder.finish());
+    if (!last.stopped) last.text += stop_matcher.finish().text;
+    emit(last.text);
+  }
   out.timings.decode_ms = elapsed_ms(start);
   return out;
 }

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "engine/gguf_writer.h"
+#include "engine/quantize_model.h"
 
 namespace tokengrid::engine {
 
@@ -92,7 +93,7 @@ SyntheticVocabulary make_synthetic_vocabulary(int vocab_size, uint64_t seed) {
     const std::string& left = rng.below(4) == 0 ? pieces[rng.below(n_letters)] : pieces[rng.below(pieces.size())];
     const std::string& right = rng.below(3) == 0 ? pieces[rng.below(pieces.size())] : pieces[1 + rng.below(n_letters - 1)];
     std::string merged = left + right;
-    if (merged.size() > 16 || merged.rfind(kSpaceMark, 0) != 0 && rng.below(2) == 0) continue;
+    if (merged.size() > 16 || (merged.rfind(kSpaceMark, 0) != 0 && rng.below(2) == 0)) continue;
     if (merged.find(kSpaceMark, 1) != std::string::npos) continue;
     add_piece(merged);
   }
@@ -110,7 +111,7 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
   const int kv_dim = head_dim * shape.n_kv_heads;
   writer.set_string("general.architecture", "llama");
   writer.set_string("general.name", "synthetic-" + shape.name);
-  writer.set_u32("general.file_type", 0);
+  writer.set_u32("general.file_type", llama_file_type(type).value_or(0));
   writer.set_u32("llama.context_length", shape.context_length);
   writer.set_u32("llama.embedding_length", shape.dim);
   writer.set_u32("llama.block_count", shape.n_layers);
@@ -138,44 +139,51 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
                     "{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n"
                     "{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}");
 
+  // Tensors are produced one at a time while the file is written, so even large shapes need
+  // little memory; the fill order is the write order, which keeps the file deterministic.
   Random rng(seed ^ 0x5eed5eedull);
   const TensorType edge_type = type == TensorType::Q4_0 ? TensorType::Q8_0 : type;
-  // Weights ~ N(0, 1/sqrt(cols)) keep activations of a random network in a sane range.
   auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, TensorType t) {
-    auto traits = type_traits(static_cast<uint32_t>(t));
-    if (cols % traits->block_size != 0) t = TensorType::F32;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
-    const size_t rb = row_bytes(t, cols);
-    std::vector<uint8_t> bytes(rb * static_cast<size_t>(rows));
-    std::vector<float> row(static_cast<size_t>(cols));
-    for (int64_t r = 0; r < rows; r++) {
-      for (float& x : row) x = rng.normal() * scale;
-      quantize_row(t, row.data(), bytes.data() + rb * r, cols);
-    }
-    writer.add_tensor(name, {cols, rows}, static_cast<uint32_t>(t), std::move(bytes));
+    if (cols % type_traits(static_cast<uint32_t>(t))->block_size != 0) t = TensorType::F32;
+    // Weights ~ N(0, 1/cols) keep the activations of a random network in a sane range.
+    auto fill = [&rng, rows, cols, t](std::span<uint8_t> out) {
+      const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
+      const size_t rb = row_bytes(t, cols);
+      std::vector<float> row(static_cast<size_t>(cols));
+      for (int64_t r = 0; r < rows; r++) {
+        for (float& x : row) x = rng.normal() * scale;
+        quantize_row(t, row.data(), out.data() + rb * r, cols);
+      }
+      return Status::ok();
+    };
+    return writer.add_tensor(name, {cols, rows}, static_cast<uint32_t>(t), fill);
   };
   auto norm = [&](const std::string& name, int64_t n) {
-    std::vector<uint8_t> bytes(static_cast<size_t>(n) * sizeof(float));
-    auto* f = reinterpret_cast<float*>(bytes.data());
-    for (int64_t i = 0; i < n; i++) f[i] = 1.0f + 0.1f * rng.normal();
-    writer.add_tensor(name, {n}, static_cast<uint32_t>(TensorType::F32), std::move(bytes));
+    auto fill = [&rng, n](std::span<uint8_t> out) {
+      auto* f = reinterpret_cast<float*>(out.data());
+      for (int64_t i = 0; i < n; i++) f[i] = 1.0f + 0.1f * rng.normal();
+      return Status::ok();
+    };
+    return writer.add_tensor(name, {n}, static_cast<uint32_t>(TensorType::F32), fill);
   };
 
-  matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type);
+  TG_RETURN_IF_ERROR(matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type));
   for (int l = 0; l < shape.n_layers; l++) {
     std::string p = "blk." + std::to_string(l) + ".";
-    norm(p + "attn_norm.weight", shape.dim);
-    matrix(p + "attn_q.weight", shape.dim, shape.dim, type);
-    matrix(p + "attn_k.weight", kv_dim, shape.dim, type);
-    matrix(p + "attn_v.weight", kv_dim, shape.dim, type);
-    matrix(p + "attn_output.weight", shape.dim, shape.dim, type);
-    norm(p + "ffn_norm.weight", shape.dim);
-    matrix(p + "ffn_gate.weight", shape.ffn_dim, shape.dim, type);
-    matrix(p + "ffn_up.weight", shape.ffn_dim, shape.dim, type);
-    matrix(p + "ffn_down.weight", shape.dim, shape.ffn_dim, type);
+    TG_RETURN_IF_ERROR(norm(p + "attn_norm.weight", shape.dim));
+    TG_RETURN_IF_ERROR(matrix(p + "attn_q.weight", shape.dim, shape.dim, type));
+    TG_RETURN_IF_ERROR(matrix(p + "attn_k.weight", kv_dim, shape.dim, type));
+    TG_RETURN_IF_ERROR(matrix(p + "attn_v.weight", kv_dim, shape.dim, type));
+    TG_RETURN_IF_ERROR(matrix(p + "attn_output.weight", shape.dim, shape.dim, type));
+    TG_RETURN_IF_ERROR(norm(p + "ffn_norm.weight", shape.dim));
+    TG_RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", shape.ffn_dim, shape.dim, type));
+    TG_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", shape.ffn_dim, shape.dim, type));
+    TG_RETURN_IF_ERROR(matrix(p + "ffn_down.weight", shape.dim, shape.ffn_dim, type));
   }
-  norm("output_norm.weight", shape.dim);
-  if (!shape.tied_embeddings) matrix("output.weight", shape.vocab_size, shape.dim, edge_type);
+  TG_RETURN_IF_ERROR(norm("output_norm.weight", shape.dim));
+  if (!shape.tied_embeddings) {
+    TG_RETURN_IF_ERROR(matrix("output.weight", shape.vocab_size, shape.dim, edge_type));
+  }
   return writer.write(path);
 }
 
