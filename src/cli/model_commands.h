@@ -8,5 +8,6 @@ namespace tokengrid::cli {
 
 int run_model_info(int argc, char** argv);      // cmd_model_info.cpp
 int run_model_quantize(int argc, char** argv);  // cmd_model_quantize.cpp
+int run_model_synth(int argc, char** argv);     // cmd_model_synth.cpp
 
 }  // namespace tokengrid::cli
