@@ -81,6 +81,7 @@ int run_generate(int argc, char** argv) {
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::printf("\n");
+    std::fflush(stdout);
     std::fprintf(stderr, "prompt: %d tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s\n",
                  t.prefill_tokens, per_second(t.prefill_tokens, t.prefill_ms), result->ids.size(),
                  per_second(t.decode_steps, t.decode_ms));
