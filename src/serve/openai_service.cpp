@@ -476,7 +476,7 @@ void OpenAiService::Impl::handle_chat(std::shared_ptr<HttpExchange> exchange) {
   }
   ChatRequest& request = parsed.value();
   std::string text = render_chat(chat_family_, request.messages);
-  std::vector<int32_t> ids = served->encode(text);
+  std::vector<int32_t> ids = served->encode(text, /*template_text=*/true);
   std::vector<std::vector<int32_t>> prompts(request.options.n, ids);
   generate(std::move(exchange), /*chat=*/true, std::move(prompts), request.options,
            chat_stop_sequences(chat_family_), "messages");
@@ -496,7 +496,7 @@ void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> excha
   CompletionRequest& request = parsed.value();
   std::vector<std::vector<int32_t>> prompts;
   for (const Prompt& p : request.prompts) {
-    std::vector<int32_t> ids = p.is_token_ids ? p.token_ids : served->encode(p.text);
+    std::vector<int32_t> ids = p.is_token_ids ? p.token_ids : served->encode(p.text, false);
     for (int k = 0; k < request.options.n; ++k) prompts.push_back(ids);
   }
   generate(std::move(exchange), /*chat=*/false, std::move(prompts), request.options, {}, "prompt");

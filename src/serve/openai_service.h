@@ -36,7 +36,9 @@ struct ServedModel {
   engine::Engine* engine = nullptr;  // not owned
   std::string name;                  // the "model" reported in responses
   // Tokenizes prompt text, adding the beginning-of-sequence token when the model wants it.
-  std::function<std::vector<int32_t>(const std::string& text)> encode;
+  // `template_text` is true for a rendered chat template, whose special-token markers
+  // (<|im_start|>, </s>, ...) should become those tokens; user text never gets that.
+  std::function<std::vector<int32_t>(const std::string& text, bool template_text)> encode;
   int vocab_size = 0;
   std::string chat_template;  // GGUF tokenizer.chat_template; empty selects the fallback
 };
