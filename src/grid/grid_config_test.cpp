@@ -110,6 +110,9 @@ TEST(GridConfig, ErrorsNameFileLineAndField) {
   expect_error("- just\n- a list\n", "grid.yaml:1: expected a map");
   expect_error("sites: [\n  {name: a\n", "grid.yaml:");
   expect_error("sites: &a [*a]\n", "grid.yaml:");
+  expect_error(replace(kGrid, "eu-west: 45", "[eu]: 45"), "sites[0].latency_ms: keys must be user region names");
+  expect_error("sites: " + std::string(100000, '['), "grid.yaml:");
+  expect_error(std::string("sites:\n  - name: \"\0\"\n", 22), "grid.yaml:");
 }
 
 TEST(GridConfig, TruncatedAndCorruptFilesNeverCrash) {
