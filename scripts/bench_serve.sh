@@ -27,11 +27,17 @@ port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=
 "$bin" serve -m "$model" --port "$port" --threads "$threads" --max-batch 16 2>"$out/serve.log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 1200); do
-  curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break
-  sleep 0.1
-done
-curl -fs "http://127.0.0.1:$port/ready" >/dev/null || { echo "bench: server not ready" >&2; cat "$out/serve.log" >&2; exit 1; }
+node -e '
+  const url = process.argv[1];
+  (async () => {
+    for (let i = 0; i < 1200; i++) {
+      const res = await fetch(url).catch(() => null);
+      if (res && res.status === 200) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.exit(1);
+  })();
+' "http://127.0.0.1:$port/ready" || { echo "bench: server not ready" >&2; cat "$out/serve.log" >&2; exit 1; }
 
 echo "| concurrency | requests | output tok/s | req/s | TTFT p50 / p90 / p99 ms | ITL p50 / p90 / p99 ms | E2E p50 / p90 / p99 ms |"
 echo "|---|---|---|---|---|---|---|"
