@@ -20,8 +20,8 @@
 // and platform (the uniform draws come from std::mt19937_64's bit stream directly, not from a
 // library distribution). Without a seed the generator is seeded from std::random_device.
 //
-// Cost per call is O(vocab): top-k selects with nth_element, and top-p buckets the candidates
-// by logit and sorts only the bucket where the nucleus ends.
+// Cost per call is O(vocab): top-k keeps a heap of the k best while scanning, and top-p
+// buckets the candidates by logit and sorts only the bucket where the nucleus ends.
 #pragma once
 
 #include <cstdint>
