@@ -12,6 +12,9 @@ namespace {
 constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
 constexpr float kBanBias = -100.0f;
 constexpr float kNegligibleLogWeight = -87.0f;
+// Below this, dividing by the temperature overflows the arithmetic; such a distribution is
+// greedy in all but name (vLLM uses the same cut).
+constexpr float kGreedyTemperature = 1e-5f;
 
 // Most likely first; equal logits by lower id, so every ordering is total and reproducible.
 bool more_likely(float logit_a, int32_t id_a, float logit_b, int32_t id_b) {
@@ -172,7 +175,10 @@ SampleResult Sampler::sample(std::span<float> all_logits, std::span<const int32_
 
   int32_t best = 0;
   for (size_t i = 0; i < logits.size(); ++i) {
+    // A broken model output must not poison the arithmetic below: NaN is never chosen, +inf
+    // is merely the largest logit.
     if (std::isnan(logits[i])) logits[i] = kNegativeInfinity;
+    if (logits[i] == -kNegativeInfinity) logits[i] = std::numeric_limits<float>::max();
     if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
   }
   const float max_logit = logits[best];
@@ -181,7 +187,7 @@ SampleResult Sampler::sample(std::span<float> all_logits, std::span<const int32_
     result.logprob = kNegativeInfinity;
     return result;
   }
-  const bool greedy = !(params_.temperature > 0.0f) || params_.top_k == 1;
+  const bool greedy = !(params_.temperature >= kGreedyTemperature) || params_.top_k == 1;
   result.token = greedy ? best : draw(logits, max_logit);
   if (params_.top_logprobs < 0) return result;
 

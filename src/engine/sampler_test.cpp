@@ -277,6 +277,21 @@ TEST(Sampler, SurvivesEverythingBannedAndNaN) {
   Sampler plain(seeded(), 3);
   std::vector<float> with_nan = {std::numeric_limits<float>::quiet_NaN(), 0.0f, 1.0f};
   EXPECT_NE(plain.sample(with_nan, {}).token, 0);
+  std::vector<float> with_infinity = {0.0f, std::numeric_limits<float>::infinity(), 1.0f};
+  EXPECT_EQ(plain.sample(with_infinity, {}).token, 1);
+}
+
+TEST(Sampler, TinyTemperatureIsGreedy) {
+  SamplingParams p = seeded();
+  p.temperature = 1e-30f;
+  p.top_logprobs = 1;
+  Sampler s(p, 3);
+  for (int i = 0; i < 20; ++i) {
+    std::vector<float> logits = {1.0f, 1.5f, 1.49f};
+    const SampleResult r = s.sample(logits, {});
+    EXPECT_EQ(r.token, 1);
+    EXPECT_TRUE(std::isfinite(r.logprob));
+  }
 }
 
 TEST(Sampler, ValidatesEachField) {
