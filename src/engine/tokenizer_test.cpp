@@ -130,6 +130,31 @@ TEST(Tokenizer, ControlAndByteTokensNeverComeFromText) {
   EXPECT_EQ(t.decode(ids), " " + text);
 }
 
+TEST(Tokenizer, SpecialTokensAreRecognisedOnlyWhenAsked) {
+  Vocabulary v = llama_vocabulary({{"\xE2\x96\x81", -5}, {"a", -1}, {"b", -1}, {"\xE2\x96\x81" "a", -2},
+                                   {"\xE2\x96\x81" "b", -2}, {"<", -1}, {"s", -1}, {">", -1}, {"/", -1},
+                                   {"|", -1}, {"i", -1}, {"m", -1}});
+  v.tokens.push_back("<|im");  // a control token that is a prefix of another
+  v.scores.push_back(0);
+  v.types.push_back(3);
+  v.tokens.push_back("<|im|>");
+  v.scores.push_back(0);
+  v.types.push_back(3);
+  Tokenizer t = make(v);
+  const int32_t im = t.vocab_size() - 2;
+  const int32_t im_full = t.vocab_size() - 1;
+  const int32_t space_a = t.piece_id("\xE2\x96\x81" "a").value();
+  const int32_t space_b = t.piece_id("\xE2\x96\x81" "b").value();
+  EXPECT_EQ(t.encode("<s>a</s>b", false, SpecialTokens::kRecognise),
+            (std::vector<int32_t>{1, space_a, 2, space_b}));
+  EXPECT_EQ(t.encode("a<|im|><|im", true, SpecialTokens::kRecognise),
+            (std::vector<int32_t>{1, space_a, im_full, im}));
+  EXPECT_EQ(t.encode("</s>", false, SpecialTokens::kRecognise), (std::vector<int32_t>{2}));
+  EXPECT_EQ(t.encode("a</s>", false, SpecialTokens::kRecognise), (std::vector<int32_t>{space_a, 2}));
+  for (int32_t id : t.encode("<s>a</s>b<|im|>", false)) EXPECT_NE(t.type(id), TokenType::kControl);
+  EXPECT_EQ(t.encode("ab", false, SpecialTokens::kRecognise), t.encode("ab", false));
+}
+
 TEST(Tokenizer, UserDefinedTokensMatchWholeAndLongestFirst) {
   Vocabulary v = llama_vocabulary({{"\xE2\x96\x81", -5}, {"a", -1}, {"b", -1}, {"ab", -1}});
   v.tokens.push_back("<tool>");
