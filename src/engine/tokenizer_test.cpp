@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/stream_decoder.h"
+#include "engine/tokenizer_test_reference.h"
 #include "engine/utf8.h"
 
 namespace tokengrid::engine {
@@ -241,43 +242,6 @@ TEST(Tokenizer, RejectsInconsistentVocabularies) {
   expect_error(v, "NaN");
 }
 
-// The specification, written the slow and obvious way: rescan every pair after each merge.
-std::vector<int32_t> reference_encode(const Tokenizer& t, std::string_view text) {
-  std::string normalized = "\xE2\x96\x81";
-  for (char c : text) normalized += c == ' ' ? std::string("\xE2\x96\x81") : std::string(1, c);
-  std::vector<std::string> symbols;
-  for (size_t i = 0; i < normalized.size();) {
-    const size_t n = std::max<size_t>(1, utf8_valid_sequence_length(std::string_view(normalized).substr(i)));
-    symbols.push_back(normalized.substr(i, n));
-    i += n;
-  }
-  for (;;) {
-    int best = -1;
-    float best_score = 0;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      auto id = t.piece_id(symbols[i] + symbols[i + 1]);
-      if (!id) continue;
-      const float s = t.score(*id);
-      if (best < 0 || s > best_score) {
-        best = static_cast<int>(i);
-        best_score = s;
-      }
-    }
-    if (best < 0) break;
-    symbols[best] += symbols[best + 1];
-    symbols.erase(symbols.begin() + best + 1);
-  }
-  std::vector<int32_t> out;
-  for (const std::string& s : symbols) {
-    if (auto id = t.piece_id(s)) {
-      out.push_back(*id);
-    } else {
-      for (char c : s) out.push_back(kByteBase + static_cast<uint8_t>(c));
-    }
-  }
-  return out;
-}
-
 // Characters the random texts are drawn from; the vocabulary knows some of them only.
 const std::vector<std::string>& alphabet() {
   static const std::vector<std::string> chars = {
@@ -320,7 +284,7 @@ TEST(Tokenizer, MatchesTheObviousAlgorithmOnRandomTexts) {
     for (int i = 0; i < 300; ++i) {
       const std::string text = random_text(rng, 40);
       if (text.empty()) continue;
-      ASSERT_EQ(t.encode(text, false), reference_encode(t, text)) << "text: " << text;
+      ASSERT_EQ(t.encode(text, false), testing::reference_encode(t, text)) << "text: " << text;
     }
   }
 }
