@@ -216,8 +216,12 @@ class Parser {
         }
         pos_ = at;  // decode again below to report the problem
       }
-      Status s = value(element, e, depth + 1, "element " + std::to_string(i) + " of " + where);
-      if (!s.is_ok()) return s;
+      if (scalar_size(element) != 0) {
+        // The count check above guarantees the bytes are there: no message needed.
+        TG_RETURN_IF_ERROR(value(element, e, depth + 1, where));
+        continue;
+      }
+      TG_RETURN_IF_ERROR(value(element, e, depth + 1, "element " + std::to_string(i) + " of " + where));
     }
     return Status::ok();
   }
