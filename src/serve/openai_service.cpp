@@ -152,6 +152,10 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
       events.on_finished = [self, i](const engine::Finished& f) { self->on_finished(i, f); };
       {
         std::lock_guard<std::mutex> lock(mutex_);
+        if (client_gone_) {  // the client left while earlier choices were being submitted
+          abandon_unsubmitted_locked(i);
+          return;
+        }
         slots_[i].submitted_at = Clock::now();
       }
       Result<uint64_t> id = engine().submit(std::move(requests[i]), std::move(events));
@@ -159,9 +163,14 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
         fail(error_from_status(id.status()));
         return;
       }
-      std::lock_guard<std::mutex> lock(mutex_);
-      slots_[i].engine_id = *id;
-      slots_[i].submitted = true;
+      bool cancel_now;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        slots_[i].engine_id = *id;
+        slots_[i].submitted = true;
+        cancel_now = client_gone_ && !slots_[i].finished;
+      }
+      if (cancel_now) engine().cancel(*id);
     }
     std::unique_lock<std::mutex> lock(mutex_);
     if (failed_) return;
@@ -253,6 +262,17 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
                                         slot.text_bytes_streamed, &reason, include_usage_)));
     }
     if (--remaining_ == 0 && all_submitted_) complete_locked();
+  }
+
+  // Counts choices from `first` on as cancelled without submitting them.
+  void abandon_unsubmitted_locked(size_t first) {
+    for (size_t j = first; j < slots_.size(); ++j) {
+      slots_[j].finished = true;
+      slots_[j].result.reason = engine::FinishReason::kCancelled;
+      --remaining_;
+    }
+    all_submitted_ = true;
+    if (remaining_ == 0) complete_locked();
   }
 
   static std::string finish_reason(engine::FinishReason reason) {
