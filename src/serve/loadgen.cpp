@@ -244,6 +244,16 @@ LoadgenReport build_report(const LoadgenOptions& o, const std::vector<RequestRec
   return rep;
 }
 
+namespace {
+
+std::string compact(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
 Result<LoadgenReport> run_loadgen(const LoadgenOptions& options) {
   LoadgenOptions o = options;
   TG_ASSIGN_OR_RETURN(Target target, resolve_target(o));
@@ -260,9 +270,9 @@ Result<LoadgenReport> run_loadgen(const LoadgenOptions& options) {
     if (o.duration_s <= 0 && o.requests <= 0) {
       return invalid_argument("--rate needs --duration S (or --requests N)");
     }
-    schedule = "Poisson arrivals at " + std::to_string(o.rate) + " requests/s";
+    schedule = "Poisson arrivals at " + compact(o.rate) + " requests/s";
   } else if (!o.trace.empty()) {
-    schedule = "trace replay at " + std::to_string(o.speedup) + "x";
+    schedule = "trace replay at " + compact(o.speedup) + "x speed";
   } else {
     return invalid_argument(
         "say how to send requests: --concurrency C --requests N, --rate R --duration S, or "
