@@ -11,6 +11,8 @@
 //   - Streaming responses use chunked transfer encoding and are written in the order given.
 //   - While a request is being answered the connection is watched: if the client disconnects,
 //     the exchange's on_client_gone callback runs promptly (no write is needed to notice).
+//     A client that shuts down its sending side while waiting for an answer counts as gone:
+//     that is what a vanished client looks like, and cancelling its work matters more.
 //   - stop_accepting() closes the listening socket only; in_flight() counts requests not yet
 //     fully answered, for a graceful drain; stop() closes everything and joins the threads.
 //     Exchanges may outlive the server: their calls then do nothing.
