@@ -114,7 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   net::any_io_executor executor() { return stream_.get_executor(); }
   HttpServer::Impl* server() { return server_; }
-  bool closed() const { return closed_; }
+  bool closed() const { return closed_.load(); }
 
  private:
   void read_header();
@@ -146,7 +146,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool resume_after_watch_ = false;
   bool close_after_write_ = false;
   bool read_next_after_write_ = false;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};  // also read by HttpServer::stop() from its own thread
   std::array<char, 4096> drain_buffer_{};
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -65,7 +66,10 @@ class FakeStreamServer {
         return;
       }
       json body = json::parse(e->request().body);
-      last_model = body["model"];
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        last_model = body["model"];
+      }
       requests++;
       if (body["max_tokens"] == 99) {
         e->respond(HttpResponse::json(429, R"({"error":{"message":"busy"}})"));
@@ -89,7 +93,8 @@ class FakeStreamServer {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
 
   std::atomic<int> requests{0};
-  std::string last_model;
+  std::mutex mutex;
+  std::string last_model;  // guarded by mutex
 
  private:
   std::unique_ptr<HttpServer> server_;
