@@ -158,8 +158,9 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
 
   ~Exchange() override {
     // A handler that dropped its exchange without answering leaves the client waiting; answer
-    // for it so the connection does not hang.
-    if (state_ == State::kWaiting || state_ == State::kStreaming) {
+    // for it so the connection does not hang (unless the server is stopping anyway).
+    if ((state_ == State::kWaiting || state_ == State::kStreaming) &&
+        !session_->server()->stopped_.load()) {
       auto session = session_;
       bool streaming = state_ == State::kStreaming;
       net::post(session->executor(),
