@@ -1,0 +1,156 @@
+#include "engine/kernels.h"
+
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+
+#include "engine/kernels_impl.h"
+
+namespace tokengrid::engine {
+
+using kernels_detail::GemmArgs;
+using kernels_detail::KernelTable;
+
+namespace {
+
+KernelPath best_supported_path() {
+  if (kernel_path_supported(KernelPath::kAvx512)) return KernelPath::kAvx512;
+  if (kernel_path_supported(KernelPath::kAvx2)) return KernelPath::kAvx2;
+  return KernelPath::kScalar;
+}
+
+KernelPath initial_path() {
+  KernelPath path = best_supported_path();
+  if (const char* env = std::getenv("TOKENGRID_KERNELS"); env != nullptr && *env != '\0') {
+    auto forced = parse_kernel_path(env);
+    if (!forced) {
+      std::fprintf(stderr, "tokengrid: TOKENGRID_KERNELS=%s is not scalar, avx2 or avx512; using %s\n",
+                   env, kernel_path_name(path));
+    } else if (!kernel_path_supported(*forced)) {
+      std::fprintf(stderr, "tokengrid: this CPU cannot run TOKENGRID_KERNELS=%s; using %s\n", env,
+                   kernel_path_name(path));
+    } else {
+      path = *forced;
+    }
+  }
+  return path;
+}
+
+std::atomic<int>& path_slot() {
+  static std::atomic<int> slot{static_cast<int>(initial_path())};
+  return slot;
+}
+
+}  // namespace
+
+const char* kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::kScalar: return "scalar";
+    case KernelPath::kAvx2: return "avx2";
+    case KernelPath::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
+
+std::optional<KernelPath> parse_kernel_path(const std::string& name) {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (lower == kernel_path_name(p)) return p;
+  }
+  return std::nullopt;
+}
+
+bool kernel_path_supported(KernelPath path) {
+  switch (path) {
+    case KernelPath::kScalar: return true;
+#if defined(__x86_64__)
+    case KernelPath::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
+    case KernelPath::kAvx512:
+      return kernel_path_supported(KernelPath::kAvx2) && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vnni");
+#else
+    default: return false;
+#endif
+  }
+  return false;
+}
+
+KernelPath active_kernel_path() { return static_cast<KernelPath>(path_slot().load(std::memory_order_relaxed)); }
+
+bool set_kernel_path(KernelPath path) {
+  if (!kernel_path_supported(path)) return false;
+  path_slot().store(static_cast<int>(path), std::memory_order_relaxed);
+  return true;
+}
+
+const KernelTable& kernels_detail::kernel_table(KernelPath path) {
+  switch (path) {
+    case KernelPath::kAvx512: return avx512_kernels();
+    case KernelPath::kAvx2: return avx2_kernels();
+    case KernelPath::kScalar: break;
+  }
+  return scalar_kernels();
+}
+
+std::optional<TensorType> activation_type(TensorType weight_type) {
+  switch (weight_type) {
+    case TensorType::Q8_0:
+    case TensorType::Q4_0: return TensorType::Q8_0;
+    case TensorType::Q4_K:
+    case TensorType::Q6_K: return TensorType::Q8_K;
+    default: return std::nullopt;
+  }
+}
+
+void prepare_activations(TensorType act_type, int64_t rows, int64_t cols, QuantizedActivations& out) {
+  bool k_quant = act_type == TensorType::Q8_K;
+  out.rows = rows;
+  out.cols = cols;
+  out.block = k_quant ? 256 : 32;
+  out.sum_block = k_quant ? 16 : 32;
+  // Grown, never shrunk: the buffers are reused from product to product.
+  auto grow = [](auto& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  };
+  grow(out.qs, rows * cols);
+  grow(out.d, rows * (cols / out.block));
+  grow(out.sums, rows * (cols / out.sum_block));
+}
+
+void quantize_activations(const float* x, int64_t row_begin, int64_t row_end, QuantizedActivations& out) {
+  const KernelTable& table = kernels_detail::kernel_table(active_kernel_path());
+  for (int64_t r = row_begin; r < row_end; r++) {
+    auto* qs = out.qs.data() + r * out.cols;
+    auto* d = out.d.data() + r * (out.cols / out.block);
+    auto* sums = out.sums.data() + r * (out.cols / out.sum_block);
+    if (out.block == 256) {
+      kernels_detail::quantize_q8_k(x + r * out.cols, out.cols, qs, d, sums);
+    } else {
+      table.quantize_q8_0(x + r * out.cols, out.cols, qs, d, sums);
+    }
+  }
+}
+
+void gemm_rows(const WeightMatrix& w, int64_t r0, int64_t r1, const float* x,
+               const QuantizedActivations* qa, int64_t c0, int64_t c1, float* y, int64_t y_stride) {
+  const KernelTable& table = kernels_detail::kernel_table(active_kernel_path());
+  GemmArgs args{&w, r0, r1, x, qa, c0, c1, y, y_stride};
+  switch (w.type) {
+    case TensorType::F32: table.f32(args); return;
+    case TensorType::F16: table.f16(args); return;
+    case TensorType::BF16: table.bf16(args); return;
+    case TensorType::Q8_0: table.q8_0(args); return;
+    case TensorType::Q4_0: table.q4_0(args); return;
+    case TensorType::Q4_K: table.q4_k(args); return;
+    case TensorType::Q6_K: table.q6_k(args); return;
+    default: std::abort();  // loaders refuse unsupported types before any product
+  }
+}
+
+}  // namespace tokengrid::engine

@@ -1,0 +1,255 @@
+#include "engine/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/matmul.h"
+#include "engine/thread_pool.h"
+
+namespace tokengrid::engine {
+namespace {
+
+const TensorType kAllTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
+                                TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K};
+
+std::vector<KernelPath> supported_paths() {
+  std::vector<KernelPath> paths;
+  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (kernel_path_supported(p)) paths.push_back(p);
+  }
+  return paths;
+}
+
+// Restores the process's kernel path when a test that forces one ends.
+class PathGuard {
+ public:
+  PathGuard() : saved_(active_kernel_path()) {}
+  ~PathGuard() { set_kernel_path(saved_); }
+
+ private:
+  KernelPath saved_;
+};
+
+int64_t block_of(TensorType t) { return type_traits(static_cast<uint32_t>(t))->block_size; }
+
+// An odd number of columns the type allows: not a multiple of any SIMD width for float types.
+int64_t odd_cols(TensorType t) { return block_of(t) == 1 ? 75 : block_of(t) * 3; }
+
+struct Weights {
+  WeightMatrix matrix;
+  std::vector<uint8_t> bytes;
+  std::vector<float> dequantized;  // row-major rows x cols
+};
+
+Weights random_weights(TensorType type, int64_t rows, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  Weights w;
+  w.bytes.resize(row_bytes(type, cols) * static_cast<size_t>(rows));
+  w.dequantized.resize(static_cast<size_t>(rows * cols));
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; r++) {
+    for (auto& v : row) v = dist(rng);
+    uint8_t* dst = w.bytes.data() + row_bytes(type, cols) * static_cast<size_t>(r);
+    quantize_row(type, row.data(), dst, cols);
+    dequantize_row(type, dst, w.dequantized.data() + r * cols, cols);
+  }
+  w.matrix = {type, rows, cols, w.bytes.data()};
+  return w;
+}
+
+std::vector<float> random_activations(int64_t batch, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(batch * cols));
+  for (auto& v : x) v = dist(rng);
+  return x;
+}
+
+std::vector<float> product(KernelPath path, const WeightMatrix& w, const std::vector<float>& x,
+                           int64_t batch, ThreadPool* pool = nullptr) {
+  PathGuard guard;
+  EXPECT_TRUE(set_kernel_path(path));
+  std::vector<float> y(static_cast<size_t>(batch * w.rows), std::nanf(""));
+  matmul(w, x.data(), batch, y.data(), pool);
+  return y;
+}
+
+TEST(KernelsTest, PathNamesParseAndScalarIsAlwaysThere) {
+  EXPECT_EQ(parse_kernel_path("AVX512"), KernelPath::kAvx512);
+  EXPECT_EQ(parse_kernel_path("scalar"), KernelPath::kScalar);
+  EXPECT_FALSE(parse_kernel_path("neon"));
+  EXPECT_TRUE(kernel_path_supported(KernelPath::kScalar));
+  EXPECT_TRUE(kernel_path_supported(active_kernel_path()));
+}
+
+TEST(KernelsTest, ActivationQuantizationIsIdenticalOnEveryPath) {
+  const int64_t batch = 3, cols = 32 * 9;
+  auto x = random_activations(batch, cols, 7);
+  x[5] = 0.5f * 127.0f / 3.0f;  // ties and zero blocks are where rounding rules show
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);
+  QuantizedActivations reference;
+  {
+    PathGuard guard;
+    set_kernel_path(KernelPath::kScalar);
+    prepare_activations(TensorType::Q8_0, batch, cols, reference);
+    quantize_activations(x.data(), 0, batch, reference);
+  }
+  for (KernelPath path : supported_paths()) {
+    PathGuard guard;
+    set_kernel_path(path);
+    QuantizedActivations q;
+    prepare_activations(TensorType::Q8_0, batch, cols, q);
+    quantize_activations(x.data(), 0, batch, q);
+    EXPECT_EQ(q.qs, reference.qs) << kernel_path_name(path);
+    EXPECT_EQ(q.d, reference.d) << kernel_path_name(path);
+    EXPECT_EQ(q.sums, reference.sums) << kernel_path_name(path);
+  }
+  // The scale is f16-rounded, the values are within one step of x / d, the sums add up.
+  for (int64_t b = 0; b < batch * cols / 32; b++) {
+    EXPECT_EQ(reference.d[b], fp16_to_fp32(fp32_to_fp16(reference.d[b])));
+    int32_t sum = 0;
+    for (int j = 0; j < 32; j++) sum += reference.qs[32 * b + j];
+    EXPECT_EQ(sum, reference.sums[b]);
+  }
+}
+
+// Every path against the scalar reference and a float64 reference on the dequantized weights,
+// over odd row counts and every batch size from 1 to 17.
+TEST(KernelsTest, EveryPathMatchesTheScalarReference) {
+  const int64_t rows = 37;
+  for (TensorType type : kAllTypes) {
+    const int64_t cols = odd_cols(type);
+    Weights w = random_weights(type, rows, cols, 11);
+    for (int64_t batch = 1; batch <= 17; batch++) {
+      auto x = random_activations(batch, cols, static_cast<uint32_t>(100 + batch));
+      auto reference = product(KernelPath::kScalar, w.matrix, x, batch);
+      for (KernelPath path : supported_paths()) {
+        auto y = product(path, w.matrix, x, batch);
+        for (int64_t c = 0; c < batch; c++) {
+          for (int64_t r = 0; r < rows; r++) {
+            double exact = 0.0, magnitude = 0.0;
+            for (int64_t i = 0; i < cols; i++) {
+              double p = static_cast<double>(w.dequantized[r * cols + i]) * x[c * cols + i];
+              exact += p;
+              magnitude += std::fabs(p);
+            }
+            size_t k = static_cast<size_t>(c * rows + r);
+            // Paths differ only in float summation order: a few ulps of the magnitude.
+            EXPECT_NEAR(y[k], reference[k], 1e-5 * magnitude + 1e-6)
+                << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path)
+                << " batch " << batch << " row " << r << " col " << c;
+            // Against float64: float types exactly as above; 8-bit activations add their error.
+            double tolerance = activation_type(type) ? 0.02 * magnitude : 1e-5 * magnitude;
+            EXPECT_NEAR(y[k], exact, tolerance + 1e-6)
+                << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path);
+          }
+        }
+      }
+    }
+  }
+}
+
+// With unit scales, integer activations and sums below 2^24, every float step is exact, so each
+// path must give the exact integer dot product.
+TEST(KernelsTest, IntegerDotProductsAreExactOnEveryPath) {
+  std::mt19937 rng(5);
+  const int64_t rows = 13, batch = 5;
+  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
+    const int64_t cols = block_of(type) == 32 ? 32 * 9 : 256 * 3;
+    const int64_t act_block = block_of(type) == 32 ? 32 : 256;
+    // Activations: integers with one +-127 per activation block, so the block scale is exactly 1.
+    std::vector<float> x(static_cast<size_t>(batch * cols));
+    std::uniform_int_distribution<int> small(-20, 20);
+    for (size_t i = 0; i < x.size(); i++) x[i] = static_cast<float>(small(rng));
+    for (size_t i = 0; i < x.size(); i += static_cast<size_t>(act_block)) x[i + 3] = (i / act_block) % 2 ? 127.0f : -127.0f;
+
+    std::vector<uint8_t> bytes(row_bytes(type, cols) * rows);
+    std::uniform_int_distribution<int> byte(0, 255), tiny(0, 3), signed_tiny(-3, 3);
+    for (auto& b : bytes) b = static_cast<uint8_t>(byte(rng));
+    const uint16_t one = fp32_to_fp16(1.0f);
+    for (int64_t r = 0; r < rows; r++) {
+      uint8_t* row = bytes.data() + row_bytes(type, cols) * r;
+      for (int64_t b = 0; b < cols / block_of(type); b++) {
+        if (type == TensorType::Q8_0) std::memcpy(row + 34 * b, &one, 2);
+        if (type == TensorType::Q4_0) std::memcpy(row + 18 * b, &one, 2);
+        if (type == TensorType::Q4_K) {
+          auto* block = reinterpret_cast<BlockQ4_K*>(row) + b;
+          block->d = one;
+          block->dmin = one;
+          for (int j = 0; j < 12; j++) block->scales[j] = static_cast<uint8_t>(tiny(rng) | (tiny(rng) << 4));
+          for (int j = 0; j < 8; j++) block->scales[j] &= 0x33;  // 6-bit fields stay small
+        }
+        if (type == TensorType::Q6_K) {
+          auto* block = reinterpret_cast<BlockQ6_K*>(row) + b;
+          block->d = one;
+          for (auto& s : block->scales) s = static_cast<int8_t>(signed_tiny(rng));
+        }
+      }
+    }
+    WeightMatrix w{type, rows, cols, bytes.data()};
+    std::vector<float> dequantized(static_cast<size_t>(cols));
+    for (KernelPath path : supported_paths()) {
+      auto y = product(path, w, x, batch);
+      for (int64_t r = 0; r < rows; r++) {
+        dequantize_row(type, bytes.data() + row_bytes(type, cols) * r, dequantized.data(), cols);
+        for (int64_t c = 0; c < batch; c++) {
+          double exact = 0.0;
+          for (int64_t i = 0; i < cols; i++) exact += static_cast<double>(dequantized[i]) * x[c * cols + i];
+          ASSERT_LT(std::fabs(exact), 1 << 24);
+          EXPECT_EQ(y[c * rows + r], static_cast<float>(exact))
+              << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+// A row's result is bit-identical whatever the batch size, its place in the batch, and the
+// number of threads.
+TEST(KernelsTest, ProductsAreBatchInvariantOnEveryPath) {
+  const int64_t rows = 71;
+  ThreadPool pool(3);
+  for (TensorType type : kAllTypes) {
+    const int64_t cols = odd_cols(type);
+    Weights w = random_weights(type, rows, cols, 21);
+    const int64_t batch = 17;
+    auto x = random_activations(batch, cols, 33);
+    for (KernelPath path : supported_paths()) {
+      auto full = product(path, w.matrix, x, batch);
+      auto threaded = product(path, w.matrix, x, batch, &pool);
+      EXPECT_EQ(0, std::memcmp(full.data(), threaded.data(), full.size() * sizeof(float)));
+      for (int64_t c = 0; c < batch; c++) {
+        std::vector<float> alone_x(x.begin() + c * cols, x.begin() + (c + 1) * cols);
+        auto alone = product(path, w.matrix, alone_x, 1);
+        // Also as the last of a batch of c + 1 rows starting at row 0.
+        std::vector<float> prefix_x(x.begin(), x.begin() + (c + 1) * cols);
+        auto prefix = product(path, w.matrix, prefix_x, c + 1);
+        EXPECT_EQ(0, std::memcmp(alone.data(), full.data() + c * rows, rows * sizeof(float)))
+            << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " col " << c;
+        EXPECT_EQ(0, std::memcmp(prefix.data() + c * rows, full.data() + c * rows, rows * sizeof(float)))
+            << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " col " << c;
+      }
+    }
+  }
+}
+
+TEST(KernelsTest, ForcingAnUnsupportedPathIsRefused) {
+  for (KernelPath p : {KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (!kernel_path_supported(p)) {
+      KernelPath before = active_kernel_path();
+      EXPECT_FALSE(set_kernel_path(p));
+      EXPECT_EQ(active_kernel_path(), before);
+    }
+  }
+  PathGuard guard;
+  EXPECT_TRUE(set_kernel_path(KernelPath::kScalar));
+  EXPECT_EQ(active_kernel_path(), KernelPath::kScalar);
+}
+
+}  // namespace
+}  // namespace tokengrid::engine
