@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "engine/kernels_impl.h"
 
@@ -135,6 +136,39 @@ void quantize_activations(const float* x, int64_t row_begin, int64_t row_end, Qu
       table.quantize_q8_0(x + r * out.cols, out.cols, qs, d, sums);
     }
   }
+}
+
+std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
+  if (w.type != TensorType::Q4_0 && w.type != TensorType::Q8_0) return {};
+  const bool q8 = w.type == TensorType::Q8_0;
+  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+  const int64_t groups = (w.rows + 7) / 8, blocks = w.cols / 32;
+  const size_t row_stride = row_bytes(w.type, w.cols);
+  std::vector<uint8_t> out(static_cast<size_t>(groups * blocks) * 8 * block_bytes, 0);
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  for (int64_t g = 0; g < groups; g++) {
+    for (int64_t b = 0; b < blocks; b++) {
+      uint8_t* dst = out.data() + static_cast<size_t>(g * blocks + b) * 8 * block_bytes;
+      for (int k = 0; k < 8; k++) {
+        int64_t r = 8 * g + k;
+        if (r >= w.rows) {
+          if (q8) {
+            for (int e = 0; e < 8; e++) std::memset(dst + 16 + 32 * e + 4 * k, 0x80, 4);
+          }
+          continue;
+        }
+        const uint8_t* block = src + static_cast<size_t>(r) * row_stride + static_cast<size_t>(b) * block_bytes;
+        std::memcpy(dst + 2 * k, block, 2);
+        const uint8_t* qs = block + 2;
+        for (int e = 0; e < (q8 ? 8 : 4); e++) {
+          for (int t = 0; t < 4; t++) {
+            dst[16 + 32 * e + 4 * k + t] = q8 ? static_cast<uint8_t>(qs[4 * e + t] ^ 0x80) : qs[4 * e + t];
+          }
+        }
+      }
+    }
+  }
+  return out;
 }
 
 void gemm_rows(const WeightMatrix& w, int64_t r0, int64_t r1, const float* x,

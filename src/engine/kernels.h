@@ -61,6 +61,16 @@ void prepare_activations(TensorType act_type, int64_t rows, int64_t cols, Quanti
 void quantize_activations(const float* x, int64_t row_begin, int64_t row_end,
                           QuantizedActivations& out);
 
+// Weights repacked once at load for the AVX-512 path: Q4_0 and Q8_0 rows interleaved in groups
+// of 8, so that one vpdpbusd computes 4-value partial sums for 8 rows at once and each block's
+// scaling is done once per 8 rows instead of once per row. Per group of 8 rows and block of 32:
+// the 8 rows' f16 scales, then chunks of 32 bytes, chunk e holding 4 bytes of each row k at
+// bytes 4k..4k+3: for Q8_0, 8 chunks with values 4e..4e+3 stored as value + 128 (unsigned);
+// for Q4_0, 4 chunks with the row's qs[4e..4e+3], whose low nibbles are values 4e..4e+3 and high
+// nibbles values 16+4e..16+4e+3. Rows past the end are zero. Same size as the original; empty
+// for types without a packed layout.
+std::vector<uint8_t> pack_weights(const WeightMatrix& w);
+
 // y[c * y_stride + r] = dot(weight row r, activation row c) for r in [r0, r1), c in [c0, c1).
 // Float weights read x (row stride w.cols); quantized weights read qa.
 void gemm_rows(const WeightMatrix& w, int64_t r0, int64_t r1, const float* x,

@@ -181,6 +181,87 @@ struct FloatKernel {
   }
 };
 
+// Q4_0 / Q8_0 in the layout of pack_weights(): groups of 8 rows, one row per 32-bit lane, so a
+// block's integer sums for 8 rows come out of 8 vpdpbusd and are scaled with one multiply-add.
+template <bool kQ8>
+struct PackedKernel {
+  const GemmArgs& a;
+  int64_t blocks;
+  static constexpr size_t kGroupBlockBytes = kQ8 ? 8 * sizeof(BlockQ8_0) : 8 * sizeof(BlockQ4_0);
+
+  template <int G, int C>
+  void tile(int64_t g, int64_t c) {
+    const uint8_t* groups[G];
+    for (int i = 0; i < G; i++) {
+      groups[i] = static_cast<const uint8_t*>(a.w->packed) + static_cast<size_t>((g + i) * blocks) * kGroupBlockBytes;
+    }
+    const int8_t* xq[C];
+    const float* xd[C];
+    const int32_t* xs[C];
+    for (int j = 0; j < C; j++) {
+      xq[j] = a.qa->row_qs(c + j);
+      xd[j] = a.qa->row_d(c + j);
+      xs[j] = a.qa->row_sums(c + j);
+    }
+    const __m256i low_mask = _mm256_set1_epi8(0x0f);
+    Accumulators256<G, C> s;
+    for (int64_t b = 0; b < blocks; b++) {
+      __m256 dw[G];
+      __m256i wv[G][8];
+      for (int i = 0; i < G; i++) {
+        const uint8_t* p = groups[i] + static_cast<size_t>(b) * kGroupBlockBytes;
+        dw[i] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        if constexpr (kQ8) {
+          for (int e = 0; e < 8; e++) wv[i][e] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 + 32 * e));
+        } else {
+          for (int e = 0; e < 4; e++) {
+            __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 + 32 * e));
+            wv[i][e] = _mm256_and_si256(q, low_mask);
+            wv[i][e + 4] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);
+          }
+        }
+      }
+      for (int j = 0; j < C; j++) {
+        const int8_t* x = xq[j] + 32 * b;
+        __m256i xv[8];
+        for (int e = 0; e < 8; e++) {
+          int32_t four;
+          std::memcpy(&four, x + 4 * e, 4);
+          xv[e] = _mm256_set1_epi32(four);
+        }
+        // Q4_0 stores q with (q - 8) meant, Q8_0 stores w + 128: each lane starts at -offset*sum(x).
+        __m256i start = _mm256_set1_epi32((kQ8 ? -128 : -8) * xs[j][b]);
+        __m256 dx = _mm256_set1_ps(xd[j][b]);
+        for (int i = 0; i < G; i++) {
+          __m256i even = start, odd = _mm256_setzero_si256();
+          for (int e = 0; e < 8; e += 2) {
+            even = _mm256_dpbusd_epi32(even, wv[i][e], xv[e]);
+            odd = _mm256_dpbusd_epi32(odd, wv[i][e + 1], xv[e + 1]);
+          }
+          __m256 block_sums = _mm256_cvtepi32_ps(_mm256_add_epi32(even, odd));
+          s.acc[i][j] = _mm256_fmadd_ps(block_sums, _mm256_mul_ps(dw[i], dx), s.acc[i][j]);
+        }
+      }
+    }
+    for (int i = 0; i < G; i++) {
+      for (int j = 0; j < C; j++) {
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, s.acc[i][j]);
+        for (int k = 0; k < 8; k++) {
+          int64_t r = 8 * (g + i) + k;
+          if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
+        }
+      }
+    }
+  }
+};
+
+template <bool kQ8>
+void gemm_packed(const GemmArgs& a) {
+  PackedKernel<kQ8> k{a, a.w->cols / 32};
+  for_each_tile<2, 4>(k, a.r0 / 8, (a.r1 + 7) / 8, a.c0, a.c1);
+}
+
 template <typename Widen>
 void gemm_float(const GemmArgs& a) {
   FloatKernel<Widen> k{a};
@@ -188,11 +269,13 @@ void gemm_float(const GemmArgs& a) {
 }
 
 void gemm_q4_0(const GemmArgs& a) {
+  if (a.w->packed != nullptr) return gemm_packed<false>(a);
   Q40Kernel k{a, a.w->cols / 32};
   for_each_tile<4, 4>(k, a.r0, a.r1, a.c0, a.c1);
 }
 
 void gemm_q8_0(const GemmArgs& a) {
+  if (a.w->packed != nullptr) return gemm_packed<true>(a);
   Q80Kernel k{a, a.w->cols / 32};
   for_each_tile<4, 4>(k, a.r0, a.r1, a.c0, a.c1);
 }

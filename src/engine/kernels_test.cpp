@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/matmul.h"
@@ -60,6 +61,22 @@ Weights random_weights(TensorType type, int64_t rows, int64_t cols, uint32_t see
   }
   w.matrix = {type, rows, cols, w.bytes.data()};
   return w;
+}
+
+// The matrix as given and, for types that have one, in the packed layout.
+struct Layout {
+  std::string name;
+  WeightMatrix matrix;
+};
+std::vector<Layout> layouts(const WeightMatrix& w, std::vector<uint8_t>& packed_storage) {
+  std::vector<Layout> out{{"plain", w}};
+  packed_storage = pack_weights(w);
+  if (!packed_storage.empty()) {
+    WeightMatrix packed = w;
+    packed.packed = packed_storage.data();
+    out.push_back({"packed", packed});
+  }
+  return out;
 }
 
 std::vector<float> random_activations(int64_t batch, int64_t cols, uint32_t seed) {
@@ -125,11 +142,13 @@ TEST(KernelsTest, EveryPathMatchesTheScalarReference) {
   for (TensorType type : kAllTypes) {
     const int64_t cols = odd_cols(type);
     Weights w = random_weights(type, rows, cols, 11);
+    std::vector<uint8_t> packed;
     for (int64_t batch = 1; batch <= 17; batch++) {
       auto x = random_activations(batch, cols, static_cast<uint32_t>(100 + batch));
       auto reference = product(KernelPath::kScalar, w.matrix, x, batch);
       for (KernelPath path : supported_paths()) {
-        auto y = product(path, w.matrix, x, batch);
+       for (const Layout& layout : layouts(w.matrix, packed)) {
+        auto y = product(path, layout.matrix, x, batch);
         for (int64_t c = 0; c < batch; c++) {
           for (int64_t r = 0; r < rows; r++) {
             double exact = 0.0, magnitude = 0.0;
@@ -141,14 +160,15 @@ TEST(KernelsTest, EveryPathMatchesTheScalarReference) {
             size_t k = static_cast<size_t>(c * rows + r);
             // Paths differ only in float summation order: a few ulps of the magnitude.
             EXPECT_NEAR(y[k], reference[k], 1e-5 * magnitude + 1e-6)
-                << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path)
-                << " batch " << batch << " row " << r << " col " << c;
+                << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " "
+                << layout.name << " batch " << batch << " row " << r << " col " << c;
             // Against float64: float types exactly as above; 8-bit activations add their error.
             double tolerance = activation_type(type) ? 0.02 * magnitude : 1e-5 * magnitude;
             EXPECT_NEAR(y[k], exact, tolerance + 1e-6)
                 << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path);
           }
         }
+       }
       }
     }
   }
@@ -193,8 +213,10 @@ TEST(KernelsTest, IntegerDotProductsAreExactOnEveryPath) {
     }
     WeightMatrix w{type, rows, cols, bytes.data()};
     std::vector<float> dequantized(static_cast<size_t>(cols));
+    std::vector<uint8_t> packed;
     for (KernelPath path : supported_paths()) {
-      auto y = product(path, w, x, batch);
+     for (const Layout& layout : layouts(w, packed)) {
+      auto y = product(path, layout.matrix, x, batch);
       for (int64_t r = 0; r < rows; r++) {
         dequantize_row(type, bytes.data() + row_bytes(type, cols) * r, dequantized.data(), cols);
         for (int64_t c = 0; c < batch; c++) {
@@ -202,9 +224,11 @@ TEST(KernelsTest, IntegerDotProductsAreExactOnEveryPath) {
           for (int64_t i = 0; i < cols; i++) exact += static_cast<double>(dequantized[i]) * x[c * cols + i];
           ASSERT_LT(std::fabs(exact), 1 << 24);
           EXPECT_EQ(y[c * rows + r], static_cast<float>(exact))
-              << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " row " << r;
+              << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " "
+              << layout.name << " row " << r;
         }
       }
+     }
     }
   }
 }
@@ -219,23 +243,48 @@ TEST(KernelsTest, ProductsAreBatchInvariantOnEveryPath) {
     Weights w = random_weights(type, rows, cols, 21);
     const int64_t batch = 17;
     auto x = random_activations(batch, cols, 33);
+    std::vector<uint8_t> packed;
     for (KernelPath path : supported_paths()) {
-      auto full = product(path, w.matrix, x, batch);
-      auto threaded = product(path, w.matrix, x, batch, &pool);
+     for (const Layout& layout : layouts(w.matrix, packed)) {
+      const WeightMatrix& m = layout.matrix;
+      auto full = product(path, m, x, batch);
+      auto threaded = product(path, m, x, batch, &pool);
       EXPECT_EQ(0, std::memcmp(full.data(), threaded.data(), full.size() * sizeof(float)));
       for (int64_t c = 0; c < batch; c++) {
         std::vector<float> alone_x(x.begin() + c * cols, x.begin() + (c + 1) * cols);
-        auto alone = product(path, w.matrix, alone_x, 1);
+        auto alone = product(path, m, alone_x, 1);
         // Also as the last of a batch of c + 1 rows starting at row 0.
         std::vector<float> prefix_x(x.begin(), x.begin() + (c + 1) * cols);
-        auto prefix = product(path, w.matrix, prefix_x, c + 1);
+        auto prefix = product(path, m, prefix_x, c + 1);
         EXPECT_EQ(0, std::memcmp(alone.data(), full.data() + c * rows, rows * sizeof(float)))
-            << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " col " << c;
+            << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " "
+            << layout.name << " col " << c;
         EXPECT_EQ(0, std::memcmp(prefix.data() + c * rows, full.data() + c * rows, rows * sizeof(float)))
-            << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " col " << c;
+            << type_name(static_cast<uint32_t>(type)) << " " << kernel_path_name(path) << " "
+            << layout.name << " col " << c;
       }
+     }
     }
   }
+}
+
+TEST(KernelsTest, PackedLayoutPlacesEachRowInItsLane) {
+  // 9 rows: a second group with one real row and seven zero rows.
+  const int64_t rows = 9, cols = 64;
+  Weights w = random_weights(TensorType::Q4_0, rows, cols, 4);
+  auto packed = pack_weights(w.matrix);
+  ASSERT_EQ(packed.size(), 2u * 2u * 8u * sizeof(BlockQ4_0));
+  const auto* blocks = static_cast<const BlockQ4_0*>(w.matrix.data);
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t b = 0; b < 2; b++) {
+      const BlockQ4_0& block = blocks[r * 2 + b];
+      const uint8_t* group = packed.data() + ((r / 8) * 2 + b) * 8 * sizeof(BlockQ4_0);
+      int k = static_cast<int>(r % 8);
+      EXPECT_EQ(0, std::memcmp(group + 2 * k, &block.d, 2));
+      for (int e = 0; e < 4; e++) EXPECT_EQ(0, std::memcmp(group + 16 + 32 * e + 4 * k, block.qs + 4 * e, 4));
+    }
+  }
+  EXPECT_TRUE(pack_weights(WeightMatrix{TensorType::F16, 2, 8, w.matrix.data}).empty());
 }
 
 TEST(KernelsTest, ForcingAnUnsupportedPathIsRefused) {

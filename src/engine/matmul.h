@@ -23,6 +23,10 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   const void* data = nullptr;
+  // Optional: the same weights in the interleaved layout of pack_weights() (kernels.h), which
+  // the AVX-512 path reads instead of `data`. The integer block sums are the same either way;
+  // the float summation order differs, so one model must use one layout for all its products.
+  const void* packed = nullptr;
 };
 
 // y[b * w.rows + r] = dot(row r of w, x + b * w.cols) for b < batch. With a pool the rows are
