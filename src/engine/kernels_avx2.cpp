@@ -24,6 +24,16 @@ inline int32_t hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+// Zeroes a tile's accumulators (kept in a local array so they stay in registers).
+template <typename V, int R, int C>
+inline void zero(V (&acc)[R][C]) {
+#pragma GCC unroll 16
+  for (int i = 0; i < R; i++) {
+#pragma GCC unroll 16
+    for (int j = 0; j < C; j++) acc[i][j] = V{};
+  }
+}
+
 inline float load_fp16(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
@@ -43,15 +53,6 @@ inline __m256i unpack_q4_0(const uint8_t* qs) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
 }
 
-template <int R, int C>
-struct Accumulators {
-  __m256 acc[R][C];
-  Accumulators() {
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) acc[i][j] = _mm256_setzero_ps();
-  }
-};
-
 struct Q40Kernel {
   const GemmArgs& a;
   int64_t blocks;
@@ -59,37 +60,46 @@ struct Q40Kernel {
   template <int R, int C>
   void tile(int64_t r, int64_t c) {
     const uint8_t* rows[R];
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
     const int8_t* xq[C];
     const float* xd[C];
     const int32_t* xs[C];
+    #pragma GCC unroll 16
     for (int j = 0; j < C; j++) {
       xq[j] = a.qa->row_qs(c + j);
       xd[j] = a.qa->row_d(c + j);
       xs[j] = a.qa->row_sums(c + j);
     }
-    Accumulators<R, C> s;
+    __m256 acc[R][C];
+    zero(acc);
     for (int64_t b = 0; b < blocks; b++) {
       __m256i wq[R];
       float dw[R];
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) {
         const uint8_t* block = rows[i] + 18 * b;
         dw[i] = load_fp16(block);
         wq[i] = unpack_q4_0(block + 2);
       }
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + 32 * b));
         // (q - 8) . x = q . x - 8 * sum(x): each of the 8 lanes takes -sum(x) once.
         __m256i correction = _mm256_set1_epi32(-xs[j][b]);
+        #pragma GCC unroll 16
         for (int i = 0; i < R; i++) {
           __m256i p = _mm256_add_epi32(dot_u8s8(wq[i], xv), correction);
           __m256 scale = _mm256_set1_ps(dw[i] * xd[j][b]);
-          s.acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, s.acc[i][j]);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[i][j]);
         }
       }
     }
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(s.acc[i][j]);
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    }
   }
 };
 
@@ -100,34 +110,43 @@ struct Q80Kernel {
   template <int R, int C>
   void tile(int64_t r, int64_t c) {
     const uint8_t* rows[R];
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
     const int8_t* xq[C];
     const float* xd[C];
+    #pragma GCC unroll 16
     for (int j = 0; j < C; j++) {
       xq[j] = a.qa->row_qs(c + j);
       xd[j] = a.qa->row_d(c + j);
     }
-    Accumulators<R, C> s;
+    __m256 acc[R][C];
+    zero(acc);
     for (int64_t b = 0; b < blocks; b++) {
       __m256i wq[R], wabs[R];
       float dw[R];
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) {
         const uint8_t* block = rows[i] + 34 * b;
         dw[i] = load_fp16(block);
         wq[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
         wabs[i] = _mm256_abs_epi8(wq[i]);
       }
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + 32 * b));
+        #pragma GCC unroll 16
         for (int i = 0; i < R; i++) {
           __m256i p = dot_u8s8(wabs[i], _mm256_sign_epi8(xv, wq[i]));
           __m256 scale = _mm256_set1_ps(dw[i] * xd[j][b]);
-          s.acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, s.acc[i][j]);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[i][j]);
         }
       }
     }
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(s.acc[i][j]);
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    }
   }
 };
 
@@ -161,35 +180,47 @@ struct FloatKernel {
   void tile(int64_t r, int64_t c) {
     const int64_t n = a.w->cols, full = n / 8 * 8;
     const uint8_t* rows[R];
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
     const float* x[C];
+    #pragma GCC unroll 16
     for (int j = 0; j < C; j++) x[j] = a.x + (c + j) * n;
-    Accumulators<R, C> s;
+    __m256 acc[R][C];
+    zero(acc);
     for (int64_t k = 0; k < full; k += 8) {
       __m256 wv[R];
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) wv[i] = Widen::load(rows[i], k);
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         __m256 xv = _mm256_loadu_ps(x[j] + k);
-        for (int i = 0; i < R; i++) s.acc[i][j] = _mm256_fmadd_ps(wv[i], xv, s.acc[i][j]);
+        #pragma GCC unroll 16
+        for (int i = 0; i < R; i++) acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
       }
     }
     if (full < n) {
       const size_t rest = static_cast<size_t>(n - full);
       __m256 wv[R];
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) {
         alignas(32) uint8_t padded[32] = {};
         std::memcpy(padded, rows[i] + full * Widen::element_bytes(), rest * Widen::element_bytes());
         wv[i] = Widen::load(padded, 0);
       }
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         alignas(32) float padded[8] = {};
         std::memcpy(padded, x[j] + full, rest * sizeof(float));
         __m256 xv = _mm256_load_ps(padded);
-        for (int i = 0; i < R; i++) s.acc[i][j] = _mm256_fmadd_ps(wv[i], xv, s.acc[i][j]);
+        #pragma GCC unroll 16
+        for (int i = 0; i < R; i++) acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
       }
     }
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(s.acc[i][j]);
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    }
   }
 };
 
@@ -230,6 +261,7 @@ struct Q4KKernel {
       const int8_t* x = xq + 256 * b;
       int sc[8], m[8];
       int32_t mins = 0;
+      #pragma GCC unroll 16
       for (int j = 0; j < 8; j++) {
         q4_k_scale_min(block.scales, j, sc[j], m[j]);
         mins += m[j] * (xs[16 * b + 2 * j] + xs[16 * b + 2 * j + 1]);
@@ -285,6 +317,7 @@ struct Q6KKernel {
                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
         q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
+        #pragma GCC unroll 16
         for (int k = 0; k < 4; k++) {
           const int8_t* xk = x + 128 * half + 32 * k;
           __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xk));
@@ -306,6 +339,7 @@ void quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
   for (int64_t b = 0; b < n / 32; b++) {
     const float* xb = x + 32 * b;
     __m256 v[4];
+    #pragma GCC unroll 16
     for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(xb + 8 * k);
     __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
                              _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
@@ -316,6 +350,7 @@ void quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
     float inverse = scale != 0.0f ? 1.0f / scale : 0.0f;
     __m256 inv = _mm256_set1_ps(inverse);
     __m256i q[4];
+    #pragma GCC unroll 16
     for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
     __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + 32 * b), _mm256_permutevar8x32_epi32(packed, order));

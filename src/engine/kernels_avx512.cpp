@@ -4,6 +4,8 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
+#include <vector>
 
 #include "engine/kernels_impl.h"
 
@@ -22,6 +24,16 @@ inline float hsum(__m512 v) {
   return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
 }
 
+// Zeroes a tile's accumulators (kept in a local array so they stay in registers).
+template <typename V, int R, int C>
+inline void zero(V (&acc)[R][C]) {
+#pragma GCC unroll 16
+  for (int i = 0; i < R; i++) {
+#pragma GCC unroll 16
+    for (int j = 0; j < C; j++) acc[i][j] = V{};
+  }
+}
+
 inline float load_fp16(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
@@ -34,24 +46,6 @@ inline __m256i unpack_q4_0(const uint8_t* qs) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
 }
 
-template <int R, int C>
-struct Accumulators256 {
-  __m256 acc[R][C];
-  Accumulators256() {
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) acc[i][j] = _mm256_setzero_ps();
-  }
-};
-
-template <int R, int C>
-struct Accumulators512 {
-  __m512 acc[R][C];
-  Accumulators512() {
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) acc[i][j] = _mm512_setzero_ps();
-  }
-};
-
 struct Q40Kernel {
   const GemmArgs& a;
   int64_t blocks;
@@ -59,37 +53,46 @@ struct Q40Kernel {
   template <int R, int C>
   void tile(int64_t r, int64_t c) {
     const uint8_t* rows[R];
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
     const int8_t* xq[C];
     const float* xd[C];
     const int32_t* xs[C];
+    #pragma GCC unroll 16
     for (int j = 0; j < C; j++) {
       xq[j] = a.qa->row_qs(c + j);
       xd[j] = a.qa->row_d(c + j);
       xs[j] = a.qa->row_sums(c + j);
     }
-    Accumulators256<R, C> s;
+    __m256 acc[R][C];
+    zero(acc);
     for (int64_t b = 0; b < blocks; b++) {
       __m256i wq[R];
       float dw[R];
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) {
         const uint8_t* block = rows[i] + 18 * b;
         dw[i] = load_fp16(block);
         wq[i] = unpack_q4_0(block + 2);
       }
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + 32 * b));
         // (q - 8) . x = q . x - 8 * sum(x): each of the 8 lanes starts at -sum(x).
         __m256i correction = _mm256_set1_epi32(-xs[j][b]);
+        #pragma GCC unroll 16
         for (int i = 0; i < R; i++) {
           __m256i p = _mm256_dpbusd_epi32(correction, wq[i], xv);
           __m256 scale = _mm256_set1_ps(dw[i] * xd[j][b]);
-          s.acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, s.acc[i][j]);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[i][j]);
         }
       }
     }
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(s.acc[i][j]);
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    }
   }
 };
 
@@ -100,18 +103,22 @@ struct Q80Kernel {
   template <int R, int C>
   void tile(int64_t r, int64_t c) {
     const uint8_t* rows[R];
+    #pragma GCC unroll 16
     for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
     const int8_t* xq[C];
     const float* xd[C];
+    #pragma GCC unroll 16
     for (int j = 0; j < C; j++) {
       xq[j] = a.qa->row_qs(c + j);
       xd[j] = a.qa->row_d(c + j);
     }
     const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
-    Accumulators256<R, C> s;
+    __m256 acc[R][C];
+    zero(acc);
     for (int64_t b = 0; b < blocks; b++) {
       __m256i wq[R], correction[R];
       float dw[R];
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) {
         const uint8_t* block = rows[i] + 34 * b;
         dw[i] = load_fp16(block);
@@ -121,18 +128,23 @@ struct Q80Kernel {
         correction[i] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                          _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, wq[i]));
       }
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + 32 * b));
         __m256i xu = _mm256_xor_si256(xv, bias);
+        #pragma GCC unroll 16
         for (int i = 0; i < R; i++) {
           __m256i p = _mm256_dpbusd_epi32(correction[i], xu, wq[i]);
           __m256 scale = _mm256_set1_ps(dw[i] * xd[j][b]);
-          s.acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, s.acc[i][j]);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[i][j]);
         }
       }
     }
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(s.acc[i][j]);
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    }
   }
 };
 
@@ -157,27 +169,44 @@ struct WidenBF16 {
 template <typename Widen>
 struct FloatKernel {
   const GemmArgs& a;
+  // When set, rows come from here (row first_row at `widened`, then every `stride` floats)
+  // instead of the weights; Widen is then WidenF32.
+  const float* widened = nullptr;
+  int64_t first_row = 0, stride = 0;
 
   template <int R, int C>
   void tile(int64_t r, int64_t c) {
     const int64_t n = a.w->cols;
     const uint8_t* rows[R];
-    for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      rows[i] = widened != nullptr ? reinterpret_cast<const uint8_t*>(widened + (r + i - first_row) * stride)
+                                   : weight_row(*a.w, r + i);
+    }
     const float* x[C];
+    #pragma GCC unroll 16
     for (int j = 0; j < C; j++) x[j] = a.x + (c + j) * n;
-    Accumulators512<R, C> s;
-    for (int64_t k = 0; k < n; k += 16) {
-      __mmask16 mask = n - k >= 16 ? static_cast<__mmask16>(0xffff)
-                                   : static_cast<__mmask16>((1u << (n - k)) - 1);
+    __m512 acc[R][C];
+    zero(acc);
+    auto step = [&](int64_t k, __mmask16 mask) {
       __m512 wv[R];
+      #pragma GCC unroll 16
       for (int i = 0; i < R; i++) wv[i] = Widen::load(rows[i], k, mask);
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         __m512 xv = _mm512_maskz_loadu_ps(mask, x[j] + k);
-        for (int i = 0; i < R; i++) s.acc[i][j] = _mm512_fmadd_ps(wv[i], xv, s.acc[i][j]);
+        #pragma GCC unroll 16
+        for (int i = 0; i < R; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
       }
+    };
+    const int64_t full = n / 16 * 16;
+    for (int64_t k = 0; k < full; k += 16) step(k, static_cast<__mmask16>(0xffff));
+    if (full < n) step(full, static_cast<__mmask16>((1u << (n - full)) - 1));
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
     }
-    for (int i = 0; i < R; i++)
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(s.acc[i][j]);
   }
 };
 
@@ -192,28 +221,34 @@ struct PackedKernel {
   template <int G, int C>
   void tile(int64_t g, int64_t c) {
     const uint8_t* groups[G];
+    #pragma GCC unroll 16
     for (int i = 0; i < G; i++) {
       groups[i] = static_cast<const uint8_t*>(a.w->packed) + static_cast<size_t>((g + i) * blocks) * kGroupBlockBytes;
     }
     const int8_t* xq[C];
     const float* xd[C];
     const int32_t* xs[C];
+    #pragma GCC unroll 16
     for (int j = 0; j < C; j++) {
       xq[j] = a.qa->row_qs(c + j);
       xd[j] = a.qa->row_d(c + j);
       xs[j] = a.qa->row_sums(c + j);
     }
     const __m256i low_mask = _mm256_set1_epi8(0x0f);
-    Accumulators256<G, C> s;
+    __m256 acc[G][C];
+    zero(acc);
     for (int64_t b = 0; b < blocks; b++) {
       __m256 dw[G];
       __m256i wv[G][8];
+      #pragma GCC unroll 16
       for (int i = 0; i < G; i++) {
         const uint8_t* p = groups[i] + static_cast<size_t>(b) * kGroupBlockBytes;
         dw[i] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
         if constexpr (kQ8) {
+          #pragma GCC unroll 16
           for (int e = 0; e < 8; e++) wv[i][e] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 + 32 * e));
         } else {
+          #pragma GCC unroll 16
           for (int e = 0; e < 4; e++) {
             __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 + 32 * e));
             wv[i][e] = _mm256_and_si256(q, low_mask);
@@ -221,9 +256,11 @@ struct PackedKernel {
           }
         }
       }
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         const int8_t* x = xq[j] + 32 * b;
         __m256i xv[8];
+        #pragma GCC unroll 16
         for (int e = 0; e < 8; e++) {
           int32_t four;
           std::memcpy(&four, x + 4 * e, 4);
@@ -232,21 +269,26 @@ struct PackedKernel {
         // Q4_0 stores q with (q - 8) meant, Q8_0 stores w + 128: each lane starts at -offset*sum(x).
         __m256i start = _mm256_set1_epi32((kQ8 ? -128 : -8) * xs[j][b]);
         __m256 dx = _mm256_set1_ps(xd[j][b]);
+        #pragma GCC unroll 16
         for (int i = 0; i < G; i++) {
           __m256i even = start, odd = _mm256_setzero_si256();
+          #pragma GCC unroll 16
           for (int e = 0; e < 8; e += 2) {
             even = _mm256_dpbusd_epi32(even, wv[i][e], xv[e]);
             odd = _mm256_dpbusd_epi32(odd, wv[i][e + 1], xv[e + 1]);
           }
           __m256 block_sums = _mm256_cvtepi32_ps(_mm256_add_epi32(even, odd));
-          s.acc[i][j] = _mm256_fmadd_ps(block_sums, _mm256_mul_ps(dw[i], dx), s.acc[i][j]);
+          acc[i][j] = _mm256_fmadd_ps(block_sums, _mm256_mul_ps(dw[i], dx), acc[i][j]);
         }
       }
     }
+    #pragma GCC unroll 16
     for (int i = 0; i < G; i++) {
+      #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
         alignas(32) float lanes[8];
-        _mm256_store_ps(lanes, s.acc[i][j]);
+        _mm256_store_ps(lanes, acc[i][j]);
+        #pragma GCC unroll 16
         for (int k = 0; k < 8; k++) {
           int64_t r = 8 * (g + i) + k;
           if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
@@ -262,10 +304,39 @@ void gemm_packed(const GemmArgs& a) {
   for_each_tile<2, 4>(k, a.r0 / 8, (a.r1 + 7) / 8, a.c0, a.c1);
 }
 
+// For F16 and BF16 with several activation rows, each tile of 4 weight rows is widened once
+// into a float buffer and reused for every activation row of the chunk, which takes the
+// conversions out of the inner loop. Widening is exact, so the results do not change.
 template <typename Widen>
 void gemm_float(const GemmArgs& a) {
-  FloatKernel<Widen> k{a};
-  for_each_tile<4, 4>(k, a.r0, a.r1, a.c0, a.c1);
+  constexpr int R = 4, C = 4;
+  constexpr int64_t kColChunk = 64;
+  if (std::is_same_v<Widen, WidenF32> || a.c1 - a.c0 < 2 * C) {
+    FloatKernel<Widen> k{a};
+    for_each_tile<R, C>(k, a.r0, a.r1, a.c0, a.c1, kColChunk);
+    return;
+  }
+  const int64_t n = a.w->cols, stride = (n + 15) / 16 * 16;
+  thread_local std::vector<float> widened;
+  widened.resize(static_cast<size_t>(R * stride));
+  for (int64_t cc = a.c0; cc < a.c1; cc += kColChunk) {
+    const int64_t cend = std::min(a.c1, cc + kColChunk);
+    for (int64_t r = a.r0; r < a.r1; r += R) {
+      const int nr = static_cast<int>(std::min<int64_t>(R, a.r1 - r));
+      #pragma GCC unroll 16
+      for (int i = 0; i < nr; i++) {
+        const uint8_t* row = weight_row(*a.w, r + i);
+        for (int64_t k = 0; k < n; k += 16) {
+          __mmask16 mask = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+          _mm512_storeu_ps(widened.data() + i * stride + k, Widen::load(row, k, mask));
+        }
+      }
+      FloatKernel<WidenF32> k{a, widened.data(), r, stride};
+      for (int64_t c = cc; c < cend; c += C) {
+        run_tile<R, C>(k, nr, static_cast<int>(std::min<int64_t>(C, cend - c)), r, c);
+      }
+    }
+  }
 }
 
 void gemm_q4_0(const GemmArgs& a) {
