@@ -268,6 +268,27 @@ TEST(KernelsTest, ProductsAreBatchInvariantOnEveryPath) {
   }
 }
 
+TEST(KernelsTest, GroupedProductsEqualSeparateProducts) {
+  const int64_t cols = 512, batch = 6;
+  Weights a = random_weights(TensorType::Q4_0, 70, cols, 1);
+  Weights b = random_weights(TensorType::Q4_K, 33, cols, 2);
+  Weights c = random_weights(TensorType::F16, 9, cols, 3);
+  auto packed = pack_weights(a.matrix);
+  a.matrix.packed = packed.data();
+  auto x = random_activations(batch, cols, 4);
+  ThreadPool pool(2);
+  const WeightMatrix ws[] = {a.matrix, b.matrix, c.matrix};
+  std::vector<std::vector<float>> grouped(3), separate(3);
+  for (int i = 0; i < 3; i++) {
+    grouped[i].assign(static_cast<size_t>(ws[i].rows * batch), 0.0f);
+    separate[i].assign(grouped[i].size(), 1.0f);
+    matmul(ws[i], x.data(), batch, separate[i].data());
+  }
+  float* ys[] = {grouped[0].data(), grouped[1].data(), grouped[2].data()};
+  matmul_group(ws, x.data(), batch, ys, &pool);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(grouped[i], separate[i]) << i;
+}
+
 TEST(KernelsTest, PackedLayoutPlacesEachRowInItsLane) {
   // 9 rows: a second group with one real row and seven zero rows.
   const int64_t rows = 9, cols = 64;

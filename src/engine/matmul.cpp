@@ -1,6 +1,7 @@
 #include "engine/matmul.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "engine/kernels.h"
 #include "engine/thread_pool.h"
@@ -9,36 +10,58 @@ namespace tokengrid::engine {
 
 namespace {
 
-// Rows per task: a multiple of every path's row tile, small enough to balance two threads on a
-// 2048-row product, large enough that handing out tasks costs nothing.
+// Rows per task: a multiple of every path's row tile (and of the packed layout's 8-row
+// groups), small enough to balance two threads on a 2048-row product, large enough that
+// handing out tasks costs nothing.
 constexpr int64_t kRowsPerTask = 32;
 
 }  // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t batch, float* y, ThreadPool* pool) {
-  if (batch <= 0 || w.rows <= 0) return;
+  float* ys[] = {y};
+  matmul_group(std::span<const WeightMatrix>(&w, 1), x, batch, ys, pool);
+}
+
+void matmul_group(std::span<const WeightMatrix> ws, const float* x, int64_t batch,
+                  std::span<float* const> ys, ThreadPool* pool) {
+  if (batch <= 0 || ws.empty()) return;
   // Reused across calls so that decode does not allocate; each calling thread has its own.
-  thread_local QuantizedActivations quantized;
-  const QuantizedActivations* qa = nullptr;
-  if (auto act = activation_type(w.type)) {
-    prepare_activations(*act, batch, w.cols, quantized);
+  thread_local QuantizedActivations quantized_q8_0, quantized_q8_k;
+  std::vector<TensorType> formats;
+  for (const WeightMatrix& w : ws) {
+    auto act = activation_type(w.type);
+    if (act && std::find(formats.begin(), formats.end(), *act) == formats.end()) formats.push_back(*act);
+  }
+  for (TensorType format : formats) {
+    QuantizedActivations& q = format == TensorType::Q8_0 ? quantized_q8_0 : quantized_q8_k;
+    prepare_activations(format, batch, ws[0].cols, q);
     if (pool != nullptr && batch > 1) {
-      pool->parallel_for(batch, [&](int64_t begin, int64_t end, int) {
-        quantize_activations(x, begin, end, quantized);
-      });
+      pool->parallel_for(batch, [&](int64_t begin, int64_t end, int) { quantize_activations(x, begin, end, q); });
     } else {
-      quantize_activations(x, 0, batch, quantized);
+      quantize_activations(x, 0, batch, q);
     }
-    qa = &quantized;
+  }
+  // Tasks are the concatenation of every matrix's row chunks.
+  std::vector<int64_t> first_task(ws.size() + 1, 0);
+  for (size_t i = 0; i < ws.size(); i++) {
+    first_task[i + 1] = first_task[i] + (ws[i].rows + kRowsPerTask - 1) / kRowsPerTask;
   }
   auto run = [&](int64_t begin, int64_t end, int) {
-    gemm_rows(w, begin * kRowsPerTask, std::min(w.rows, end * kRowsPerTask), x, qa, 0, batch, y, w.rows);
+    size_t i = 0;
+    for (int64_t t = begin; t < end; t++) {
+      while (t >= first_task[i + 1]) i++;
+      const WeightMatrix& w = ws[i];
+      auto act = activation_type(w.type);
+      const QuantizedActivations* qa =
+          !act ? nullptr : (*act == TensorType::Q8_0 ? &quantized_q8_0 : &quantized_q8_k);
+      int64_t r0 = (t - first_task[i]) * kRowsPerTask;
+      gemm_rows(w, r0, std::min(w.rows, r0 + kRowsPerTask), x, qa, 0, batch, ys[i], w.rows);
+    }
   };
-  int64_t tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   if (pool != nullptr) {
-    pool->parallel_for(tasks, run);
+    pool->parallel_for(first_task.back(), run);
   } else {
-    run(0, tasks, 0);
+    run(0, first_task.back(), 0);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "engine/tensor_type.h"
 
@@ -33,5 +34,11 @@ struct WeightMatrix {
 // split among its threads; without one the calling thread does all the work.
 void matmul(const WeightMatrix& w, const float* x, int64_t batch, float* y,
             ThreadPool* pool = nullptr);
+
+// ys[i] = ws[i] times x, as matmul() each, for matrices that share their input (Q, K and V;
+// gate and up): the activations are quantized once and all rows go through one parallel
+// region. Every matrix must have the same cols. Results are those of separate matmul() calls.
+void matmul_group(std::span<const WeightMatrix> ws, const float* x, int64_t batch,
+                  std::span<float* const> ys, ThreadPool* pool = nullptr);
 
 }  // namespace tokengrid::engine
