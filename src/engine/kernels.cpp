@@ -138,6 +138,14 @@ void quantize_activations(const float* x, int64_t row_begin, int64_t row_end, Qu
   }
 }
 
+float dot_f32(const float* a, const float* b, int64_t n) {
+  return kernels_detail::kernel_table(active_kernel_path()).dot_f32(a, b, n);
+}
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  kernels_detail::kernel_table(active_kernel_path()).axpy_f32(a, x, y, n);
+}
+
 std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
   if (w.type != TensorType::Q4_0 && w.type != TensorType::Q8_0) return {};
   const bool q8 = w.type == TensorType::Q8_0;

@@ -61,6 +61,10 @@ void prepare_activations(TensorType act_type, int64_t rows, int64_t cols, Quanti
 void quantize_activations(const float* x, int64_t row_begin, int64_t row_end,
                           QuantizedActivations& out);
 
+// Vector operations for attention, on the active path: sum of a[i] * b[i], and y += a * x.
+float dot_f32(const float* a, const float* b, int64_t n);
+void axpy_f32(float a, const float* x, float* y, int64_t n);
+
 // Weights repacked once at load for the AVX-512 path: Q4_0 and Q8_0 rows interleaved in groups
 // of 8, so that one vpdpbusd computes 4-value partial sums for 8 rows at once and each block's
 // scaling is done once per 8 rows instead of once per row. Per group of 8 rows and block of 32:

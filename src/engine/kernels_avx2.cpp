@@ -361,6 +361,25 @@ void quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
 
 }  // namespace
 
+float avx2_dot_f32(const float* a, const float* b, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  float sum = hsum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+void avx2_axpy_f32(float a, const float* x, float* y, int64_t n) {
+  const __m256 av = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+
 void avx2_gemm_q4_k(const GemmArgs& a) {
   Q4KKernel k{a, a.w->cols / 256};
   for_each_tile<1, 1>(k, a.r0, a.r1, a.c0, a.c1);
@@ -378,7 +397,7 @@ void avx2_quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t
 const KernelTable& avx2_kernels() {
   static const KernelTable table{quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
                                  gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, avx2_gemm_q4_k,
-                                 avx2_gemm_q6_k};
+                                 avx2_gemm_q6_k, avx2_dot_f32, avx2_axpy_f32};
   return table;
 }
 

@@ -163,6 +163,16 @@ void gemm_q6_k(const GemmArgs& a) {
   }
 }
 
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 }  // namespace
 
 void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums) {
@@ -187,7 +197,8 @@ void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
 
 const KernelTable& scalar_kernels() {
   static const KernelTable table{quantize_q8_0_scalar, gemm_f32, gemm_f16, gemm_bf16,
-                                 gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k};
+                                 gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k,
+                                 dot_f32,    axpy_f32};
   return table;
 }
 

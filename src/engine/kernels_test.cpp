@@ -268,6 +268,25 @@ TEST(KernelsTest, ProductsAreBatchInvariantOnEveryPath) {
   }
 }
 
+TEST(KernelsTest, VectorOperationsMatchFloat64OnEveryPath) {
+  for (int64_t n : {1, 7, 16, 33, 64, 100}) {
+    auto a = random_activations(1, n, 1), b = random_activations(1, n, 2);
+    double exact = 0.0, magnitude = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+      exact += static_cast<double>(a[i]) * b[i];
+      magnitude += std::fabs(static_cast<double>(a[i]) * b[i]);
+    }
+    for (KernelPath path : supported_paths()) {
+      PathGuard guard;
+      set_kernel_path(path);
+      EXPECT_NEAR(dot_f32(a.data(), b.data(), n), exact, 1e-6 * magnitude + 1e-7) << kernel_path_name(path) << " " << n;
+      std::vector<float> y = b;
+      axpy_f32(0.5f, a.data(), y.data(), n);
+      for (int64_t i = 0; i < n; i++) EXPECT_NEAR(y[i], b[i] + 0.5 * a[i], 1e-6) << kernel_path_name(path);
+    }
+  }
+}
+
 TEST(KernelsTest, GroupedProductsEqualSeparateProducts) {
   const int64_t cols = 512, batch = 6;
   Weights a = random_weights(TensorType::Q4_0, 70, cols, 1);

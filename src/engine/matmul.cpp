@@ -26,14 +26,18 @@ void matmul_group(std::span<const WeightMatrix> ws, const float* x, int64_t batc
                   std::span<float* const> ys, ThreadPool* pool) {
   if (batch <= 0 || ws.empty()) return;
   // Reused across calls so that decode does not allocate; each calling thread has its own.
-  thread_local QuantizedActivations quantized_q8_0, quantized_q8_k;
+  // Tasks run on other threads too: they must reach these through pointers taken here, since
+  // naming a thread_local inside a task would name that thread's own (empty) copy.
+  thread_local QuantizedActivations local_q8_0, local_q8_k;
+  QuantizedActivations* quantized_q8_0 = &local_q8_0;
+  QuantizedActivations* quantized_q8_k = &local_q8_k;
   std::vector<TensorType> formats;
   for (const WeightMatrix& w : ws) {
     auto act = activation_type(w.type);
     if (act && std::find(formats.begin(), formats.end(), *act) == formats.end()) formats.push_back(*act);
   }
   for (TensorType format : formats) {
-    QuantizedActivations& q = format == TensorType::Q8_0 ? quantized_q8_0 : quantized_q8_k;
+    QuantizedActivations& q = format == TensorType::Q8_0 ? *quantized_q8_0 : *quantized_q8_k;
     prepare_activations(format, batch, ws[0].cols, q);
     if (pool != nullptr && batch > 1) {
       pool->parallel_for(batch, [&](int64_t begin, int64_t end, int) { quantize_activations(x, begin, end, q); });
@@ -53,7 +57,7 @@ void matmul_group(std::span<const WeightMatrix> ws, const float* x, int64_t batc
       const WeightMatrix& w = ws[i];
       auto act = activation_type(w.type);
       const QuantizedActivations* qa =
-          !act ? nullptr : (*act == TensorType::Q8_0 ? &quantized_q8_0 : &quantized_q8_k);
+          !act ? nullptr : (*act == TensorType::Q8_0 ? quantized_q8_0 : quantized_q8_k);
       int64_t r0 = (t - first_task[i]) * kRowsPerTask;
       gemm_rows(w, r0, std::min(w.rows, r0 + kRowsPerTask), x, qa, 0, batch, ys[i], w.rows);
     }
