@@ -146,6 +146,14 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   kernels_detail::kernel_table(active_kernel_path()).axpy_f32(a, x, y, n);
 }
 
+void silu_mul(float* gate, const float* up, int64_t n) {
+  kernels_detail::kernel_table(active_kernel_path()).silu_mul(gate, up, n);
+}
+
+float exp_shifted_sum(float* x, int64_t n, float shift) {
+  return kernels_detail::kernel_table(active_kernel_path()).exp_shifted_sum(x, n, shift);
+}
+
 std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
   if (w.type != TensorType::Q4_0 && w.type != TensorType::Q8_0) return {};
   const bool q8 = w.type == TensorType::Q8_0;

@@ -64,6 +64,11 @@ void quantize_activations(const float* x, int64_t row_begin, int64_t row_end,
 // Vector operations for attention, on the active path: sum of a[i] * b[i], and y += a * x.
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);
+// gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). The SIMD paths compute exp
+// with a polynomial good to about 2 ulp; the scalar path uses std::exp.
+void silu_mul(float* gate, const float* up, int64_t n);
+// x[i] = exp(x[i] - shift); returns the sum of the new x (softmax's numerator and denominator).
+float exp_shifted_sum(float* x, int64_t n, float shift);
 
 // Weights repacked once at load for the AVX-512 path: Q4_0 and Q8_0 rows interleaved in groups
 // of 8, so that one vpdpbusd computes 4-value partial sums for 8 rows at once and each block's

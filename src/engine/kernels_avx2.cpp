@@ -380,6 +380,68 @@ void avx2_axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (; i < n; i++) y[i] += a * x[i];
 }
 
+// exp(x) = 2^n * exp(r) with n = round(x / ln 2), |r| <= ln 2 / 2, exp(r) by its Taylor
+// polynomial of degree 7 (error below 1e-8 relative), 2^n built in the exponent bits.
+static inline __m256 exp_ps(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+void avx2_silu_mul(float* gate, const float* up, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 g = _mm256_loadu_ps(gate + i);
+    __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp_ps(_mm256_sub_ps(zero, g))));
+    _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+  }
+  if (i < n) {
+    alignas(32) float g[8] = {}, u[8] = {};
+    std::memcpy(g, gate + i, static_cast<size_t>(n - i) * sizeof(float));
+    std::memcpy(u, up + i, static_cast<size_t>(n - i) * sizeof(float));
+    __m256 gv = _mm256_load_ps(g);
+    __m256 silu = _mm256_div_ps(gv, _mm256_add_ps(one, exp_ps(_mm256_sub_ps(zero, gv))));
+    _mm256_store_ps(g, _mm256_mul_ps(silu, _mm256_load_ps(u)));
+    std::memcpy(gate + i, g, static_cast<size_t>(n - i) * sizeof(float));
+  }
+}
+
+float avx2_exp_shifted_sum(float* x, int64_t n, float shift) {
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), s));
+    _mm256_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  if (i < n) {
+    alignas(32) float t[8];
+    std::memcpy(t, x + i, static_cast<size_t>(n - i) * sizeof(float));
+    // Lanes past the end compute exp(0) and are zeroed before they reach the sum.
+    for (int64_t k = n - i; k < 8; k++) t[k] = shift;
+    __m256 e = exp_ps(_mm256_sub_ps(_mm256_load_ps(t), s));
+    _mm256_store_ps(t, e);
+    for (int64_t k = n - i; k < 8; k++) t[k] = 0.0f;
+    std::memcpy(x + i, t, static_cast<size_t>(n - i) * sizeof(float));
+    acc = _mm256_add_ps(acc, _mm256_load_ps(t));
+  }
+  return hsum(acc);
+}
+
 void avx2_gemm_q4_k(const GemmArgs& a) {
   Q4KKernel k{a, a.w->cols / 256};
   for_each_tile<1, 1>(k, a.r0, a.r1, a.c0, a.c1);
@@ -397,7 +459,8 @@ void avx2_quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t
 const KernelTable& avx2_kernels() {
   static const KernelTable table{quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
                                  gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, avx2_gemm_q4_k,
-                                 avx2_gemm_q6_k, avx2_dot_f32, avx2_axpy_f32};
+                                 avx2_gemm_q6_k, avx2_dot_f32, avx2_axpy_f32, avx2_silu_mul,
+                                 avx2_exp_shifted_sum};
   return table;
 }
 

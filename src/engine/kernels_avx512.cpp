@@ -1,6 +1,7 @@
 // The AVX-512 path (F, BW, VL, VNNI): 8-bit products with vpdpbusd, float products 16 wide.
 // Compiled with those extensions enabled for this file only; reached only when the CPU
-// reports them. Q8_0 activation quantization and the K-quant products reuse the AVX2 code.
+// reports them. Q8_0 activation quantization, the K-quant products, SiLU and exp reuse the
+// AVX2 code.
 #include <immintrin.h>
 
 #include <cstring>
@@ -378,7 +379,8 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 const KernelTable& avx512_kernels() {
   static const KernelTable table{avx2_quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
                                  gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, avx2_gemm_q4_k,
-                                 avx2_gemm_q6_k, dot_f32, axpy_f32};
+                                 avx2_gemm_q6_k, dot_f32, axpy_f32, avx2_silu_mul,
+                                 avx2_exp_shifted_sum};
   return table;
 }
 

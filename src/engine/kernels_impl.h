@@ -29,6 +29,8 @@ struct KernelTable {
   GemmFn f32, f16, bf16, q8_0, q4_0, q4_k, q6_k;
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
+  void (*silu_mul)(float* gate, const float* up, int64_t n);
+  float (*exp_shifted_sum)(float* x, int64_t n, float shift);
 };
 
 const KernelTable& scalar_kernels();
@@ -40,6 +42,8 @@ const KernelTable& kernel_table(KernelPath path);
 void avx2_quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums);
 void avx2_gemm_q4_k(const GemmArgs& args);
 void avx2_gemm_q6_k(const GemmArgs& args);
+void avx2_silu_mul(float* gate, const float* up, int64_t n);
+float avx2_exp_shifted_sum(float* x, int64_t n, float shift);
 
 // Quantizes n floats (a multiple of 256) into Q8_K activations; one path for all (it is cheap).
 void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums);

@@ -173,6 +173,19 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+void silu_mul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+float exp_shifted_sum(float* x, int64_t n, float shift) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; i++) {
+    x[i] = std::exp(x[i] - shift);
+    sum += x[i];
+  }
+  return sum;
+}
+
 }  // namespace
 
 void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums) {
@@ -198,7 +211,7 @@ void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
 const KernelTable& scalar_kernels() {
   static const KernelTable table{quantize_q8_0_scalar, gemm_f32, gemm_f16, gemm_bf16,
                                  gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k,
-                                 dot_f32,    axpy_f32};
+                                 dot_f32,    axpy_f32,  silu_mul,  exp_shifted_sum};
   return table;
 }
 

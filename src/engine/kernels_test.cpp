@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -283,6 +284,36 @@ TEST(KernelsTest, VectorOperationsMatchFloat64OnEveryPath) {
       std::vector<float> y = b;
       axpy_f32(0.5f, a.data(), y.data(), n);
       for (int64_t i = 0; i < n; i++) EXPECT_NEAR(y[i], b[i] + 0.5 * a[i], 1e-6) << kernel_path_name(path);
+    }
+  }
+}
+
+TEST(KernelsTest, SiluAndExpMatchFloat64OnEveryPath) {
+  for (int64_t n : {1, 5, 8, 29, 100}) {
+    auto g = random_activations(1, n, 3), u = random_activations(1, n, 4);
+    for (int64_t i = 0; i < n; i++) g[i] *= 8.0f;  // into exp's steep range, both signs
+    if (n == 100) g[7] = -200.0f, g[8] = 200.0f;   // clamped ends stay finite
+    for (KernelPath path : supported_paths()) {
+      PathGuard guard;
+      set_kernel_path(path);
+      std::vector<float> out = g;
+      silu_mul(out.data(), u.data(), n);
+      for (int64_t i = 0; i < n; i++) {
+        double expected = g[i] / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
+        EXPECT_NEAR(out[i], expected, 1e-6 * std::fabs(expected) + 1e-30) << kernel_path_name(path) << " " << g[i];
+      }
+      std::vector<float> e = g;
+      float shift = *std::max_element(g.begin(), g.end());  // as softmax uses it: x - shift <= 0
+      float sum = exp_shifted_sum(e.data(), n, shift);
+      double expected_sum = 0.0;
+      for (int64_t i = 0; i < n; i++) {
+        double expected = std::exp(static_cast<double>(g[i] - shift));  // the float difference
+        if (g[i] - shift > -80.0f) {
+          EXPECT_NEAR(e[i], expected, 1e-6 * expected) << kernel_path_name(path) << " " << g[i];
+        }
+        expected_sum += e[i];
+      }
+      EXPECT_NEAR(sum, expected_sum, 1e-5 * expected_sum) << kernel_path_name(path);
     }
   }
 }
