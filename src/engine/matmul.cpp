@@ -63,7 +63,10 @@ void matmul_group(std::span<const WeightMatrix> ws, const float* x, int64_t batc
     }
   };
   if (pool != nullptr) {
-    pool->parallel_for(first_task.back(), run);
+    // Small grabs: on a shared machine a thread can lose its core mid-product, and whatever it
+    // has grabbed but not started waits for it.
+    const int64_t grain = std::max<int64_t>(1, first_task.back() / (16 * pool->threads()));
+    pool->parallel_for(first_task.back(), run, grain);
   } else {
     run(0, first_task.back(), 0);
   }
