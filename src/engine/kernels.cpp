@@ -156,31 +156,27 @@ float exp_shifted_sum(float* x, int64_t n, float shift) {
 
 std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
   if (w.type != TensorType::Q4_0 && w.type != TensorType::Q8_0) return {};
+  constexpr int G = kPackedGroupRows;
   const bool q8 = w.type == TensorType::Q8_0;
   const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
-  const int64_t groups = (w.rows + 7) / 8, blocks = w.cols / 32;
+  const int chunks = q8 ? 8 : 4;
+  const int64_t groups = (w.rows + G - 1) / G, blocks = w.cols / 32;
   const size_t row_stride = row_bytes(w.type, w.cols);
-  std::vector<uint8_t> out(static_cast<size_t>(groups * blocks) * 8 * block_bytes, 0);
+  std::vector<uint8_t> out(static_cast<size_t>(groups * blocks) * G * block_bytes, 0);
   const auto* src = static_cast<const uint8_t*>(w.data);
   for (int64_t g = 0; g < groups; g++) {
-    for (int64_t b = 0; b < blocks; b++) {
-      uint8_t* dst = out.data() + static_cast<size_t>(g * blocks + b) * 8 * block_bytes;
-      for (int k = 0; k < 8; k++) {
-        int64_t r = 8 * g + k;
-        if (r >= w.rows) {
-          if (q8) {
-            for (int e = 0; e < 8; e++) std::memset(dst + 16 + 32 * e + 4 * k, 0x80, 4);
-          }
-          continue;
+    for (int k = 0; k < G; k++) {
+      const int64_t r = G * g + k;
+      const uint8_t* block = src + static_cast<size_t>(std::min(r, w.rows - 1)) * row_stride;
+      for (int64_t b = 0; b < blocks; b++, block += block_bytes) {
+        uint8_t* dst = out.data() + static_cast<size_t>(g * blocks + b) * G * block_bytes;
+        for (int e = 0; e < chunks; e++) {
+          uint32_t four = 0;
+          if (r < w.rows) std::memcpy(&four, block + 2 + 4 * e, 4);
+          if (q8) four ^= 0x80808080u;  // int8 + 128 as uint8; rows past the end become 0
+          std::memcpy(dst + 2 * G + (G * 4) * e + 4 * k, &four, 4);
         }
-        const uint8_t* block = src + static_cast<size_t>(r) * row_stride + static_cast<size_t>(b) * block_bytes;
-        std::memcpy(dst + 2 * k, block, 2);
-        const uint8_t* qs = block + 2;
-        for (int e = 0; e < (q8 ? 8 : 4); e++) {
-          for (int t = 0; t < 4; t++) {
-            dst[16 + 32 * e + 4 * k + t] = q8 ? static_cast<uint8_t>(qs[4 * e + t] ^ 0x80) : qs[4 * e + t];
-          }
-        }
+        if (r < w.rows) std::memcpy(dst + 2 * k, block, 2);
       }
     }
   }

@@ -71,13 +71,14 @@ void silu_mul(float* gate, const float* up, int64_t n);
 float exp_shifted_sum(float* x, int64_t n, float shift);
 
 // Weights repacked once at load for the AVX-512 path: Q4_0 and Q8_0 rows interleaved in groups
-// of 8, so that one vpdpbusd computes 4-value partial sums for 8 rows at once and each block's
-// scaling is done once per 8 rows instead of once per row. Per group of 8 rows and block of 32:
-// the 8 rows' f16 scales, then chunks of 32 bytes, chunk e holding 4 bytes of each row k at
+// of 16, so that one 512-bit vpdpbusd computes 4-value partial sums for 16 rows at once and each
+// block's scaling is done once per 16 rows instead of once per row. Per group and block of 32:
+// the 16 rows' f16 scales, then chunks of 64 bytes, chunk e holding 4 bytes of each row k at
 // bytes 4k..4k+3: for Q8_0, 8 chunks with values 4e..4e+3 stored as value + 128 (unsigned);
 // for Q4_0, 4 chunks with the row's qs[4e..4e+3], whose low nibbles are values 4e..4e+3 and high
 // nibbles values 16+4e..16+4e+3. Rows past the end are zero. Same size as the original; empty
 // for types without a packed layout.
+constexpr int kPackedGroupRows = 16;
 std::vector<uint8_t> pack_weights(const WeightMatrix& w);
 
 // y[c * y_stride + r] = dot(weight row r, activation row c) for r in [r0, r1), c in [c0, c1).

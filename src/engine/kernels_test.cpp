@@ -340,22 +340,35 @@ TEST(KernelsTest, GroupedProductsEqualSeparateProducts) {
 }
 
 TEST(KernelsTest, PackedLayoutPlacesEachRowInItsLane) {
-  // 9 rows: a second group with one real row and seven zero rows.
-  const int64_t rows = 9, cols = 64;
-  Weights w = random_weights(TensorType::Q4_0, rows, cols, 4);
-  auto packed = pack_weights(w.matrix);
-  ASSERT_EQ(packed.size(), 2u * 2u * 8u * sizeof(BlockQ4_0));
-  const auto* blocks = static_cast<const BlockQ4_0*>(w.matrix.data);
-  for (int64_t r = 0; r < rows; r++) {
-    for (int64_t b = 0; b < 2; b++) {
-      const BlockQ4_0& block = blocks[r * 2 + b];
-      const uint8_t* group = packed.data() + ((r / 8) * 2 + b) * 8 * sizeof(BlockQ4_0);
-      int k = static_cast<int>(r % 8);
-      EXPECT_EQ(0, std::memcmp(group + 2 * k, &block.d, 2));
-      for (int e = 0; e < 4; e++) EXPECT_EQ(0, std::memcmp(group + 16 + 32 * e + 4 * k, block.qs + 4 * e, 4));
+  // 17 rows: a second group with one real row and fifteen zero rows.
+  constexpr int G = kPackedGroupRows;
+  const int64_t rows = G + 1, cols = 64;
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0}) {
+    Weights w = random_weights(type, rows, cols, 4);
+    const bool q8 = type == TensorType::Q8_0;
+    const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+    auto packed = pack_weights(w.matrix);
+    ASSERT_EQ(packed.size(), 2u * 2u * G * block_bytes);
+    const auto* data = static_cast<const uint8_t*>(w.matrix.data);
+    for (int64_t r = 0; r < 2 * G; r++) {
+      for (int64_t b = 0; b < 2; b++) {
+        const uint8_t* group = packed.data() + ((r / G) * 2 + b) * G * block_bytes;
+        const int k = static_cast<int>(r % G);
+        uint16_t d = 0;
+        std::memcpy(&d, group + 2 * k, 2);
+        const uint8_t* block = data + (r * 2 + b) * block_bytes;
+        EXPECT_EQ(d, r < rows ? *reinterpret_cast<const uint16_t*>(block) : 0);
+        for (int e = 0; e < (q8 ? 8 : 4); e++) {
+          for (int t = 0; t < 4; t++) {
+            uint8_t stored = group[2 * G + 4 * G * e + 4 * k + t];
+            uint8_t expected = r < rows ? block[2 + 4 * e + t] : 0;
+            EXPECT_EQ(stored, q8 ? static_cast<uint8_t>(expected ^ 0x80) : expected) << r << " " << b << " " << e;
+          }
+        }
+      }
     }
   }
-  EXPECT_TRUE(pack_weights(WeightMatrix{TensorType::F16, 2, 8, w.matrix.data}).empty());
+  EXPECT_TRUE(pack_weights(WeightMatrix{TensorType::F16, 2, 8, nullptr}).empty());
 }
 
 TEST(KernelsTest, ForcingAnUnsupportedPathIsRefused) {

@@ -10,10 +10,10 @@ namespace tokengrid::engine {
 
 namespace {
 
-// Rows per task: a multiple of every path's row tile (and of the packed layout's 8-row
-// groups), small enough to balance two threads on a 2048-row product, large enough that
+// Rows per task: a multiple of every path's row tile (and of four of the packed layout's
+// 16-row groups), small enough to balance two threads on a 2048-row product, large enough that
 // handing out tasks costs nothing.
-constexpr int64_t kRowsPerTask = 32;
+constexpr int64_t kRowsPerTask = 64;
 
 }  // namespace
 
