@@ -155,8 +155,21 @@ float exp_shifted_sum(float* x, int64_t n, float shift) {
 }
 
 std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
-  if (w.type != TensorType::Q4_0 && w.type != TensorType::Q8_0) return {};
   constexpr int G = kPackedGroupRows;
+  if (w.type == TensorType::F16 || w.type == TensorType::BF16) {
+    const int64_t groups = (w.rows + G - 1) / G;
+    std::vector<uint16_t> out(static_cast<size_t>(groups * G * w.cols), 0);
+    const auto* src = static_cast<const uint16_t*>(w.data);
+    for (int64_t r = 0; r < w.rows; r++) {
+      uint16_t* dst = out.data() + static_cast<size_t>((r / G) * G * w.cols + r % G);
+      const uint16_t* row = src + static_cast<size_t>(r * w.cols);
+      for (int64_t k = 0; k < w.cols; k++) dst[k * G] = row[k];
+    }
+    std::vector<uint8_t> bytes(out.size() * 2);
+    std::memcpy(bytes.data(), out.data(), bytes.size());
+    return bytes;
+  }
+  if (w.type != TensorType::Q4_0 && w.type != TensorType::Q8_0) return {};
   const bool q8 = w.type == TensorType::Q8_0;
   const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
   const int chunks = q8 ? 8 : 4;

@@ -70,14 +70,15 @@ void silu_mul(float* gate, const float* up, int64_t n);
 // x[i] = exp(x[i] - shift); returns the sum of the new x (softmax's numerator and denominator).
 float exp_shifted_sum(float* x, int64_t n, float shift);
 
-// Weights repacked once at load for the AVX-512 path: Q4_0 and Q8_0 rows interleaved in groups
+// Weights repacked once at load for the AVX-512 path: Q4_0, Q8_0, F16, BF16 rows interleaved in groups
 // of 16, so that one 512-bit vpdpbusd computes 4-value partial sums for 16 rows at once and each
 // block's scaling is done once per 16 rows instead of once per row. Per group and block of 32:
 // the 16 rows' f16 scales, then chunks of 64 bytes, chunk e holding 4 bytes of each row k at
 // bytes 4k..4k+3: for Q8_0, 8 chunks with values 4e..4e+3 stored as value + 128 (unsigned);
 // for Q4_0, 4 chunks with the row's qs[4e..4e+3], whose low nibbles are values 4e..4e+3 and high
-// nibbles values 16+4e..16+4e+3. Rows past the end are zero. Same size as the original; empty
-// for types without a packed layout.
+// nibbles values 16+4e..16+4e+3. F16 and BF16 groups store their 16 rows column by column (for
+// each column, the 16 rows' values). Rows past the end are zero. Same size as the original, up
+// to the padding of the last group; empty for types without a packed layout (F32, K-quants).
 constexpr int kPackedGroupRows = 16;
 std::vector<uint8_t> pack_weights(const WeightMatrix& w);
 

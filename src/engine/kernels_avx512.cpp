@@ -313,11 +313,75 @@ void gemm_packed(const GemmArgs& a) {
   }
 }
 
+// F16 / BF16 in the layout of pack_weights(): groups of 16 rows stored column by column, one
+// row per lane, so each weight is widened once and multiplied by a broadcast activation; an
+// output accumulates its products in column order, in its own lane (no horizontal sum).
+template <typename Widen>
+struct PackedFloatKernel {
+  const GemmArgs& a;
+  static constexpr int G = kPackedGroupRows;
+  static constexpr size_t kPrefetchBytes = 1024;
+
+  template <int NG, int C>
+  void tile(int64_t g, int64_t c) {
+    const int64_t n = a.w->cols;
+    const uint8_t* groups[NG];
+    #pragma GCC unroll 16
+    for (int i = 0; i < NG; i++) groups[i] = static_cast<const uint8_t*>(a.w->packed) + static_cast<size_t>((g + i) * n) * G * 2;
+    const float* x[C];
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) x[j] = a.x + (c + j) * n;
+    __m512 acc[NG][C];
+    zero(acc);
+    for (int64_t k = 0; k < n; k++) {
+      __m512 wv[NG];
+      #pragma GCC unroll 16
+      for (int i = 0; i < NG; i++) {
+        const uint8_t* p = groups[i] + static_cast<size_t>(k) * G * 2;
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+        wv[i] = Widen::load(p, 0, static_cast<__mmask16>(0xffff));
+      }
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        const __m512 xv = _mm512_set1_ps(x[j][k]);
+        #pragma GCC unroll 16
+        for (int i = 0; i < NG; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+      }
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < NG; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        alignas(64) float lanes[G];
+        _mm512_store_ps(lanes, acc[i][j]);
+        for (int k = 0; k < G; k++) {
+          int64_t r = G * (g + i) + k;
+          if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
+        }
+      }
+    }
+  }
+};
+
 // For F16 and BF16 with several activation rows, each tile of 4 weight rows is widened once
 // into a float buffer and reused for every activation row of the chunk, which takes the
 // conversions out of the inner loop. Widening is exact, so the results do not change.
 template <typename Widen>
 void gemm_float(const GemmArgs& a) {
+  if constexpr (!std::is_same_v<Widen, WidenF32>) {
+    if (a.w->packed != nullptr) {
+      PackedFloatKernel<Widen> k{a};
+      constexpr int G = kPackedGroupRows;
+      // Decode: four groups stream at once. Prefill: 2 groups x 12 activation rows fill the
+      // registers with accumulators.
+      if (a.c1 - a.c0 < 4) {
+        for_each_tile<4, 1>(k, a.r0 / G, (a.r1 + G - 1) / G, a.c0, a.c1);
+      } else {
+        for_each_tile<2, 12>(k, a.r0 / G, (a.r1 + G - 1) / G, a.c0, a.c1, 48);
+      }
+      return;
+    }
+  }
   constexpr int R = 4, C = 4;
   constexpr int64_t kColChunk = 64;
   if (std::is_same_v<Widen, WidenF32> || a.c1 - a.c0 < 2 * C) {

@@ -368,7 +368,19 @@ TEST(KernelsTest, PackedLayoutPlacesEachRowInItsLane) {
       }
     }
   }
-  EXPECT_TRUE(pack_weights(WeightMatrix{TensorType::F16, 2, 8, nullptr}).empty());
+  // F16: column by column within each group of 16 rows.
+  Weights h = random_weights(TensorType::F16, rows, 5, 6);
+  auto packed_h = pack_weights(h.matrix);
+  ASSERT_EQ(packed_h.size(), 2u * G * 5 * 2);
+  const auto* values = static_cast<const uint16_t*>(h.matrix.data);
+  const auto* stored = reinterpret_cast<const uint16_t*>(packed_h.data());
+  for (int64_t r = 0; r < 2 * G; r++) {
+    for (int64_t k = 0; k < 5; k++) {
+      EXPECT_EQ(stored[(r / G) * G * 5 + k * G + r % G], r < rows ? values[r * 5 + k] : 0);
+    }
+  }
+  EXPECT_TRUE(pack_weights(WeightMatrix{TensorType::F32, 2, 8, nullptr}).empty());
+  EXPECT_TRUE(pack_weights(WeightMatrix{TensorType::Q4_K, 2, 256, nullptr}).empty());
 }
 
 TEST(KernelsTest, ForcingAnUnsupportedPathIsRefused) {
