@@ -2,12 +2,14 @@
 //   tokengrid bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--batch 1,4,16] [--json]
 //   tokengrid bench --memory [-t THREADS]      sustained read bandwidth with 1 and N threads
 //   tokengrid bench --kernels [-t THREADS]     weight products per type, kernel path and batch
-// With both -m and --memory, the bandwidth is measured in the same run and tg is also given as
-// a fraction of it.
+// With both -m and --memory, the bandwidth is measured in the same run, reading as many bytes
+// as a decode step, and tg is also given as a fraction of it.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <cstdio>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +35,7 @@ struct Options {
   int reps = 5;
   bool json = false, memory = false, kernels = false;
   size_t memory_mib = 1024;
+  bool memory_mib_given = false;
   double kernel_seconds = 0.5;
 };
 
@@ -102,8 +105,12 @@ int run_model(const Options& o) {
   }
   std::optional<Bandwidth> bandwidth;
   if (o.memory) {
-    bandwidth = measure_memory(o);
-    print_memory(o, *bandwidth);
+    // Unless told otherwise, read as many bytes as a decode step does, so that the ceiling sees
+    // the same cache conditions as tg (a large last-level cache can hold part of either).
+    Options sized = o;
+    if (!o.memory_mib_given) sized.memory_mib = static_cast<size_t>(engine::weight_bytes_per_step(model) / (1 << 20)) + 1;
+    bandwidth = measure_memory(sized);
+    print_memory(sized, *bandwidth);
   }
   engine::ThreadPool pool(o.threads);
   auto results = engine::bench_model(model, &pool, tests, o.reps);
@@ -181,8 +188,9 @@ int run_bench(int argc, char** argv) {
   app.add_option("-r,--reps", o.reps, "Timed rounds per test")->check(CLI::Range(1, 1000));
   app.add_flag("--json", o.json, "One JSON object per line instead of a table");
   app.add_flag("--memory", o.memory, "Sustained read bandwidth with 1 and THREADS threads");
-  app.add_option("--memory-mib", o.memory_mib, "Buffer for --memory in MiB (larger than the caches)")
-      ->check(CLI::Range(1, 1 << 20));
+  auto* mib = app.add_option("--memory-mib", o.memory_mib,
+                             "Buffer for --memory in MiB (default 1024; with -m, the model's bytes per decode step)")
+                  ->check(CLI::Range(1, 1 << 20));
   app.add_flag("--kernels", o.kernels, "Weight products per type, kernel path and batch (--batch)");
   app.add_option("--seconds", o.kernel_seconds, "Time per --kernels measurement")->check(CLI::Range(0.01, 60.0));
   try {
@@ -190,6 +198,7 @@ int run_bench(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  o.memory_mib_given = mib->count() > 0;
   if (!o.model_path.empty()) return run_model(o);
   if (o.kernels) return run_kernels(o);
   if (o.memory) {

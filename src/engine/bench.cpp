@@ -7,7 +7,7 @@
 #include <random>
 
 #if defined(__x86_64__)
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
 #include "engine/matmul.h"
@@ -23,20 +23,45 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Reads [p, p + bytes) with 16-byte loads into four independent chains; the result is kept so
-// the loads cannot be dropped.
+// Reads [p, p + bytes) into four independent chains; the result is kept so the loads cannot be
+// dropped. The widest loads the CPU has, as the kernels use them.
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) uint64_t read_all_avx512(const uint8_t* p, size_t bytes) {
+  __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  for (size_t i = 0; i + 256 <= bytes; i += 256) {
+    a = _mm512_xor_si512(a, _mm512_load_si512(p + i));
+    b = _mm512_xor_si512(b, _mm512_load_si512(p + i + 64));
+    c = _mm512_xor_si512(c, _mm512_load_si512(p + i + 128));
+    d = _mm512_xor_si512(d, _mm512_load_si512(p + i + 192));
+  }
+  __m512i x = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, x);
+  return lanes[0] ^ lanes[7];
+}
+
+__attribute__((target("avx2"))) uint64_t read_all_avx2(const uint8_t* p, size_t bytes) {
+  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+  for (size_t i = 0; i + 128 <= bytes; i += 128) {
+    a = _mm256_xor_si256(a, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    b = _mm256_xor_si256(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    c = _mm256_xor_si256(c, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    d = _mm256_xor_si256(d, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  __m256i x = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), x);
+  return lanes[0] ^ lanes[3];
+}
+#endif
+
 uint64_t read_all(const uint8_t* p, size_t bytes) {
 #if defined(__x86_64__)
-  __m128i a = _mm_setzero_si128(), b = a, c = a, d = a;
-  for (size_t i = 0; i + 64 <= bytes; i += 64) {
-    a = _mm_xor_si128(a, _mm_load_si128(reinterpret_cast<const __m128i*>(p + i)));
-    b = _mm_xor_si128(b, _mm_load_si128(reinterpret_cast<const __m128i*>(p + i + 16)));
-    c = _mm_xor_si128(c, _mm_load_si128(reinterpret_cast<const __m128i*>(p + i + 32)));
-    d = _mm_xor_si128(d, _mm_load_si128(reinterpret_cast<const __m128i*>(p + i + 48)));
-  }
-  __m128i x = _mm_xor_si128(_mm_xor_si128(a, b), _mm_xor_si128(c, d));
-  return static_cast<uint64_t>(_mm_cvtsi128_si64(x)) ^ static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(x, x)));
-#else
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx512) return read_all_avx512(p, bytes);
+  if (avx2) return read_all_avx2(p, bytes);
+#endif
   uint64_t acc = 0;
   for (size_t i = 0; i + 8 <= bytes; i += 8) {
     uint64_t v;
@@ -44,7 +69,6 @@ uint64_t read_all(const uint8_t* p, size_t bytes) {
     acc ^= v;
   }
   return acc;
-#endif
 }
 
 }  // namespace
@@ -74,9 +98,10 @@ Stat measure_read_bandwidth(ThreadPool* pool, size_t bytes, int rounds) {
     auto body = [&](int64_t begin, int64_t end, int thread) {
       sink[static_cast<size_t>(thread)] ^= read_all(buffer.get() + begin * kChunk, static_cast<size_t>(end - begin) * kChunk);
     };
-    // Contiguous halves per thread, as a matrix-vector product reads its rows.
+    // 8 MiB grabs: long sequential streams, as a product reads its rows, yet a thread that
+    // starts late still gets its share.
     if (pool != nullptr) {
-      pool->parallel_for(tasks, body, (tasks + pool->threads() - 1) / pool->threads());
+      pool->parallel_for(tasks, body, 8);
     } else {
       body(0, tasks, 0);
     }
