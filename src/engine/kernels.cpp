@@ -1,6 +1,8 @@
 #include "engine/kernels.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -152,6 +154,34 @@ void silu_mul(float* gate, const float* up, int64_t n) {
 
 float exp_shifted_sum(float* x, int64_t n, float shift) {
   return kernels_detail::kernel_table(active_kernel_path()).exp_shifted_sum(x, n, shift);
+}
+
+void kernels_detail::generic_attention(const KernelTable& table, const float* q, int n_q, int head_dim,
+                                       float scale, const float* const* keys, const float* const* values,
+                                       int n_pos, float* scores, float* out) {
+  for (int h = 0; h < n_q; h++) {
+    const float* qh = q + h * head_dim;
+    float* sc = scores + static_cast<int64_t>(h) * n_pos;
+    float max_score = -INFINITY;
+    for (int t = 0; t < n_pos; t++) {
+      sc[t] = table.dot_f32(qh, keys[t], head_dim) * scale;
+      max_score = std::max(max_score, sc[t]);
+    }
+    const float inverse_sum = 1.0f / table.exp_shifted_sum(sc, n_pos, max_score);
+    float* oh = out + h * head_dim;
+    std::fill(oh, oh + head_dim, 0.0f);
+    for (int t = 0; t < n_pos; t++) table.axpy_f32(sc[t] * inverse_sum, values[t], oh, head_dim);
+  }
+}
+
+void attention(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
+               const float* const* values, int n_pos, float* scores, float* out) {
+  const KernelTable& table = kernels_detail::kernel_table(active_kernel_path());
+  if (table.attention != nullptr) {
+    table.attention(q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+  } else {
+    kernels_detail::generic_attention(table, q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+  }
 }
 
 std::vector<uint8_t> pack_weights(const WeightMatrix& w) {

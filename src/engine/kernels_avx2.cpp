@@ -460,7 +460,7 @@ const KernelTable& avx2_kernels() {
   static const KernelTable table{quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
                                  gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, avx2_gemm_q4_k,
                                  avx2_gemm_q6_k, avx2_dot_f32, avx2_axpy_f32, avx2_silu_mul,
-                                 avx2_exp_shifted_sum};
+                                 avx2_exp_shifted_sum, nullptr};
   return table;
 }
 

@@ -4,6 +4,8 @@
 // AVX2 code.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -13,6 +15,8 @@
 namespace tokengrid::engine::kernels_detail {
 
 namespace {
+
+constexpr int kMaxAttentionHeads = 64;
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -446,13 +450,74 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   }
 }
 
+// attention() for head sizes of CH x 16 floats: each key and value row is loaded once into
+// registers for all the query heads of the group.
+template <int CH>
+void attention_rows(const float* q, int n_q, float scale, const float* const* keys, const float* const* values,
+                    int n_pos, float* scores, float* out) {
+  constexpr int kHeadDim = 16 * CH, kHeadsPerPass = CH <= 4 ? 4 : 2;
+  float max_score[kMaxAttentionHeads], inverse_sum[kMaxAttentionHeads];
+  for (int h = 0; h < n_q; h++) max_score[h] = -INFINITY;
+  for (int t = 0; t < n_pos; t++) {
+    __m512 k[CH];
+    #pragma GCC unroll 16
+    for (int c = 0; c < CH; c++) k[c] = _mm512_loadu_ps(keys[t] + 16 * c);
+    for (int h = 0; h < n_q; h++) {
+      const float* qh = q + h * kHeadDim;
+      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qh), k[0]);
+      #pragma GCC unroll 16
+      for (int c = 1; c < CH; c++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), k[c], acc);
+      float s = hsum(acc) * scale;
+      scores[static_cast<int64_t>(h) * n_pos + t] = s;
+      max_score[h] = std::max(max_score[h], s);
+    }
+  }
+  for (int h = 0; h < n_q; h++) {
+    inverse_sum[h] = 1.0f / avx2_exp_shifted_sum(scores + static_cast<int64_t>(h) * n_pos, n_pos, max_score[h]);
+  }
+  for (int h0 = 0; h0 < n_q; h0 += kHeadsPerPass) {
+    const int nh = std::min(kHeadsPerPass, n_q - h0);
+    __m512 acc[kHeadsPerPass][CH];
+    zero(acc);
+    for (int t = 0; t < n_pos; t++) {
+      __m512 v[CH];
+      #pragma GCC unroll 16
+      for (int c = 0; c < CH; c++) v[c] = _mm512_loadu_ps(values[t] + 16 * c);
+      #pragma GCC unroll 16
+      for (int i = 0; i < kHeadsPerPass; i++) {
+        if (i >= nh) break;
+        const int h = h0 + i;
+        const __m512 a = _mm512_set1_ps(scores[static_cast<int64_t>(h) * n_pos + t] * inverse_sum[h]);
+        #pragma GCC unroll 16
+        for (int c = 0; c < CH; c++) acc[i][c] = _mm512_fmadd_ps(a, v[c], acc[i][c]);
+      }
+    }
+    for (int i = 0; i < nh; i++) {
+      #pragma GCC unroll 16
+      for (int c = 0; c < CH; c++) _mm512_storeu_ps(out + (h0 + i) * kHeadDim + 16 * c, acc[i][c]);
+    }
+  }
+}
+
+void attention(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
+               const float* const* values, int n_pos, float* scores, float* out) {
+  if (n_q <= kMaxAttentionHeads) {
+    switch (head_dim) {
+      case 64: return attention_rows<4>(q, n_q, scale, keys, values, n_pos, scores, out);
+      case 128: return attention_rows<8>(q, n_q, scale, keys, values, n_pos, scores, out);
+      default: break;
+    }
+  }
+  generic_attention(avx512_kernels(), q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+}
+
 }  // namespace
 
 const KernelTable& avx512_kernels() {
   static const KernelTable table{avx2_quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
                                  gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, avx2_gemm_q4_k,
                                  avx2_gemm_q6_k, dot_f32, axpy_f32, avx2_silu_mul,
-                                 avx2_exp_shifted_sum};
+                                 avx2_exp_shifted_sum, attention};
   return table;
 }
 

@@ -31,7 +31,16 @@ struct KernelTable {
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
   void (*silu_mul)(float* gate, const float* up, int64_t n);
   float (*exp_shifted_sum)(float* x, int64_t n, float shift);
+  // See attention() in kernels.h; nullptr where the generic version (built on the entries
+  // above) is the path's version.
+  void (*attention)(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
+                    const float* const* values, int n_pos, float* scores, float* out);
 };
+
+// attention() from the table's dot, exp and axpy entries.
+void generic_attention(const KernelTable& table, const float* q, int n_q, int head_dim, float scale,
+                       const float* const* keys, const float* const* values, int n_pos, float* scores,
+                       float* out);
 
 const KernelTable& scalar_kernels();
 const KernelTable& avx2_kernels();

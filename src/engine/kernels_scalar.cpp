@@ -211,7 +211,8 @@ void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
 const KernelTable& scalar_kernels() {
   static const KernelTable table{quantize_q8_0_scalar, gemm_f32, gemm_f16, gemm_bf16,
                                  gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k,
-                                 dot_f32,    axpy_f32,  silu_mul,  exp_shifted_sum};
+                                 dot_f32,    axpy_f32,  silu_mul,  exp_shifted_sum,
+                                 nullptr};
   return table;
 }
 

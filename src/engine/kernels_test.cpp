@@ -318,6 +318,49 @@ TEST(KernelsTest, SiluAndExpMatchFloat64OnEveryPath) {
   }
 }
 
+TEST(KernelsTest, AttentionMatchesFloat64AndEachHeadIsIndependent) {
+  for (int head_dim : {8, 64, 128}) {
+    for (int n_pos : {1, 2, 17, 40}) {
+      const int n_q = 5;
+      auto q = random_activations(n_q, head_dim, 1);
+      auto k = random_activations(n_pos, head_dim, 2), v = random_activations(n_pos, head_dim, 3);
+      std::vector<const float*> keys, values;
+      for (int t = 0; t < n_pos; t++) {
+        keys.push_back(&k[t * head_dim]);
+        values.push_back(&v[t * head_dim]);
+      }
+      const float scale = 0.3f;
+      for (KernelPath path : supported_paths()) {
+        PathGuard guard;
+        set_kernel_path(path);
+        std::vector<float> scores(static_cast<size_t>(n_q * n_pos)), out(static_cast<size_t>(n_q * head_dim));
+        attention(q.data(), n_q, head_dim, scale, keys.data(), values.data(), n_pos, scores.data(), out.data());
+        for (int h = 0; h < n_q; h++) {
+          std::vector<double> p(n_pos);
+          double max_s = -1e300, sum = 0.0;
+          for (int t = 0; t < n_pos; t++) {
+            double d = 0.0;
+            for (int i = 0; i < head_dim; i++) d += static_cast<double>(q[h * head_dim + i]) * k[t * head_dim + i];
+            p[t] = d * scale;
+            max_s = std::max(max_s, p[t]);
+          }
+          for (auto& x : p) sum += (x = std::exp(x - max_s));
+          for (int i = 0; i < head_dim; i++) {
+            double expected = 0.0;
+            for (int t = 0; t < n_pos; t++) expected += p[t] / sum * v[t * head_dim + i];
+            EXPECT_NEAR(out[h * head_dim + i], expected, 1e-5) << kernel_path_name(path) << " hd " << head_dim;
+          }
+          // The same head alone gives the same bits.
+          std::vector<float> alone(static_cast<size_t>(head_dim));
+          attention(&q[h * head_dim], 1, head_dim, scale, keys.data(), values.data(), n_pos, scores.data(), alone.data());
+          EXPECT_EQ(0, std::memcmp(alone.data(), &out[h * head_dim], head_dim * sizeof(float)))
+              << kernel_path_name(path) << " hd " << head_dim << " head " << h;
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelsTest, GroupedProductsEqualSeparateProducts) {
   const int64_t cols = 512, batch = 6;
   Weights a = random_weights(TensorType::Q4_0, 70, cols, 1);

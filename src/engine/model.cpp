@@ -224,9 +224,18 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
 
   std::vector<float> x(n * dim), xb(n * dim), q(n * dim), k(n * kv_dim), v(n * kv_dim);
   std::vector<float> att_out(n * dim), proj(n * dim), gate(n * c.ffn_dim), up(n * c.ffn_dim);
-  // Attention scores, one buffer per thread of the pool.
-  const int threads = pool != nullptr ? pool->threads() : 1;
-  std::vector<float> scores(static_cast<size_t>(threads) * c.context_length);
+  // Attention scratch, one per thread of the pool: scores, and where each position's key and
+  // value rows sit in the cache.
+  struct Scratch {
+    std::vector<float> scores;
+    std::vector<const float*> keys, values;
+  };
+  std::vector<Scratch> scratch(pool != nullptr ? pool->threads() : 1);
+  for (Scratch& s : scratch) {
+    s.scores.resize(static_cast<size_t>(heads_per_kv) * c.context_length);
+    s.keys.resize(c.context_length);
+    s.values.resize(c.context_length);
+  }
   std::vector<float> rope_cos_sin(n * c.rope_dim);
   for (int64_t r = 0; r < n; r++) rope_angles(&rope_cos_sin[r * c.rope_dim], c.rope_dim, row_pos[r], c.rope_freq_base);
 
@@ -264,35 +273,29 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
 
     // Causal attention: row r attends to positions 0..pos of its own sequence, all of which
     // are in the cache now (earlier steps, or earlier rows of this batch). One task per row and
-    // head; each is computed the same way whichever thread runs it.
+    // key/value head, covering the query heads that share it; each is computed the same way
+    // whichever thread runs it.
     auto attend = [&](int64_t begin, int64_t end, int thread) {
-      float* sc = &scores[static_cast<size_t>(thread) * c.context_length];
+      Scratch& s = scratch[static_cast<size_t>(thread)];
       for (int64_t task = begin; task < end; task++) {
-        int64_t r = task / c.n_heads;
-        int h = static_cast<int>(task % c.n_heads);
+        int64_t r = task / c.n_kv_heads;
+        int kv_head = static_cast<int>(task % c.n_kv_heads);
         const SequenceBatchEntry& entry = batch[row_entry[r]];
         int pos = row_pos[r];
-        const float* qh = &q[r * dim + h * hd];
-        int kv_offset = (h / heads_per_kv) * hd;
-        float max_score = -INFINITY;
         for (int t = 0; t <= pos; t++) {
-          const float* kt = cache.key(l, entry.block_table[t / block_size], t % block_size) + kv_offset;
-          sc[t] = dot_f32(qh, kt, hd) * attn_scale;
-          max_score = std::max(max_score, sc[t]);
+          int block = entry.block_table[t / block_size], slot = t % block_size;
+          s.keys[t] = cache.key(l, block, slot) + kv_head * hd;
+          s.values[t] = cache.value(l, block, slot) + kv_head * hd;
         }
-        float sum = exp_shifted_sum(sc, pos + 1, max_score);
-        float* out = &att_out[r * dim + h * hd];
-        std::fill(out, out + hd, 0.0f);
-        for (int t = 0; t <= pos; t++) {
-          const float* vt = cache.value(l, entry.block_table[t / block_size], t % block_size) + kv_offset;
-          axpy_f32(sc[t] / sum, vt, out, hd);
-        }
+        int first_head = kv_head * heads_per_kv;
+        attention(&q[r * dim + first_head * hd], heads_per_kv, hd, attn_scale, s.keys.data(), s.values.data(),
+                  pos + 1, s.scores.data(), &att_out[r * dim + first_head * hd]);
       }
     };
     if (pool != nullptr) {
-      pool->parallel_for(n * c.n_heads, attend);
+      pool->parallel_for(n * c.n_kv_heads, attend);
     } else {
-      attend(0, n * c.n_heads, 0);
+      attend(0, n * c.n_kv_heads, 0);
     }
     matmul(w.wo, att_out.data(), n, proj.data(), pool);
     for (int64_t i = 0; i < n * dim; i++) x[i] += proj[i];
