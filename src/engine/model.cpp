@@ -141,6 +141,23 @@ void rope(float* dst, const float* src, int n_heads, int head_dim, int rope_dim,
   }
 }
 
+void add_rows(float* x, const float* y, int n) {
+  for (int i = 0; i < n; i++) x[i] += y[i];
+}
+
+// fn(r) for every activation row: across the pool for prefill, on the caller for a few rows
+// (where waking the pool would cost more than the work).
+template <typename F>
+void for_rows(ThreadPool* pool, int64_t n, F&& fn) {
+  if (pool != nullptr && n >= 8) {
+    pool->parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t r = begin; r < end; r++) fn(r);
+    });
+  } else {
+    for (int64_t r = 0; r < n; r++) fn(r);
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
@@ -255,13 +272,13 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
   for (int l = 0; l < c.n_layers; l++) {
     const LayerWeights& w = layers_[l];
 
-    for (int64_t r = 0; r < n; r++) rmsnorm(&xb[r * dim], &x[r * dim], w.attn_norm, dim, c.rms_eps);
+    for_rows(pool, n, [&](int64_t r) { rmsnorm(&xb[r * dim], &x[r * dim], w.attn_norm, dim, c.rms_eps); });
     const WeightMatrix qkv[] = {w.wq, w.wk, w.wv};
     float* const qkv_out[] = {q.data(), k.data(), v.data()};
     matmul_group(qkv, xb.data(), n, qkv_out, pool);
 
     // RoPE on the queries in place, and on the keys on their way into the cache.
-    for (int64_t r = 0; r < n; r++) {
+    for_rows(pool, n, [&](int64_t r) {
       const SequenceBatchEntry& entry = batch[row_entry[r]];
       int pos = row_pos[r];
       const float* cos_sin = &rope_cos_sin[r * c.rope_dim];
@@ -269,7 +286,7 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
       rope(&q[r * dim], &q[r * dim], c.n_heads, hd, c.rope_dim, cos_sin);
       rope(cache.key(l, block, slot), &k[r * kv_dim], c.n_kv_heads, hd, c.rope_dim, cos_sin);
       std::memcpy(cache.value(l, block, slot), &v[r * kv_dim], kv_dim * sizeof(float));
-    }
+    });
 
     // Causal attention: row r attends to positions 0..pos of its own sequence, all of which
     // are in the cache now (earlier steps, or earlier rows of this batch). One task per row and
@@ -298,15 +315,18 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
       attend(0, n * c.n_kv_heads, 0);
     }
     matmul(w.wo, att_out.data(), n, proj.data(), pool);
-    for (int64_t i = 0; i < n * dim; i++) x[i] += proj[i];
 
-    for (int64_t r = 0; r < n; r++) rmsnorm(&xb[r * dim], &x[r * dim], w.ffn_norm, dim, c.rms_eps);
+    // The residual, then the feed-forward norm, in one pass over each row.
+    for_rows(pool, n, [&](int64_t r) {
+      add_rows(&x[r * dim], &proj[r * dim], dim);
+      rmsnorm(&xb[r * dim], &x[r * dim], w.ffn_norm, dim, c.rms_eps);
+    });
     const WeightMatrix gate_up[] = {w.w_gate, w.w_up};
     float* const gate_up_out[] = {gate.data(), up.data()};
     matmul_group(gate_up, xb.data(), n, gate_up_out, pool);
-    silu_mul(gate.data(), up.data(), n * c.ffn_dim);
+    for_rows(pool, n, [&](int64_t r) { silu_mul(&gate[r * c.ffn_dim], &up[r * c.ffn_dim], c.ffn_dim); });
     matmul(w.w_down, gate.data(), n, proj.data(), pool);
-    for (int64_t i = 0; i < n * dim; i++) x[i] += proj[i];
+    for_rows(pool, n, [&](int64_t r) { add_rows(&x[r * dim], &proj[r * dim], dim); });
   }
 
   // Only the rows whose logits were asked for go through the final norm and the output matrix.
