@@ -246,41 +246,55 @@ struct Q4KKernel {
   const GemmArgs& a;
   int64_t blocks;
 
+  // One weight row against C activation rows: each super-block is unpacked once for all C.
   template <int R, int C>
   void tile(int64_t r, int64_t c) {
-    static_assert(R == 1 && C == 1);
+    static_assert(R == 1);
     const auto* row = reinterpret_cast<const BlockQ4_K*>(weight_row(*a.w, r));
-    const int8_t* xq = a.qa->row_qs(c);
-    const float* xd = a.qa->row_d(c);
-    const int32_t* xs = a.qa->row_sums(c);
-    __m256 acc = _mm256_setzero_ps();
-    float acc_mins = 0.0f;
+    __m256 acc[C];
+    float acc_mins[C];
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) {
+      acc[j] = _mm256_setzero_ps();
+      acc_mins[j] = 0.0f;
+    }
     const __m256i low_mask = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < blocks; b++) {
       const BlockQ4_K& block = row[b];
-      const int8_t* x = xq + 256 * b;
       int sc[8], m[8];
-      int32_t mins = 0;
       #pragma GCC unroll 16
-      for (int j = 0; j < 8; j++) {
-        q4_k_scale_min(block.scales, j, sc[j], m[j]);
-        mins += m[j] * (xs[16 * b + 2 * j] + xs[16 * b + 2 * j + 1]);
-      }
-      __m256i sumi = _mm256_setzero_si256();
+      for (int s = 0; s < 8; s++) q4_k_scale_min(block.scales, s, sc[s], m[s]);
+      __m256i q[8], scales[8];
+      #pragma GCC unroll 16
       for (int pair = 0; pair < 4; pair++) {
-        __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs + 32 * pair));
-        __m256i lo = _mm256_and_si256(q, low_mask);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);
-        __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * pair));
-        __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * pair + 32));
-        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * pair])));
-        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * pair + 1])));
-        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs + 32 * pair));
+        q[2 * pair] = _mm256_and_si256(v, low_mask);
+        q[2 * pair + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
       }
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(load_fp16(reinterpret_cast<const uint8_t*>(&block.d)) * xd[b]), acc);
-      acc_mins += (load_fp16(reinterpret_cast<const uint8_t*>(&block.dmin)) * xd[b]) * static_cast<float>(mins);
+      #pragma GCC unroll 16
+      for (int s = 0; s < 8; s++) scales[s] = _mm256_set1_epi16(static_cast<int16_t>(sc[s]));
+      const float d = load_fp16(reinterpret_cast<const uint8_t*>(&block.d));
+      const float dmin = load_fp16(reinterpret_cast<const uint8_t*>(&block.dmin));
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        const int8_t* x = a.qa->row_qs(c + j) + 256 * b;
+        const int32_t* xs = a.qa->row_sums(c + j) + 16 * b;
+        const float xd = a.qa->row_d(c + j)[b];
+        int32_t mins = 0;
+        #pragma GCC unroll 16
+        for (int s = 0; s < 8; s++) mins += m[s] * (xs[2 * s] + xs[2 * s + 1]);
+        __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 16
+        for (int s = 0; s < 8; s++) {
+          __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * s));
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], xv), scales[s]));
+        }
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * xd), acc[j]);
+        acc_mins[j] += (dmin * xd) * static_cast<float>(mins);
+      }
     }
-    a.y[c * a.y_stride + r] = hsum(acc) - acc_mins;
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r] = hsum(acc[j]) - acc_mins[j];
   }
 };
 
@@ -290,46 +304,56 @@ struct Q6KKernel {
   const GemmArgs& a;
   int64_t blocks;
 
+  // One weight row against C activation rows: each super-block is unpacked once for all C.
   template <int R, int C>
   void tile(int64_t r, int64_t c) {
-    static_assert(R == 1 && C == 1);
+    static_assert(R == 1);
     const auto* row = reinterpret_cast<const BlockQ6_K*>(weight_row(*a.w, r));
-    const int8_t* xq = a.qa->row_qs(c);
-    const float* xd = a.qa->row_d(c);
-    const int32_t* xs = a.qa->row_sums(c);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[C];
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) acc[j] = _mm256_setzero_ps();
     const __m256i low_mask = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < blocks; b++) {
       const BlockQ6_K& block = row[b];
-      const int8_t* x = xq + 256 * b;
-      int32_t offset = 0;
-      for (int s = 0; s < 16; s++) offset += block.scales[s] * xs[16 * b + s];
-      __m256i sumi = _mm256_set1_epi32(0);
+      // Values 32k..32k+31 of each half as unsigned 0..63, and their two sub-blocks' scales.
+      __m256i q[8], scales[8];
+      #pragma GCC unroll 16
       for (int half = 0; half < 2; half++) {
         __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.ql + 64 * half));
         __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.ql + 64 * half + 32));
         __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qh + 32 * half));
-        __m256i q[4];
-        q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low_mask), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
-        q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
+        __m256i* h = q + 4 * half;
+        h[0] = _mm256_or_si256(_mm256_and_si256(ql0, low_mask), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
+        h[1] = _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
-        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+        h[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
-        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+        h[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
-        #pragma GCC unroll 16
-        for (int k = 0; k < 4; k++) {
-          const int8_t* xk = x + 128 * half + 32 * k;
-          __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xk));
-          int s0 = 8 * half + 2 * k;
-          __m256i scales = _mm256_setr_m128i(_mm_set1_epi16(block.scales[s0]), _mm_set1_epi16(block.scales[s0 + 1]));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scales));
-        }
       }
-      __m256i total = _mm256_add_epi32(sumi, _mm256_setr_epi32(-32 * offset, 0, 0, 0, 0, 0, 0, 0));
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(load_fp16(reinterpret_cast<const uint8_t*>(&block.d)) * xd[b]), acc);
+      #pragma GCC unroll 16
+      for (int k = 0; k < 8; k++) {
+        scales[k] = _mm256_setr_m128i(_mm_set1_epi16(block.scales[2 * k]), _mm_set1_epi16(block.scales[2 * k + 1]));
+      }
+      const float d = load_fp16(reinterpret_cast<const uint8_t*>(&block.d));
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        const int8_t* x = a.qa->row_qs(c + j) + 256 * b;
+        const int32_t* xs = a.qa->row_sums(c + j) + 16 * b;
+        int32_t offset = 0;
+        #pragma GCC unroll 16
+        for (int s = 0; s < 16; s++) offset += block.scales[s] * xs[s];
+        __m256i sumi = _mm256_setr_epi32(-32 * offset, 0, 0, 0, 0, 0, 0, 0);
+        #pragma GCC unroll 16
+        for (int k = 0; k < 8; k++) {
+          __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * k));
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scales[k]));
+        }
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * a.qa->row_d(c + j)[b]), acc[j]);
+      }
     }
-    a.y[c * a.y_stride + r] = hsum(acc);
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r] = hsum(acc[j]);
   }
 };
 
@@ -444,12 +468,12 @@ float avx2_exp_shifted_sum(float* x, int64_t n, float shift) {
 
 void avx2_gemm_q4_k(const GemmArgs& a) {
   Q4KKernel k{a, a.w->cols / 256};
-  for_each_tile<1, 1>(k, a.r0, a.r1, a.c0, a.c1);
+  for_each_tile<1, 4>(k, a.r0, a.r1, a.c0, a.c1);
 }
 
 void avx2_gemm_q6_k(const GemmArgs& a) {
   Q6KKernel k{a, a.w->cols / 256};
-  for_each_tile<1, 1>(k, a.r0, a.r1, a.c0, a.c1);
+  for_each_tile<1, 4>(k, a.r0, a.r1, a.c0, a.c1);
 }
 
 void avx2_quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums) {
