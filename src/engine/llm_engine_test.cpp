@@ -280,6 +280,41 @@ TEST_F(LlmEngineTest, StopStringsCutTheTextAndEndTheRequest) {
   EXPECT_EQ(f.completion_tokens, static_cast<int>(c.ids.size()));
 }
 
+TEST_F(LlmEngineTest, TextHeldForAStopStringThatDoesNotCompleteIsReleased) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Golden& g = golden_[1];
+  GenerationRequest r = greedy(g.prompt_ids, 60);
+  r.stop.stop = {"Lily.!", "park. One day, she saw a big, red ball. She wanted to fly"};
+  Collector c;
+  ASSERT_TRUE(engine->submit(std::move(r), c.events()).is_ok());
+  const Finished& f = c.wait();
+  EXPECT_EQ(f.reason, FinishReason::kLength);
+  std::vector<int32_t> expected(g.greedy_ids.begin(), g.greedy_ids.begin() + 60);
+  EXPECT_EQ(c.ids, expected);
+  EXPECT_EQ(c.text, g.greedy_text.substr(0, c.text.size()));
+  EXPECT_GT(c.text.size(), 150u);
+  // The tokens of "park. One day, ... wanted to " held their text until "play" ruled out the
+  // stop string; their events came then, the last one carrying the text.
+  int silent = 0;
+  for (const TokenEvent& e : c.token_events) silent += e.text.empty() ? 1 : 0;
+  EXPECT_GE(silent, 8);
+}
+
+TEST_F(LlmEngineTest, EndOfSequenceStopsWithoutAToken) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  GenerationRequest r = greedy(golden_[1].prompt_ids, 20);
+  r.stop.stop_at_eos = true;
+  r.sampling.logit_bias = {{engine->tokenizer().eos_id(), 100.0f}};
+  Collector c;
+  ASSERT_TRUE(engine->submit(std::move(r), c.events()).is_ok());
+  const Finished& f = c.wait();
+  EXPECT_EQ(f.reason, FinishReason::kStop);
+  EXPECT_EQ(f.completion_tokens, 0);
+  EXPECT_TRUE(c.ids.empty());
+}
+
 TEST_F(LlmEngineTest, LogprobsAreReportedWhenAsked) {
   auto engine = make_engine();
   ASSERT_TRUE(engine);
