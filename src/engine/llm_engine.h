@@ -62,7 +62,8 @@ class LlmEngine final : public Engine {
   std::string model_name() const override;
 
   // Refuses new requests (kUnavailable), then drains or cancels the accepted ones and joins
-  // the worker. Every accepted request has received Finished when this returns.
+  // the worker. Every accepted request has received Finished when this returns. Not to be
+  // called from an event callback (those run on the worker, which this joins).
   void shutdown(ShutdownMode mode);
 
   const Model& model() const { return *model_; }

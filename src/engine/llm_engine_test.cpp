@@ -146,12 +146,18 @@ TEST_F(LlmEngineTest, ThirtyTwoConcurrentGreedyRequestsEqualTheirSoloRuns) {
   auto prompts = many_prompts(make_engine()->tokenizer());
   ASSERT_EQ(prompts.size(), 32u);
   constexpr int kMaxTokens = 48;
+  // Alone, each prompt is computed in one step; batched, prompts are cut into chunks of 7
+  // tokens that run beside other sequences' decode steps.
+  LlmEngineOptions whole_prompts = small_options();
+  whole_prompts.prefill_chunk_tokens = 512;
   std::vector<std::vector<int32_t>> solo;
   {
-    auto engine = make_engine();
+    auto engine = make_engine(whole_prompts);
     for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
   }
-  auto engine = make_engine();
+  LlmEngineOptions chunked = small_options();
+  chunked.prefill_chunk_tokens = 7;
+  auto engine = make_engine(chunked);
   std::vector<Collector> collectors(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
     ASSERT_TRUE(engine->submit(greedy(prompts[i], kMaxTokens), collectors[i].events()).is_ok());
