@@ -307,6 +307,30 @@ TEST_F(LlmEngineTest, TextHeldForAStopStringThatDoesNotCompleteIsReleased) {
   EXPECT_GE(silent, 8);
 }
 
+TEST_F(LlmEngineTest, AStopStringCompleteInTheHeldTextAtTheEndStops) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Golden& g = golden_[1];
+  // The fewest tokens whose text reaches "named Lily".
+  int max_tokens = 1;
+  while (max_tokens < 40) {
+    Collector probe;
+    ASSERT_TRUE(engine->submit(greedy(g.prompt_ids, max_tokens), probe.events()).is_ok());
+    probe.wait();
+    if (probe.text.find("named Lily") != std::string::npos) break;
+    ++max_tokens;
+  }
+  ASSERT_LT(max_tokens, 40);
+  // "named Lily" is held back because "named Lily and" could follow; at the end, "Lily" is
+  // complete inside it and ends the text there.
+  GenerationRequest r = greedy(g.prompt_ids, max_tokens);
+  r.stop.stop = {"named Lily and", "Lily"};
+  Collector c;
+  ASSERT_TRUE(engine->submit(std::move(r), c.events()).is_ok());
+  EXPECT_EQ(c.wait().reason, FinishReason::kStop);
+  EXPECT_EQ(c.text, g.greedy_text.substr(0, g.greedy_text.find("Lily")));
+}
+
 TEST_F(LlmEngineTest, EndOfSequenceStopsWithoutAToken) {
   auto engine = make_engine();
   ASSERT_TRUE(engine);
