@@ -6,6 +6,7 @@
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
 #include "engine/stream_decoder.h"
+#include "engine/thread_pool.h"
 #include "engine/tokenizer.h"
 
 namespace tokengrid::engine {
@@ -98,7 +99,8 @@ LlmEngine::LlmEngine(std::unique_ptr<Model> model, const LlmEngineOptions& optio
              options.block_size, num_blocks),
       blocks_(num_blocks, options.block_size),
       scheduler_(blocks_, {.max_running = options.max_batch_sequences,
-                           .prefill_chunk_tokens = options.prefill_chunk_tokens}) {
+                           .prefill_chunk_tokens = options.prefill_chunk_tokens}),
+      pool_(std::make_unique<ThreadPool>(options.threads)) {
   publish_stats();
   worker_ = std::thread([this] { run(); });
 }
@@ -251,7 +253,7 @@ void LlmEngine::step(std::vector<float>& logits) {
     batch.push_back(entry);
   }
   logits.clear();
-  model_->forward(batch, cache_, logits);
+  model_->forward(batch, cache_, logits, pool_.get());
   scheduler_.complete(plan);
 
   const size_t vocab = static_cast<size_t>(model_->config().vocab_size);

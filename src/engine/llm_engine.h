@@ -32,6 +32,8 @@
 
 namespace tokengrid::engine {
 
+class ThreadPool;
+
 struct LlmEngineOptions {
   int max_batch_sequences = 32;     // sequences in one step
   int64_t kv_memory_bytes = 0;      // KV cache size; used when kv_blocks is 0
@@ -40,6 +42,7 @@ struct LlmEngineOptions {
   int block_size = 16;              // token positions per KV block
   int prefill_chunk_tokens = 256;   // prompt tokens computed per step, all sequences together
   int max_queue = 256;              // requests waiting to start; more are refused
+  int threads = 0;                  // threads for the forward pass; 0: all hardware threads
 };
 
 enum class ShutdownMode {
@@ -93,6 +96,7 @@ class LlmEngine final : public Engine {
   KvCache cache_;
   BlockManager blocks_;
   Scheduler scheduler_;
+  std::unique_ptr<ThreadPool> pool_;
   // Worker-thread state.
   std::unordered_map<uint64_t, std::unique_ptr<Active>> active_;
 

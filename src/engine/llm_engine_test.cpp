@@ -81,6 +81,7 @@ GenerationRequest greedy(std::vector<int32_t> prompt, int max_tokens) {
 
 LlmEngineOptions small_options() {
   LlmEngineOptions o;
+  o.threads = 2;
   o.max_batch_sequences = 32;
   o.prefill_chunk_tokens = 64;
   return o;
