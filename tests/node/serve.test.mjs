@@ -7,7 +7,7 @@
 //     node --test tests/node/
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -490,6 +490,19 @@ describe('lifecycle', () => {
       assert.ok(text.includes(name), `/metrics has ${name}`);
     }
     assert.ok((await metric('tokengrid_kv_blocks_total')) > 0);
+  });
+
+  it('is measured by tokengrid loadgen', async () => {
+    const run = spawnSync(BIN, ['loadgen', base, '--api-key', KEY, '--concurrency', '4',
+      '--requests', '8', '--input-tokens', '32', '--max-tokens', '16', '--json'],
+    { encoding: 'utf8', timeout: 60000 });
+    assert.equal(run.status, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assert.equal(report.model, modelName);
+    assert.deepEqual(report.requests, { sent: 8, succeeded: 8, failed: 0 });
+    assert.ok(report.output_tokens > 0 && report.output_tokens <= 8 * 16);
+    assert.ok(report.ttft.p50_ms > 0);
+    assert.ok(report.e2e.p99_ms >= report.ttft.p99_ms);
   });
 
   it('drains and exits 0 on SIGTERM', async () => {
