@@ -227,8 +227,6 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
     if (auto cb = std::move(gone_callback_)) cb();
   }
 
-  bool done() const { return state_ == State::kDone || state_ == State::kGone; }
-
  private:
   enum class State { kWaiting, kStreaming, kDone, kGone };
 

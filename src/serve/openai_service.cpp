@@ -66,9 +66,6 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   void handle_ready(std::shared_ptr<HttpExchange> exchange);
   void handle_metrics(std::shared_ptr<HttpExchange> exchange);
 
-  struct EnginePrompt {
-    std::vector<int32_t> ids;
-  };
   // Validates sizes and starts the engine requests; answers the exchange in every case.
   void generate(std::shared_ptr<HttpExchange> exchange, bool chat,
                 std::vector<std::vector<int32_t>> prompts, const GenerationOptions& options,
