@@ -40,7 +40,7 @@ Replica::Replica(const ReplicaConfig& config, const IterationCostModel& model, c
   current_watts_ = idle_watts_;
 }
 
-void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_tokens) {
+void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s) {
   advance_until(arrival_s);
   ++sink_->submitted;
   input_tokens = std::max(input_tokens, 1);
@@ -53,7 +53,7 @@ void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_toke
     wait_.erase(wait_.begin(), wait_.begin() + static_cast<ptrdiff_t>(wait_head_));
     wait_head_ = 0;
   }
-  wait_.push_back({arrival_s, -1.0, input_tokens, output_tokens, output_tokens});
+  wait_.push_back({arrival_s, -1.0, network_s, input_tokens, output_tokens, output_tokens});
   outstanding_tokens_ += static_cast<int64_t>(input_tokens) + output_tokens;
   sink_->input_tokens += input_tokens;
 }
@@ -71,6 +71,16 @@ void Replica::advance_until(double t) {
       clock_ = t;
       return;
     }
+  }
+}
+
+void Replica::park_until(double t) {
+  while (clock_ < t && !idle()) {
+    if (!run_iteration()) break;
+  }
+  if (clock_ < t) {
+    current_watts_ = 0;
+    clock_ = t;
   }
 }
 
@@ -92,6 +102,7 @@ void Replica::admit() {
     Slot& slot = slots_[static_cast<size_t>(s)];
     slot.arrival_s = p.arrival_s;
     slot.first_token_s = p.first_token_s;
+    slot.network_s = p.network_s;
     slot.prompt_tokens = p.prompt_tokens;
     slot.prefilled = 0;
     slot.output_left = p.output_left;
@@ -116,7 +127,7 @@ void Replica::make_room_for_growth() {
     kv_used_ -= held;
     decode_context_ -= held;
     --decoding_;
-    Pending p{slot.arrival_s, slot.first_token_s, static_cast<int32_t>(slot.prompt_tokens + generated),
+    Pending p{slot.arrival_s, slot.first_token_s, slot.network_s, static_cast<int32_t>(slot.prompt_tokens + generated),
               slot.output_left - generated, slot.output_total};
     outstanding_tokens_ += p.prompt_tokens;
     sink_->recomputed_tokens += p.prompt_tokens;
@@ -138,7 +149,8 @@ void Replica::finish(int32_t s) {
       slot.output_total > 1 ? (clock_ - slot.first_token_s) / (slot.output_total - 1) : 0.0;
   if (slot.output_total > 1) sink_->tpot.add(tpot);
   ++sink_->completed;
-  if (slot.first_token_s - slot.arrival_s <= slo_.ttft_s && tpot <= slo_.tpot_s) ++sink_->slo_met;
+  if (slot.first_token_s - slot.arrival_s + slot.network_s <= slo_.ttft_s && tpot <= slo_.tpot_s)
+    ++sink_->slo_met;
   release(s);
 }
 
@@ -151,19 +163,19 @@ bool Replica::run_iteration() {
   }
 
   IterationLoad load;
+  const int32_t decoding_before = decoding_;
   load.decode_seqs = decoding_;
-  load.decode_context = decode_context_ + decoding_;
+  load.decode_context = static_cast<double>(decode_context_);
   int32_t budget = config_.token_budget - decoding_;
   size_t touched = prefill_head_;
   for (; touched < prefill_fifo_.size() && budget > 0; ++touched) {
     const Slot& slot = slots_[static_cast<size_t>(prefill_fifo_[touched])];
     const int32_t chunk = std::min(budget, slot.prompt_tokens - slot.prefilled);
-    load.prefill_tokens += chunk;
-    load.prefill_attended += static_cast<double>(chunk) * (slot.prefilled + 0.5 * (chunk + 1));
+    load.add_prefill_chunk(chunk, slot.prefilled);
     budget -= chunk;
   }
 
-  const IterationCost cost = model_.cost(load);
+  const StepCost cost = model_.cost(load);
   clock_ += cost.seconds;
   current_watts_ = cost.watts;
   sink_->busy_s += cost.seconds;
@@ -178,7 +190,7 @@ bool Replica::run_iteration() {
   sink_->output_tokens += decoding_;
 
   // Prefill chunks; a prompt that completes yields its first token now.
-  budget = config_.token_budget - load.decode_seqs;
+  budget = config_.token_budget - decoding_before;
   for (size_t i = prefill_head_; i < touched; ++i) {
     const int32_t s = prefill_fifo_[i];
     Slot& slot = slots_[static_cast<size_t>(s)];
@@ -193,7 +205,7 @@ bool Replica::run_iteration() {
     sink_->output_tokens += 1;
     if (slot.first_token_s < 0) {
       slot.first_token_s = clock_;
-      sink_->ttft.add(clock_ - slot.arrival_s);
+      sink_->ttft.add(clock_ - slot.arrival_s + slot.network_s);
     }
     if (slot.output_left == 1) {
       kv_used_ -= slot.prompt_tokens;

@@ -13,19 +13,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "grid/perf_model.h"
+#include "grid/policy.h"
 #include "sim/latency_histogram.h"
 
 namespace tokengrid::sim {
 
 // The shape of one iteration, as a performance model needs it.
-struct IterationLoad {
-  int32_t prefill_tokens = 0;      // prompt tokens processed in this iteration
-  double prefill_attended = 0;     // sum over those tokens of the positions they attend to
-  int32_t decode_seqs = 0;         // sequences producing one token each
-  int64_t decode_context = 0;      // sum of their context lengths (KV tokens read)
-};
+using IterationLoad = grid::IterationBatch;
 
-struct IterationCost {
+struct StepCost {
   double seconds = 0;
   double watts = 0;  // whole replica, while this iteration runs
 };
@@ -34,7 +31,7 @@ struct IterationCost {
 class IterationCostModel {
  public:
   virtual ~IterationCostModel() = default;
-  virtual IterationCost cost(const IterationLoad& load) const = 0;
+  virtual StepCost cost(const IterationLoad& load) const = 0;
   virtual double idle_watts() const = 0;  // whole replica
 };
 
@@ -44,11 +41,8 @@ struct ReplicaConfig {
   int32_t token_budget = 8192;  // tokens per iteration, decode tokens included
 };
 
-// Service-level objective: a request meets it when both bounds hold.
-struct Slo {
-  double ttft_s = 2.0;
-  double tpot_s = 0.2;
-};
+// Service-level objective: a request meets it when both its TTFT and its TPOT are within bounds.
+using Slo = grid::Slo;
 
 // What a set of replicas did; replicas add into a shared sink.
 struct ReplicaStats {
@@ -69,8 +63,11 @@ class Replica {
           ReplicaStats* sink);
 
   // Adds a request arriving at `arrival_s` (>= the last arrival). Runs the replica up to that
-  // time first, so the request never starts before it arrives.
-  void submit(double arrival_s, int32_t input_tokens, int32_t output_tokens);
+  // time first, so the request never starts before it arrives. `network_s` (the round trip to
+  // the user) is added to the request's TTFT.
+  void submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s = 0);
+  // Like advance_until, but an idle replica is powered off: no idle energy up to `t`.
+  void park_until(double t);
   // Runs iterations that start before `t`, then idles up to `t` if there is no work.
   void advance_until(double t);
 
@@ -89,12 +86,13 @@ class Replica {
   struct Pending {  // a request waiting for admission (new or preempted)
     double arrival_s;
     double first_token_s;   // < 0 until the first token exists
+    double network_s;
     int32_t prompt_tokens;  // to prefill (prompt plus regenerated tokens after preemption)
     int32_t output_left;    // tokens still to generate
     int32_t output_total;
   };
   struct Slot {
-    double arrival_s, first_token_s;
+    double arrival_s, first_token_s, network_s;
     int32_t prompt_tokens, prefilled, output_left, output_total;
     int64_t decode_start_iter;  // iteration that produced the first token of this admission
     uint32_t generation;        // bumps on release, invalidating heap and stack entries

@@ -10,8 +10,8 @@ namespace {
 // A plain linear cost: fixed overhead, per prefill token, per decode sequence, per KV token read.
 class LinearCost : public IterationCostModel {
  public:
-  IterationCost cost(const IterationLoad& l) const override {
-    const double s = 0.01 + 1e-5 * l.prefill_tokens + 5e-5 * l.decode_seqs + 1e-8 * static_cast<double>(l.decode_context);
+  StepCost cost(const IterationLoad& l) const override {
+    const double s = 0.01 + 1e-5 * l.prefill_tokens + 5e-5 * l.decode_seqs + 1e-8 * l.decode_context;
     return {s, l.prefill_tokens > 0 ? 700.0 : 400.0};
   }
   double idle_watts() const override { return 100; }
