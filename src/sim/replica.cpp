@@ -55,6 +55,7 @@ void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_toke
   }
   wait_.push_back({arrival_s, -1.0, network_s, input_tokens, output_tokens, output_tokens});
   outstanding_tokens_ += static_cast<int64_t>(input_tokens) + output_tokens;
+  waiting_prompt_tokens_ += input_tokens;
   sink_->input_tokens += input_tokens;
 }
 
@@ -85,6 +86,7 @@ void Replica::park_until(double t) {
 }
 
 void Replica::push_front_waiting(const Pending& p) {
+  waiting_prompt_tokens_ += p.prompt_tokens;
   if (wait_head_ > 0) {
     wait_[--wait_head_] = p;
   } else {
@@ -109,6 +111,7 @@ void Replica::admit() {
     slot.output_total = p.output_total;
     kv_used_ += p.prompt_tokens;
     prefill_pending_tokens_ += p.prompt_tokens;
+    waiting_prompt_tokens_ -= p.prompt_tokens;
     prefill_fifo_.push_back(s);
     ++running_;
     ++wait_head_;
@@ -148,6 +151,8 @@ void Replica::finish(int32_t s) {
   const double tpot =
       slot.output_total > 1 ? (clock_ - slot.first_token_s) / (slot.output_total - 1) : 0.0;
   if (slot.output_total > 1) sink_->tpot.add(tpot);
+  if (sink_->records)
+    sink_->records->emplace_back(static_cast<float>(slot.first_token_s - slot.arrival_s), static_cast<float>(tpot));
   ++sink_->completed;
   if (slot.first_token_s - slot.arrival_s + slot.network_s <= slo_.ttft_s && tpot <= slo_.tpot_s)
     ++sink_->slo_met;

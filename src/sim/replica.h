@@ -53,6 +53,8 @@ struct ReplicaStats {
   double busy_s = 0;     // time spent in iterations
   double energy_j = 0;   // busy and idle
   double idle_energy_j = 0;
+  // When set, each completed request appends (TTFT without network, TPOT) here.
+  std::vector<std::pair<float, float>>* records = nullptr;
   void merge(const ReplicaStats& other);
 };
 
@@ -68,6 +70,8 @@ class Replica {
   void submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s = 0);
   // Like advance_until, but an idle replica is powered off: no idle energy up to `t`.
   void park_until(double t);
+  // Sends what happens from now on to another sink.
+  void set_sink(ReplicaStats* sink) { sink_ = sink; }
   // Runs iterations that start before `t`, then idles up to `t` if there is no work.
   void advance_until(double t);
 
@@ -76,6 +80,8 @@ class Replica {
   // Requests accepted and not finished, and the tokens they still need (prefill + decode).
   int64_t outstanding_requests() const { return waiting_count() + running_; }
   int64_t outstanding_tokens() const { return outstanding_tokens_; }
+  // Prompt tokens not yet prefilled: waiting requests and admitted prompts in progress.
+  int64_t queued_prefill_tokens() const { return waiting_prompt_tokens_ + prefill_pending_tokens_; }
   int64_t kv_used_tokens() const { return kv_used_; }
   int64_t kv_capacity_tokens() const { return config_.kv_capacity_tokens; }
   int32_t running() const { return running_; }
@@ -134,6 +140,7 @@ class Replica {
   int64_t decode_context_ = 0;  // sum of KV tokens of decoding slots
   int64_t kv_used_ = 0;
   int64_t outstanding_tokens_ = 0;
+  int64_t waiting_prompt_tokens_ = 0;
 };
 
 }  // namespace tokengrid::sim

@@ -58,6 +58,7 @@ TEST(Replica, ConservesRequestsAndTokens) {
   EXPECT_EQ(r.kv_used_tokens(), 0);
   EXPECT_EQ(r.outstanding_tokens(), 0);
   EXPECT_EQ(r.outstanding_requests(), 0);
+  EXPECT_EQ(r.queued_prefill_tokens(), 0);
   EXPECT_EQ(stats.ttft.total(), 2000.0);
   const double busy_j = stats.energy_j - stats.idle_energy_j;
   EXPECT_GE(busy_j, 400 * stats.busy_s - 1e-6);

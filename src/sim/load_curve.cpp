@@ -1,0 +1,130 @@
+#include "sim/load_curve.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/perf_cost.h"
+
+namespace tokengrid::sim {
+
+double CurvePoint::slo_share_at(double rtt_s) const {
+  const double x = std::clamp(rtt_s / kNetworkStepS, 0.0, static_cast<double>(kNetworkSteps - 1));
+  const int i = std::min(static_cast<int>(x), kNetworkSteps - 2);
+  const double f = x - i;
+  return slo_share[static_cast<size_t>(i)] * (1 - f) + slo_share[static_cast<size_t>(i) + 1] * f;
+}
+
+LoadCurve::Blend LoadCurve::at(double offered) const {
+  const CurvePoint& last = points.back();
+  if (offered >= last.offered_rps)
+    return {&last, &last, 0.0, offered > 0 ? std::min(1.0, last.served_rps / offered) : 1.0};
+  size_t i = 1;
+  while (i + 1 < points.size() && points[i].offered_rps <= offered) ++i;
+  const CurvePoint& lo = points[i - 1];
+  const CurvePoint& hi = points[i];
+  const double w = (offered - lo.offered_rps) / std::max(hi.offered_rps - lo.offered_rps, 1e-12);
+  return {&lo, &hi, std::clamp(w, 0.0, 1.0), 1.0};
+}
+
+namespace {
+
+CurvePoint measure_point(const grid::PerfModel& model, const ReplicaConfig& config, const Slo& slo,
+                         std::shared_ptr<const Trace> trace, double rate, const CurveOptions& o) {
+  PerfModelCost cost(model);
+  ReplicaStats warm, window;
+  std::vector<std::pair<float, float>> records;
+  window.records = &records;
+  Replica replica(config, cost, slo, &warm);
+  WorkloadSpec spec;
+  spec.trace = std::move(trace);
+  spec.rate_rps = rate;
+  spec.regions = {{"curve", 1, 0, *diurnal_shape("flat")}};
+  spec.seed = o.seed;
+  RequestStream stream(spec);
+  // Long enough for a few thousand requests at light load.
+  const double measure_s = std::max(o.measure_s, 3000.0 / rate);
+  const double end = o.warmup_s + measure_s;
+  Request rq;
+  bool switched = false;
+  while (stream.next(end, rq)) {
+    if (!switched && rq.arrival_s >= o.warmup_s) {
+      replica.advance_until(o.warmup_s);
+      replica.set_sink(&window);
+      switched = true;
+    }
+    replica.submit(rq.arrival_s, rq.input_tokens, rq.output_tokens);
+  }
+  if (!switched) {
+    replica.advance_until(o.warmup_s);
+    replica.set_sink(&window);
+  }
+  replica.advance_until(end);
+
+  CurvePoint p;
+  p.offered_rps = rate;
+  p.served_rps = static_cast<double>(window.completed) / measure_s;
+  p.power_w = window.energy_j / measure_s;
+  p.busy_fraction = std::min(1.0, window.busy_s / measure_s);
+  p.output_tps = window.output_tokens / measure_s;
+  std::vector<float> ttft, tpot;
+  for (const auto& [a, b] : records) {
+    ttft.push_back(a);
+    tpot.push_back(b);
+    p.mean_ttft_s += a;
+    p.mean_tpot_s += b;
+  }
+  const size_t n = records.size();
+  if (n > 0) {
+    p.mean_ttft_s /= static_cast<double>(n);
+    p.mean_tpot_s /= static_cast<double>(n);
+    std::sort(ttft.begin(), ttft.end());
+    std::sort(tpot.begin(), tpot.end());
+    for (int q = 0; q < CurvePoint::kQuantiles; ++q) {
+      const size_t at = std::min(n - 1, static_cast<size_t>((q + 0.5) / CurvePoint::kQuantiles * static_cast<double>(n)));
+      p.ttft_q[static_cast<size_t>(q)] = ttft[at];
+      p.tpot_q[static_cast<size_t>(q)] = tpot[at];
+    }
+    for (int k = 0; k < CurvePoint::kNetworkSteps; ++k) {
+      const double rtt = k * CurvePoint::kNetworkStepS;
+      size_t met = 0;
+      for (const auto& [a, b] : records) met += (a + rtt <= slo.ttft_s && b <= slo.tpot_s);
+      // Requests still waiting at the end of the window have missed nothing yet; they are
+      // counted through served_rps instead.
+      p.slo_share[static_cast<size_t>(k)] = static_cast<float>(static_cast<double>(met) / static_cast<double>(n));
+    }
+  } else {
+    p.slo_share.fill(1.0f);
+  }
+  return p;
+}
+
+}  // namespace
+
+LoadCurve measure_load_curve(const grid::PerfModel& model, const ReplicaConfig& config, const Slo& slo,
+                             std::shared_ptr<const Trace> trace, const CurveOptions& o) {
+  const double mean_in = trace->mean_input_tokens(), mean_out = trace->mean_output_tokens();
+  const grid::OfflineThroughput off = model.offline_throughput(mean_in, mean_out, config.max_seqs);
+  const double estimate = std::max(off.output_tokens_per_s / std::max(mean_out, 1.0), 1e-6);
+  LoadCurve curve;
+  CurvePoint idle;
+  idle.power_w = model.idle_watts();
+  idle.slo_share.fill(1.0f);
+  curve.points.push_back(idle);
+  const int n = std::max(o.points, 4);
+  for (int i = 1; i <= n; ++i) {
+    // Denser near saturation, where latency bends: 1.1 x (i/n)^0.7 of the offline estimate.
+    const double rate = estimate * 1.1 * std::pow(static_cast<double>(i) / n, 0.7);
+    CurvePoint p = measure_point(model, config, slo, trace, rate, o);
+    curve.saturation_rps = std::max(curve.saturation_rps, p.served_rps);
+    curve.points.push_back(p);
+  }
+  // The idle point takes the lightest point's latencies so blends near zero stay sensible.
+  curve.points[0].ttft_q = curve.points[1].ttft_q;
+  curve.points[0].tpot_q = curve.points[1].tpot_q;
+  curve.points[0].slo_share = curve.points[1].slo_share;
+  curve.points[0].mean_ttft_s = curve.points[1].mean_ttft_s;
+  curve.points[0].mean_tpot_s = curve.points[1].mean_tpot_s;
+  return curve;
+}
+
+}  // namespace tokengrid::sim
