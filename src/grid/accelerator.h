@@ -3,8 +3,11 @@
 // One row per device type: peak dense FLOP/s (BF16, FP8), memory, memory bandwidth, interconnect
 // bandwidth, TDP and the power drawn while idle, prefilling and decoding (Splitwise's constant
 // power model). Each row also carries the efficiency factors of the roofline model
-// (perf_model.h); they are global per accelerator family, calibrated once (see perf_model.h),
-// never per workload. The table is constant data: lookups by kind are array indexing.
+// (perf_model.h) for two serving stacks: `tuned`, today's engines (TensorRT-LLM, vLLM with CUDA
+// graphs, FlashAttention, custom allreduce), from hardware microbenchmarks; and `splitwise_2023`,
+// the 2023 stack Splitwise measured, fitted once per family over all its measurements. They are
+// global per accelerator family and stack, never per workload. The table is constant data:
+// lookups by kind are array indexing.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +30,21 @@ enum class AcceleratorKind : uint8_t {
 };
 inline constexpr int kAcceleratorKinds = 8;
 
+// Which software the efficiency factors describe (see the comment at the top).
+enum class ServingStack : uint8_t { kTuned, kSplitwise2023 };
+
+// Roofline efficiency factors of one accelerator family under one serving stack.
+struct EfficiencyProfile {
+  double compute = 0;            // achieved / peak FLOP/s in the matrix multiplies
+  double attention = 0;          // achieved / peak FLOP/s in prefill attention
+  double memory = 0;             // achieved / peak memory bandwidth
+  double link = 0;               // achieved / peak interconnect bandwidth in allreduces
+  double layer_overhead_s = 0;   // fixed cost per layer per iteration (kernel launches, sync)
+  double allreduce_step_s = 0;   // latency of one ring step of an allreduce
+  double sequence_overhead_s = 0;// per sequence in the iteration (scheduling, sampling)
+  bool has_data = true;          // false: no measurements of this stack on this family
+};
+
 struct AcceleratorSpec {
   AcceleratorKind kind;
   std::string_view name;             // canonical short name: "A100", "H100", ..., "CPU"
@@ -39,14 +57,12 @@ struct AcceleratorSpec {
   double idle_w;                     // powered on, no work
   double prefill_w;                  // while running compute-bound (prefill) iterations
   double decode_w;                   // while running memory-bound (decode) iterations
-  // Roofline efficiency of the family (perf_model.h): achieved/peak compute, achieved/peak
-  // memory bandwidth, achieved/peak link bandwidth, fixed seconds per iteration (scheduling,
-  // kernel launches) and seconds per ring step of an allreduce.
-  double compute_efficiency;
-  double memory_efficiency;
-  double link_efficiency;
-  double iteration_overhead_s;
-  double allreduce_step_s;
+  EfficiencyProfile tuned;
+  EfficiencyProfile splitwise_2023;  // measured (has_data) for A100 and H100 only
+
+  const EfficiencyProfile& profile(ServingStack stack) const {
+    return stack == ServingStack::kSplitwise2023 ? splitwise_2023 : tuned;
+  }
 };
 
 // The spec of a kind; never fails.

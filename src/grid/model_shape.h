@@ -43,7 +43,8 @@ struct ModelShape {
 };
 
 // The shape of a known model by name (case-insensitive; aliases such as "llama2-70b",
-// "Llama-3.1-70B-Instruct" accepted). The error lists the known names.
+// "Llama-3.1-70B-Instruct" accepted). A "-fp8" suffix gives FP8 weights and KV cache (name kept
+// with the suffix). The error lists the known names.
 Result<ModelShape> model_shape(std::string_view name);
 
 // All known shapes, canonical names.

@@ -3,15 +3,17 @@
 //
 // For an iteration's work (prefill chunks and decode steps, described by a few sums in
 // IterationBatch) it predicts
-//   seconds = max(FLOPs / (peak * compute_eff), bytes / (bandwidth * memory_eff))
-//             + iteration_overhead + tensor-parallel allreduce time
-// where FLOPs are 2 x active parameters per token plus attention over the context, bytes are the
-// weights read once per iteration (MoE: the experts the batch touches), the KV cache read by each
-// decode step and written by each prefilled token, and activations; the allreduce time is two
-// ring allreduces per layer: 2(tp-1) steps of latency plus 2(tp-1)/tp of the activation bytes over
-// the link. The efficiency factors come from the accelerator's family row (accelerator.h), never
-// from the workload. Calibration against MLPerf v4.1 and Splitwise's measurements is in
-// perf_model_calibration_test.cpp.
+//   seconds = max(GEMM FLOPs / (peak x compute_eff) + prefill attention FLOPs / (peak x attention_eff),
+//                 bytes / (bandwidth x memory_eff))
+//             + layers x layer_overhead + sequences x sequence_overhead + allreduce time
+// where GEMM FLOPs are 2 x active parameters per token (decode attention is counted with them),
+// bytes are the weights read once per iteration (MoE: the experts the batch touches), the KV cache
+// read by each decode step and written by each prefilled token, and activations; the allreduce
+// time is two ring allreduces per layer: 2(tp-1) steps of latency plus 2(tp-1)/tp of the
+// activation bytes over the link. FP8 weights (bytes_per_param 1) run at the FP8 peak. The
+// efficiency factors come from the accelerator family's row for the deployment's serving stack
+// (accelerator.h), never from the workload. Calibration against MLPerf v4.1 and Splitwise's
+// measurements: perf_model_calibration_test.cpp.
 //
 // Power follows Splitwise's constant model: each device draws between its decode and its prefill
 // power by how compute-bound the iteration is, and its idle power when there is no work.
@@ -32,6 +34,7 @@ struct Deployment {
   ModelShape model;
   AcceleratorKind accelerator = AcceleratorKind::kH100;
   int tensor_parallel = 1;
+  ServingStack stack = ServingStack::kTuned;
 };
 
 // The work of one engine iteration under continuous batching, as running sums the simulator can
@@ -39,11 +42,13 @@ struct Deployment {
 struct IterationBatch {
   double prefill_tokens = 0;     // prompt tokens processed this iteration (all chunks)
   double prefill_attention = 0;  // sum over chunks of chunk * (context_before + chunk / 2)
+  double prefill_seqs = 0;       // sequences with a prefill chunk this iteration
   double decode_seqs = 0;        // sequences producing one token this iteration
   double decode_context = 0;     // sum of those sequences' context lengths
 
   void add_prefill_chunk(double tokens, double context_before) {
     prefill_tokens += tokens;
+    prefill_seqs += 1;
     prefill_attention += tokens * (context_before + tokens * 0.5);
   }
   void add_decode(double context) {
@@ -77,8 +82,9 @@ struct OfflineThroughput {
 
 class PerfModel {
  public:
-  // Fails when tensor_parallel is not 1..64, the shape is empty, or the weights do not fit in the
-  // replica's memory (the message says how many devices would).
+  // Fails when tensor_parallel is not 1..64 (1 for devices without a peer link), the shape is
+  // empty, the stack has no data for the accelerator, or the weights do not fit in the replica's
+  // memory (the message says how many devices would).
   static Result<PerfModel> create(const Deployment& deployment);
 
   const Deployment& deployment() const { return deployment_; }
@@ -89,19 +95,21 @@ class PerfModel {
   double iteration_seconds(const IterationBatch& batch) const {
     if (batch.empty()) return 0;
     const double tokens = batch.prefill_tokens + batch.decode_seqs;
-    const double flops = flops_per_token_ * tokens +
-                         attention_flops_per_context_ * (batch.prefill_attention + batch.decode_context);
-    const double bytes = weight_bytes_touched(tokens) + kv_bytes_per_token_ * (batch.decode_context + batch.prefill_tokens) +
+    const double compute_s =
+        (flops_per_token_ * tokens + attention_flops_per_context_ * batch.decode_context) * seconds_per_flop_ +
+        attention_flops_per_context_ * batch.prefill_attention * seconds_per_attention_flop_;
+    const double bytes = weight_bytes_touched(tokens) +
+                         kv_bytes_per_token_ * (batch.decode_context + batch.prefill_tokens) +
                          activation_bytes_per_token_ * tokens;
-    return std::max(flops * seconds_per_flop_, bytes * seconds_per_byte_) + overhead_s_ +
-           comm_fixed_s_ + comm_s_per_token_ * tokens;
+    return std::max(compute_s, bytes * seconds_per_byte_) + fixed_s_ +
+           sequence_overhead_s_ * (batch.decode_seqs + batch.prefill_seqs) + comm_s_per_token_ * tokens;
   }
 
   // The same prediction split into parts, with power and energy.
   IterationCost iteration_cost(const IterationBatch& batch) const;
 
-  // Tokens of KV cache the replica can hold: device memory x 0.9 (framework reserve) minus weights
-  // and an activation reserve, over kv bytes per token.
+  // Tokens of KV cache the replica can hold: device memory x 0.9 (the rest reserved for
+  // activations and the framework) minus the weights, over KV bytes per token.
   double kv_capacity_tokens() const { return kv_capacity_tokens_; }
 
   // Draw of all the replica's devices with no work.
@@ -134,9 +142,10 @@ class PerfModel {
   double kv_bytes_per_token_ = 0;
   double activation_bytes_per_token_ = 0;
   double seconds_per_flop_ = 0;
+  double seconds_per_attention_flop_ = 0;
   double seconds_per_byte_ = 0;
-  double overhead_s_ = 0;
-  double comm_fixed_s_ = 0;
+  double fixed_s_ = 0;              // layer overheads + allreduce latencies
+  double sequence_overhead_s_ = 0;
   double comm_s_per_token_ = 0;
   double kv_capacity_tokens_ = 0;
 };
