@@ -1,0 +1,95 @@
+#include "sim/simulate.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "sim/report_html.h"
+
+namespace tokengrid::sim {
+
+Result<std::vector<SimResult>> simulate(const Scenario& scenario, const SimulateOptions& options) {
+  if (options.policies.empty()) return invalid_argument("name at least one policy");
+  std::vector<std::unique_ptr<grid::Policy>> policies;
+  for (const std::string& name : options.policies) {
+    Result<std::unique_ptr<grid::Policy>> p = grid::make_policy(name, scenario.policy);
+    if (!p) return p.status();
+    policies.push_back(std::move(p).value());
+  }
+  TG_ASSIGN_OR_RETURN(SimContext ctx, SimContext::create(scenario));
+  FleetCurves curves;
+  if (scenario.mode == SimMode::kFleet) {
+    CurveOptions co = options.curves;
+    co.seed = scenario.seed;
+    curves = measure_fleet_curves(ctx, co);
+  }
+  RunOptions run;
+  run.progress = options.progress;
+  std::vector<SimResult> results;
+  for (size_t i = 0; i < policies.size(); ++i) {
+    Result<SimResult> r = scenario.mode == SimMode::kFleet ? run_fleet_level(ctx, *policies[i], curves, run)
+                                                           : run_request_level(ctx, *policies[i], run);
+    if (!r) return r.status();
+    r->policy = options.policies[i];
+    results.push_back(std::move(r).value());
+  }
+  return results;
+}
+
+std::string compare_table(const std::vector<SimResult>& results) {
+  const SimResult* base = nullptr;
+  for (const SimResult& r : results)
+    if (r.policy == "latency-first") base = &r;
+  std::string out;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%-18s %14s %11s %10s %8s %15s %17s %9s %9s\n", "policy", "cost USD", "energy MWh",
+                "carbon t", "SLO %", "TTFT p50/p99 s", "TPOT p50/p99 ms", "cost vs", "CO2 vs");
+  out += buf;
+  for (const SimResult& r : results) {
+    const SiteHourRow t = r.total();
+    std::string dc = "-", dg = "-";
+    if (base && base != &r) {
+      const SiteHourRow b = base->total();
+      char tmp[32];
+      if (b.cost_usd != 0) {
+        std::snprintf(tmp, sizeof tmp, "%+.1f%%", 100 * (t.cost_usd - b.cost_usd) / std::abs(b.cost_usd));
+        dc = tmp;
+      }
+      if (b.carbon_kg != 0) {
+        std::snprintf(tmp, sizeof tmp, "%+.1f%%", 100 * (t.carbon_kg - b.carbon_kg) / b.carbon_kg);
+        dg = tmp;
+      }
+    }
+    char lat[64], tpot[64];
+    std::snprintf(lat, sizeof lat, "%.2f/%.2f", r.ttft.quantile(0.5), r.ttft.quantile(0.99));
+    std::snprintf(tpot, sizeof tpot, "%.1f/%.1f", 1000 * r.tpot.quantile(0.5), 1000 * r.tpot.quantile(0.99));
+    std::snprintf(buf, sizeof buf, "%-18s %14.0f %11.2f %10.2f %8.2f %15s %17s %9s %9s\n", r.policy.c_str(),
+                  t.cost_usd, t.facility_kwh / 1000, t.carbon_kg / 1000, 100 * r.attainment(), lat, tpot, dc.c_str(),
+                  dg.c_str());
+    out += buf;
+  }
+  if (base) out += "(cost vs / CO2 vs: change against latency-first)\n";
+  return out;
+}
+
+Status write_outputs(const std::string& dir, const Scenario& scenario, const std::vector<SimResult>& results) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return io_error(dir + ": cannot create the output directory: " + ec.message());
+  auto write = [&](const std::string& name, const std::string& text) -> Status {
+    const std::string path = (std::filesystem::path(dir) / name).string();
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    out.close();
+    if (!out) return io_error(path + ": cannot write the file");
+    return Status::ok();
+  };
+  for (const SimResult& r : results) {
+    TG_RETURN_IF_ERROR(write("summary-" + r.policy + ".json", summary_json(r, scenario)));
+    TG_RETURN_IF_ERROR(write("timeseries-" + r.policy + ".csv", timeseries_csv(r)));
+  }
+  return write("report.html", report_html(scenario, results));
+}
+
+}  // namespace tokengrid::sim
