@@ -24,7 +24,7 @@ struct ZoneProfile {
   double temp_mean_c = 15;
   double temp_daily_swing_c = 5;
   double temp_seasonal_swing_c = 10;// northern-hemisphere sign; negative for the south
-  double curtail_solar_threshold = 1.1;  // solar dip above which midday hours are curtailed
+  double curtail_solar_threshold = 0.3;  // solar dip above which hours are curtailed (cheap)
 };
 
 // Profiles resembling the eleven zones of the shared 2024 data (US-MIDA-PJM, US-CAL-CISO,
