@@ -54,20 +54,21 @@ Result<SimResult> run_fleet_level(const SimContext& ctx, const grid::Policy& pol
 
   const auto plan = ctx.deferral_plan(shift_objective(policy.name()));
   // Demand per hour and region, requests per second, after time shifting.
-  std::vector<double> demand(static_cast<size_t>(H) * R, 0.0);
+  std::vector<double> demand(static_cast<size_t>(H) * R, 0.0), batch(static_cast<size_t>(H) * R, 0.0);
   for (int h = 0; h < H; ++h)
     for (size_t r = 0; r < R; ++r) {
       const double rate = region_rate(w, r, h);
       demand[static_cast<size_t>(h) * R + r] += rate * (1 - w.deferrable_share);
       for (const auto& sh : plan[static_cast<size_t>(h)]) {
         demand[static_cast<size_t>(sh.hour) * R + r] += rate * w.deferrable_share * sh.share;
+        batch[static_cast<size_t>(sh.hour) * R + r] += rate * w.deferrable_share * sh.share;
         if (sh.hour != h) result.deferred += rate * w.deferrable_share * sh.share * 3600.0;
       }
     }
 
   const double mean_in = ctx.mean_input(), mean_out = ctx.mean_output();
   std::vector<grid::SiteState> states(S);
-  std::vector<double> site_rate(S), pair_rate(S * R);
+  std::vector<double> site_rate(S), pair_rate(S * R), pair_batch(S * R);
   uint64_t sequence = 0;
   Progress progress("fleet " + result.policy, H, options.progress);
 
@@ -91,6 +92,7 @@ Result<SimResult> run_fleet_level(const SimContext& ctx, const grid::Policy& pol
   for (int h = 0; h < H; ++h) {
     std::fill(site_rate.begin(), site_rate.end(), 0.0);
     std::fill(pair_rate.begin(), pair_rate.end(), 0.0);
+    std::fill(pair_batch.begin(), pair_batch.end(), 0.0);
     for (size_t s = 0; s < S; ++s) {
       const SiteHourFacts& f = ctx.facts(s, h);
       const SiteDeployment& d = ctx.deployment(s);
@@ -133,9 +135,12 @@ Result<SimResult> run_fleet_level(const SimContext& ctx, const grid::Policy& pol
           const SiteHourFacts& f = ctx.facts(s, h);
           const LoadCurve* curve = curves.by_site[s].get();
           if (!curve || f.active == 0) continue;
-          if ((site_rate[s] + rate) / f.active > kFullLoad * curve->saturation_rps) continue;
+          if ((site_rate[s] + rate) / f.active > std::min(kFullLoad * curve->saturation_rps, curve->slo_safe_rps))
+            continue;
           site_rate[s] += rate;
           pair_rate[s * R + r] += rate;
+          const double total = demand[static_cast<size_t>(h) * R + r];
+          pair_batch[s * R + r] += rate * batch[static_cast<size_t>(h) * R + r] / total;
           predict(s, f);
           placed = true;
           break;
@@ -157,7 +162,6 @@ Result<SimResult> run_fleet_level(const SimContext& ctx, const grid::Policy& pol
       const LoadCurve::Blend b = curve->at(site_rate[s] / f.active);
       const double wl = 1 - b.upper_weight, wu = b.upper_weight;
       const double power = b.lower->power_w * wl + b.upper->power_w * wu;
-      const double busy = b.lower->busy_fraction * wl + b.upper->busy_fraction * wu;
       const double joules = f.active * power * 3600.0;
       const grid::Footprint fp = grid::footprint(joules, sc.sites[s], f.signal);
       const double requests = site_rate[s] * 3600.0;
@@ -169,15 +173,18 @@ Result<SimResult> run_fleet_level(const SimContext& ctx, const grid::Policy& pol
       row.cost_usd = fp.usd;
       row.carbon_kg = fp.g_co2e / 1000.0;
       row.gpu_hours = f.active * d.tensor_parallel;
-      row.busy_gpu_hours = f.active * d.tensor_parallel * busy;
+      row.work_gpu_hours = std::min(row.gpu_hours, row.output_tokens / std::max(d.capacity_out_tps, 1e-9) *
+                                                        d.tensor_parallel / 3600.0);
       result.completed += served;
       result.input_tokens += served * mean_in;
       result.output_tokens += served * mean_out;
       for (size_t r = 0; r < R; ++r) {
         const double n = pair_rate[s * R + r] * 3600.0 * b.served_share;
         if (n <= 0) continue;
+        // Batch work served in its planned hour starts within its window.
+        const double n_batch = pair_batch[s * R + r] * 3600.0 * b.served_share;
         const double rtt = 2.0 * sc.sites[s].latency_ms(w.regions[r].name) / 1000.0;
-        result.slo_met += n * (b.lower->slo_share_at(rtt) * wl + b.upper->slo_share_at(rtt) * wu);
+        result.slo_met += n_batch + (n - n_batch) * (b.lower->slo_share_at(rtt) * wl + b.upper->slo_share_at(rtt) * wu);
         const double per_q = n / CurvePoint::kQuantiles;
         for (int i = 0; i < CurvePoint::kQuantiles; ++i) {
           const size_t qi = static_cast<size_t>(i);

@@ -41,12 +41,14 @@ CurvePoint measure_point(const grid::PerfModel& model, const ReplicaConfig& conf
   spec.regions = {{"curve", 1, 0, *diurnal_shape("flat")}};
   spec.seed = o.seed;
   RequestStream stream(spec);
-  // Long enough for a few thousand requests at light load.
-  const double measure_s = std::max(o.measure_s, 3000.0 / rate);
+  // At least one whole pass over the trace, so the offered load is the trace's own mix.
+  const double measure_s = std::max(o.measure_s, static_cast<double>(spec.trace->requests.size()) / rate);
   const double end = o.warmup_s + measure_s;
   Request rq;
   bool switched = false;
+  size_t offered = 0;
   while (stream.next(end, rq)) {
+    offered += rq.arrival_s >= o.warmup_s;
     if (!switched && rq.arrival_s >= o.warmup_s) {
       replica.advance_until(o.warmup_s);
       replica.set_sink(&window);
@@ -61,7 +63,7 @@ CurvePoint measure_point(const grid::PerfModel& model, const ReplicaConfig& conf
   replica.advance_until(end);
 
   CurvePoint p;
-  p.offered_rps = rate;
+  p.offered_rps = static_cast<double>(offered) / measure_s;
   p.served_rps = static_cast<double>(window.completed) / measure_s;
   p.power_w = window.energy_j / measure_s;
   p.busy_fraction = std::min(1.0, window.busy_s / measure_s);
@@ -117,6 +119,15 @@ LoadCurve measure_load_curve(const grid::PerfModel& model, const ReplicaConfig& 
     CurvePoint p = measure_point(model, config, slo, trace, rate, o);
     curve.saturation_rps = std::max(curve.saturation_rps, p.served_rps);
     curve.points.push_back(p);
+  }
+  curve.slo_safe_rps = curve.points.back().offered_rps;
+  for (size_t i = 1; i < curve.points.size(); ++i) {
+    const CurvePoint& p = curve.points[i];
+    if (p.slo_share[0] >= 0.99f) continue;
+    const CurvePoint& q = curve.points[i - 1];
+    const double f = (q.slo_share[0] - 0.99) / std::max(1e-9, static_cast<double>(q.slo_share[0] - p.slo_share[0]));
+    curve.slo_safe_rps = q.offered_rps + std::clamp(f, 0.0, 1.0) * (p.offered_rps - q.offered_rps);
+    break;
   }
   // The idle point takes the lightest point's latencies so blends near zero stay sensible.
   curve.points[0].ttft_q = curve.points[1].ttft_q;

@@ -25,7 +25,7 @@ struct CurvePoint {
   double offered_rps = 0;   // per replica
   double served_rps = 0;    // completed per second
   double power_w = 0;       // whole replica, mean
-  double busy_fraction = 0;
+  double busy_fraction = 0;  // share of time spent in iterations
   double output_tps = 0;
   double mean_ttft_s = 0, mean_tpot_s = 0;
   std::array<float, kQuantiles> ttft_q{}, tpot_q{};  // at (i + 0.5) / kQuantiles, server side
@@ -36,6 +36,10 @@ struct CurvePoint {
 struct LoadCurve {
   std::vector<CurvePoint> points;  // by offered rate, the first at rate 0 (idle)
   double saturation_rps = 0;       // highest served rate measured
+  // Highest offered rate at which 99% of requests still meet the SLO (no network time): the
+  // fleet mode's admission limit per replica, standing in for the spill to other sites that a
+  // request-level driver does during bursts.
+  double slo_safe_rps = 0;
   // Interpolation weights: the point pair and the weight of the upper one.
   struct Blend {
     const CurvePoint* lower;

@@ -40,7 +40,8 @@ Replica::Replica(const ReplicaConfig& config, const IterationCostModel& model, c
   current_watts_ = idle_watts_;
 }
 
-void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s) {
+void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s,
+                     const Slo* slo) {
   advance_until(arrival_s);
   ++sink_->submitted;
   input_tokens = std::max(input_tokens, 1);
@@ -53,7 +54,9 @@ void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_toke
     wait_.erase(wait_.begin(), wait_.begin() + static_cast<ptrdiff_t>(wait_head_));
     wait_head_ = 0;
   }
-  wait_.push_back({arrival_s, -1.0, network_s, input_tokens, output_tokens, output_tokens});
+  const Slo& limits = slo ? *slo : slo_;
+  wait_.push_back({arrival_s, -1.0, network_s, static_cast<float>(limits.ttft_s), static_cast<float>(limits.tpot_s),
+                   input_tokens, output_tokens, output_tokens});
   outstanding_tokens_ += static_cast<int64_t>(input_tokens) + output_tokens;
   waiting_prompt_tokens_ += input_tokens;
   sink_->input_tokens += input_tokens;
@@ -105,6 +108,8 @@ void Replica::admit() {
     slot.arrival_s = p.arrival_s;
     slot.first_token_s = p.first_token_s;
     slot.network_s = p.network_s;
+    slot.ttft_limit_s = p.ttft_limit_s;
+    slot.tpot_limit_s = p.tpot_limit_s;
     slot.prompt_tokens = p.prompt_tokens;
     slot.prefilled = 0;
     slot.output_left = p.output_left;
@@ -130,7 +135,7 @@ void Replica::make_room_for_growth() {
     kv_used_ -= held;
     decode_context_ -= held;
     --decoding_;
-    Pending p{slot.arrival_s, slot.first_token_s, slot.network_s, static_cast<int32_t>(slot.prompt_tokens + generated),
+    Pending p{slot.arrival_s, slot.first_token_s, slot.network_s, slot.ttft_limit_s, slot.tpot_limit_s, static_cast<int32_t>(slot.prompt_tokens + generated),
               slot.output_left - generated, slot.output_total};
     outstanding_tokens_ += p.prompt_tokens;
     sink_->recomputed_tokens += p.prompt_tokens;
@@ -154,7 +159,7 @@ void Replica::finish(int32_t s) {
   if (sink_->records)
     sink_->records->emplace_back(static_cast<float>(slot.first_token_s - slot.arrival_s), static_cast<float>(tpot));
   ++sink_->completed;
-  if (slot.first_token_s - slot.arrival_s + slot.network_s <= slo_.ttft_s && tpot <= slo_.tpot_s)
+  if (slot.first_token_s - slot.arrival_s + slot.network_s <= slot.ttft_limit_s && tpot <= slot.tpot_limit_s)
     ++sink_->slo_met;
   release(s);
 }

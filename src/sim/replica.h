@@ -66,8 +66,10 @@ class Replica {
 
   // Adds a request arriving at `arrival_s` (>= the last arrival). Runs the replica up to that
   // time first, so the request never starts before it arrives. `network_s` (the round trip to
-  // the user) is added to the request's TTFT.
-  void submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s = 0);
+  // the user) is added to the request's TTFT. `slo` overrides the replica's SLO for this
+  // request (batch work judged by its start deadline).
+  void submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s = 0,
+              const Slo* slo = nullptr);
   // Like advance_until, but an idle replica is powered off: no idle energy up to `t`.
   void park_until(double t);
   // Sends what happens from now on to another sink.
@@ -93,12 +95,14 @@ class Replica {
     double arrival_s;
     double first_token_s;   // < 0 until the first token exists
     double network_s;
+    float ttft_limit_s, tpot_limit_s;
     int32_t prompt_tokens;  // to prefill (prompt plus regenerated tokens after preemption)
     int32_t output_left;    // tokens still to generate
     int32_t output_total;
   };
   struct Slot {
     double arrival_s, first_token_s, network_s;
+    float ttft_limit_s, tpot_limit_s;
     int32_t prompt_tokens, prefilled, output_left, output_total;
     int64_t decode_start_iter;  // iteration that produced the first token of this admission
     uint32_t generation;        // bumps on release, invalidating heap and stack entries

@@ -120,8 +120,8 @@ std::string report_html(const Scenario& sc, const std::vector<SimResult>& result
             fmt("%.2f%%", 100 * r.attainment()) + "</td><td>" + fmt("%.3f", r.ttft.quantile(0.5)) + " / " +
             fmt("%.3f", r.ttft.quantile(0.99)) + "</td><td>" + fmt("%.4f", r.tpot.quantile(0.5)) + " / " +
             fmt("%.4f", r.tpot.quantile(0.99)) + "</td><td>" +
-            fmt("%.1f%%", t.gpu_hours > 0 ? 100 * t.busy_gpu_hours / t.gpu_hours : 0) + "</td><td>" +
-            fmt("%.0f", t.gpu_hours - t.busy_gpu_hours) + "</td><td>" + fmt("%.0f", r.deferred) + "</td></tr>";
+            fmt("%.1f%%", t.gpu_hours > 0 ? 100 * t.work_gpu_hours / t.gpu_hours : 0) + "</td><td>" +
+            fmt("%.0f", t.gpu_hours - t.work_gpu_hours) + "</td><td>" + fmt("%.0f", r.deferred) + "</td></tr>";
   }
   html += "</table><div class='charts'>";
   html += bar_chart("Energy cost (USD)", names, cost, "%.0f");
@@ -140,7 +140,7 @@ std::string report_html(const Scenario& sc, const std::vector<SimResult>& result
               fmt("%.1f%%", t.requests > 0 ? 100 * st.requests / t.requests : 0) + "</td><td>" +
               fmt("%.2f", st.facility_kwh / 1000) + "</td><td>" + fmt("%.0f", st.cost_usd) + "</td><td>" +
               fmt("%.2f", st.carbon_kg / 1000) + "</td><td>" +
-              fmt("%.1f%%", st.gpu_hours > 0 ? 100 * st.busy_gpu_hours / st.gpu_hours : 0) + "</td></tr>";
+              fmt("%.1f%%", st.gpu_hours > 0 ? 100 * st.work_gpu_hours / st.gpu_hours : 0) + "</td></tr>";
       for (int h = 0; h < r.hours; ++h) {
         power[s].push_back(r.row(s, h).facility_kwh / 1000);
         price[s].push_back(r.row(s, h).price_usd_per_mwh);

@@ -24,7 +24,7 @@ struct SiteRun {
   int active = 0;
   double outstanding_requests = 0, outstanding_tokens = 0, queued_prefill = 0, power_w = 0;
   std::vector<uint64_t> prefixes;
-  double energy_mark = 0, busy_mark = 0, output_mark = 0, requests_hour = 0;
+  double energy_mark = 0, output_mark = 0, requests_hour = 0;
 };
 
 struct Deferred {
@@ -80,7 +80,7 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
     info.prompt_tokens = rq.input_tokens;
     info.expected_output_tokens = ctx.mean_output();
     info.slo = sc.slo;
-    info.deferrable_window_s = rq.window_s;
+    info.deferrable_window_s = rq.deferrable ? std::max(0.0, rq.arrival_s + rq.window_s - t) : 0.0;
     prefix_key_storage = rq.prefix_key;
     if (rq.prefix_key) info.prefix_hashes = std::span<const uint64_t>(&prefix_key_storage, 1);
     info.sequence = rq.id;
@@ -107,7 +107,13 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
         if (run.replicas[static_cast<size_t>(r)].outstanding_tokens() < best->outstanding_tokens())
           best = &run.replicas[static_cast<size_t>(r)];
       const double rtt_s = 2.0 * states[static_cast<size_t>(idx)].latency_ms / 1000.0;
-      best->submit(t, rq.input_tokens, rq.output_tokens, rtt_s);
+      if (rq.deferrable) {
+        // Batch work: judged by whether it starts before its deadline, not by its token pace.
+        const Slo batch{std::max(sc.slo.ttft_s, rq.arrival_s + rq.window_s + sc.slo.ttft_s - t), 1e9};
+        best->submit(t, rq.input_tokens, rq.output_tokens, rtt_s, &batch);
+      } else {
+        best->submit(t, rq.input_tokens, rq.output_tokens, rtt_s);
+      }
       run.outstanding_requests += 1;
       run.outstanding_tokens += rq.input_tokens + rq.output_tokens;
       run.queued_prefill += rq.input_tokens;
@@ -152,13 +158,14 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
       row.facility_kwh += fp.wh / 1000.0;
       row.cost_usd += fp.usd;
       row.carbon_kg += fp.g_co2e / 1000.0;
-      row.busy_gpu_hours += (run.stats.busy_s - run.busy_mark) * tp / 3600.0;
+      const double tokens = run.stats.output_tokens - run.output_mark;
+      const double cap = ctx.deployment(s).capacity_out_tps;
+      row.work_gpu_hours = std::min(row.gpu_hours, row.work_gpu_hours + (cap > 0 ? tokens / cap * tp / 3600.0 : 0));
       row.active_replicas = run.active;
       row.price_usd_per_mwh = f.price_usd_per_mwh;
       row.carbon_g_per_kwh = f.signal.carbon_g_per_kwh;
       row.pue = f.pue;
       run.energy_mark = run.stats.energy_j;
-      run.busy_mark = run.stats.busy_s;
       run.output_mark = run.stats.output_tokens;
       run.requests_hour = 0;
     }

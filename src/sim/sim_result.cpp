@@ -24,7 +24,7 @@ void add_row(SiteHourRow& into, const SiteHourRow& r) {
   into.cost_usd += r.cost_usd;
   into.carbon_kg += r.carbon_kg;
   into.gpu_hours += r.gpu_hours;
-  into.busy_gpu_hours += r.busy_gpu_hours;
+  into.work_gpu_hours += r.work_gpu_hours;
 }
 }  // namespace
 
@@ -67,9 +67,9 @@ std::string summary_json(const SimResult& r, const Scenario& s) {
   j["throughput"] = {{"requests_per_s", r6(r.completed / seconds)},
                      {"output_tokens_per_s", r6(r.output_tokens / seconds)},
                      {"input_tokens_per_s", r6(r.input_tokens / seconds)}};
-  j["utilization"] = r6(t.gpu_hours > 0 ? t.busy_gpu_hours / t.gpu_hours : 0);
+  j["utilization"] = r6(t.gpu_hours > 0 ? t.work_gpu_hours / t.gpu_hours : 0);
   j["gpu_hours"] = r6(t.gpu_hours);
-  j["surplus_gpu_hours"] = r6(t.gpu_hours - t.busy_gpu_hours);
+  j["surplus_gpu_hours"] = r6(t.gpu_hours - t.work_gpu_hours);
   j["usd_per_million_output_tokens"] = r6(r.output_tokens > 0 ? t.cost_usd / r.output_tokens * 1e6 : 0);
   nlohmann::ordered_json sites = nlohmann::ordered_json::array();
   for (size_t i = 0; i < r.site_names.size(); ++i) {
@@ -81,7 +81,7 @@ std::string summary_json(const SimResult& r, const Scenario& s) {
                      {"cost_usd", r6(st.cost_usd)},
                      {"carbon_t", r6(st.carbon_kg / 1000.0)},
                      {"gpu_hours", r6(st.gpu_hours)},
-                     {"utilization", r6(st.gpu_hours > 0 ? st.busy_gpu_hours / st.gpu_hours : 0)}});
+                     {"utilization", r6(st.gpu_hours > 0 ? st.work_gpu_hours / st.gpu_hours : 0)}});
   }
   j["sites"] = sites;
   return j.dump(2) + "\n";
@@ -89,7 +89,7 @@ std::string summary_json(const SimResult& r, const Scenario& s) {
 
 std::string timeseries_csv(const SimResult& r) {
   std::string out =
-      "utc_hour,site,requests,output_tokens,active_replicas,gpu_hours,busy_gpu_hours,it_kwh,facility_kwh,pue,"
+      "utc_hour,site,requests,output_tokens,active_replicas,gpu_hours,work_gpu_hours,it_kwh,facility_kwh,pue,"
       "price_usd_per_mwh,carbon_g_per_kwh,cost_usd,carbon_kg\n";
   char buf[512];
   for (int h = 0; h < r.hours; ++h) {
@@ -98,7 +98,7 @@ std::string timeseries_csv(const SimResult& r) {
       const SiteHourRow& x = r.row(s, h);
       std::snprintf(buf, sizeof buf, "%s,%s,%.6g,%.6g,%d,%.6g,%.6g,%.6g,%.6g,%.4f,%.2f,%.1f,%.6g,%.6g\n", hour.c_str(),
                     r.site_names[s].c_str(), x.requests, x.output_tokens, x.active_replicas, x.gpu_hours,
-                    x.busy_gpu_hours, x.it_kwh, x.facility_kwh, x.pue, x.price_usd_per_mwh, x.carbon_g_per_kwh,
+                    x.work_gpu_hours, x.it_kwh, x.facility_kwh, x.pue, x.price_usd_per_mwh, x.carbon_g_per_kwh,
                     x.cost_usd, x.carbon_kg);
       out += buf;
     }

@@ -19,7 +19,9 @@ struct SiteHourRow {
   double cost_usd = 0;
   double carbon_kg = 0;
   double gpu_hours = 0;       // active devices x hours
-  double busy_gpu_hours = 0;  // devices x hours spent in iterations
+  // GPU-hours the generated tokens need at the deployment's saturation throughput; the rest of
+  // gpu_hours is idle surplus. (A replica decoding a few sequences is always "busy" but mostly idle.)
+  double work_gpu_hours = 0;
   int active_replicas = 0;
   double price_usd_per_mwh = 0;
   double carbon_g_per_kwh = 0;
