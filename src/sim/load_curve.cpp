@@ -41,8 +41,10 @@ CurvePoint measure_point(const grid::PerfModel& model, const ReplicaConfig& conf
   spec.regions = {{"curve", 1, 0, *diurnal_shape("flat")}};
   spec.seed = o.seed;
   RequestStream stream(spec);
-  // At least one whole pass over the trace, so the offered load is the trace's own mix.
-  const double measure_s = std::max(o.measure_s, static_cast<double>(spec.trace->requests.size()) / rate);
+  // A whole pass over the trace where that is affordable (the offered load is then the trace's
+  // own mix), at least 3,000 requests, at most 12 simulated hours.
+  const double wanted = std::min<double>(static_cast<double>(spec.trace->requests.size()), std::max(3000.0, 600.0 * rate));
+  const double measure_s = std::min(std::max(o.measure_s, wanted / rate), std::max(o.measure_s, 12 * 3600.0));
   const double end = o.warmup_s + measure_s;
   Request rq;
   bool switched = false;
@@ -112,10 +114,12 @@ LoadCurve measure_load_curve(const grid::PerfModel& model, const ReplicaConfig& 
   idle.power_w = model.idle_watts();
   idle.slo_share.fill(1.0f);
   curve.points.push_back(idle);
-  const int n = std::max(o.points, 4);
-  for (int i = 1; i <= n; ++i) {
-    // Denser near saturation, where latency bends: 1.1 x (i/n)^0.7 of the offline estimate.
-    const double rate = estimate * 1.1 * std::pow(static_cast<double>(i) / n, 0.7);
+  // Power rises steeply from idle at light load (a replica with one request in flight is busy)
+  // and latency bends near saturation: the ladder is dense at both ends.
+  static constexpr double kLadder[] = {0.005, 0.015, 0.03, 0.06, 0.1, 0.16, 0.24, 0.33, 0.43, 0.53,
+                                       0.62, 0.7, 0.77, 0.83, 0.88, 0.93, 0.97, 1.01, 1.06, 1.12};
+  for (double fraction : kLadder) {
+    const double rate = estimate * fraction;
     CurvePoint p = measure_point(model, config, slo, trace, rate, o);
     curve.saturation_rps = std::max(curve.saturation_rps, p.served_rps);
     curve.points.push_back(p);

@@ -51,7 +51,6 @@ struct LoadCurve {
 };
 
 struct CurveOptions {
-  int points = 14;
   double measure_s = 1800;  // simulated seconds per point (after a warm-up)
   double warmup_s = 300;
   uint64_t seed = 1;
