@@ -4,11 +4,13 @@
 // Hour by hour, each user region's demand (interactive work plus the deferrable work the plan
 // moved into the hour) is cut into equal quanta, and each quantum is dispatched by the same grid
 // Policy as a request of mean size, against site states predicted from the load already given
-// to each site (outstanding work by Little's law, power from the curve). A site whose replicas
-// would pass 97% of their measured saturation rate is full and the next ranked site is tried,
-// as in the request-level mode. Each site's hour then takes power, busy time, served share,
-// latencies and SLO attainment (with each region's round trip) from its curve at the per-replica
-// load. Work grows with sites x regions x hours, not with requests or replicas.
+// to each site (outstanding work by Little's law, power from the curve). A site is full, and the
+// next ranked site is tried, once its replicas would pass the load at which 99.8% of their
+// requests still meet the SLO (LoadCurve::slo_safe_rps): an hourly model cannot see the bursts
+// that a request-level driver absorbs by spilling to the next site, so it stops before the tail
+// grows. Each site's hour then takes power, served share, latencies and SLO attainment (with
+// each region's round trip) from its curve at the per-replica load. Work grows with sites x
+// regions x hours, not with requests or replicas.
 #pragma once
 
 #include <memory>

@@ -127,9 +127,9 @@ LoadCurve measure_load_curve(const grid::PerfModel& model, const ReplicaConfig& 
   curve.slo_safe_rps = curve.points.back().offered_rps;
   for (size_t i = 1; i < curve.points.size(); ++i) {
     const CurvePoint& p = curve.points[i];
-    if (p.slo_share[0] >= 0.99f) continue;
+    if (p.slo_share[0] >= 0.998f) continue;
     const CurvePoint& q = curve.points[i - 1];
-    const double f = (q.slo_share[0] - 0.99) / std::max(1e-9, static_cast<double>(q.slo_share[0] - p.slo_share[0]));
+    const double f = (q.slo_share[0] - 0.998) / std::max(1e-9, static_cast<double>(q.slo_share[0] - p.slo_share[0]));
     curve.slo_safe_rps = q.offered_rps + std::clamp(f, 0.0, 1.0) * (p.offered_rps - q.offered_rps);
     break;
   }

@@ -36,7 +36,7 @@ struct CurvePoint {
 struct LoadCurve {
   std::vector<CurvePoint> points;  // by offered rate, the first at rate 0 (idle)
   double saturation_rps = 0;       // highest served rate measured
-  // Highest offered rate at which 99% of requests still meet the SLO (no network time): the
+  // Highest offered rate at which 99.8% of requests still meet the SLO (no network time): the
   // fleet mode's admission limit per replica, standing in for the spill to other sites that a
   // request-level driver does during bursts.
   double slo_safe_rps = 0;
