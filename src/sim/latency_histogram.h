@@ -6,6 +6,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -55,9 +58,26 @@ class LatencyHistogram {
   }
 
  private:
+  // log2 from the exponent bits and a table over the top mantissa bits: exact to 0.0007, a
+  // fortieth of a bucket, and several times faster than std::log (this runs once per request).
+  static const std::array<double, 1024>& log2_table() {
+    static const std::array<double, 1024> table = [] {
+      std::array<double, 1024> t{};
+      for (size_t i = 0; i < t.size(); ++i) t[i] = std::log2(1.0 + (static_cast<double>(i) + 0.5) / 1024.0);
+      return t;
+    }();
+    return table;
+  }
   static size_t bucket(double seconds) {
     if (!(seconds > kMin)) return 0;
-    const double i = std::log(seconds / kMin) / std::log(kGrowth);
+    if (!(seconds < 1e300)) return kBuckets - 1;
+    const double x = seconds / kMin;
+    uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    const int exponent = static_cast<int>((bits >> 52) & 0x7ff) - 1023;
+    const double log2x = exponent + log2_table()[(bits >> 42) & 0x3ff];
+    static const double inv_log2_growth = 1.0 / std::log2(kGrowth);
+    const double i = log2x * inv_log2_growth;
     return i >= static_cast<double>(kBuckets - 1) ? kBuckets - 1 : static_cast<size_t>(i);
   }
   std::vector<double> counts_;
