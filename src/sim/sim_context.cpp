@@ -6,6 +6,12 @@
 
 namespace tokengrid::sim {
 
+namespace {
+// Without load curves, deferred work may fill the fleet up to this share of its offline
+// (saturation) throughput; above roughly 60% the latency tail grows, so half keeps a margin.
+constexpr double kDeferralLoad = 0.5;
+}  // namespace
+
 ShiftObjective shift_objective(std::string_view name) {
   const std::string_view base = name.substr(0, name.find('+'));
   if (base == "cheapest") return ShiftObjective::kCost;
@@ -104,12 +110,14 @@ std::vector<std::vector<SimContext::Shift>> SimContext::deferral_plan(ShiftObjec
       if (objective == ShiftObjective::kCarbon) per_joule = f.g_per_it_joule;
       if (objective == ShiftObjective::kBalanced) per_joule = f.usd_per_it_joule + carbon_usd_per_g * f.g_per_it_joule;
       best = std::min(best, per_joule * d.joules_per_request);
-      capacity_rps += f.active * d.capacity_out_tps / std::max(mean_output_, 1.0);
+      capacity_rps += f.active * (admissible_rps_.size() == sites()
+                                      ? admissible_rps_[si]
+                                      : kDeferralLoad * d.capacity_out_tps / std::max(mean_output_, 1.0));
     }
     double interactive_rps = 0;
     for (size_t r = 0; r < w.regions.size(); ++r) interactive_rps += region_rate(w, r, h) * (1 - w.deferrable_share);
     score[static_cast<size_t>(h)] = best;
-    headroom[static_cast<size_t>(h)] = std::max(0.0, capacity_rps * 0.7 - interactive_rps) * 3600.0;
+    headroom[static_cast<size_t>(h)] = std::max(0.0, capacity_rps - interactive_rps) * 3600.0;
   }
   const int window = static_cast<int>(std::floor(w.deferrable_window_h));
   for (int h = 0; h < H; ++h) {

@@ -7,9 +7,11 @@
 // may start deferrable requests later within their window. The plan is computed once, before
 // the run, from the expected hourly demand: arrival hour by arrival hour, the expected
 // deferrable volume goes to the hours of the window with the lowest objective (best site's
-// marginal cost per request) that still have headroom (fleet capacity x 0.7 minus the expected
-// interactive load and what was already planned). Signals are taken as known for the window
-// (a day-ahead forecast assumed perfect). Other policies start all work on arrival.
+// marginal cost per request) that still have headroom (the requests/s the fleet admits at its
+// SLO-safe load, from the load curves when they are known, else half its saturation throughput,
+// minus the expected interactive load and what was already planned). Signals are taken as
+// known for the window (a day-ahead forecast assumed perfect). Other policies start all work
+// on arrival.
 #pragma once
 
 #include <optional>
@@ -73,12 +75,16 @@ class SimContext {
     double share;
   };
   std::vector<std::vector<Shift>> deferral_plan(ShiftObjective objective) const;
+  // Requests/s one replica of each site admits while meeting the SLO (LoadCurve::slo_safe_rps);
+  // the deferral plan's headroom uses it when set.
+  void set_admissible_rps(std::vector<double> per_replica) { admissible_rps_ = std::move(per_replica); }
 
  private:
   const Scenario* scenario_ = nullptr;
   std::vector<SiteDeployment> deployments_;
   std::vector<SiteHourFacts> facts_;
   double mean_input_ = 0, mean_output_ = 0;
+  std::vector<double> admissible_rps_;
 };
 
 }  // namespace tokengrid::sim

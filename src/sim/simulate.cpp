@@ -19,10 +19,15 @@ Result<std::vector<SimResult>> simulate(const Scenario& scenario, const Simulate
   }
   TG_ASSIGN_OR_RETURN(SimContext ctx, SimContext::create(scenario));
   FleetCurves curves;
-  if (scenario.mode == SimMode::kFleet) {
+  bool shifting = false;
+  for (const auto& p : policies) shifting |= shift_objective(p->name()) != ShiftObjective::kNone;
+  if (scenario.mode == SimMode::kFleet || (shifting && scenario.workload.deferrable_share > 0)) {
     CurveOptions co = options.curves;
     co.seed = scenario.seed;
     curves = measure_fleet_curves(ctx, co);
+    std::vector<double> admissible;
+    for (const auto& c : curves.by_site) admissible.push_back(c ? c->slo_safe_rps : 0.0);
+    ctx.set_admissible_rps(std::move(admissible));
   }
   RunOptions run;
   run.progress = options.progress;
