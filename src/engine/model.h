@@ -13,9 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "core/mapped_file.h"
 #include "core/status.h"
+#include "engine/gguf.h"
 #include "engine/kv_cache.h"
 #include "engine/matmul.h"
+#include "engine/tokenizer.h"
 
 namespace tokengrid::engine {
 
@@ -43,6 +46,39 @@ struct SequenceBatchEntry {
   bool all_logits = false;               // logits for every new token, or only for the last
 };
 
-class Model;  // defined in model.cpp; loaded by load_model()
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // [dim]
+  WeightMatrix wq, wk, wv, wo;       // [dim x dim], [kv_dim x dim] twice, [dim x dim]
+  const float* ffn_norm = nullptr;   // [dim]
+  WeightMatrix w_gate, w_up, w_down; // [ffn x dim] twice, [dim x ffn]
+};
+
+class Model {
+ public:
+  // Loads a GGUF file with general.architecture = "llama"; the weights stay memory-mapped.
+  static Result<std::unique_ptr<Model>> load(const std::string& path);
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const GgufFile& gguf() const { return gguf_; }
+
+  // Runs the batch; appends config().vocab_size logits per requested position to `logits`, in
+  // entry order (the last new token of an entry, or all of them when all_logits is set).
+  void forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
+               std::vector<float>& logits, ThreadPool* pool = nullptr) const;
+
+ private:
+  Model(GgufFile gguf, ModelConfig config, Tokenizer tokenizer)
+      : gguf_(std::move(gguf)), config_(std::move(config)), tokenizer_(std::move(tokenizer)) {}
+
+  GgufFile gguf_;
+  ModelConfig config_;
+  Tokenizer tokenizer_;
+  WeightMatrix token_embedding_;  // [vocab x dim]
+  std::vector<LayerWeights> layers_;
+  const float* output_norm_ = nullptr;
+  WeightMatrix output_;           // [vocab x dim], the token embedding when tied
+  std::vector<std::vector<float>> widened_norms_;  // norm weights stored in a non-F32 type
+};
 
 }  // namespace tokengrid::engine

@@ -40,7 +40,7 @@ class ManualClock final : public Clock {
 // With speed 3600 one wall second replays one hour of signals (a day in 24 s).
 class ReplayClock final : public Clock {
  public:
-  // `wall` must outlive this clock. speed must be > 0.
+  // `wall` must outlive this clock. A speed <= 0 is taken as 1 (real time).
   ReplayClock(const Clock& wall, double signal_start_unix_s, double speed);
   double now_unix_s() const override;
   double speed() const { return speed_; }

@@ -180,6 +180,8 @@ Result<Site> parse_site(const YAML::Node& node, const std::string& path, const s
     if (!lat.IsMap()) return f.error("latency_ms", "must be a map of user region to one-way milliseconds");
     Fields l(lat, path + ".latency_ms", file);
     for (const auto& kv : lat) {
+      if (!kv.first.IsScalar() || kv.first.Scalar().empty())
+        return l.error(kv.first, "", "keys must be user region names");
       const std::string region = kv.first.Scalar();
       TG_ASSIGN_OR_RETURN(double ms, l.number(region, 0, 0, 10000));
       site.latency.push_back({region, ms});

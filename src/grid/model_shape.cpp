@@ -9,7 +9,7 @@ namespace tokengrid::grid {
 namespace {
 
 ModelShape shape(std::string name, int layers, int hidden, int heads, int kv_heads, int ffn, int vocab,
-                 int max_context, int experts = 1, int active = 1, bool gated = true) {
+                 int max_context, int experts = 1, int active = 1, bool gated = true, bool tied = false) {
   ModelShape s;
   s.name = std::move(name);
   s.layers = layers;
@@ -22,6 +22,7 @@ ModelShape shape(std::string name, int layers, int hidden, int heads, int kv_hea
   s.experts = experts;
   s.active_experts = active;
   s.gated_ffn = gated;
+  s.tied_embeddings = tied;
   s.max_context = max_context;
   return s;
 }
@@ -33,7 +34,7 @@ const std::vector<ModelShape>& shapes() {
       shape("llama-3.1-70b", 80, 8192, 64, 8, 28672, 128256, 131072),
       shape("llama-3.1-405b", 126, 16384, 128, 8, 53248, 128256, 131072),
       shape("mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 32768, 8, 2),
-      shape("bloom-176b", 70, 14336, 112, 112, 4 * 14336, 250880, 2048, 1, 1, false),
+      shape("bloom-176b", 70, 14336, 112, 112, 4 * 14336, 250880, 2048, 1, 1, false, true),
   };
   return kShapes;
 }
@@ -44,8 +45,14 @@ std::string normalize(std::string_view name) {
     const char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     out += (l == '_' || l == ' ') ? '-' : l;
   }
-  for (std::string_view suffix : {"-instruct", "-chat", "-hf", "-v0.1"}) {
-    if (out.size() > suffix.size() && out.ends_with(suffix)) out.resize(out.size() - suffix.size());
+  for (bool stripped = true; stripped;) {
+    stripped = false;
+    for (std::string_view suffix : {"-instruct", "-chat", "-hf", "-v0.1"}) {
+      if (out.size() > suffix.size() && out.ends_with(suffix)) {
+        out.resize(out.size() - suffix.size());
+        stripped = true;
+      }
+    }
   }
   if (out.starts_with("llama2-")) out = "llama-2-" + out.substr(7);
   if (out.starts_with("llama-3-1-")) out = "llama-3.1-" + out.substr(10);
@@ -69,7 +76,8 @@ double ModelShape::expert_params() const { return experts > 1 ? layers * one_ffn
 double ModelShape::weight_params() const {
   const double router = experts > 1 ? static_cast<double>(hidden) * experts : 0;
   const double per_layer = layer_attention_params(*this) + experts * one_ffn_params(*this) + router;
-  return layers * per_layer + 2.0 * vocab * hidden;  // + embedding table and output head
+  const double tables = (tied_embeddings ? 1.0 : 2.0) * vocab * hidden;  // embedding and output head
+  return layers * per_layer + tables;
 }
 
 double ModelShape::active_params() const {

@@ -27,6 +27,7 @@ struct ModelShape {
   int experts = 1;             // FFN experts per layer (1: dense)
   int active_experts = 1;      // experts each token runs through
   bool gated_ffn = true;       // SwiGLU (3 matrices) vs plain MLP (2)
+  bool tied_embeddings = false;// output head shares the embedding table
   double bytes_per_param = 2;  // 2: BF16/FP16 weights, 1: FP8/INT8
   double kv_bytes_per_elem = 2;
   int max_context = 4096;

@@ -90,7 +90,9 @@ ZoneSeries synthetic_zone_series(const ZoneProfile& z, double start_unix_s, int 
     carbon_noise = 0.9 * carbon_noise + 0.44 * rng.normal();
     temp_noise = 0.9 * temp_noise + 0.44 * rng.normal();
 
-    double price = z.price_mean * (1 + z.price_daily_swing * (0.6 * demand - 0.4 * sun) + 0.1 * price_noise);
+    // sun - 1/pi has zero daily mean, so price_mean stays the mean outside curtailed hours.
+    double price = z.price_mean * (1 + z.price_daily_swing * (0.6 * demand - 0.4 * (sun - std::numbers::inv_pi)) +
+                                   0.1 * price_noise);
     if (rng.uniform() < spike_per_hour) price += z.price_mean * (5 + 20 * rng.uniform());
     const double solar_dip = z.carbon_solar_dip * sun;
     const double carbon = std::max(0.0, z.carbon_mean * (1 - solar_dip + 0.3 * z.carbon_solar_dip +

@@ -1,0 +1,297 @@
+#include "engine/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/vocabulary_gguf.h"
+
+namespace tokengrid::engine {
+
+namespace {
+
+// Looks up a tensor, checks its shape (ggml order: dims[0] is the row length) and type.
+Result<const GgufTensorInfo*> find_weight(const GgufFile& gguf, const std::string& name,
+                                          std::vector<int64_t> expected_dims) {
+  const GgufTensorInfo* t = gguf.find_tensor(name);
+  if (t == nullptr) {
+    return not_found(gguf.name() + ": tensor '" + name +
+                     "' is missing; this file is not a complete llama-architecture model");
+  }
+  if (t->dims != expected_dims) {
+    auto show = [](const std::vector<int64_t>& d) {
+      std::string s = "[";
+      for (size_t i = 0; i < d.size(); i++) s += (i ? ", " : "") + std::to_string(d[i]);
+      return s + "]";
+    };
+    return corrupt(gguf.name() + ": tensor '" + name + "' has shape " + show(t->dims) +
+                   " but the metadata implies " + show(expected_dims));
+  }
+  auto traits = type_traits(t->type_id);
+  if (!traits || !traits->supported) {
+    return unsupported(gguf.name() + ": tensor '" + name + "' has type " + type_name(t->type_id) +
+                       ", which tokengrid cannot compute with yet; convert the file with "
+                       "'tokengrid model quantize IN OUT --type q8_0' (or f16, q4_0)");
+  }
+  return t;
+}
+
+Result<WeightMatrix> load_matrix(const GgufFile& gguf, const std::string& name, int64_t rows,
+                                 int64_t cols) {
+  TG_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find_weight(gguf, name, {cols, rows}));
+  return WeightMatrix{static_cast<TensorType>(t->type_id), rows, cols, t->data};
+}
+
+// Norm weights are used as floats; other types are widened once at load into `storage`.
+Result<const float*> load_vector(const GgufFile& gguf, const std::string& name, int64_t n,
+                                 std::vector<std::vector<float>>& storage) {
+  TG_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find_weight(gguf, name, {n}));
+  if (static_cast<TensorType>(t->type_id) == TensorType::F32) {
+    return reinterpret_cast<const float*>(t->data);
+  }
+  storage.emplace_back(static_cast<size_t>(n));
+  dequantize_row(static_cast<TensorType>(t->type_id), t->data, storage.back().data(), n);
+  return storage.back().data();
+}
+
+Result<int> required_int(const GgufFile& gguf, const std::string& key) {
+  auto v = gguf.get_int(key);
+  if (!v) return corrupt(gguf.name() + ": metadata key '" + key + "' is missing or not an integer");
+  if (*v <= 0 || *v > (int64_t{1} << 30)) {
+    return corrupt(gguf.name() + ": metadata key '" + key + "' = " + std::to_string(*v) +
+                   " is out of range");
+  }
+  return static_cast<int>(*v);
+}
+
+Result<ModelConfig> read_config(const GgufFile& gguf) {
+  auto arch = gguf.get_string("general.architecture");
+  if (!arch) return corrupt(gguf.name() + ": metadata key 'general.architecture' is missing");
+  if (*arch != "llama") {
+    return unsupported(gguf.name() + ": architecture '" + *arch +
+                       "' is not supported; tokengrid runs llama-family models");
+  }
+  ModelConfig c;
+  c.name = gguf.get_string("general.name").value_or("llama");
+  TG_ASSIGN_OR_RETURN(c.dim, required_int(gguf, "llama.embedding_length"));
+  TG_ASSIGN_OR_RETURN(c.ffn_dim, required_int(gguf, "llama.feed_forward_length"));
+  TG_ASSIGN_OR_RETURN(c.n_layers, required_int(gguf, "llama.block_count"));
+  TG_ASSIGN_OR_RETURN(c.n_heads, required_int(gguf, "llama.attention.head_count"));
+  TG_ASSIGN_OR_RETURN(c.context_length, required_int(gguf, "llama.context_length"));
+  c.n_kv_heads = c.n_heads;
+  if (gguf.find("llama.attention.head_count_kv")) {
+    TG_ASSIGN_OR_RETURN(c.n_kv_heads, required_int(gguf, "llama.attention.head_count_kv"));
+  }
+  if (c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0) {
+    return corrupt(gguf.name() + ": embedding length " + std::to_string(c.dim) + ", " +
+                   std::to_string(c.n_heads) + " heads and " + std::to_string(c.n_kv_heads) +
+                   " KV heads do not divide evenly");
+  }
+  c.head_dim = c.dim / c.n_heads;
+  c.rope_dim = c.head_dim;
+  if (gguf.find("llama.rope.dimension_count")) {
+    TG_ASSIGN_OR_RETURN(c.rope_dim, required_int(gguf, "llama.rope.dimension_count"));
+  }
+  if (c.rope_dim > c.head_dim || c.rope_dim % 2 != 0) {
+    return corrupt(gguf.name() + ": rope.dimension_count " + std::to_string(c.rope_dim) +
+                   " must be even and at most the head size " + std::to_string(c.head_dim));
+  }
+  c.rope_freq_base = static_cast<float>(gguf.get_float("llama.rope.freq_base").value_or(10000.0));
+  c.rms_eps = static_cast<float>(
+      gguf.get_float("llama.attention.layer_norm_rms_epsilon").value_or(1e-5));
+  if (!(c.rope_freq_base > 0.0f) || !(c.rms_eps > 0.0f)) {
+    return corrupt(gguf.name() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
+  }
+  return c;
+}
+
+void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) {
+  float ss = 0.0f;
+  for (int i = 0; i < n; i++) ss += x[i] * x[i];
+  ss = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int i = 0; i < n; i++) out[i] = weight[i] * (ss * x[i]);
+}
+
+// Rotates consecutive pairs (x[2i], x[2i+1]) of the first rope_dim values of every head.
+void rope(float* vec, int n_heads, int head_dim, int rope_dim, int pos, float freq_base) {
+  for (int h = 0; h < n_heads; h++) {
+    float* head = vec + h * head_dim;
+    for (int i = 0; i < rope_dim; i += 2) {
+      float freq = 1.0f / std::pow(freq_base, static_cast<float>(i) / static_cast<float>(rope_dim));
+      float angle = static_cast<float>(pos) * freq;
+      float c = std::cos(angle), s = std::sin(angle);
+      float a = head[i], b = head[i + 1];
+      head[i] = a * c - b * s;
+      head[i + 1] = a * s + b * c;
+    }
+  }
+}
+
+float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  TG_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(path));
+  TG_ASSIGN_OR_RETURN(ModelConfig config, read_config(gguf));
+  TG_ASSIGN_OR_RETURN(Vocabulary vocabulary, vocabulary_from_gguf(gguf));
+  TG_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::create(std::move(vocabulary)));
+
+  const GgufTensorInfo* embd = gguf.find_tensor("token_embd.weight");
+  if (embd == nullptr || embd->dims.size() != 2) {
+    return corrupt(path + ": tensor 'token_embd.weight' is missing or not a matrix");
+  }
+  config.vocab_size = static_cast<int>(embd->dims[1]);
+  if (config.vocab_size != tokenizer.vocab_size()) {
+    return corrupt(path + ": token_embd.weight has " + std::to_string(config.vocab_size) +
+                   " rows but the tokenizer has " + std::to_string(tokenizer.vocab_size()) + " tokens");
+  }
+
+  std::unique_ptr<Model> model(new Model(std::move(gguf), config, std::move(tokenizer)));
+  const GgufFile& g = model->gguf_;
+  const ModelConfig& c = model->config_;
+  const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
+  std::vector<std::vector<float>>& widened = model->widened_norms_;
+
+  TG_ASSIGN_OR_RETURN(model->token_embedding_, load_matrix(g, "token_embd.weight", c.vocab_size, c.dim));
+  for (int l = 0; l < c.n_layers; l++) {
+    std::string p = "blk." + std::to_string(l) + ".";
+    LayerWeights w;
+    TG_ASSIGN_OR_RETURN(w.attn_norm, load_vector(g, p + "attn_norm.weight", c.dim, widened));
+    TG_ASSIGN_OR_RETURN(w.wq, load_matrix(g, p + "attn_q.weight", c.dim, c.dim));
+    TG_ASSIGN_OR_RETURN(w.wk, load_matrix(g, p + "attn_k.weight", kv_dim, c.dim));
+    TG_ASSIGN_OR_RETURN(w.wv, load_matrix(g, p + "attn_v.weight", kv_dim, c.dim));
+    TG_ASSIGN_OR_RETURN(w.wo, load_matrix(g, p + "attn_output.weight", c.dim, c.dim));
+    TG_ASSIGN_OR_RETURN(w.ffn_norm, load_vector(g, p + "ffn_norm.weight", c.dim, widened));
+    TG_ASSIGN_OR_RETURN(w.w_gate, load_matrix(g, p + "ffn_gate.weight", c.ffn_dim, c.dim));
+    TG_ASSIGN_OR_RETURN(w.w_up, load_matrix(g, p + "ffn_up.weight", c.ffn_dim, c.dim));
+    TG_ASSIGN_OR_RETURN(w.w_down, load_matrix(g, p + "ffn_down.weight", c.dim, c.ffn_dim));
+    model->layers_.push_back(w);
+  }
+  TG_ASSIGN_OR_RETURN(model->output_norm_, load_vector(g, "output_norm.weight", c.dim, widened));
+  if (g.find_tensor("output.weight") != nullptr) {
+    TG_ASSIGN_OR_RETURN(model->output_, load_matrix(g, "output.weight", c.vocab_size, c.dim));
+  } else {
+    model->output_ = model->token_embedding_;  // tied embeddings
+  }
+  return model;
+}
+
+void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
+                    std::vector<float>& logits, ThreadPool* pool) const {
+  const ModelConfig& c = config_;
+  const int dim = c.dim, kv_dim = c.n_kv_heads * c.head_dim, hd = c.head_dim;
+  const int heads_per_kv = c.n_heads / c.n_kv_heads;
+  const int block_size = cache.block_size();
+
+  // Every new token of every entry is one row of the activation matrices; `row_pos` and
+  // `row_entry` say where each row sits.
+  std::vector<int> row_pos, row_entry;
+  for (size_t e = 0; e < batch.size(); e++) {
+    for (size_t i = 0; i < batch[e].tokens.size(); i++) {
+      row_pos.push_back(batch[e].start_pos + static_cast<int>(i));
+      row_entry.push_back(static_cast<int>(e));
+    }
+  }
+  const int64_t n = static_cast<int64_t>(row_pos.size());
+  if (n == 0) return;
+
+  std::vector<float> x(n * dim), xb(n * dim), q(n * dim), k(n * kv_dim), v(n * kv_dim);
+  std::vector<float> att_out(n * dim), proj(n * dim), gate(n * c.ffn_dim), up(n * c.ffn_dim);
+  std::vector<float> scores(static_cast<size_t>(c.context_length));
+
+  const size_t embd_row_bytes = row_bytes(token_embedding_.type, dim);
+  {
+    int64_t r = 0;
+    for (const SequenceBatchEntry& entry : batch) {
+      for (int32_t token : entry.tokens) {
+        const auto* src = static_cast<const uint8_t*>(token_embedding_.data) + token * embd_row_bytes;
+        dequantize_row(token_embedding_.type, src, &x[r * dim], dim);
+        r++;
+      }
+    }
+  }
+
+  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (int l = 0; l < c.n_layers; l++) {
+    const LayerWeights& w = layers_[l];
+
+    for (int64_t r = 0; r < n; r++) rmsnorm(&xb[r * dim], &x[r * dim], w.attn_norm, dim, c.rms_eps);
+    matmul(w.wq, xb.data(), n, q.data(), pool);
+    matmul(w.wk, xb.data(), n, k.data(), pool);
+    matmul(w.wv, xb.data(), n, v.data(), pool);
+
+    for (int64_t r = 0; r < n; r++) {
+      const SequenceBatchEntry& entry = batch[row_entry[r]];
+      int pos = row_pos[r];
+      rope(&q[r * dim], c.n_heads, hd, c.rope_dim, pos, c.rope_freq_base);
+      rope(&k[r * kv_dim], c.n_kv_heads, hd, c.rope_dim, pos, c.rope_freq_base);
+      int block = entry.block_table[pos / block_size], slot = pos % block_size;
+      std::memcpy(cache.key(l, block, slot), &k[r * kv_dim], kv_dim * sizeof(float));
+      std::memcpy(cache.value(l, block, slot), &v[r * kv_dim], kv_dim * sizeof(float));
+    }
+
+    // Causal attention: row r attends to positions 0..pos of its own sequence, all of which
+    // are in the cache now (earlier steps, or earlier rows of this batch).
+    for (int64_t r = 0; r < n; r++) {
+      const SequenceBatchEntry& entry = batch[row_entry[r]];
+      int pos = row_pos[r];
+      for (int h = 0; h < c.n_heads; h++) {
+        const float* qh = &q[r * dim + h * hd];
+        int kv_offset = (h / heads_per_kv) * hd;
+        float max_score = -INFINITY;
+        for (int t = 0; t <= pos; t++) {
+          const float* kt = cache.key(l, entry.block_table[t / block_size], t % block_size) + kv_offset;
+          float s = 0.0f;
+          for (int i = 0; i < hd; i++) s += qh[i] * kt[i];
+          scores[t] = s * attn_scale;
+          max_score = std::max(max_score, scores[t]);
+        }
+        float sum = 0.0f;
+        for (int t = 0; t <= pos; t++) {
+          scores[t] = std::exp(scores[t] - max_score);
+          sum += scores[t];
+        }
+        float* out = &att_out[r * dim + h * hd];
+        std::fill(out, out + hd, 0.0f);
+        for (int t = 0; t <= pos; t++) {
+          const float* vt = cache.value(l, entry.block_table[t / block_size], t % block_size) + kv_offset;
+          float a = scores[t] / sum;
+          for (int i = 0; i < hd; i++) out[i] += a * vt[i];
+        }
+      }
+    }
+    matmul(w.wo, att_out.data(), n, proj.data(), pool);
+    for (int64_t i = 0; i < n * dim; i++) x[i] += proj[i];
+
+    for (int64_t r = 0; r < n; r++) rmsnorm(&xb[r * dim], &x[r * dim], w.ffn_norm, dim, c.rms_eps);
+    matmul(w.w_gate, xb.data(), n, gate.data(), pool);
+    matmul(w.w_up, xb.data(), n, up.data(), pool);
+    for (int64_t i = 0; i < n * c.ffn_dim; i++) gate[i] = silu(gate[i]) * up[i];
+    matmul(w.w_down, gate.data(), n, proj.data(), pool);
+    for (int64_t i = 0; i < n * dim; i++) x[i] += proj[i];
+  }
+
+  // Only the rows whose logits were asked for go through the final norm and the output matrix.
+  std::vector<int64_t> wanted;
+  {
+    int64_t r = 0;
+    for (const SequenceBatchEntry& entry : batch) {
+      int64_t count = static_cast<int64_t>(entry.tokens.size());
+      if (entry.all_logits) {
+        for (int64_t i = 0; i < count; i++) wanted.push_back(r + i);
+      } else if (count > 0) {
+        wanted.push_back(r + count - 1);
+      }
+      r += count;
+    }
+  }
+  const int64_t m = static_cast<int64_t>(wanted.size());
+  std::vector<float> normed(m * dim);
+  for (int64_t i = 0; i < m; i++) rmsnorm(&normed[i * dim], &x[wanted[i] * dim], output_norm_, dim, c.rms_eps);
+  size_t old_size = logits.size();
+  logits.resize(old_size + static_cast<size_t>(m) * c.vocab_size);
+  matmul(output_, normed.data(), m, logits.data() + old_size, pool);
+}
+
+}  // namespace tokengrid::engine

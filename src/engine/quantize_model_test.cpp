@@ -1,0 +1,172 @@
+#include "engine/quantize_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "engine/gguf_writer.h"
+
+namespace tokengrid::engine {
+namespace {
+
+constexpr uint32_t id(TensorType t) { return static_cast<uint32_t>(t); }
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<uint8_t> encode(TensorType type, const std::vector<float>& values, int64_t row) {
+  std::vector<uint8_t> out(row_bytes(type, row) * (values.size() / static_cast<size_t>(row)));
+  for (size_t r = 0; r * row < values.size(); ++r) {
+    quantize_row(type, values.data() + r * row, out.data() + r * row_bytes(type, row), row);
+  }
+  return out;
+}
+
+std::vector<float> decode(const GgufTensorInfo& t) {
+  std::vector<float> out(static_cast<size_t>(t.n_elements));
+  const auto type = static_cast<TensorType>(t.type_id);
+  const size_t rb = row_bytes(type, t.dims[0]);
+  for (int64_t r = 0; r < t.n_elements / t.dims[0]; ++r) {
+    dequantize_row(type, t.data + r * rb, out.data() + r * t.dims[0], t.dims[0]);
+  }
+  return out;
+}
+
+class QuantizeModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / "tokengrid_quantize_model_test";
+    std::filesystem::create_directories(dir_);
+    GgufWriter w;
+    w.set_string("general.architecture", "llama");
+    w.set_u32("general.file_type", 0);
+    w.set_string_array("tokenizer.ggml.tokens", {"a", "b"});
+    weight_ = random_floats(64 * 3, 1);
+    norm_ = random_floats(64, 2);
+    odd_ = random_floats(48 * 2, 3);
+    q8_source_ = random_floats(32 * 4, 4);
+    EXPECT_TRUE(w.add_tensor("blk.0.attn_q.weight", {64, 3}, id(TensorType::F32),
+                             encode(TensorType::F32, weight_, 64)).is_ok());
+    EXPECT_TRUE(w.add_tensor("blk.0.attn_norm.weight", {64}, id(TensorType::F32),
+                             encode(TensorType::F32, norm_, 64)).is_ok());
+    EXPECT_TRUE(w.add_tensor("odd.weight", {48, 2}, id(TensorType::F16),
+                             encode(TensorType::F16, odd_, 48)).is_ok());
+    EXPECT_TRUE(w.add_tensor("q8.weight", {32, 4}, id(TensorType::Q8_0),
+                             encode(TensorType::Q8_0, q8_source_, 32)).is_ok());
+    source_path_ = (dir_ / "source.gguf").string();
+    EXPECT_TRUE(w.write(source_path_).is_ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_;
+  std::string source_path_;
+  std::vector<float> weight_, norm_, odd_, q8_source_;
+};
+
+TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
+  auto in = GgufFile::open(source_path_);
+  ASSERT_TRUE(in.is_ok()) << in.status().to_string();
+  for (TensorType target : {TensorType::Q8_0, TensorType::Q4_0, TensorType::F16, TensorType::BF16,
+                            TensorType::F32}) {
+    std::string out_path = (dir_ / "out.gguf").string();
+    auto summary = quantize_model(*in, target, out_path);
+    ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+    auto out = GgufFile::open(out_path);
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    SCOPED_TRACE(type_name(id(target)));
+    EXPECT_EQ(out->version(), 3u);
+    EXPECT_EQ(out->get_string("general.architecture"), "llama");
+    EXPECT_EQ(out->get_string_array("tokenizer.ggml.tokens"), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(out->get_int("general.file_type"), *llama_file_type(target));
+    ASSERT_EQ(out->tensors().size(), 4u);
+
+    const GgufTensorInfo* q = out->find_tensor("blk.0.attn_q.weight");
+    EXPECT_EQ(q->type_id, id(target));
+    EXPECT_EQ(q->dims, (std::vector<int64_t>{64, 3}));
+    EXPECT_EQ(std::vector<uint8_t>(q->data, q->data + q->n_bytes), encode(target, weight_, 64));
+
+    const GgufTensorInfo* norm = out->find_tensor("blk.0.attn_norm.weight");
+    EXPECT_EQ(norm->type_id, id(TensorType::F32));
+    EXPECT_EQ(decode(*norm), norm_);
+
+    // Row length 48 is not a multiple of the 32-element blocks: such tensors stay F32.
+    const GgufTensorInfo* odd = out->find_tensor("odd.weight");
+    bool blocked = target == TensorType::Q8_0 || target == TensorType::Q4_0;
+    EXPECT_EQ(odd->type_id, blocked ? id(TensorType::F32) : id(target));
+    std::vector<float> odd_f16 = decode(*GgufFile::open(source_path_)->find_tensor("odd.weight"));
+    EXPECT_EQ(std::vector<uint8_t>(odd->data, odd->data + odd->n_bytes),
+              encode(static_cast<TensorType>(odd->type_id), odd_f16, 48));
+
+    // A quantized source is decoded first, then encoded in the target type.
+    const GgufTensorInfo* q8 = out->find_tensor("q8.weight");
+    std::vector<float> q8_values = decode(*GgufFile::open(source_path_)->find_tensor("q8.weight"));
+    EXPECT_EQ(std::vector<uint8_t>(q8->data, q8->data + q8->n_bytes), encode(target, q8_values, 32));
+
+    EXPECT_EQ(summary->converted, blocked ? 2 : 3);
+    EXPECT_EQ(summary->kept_f32, blocked ? 2 : 1);
+  }
+}
+
+TEST_F(QuantizeModel, RejectsUndecodableSourcesAndTargets) {
+  GgufWriter w;
+  ASSERT_TRUE(w.add_tensor("k.weight", {256}, id(TensorType::Q4_K), std::vector<uint8_t>(144)).is_ok());
+  std::string path = (dir_ / "q4k.gguf").string();
+  ASSERT_TRUE(w.write(path).is_ok());
+  auto in = GgufFile::open(path);
+  ASSERT_TRUE(in.is_ok());
+  auto result = quantize_model(*in, TensorType::Q8_0, (dir_ / "never.gguf").string());
+  ASSERT_FALSE(result.is_ok());
+  EXPECT_NE(result.status().message().find("tensor 'k.weight' has type q4_K"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "never.gguf"));
+
+  auto source = GgufFile::open(source_path_);
+  ASSERT_TRUE(source.is_ok());
+  auto bad_target = quantize_model(*source, TensorType::Q4_1, (dir_ / "never.gguf").string());
+  ASSERT_FALSE(bad_target.is_ok());
+  EXPECT_EQ(bad_target.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(QuantizeModel, RealStories260kToQ8_0) {
+  std::string real = std::string(TOKENGRID_SHARED_DATA) + "/models/stories260k-f32.gguf";
+  if (!std::filesystem::exists(real)) GTEST_SKIP() << "missing " << real;
+  auto in = GgufFile::open(real);
+  ASSERT_TRUE(in.is_ok()) << in.status().to_string();
+  std::string out_path = (dir_ / "stories260k-q8_0.gguf").string();
+  auto summary = quantize_model(*in, TensorType::Q8_0, out_path);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  auto out = GgufFile::open(out_path);
+  ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+  for (const auto& [key, value] : in->metadata()) {
+    if (key == "general.file_type") continue;
+    ASSERT_NE(out->find(key), nullptr) << key;
+    EXPECT_EQ(out->find(key)->to_string(1u << 20), value.to_string(1u << 20)) << key;
+  }
+  EXPECT_EQ(out->get_int("general.file_type"), 7);
+  EXPECT_EQ(out->get_string_array("tokenizer.ggml.tokens"), in->get_string_array("tokenizer.ggml.tokens"));
+  ASSERT_EQ(out->tensors().size(), in->tensors().size());
+  for (size_t i = 0; i < in->tensors().size(); ++i) {
+    const GgufTensorInfo& a = in->tensors()[i];
+    const GgufTensorInfo& b = out->tensors()[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.dims, b.dims);
+    // The feed-forward size 172 is not a multiple of 32, so ffn_down rows stay F32.
+    bool convertible = a.dims.size() == 2 && a.dims[0] % 32 == 0;
+    EXPECT_EQ(b.type_id, convertible ? id(TensorType::Q8_0) : id(TensorType::F32)) << b.name;
+    std::vector<float> original = decode(a), quantized = decode(b);
+    for (size_t j = 0; j < original.size(); ++j) {
+      ASSERT_NEAR(original[j], quantized[j], 0.02f) << b.name << "[" << j << "]";
+    }
+  }
+  EXPECT_GT(summary->converted, 30);
+  EXPECT_LT(summary->bytes_out * 2, summary->bytes_in);
+}
+
+}  // namespace
+}  // namespace tokengrid::engine
