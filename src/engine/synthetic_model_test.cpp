@@ -1,0 +1,91 @@
+#include "engine/synthetic_model.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <unordered_set>
+
+#include "engine/generate.h"
+#include "engine/model.h"
+
+namespace tokengrid::engine {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("tokengrid_synth_" + name + ".gguf")).string();
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(SyntheticVocabulary, EveryMergedPieceSplitsIntoTwoEarlierPieces) {
+  SyntheticVocabulary v = make_synthetic_vocabulary(4000, 7);
+  ASSERT_EQ(v.tokens.size(), 4000u);
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < v.tokens.size(); i++) {
+    const std::string& t = v.tokens[i];
+    EXPECT_TRUE(seen.insert(t).second) << "duplicate piece " << t;
+    if (v.types[i] != 1 || t.size() <= 1 || t == "\xE2\x96\x81") continue;
+    bool splits = false;
+    for (size_t cut = 1; cut < t.size() && !splits; cut++) {
+      splits = seen.count(t.substr(0, cut)) && seen.count(t.substr(cut));
+    }
+    EXPECT_TRUE(splits) << "piece " << i << " '" << t << "' cannot be reached by merging";
+  }
+}
+
+TEST(SyntheticModel, SameSeedSameFileOtherSeedOtherFile) {
+  ModelShape shape = *find_shape("tiny");
+  std::string a = temp_path("a"), b = temp_path("b"), c = temp_path("c");
+  ASSERT_TRUE(write_synthetic_model(shape, TensorType::Q8_0, 5, a).is_ok());
+  ASSERT_TRUE(write_synthetic_model(shape, TensorType::Q8_0, 5, b).is_ok());
+  ASSERT_TRUE(write_synthetic_model(shape, TensorType::Q8_0, 6, c).is_ok());
+  EXPECT_EQ(read_all(a), read_all(b));
+  EXPECT_NE(read_all(a), read_all(c));
+  for (const auto& p : {a, b, c}) std::filesystem::remove(p);
+}
+
+// Every type loads, and a shape with tied embeddings runs on its token embedding.
+TEST(SyntheticModel, LoadsAndGeneratesInEveryType) {
+  ModelShape tied = *find_shape("tiny");
+  tied.tied_embeddings = true;
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
+                          TensorType::Q4_0}) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(type)));
+    std::string path = temp_path("types");
+    ASSERT_TRUE(write_synthetic_model(tied, type, 1, path).is_ok());
+    auto model = Model::load(path);
+    ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+    EXPECT_EQ((*model)->config().vocab_size, 512);
+    EXPECT_EQ((*model)->gguf().find_tensor("output.weight"), nullptr);
+    SamplingParams greedy;
+    greedy.temperature = 0.0f;
+    StopRules rules;
+    rules.max_tokens = 8;
+    rules.stop_at_eos = false;
+    auto out = generate(**model, (*model)->tokenizer().encode("hello world", true), greedy, rules);
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    EXPECT_EQ(out->ids.size(), 8u);
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(SyntheticModel, KnowsTinyLlamaShape) {
+  auto shape = find_shape("tinyllama-1.1b");
+  ASSERT_TRUE(shape);
+  EXPECT_EQ(shape->dim, 2048);
+  EXPECT_EQ(shape->ffn_dim, 5632);
+  EXPECT_EQ(shape->n_layers, 22);
+  EXPECT_EQ(shape->n_heads, 32);
+  EXPECT_EQ(shape->n_kv_heads, 4);
+  EXPECT_EQ(shape->vocab_size, 32000);
+  EXPECT_EQ(shape->context_length, 2048);
+  EXPECT_FALSE(find_shape("no-such-shape"));
+}
+
+}  // namespace
+}  // namespace tokengrid::engine
