@@ -9,6 +9,11 @@
 
 namespace tokengrid::sim {
 
+namespace {
+// Each replica holds a few kilobytes and is stepped every simulated second.
+constexpr int64_t kMaxRequestLevelReplicas = 20000;
+}  // namespace
+
 Result<std::vector<SimResult>> simulate(const Scenario& scenario, const SimulateOptions& options) {
   if (options.policies.empty()) return invalid_argument("name at least one policy");
   std::vector<std::unique_ptr<grid::Policy>> policies;
@@ -18,6 +23,14 @@ Result<std::vector<SimResult>> simulate(const Scenario& scenario, const Simulate
     policies.push_back(std::move(p).value());
   }
   TG_ASSIGN_OR_RETURN(SimContext ctx, SimContext::create(scenario));
+  if (scenario.mode == SimMode::kRequest) {
+    int64_t replicas = 0;
+    for (size_t s = 0; s < ctx.sites(); ++s) replicas += ctx.deployment(s).max_replicas;
+    if (replicas > kMaxRequestLevelReplicas)
+      return invalid_argument(scenario.file + ": " + std::to_string(replicas) +
+                              " replicas are too many to simulate request by request (at most " +
+                              std::to_string(kMaxRequestLevelReplicas) + "); use mode: fleet (or --mode fleet)");
+  }
   FleetCurves curves;
   bool shifting = false;
   for (const auto& p : policies) shifting |= shift_objective(p->name()) != ShiftObjective::kNone;

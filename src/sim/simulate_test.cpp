@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "grid/policy.h"
+#include "sim/report_html.h"
 #include "sim/sim_test_util.h"
 
 namespace tokengrid::sim {
@@ -57,6 +60,7 @@ TEST(RequestSim, SameSeedSameBytes) {
     EXPECT_EQ(summary_json((*a)[i], s), summary_json((*b)[i], s));
     EXPECT_EQ(timeseries_csv((*a)[i]), timeseries_csv((*b)[i]));
   }
+  EXPECT_EQ(report_html(s, *a), report_html(s, *b));
   Scenario other = s;
   other.seed = 8;
   other.workload.seed = 8;
@@ -163,6 +167,38 @@ TEST(Compare, AllPoliciesRunOnIdenticalInput) {
   for (const char* name : {"round-robin", "latency-first", "cheapest", "greenest", "balanced", "cost vs"})
     EXPECT_NE(table.find(name), std::string::npos) << name;
   EXPECT_FALSE(simulate(s, {{"fastest"}}).is_ok());
+}
+
+TEST(RequestSim, MooncakeTraceWithPrefixAffinity) {
+  const auto dir = std::filesystem::temp_directory_path() / "tokengrid_sim_test";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "conversations.jsonl").string();
+  {
+    std::ofstream out(path);
+    for (int i = 0; i < 400; ++i)
+      out << "{\"timestamp\": " << i * 500 << ", \"input_length\": " << 600 + (i % 7) * 100
+          << ", \"output_length\": " << 20 + i % 50 << ", \"hash_ids\": [0, " << i % 40 << ", " << 1000 + i << "]}\n";
+  }
+  auto s = parse_scenario(small_scenario_yaml(path, 10, 1), "s.yaml");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  const SimResult r = run_one(*s, "balanced+prefix");
+  EXPECT_GT(r.completed, 0);
+  EXPECT_DOUBLE_EQ(r.completed + r.unserved, r.requests);
+}
+
+TEST(Simulate, RefusesRequestLevelForHugeFleets) {
+  std::string yaml = small_scenario_yaml(write_test_trace(), 10, 1);
+  for (size_t at = yaml.find("count: 4}"); at != std::string::npos; at = yaml.find("count: 4}", at + 1))
+    yaml.replace(at, 9, "count: 40000}");
+  for (size_t at = yaml.find("replicas: 2}"); at != std::string::npos; at = yaml.find("replicas: 2}", at + 1))
+    yaml.replace(at, 12, "replicas: 40000}");
+  auto s = parse_scenario(yaml, "s.yaml");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  auto r = simulate(*s, {{"round-robin"}});
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("use mode: fleet"), std::string::npos);
+  s->mode = SimMode::kFleet;
+  EXPECT_TRUE(simulate(*s, {{"round-robin"}}).is_ok());
 }
 
 }  // namespace
