@@ -20,7 +20,7 @@ using namespace tokengrid;
 int main(int argc, char** argv) {
   const std::string trace_path =
       argc > 1 ? argv[1] : std::string(TOKENGRID_SHARED_DATA) + "/traces/azure_llm_2023_conv.csv";
-  const double seconds = argc > 2 ? std::atof(argv[2]) : 4 * 3600.0;
+  const double seconds = argc > 2 ? std::atof(argv[2]) : 24 * 3600.0;
   auto trace = sim::read_trace(trace_path);
   if (!trace) {
     std::fprintf(stderr, "%s\n", trace.status().to_string().c_str());
