@@ -52,7 +52,13 @@ int run_sim(int argc, char** argv) {
       return 2;
     }
   }
-  if (hours > 0) scenario->horizon_hours = hours;
+  if (hours != 0) {
+    if (hours < 1 || hours > 8784) {
+      std::fprintf(stderr, "tokengrid sim: --hours must be between 1 and 8784\n");
+      return 2;
+    }
+    scenario->horizon_hours = hours;
+  }
   sim::SimulateOptions options;
   options.policies = compare.empty() ? std::vector<std::string>{policy} : split_commas(compare);
   options.progress = !quiet && isatty(STDERR_FILENO);
