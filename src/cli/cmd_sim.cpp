@@ -62,14 +62,14 @@ int run_sim(int argc, char** argv) {
   sim::SimulateOptions options;
   options.policies = compare.empty() ? std::vector<std::string>{policy} : split_commas(compare);
   options.progress = !quiet && isatty(STDERR_FILENO);
-  Result<std::vector<sim::SimResult>> results = sim::simulate(*scenario, options);
-  if (!results) {
-    std::fprintf(stderr, "tokengrid sim: %s\n", results.status().message().c_str());
+  Result<sim::SimulateOutput> output = sim::simulate_with_curves(*scenario, options);
+  if (!output) {
+    std::fprintf(stderr, "tokengrid sim: %s\n", output.status().message().c_str());
     return 1;
   }
-  std::fputs(sim::compare_table(*results).c_str(), stdout);
+  std::fputs(sim::compare_table(output->results).c_str(), stdout);
   if (!out_dir.empty()) {
-    Status st = sim::write_outputs(out_dir, *scenario, *results);
+    Status st = sim::write_outputs(out_dir, *scenario, *output);
     if (!st) {
       std::fprintf(stderr, "tokengrid sim: %s\n", st.message().c_str());
       return 1;

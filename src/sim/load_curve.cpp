@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
 #include "sim/perf_cost.h"
 
 namespace tokengrid::sim {
@@ -140,6 +144,33 @@ LoadCurve measure_load_curve(const grid::PerfModel& model, const ReplicaConfig& 
   curve.points[0].mean_ttft_s = curve.points[1].mean_ttft_s;
   curve.points[0].mean_tpot_s = curve.points[1].mean_tpot_s;
   return curve;
+}
+
+std::string load_curve_json(const LoadCurve& curve, const std::string& deployment) {
+  auto r6 = [](double v) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.6g", v);
+    return std::strtod(b, nullptr);
+  };
+  nlohmann::ordered_json j;
+  j["deployment"] = deployment;
+  j["saturation_rps"] = r6(curve.saturation_rps);
+  j["slo_safe_rps"] = r6(curve.slo_safe_rps);
+  nlohmann::ordered_json points = nlohmann::ordered_json::array();
+  const size_t mid = CurvePoint::kQuantiles / 2, tail = CurvePoint::kQuantiles - 1;
+  for (const CurvePoint& p : curve.points)
+    points.push_back({{"offered_rps", r6(p.offered_rps)},
+                      {"served_rps", r6(p.served_rps)},
+                      {"power_w", r6(p.power_w)},
+                      {"busy_share", r6(p.busy_fraction)},
+                      {"output_tokens_per_s", r6(p.output_tps)},
+                      {"ttft_p50_s", r6(p.ttft_q[mid])},
+                      {"ttft_p99_s", r6(p.ttft_q[tail])},
+                      {"tpot_p50_s", r6(p.tpot_q[mid])},
+                      {"tpot_p99_s", r6(p.tpot_q[tail])},
+                      {"slo_share", r6(p.slo_share[0])}});
+  j["points"] = points;
+  return j.dump(2) + "\n";
 }
 
 }  // namespace tokengrid::sim

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <string>
 #include <vector>
 
 #include "grid/perf_model.h"
@@ -55,6 +56,10 @@ struct CurveOptions {
   double warmup_s = 300;
   uint64_t seed = 1;
 };
+
+// The curve as JSON (per point: offered and served requests/s, power, busy share, output
+// tokens/s, TTFT and TPOT p50/p99, SLO share without network time), for --out.
+std::string load_curve_json(const LoadCurve& curve, const std::string& deployment);
 
 LoadCurve measure_load_curve(const grid::PerfModel& model, const ReplicaConfig& config, const Slo& slo,
                              std::shared_ptr<const Trace> trace, const CurveOptions& options);

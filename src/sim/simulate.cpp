@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "sim/report_html.h"
 
@@ -15,6 +16,12 @@ constexpr int64_t kMaxRequestLevelReplicas = 20000;
 }  // namespace
 
 Result<std::vector<SimResult>> simulate(const Scenario& scenario, const SimulateOptions& options) {
+  Result<SimulateOutput> out = simulate_with_curves(scenario, options);
+  if (!out) return out.status();
+  return std::move(out->results);
+}
+
+Result<SimulateOutput> simulate_with_curves(const Scenario& scenario, const SimulateOptions& options) {
   if (options.policies.empty()) return invalid_argument("name at least one policy");
   std::vector<std::unique_ptr<grid::Policy>> policies;
   for (const std::string& name : options.policies) {
@@ -44,7 +51,8 @@ Result<std::vector<SimResult>> simulate(const Scenario& scenario, const Simulate
   }
   RunOptions run;
   run.progress = options.progress;
-  std::vector<SimResult> results;
+  SimulateOutput out;
+  std::vector<SimResult>& results = out.results;
   for (size_t i = 0; i < policies.size(); ++i) {
     Result<SimResult> r = scenario.mode == SimMode::kFleet ? run_fleet_level(ctx, *policies[i], curves, run)
                                                            : run_request_level(ctx, *policies[i], run);
@@ -52,7 +60,8 @@ Result<std::vector<SimResult>> simulate(const Scenario& scenario, const Simulate
     r->policy = options.policies[i];
     results.push_back(std::move(r).value());
   }
-  return results;
+  out.curves = std::move(curves);
+  return out;
 }
 
 std::string compare_table(const std::vector<SimResult>& results) {
@@ -91,7 +100,8 @@ std::string compare_table(const std::vector<SimResult>& results) {
   return out;
 }
 
-Status write_outputs(const std::string& dir, const Scenario& scenario, const std::vector<SimResult>& results) {
+Status write_outputs(const std::string& dir, const Scenario& scenario, const SimulateOutput& output) {
+  const std::vector<SimResult>& results = output.results;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return io_error(dir + ": cannot create the output directory: " + ec.message());
@@ -106,6 +116,16 @@ Status write_outputs(const std::string& dir, const Scenario& scenario, const std
   for (const SimResult& r : results) {
     TG_RETURN_IF_ERROR(write("summary-" + r.policy + ".json", summary_json(r, scenario)));
     TG_RETURN_IF_ERROR(write("timeseries-" + r.policy + ".csv", timeseries_csv(r)));
+  }
+  std::set<std::string> written;
+  for (size_t s = 0; s < output.curves.by_site.size() && s < scenario.sites.size(); ++s) {
+    const grid::ModelReplicas* m = scenario.sites[s].find_model(scenario.model);
+    if (!output.curves.by_site[s] || !m) continue;
+    const std::string deployment = scenario.model + "-" +
+                                   std::string(grid::accelerator_spec(m->accelerator).name) + "-tp" +
+                                   std::to_string(m->tensor_parallel);
+    if (!written.insert(deployment).second) continue;
+    TG_RETURN_IF_ERROR(write("curve-" + deployment + ".json", load_curve_json(*output.curves.by_site[s], deployment)));
   }
   return write("report.html", report_html(scenario, results));
 }
