@@ -13,6 +13,8 @@ namespace tokengrid::sim {
 namespace {
 // Each replica holds a few kilobytes and is stepped every simulated second.
 constexpr int64_t kMaxRequestLevelReplicas = 20000;
+// About an hour of wall time at a million requests per second of simulation.
+constexpr double kMaxRequestLevelRequests = 1e9;
 }  // namespace
 
 Result<std::vector<SimResult>> simulate(const Scenario& scenario, const SimulateOptions& options) {
@@ -37,6 +39,11 @@ Result<SimulateOutput> simulate_with_curves(const Scenario& scenario, const Simu
       return invalid_argument(scenario.file + ": " + std::to_string(replicas) +
                               " replicas are too many to simulate request by request (at most " +
                               std::to_string(kMaxRequestLevelReplicas) + "); use mode: fleet (or --mode fleet)");
+    const double requests = scenario.workload.rate_rps * 3600.0 * scenario.horizon_hours;
+    if (requests > kMaxRequestLevelRequests)
+      return invalid_argument(scenario.file + ": about " + std::to_string(static_cast<int64_t>(requests)) +
+                              " requests are too many to simulate one by one (at most 1e9); use mode: fleet "
+                              "(or --mode fleet), or fewer --hours");
   }
   FleetCurves curves;
   bool shifting = false;
