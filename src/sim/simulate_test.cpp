@@ -149,6 +149,27 @@ TEST(FleetMode, AgreesWithRequestLevel) {
   }
 }
 
+// With diurnal load, time shifting and a load-aware policy, the two modes still agree on what
+// balanced saves against latency-first where neither is near its admission limit.
+TEST(FleetMode, AgreesOnBalancedSavings) {
+  Scenario s = small(20, 8, "", "consumer", 0.2);
+  SimulateOptions o;
+  o.policies = {"latency-first", "balanced"};
+  auto req = simulate(s, o);
+  s.mode = SimMode::kFleet;
+  auto fleet = simulate(s, o);
+  ASSERT_TRUE(req.is_ok() && fleet.is_ok());
+  auto saving = [](const std::vector<SimResult>& r, double SiteHourRow::*field) {
+    return 1 - r[1].total().*field / (r[0].total().*field);
+  };
+  EXPECT_NEAR(saving(*fleet, &SiteHourRow::cost_usd), saving(*req, &SiteHourRow::cost_usd), 0.03);
+  EXPECT_NEAR(saving(*fleet, &SiteHourRow::carbon_kg), saving(*req, &SiteHourRow::carbon_kg), 0.03);
+  EXPECT_GT(saving(*req, &SiteHourRow::cost_usd), 0.3);
+  EXPECT_NEAR((*fleet)[1].total().it_kwh / (*req)[1].total().it_kwh, 1.0, 0.05);
+  EXPECT_NEAR((*fleet)[1].attainment(), (*req)[1].attainment(), 0.01);
+  EXPECT_NEAR((*fleet)[1].deferred / (*req)[1].deferred, 1.0, 0.05);
+}
+
 TEST(Compare, AllPoliciesRunOnIdenticalInput) {
   Scenario s = small(15, 6, "", "consumer", 0.2);
   SimulateOptions o;
