@@ -22,6 +22,7 @@ void ReplicaStats::merge(const ReplicaStats& o) {
   input_tokens += o.input_tokens;
   output_tokens += o.output_tokens;
   recomputed_tokens += o.recomputed_tokens;
+  prefix_hit_tokens += o.prefix_hit_tokens;
   busy_s += o.busy_s;
   energy_j += o.energy_j;
   idle_energy_j += o.idle_energy_j;
@@ -41,7 +42,7 @@ Replica::Replica(const ReplicaConfig& config, const IterationCostModel& model, c
 }
 
 void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s,
-                     const Slo* slo) {
+                     const Slo* slo, uint64_t prefix_key, int32_t prefix_tokens) {
   advance_until(arrival_s);
   ++sink_->submitted;
   input_tokens = std::max(input_tokens, 1);
@@ -55,10 +56,13 @@ void Replica::submit(double arrival_s, int32_t input_tokens, int32_t output_toke
     wait_head_ = 0;
   }
   const Slo& limits = slo ? *slo : slo_;
+  const int32_t cached = has_prefix(prefix_key) ? std::clamp(prefix_tokens, 0, input_tokens - 1) : 0;
+  if (prefix_key != 0) prefix_cache_[prefix_key % kPrefixSlots] = prefix_key;
+  sink_->prefix_hit_tokens += cached;
   wait_.push_back({arrival_s, -1.0, network_s, static_cast<float>(limits.ttft_s), static_cast<float>(limits.tpot_s),
-                   input_tokens, output_tokens, output_tokens});
-  outstanding_tokens_ += static_cast<int64_t>(input_tokens) + output_tokens;
-  waiting_prompt_tokens_ += input_tokens;
+                   input_tokens, output_tokens, output_tokens, cached});
+  outstanding_tokens_ += static_cast<int64_t>(input_tokens - cached) + output_tokens;
+  waiting_prompt_tokens_ += input_tokens - cached;
   sink_->input_tokens += input_tokens;
 }
 
@@ -89,7 +93,7 @@ void Replica::park_until(double t) {
 }
 
 void Replica::push_front_waiting(const Pending& p) {
-  waiting_prompt_tokens_ += p.prompt_tokens;
+  waiting_prompt_tokens_ += p.prompt_tokens - p.cached_tokens;
   if (wait_head_ > 0) {
     wait_[--wait_head_] = p;
   } else {
@@ -111,12 +115,12 @@ void Replica::admit() {
     slot.ttft_limit_s = p.ttft_limit_s;
     slot.tpot_limit_s = p.tpot_limit_s;
     slot.prompt_tokens = p.prompt_tokens;
-    slot.prefilled = 0;
+    slot.prefilled = p.cached_tokens;
     slot.output_left = p.output_left;
     slot.output_total = p.output_total;
     kv_used_ += p.prompt_tokens;
-    prefill_pending_tokens_ += p.prompt_tokens;
-    waiting_prompt_tokens_ -= p.prompt_tokens;
+    prefill_pending_tokens_ += p.prompt_tokens - p.cached_tokens;
+    waiting_prompt_tokens_ -= p.prompt_tokens - p.cached_tokens;
     prefill_fifo_.push_back(s);
     ++running_;
     ++wait_head_;
@@ -136,7 +140,7 @@ void Replica::make_room_for_growth() {
     decode_context_ -= held;
     --decoding_;
     Pending p{slot.arrival_s, slot.first_token_s, slot.network_s, slot.ttft_limit_s, slot.tpot_limit_s, static_cast<int32_t>(slot.prompt_tokens + generated),
-              slot.output_left - generated, slot.output_total};
+              slot.output_left - generated, slot.output_total, 0};
     outstanding_tokens_ += p.prompt_tokens;
     sink_->recomputed_tokens += p.prompt_tokens;
     ++sink_->preemptions;

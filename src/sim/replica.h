@@ -50,6 +50,7 @@ struct ReplicaStats {
   uint64_t submitted = 0, completed = 0, rejected = 0, slo_met = 0, preemptions = 0;
   uint64_t iterations = 0;
   double input_tokens = 0, output_tokens = 0, recomputed_tokens = 0;
+  double prefix_hit_tokens = 0;  // prompt tokens taken from the prefix cache
   double busy_s = 0;     // time spent in iterations
   double energy_j = 0;   // busy and idle
   double idle_energy_j = 0;
@@ -68,8 +69,13 @@ class Replica {
   // time first, so the request never starts before it arrives. `network_s` (the round trip to
   // the user) is added to the request's TTFT. `slo` overrides the replica's SLO for this
   // request (batch work judged by its start deadline).
+  // `prefix_key` names the request's leading `prefix_tokens` prompt tokens (0: none); when the
+  // replica saw the key recently, those tokens are served from its prefix cache and not
+  // prefilled again (their KV is still reserved for the sequence).
   void submit(double arrival_s, int32_t input_tokens, int32_t output_tokens, double network_s = 0,
-              const Slo* slo = nullptr);
+              const Slo* slo = nullptr, uint64_t prefix_key = 0, int32_t prefix_tokens = 0);
+  // Whether a submit with this key would hit the prefix cache now.
+  bool has_prefix(uint64_t key) const { return key != 0 && prefix_cache_[key % kPrefixSlots] == key; }
   // Like advance_until, but an idle replica is powered off: no idle energy up to `t`.
   void park_until(double t);
   // Sends what happens from now on to another sink.
@@ -99,6 +105,7 @@ class Replica {
     int32_t prompt_tokens;  // to prefill (prompt plus regenerated tokens after preemption)
     int32_t output_left;    // tokens still to generate
     int32_t output_total;
+    int32_t cached_tokens;  // leading prompt tokens already in the prefix cache
   };
   struct Slot {
     double arrival_s, first_token_s, network_s;
@@ -145,6 +152,8 @@ class Replica {
   int64_t kv_used_ = 0;
   int64_t outstanding_tokens_ = 0;
   int64_t waiting_prompt_tokens_ = 0;
+  static constexpr size_t kPrefixSlots = 1024;  // direct-mapped: a newer key evicts an older one
+  std::vector<uint64_t> prefix_cache_ = std::vector<uint64_t>(kPrefixSlots, 0);
 };
 
 }  // namespace tokengrid::sim

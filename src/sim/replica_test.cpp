@@ -107,6 +107,30 @@ TEST(Replica, ChunkedPrefillRespectsTheTokenBudget) {
   EXPECT_NEAR(stats.ttft.quantile(0.5), 10 * (0.01 + 1e-5 * 1000), 0.002);
 }
 
+TEST(Replica, PrefixCacheSkipsThePrefillOfASeenPrefix) {
+  LinearCost cost;
+  ReplicaStats stats;
+  Replica r({100'000, 8, 1000}, cost, {100, 100}, &stats);
+  r.submit(0, 3000, 2, 0, nullptr, 42, 1024);  // first sight: 3 prefill iterations
+  r.advance_until(100);
+  const uint64_t first = stats.iterations;
+  EXPECT_EQ(first, 4u);
+  EXPECT_TRUE(r.has_prefix(42));
+  EXPECT_FALSE(r.has_prefix(43));
+  r.submit(200, 3000, 2, 0, nullptr, 42, 1024);  // 1,976 tokens left: 2 prefill iterations
+  r.advance_until(300);
+  EXPECT_EQ(stats.iterations - first, 3u);
+  EXPECT_EQ(stats.prefix_hit_tokens, 1024);
+  EXPECT_EQ(stats.completed, 2u);
+  EXPECT_EQ(r.kv_used_tokens(), 0);
+  EXPECT_EQ(r.outstanding_tokens(), 0);
+  EXPECT_EQ(r.queued_prefill_tokens(), 0);
+  r.submit(400, 500, 2, 0, nullptr, 42, 1024);  // a prefix longer than the prompt leaves one token
+  r.advance_until(500);
+  EXPECT_EQ(stats.prefix_hit_tokens, 1024 + 499);
+  EXPECT_EQ(r.outstanding_tokens(), 0);
+}
+
 TEST(Replica, IdleTimeIsIdlePower) {
   LinearCost cost;
   ReplicaStats stats;

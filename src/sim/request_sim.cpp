@@ -15,7 +15,7 @@ namespace {
 constexpr double kSliceS = 1.0;
 constexpr double kFullFactor = 1.5;
 constexpr size_t kPrefixTable = 4096;
-constexpr double kPrefixBlockTokens = 1024;  // the two leading 512-token blocks a key names
+constexpr int32_t kPrefixBlockTokens = 1024;  // the two leading 512-token blocks a key names
 
 struct SiteRun {
   std::unique_ptr<PerfModelCost> cost;
@@ -23,7 +23,8 @@ struct SiteRun {
   std::vector<Replica> replicas;
   int active = 0;
   double outstanding_requests = 0, outstanding_tokens = 0, queued_prefill = 0, power_w = 0;
-  std::vector<uint64_t> prefixes;
+  std::vector<uint64_t> prefixes;       // direct-mapped: prefix key seen here...
+  std::vector<int32_t> prefix_replica;  // ...and the replica that served it last
   double energy_mark = 0, output_mark = 0, requests_hour = 0;
 };
 
@@ -60,6 +61,7 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
       for (int r = 0; r < d.max_replicas; ++r) run->replicas.emplace_back(cfg, *run->cost, sc.slo, &run->stats);
     }
     run->prefixes.assign(kPrefixTable, 0);
+    run->prefix_replica.assign(kPrefixTable, 0);
     runs.push_back(std::move(run));
   }
 
@@ -106,19 +108,31 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
       for (int r = 1; r < run.active; ++r)
         if (run.replicas[static_cast<size_t>(r)].outstanding_tokens() < best->outstanding_tokens())
           best = &run.replicas[static_cast<size_t>(r)];
+      // Within the site, a request follows its prefix to the replica that caches it unless that
+      // replica is an iteration's worth of tokens busier than the least loaded one.
+      const size_t slot = rq.prefix_key % kPrefixTable;
+      if (rq.prefix_key && run.prefixes[slot] == rq.prefix_key && run.prefix_replica[slot] < run.active) {
+        Replica& owner = run.replicas[static_cast<size_t>(run.prefix_replica[slot])];
+        if (owner.has_prefix(rq.prefix_key) &&
+            owner.outstanding_tokens() <= best->outstanding_tokens() + sc.token_budget)
+          best = &owner;
+      }
       const double rtt_s = 2.0 * states[static_cast<size_t>(idx)].latency_ms / 1000.0;
       if (rq.deferrable) {
         // Batch work: judged by whether it starts before its deadline, not by its token pace.
         const Slo batch{std::max(sc.slo.ttft_s, rq.arrival_s + rq.window_s + sc.slo.ttft_s - t), 1e9};
-        best->submit(t, rq.input_tokens, rq.output_tokens, rtt_s, &batch);
+        best->submit(t, rq.input_tokens, rq.output_tokens, rtt_s, &batch, rq.prefix_key, kPrefixBlockTokens);
       } else {
-        best->submit(t, rq.input_tokens, rq.output_tokens, rtt_s);
+        best->submit(t, rq.input_tokens, rq.output_tokens, rtt_s, nullptr, rq.prefix_key, kPrefixBlockTokens);
       }
       run.outstanding_requests += 1;
       run.outstanding_tokens += rq.input_tokens + rq.output_tokens;
       run.queued_prefill += rq.input_tokens;
       run.requests_hour += 1;
-      if (rq.prefix_key) run.prefixes[rq.prefix_key % kPrefixTable] = rq.prefix_key;
+      if (rq.prefix_key) {
+        run.prefixes[slot] = rq.prefix_key;
+        run.prefix_replica[slot] = static_cast<int32_t>(best - run.replicas.data());
+      }
       return;
     }
     result.unserved += 1;
@@ -256,6 +270,7 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
     result.unserved += static_cast<double>(run->stats.rejected);
     result.preemptions += static_cast<double>(run->stats.preemptions);
     result.input_tokens += run->stats.input_tokens;
+    result.prefix_hit_tokens += run->stats.prefix_hit_tokens;
     result.output_tokens += run->stats.output_tokens;
   }
   return result;

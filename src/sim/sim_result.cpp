@@ -59,6 +59,7 @@ std::string summary_json(const SimResult& r, const Scenario& s) {
   j["unserved"] = r6(r.unserved);
   j["deferred"] = r6(r.deferred);
   j["preemptions"] = r6(r.preemptions);
+  j["prefix_hit_tokens"] = r6(r.prefix_hit_tokens);
   j["slo"] = {{"ttft_s", s.slo.ttft_s}, {"tpot_s", s.slo.tpot_s}};
   j["slo_attainment"] = r6(r.attainment());
   j["ttft_s"] = {{"p50", r6(r.ttft.quantile(0.5))}, {"p90", r6(r.ttft.quantile(0.9))}, {"p99", r6(r.ttft.quantile(0.99))}};

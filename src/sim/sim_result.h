@@ -43,6 +43,7 @@ struct SimResult {
   double deferred = 0;      // started later than they arrived
   double preemptions = 0;
   double input_tokens = 0, output_tokens = 0;
+  double prefix_hit_tokens = 0;  // prompt tokens served from a replica's prefix cache (request level)
 
   SiteHourRow& row(size_t site, int hour) { return rows[site * static_cast<size_t>(hours) + static_cast<size_t>(hour)]; }
   const SiteHourRow& row(size_t site, int hour) const {

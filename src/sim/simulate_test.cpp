@@ -196,15 +196,19 @@ TEST(RequestSim, MooncakeTraceWithPrefixAffinity) {
   const std::string path = (dir / "conversations.jsonl").string();
   {
     std::ofstream out(path);
-    for (int i = 0; i < 400; ++i)
-      out << "{\"timestamp\": " << i * 500 << ", \"input_length\": " << 600 + (i % 7) * 100
-          << ", \"output_length\": " << 20 + i % 50 << ", \"hash_ids\": [0, " << i % 40 << ", " << 1000 + i << "]}\n";
+    // 400 conversations of ten turns each, interleaved.
+    for (int i = 0; i < 4000; ++i)
+      out << "{\"timestamp\": " << i * 100 << ", \"input_length\": " << 1200 + (i % 7) * 100
+          << ", \"output_length\": " << 20 + i % 50 << ", \"hash_ids\": [0, " << i % 400 << ", " << 1000 + i << "]}\n";
   }
   auto s = parse_scenario(small_scenario_yaml(path, 10, 1), "s.yaml");
   ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-  const SimResult r = run_one(*s, "balanced+prefix");
-  EXPECT_GT(r.completed, 0);
-  EXPECT_DOUBLE_EQ(r.completed + r.unserved, r.requests);
+  const SimResult affinity = run_one(*s, "least-outstanding+prefix");
+  const SimResult plain = run_one(*s, "least-outstanding");
+  EXPECT_GT(affinity.completed, 0);
+  EXPECT_DOUBLE_EQ(affinity.completed + affinity.unserved, affinity.requests);
+  // Conversations that stay where their prefix is cached prefill less.
+  EXPECT_GT(affinity.prefix_hit_tokens, 1.5 * plain.prefix_hit_tokens);
 }
 
 TEST(Simulate, RefusesRequestLevelForHugeFleets) {
