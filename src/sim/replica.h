@@ -152,7 +152,7 @@ class Replica {
   int64_t kv_used_ = 0;
   int64_t outstanding_tokens_ = 0;
   int64_t waiting_prompt_tokens_ = 0;
-  static constexpr size_t kPrefixSlots = 1024;  // direct-mapped: a newer key evicts an older one
+  static constexpr size_t kPrefixSlots = 512;  // direct-mapped: a newer key evicts an older one
   std::vector<uint64_t> prefix_cache_ = std::vector<uint64_t>(kPrefixSlots, 0);
 };
 
