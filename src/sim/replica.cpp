@@ -75,6 +75,9 @@ void Replica::advance_until(double t) {
       clock_ = t;
       return;
     }
+    if (prefill_head_ == prefill_fifo_.size() && wait_head_ == wait_.size() && decoding_ > 0 &&
+        run_decode_steps(t))
+      continue;
     if (!run_iteration()) {  // unreachable by construction; never spin
       clock_ = t;
       return;
@@ -82,8 +85,43 @@ void Replica::advance_until(double t) {
   }
 }
 
+bool Replica::run_decode_steps(double t) {
+  // Stop before the first iteration that ends a sequence (left to run_iteration) and before KV
+  // growth would need a preemption.
+  const int64_t last = heap_.front().finish_iter - 1;
+  double clock = clock_, busy = 0, energy = 0, watts = current_watts_;
+  int64_t steps = 0;
+  IterationLoad load;
+  load.decode_seqs = decoding_;
+  while (clock < t && iter_ + steps < last && kv_used_ + decoding_ * (steps + 1) <= config_.kv_capacity_tokens) {
+    load.decode_context = static_cast<double>(decode_context_ + decoding_ * steps);
+    const StepCost cost = model_.cost(load);
+    clock += cost.seconds;
+    busy += cost.seconds;
+    energy += cost.seconds * cost.watts;
+    watts = cost.watts;
+    ++steps;
+  }
+  if (steps == 0) return false;
+  clock_ = clock;
+  current_watts_ = watts;
+  iter_ += steps;
+  const int64_t tokens = decoding_ * steps;
+  kv_used_ += tokens;
+  decode_context_ += tokens;
+  outstanding_tokens_ -= tokens;
+  sink_->output_tokens += static_cast<double>(tokens);
+  sink_->busy_s += busy;
+  sink_->energy_j += energy;
+  sink_->iterations += static_cast<uint64_t>(steps);
+  return true;
+}
+
 void Replica::park_until(double t) {
   while (clock_ < t && !idle()) {
+    if (prefill_head_ == prefill_fifo_.size() && wait_head_ == wait_.size() && decoding_ > 0 &&
+        run_decode_steps(t))
+      continue;
     if (!run_iteration()) break;
   }
   if (clock_ < t) {

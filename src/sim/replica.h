@@ -123,6 +123,9 @@ class Replica {
   int64_t waiting_count() const { return static_cast<int64_t>(wait_.size() - wait_head_); }
   void admit();
   bool run_iteration();  // false when there was nothing to run
+  // Pure decode iterations (nothing waiting or prefilling) up to `t`, the next sequence end or
+  // the KV limit, with the per-iteration bookkeeping hoisted; false when none could run.
+  bool run_decode_steps(double t);
   void make_room_for_growth();
   void finish(int32_t slot);
   void release(int32_t slot);
