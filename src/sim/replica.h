@@ -4,10 +4,12 @@
 // prompts up to a token budget (chunked prefill). KV capacity is counted in tokens: a sequence
 // reserves its prompt when admitted and one token per decode step; when the next step would not
 // fit, the most recently admitted decoding sequence is preempted and later recomputed (its
-// prompt and the tokens it generated are prefilled again). Guarantees: KV use never exceeds the
-// capacity; every submitted request either completes or is counted as rejected (it can never
-// fit); the work per iteration is O(1) plus O(log n) per sequence that starts or ends, with no
-// allocation once the arrays have grown to the peak load.
+// prompt and the tokens it generated are prefilled again). A small prefix cache lets a request
+// whose leading blocks the replica saw recently skip their prefill.
+//
+// Guarantees: KV use never exceeds the capacity; every submitted request either completes or is
+// counted as rejected (it can never fit); the work per iteration is O(1) plus O(log n) per
+// sequence that starts or ends, with no allocation once the arrays have grown to the peak load.
 #pragma once
 
 #include <cstdint>
