@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "engine/tensor_type.h"
 
@@ -23,11 +24,21 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   const void* data = nullptr;
+  // Optional: the same weights in the interleaved layout of pack_weights() (kernels.h), which
+  // the AVX-512 path reads instead of `data`. The integer block sums are the same either way;
+  // the float summation order differs, so one model must use one layout for all its products.
+  const void* packed = nullptr;
 };
 
 // y[b * w.rows + r] = dot(row r of w, x + b * w.cols) for b < batch. With a pool the rows are
 // split among its threads; without one the calling thread does all the work.
 void matmul(const WeightMatrix& w, const float* x, int64_t batch, float* y,
             ThreadPool* pool = nullptr);
+
+// ys[i] = ws[i] times x, as matmul() each, for matrices that share their input (Q, K and V;
+// gate and up): the activations are quantized once and all rows go through one parallel
+// region. Every matrix must have the same cols. Results are those of separate matmul() calls.
+void matmul_group(std::span<const WeightMatrix> ws, const float* x, int64_t batch,
+                  std::span<float* const> ys, ThreadPool* pool = nullptr);
 
 }  // namespace tokengrid::engine

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/kernels.h"
+#include "engine/thread_pool.h"
 #include "engine/vocabulary_gguf.h"
 
 namespace tokengrid::engine {
@@ -112,22 +114,49 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) 
   for (int i = 0; i < n; i++) out[i] = weight[i] * (ss * x[i]);
 }
 
-// Rotates consecutive pairs (x[2i], x[2i+1]) of the first rope_dim values of every head.
-void rope(float* vec, int n_heads, int head_dim, int rope_dim, int pos, float freq_base) {
-  for (int h = 0; h < n_heads; h++) {
-    float* head = vec + h * head_dim;
-    for (int i = 0; i < rope_dim; i += 2) {
-      float freq = 1.0f / std::pow(freq_base, static_cast<float>(i) / static_cast<float>(rope_dim));
-      float angle = static_cast<float>(pos) * freq;
-      float c = std::cos(angle), s = std::sin(angle);
-      float a = head[i], b = head[i + 1];
-      head[i] = a * c - b * s;
-      head[i + 1] = a * s + b * c;
-    }
+// cos and sin of the RoPE angles of one position: pos / freq_base^(i / rope_dim) for every even
+// i < rope_dim, computed once per row and shared by every head and layer.
+void rope_angles(float* cos_sin, int rope_dim, int pos, float freq_base) {
+  for (int i = 0; i < rope_dim; i += 2) {
+    float freq = 1.0f / std::pow(freq_base, static_cast<float>(i) / static_cast<float>(rope_dim));
+    float angle = static_cast<float>(pos) * freq;
+    cos_sin[i] = std::cos(angle);
+    cos_sin[i + 1] = std::sin(angle);
   }
 }
 
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
+// Rotates consecutive pairs (x[2i], x[2i+1]) of the first rope_dim values of every head of
+// `src` into `dst` (which may be src); the rest of each head is copied.
+void rope(float* dst, const float* src, int n_heads, int head_dim, int rope_dim, const float* cos_sin) {
+  for (int h = 0; h < n_heads; h++) {
+    const float* in = src + h * head_dim;
+    float* out = dst + h * head_dim;
+    for (int i = 0; i < rope_dim; i += 2) {
+      float c = cos_sin[i], s = cos_sin[i + 1];
+      float a = in[i], b = in[i + 1];
+      out[i] = a * c - b * s;
+      out[i + 1] = a * s + b * c;
+    }
+    if (out != in) std::memcpy(out + rope_dim, in + rope_dim, (head_dim - rope_dim) * sizeof(float));
+  }
+}
+
+void add_rows(float* x, const float* y, int n) {
+  for (int i = 0; i < n; i++) x[i] += y[i];
+}
+
+// fn(r) for every activation row: across the pool for prefill, on the caller for a few rows
+// (where waking the pool would cost more than the work).
+template <typename F>
+void for_rows(ThreadPool* pool, int64_t n, F&& fn) {
+  if (pool != nullptr && n >= 8) {
+    pool->parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t r = begin; r < end; r++) fn(r);
+    });
+  } else {
+    for (int64_t r = 0; r < n; r++) fn(r);
+  }
+}
 
 }  // namespace
 
@@ -174,6 +203,20 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   } else {
     model->output_ = model->token_embedding_;  // tied embeddings
   }
+  // The AVX-512 kernels read Q4_0 and Q8_0 weights in an interleaved layout, made once here
+  // (same size as the file's; the mapped originals are not read again).
+  if (kernel_path_supported(KernelPath::kAvx512)) {
+    auto pack = [&](WeightMatrix& m) {
+      std::vector<uint8_t> packed = pack_weights(m);
+      if (packed.empty()) return;
+      m.packed = packed.data();
+      model->packed_weights_.push_back(std::move(packed));
+    };
+    for (LayerWeights& w : model->layers_) {
+      for (WeightMatrix* m : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) pack(*m);
+    }
+    pack(model->output_);
+  }
   return model;
 }
 
@@ -198,7 +241,20 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
 
   std::vector<float> x(n * dim), xb(n * dim), q(n * dim), k(n * kv_dim), v(n * kv_dim);
   std::vector<float> att_out(n * dim), proj(n * dim), gate(n * c.ffn_dim), up(n * c.ffn_dim);
-  std::vector<float> scores(static_cast<size_t>(c.context_length));
+  // Attention scratch, one per thread of the pool: scores, and where each position's key and
+  // value rows sit in the cache.
+  struct Scratch {
+    std::vector<float> scores;
+    std::vector<const float*> keys, values;
+  };
+  std::vector<Scratch> scratch(pool != nullptr ? pool->threads() : 1);
+  for (Scratch& s : scratch) {
+    s.scores.resize(static_cast<size_t>(heads_per_kv) * c.context_length);
+    s.keys.resize(c.context_length);
+    s.values.resize(c.context_length);
+  }
+  std::vector<float> rope_cos_sin(n * c.rope_dim);
+  for (int64_t r = 0; r < n; r++) rope_angles(&rope_cos_sin[r * c.rope_dim], c.rope_dim, row_pos[r], c.rope_freq_base);
 
   const size_t embd_row_bytes = row_bytes(token_embedding_.type, dim);
   {
@@ -216,60 +272,61 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
   for (int l = 0; l < c.n_layers; l++) {
     const LayerWeights& w = layers_[l];
 
-    for (int64_t r = 0; r < n; r++) rmsnorm(&xb[r * dim], &x[r * dim], w.attn_norm, dim, c.rms_eps);
-    matmul(w.wq, xb.data(), n, q.data(), pool);
-    matmul(w.wk, xb.data(), n, k.data(), pool);
-    matmul(w.wv, xb.data(), n, v.data(), pool);
+    for_rows(pool, n, [&](int64_t r) { rmsnorm(&xb[r * dim], &x[r * dim], w.attn_norm, dim, c.rms_eps); });
+    const WeightMatrix qkv[] = {w.wq, w.wk, w.wv};
+    float* const qkv_out[] = {q.data(), k.data(), v.data()};
+    matmul_group(qkv, xb.data(), n, qkv_out, pool);
 
-    for (int64_t r = 0; r < n; r++) {
+    // RoPE on the queries in place, and on the keys on their way into the cache.
+    for_rows(pool, n, [&](int64_t r) {
       const SequenceBatchEntry& entry = batch[row_entry[r]];
       int pos = row_pos[r];
-      rope(&q[r * dim], c.n_heads, hd, c.rope_dim, pos, c.rope_freq_base);
-      rope(&k[r * kv_dim], c.n_kv_heads, hd, c.rope_dim, pos, c.rope_freq_base);
+      const float* cos_sin = &rope_cos_sin[r * c.rope_dim];
       int block = entry.block_table[pos / block_size], slot = pos % block_size;
-      std::memcpy(cache.key(l, block, slot), &k[r * kv_dim], kv_dim * sizeof(float));
+      rope(&q[r * dim], &q[r * dim], c.n_heads, hd, c.rope_dim, cos_sin);
+      rope(cache.key(l, block, slot), &k[r * kv_dim], c.n_kv_heads, hd, c.rope_dim, cos_sin);
       std::memcpy(cache.value(l, block, slot), &v[r * kv_dim], kv_dim * sizeof(float));
-    }
+    });
 
     // Causal attention: row r attends to positions 0..pos of its own sequence, all of which
-    // are in the cache now (earlier steps, or earlier rows of this batch).
-    for (int64_t r = 0; r < n; r++) {
-      const SequenceBatchEntry& entry = batch[row_entry[r]];
-      int pos = row_pos[r];
-      for (int h = 0; h < c.n_heads; h++) {
-        const float* qh = &q[r * dim + h * hd];
-        int kv_offset = (h / heads_per_kv) * hd;
-        float max_score = -INFINITY;
+    // are in the cache now (earlier steps, or earlier rows of this batch). One task per row and
+    // key/value head, covering the query heads that share it; each is computed the same way
+    // whichever thread runs it.
+    auto attend = [&](int64_t begin, int64_t end, int thread) {
+      Scratch& s = scratch[static_cast<size_t>(thread)];
+      for (int64_t task = begin; task < end; task++) {
+        int64_t r = task / c.n_kv_heads;
+        int kv_head = static_cast<int>(task % c.n_kv_heads);
+        const SequenceBatchEntry& entry = batch[row_entry[r]];
+        int pos = row_pos[r];
         for (int t = 0; t <= pos; t++) {
-          const float* kt = cache.key(l, entry.block_table[t / block_size], t % block_size) + kv_offset;
-          float s = 0.0f;
-          for (int i = 0; i < hd; i++) s += qh[i] * kt[i];
-          scores[t] = s * attn_scale;
-          max_score = std::max(max_score, scores[t]);
+          int block = entry.block_table[t / block_size], slot = t % block_size;
+          s.keys[t] = cache.key(l, block, slot) + kv_head * hd;
+          s.values[t] = cache.value(l, block, slot) + kv_head * hd;
         }
-        float sum = 0.0f;
-        for (int t = 0; t <= pos; t++) {
-          scores[t] = std::exp(scores[t] - max_score);
-          sum += scores[t];
-        }
-        float* out = &att_out[r * dim + h * hd];
-        std::fill(out, out + hd, 0.0f);
-        for (int t = 0; t <= pos; t++) {
-          const float* vt = cache.value(l, entry.block_table[t / block_size], t % block_size) + kv_offset;
-          float a = scores[t] / sum;
-          for (int i = 0; i < hd; i++) out[i] += a * vt[i];
-        }
+        int first_head = kv_head * heads_per_kv;
+        attention(&q[r * dim + first_head * hd], heads_per_kv, hd, attn_scale, s.keys.data(), s.values.data(),
+                  pos + 1, s.scores.data(), &att_out[r * dim + first_head * hd]);
       }
+    };
+    if (pool != nullptr) {
+      pool->parallel_for(n * c.n_kv_heads, attend);
+    } else {
+      attend(0, n * c.n_kv_heads, 0);
     }
     matmul(w.wo, att_out.data(), n, proj.data(), pool);
-    for (int64_t i = 0; i < n * dim; i++) x[i] += proj[i];
 
-    for (int64_t r = 0; r < n; r++) rmsnorm(&xb[r * dim], &x[r * dim], w.ffn_norm, dim, c.rms_eps);
-    matmul(w.w_gate, xb.data(), n, gate.data(), pool);
-    matmul(w.w_up, xb.data(), n, up.data(), pool);
-    for (int64_t i = 0; i < n * c.ffn_dim; i++) gate[i] = silu(gate[i]) * up[i];
+    // The residual, then the feed-forward norm, in one pass over each row.
+    for_rows(pool, n, [&](int64_t r) {
+      add_rows(&x[r * dim], &proj[r * dim], dim);
+      rmsnorm(&xb[r * dim], &x[r * dim], w.ffn_norm, dim, c.rms_eps);
+    });
+    const WeightMatrix gate_up[] = {w.w_gate, w.w_up};
+    float* const gate_up_out[] = {gate.data(), up.data()};
+    matmul_group(gate_up, xb.data(), n, gate_up_out, pool);
+    for_rows(pool, n, [&](int64_t r) { silu_mul(&gate[r * c.ffn_dim], &up[r * c.ffn_dim], c.ffn_dim); });
     matmul(w.w_down, gate.data(), n, proj.data(), pool);
-    for (int64_t i = 0; i < n * dim; i++) x[i] += proj[i];
+    for_rows(pool, n, [&](int64_t r) { add_rows(&x[r * dim], &proj[r * dim], dim); });
   }
 
   // Only the rows whose logits were asked for go through the final norm and the output matrix.

@@ -55,7 +55,8 @@ struct LayerWeights {
 
 class Model {
  public:
-  // Loads a GGUF file with general.architecture = "llama"; the weights stay memory-mapped.
+  // Loads a GGUF file with general.architecture = "llama"; the weights stay memory-mapped,
+  // except Q4_0 and Q8_0 matrices, which are repacked for the AVX-512 kernels where they run.
   static Result<std::unique_ptr<Model>> load(const std::string& path);
 
   const ModelConfig& config() const { return config_; }
@@ -79,6 +80,7 @@ class Model {
   const float* output_norm_ = nullptr;
   WeightMatrix output_;           // [vocab x dim], the token embedding when tied
   std::vector<std::vector<float>> widened_norms_;  // norm weights stored in a non-F32 type
+  std::vector<std::vector<uint8_t>> packed_weights_;  // see pack_weights(); matrices point here
 };
 
 }  // namespace tokengrid::engine

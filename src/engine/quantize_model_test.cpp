@@ -116,14 +116,14 @@ TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
 
 TEST_F(QuantizeModel, RejectsUndecodableSourcesAndTargets) {
   GgufWriter w;
-  ASSERT_TRUE(w.add_tensor("k.weight", {256}, id(TensorType::Q4_K), std::vector<uint8_t>(144)).is_ok());
-  std::string path = (dir_ / "q4k.gguf").string();
+  ASSERT_TRUE(w.add_tensor("k.weight", {256}, id(TensorType::Q5_K), std::vector<uint8_t>(176)).is_ok());
+  std::string path = (dir_ / "q5k.gguf").string();
   ASSERT_TRUE(w.write(path).is_ok());
   auto in = GgufFile::open(path);
   ASSERT_TRUE(in.is_ok());
   auto result = quantize_model(*in, TensorType::Q8_0, (dir_ / "never.gguf").string());
   ASSERT_FALSE(result.is_ok());
-  EXPECT_NE(result.status().message().find("tensor 'k.weight' has type q4_K"), std::string::npos);
+  EXPECT_NE(result.status().message().find("tensor 'k.weight' has type q5_K"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "never.gguf"));
 
   auto source = GgufFile::open(source_path_);

@@ -4,6 +4,12 @@
 //   Q8_0: { f16 d; int8 qs[32]; }              x[i] = qs[i] * d
 //   Q4_0: { f16 d; uint8 qs[16]; }             x[i] = ((qs[i] & 15) - 8) * d,
 //                                              x[i + 16] = ((qs[i] >> 4) - 8) * d   (i < 16)
+// K-quants use super-blocks of 256 values:
+//   Q4_K: { f16 d; f16 dmin; uint8 scales[12]; uint8 qs[128]; }  eight sub-blocks of 32, each
+//         with a 6-bit scale sc and a 6-bit min m packed into `scales`; x = d*sc*q - dmin*m with
+//         q in 0..15; each 32 bytes of qs hold two sub-blocks (low nibbles, then high nibbles).
+//   Q6_K: { uint8 ql[128]; uint8 qh[64]; int8 scales[16]; f16 d; }  sixteen sub-blocks of 16,
+//         x = d * scales[s] * (q - 32) with q in 0..63 split into 4 low bits (ql) and 2 high (qh).
 // A row of n elements takes n / block_size blocks; n must be a multiple of block_size.
 #pragma once
 
@@ -43,7 +49,7 @@ struct TypeTraits {
 std::optional<TypeTraits> type_traits(uint32_t type_id);
 // Name of a type id, "type N" for unknown ids.
 std::string type_name(uint32_t type_id);
-// Parses "f32", "f16", "bf16", "q8_0", "q4_0" (any case).
+// Parses "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k" (any case).
 std::optional<TensorType> parse_type(const std::string& name);
 
 // Bytes of a row of n elements; n must be a multiple of the block size.
@@ -68,7 +74,32 @@ struct BlockQ4_0 {
   uint16_t d;
   uint8_t qs[16];
 };
+struct BlockQ4_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qs[128];
+};
+struct BlockQ6_K {
+  uint8_t ql[128];
+  uint8_t qh[64];
+  int8_t scales[16];
+  uint16_t d;
+};
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ6_K) == 210);
+
+// Scale and min of sub-block j (0..7) of a Q4_K super-block, from its 12 packed bytes.
+inline void q4_k_scale_min(const uint8_t* scales, int j, int& sc, int& m) {
+  if (j < 4) {
+    sc = scales[j] & 63;
+    m = scales[j + 4] & 63;
+  } else {
+    sc = (scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4);
+    m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+  }
+}
 
 }  // namespace tokengrid::engine

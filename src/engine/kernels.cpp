@@ -1,0 +1,245 @@
+#include "engine/kernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/kernels_impl.h"
+
+namespace tokengrid::engine {
+
+using kernels_detail::GemmArgs;
+using kernels_detail::KernelTable;
+
+namespace {
+
+KernelPath best_supported_path() {
+  if (kernel_path_supported(KernelPath::kAvx512)) return KernelPath::kAvx512;
+  if (kernel_path_supported(KernelPath::kAvx2)) return KernelPath::kAvx2;
+  return KernelPath::kScalar;
+}
+
+KernelPath initial_path() {
+  KernelPath path = best_supported_path();
+  if (const char* env = std::getenv("TOKENGRID_KERNELS"); env != nullptr && *env != '\0') {
+    auto forced = parse_kernel_path(env);
+    if (!forced) {
+      std::fprintf(stderr, "tokengrid: TOKENGRID_KERNELS=%s is not scalar, avx2 or avx512; using %s\n",
+                   env, kernel_path_name(path));
+    } else if (!kernel_path_supported(*forced)) {
+      std::fprintf(stderr, "tokengrid: this CPU cannot run TOKENGRID_KERNELS=%s; using %s\n", env,
+                   kernel_path_name(path));
+    } else {
+      path = *forced;
+    }
+  }
+  return path;
+}
+
+std::atomic<int>& path_slot() {
+  static std::atomic<int> slot{static_cast<int>(initial_path())};
+  return slot;
+}
+
+}  // namespace
+
+const char* kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::kScalar: return "scalar";
+    case KernelPath::kAvx2: return "avx2";
+    case KernelPath::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
+
+std::optional<KernelPath> parse_kernel_path(const std::string& name) {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (lower == kernel_path_name(p)) return p;
+  }
+  return std::nullopt;
+}
+
+bool kernel_path_supported(KernelPath path) {
+  switch (path) {
+    case KernelPath::kScalar: return true;
+#if defined(__x86_64__)
+    case KernelPath::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
+    case KernelPath::kAvx512:
+      return kernel_path_supported(KernelPath::kAvx2) && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vnni");
+#else
+    default: return false;
+#endif
+  }
+  return false;
+}
+
+KernelPath active_kernel_path() { return static_cast<KernelPath>(path_slot().load(std::memory_order_relaxed)); }
+
+bool set_kernel_path(KernelPath path) {
+  if (!kernel_path_supported(path)) return false;
+  path_slot().store(static_cast<int>(path), std::memory_order_relaxed);
+  return true;
+}
+
+const KernelTable& kernels_detail::kernel_table(KernelPath path) {
+  switch (path) {
+    case KernelPath::kAvx512: return avx512_kernels();
+    case KernelPath::kAvx2: return avx2_kernels();
+    case KernelPath::kScalar: break;
+  }
+  return scalar_kernels();
+}
+
+std::optional<TensorType> activation_type(TensorType weight_type) {
+  switch (weight_type) {
+    case TensorType::Q8_0:
+    case TensorType::Q4_0: return TensorType::Q8_0;
+    case TensorType::Q4_K:
+    case TensorType::Q6_K: return TensorType::Q8_K;
+    default: return std::nullopt;
+  }
+}
+
+void prepare_activations(TensorType act_type, int64_t rows, int64_t cols, QuantizedActivations& out) {
+  bool k_quant = act_type == TensorType::Q8_K;
+  out.rows = rows;
+  out.cols = cols;
+  out.block = k_quant ? 256 : 32;
+  out.sum_block = k_quant ? 16 : 32;
+  // Grown, never shrunk: the buffers are reused from product to product.
+  auto grow = [](auto& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  };
+  grow(out.qs, rows * cols);
+  grow(out.d, rows * (cols / out.block));
+  grow(out.sums, rows * (cols / out.sum_block));
+}
+
+void quantize_activations(const float* x, int64_t row_begin, int64_t row_end, QuantizedActivations& out) {
+  const KernelTable& table = kernels_detail::kernel_table(active_kernel_path());
+  for (int64_t r = row_begin; r < row_end; r++) {
+    auto* qs = out.qs.data() + r * out.cols;
+    auto* d = out.d.data() + r * (out.cols / out.block);
+    auto* sums = out.sums.data() + r * (out.cols / out.sum_block);
+    if (out.block == 256) {
+      kernels_detail::quantize_q8_k(x + r * out.cols, out.cols, qs, d, sums);
+    } else {
+      table.quantize_q8_0(x + r * out.cols, out.cols, qs, d, sums);
+    }
+  }
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  return kernels_detail::kernel_table(active_kernel_path()).dot_f32(a, b, n);
+}
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  kernels_detail::kernel_table(active_kernel_path()).axpy_f32(a, x, y, n);
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+  kernels_detail::kernel_table(active_kernel_path()).silu_mul(gate, up, n);
+}
+
+float exp_shifted_sum(float* x, int64_t n, float shift) {
+  return kernels_detail::kernel_table(active_kernel_path()).exp_shifted_sum(x, n, shift);
+}
+
+void kernels_detail::generic_attention(const KernelTable& table, const float* q, int n_q, int head_dim,
+                                       float scale, const float* const* keys, const float* const* values,
+                                       int n_pos, float* scores, float* out) {
+  for (int h = 0; h < n_q; h++) {
+    const float* qh = q + h * head_dim;
+    float* sc = scores + static_cast<int64_t>(h) * n_pos;
+    float max_score = -INFINITY;
+    for (int t = 0; t < n_pos; t++) {
+      sc[t] = table.dot_f32(qh, keys[t], head_dim) * scale;
+      max_score = std::max(max_score, sc[t]);
+    }
+    const float inverse_sum = 1.0f / table.exp_shifted_sum(sc, n_pos, max_score);
+    float* oh = out + h * head_dim;
+    std::fill(oh, oh + head_dim, 0.0f);
+    for (int t = 0; t < n_pos; t++) table.axpy_f32(sc[t] * inverse_sum, values[t], oh, head_dim);
+  }
+}
+
+void attention(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
+               const float* const* values, int n_pos, float* scores, float* out) {
+  const KernelTable& table = kernels_detail::kernel_table(active_kernel_path());
+  if (table.attention != nullptr) {
+    table.attention(q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+  } else {
+    kernels_detail::generic_attention(table, q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+  }
+}
+
+std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
+  constexpr int G = kPackedGroupRows;
+  if (w.type == TensorType::F16 || w.type == TensorType::BF16) {
+    const int64_t groups = (w.rows + G - 1) / G;
+    std::vector<uint16_t> out(static_cast<size_t>(groups * G * w.cols), 0);
+    const auto* src = static_cast<const uint16_t*>(w.data);
+    for (int64_t r = 0; r < w.rows; r++) {
+      uint16_t* dst = out.data() + static_cast<size_t>((r / G) * G * w.cols + r % G);
+      const uint16_t* row = src + static_cast<size_t>(r * w.cols);
+      for (int64_t k = 0; k < w.cols; k++) dst[k * G] = row[k];
+    }
+    std::vector<uint8_t> bytes(out.size() * 2);
+    std::memcpy(bytes.data(), out.data(), bytes.size());
+    return bytes;
+  }
+  if (w.type != TensorType::Q4_0 && w.type != TensorType::Q8_0) return {};
+  const bool q8 = w.type == TensorType::Q8_0;
+  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+  const int chunks = q8 ? 8 : 4;
+  const int64_t groups = (w.rows + G - 1) / G, blocks = w.cols / 32;
+  const size_t row_stride = row_bytes(w.type, w.cols);
+  std::vector<uint8_t> out(static_cast<size_t>(groups * blocks) * G * block_bytes, 0);
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  for (int64_t g = 0; g < groups; g++) {
+    for (int k = 0; k < G; k++) {
+      const int64_t r = G * g + k;
+      const uint8_t* block = src + static_cast<size_t>(std::min(r, w.rows - 1)) * row_stride;
+      for (int64_t b = 0; b < blocks; b++, block += block_bytes) {
+        uint8_t* dst = out.data() + static_cast<size_t>(g * blocks + b) * G * block_bytes;
+        for (int e = 0; e < chunks; e++) {
+          uint32_t four = 0;
+          if (r < w.rows) std::memcpy(&four, block + 2 + 4 * e, 4);
+          if (q8) four ^= 0x80808080u;  // int8 + 128 as uint8; rows past the end become 0
+          std::memcpy(dst + 2 * G + (G * 4) * e + 4 * k, &four, 4);
+        }
+        if (r < w.rows) std::memcpy(dst + 2 * k, block, 2);
+      }
+    }
+  }
+  return out;
+}
+
+void gemm_rows(const WeightMatrix& w, int64_t r0, int64_t r1, const float* x,
+               const QuantizedActivations* qa, int64_t c0, int64_t c1, float* y, int64_t y_stride) {
+  const KernelTable& table = kernels_detail::kernel_table(active_kernel_path());
+  GemmArgs args{&w, r0, r1, x, qa, c0, c1, y, y_stride};
+  switch (w.type) {
+    case TensorType::F32: table.f32(args); return;
+    case TensorType::F16: table.f16(args); return;
+    case TensorType::BF16: table.bf16(args); return;
+    case TensorType::Q8_0: table.q8_0(args); return;
+    case TensorType::Q4_0: table.q4_0(args); return;
+    case TensorType::Q4_K: table.q4_k(args); return;
+    case TensorType::Q6_K: table.q6_k(args); return;
+    default: std::abort();  // loaders refuse unsupported types before any product
+  }
+}
+
+}  // namespace tokengrid::engine

@@ -1,0 +1,524 @@
+// The AVX-512 path (F, BW, VL, VNNI): 8-bit products with vpdpbusd, float products 16 wide.
+// Compiled with those extensions enabled for this file only; reached only when the CPU
+// reports them. Q8_0 activation quantization, the K-quant products, SiLU and exp reuse the
+// AVX2 code.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "engine/kernels_impl.h"
+
+namespace tokengrid::engine::kernels_detail {
+
+namespace {
+
+constexpr int kMaxAttentionHeads = 64;
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float hsum(__m512 v) {
+  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+// Zeroes a tile's accumulators (kept in a local array so they stay in registers).
+template <typename V, int R, int C>
+inline void zero(V (&acc)[R][C]) {
+#pragma GCC unroll 16
+  for (int i = 0; i < R; i++) {
+#pragma GCC unroll 16
+    for (int j = 0; j < C; j++) acc[i][j] = V{};
+  }
+}
+
+inline float load_fp16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+inline __m256i unpack_q4_0(const uint8_t* qs) {
+  __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  v = _mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0));
+  return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+struct Q40Kernel {
+  const GemmArgs& a;
+  int64_t blocks;
+
+  template <int R, int C>
+  void tile(int64_t r, int64_t c) {
+    const uint8_t* rows[R];
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
+    const int8_t* xq[C];
+    const float* xd[C];
+    const int32_t* xs[C];
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) {
+      xq[j] = a.qa->row_qs(c + j);
+      xd[j] = a.qa->row_d(c + j);
+      xs[j] = a.qa->row_sums(c + j);
+    }
+    __m256 acc[R][C];
+    zero(acc);
+    for (int64_t b = 0; b < blocks; b++) {
+      __m256i wq[R];
+      float dw[R];
+      #pragma GCC unroll 16
+      for (int i = 0; i < R; i++) {
+        const uint8_t* block = rows[i] + 18 * b;
+        dw[i] = load_fp16(block);
+        wq[i] = unpack_q4_0(block + 2);
+      }
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + 32 * b));
+        // (q - 8) . x = q . x - 8 * sum(x): each of the 8 lanes starts at -sum(x).
+        __m256i correction = _mm256_set1_epi32(-xs[j][b]);
+        #pragma GCC unroll 16
+        for (int i = 0; i < R; i++) {
+          __m256i p = _mm256_dpbusd_epi32(correction, wq[i], xv);
+          __m256 scale = _mm256_set1_ps(dw[i] * xd[j][b]);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[i][j]);
+        }
+      }
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    }
+  }
+};
+
+struct Q80Kernel {
+  const GemmArgs& a;
+  int64_t blocks;
+
+  template <int R, int C>
+  void tile(int64_t r, int64_t c) {
+    const uint8_t* rows[R];
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
+    const int8_t* xq[C];
+    const float* xd[C];
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) {
+      xq[j] = a.qa->row_qs(c + j);
+      xd[j] = a.qa->row_d(c + j);
+    }
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256 acc[R][C];
+    zero(acc);
+    for (int64_t b = 0; b < blocks; b++) {
+      __m256i wq[R], correction[R];
+      float dw[R];
+      #pragma GCC unroll 16
+      for (int i = 0; i < R; i++) {
+        const uint8_t* block = rows[i] + 34 * b;
+        dw[i] = load_fp16(block);
+        wq[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+        // vpdpbusd wants unsigned x signed: (x + 128) . w = x . w + 128 * sum(w), so each lane
+        // starts at -128 times the sum of its 4 weights.
+        correction[i] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, wq[i]));
+      }
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + 32 * b));
+        __m256i xu = _mm256_xor_si256(xv, bias);
+        #pragma GCC unroll 16
+        for (int i = 0; i < R; i++) {
+          __m256i p = _mm256_dpbusd_epi32(correction[i], xu, wq[i]);
+          __m256 scale = _mm256_set1_ps(dw[i] * xd[j][b]);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[i][j]);
+        }
+      }
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    }
+  }
+};
+
+struct WidenF32 {
+  static __m512 load(const uint8_t* row, int64_t k, __mmask16 mask) {
+    return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(row) + k);
+  }
+};
+struct WidenF16 {
+  static __m512 load(const uint8_t* row, int64_t k, __mmask16 mask) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, row + 2 * k));
+  }
+};
+struct WidenBF16 {
+  static __m512 load(const uint8_t* row, int64_t k, __mmask16 mask) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, row + 2 * k));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  }
+};
+
+// Float weights: 16 columns at a time, the ragged end through masked loads (zeros beyond it).
+template <typename Widen>
+struct FloatKernel {
+  const GemmArgs& a;
+  // When set, rows come from here (row first_row at `widened`, then every `stride` floats)
+  // instead of the weights; Widen is then WidenF32.
+  const float* widened = nullptr;
+  int64_t first_row = 0, stride = 0;
+
+  template <int R, int C>
+  void tile(int64_t r, int64_t c) {
+    const int64_t n = a.w->cols;
+    const uint8_t* rows[R];
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      rows[i] = widened != nullptr ? reinterpret_cast<const uint8_t*>(widened + (r + i - first_row) * stride)
+                                   : weight_row(*a.w, r + i);
+    }
+    const float* x[C];
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) x[j] = a.x + (c + j) * n;
+    __m512 acc[R][C];
+    zero(acc);
+    auto step = [&](int64_t k, __mmask16 mask) {
+      __m512 wv[R];
+      #pragma GCC unroll 16
+      for (int i = 0; i < R; i++) wv[i] = Widen::load(rows[i], k, mask);
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        __m512 xv = _mm512_maskz_loadu_ps(mask, x[j] + k);
+        #pragma GCC unroll 16
+        for (int i = 0; i < R; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+      }
+    };
+    const int64_t full = n / 16 * 16;
+    for (int64_t k = 0; k < full; k += 16) step(k, static_cast<__mmask16>(0xffff));
+    if (full < n) step(full, static_cast<__mmask16>((1u << (n - full)) - 1));
+    #pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    }
+  }
+};
+
+// Q4_0 / Q8_0 in the layout of pack_weights(): groups of 16 rows, one row per 32-bit lane, so a
+// block's integer sums for 16 rows come out of 8 vpdpbusd and are scaled with one multiply-add.
+template <bool kQ8>
+struct PackedKernel {
+  const GemmArgs& a;
+  int64_t blocks;
+  static constexpr int G = kPackedGroupRows;
+  static constexpr size_t kGroupBlockBytes = G * (kQ8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0));
+  // Software prefetch this far ahead in each group's stream: about 8% more decode bandwidth.
+  static constexpr size_t kPrefetchBytes = 1024;
+
+  template <int NG, int C>
+  void tile(int64_t g, int64_t c) {
+    const uint8_t* groups[NG];
+    #pragma GCC unroll 16
+    for (int i = 0; i < NG; i++) {
+      groups[i] = static_cast<const uint8_t*>(a.w->packed) + static_cast<size_t>((g + i) * blocks) * kGroupBlockBytes;
+    }
+    const int8_t* xq[C];
+    const float* xd[C];
+    const int32_t* xs[C];
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) {
+      xq[j] = a.qa->row_qs(c + j);
+      xd[j] = a.qa->row_d(c + j);
+      xs[j] = a.qa->row_sums(c + j);
+    }
+    const __m512i low_mask = _mm512_set1_epi8(0x0f);
+    __m512 acc[NG][C];
+    zero(acc);
+    for (int64_t b = 0; b < blocks; b++) {
+      __m512 dw[NG];
+      __m512i wv[NG][8];
+      #pragma GCC unroll 16
+      for (int i = 0; i < NG; i++) {
+        const uint8_t* p = groups[i] + static_cast<size_t>(b) * kGroupBlockBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+        dw[i] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        const uint8_t* q = p + 2 * G;
+        if constexpr (kQ8) {
+          #pragma GCC unroll 16
+          for (int e = 0; e < 8; e++) wv[i][e] = _mm512_loadu_si512(q + 64 * e);
+        } else {
+          #pragma GCC unroll 16
+          for (int e = 0; e < 4; e++) {
+            __m512i v = _mm512_loadu_si512(q + 64 * e);
+            wv[i][e] = _mm512_and_si512(v, low_mask);
+            wv[i][e + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
+          }
+        }
+      }
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        const int8_t* x = xq[j] + 32 * b;
+        // Q4_0 stores q with (q - 8) meant, Q8_0 stores w + 128: each lane starts at -offset*sum(x).
+        const __m512i start = _mm512_set1_epi32((kQ8 ? -128 : -8) * xs[j][b]);
+        const __m512 dx = _mm512_set1_ps(xd[j][b]);
+        #pragma GCC unroll 16
+        for (int i = 0; i < NG; i++) {
+          __m512i even = start, odd = _mm512_setzero_si512();
+          #pragma GCC unroll 16
+          for (int e = 0; e < 8; e += 2) {
+            int32_t x0, x1;
+            std::memcpy(&x0, x + 4 * e, 4);
+            std::memcpy(&x1, x + 4 * e + 4, 4);
+            even = _mm512_dpbusd_epi32(even, wv[i][e], _mm512_set1_epi32(x0));
+            odd = _mm512_dpbusd_epi32(odd, wv[i][e + 1], _mm512_set1_epi32(x1));
+          }
+          __m512 block_sums = _mm512_cvtepi32_ps(_mm512_add_epi32(even, odd));
+          acc[i][j] = _mm512_fmadd_ps(block_sums, _mm512_mul_ps(dw[i], dx), acc[i][j]);
+        }
+      }
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < NG; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        alignas(64) float lanes[G];
+        _mm512_store_ps(lanes, acc[i][j]);
+        for (int k = 0; k < G; k++) {
+          int64_t r = G * (g + i) + k;
+          if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
+        }
+      }
+    }
+  }
+};
+
+template <bool kQ8>
+void gemm_packed(const GemmArgs& a) {
+  PackedKernel<kQ8> k{a, a.w->cols / 32};
+  constexpr int G = kPackedGroupRows;
+  // Decode reads weights from memory: four groups at once keep more loads in flight. Prefill
+  // reuses each group's unpacked block across eight activation rows (measured best of 2x4,
+  // 1x8 and 1x16 tiles).
+  if (a.c1 - a.c0 < 4) {
+    for_each_tile<4, 1>(k, a.r0 / G, (a.r1 + G - 1) / G, a.c0, a.c1);
+  } else {
+    for_each_tile<1, 8>(k, a.r0 / G, (a.r1 + G - 1) / G, a.c0, a.c1);
+  }
+}
+
+// F16 / BF16 in the layout of pack_weights(): groups of 16 rows stored column by column, one
+// row per lane, so each weight is widened once and multiplied by a broadcast activation; an
+// output accumulates its products in column order, in its own lane (no horizontal sum).
+template <typename Widen>
+struct PackedFloatKernel {
+  const GemmArgs& a;
+  static constexpr int G = kPackedGroupRows;
+  static constexpr size_t kPrefetchBytes = 1024;
+
+  template <int NG, int C>
+  void tile(int64_t g, int64_t c) {
+    const int64_t n = a.w->cols;
+    const uint8_t* groups[NG];
+    #pragma GCC unroll 16
+    for (int i = 0; i < NG; i++) groups[i] = static_cast<const uint8_t*>(a.w->packed) + static_cast<size_t>((g + i) * n) * G * 2;
+    const float* x[C];
+    #pragma GCC unroll 16
+    for (int j = 0; j < C; j++) x[j] = a.x + (c + j) * n;
+    __m512 acc[NG][C];
+    zero(acc);
+    for (int64_t k = 0; k < n; k++) {
+      __m512 wv[NG];
+      #pragma GCC unroll 16
+      for (int i = 0; i < NG; i++) {
+        const uint8_t* p = groups[i] + static_cast<size_t>(k) * G * 2;
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+        wv[i] = Widen::load(p, 0, static_cast<__mmask16>(0xffff));
+      }
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        const __m512 xv = _mm512_set1_ps(x[j][k]);
+        #pragma GCC unroll 16
+        for (int i = 0; i < NG; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+      }
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < NG; i++) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        alignas(64) float lanes[G];
+        _mm512_store_ps(lanes, acc[i][j]);
+        for (int k = 0; k < G; k++) {
+          int64_t r = G * (g + i) + k;
+          if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
+        }
+      }
+    }
+  }
+};
+
+// For F16 and BF16 with several activation rows, each tile of 4 weight rows is widened once
+// into a float buffer and reused for every activation row of the chunk, which takes the
+// conversions out of the inner loop. Widening is exact, so the results do not change.
+template <typename Widen>
+void gemm_float(const GemmArgs& a) {
+  if constexpr (!std::is_same_v<Widen, WidenF32>) {
+    if (a.w->packed != nullptr) {
+      PackedFloatKernel<Widen> k{a};
+      constexpr int G = kPackedGroupRows;
+      // Decode: four groups stream at once. Prefill: 2 groups x 12 activation rows fill the
+      // registers with accumulators.
+      if (a.c1 - a.c0 < 4) {
+        for_each_tile<4, 1>(k, a.r0 / G, (a.r1 + G - 1) / G, a.c0, a.c1);
+      } else {
+        for_each_tile<2, 12>(k, a.r0 / G, (a.r1 + G - 1) / G, a.c0, a.c1, 48);
+      }
+      return;
+    }
+  }
+  constexpr int R = 4, C = 4;
+  constexpr int64_t kColChunk = 64;
+  if (std::is_same_v<Widen, WidenF32> || a.c1 - a.c0 < 2 * C) {
+    FloatKernel<Widen> k{a};
+    for_each_tile<R, C>(k, a.r0, a.r1, a.c0, a.c1, kColChunk);
+    return;
+  }
+  const int64_t n = a.w->cols, stride = (n + 15) / 16 * 16;
+  thread_local std::vector<float> widened;
+  widened.resize(static_cast<size_t>(R * stride));
+  for (int64_t cc = a.c0; cc < a.c1; cc += kColChunk) {
+    const int64_t cend = std::min(a.c1, cc + kColChunk);
+    for (int64_t r = a.r0; r < a.r1; r += R) {
+      const int nr = static_cast<int>(std::min<int64_t>(R, a.r1 - r));
+      #pragma GCC unroll 16
+      for (int i = 0; i < nr; i++) {
+        const uint8_t* row = weight_row(*a.w, r + i);
+        for (int64_t k = 0; k < n; k += 16) {
+          __mmask16 mask = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+          _mm512_storeu_ps(widened.data() + i * stride + k, Widen::load(row, k, mask));
+        }
+      }
+      FloatKernel<WidenF32> k{a, widened.data(), r, stride};
+      for (int64_t c = cc; c < cend; c += C) {
+        run_tile<R, C>(k, nr, static_cast<int>(std::min<int64_t>(C, cend - c)), r, c);
+      }
+    }
+  }
+}
+
+void gemm_q4_0(const GemmArgs& a) {
+  if (a.w->packed != nullptr) return gemm_packed<false>(a);
+  Q40Kernel k{a, a.w->cols / 32};
+  for_each_tile<4, 4>(k, a.r0, a.r1, a.c0, a.c1);
+}
+
+void gemm_q8_0(const GemmArgs& a) {
+  if (a.w->packed != nullptr) return gemm_packed<true>(a);
+  Q80Kernel k{a, a.w->cols / 32};
+  for_each_tile<4, 4>(k, a.r0, a.r1, a.c0, a.c1);
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+  }
+  for (; i < n; i += 16) {
+    __mmask16 mask = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i), acc0);
+  }
+  return hsum(_mm512_add_ps(acc0, acc1));
+}
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  const __m512 av = _mm512_set1_ps(a);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 mask = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(y + i, mask, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, x + i), _mm512_maskz_loadu_ps(mask, y + i)));
+  }
+}
+
+// attention() for head sizes of CH x 16 floats: each key and value row is loaded once into
+// registers for all the query heads of the group.
+template <int CH>
+void attention_rows(const float* q, int n_q, float scale, const float* const* keys, const float* const* values,
+                    int n_pos, float* scores, float* out) {
+  constexpr int kHeadDim = 16 * CH, kHeadsPerPass = CH <= 4 ? 4 : 2;
+  float max_score[kMaxAttentionHeads], inverse_sum[kMaxAttentionHeads];
+  for (int h = 0; h < n_q; h++) max_score[h] = -INFINITY;
+  for (int t = 0; t < n_pos; t++) {
+    __m512 k[CH];
+    #pragma GCC unroll 16
+    for (int c = 0; c < CH; c++) k[c] = _mm512_loadu_ps(keys[t] + 16 * c);
+    for (int h = 0; h < n_q; h++) {
+      const float* qh = q + h * kHeadDim;
+      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qh), k[0]);
+      #pragma GCC unroll 16
+      for (int c = 1; c < CH; c++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), k[c], acc);
+      float s = hsum(acc) * scale;
+      scores[static_cast<int64_t>(h) * n_pos + t] = s;
+      max_score[h] = std::max(max_score[h], s);
+    }
+  }
+  for (int h = 0; h < n_q; h++) {
+    inverse_sum[h] = 1.0f / avx2_exp_shifted_sum(scores + static_cast<int64_t>(h) * n_pos, n_pos, max_score[h]);
+  }
+  for (int h0 = 0; h0 < n_q; h0 += kHeadsPerPass) {
+    const int nh = std::min(kHeadsPerPass, n_q - h0);
+    __m512 acc[kHeadsPerPass][CH];
+    zero(acc);
+    for (int t = 0; t < n_pos; t++) {
+      __m512 v[CH];
+      #pragma GCC unroll 16
+      for (int c = 0; c < CH; c++) v[c] = _mm512_loadu_ps(values[t] + 16 * c);
+      #pragma GCC unroll 16
+      for (int i = 0; i < kHeadsPerPass; i++) {
+        if (i >= nh) break;
+        const int h = h0 + i;
+        const __m512 a = _mm512_set1_ps(scores[static_cast<int64_t>(h) * n_pos + t] * inverse_sum[h]);
+        #pragma GCC unroll 16
+        for (int c = 0; c < CH; c++) acc[i][c] = _mm512_fmadd_ps(a, v[c], acc[i][c]);
+      }
+    }
+    for (int i = 0; i < nh; i++) {
+      #pragma GCC unroll 16
+      for (int c = 0; c < CH; c++) _mm512_storeu_ps(out + (h0 + i) * kHeadDim + 16 * c, acc[i][c]);
+    }
+  }
+}
+
+void attention(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
+               const float* const* values, int n_pos, float* scores, float* out) {
+  if (n_q <= kMaxAttentionHeads) {
+    switch (head_dim) {
+      case 64: return attention_rows<4>(q, n_q, scale, keys, values, n_pos, scores, out);
+      case 128: return attention_rows<8>(q, n_q, scale, keys, values, n_pos, scores, out);
+      default: break;
+    }
+  }
+  generic_attention(avx512_kernels(), q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+}
+
+}  // namespace
+
+const KernelTable& avx512_kernels() {
+  static const KernelTable table{avx2_quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
+                                 gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, avx2_gemm_q4_k,
+                                 avx2_gemm_q6_k, dot_f32, axpy_f32, avx2_silu_mul,
+                                 avx2_exp_shifted_sum, attention};
+  return table;
+}
+
+}  // namespace tokengrid::engine::kernels_detail
