@@ -129,6 +129,21 @@ std::string report_html(const Scenario& sc, const std::vector<SimResult>& result
   html += bar_chart("Carbon (t CO2e)", names, carbon, "%.2f");
   html += bar_chart("SLO attainment (%)", names, attain, "%.2f");
   html += "</div>";
+  if (!results.empty()) {
+    std::vector<std::vector<double>> power(results.size()), cost_h(results.size());
+    for (size_t i = 0; i < results.size(); ++i)
+      for (int h = 0; h < results[i].hours; ++h) {
+        double mw = 0, usd = 0;
+        for (size_t s = 0; s < results[i].site_names.size(); ++s) {
+          mw += results[i].row(s, h).facility_kwh / 1000;
+          usd += results[i].row(s, h).cost_usd;
+        }
+        power[i].push_back(mw);
+        cost_h[i].push_back(usd);
+      }
+    html += line_chart("Fleet facility power by policy (MW, hourly mean)", "MW", names, power, results[0].hours);
+    html += line_chart("Fleet energy cost by policy (USD per hour)", "USD", names, cost_h, results[0].hours);
+  }
   for (const SimResult& r : results) {
     html += "<h2>" + escape(r.policy) + "</h2><table><tr><th>site</th><th>request share</th><th>energy MWh</th>"
             "<th>cost USD</th><th>carbon t</th><th>utilization</th></tr>";
