@@ -77,33 +77,33 @@ std::string compare_table(const std::vector<SimResult>& results) {
     if (r.policy == "latency-first") base = &r;
   std::string out;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%-18s %14s %11s %10s %8s %15s %17s %9s %9s\n", "policy", "cost USD", "energy MWh",
-                "carbon t", "SLO %", "TTFT p50/p99 s", "TPOT p50/p99 ms", "cost vs", "CO2 vs");
+  std::snprintf(buf, sizeof buf, "%-18s %14s %11s %10s %8s %15s %17s %9s %9s %9s\n", "policy", "cost USD",
+                "energy MWh", "carbon t", "SLO %", "TTFT p50/p99 s", "TPOT p50/p99 ms", "cost vs", "energy vs", "CO2 vs");
   out += buf;
   for (const SimResult& r : results) {
     const SiteHourRow t = r.total();
-    std::string dc = "-", dg = "-";
+    std::string dc = "-", de = "-", dg = "-";
     if (base && base != &r) {
       const SiteHourRow b = base->total();
-      char tmp[32];
-      if (b.cost_usd != 0) {
-        std::snprintf(tmp, sizeof tmp, "%+.1f%%", 100 * (t.cost_usd - b.cost_usd) / std::abs(b.cost_usd));
-        dc = tmp;
-      }
-      if (b.carbon_kg != 0) {
-        std::snprintf(tmp, sizeof tmp, "%+.1f%%", 100 * (t.carbon_kg - b.carbon_kg) / b.carbon_kg);
-        dg = tmp;
-      }
+      auto change = [](double now, double was) {
+        if (was == 0) return std::string("-");
+        char tmp[32];
+        std::snprintf(tmp, sizeof tmp, "%+.1f%%", 100 * (now - was) / std::abs(was));
+        return std::string(tmp);
+      };
+      dc = change(t.cost_usd, b.cost_usd);
+      de = change(t.facility_kwh, b.facility_kwh);
+      dg = change(t.carbon_kg, b.carbon_kg);
     }
     char lat[64], tpot[64];
     std::snprintf(lat, sizeof lat, "%.2f/%.2f", r.ttft.quantile(0.5), r.ttft.quantile(0.99));
     std::snprintf(tpot, sizeof tpot, "%.1f/%.1f", 1000 * r.tpot.quantile(0.5), 1000 * r.tpot.quantile(0.99));
-    std::snprintf(buf, sizeof buf, "%-18s %14.0f %11.2f %10.2f %8.2f %15s %17s %9s %9s\n", r.policy.c_str(),
+    std::snprintf(buf, sizeof buf, "%-18s %14.0f %11.2f %10.2f %8.2f %15s %17s %9s %9s %9s\n", r.policy.c_str(),
                   t.cost_usd, t.facility_kwh / 1000, t.carbon_kg / 1000, 100 * r.attainment(), lat, tpot, dc.c_str(),
-                  dg.c_str());
+                  de.c_str(), dg.c_str());
     out += buf;
   }
-  if (base) out += "(cost vs / CO2 vs: change against latency-first)\n";
+  if (base) out += "(cost, energy and CO2 vs: change against latency-first)\n";
   return out;
 }
 
