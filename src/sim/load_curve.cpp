@@ -137,6 +137,13 @@ LoadCurve measure_load_curve(const grid::PerfModel& model, const ReplicaConfig& 
     curve.slo_safe_rps = q.offered_rps + std::clamp(f, 0.0, 1.0) * (p.offered_rps - q.offered_rps);
     break;
   }
+  {
+    const LoadCurve::Blend b = curve.at(curve.slo_safe_rps);
+    const double w = b.upper_weight;
+    const double ttft = b.lower->mean_ttft_s * (1 - w) + b.upper->mean_ttft_s * w;
+    const double tpot = b.lower->mean_tpot_s * (1 - w) + b.upper->mean_tpot_s * w;
+    curve.slo_safe_outstanding = curve.slo_safe_rps * (ttft + tpot * std::max(mean_out - 1, 0.0));
+  }
   // The idle point takes the lightest point's latencies so blends near zero stay sensible.
   curve.points[0].ttft_q = curve.points[1].ttft_q;
   curve.points[0].tpot_q = curve.points[1].tpot_q;
@@ -156,6 +163,7 @@ std::string load_curve_json(const LoadCurve& curve, const std::string& deploymen
   j["deployment"] = deployment;
   j["saturation_rps"] = r6(curve.saturation_rps);
   j["slo_safe_rps"] = r6(curve.slo_safe_rps);
+  j["slo_safe_outstanding"] = r6(curve.slo_safe_outstanding);
   nlohmann::ordered_json points = nlohmann::ordered_json::array();
   const size_t mid = CurvePoint::kQuantiles / 2, tail = CurvePoint::kQuantiles - 1;
   for (const CurvePoint& p : curve.points)

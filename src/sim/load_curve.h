@@ -41,6 +41,8 @@ struct LoadCurve {
   // fleet mode's admission limit per replica, standing in for the spill to other sites that a
   // request-level driver does during bursts.
   double slo_safe_rps = 0;
+  // Mean requests in flight per replica at slo_safe_rps (Little's law).
+  double slo_safe_outstanding = 0;
   // Interpolation weights: the point pair and the weight of the upper one.
   struct Blend {
     const CurvePoint* lower;

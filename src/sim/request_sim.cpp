@@ -22,6 +22,7 @@ struct SiteRun {
   ReplicaStats stats;
   std::vector<Replica> replicas;
   int active = 0;
+  double admit_limit = 0;  // requests in flight per active replica at which the site is full
   double outstanding_requests = 0, outstanding_tokens = 0, queued_prefill = 0, power_w = 0;
   std::vector<uint64_t> prefixes;       // direct-mapped: prefix key seen here...
   std::vector<int32_t> prefix_replica;  // ...and the replica that served it last
@@ -62,6 +63,9 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
     }
     run->prefixes.assign(kPrefixTable, 0);
     run->prefix_replica.assign(kPrefixTable, 0);
+    run->admit_limit = ctx.admissible_outstanding(s) > 0
+                           ? std::min(ctx.admissible_outstanding(s), kFullFactor * sc.max_seqs)
+                           : kFullFactor * sc.max_seqs;
     runs.push_back(std::move(run));
   }
 
@@ -103,7 +107,7 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
     for (int idx : decision.ranked_sites) {
       if (idx < 0 || static_cast<size_t>(idx) >= S) continue;
       SiteRun& run = *runs[static_cast<size_t>(idx)];
-      if (run.active == 0 || run.outstanding_requests >= kFullFactor * sc.max_seqs * run.active) continue;
+      if (run.active == 0 || run.outstanding_requests >= run.admit_limit * run.active) continue;
       Replica* best = &run.replicas[0];
       for (int r = 1; r < run.active; ++r)
         if (run.replicas[static_cast<size_t>(r)].outstanding_tokens() < best->outstanding_tokens())

@@ -78,6 +78,12 @@ class SimContext {
   // Requests/s one replica of each site admits while meeting the SLO (LoadCurve::slo_safe_rps);
   // the deferral plan's headroom uses it when set.
   void set_admissible_rps(std::vector<double> per_replica) { admissible_rps_ = std::move(per_replica); }
+  // Requests in flight per replica at that load (Little's law on the curve), the request-level
+  // driver's admission limit; 0 for a site without a curve.
+  void set_admissible_outstanding(std::vector<double> per_replica) { admissible_outstanding_ = std::move(per_replica); }
+  double admissible_outstanding(size_t site) const {
+    return site < admissible_outstanding_.size() ? admissible_outstanding_[site] : 0.0;
+  }
 
  private:
   const Scenario* scenario_ = nullptr;
@@ -85,6 +91,7 @@ class SimContext {
   std::vector<SiteHourFacts> facts_;
   double mean_input_ = 0, mean_output_ = 0;
   std::vector<double> admissible_rps_;
+  std::vector<double> admissible_outstanding_;
 };
 
 }  // namespace tokengrid::sim

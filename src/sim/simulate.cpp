@@ -45,17 +45,18 @@ Result<SimulateOutput> simulate_with_curves(const Scenario& scenario, const Simu
                               " requests are too many to simulate one by one (at most 1e9); use mode: fleet "
                               "(or --mode fleet), or fewer --hours");
   }
-  FleetCurves curves;
-  bool shifting = false;
-  for (const auto& p : policies) shifting |= shift_objective(p->name()) != ShiftObjective::kNone;
-  if (scenario.mode == SimMode::kFleet || (shifting && scenario.workload.deferrable_share > 0)) {
-    CurveOptions co = options.curves;
-    co.seed = scenario.seed;
-    curves = measure_fleet_curves(ctx, co);
-    std::vector<double> admissible;
-    for (const auto& c : curves.by_site) admissible.push_back(c ? c->slo_safe_rps : 0.0);
-    ctx.set_admissible_rps(std::move(admissible));
+  // Both modes admit work to a site up to the load at which its requests still meet the SLO
+  // (the curve's SLO-safe point), so both need the curves.
+  CurveOptions co = options.curves;
+  co.seed = scenario.seed;
+  FleetCurves curves = measure_fleet_curves(ctx, co);
+  std::vector<double> admissible, outstanding;
+  for (const auto& c : curves.by_site) {
+    admissible.push_back(c ? c->slo_safe_rps : 0.0);
+    outstanding.push_back(c ? c->slo_safe_outstanding : 0.0);
   }
+  ctx.set_admissible_rps(std::move(admissible));
+  ctx.set_admissible_outstanding(std::move(outstanding));
   RunOptions run;
   run.progress = options.progress;
   SimulateOutput out;
