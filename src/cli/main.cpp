@@ -29,7 +29,7 @@ static void print_usage(FILE* out) {
                "tokengrid: LLM serving as a utility, dispatched by price, carbon and power.\n\n"
                "usage: tokengrid COMMAND [ARGS...]   (tokengrid COMMAND --help for details)\n\n"
                "commands:\n");
-  for (const Command& c : registered_commands()) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  for (const Command& c : registered_commands()) std::fprintf(out, "  %-13s %s\n", c.name, c.summary);
 }
 
 }  // namespace tokengrid::cli
