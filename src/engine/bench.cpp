@@ -137,22 +137,29 @@ std::vector<KernelBenchRow> bench_kernels(ThreadPool* pool, int64_t rows, int64_
       for (auto& v : row) v = dist(rng);
       quantize_row(type, row.data(), weights.data() + stride * static_cast<size_t>(r), cols);
     }
-    WeightMatrix w{type, rows, cols, weights.data()};
+    WeightMatrix plain{type, rows, cols, weights.data()};
+    std::vector<uint8_t> packed_bytes = pack_weights(plain);
+    WeightMatrix packed = plain;
+    packed.packed = packed_bytes.data();
     for (KernelPath path : paths) {
       if (!set_kernel_path(path)) continue;
-      for (int64_t batch : batches) {
-        matmul(w, x.data(), batch, y.data(), pool);
-        int64_t calls = 0;
-        auto start = Clock::now();
-        double elapsed = 0.0;
-        while (elapsed < seconds) {
+      for (bool use_packed : {false, true}) {
+        if (use_packed && (packed_bytes.empty() || path != KernelPath::kAvx512)) continue;
+        const WeightMatrix& w = use_packed ? packed : plain;
+        for (int64_t batch : batches) {
           matmul(w, x.data(), batch, y.data(), pool);
-          calls++;
-          elapsed = seconds_since(start);
+          int64_t calls = 0;
+          auto start = Clock::now();
+          double elapsed = 0.0;
+          while (elapsed < seconds) {
+            matmul(w, x.data(), batch, y.data(), pool);
+            calls++;
+            elapsed = seconds_since(start);
+          }
+          double per_call = elapsed / static_cast<double>(calls);
+          out.push_back({type, path, use_packed, batch, static_cast<double>(weights.size()) / per_call / 1e9,
+                         2.0 * static_cast<double>(rows * cols * batch) / per_call / 1e9});
         }
-        double per_call = elapsed / static_cast<double>(calls);
-        out.push_back({type, path, batch, static_cast<double>(weights.size()) / per_call / 1e9,
-                       2.0 * static_cast<double>(rows * cols * batch) / per_call / 1e9});
       }
     }
   }
