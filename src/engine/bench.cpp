@@ -84,19 +84,20 @@ Stat summarize(std::vector<double> samples) {
 Stat measure_read_bandwidth(ThreadPool* pool, size_t bytes, int rounds) {
   constexpr size_t kChunk = 1 << 20;  // tasks of 1 MiB
   bytes = std::max(kChunk, bytes / kChunk * kChunk);
-  auto deleter = [](uint8_t* p) { std::free(p); };
-  std::unique_ptr<uint8_t, decltype(deleter)> buffer(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)), deleter);
+  // Huge pages where available, as the repacked weights have.
+  HugePageBytes storage(bytes);
+  uint8_t* const data = storage.data();
   // Touch every page, with data the reads cannot predict.
   std::mt19937_64 rng(1);
   for (size_t i = 0; i < bytes; i += 8) {
     uint64_t v = rng();
-    std::memcpy(buffer.get() + i, &v, 8);
+    std::memcpy(data + i, &v, 8);
   }
   const int64_t tasks = static_cast<int64_t>(bytes / kChunk);
   std::vector<uint64_t> sink(static_cast<size_t>(pool != nullptr ? pool->threads() : 1));
   auto read_round = [&] {
     auto body = [&](int64_t begin, int64_t end, int thread) {
-      sink[static_cast<size_t>(thread)] ^= read_all(buffer.get() + begin * kChunk, static_cast<size_t>(end - begin) * kChunk);
+      sink[static_cast<size_t>(thread)] ^= read_all(data + begin * kChunk, static_cast<size_t>(end - begin) * kChunk);
     };
     // 8 MiB grabs: long sequential streams, as a product reads its rows, yet a thread that
     // starts late still gets its share.
@@ -138,7 +139,7 @@ std::vector<KernelBenchRow> bench_kernels(ThreadPool* pool, int64_t rows, int64_
       quantize_row(type, row.data(), weights.data() + stride * static_cast<size_t>(r), cols);
     }
     WeightMatrix plain{type, rows, cols, weights.data()};
-    std::vector<uint8_t> packed_bytes = pack_weights(plain);
+    HugePageBytes packed_bytes = pack_weights(plain);
     WeightMatrix packed = plain;
     packed.packed = packed_bytes.data();
     for (KernelPath path : paths) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/huge_pages.h"
 #include "engine/matmul.h"
 
 namespace tokengrid::engine {
@@ -89,7 +90,7 @@ void attention(const float* q, int n_q, int head_dim, float scale, const float* 
 // each column, the 16 rows' values). Rows past the end are zero. Same size as the original, up
 // to the padding of the last group; empty for types without a packed layout (F32, K-quants).
 constexpr int kPackedGroupRows = 16;
-std::vector<uint8_t> pack_weights(const WeightMatrix& w);
+HugePageBytes pack_weights(const WeightMatrix& w);
 
 // y[c * y_stride + r] = dot(weight row r, activation row c) for r in [r0, r1), c in [c0, c1).
 // Float weights read x (row stride w.cols); quantized weights read qa.
