@@ -84,9 +84,15 @@ Result<Generation> generate(const Model& model, const std::vector<int32_t>& prom
     pos++;
   }
   if (!stop_string_matched) {
-    StopMatcher::Step last = stop_matcher.push(decoder.finish());
-    if (!last.stopped) last.text += stop_matcher.finish().text;
-    emit(last.text);
+    // Held-back text may still complete a stop string once nothing more can follow it.
+    StopMatcher::Step tail = stop_matcher.push(decoder.finish());
+    if (!tail.stopped) {
+      StopMatcher::Step rest = stop_matcher.finish();
+      tail.text += rest.text;
+      tail.stopped = rest.stopped;
+    }
+    if (tail.stopped) out.stopped = true;
+    emit(tail.text);
   }
   out.timings.decode_ms = elapsed_ms(start);
   return out;

@@ -136,6 +136,28 @@ TEST_F(StoriesModel, IncrementalDecodeEqualsPrefill) {
   }
 }
 
+TEST_F(StoriesModel, StopStringHeldAtTheEndStillStops) {
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  const std::vector<int32_t>& prompt = cases_[1].prompt_ids;
+  // The shortest greedy continuation whose text reaches "named Lily".
+  StopRules rules;
+  rules.stop_at_eos = false;
+  std::string text;
+  for (rules.max_tokens = 1; rules.max_tokens < 40; rules.max_tokens++) {
+    text = generate(*model_, prompt, greedy, rules)->text;
+    if (text.find("named Lily") != std::string::npos) break;
+  }
+  ASSERT_NE(text.find("named Lily"), std::string::npos);
+  // "named Lily and" could still match when generation ends, so "named Lily" is held back;
+  // "Lily" is complete inside it and must end the text there.
+  rules.stop = {"named Lily and", "Lily"};
+  auto out = generate(*model_, prompt, greedy, rules);
+  ASSERT_TRUE(out.is_ok());
+  EXPECT_TRUE(out->stopped);
+  EXPECT_EQ(out->text, text.substr(0, text.find("Lily")));
+}
+
 TEST(ModelLoad, MissingFileNamesIt) {
   auto m = Model::load("/nonexistent/model.gguf");
   ASSERT_FALSE(m.is_ok());

@@ -11,6 +11,10 @@ namespace {
 
 constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
 constexpr float kBanBias = -100.0f;
+constexpr float kNegligibleLogWeight = -87.0f;
+// Below this, dividing by the temperature overflows the arithmetic; such a distribution is
+// greedy in all but name (vLLM uses the same cut).
+constexpr float kGreedyTemperature = 1e-5f;
 
 // Most likely first; equal logits by lower id, so every ordering is total and reproducible.
 bool more_likely(float logit_a, int32_t id_a, float logit_b, int32_t id_b) {
@@ -76,21 +80,33 @@ void Sampler::apply_bias_and_penalties(std::span<float> logits, std::span<const 
 
 int32_t Sampler::draw(std::span<const float> logits, float max_logit) {
   const float inverse_temperature = 1.0f / params_.temperature;
-  candidates_.clear();
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const float weight = std::exp((logits[i] - max_logit) * inverse_temperature);
-    // Tokens whose weight underflows cannot be drawn; dropping them early keeps the work and
-    // the spread of logits that top-p has to order small.
-    if (weight > 0.0f) candidates_.push_back({logits[i], static_cast<int32_t>(i), weight});
-  }
+  // A token below exp(-87) (about 1e-38) of the top weight cannot matter to a draw from at
+  // most 2^31 tokens; dropping it early keeps the work, and the spread of logits that top-p
+  // has to order, small.
+  auto negligible = [&](float logit) { return (logit - max_logit) * inverse_temperature < kNegligibleLogWeight; };
   auto by_likelihood = [](const Candidate& a, const Candidate& b) { return more_likely(a.logit, a.id, b.logit, b.id); };
-
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < candidates_.size()) {
-    std::nth_element(candidates_.begin(), candidates_.begin() + params_.top_k, candidates_.end(), by_likelihood);
-    candidates_.resize(params_.top_k);
+  candidates_.clear();
+  const size_t top_k = params_.top_k > 0 ? static_cast<size_t>(params_.top_k) : logits.size();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (negligible(logits[i])) continue;
+    const Candidate c{logits[i], static_cast<int32_t>(i), 0.0f};
+    if (candidates_.size() < top_k) {
+      candidates_.push_back(c);
+      if (candidates_.size() == top_k && top_k < logits.size()) {
+        std::make_heap(candidates_.begin(), candidates_.end(), by_likelihood);
+      }
+    } else if (by_likelihood(c, candidates_.front())) {
+      // A heap whose front is the least likely of the k kept so far.
+      std::pop_heap(candidates_.begin(), candidates_.end(), by_likelihood);
+      candidates_.back() = c;
+      std::push_heap(candidates_.begin(), candidates_.end(), by_likelihood);
+    }
   }
   double total = 0.0;
-  for (const Candidate& c : candidates_) total += c.weight;
+  for (Candidate& c : candidates_) {
+    c.weight = std::exp((c.logit - max_logit) * inverse_temperature);
+    total += c.weight;
+  }
 
   if (params_.top_p < 1.0f) total = keep_nucleus(total);
 
@@ -159,7 +175,10 @@ SampleResult Sampler::sample(std::span<float> all_logits, std::span<const int32_
 
   int32_t best = 0;
   for (size_t i = 0; i < logits.size(); ++i) {
+    // A broken model output must not poison the arithmetic below: NaN is never chosen, +inf
+    // is merely the largest logit.
     if (std::isnan(logits[i])) logits[i] = kNegativeInfinity;
+    if (logits[i] == -kNegativeInfinity) logits[i] = std::numeric_limits<float>::max();
     if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
   }
   const float max_logit = logits[best];
@@ -168,7 +187,7 @@ SampleResult Sampler::sample(std::span<float> all_logits, std::span<const int32_
     result.logprob = kNegativeInfinity;
     return result;
   }
-  const bool greedy = !(params_.temperature > 0.0f) || params_.top_k == 1;
+  const bool greedy = !(params_.temperature >= kGreedyTemperature) || params_.top_k == 1;
   result.token = greedy ? best : draw(logits, max_logit);
   if (params_.top_logprobs < 0) return result;
 

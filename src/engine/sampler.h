@@ -5,7 +5,7 @@
 //      -100 as a ban), +100 makes it all but certain;
 //   2. presence and frequency penalties over the tokens generated so far (the prompt does not
 //      count): logit -= presence_penalty * (count > 0) + frequency_penalty * count;
-//   3. temperature 0: the most likely token (ties: the lowest id). Otherwise logits are divided
+//   3. temperature 0 (below 1e-5): the most likely token (ties: the lowest id). Otherwise logits are divided
 //      by the temperature, then top-k, then top-p (the smallest set of most likely tokens whose
 //      probability reaches top_p), then min-p (drop tokens below min_p times the top
 //      probability), and one token is drawn from what remains, renormalised.
@@ -20,8 +20,8 @@
 // and platform (the uniform draws come from std::mt19937_64's bit stream directly, not from a
 // library distribution). Without a seed the generator is seeded from std::random_device.
 //
-// Cost per call is O(vocab): top-k selects with nth_element, and top-p buckets the candidates
-// by logit and sorts only the bucket where the nucleus ends.
+// Cost per call is O(vocab): top-k keeps a heap of the k best while scanning, and top-p
+// buckets the candidates by logit and sorts only the bucket where the nucleus ends.
 #pragma once
 
 #include <cstdint>

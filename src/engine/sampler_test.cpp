@@ -93,6 +93,33 @@ TEST(Sampler, TopKKeepsTheKMostLikely) {
   EXPECT_LT(chi_square(counts, {0.0, 0.625, 0.0, 0.375}), kChiSquare001[1]);
 }
 
+TEST(Sampler, TopKOnALargeVocabularyKeepsExactlyTheKBest) {
+  constexpr int kVocab = 5000;
+  std::mt19937 rng(9);
+  std::vector<float> logits(kVocab);
+  for (float& l : logits) l = static_cast<float>(rng() % 1000) / 100.0f;  // many ties
+  std::vector<int32_t> order(kVocab);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  const std::vector<int32_t> best(order.begin(), order.begin() + 8);  // ties broken by lower id
+
+  SamplingParams p = seeded();
+  p.top_k = 8;
+  p.temperature = 2.0f;
+  Sampler s(p, kVocab);
+  std::vector<int> drawn(kVocab, 0);
+  for (int draw = 0; draw < 2000; ++draw) {
+    std::vector<float> copy = logits;
+    ++drawn[s.sample(copy, {}).token];
+  }
+  int inside = 0;
+  for (int32_t id : best) {
+    EXPECT_GT(drawn[id], 0) << "token " << id << " is among the best 8 but never drawn";
+    inside += drawn[id];
+  }
+  EXPECT_EQ(inside, 2000);
+}
+
 TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
   SamplingParams p = seeded();
   p.top_p = 0.7f;  // 0.5 is not enough, 0.5 + 0.3 is
@@ -250,6 +277,21 @@ TEST(Sampler, SurvivesEverythingBannedAndNaN) {
   Sampler plain(seeded(), 3);
   std::vector<float> with_nan = {std::numeric_limits<float>::quiet_NaN(), 0.0f, 1.0f};
   EXPECT_NE(plain.sample(with_nan, {}).token, 0);
+  std::vector<float> with_infinity = {0.0f, std::numeric_limits<float>::infinity(), 1.0f};
+  EXPECT_EQ(plain.sample(with_infinity, {}).token, 1);
+}
+
+TEST(Sampler, TinyTemperatureIsGreedy) {
+  SamplingParams p = seeded();
+  p.temperature = 1e-30f;
+  p.top_logprobs = 1;
+  Sampler s(p, 3);
+  for (int i = 0; i < 20; ++i) {
+    std::vector<float> logits = {1.0f, 1.5f, 1.49f};
+    const SampleResult r = s.sample(logits, {});
+    EXPECT_EQ(r.token, 1);
+    EXPECT_TRUE(std::isfinite(r.logprob));
+  }
 }
 
 TEST(Sampler, ValidatesEachField) {

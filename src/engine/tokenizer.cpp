@@ -115,10 +115,14 @@ Result<Tokenizer> Tokenizer::create(Vocabulary vocab) {
       t.mergeable_.try_emplace(piece, id);  // on duplicates the first id wins
       if (type == TokenType::kUserDefined) t.user_defined_.push_back(id);
     }
+    if ((type == TokenType::kControl || type == TokenType::kUserDefined) && !piece.empty()) {
+      t.special_.push_back(id);
+    }
   }
   t.tokens_ = std::move(vocab.tokens);
-  std::stable_sort(t.user_defined_.begin(), t.user_defined_.end(),
-                   [&t](int32_t a, int32_t b) { return t.tokens_[a].size() > t.tokens_[b].size(); });
+  auto longest_first = [&t](int32_t a, int32_t b) { return t.tokens_[a].size() > t.tokens_[b].size(); };
+  std::stable_sort(t.user_defined_.begin(), t.user_defined_.end(), longest_first);
+  std::stable_sort(t.special_.begin(), t.special_.end(), longest_first);
   t.bos_id_ = vocab.bos_id;
   t.eos_id_ = vocab.eos_id;
   t.unk_id_ = vocab.unk_id;
@@ -163,8 +167,9 @@ std::string Tokenizer::token_piece(int32_t id) const {
   return replace_space_markers(tokens_[id]);
 }
 
-std::optional<std::pair<size_t, int32_t>> Tokenizer::match_user_defined(std::string_view text) const {
-  for (int32_t id : user_defined_) {  // longest first, so the first hit is the longest match
+std::optional<std::pair<size_t, int32_t>> Tokenizer::longest_match(const std::vector<int32_t>& ids,
+                                                                   std::string_view text) const {
+  for (int32_t id : ids) {  // longest first, so the first hit is the longest match
     if (text.starts_with(tokens_[id])) return std::pair{tokens_[id].size(), id};
   }
   return std::nullopt;
@@ -244,14 +249,11 @@ void Tokenizer::encode_segment(std::string_view text, std::vector<int32_t>& out)
   }
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
-  std::vector<int32_t> out;
-  if (add_bos && bos_id_ >= 0) out.push_back(bos_id_);
-  if (text.empty()) return out;
-
+void Tokenizer::encode_text(std::string_view text, bool dummy_prefix, std::vector<int32_t>& out) const {
+  if (text.empty()) return;
   std::string normalized;
   normalized.reserve(text.size() + text.size() / 4 + kSpaceMarker.size());
-  if (add_space_prefix_) normalized.append(kSpaceMarker);
+  if (dummy_prefix) normalized.append(kSpaceMarker);
   for (char c : text) {
     if (c == ' ') normalized.append(kSpaceMarker);
     else normalized.push_back(c);
@@ -260,12 +262,12 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) cons
 
   if (user_defined_.empty()) {
     encode_segment(normalized, out);
-    return out;
+    return;
   }
   const std::string_view all = normalized;
   size_t segment_start = 0;
   for (size_t i = 0; i < all.size();) {
-    if (auto match = match_user_defined(all.substr(i))) {
+    if (auto match = longest_match(user_defined_, all.substr(i))) {
       encode_segment(all.substr(segment_start, i - segment_start), out);
       out.push_back(match->second);
       i += match->first;
@@ -275,6 +277,29 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) cons
     }
   }
   encode_segment(all.substr(segment_start), out);
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, SpecialTokens special) const {
+  std::vector<int32_t> out;
+  if (add_bos && bos_id_ >= 0) out.push_back(bos_id_);
+  if (special == SpecialTokens::kPlainText || special_.empty()) {
+    encode_text(text, add_space_prefix_, out);
+    return out;
+  }
+  // As llama.cpp does with special tokens parsed: each stretch of text that starts the input
+  // or follows a special token gets the dummy prefix.
+  size_t segment_start = 0;
+  for (size_t i = 0; i < text.size();) {
+    if (auto match = longest_match(special_, text.substr(i))) {
+      encode_text(text.substr(segment_start, i - segment_start), add_space_prefix_, out);
+      out.push_back(match->second);
+      i += match->first;
+      segment_start = i;
+    } else {
+      ++i;
+    }
+  }
+  encode_text(text.substr(segment_start), add_space_prefix_, out);
   return out;
 }
 

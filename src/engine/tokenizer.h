@@ -12,7 +12,8 @@
 //      unknown token when the vocabulary lacks those byte tokens (nothing when it has no
 //      unknown token either). Each byte of invalid UTF-8 in the input counts as a character.
 //   Only normal and user-defined tokens are produced by merges: control, unknown, unused and
-//   byte tokens never come out of plain text (the text "<s>" does not become BOS).
+//   byte tokens never come out of plain text (the text "<s>" does not become BOS) unless the
+//   caller asks for special tokens to be recognised.
 //
 // Decoding: '▁' becomes a space, byte tokens become their byte, control tokens (BOS, EOS)
 // become nothing, the unknown token becomes " ⁇ " (SentencePiece's surface for it), and ids
@@ -21,7 +22,8 @@
 // not form UTF-8 become U+FFFD.
 //
 // Round trip: decode(encode(s, /*add_bos=*/true)) == s for every valid UTF-8 string s that
-// does not contain U+2581 itself (which the encoding cannot tell apart from a space).
+// does not contain U+2581 itself (which the encoding cannot tell apart from a space), given a
+// vocabulary that has '▁' as a piece (as every Llama vocabulary does).
 //
 // A Tokenizer is immutable after create() and safe to share between threads.
 #pragma once
@@ -49,6 +51,8 @@ enum class TokenType : int32_t {
   kByte = 6,
 };
 
+enum class SpecialTokens { kPlainText, kRecognise };
+
 struct Vocabulary {
   std::vector<std::string> tokens;
   // One score per token; higher merges first. Empty means all zero.
@@ -70,7 +74,12 @@ class Tokenizer {
   static Result<Tokenizer> create(Vocabulary vocab);
 
   // Token ids for text, preceded by BOS when add_bos is set. Empty text gives just BOS.
-  std::vector<int32_t> encode(std::string_view text, bool add_bos) const;
+  // With SpecialTokens::kRecognise (for text the server itself wrote, such as a rendered chat
+  // template; never for user text), the texts of control and user-defined tokens ("<s>",
+  // "</s>", "<|im_start|>") become those tokens, longest first, and each stretch of plain text
+  // at the start or after such a token gets the dummy prefix, as llama.cpp does.
+  std::vector<int32_t> encode(std::string_view text, bool add_bos,
+                              SpecialTokens special = SpecialTokens::kPlainText) const;
 
   // The text of a whole sequence (see the header comment for the rules).
   std::string decode(std::span<const int32_t> ids) const;
@@ -110,17 +119,21 @@ class Tokenizer {
 
   Tokenizer() = default;
 
+  // Appends the tokens for plain text: normalization, user-defined tokens, BPE.
+  void encode_text(std::string_view text, bool dummy_prefix, std::vector<int32_t>& out) const;
   // Appends the tokens for one segment of normalized text (no user-defined tokens inside).
   void encode_segment(std::string_view normalized, std::vector<int32_t>& out) const;
   void append_byte_fallback(std::string_view symbol, std::vector<int32_t>& out) const;
-  // The length of the longest user-defined token at the start of text, and its id.
-  std::optional<std::pair<size_t, int32_t>> match_user_defined(std::string_view text) const;
+  // The length and id of the longest of `ids` (sorted longest first) that starts text.
+  std::optional<std::pair<size_t, int32_t>> longest_match(const std::vector<int32_t>& ids,
+                                                          std::string_view text) const;
 
   std::vector<std::string> tokens_;
   std::vector<float> scores_;
   std::vector<TokenType> types_;
   std::unordered_map<std::string, int32_t, PieceHash, std::equal_to<>> mergeable_;
   std::vector<int32_t> user_defined_;  // ids, longest piece first
+  std::vector<int32_t> special_;       // control and user-defined ids, longest piece first
   std::array<int32_t, 256> byte_tokens_{};  // -1 when the vocabulary lacks that byte
   std::vector<int16_t> byte_of_token_;      // -1 for tokens that are not byte tokens
   int32_t bos_id_ = -1;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/stream_decoder.h"
+#include "engine/tokenizer_test_reference.h"
 #include "engine/utf8.h"
 
 namespace tokengrid::engine {
@@ -130,6 +131,31 @@ TEST(Tokenizer, ControlAndByteTokensNeverComeFromText) {
   EXPECT_EQ(t.decode(ids), " " + text);
 }
 
+TEST(Tokenizer, SpecialTokensAreRecognisedOnlyWhenAsked) {
+  Vocabulary v = llama_vocabulary({{"\xE2\x96\x81", -5}, {"a", -1}, {"b", -1}, {"\xE2\x96\x81" "a", -2},
+                                   {"\xE2\x96\x81" "b", -2}, {"<", -1}, {"s", -1}, {">", -1}, {"/", -1},
+                                   {"|", -1}, {"i", -1}, {"m", -1}});
+  v.tokens.push_back("<|im");  // a control token that is a prefix of another
+  v.scores.push_back(0);
+  v.types.push_back(3);
+  v.tokens.push_back("<|im|>");
+  v.scores.push_back(0);
+  v.types.push_back(3);
+  Tokenizer t = make(v);
+  const int32_t im = t.vocab_size() - 2;
+  const int32_t im_full = t.vocab_size() - 1;
+  const int32_t space_a = t.piece_id("\xE2\x96\x81" "a").value();
+  const int32_t space_b = t.piece_id("\xE2\x96\x81" "b").value();
+  EXPECT_EQ(t.encode("<s>a</s>b", false, SpecialTokens::kRecognise),
+            (std::vector<int32_t>{1, space_a, 2, space_b}));
+  EXPECT_EQ(t.encode("a<|im|><|im", true, SpecialTokens::kRecognise),
+            (std::vector<int32_t>{1, space_a, im_full, im}));
+  EXPECT_EQ(t.encode("</s>", false, SpecialTokens::kRecognise), (std::vector<int32_t>{2}));
+  EXPECT_EQ(t.encode("a</s>", false, SpecialTokens::kRecognise), (std::vector<int32_t>{space_a, 2}));
+  for (int32_t id : t.encode("<s>a</s>b<|im|>", false)) EXPECT_NE(t.type(id), TokenType::kControl);
+  EXPECT_EQ(t.encode("ab", false, SpecialTokens::kRecognise), t.encode("ab", false));
+}
+
 TEST(Tokenizer, UserDefinedTokensMatchWholeAndLongestFirst) {
   Vocabulary v = llama_vocabulary({{"\xE2\x96\x81", -5}, {"a", -1}, {"b", -1}, {"ab", -1}});
   v.tokens.push_back("<tool>");
@@ -216,43 +242,6 @@ TEST(Tokenizer, RejectsInconsistentVocabularies) {
   expect_error(v, "NaN");
 }
 
-// The specification, written the slow and obvious way: rescan every pair after each merge.
-std::vector<int32_t> reference_encode(const Tokenizer& t, std::string_view text) {
-  std::string normalized = "\xE2\x96\x81";
-  for (char c : text) normalized += c == ' ' ? std::string("\xE2\x96\x81") : std::string(1, c);
-  std::vector<std::string> symbols;
-  for (size_t i = 0; i < normalized.size();) {
-    const size_t n = std::max<size_t>(1, utf8_valid_sequence_length(std::string_view(normalized).substr(i)));
-    symbols.push_back(normalized.substr(i, n));
-    i += n;
-  }
-  for (;;) {
-    int best = -1;
-    float best_score = 0;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      auto id = t.piece_id(symbols[i] + symbols[i + 1]);
-      if (!id) continue;
-      const float s = t.score(*id);
-      if (best < 0 || s > best_score) {
-        best = static_cast<int>(i);
-        best_score = s;
-      }
-    }
-    if (best < 0) break;
-    symbols[best] += symbols[best + 1];
-    symbols.erase(symbols.begin() + best + 1);
-  }
-  std::vector<int32_t> out;
-  for (const std::string& s : symbols) {
-    if (auto id = t.piece_id(s)) {
-      out.push_back(*id);
-    } else {
-      for (char c : s) out.push_back(kByteBase + static_cast<uint8_t>(c));
-    }
-  }
-  return out;
-}
-
 // Characters the random texts are drawn from; the vocabulary knows some of them only.
 const std::vector<std::string>& alphabet() {
   static const std::vector<std::string> chars = {
@@ -295,7 +284,7 @@ TEST(Tokenizer, MatchesTheObviousAlgorithmOnRandomTexts) {
     for (int i = 0; i < 300; ++i) {
       const std::string text = random_text(rng, 40);
       if (text.empty()) continue;
-      ASSERT_EQ(t.encode(text, false), reference_encode(t, text)) << "text: " << text;
+      ASSERT_EQ(t.encode(text, false), testing::reference_encode(t, text)) << "text: " << text;
     }
   }
 }

@@ -12,6 +12,7 @@
 
 #include "engine/gguf_test_bytes.h"
 #include "engine/stream_decoder.h"
+#include "engine/tokenizer_test_reference.h"
 
 namespace tokengrid::engine {
 namespace {
@@ -210,7 +211,12 @@ TEST_F(Stories260k, GoldenPromptIdsAndTexts) {
     EXPECT_EQ(tokenizer_->encode(golden["prompt"].get<std::string>(), true), prompt_ids) << path;
     std::vector<int32_t> all = prompt_ids;
     all.insert(all.end(), greedy_ids.begin(), greedy_ids.end());
-    EXPECT_EQ(tokenizer_->decode(all), golden["full_text"].get<std::string>()) << path;
+    const std::string full_text = golden["full_text"].get<std::string>();
+    EXPECT_EQ(tokenizer_->decode(all), full_text) << path;
+    // A long natural text: the fast encoding agrees with the obvious one and round-trips.
+    const std::vector<int32_t> full_ids = tokenizer_->encode(full_text, false);
+    EXPECT_EQ(full_ids, testing::reference_encode(*tokenizer_, full_text)) << path;
+    EXPECT_EQ(tokenizer_->decode(tokenizer_->encode(full_text, true)), full_text) << path;
 
     // Streamed after the prompt, the generated text is greedy_text (after a BOS-only prompt
     // its first space is the dummy prefix's and goes).
@@ -243,6 +249,9 @@ TEST_F(Stories260k, DecodeOfEncodeIsIdentityOnRandomUtf8) {
     for (size_t n = rng() % 40; n > 0; --n) text += alphabet[rng() % alphabet.size()];
     const std::vector<int32_t> ids = tokenizer_->encode(text, true);
     ASSERT_EQ(tokenizer_->decode(ids), text);
+    if (!text.empty()) {
+      ASSERT_EQ(std::vector<int32_t>(ids.begin() + 1, ids.end()), testing::reference_encode(*tokenizer_, text));
+    }
     for (size_t i = 1; i < ids.size(); ++i) ASSERT_FALSE(tokenizer_->is_control(ids[i]));
   }
 }
