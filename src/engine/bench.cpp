@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <memory>
 #include <random>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
+#include "engine/huge_pages.h"
 #include "engine/matmul.h"
 #include "engine/thread_pool.h"
 

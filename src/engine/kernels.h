@@ -10,9 +10,10 @@
 //     scale, no f16 rounding, round to nearest even, sums of every 16 values), per sub-block
 //     integer dot products, exact and equal on every path.
 //   - F32, F16 and BF16 weights: widened to f32, multiplied and summed in f32.
-// Paths differ only in the order of float additions. Within a path, the number computed for one
-// activation row never depends on the batch it is in or its place there: every output is
-// reduced by the same instruction sequence whatever the tile it falls in.
+// Paths (and the packed and plain weight layouts) differ only in the order of float operations,
+// and the SIMD paths compute exp with a polynomial. Within a path and layout, the number
+// computed for one activation row never depends on the batch it is in or its place there:
+// every output is reduced by the same instruction sequence whatever the tile it falls in.
 #pragma once
 
 #include <cstdint>
