@@ -1,0 +1,343 @@
+#include "engine/llm_engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "engine/sampler.h"
+#include "engine/stop_matcher.h"
+#include "engine/stream_decoder.h"
+#include "engine/thread_pool.h"
+#include "engine/tokenizer.h"
+
+namespace tokengrid::engine {
+
+namespace {
+
+constexpr int64_t kDefaultKvBytesCap = int64_t{1} << 30;
+
+}  // namespace
+
+struct LlmEngine::Active {
+  Active(uint64_t id, GenerationRequest&& request, RequestEvents&& events, const Model& model)
+      : id(id),
+        events(std::move(events)),
+        stop(std::move(request.stop)),
+        want_logprobs(request.sampling.top_logprobs >= 0),
+        prompt_tokens(static_cast<int>(request.prompt_ids.size())),
+        sampler(request.sampling, model.config().vocab_size),
+        decoder(model.tokenizer(), request.prompt_ids.back()),
+        matcher(stop.stop) {}
+
+  uint64_t id;
+  RequestEvents events;
+  StopRules stop;
+  bool want_logprobs;
+  int prompt_tokens;
+  Sampler sampler;
+  StreamDecoder decoder;
+  StopMatcher matcher;
+  std::vector<int32_t> generated;
+  std::vector<TokenEvent> held;  // events whose text is not final yet (see the header)
+
+  // The end of the stream: the text still held back by the decoder and the stop matcher.
+  // Sets `stopped` when that text completes a stop string.
+  std::string final_text(bool& stopped) {
+    StopMatcher::Step tail = matcher.push(decoder.finish());
+    stopped = tail.stopped;
+    if (stopped) return std::move(tail.text);
+    StopMatcher::Step rest = matcher.finish();
+    stopped = rest.stopped;
+    return tail.text + rest.text;
+  }
+
+  void emit_held(std::string text) {
+    if (held.empty()) return;
+    held.back().text += text;
+    if (events.on_token) {
+      for (const TokenEvent& e : held) events.on_token(e);
+    }
+    held.clear();
+  }
+};
+
+Result<std::unique_ptr<LlmEngine>> LlmEngine::load(const std::string& path, LlmEngineOptions options) {
+  TG_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::load(path));
+  return create(std::move(model), options);
+}
+
+Result<std::unique_ptr<LlmEngine>> LlmEngine::create(std::unique_ptr<Model> model, LlmEngineOptions options) {
+  if (!model) return invalid_argument("no model given to the engine");
+  if (options.block_size < 1 || options.block_size > 1024) {
+    return invalid_argument("KV block size must be between 1 and 1024 positions");
+  }
+  if (options.max_batch_sequences < 1) return invalid_argument("max batch sequences must be at least 1");
+  if (options.prefill_chunk_tokens < 1) return invalid_argument("prefill chunk tokens must be at least 1");
+  if (options.max_queue < 1) return invalid_argument("the queue must hold at least 1 request");
+  const ModelConfig& c = model->config();
+  const int64_t bytes_per_block =
+      2LL * c.n_layers * options.block_size * c.n_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+  int64_t num_blocks = options.kv_blocks;
+  if (num_blocks <= 0 && options.kv_memory_bytes > 0) num_blocks = options.kv_memory_bytes / bytes_per_block;
+  if (num_blocks <= 0 && options.kv_memory_bytes <= 0) {
+    const int64_t per_sequence = (c.context_length + options.block_size - 1) / options.block_size;
+    num_blocks = std::min<int64_t>(per_sequence * options.max_batch_sequences,
+                                   std::max<int64_t>(1, kDefaultKvBytesCap / bytes_per_block));
+  }
+  if (num_blocks < 1) {
+    return invalid_argument("the KV memory (" + std::to_string(options.kv_memory_bytes) +
+                            " bytes) holds no block of " + std::to_string(bytes_per_block) +
+                            " bytes: give at least that much");
+  }
+  if (num_blocks > (int64_t{1} << 30)) return invalid_argument("too many KV blocks requested");
+  return std::unique_ptr<LlmEngine>(new LlmEngine(std::move(model), options, static_cast<int>(num_blocks)));
+}
+
+LlmEngine::LlmEngine(std::unique_ptr<Model> model, const LlmEngineOptions& options, int num_blocks)
+    : model_(std::move(model)),
+      options_(options),
+      cache_(model_->config().n_layers, model_->config().n_kv_heads, model_->config().head_dim,
+             options.block_size, num_blocks),
+      blocks_(num_blocks, options.block_size),
+      scheduler_(blocks_, {.max_running = options.max_batch_sequences,
+                           .prefill_chunk_tokens = options.prefill_chunk_tokens}),
+      pool_(std::make_unique<ThreadPool>(options.threads)) {
+  publish_stats();
+  worker_ = std::thread([this] { run(); });
+}
+
+LlmEngine::~LlmEngine() { shutdown(ShutdownMode::kCancel); }
+
+Result<uint64_t> LlmEngine::submit(GenerationRequest request, RequestEvents events) {
+  const ModelConfig& c = model_->config();
+  const int prompt_len = static_cast<int>(request.prompt_ids.size());
+  if (prompt_len == 0) return invalid_argument("the prompt is empty: give at least one token");
+  if (prompt_len >= c.context_length) {
+    return invalid_argument("the prompt has " + std::to_string(prompt_len) +
+                            " tokens but the model's context holds " + std::to_string(c.context_length) +
+                            " positions including the answer: shorten the prompt");
+  }
+  for (int32_t id : request.prompt_ids) {
+    if (id < 0 || id >= c.vocab_size) {
+      return invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                              std::to_string(c.vocab_size - 1) + ")");
+    }
+  }
+  if (request.stop.max_tokens < 1) return invalid_argument("max_tokens must be at least 1");
+  TG_RETURN_IF_ERROR(validate_sampling_params(request.sampling, c.vocab_size));
+  const int64_t needed_blocks = (prompt_len + 1 + options_.block_size - 1) / options_.block_size;
+  if (needed_blocks > blocks_.num_blocks()) {
+    return resource_exhausted("the prompt does not fit in the engine's KV cache (" +
+                              std::to_string(blocks_.num_blocks() * options_.block_size) +
+                              " positions): shorten it or give the engine more KV memory");
+  }
+
+  std::lock_guard lock(mu_);
+  if (!accepting_) return unavailable("the engine is shutting down: retry on another replica");
+  if (published_.queued + in_transit_ + static_cast<int>(incoming_.size()) >= options_.max_queue) {
+    return resource_exhausted("the request queue is full (" + std::to_string(options_.max_queue) +
+                              " waiting): retry later");
+  }
+  const uint64_t id = next_id_++;
+  incoming_.push_back({id, std::move(request), std::move(events)});
+  wake_.notify_one();
+  return id;
+}
+
+void LlmEngine::cancel(uint64_t request_id) {
+  std::lock_guard lock(mu_);
+  cancels_.push_back(request_id);
+  wake_.notify_one();
+}
+
+EngineStats LlmEngine::stats() const {
+  std::lock_guard lock(mu_);
+  EngineStats s = published_;
+  s.queued += in_transit_ + static_cast<int>(incoming_.size());
+  return s;
+}
+
+const Tokenizer& LlmEngine::tokenizer() const { return model_->tokenizer(); }
+int LlmEngine::context_length() const { return model_->config().context_length; }
+std::string LlmEngine::model_name() const { return model_->config().name; }
+
+void LlmEngine::shutdown(ShutdownMode mode) {
+  std::lock_guard shutdown_lock(shutdown_mu_);
+  {
+    std::lock_guard lock(mu_);
+    accepting_ = false;
+    stopping_ = true;
+    shutdown_mode_ = mode;
+    wake_.notify_one();
+  }
+  if (worker_.joinable()) worker_.join();
+}
+
+void LlmEngine::run() {
+  std::vector<float> logits;
+  std::vector<Incoming> incoming;
+  std::vector<uint64_t> cancels;
+  while (true) {
+    bool stopping = false;
+    ShutdownMode mode = ShutdownMode::kCancel;
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !cancels_.empty() || !active_.empty(); });
+      incoming.swap(incoming_);
+      in_transit_ = static_cast<int>(incoming.size());
+      cancels.swap(cancels_);
+      stopping = stopping_;
+      mode = shutdown_mode_;
+    }
+    take_incoming(incoming);
+    incoming.clear();
+    for (uint64_t id : cancels) {
+      if (active_.contains(id)) finish(id, FinishReason::kCancelled);
+    }
+    cancels.clear();
+    if (stopping && mode == ShutdownMode::kCancel) {
+      std::vector<uint64_t> ids;
+      for (const auto& [id, active] : active_) ids.push_back(id);
+      std::sort(ids.begin(), ids.end());
+      for (uint64_t id : ids) finish(id, FinishReason::kCancelled);
+    }
+    if (!active_.empty()) step(logits);
+    publish_stats();
+    if (stopping && active_.empty()) {
+      std::lock_guard lock(mu_);
+      if (incoming_.empty()) return;
+    }
+  }
+}
+
+void LlmEngine::take_incoming(std::vector<Incoming>& incoming) {
+  for (Incoming& in : incoming) {
+    Status added = scheduler_.add(in.id, in.request.prompt_ids);
+    if (!added.is_ok()) {
+      Finished f;
+      f.reason = FinishReason::kError;
+      f.error = added;
+      f.prompt_tokens = static_cast<int>(in.request.prompt_ids.size());
+      if (in.events.on_finished) in.events.on_finished(f);
+      continue;
+    }
+    active_.emplace(in.id, std::make_unique<Active>(in.id, std::move(in.request), std::move(in.events), *model_));
+  }
+}
+
+void LlmEngine::step(std::vector<float>& logits) {
+  StepPlan plan = scheduler_.schedule();
+  for (uint64_t id : plan.rejected) {
+    // The scheduler has dropped it already: it cannot fit in the cache even alone.
+    auto it = active_.find(id);
+    if (it == active_.end()) continue;
+    if (it->second->generated.empty()) {
+      finish(id, FinishReason::kError,
+             resource_exhausted("the sequence does not fit in the engine's KV cache: shorten the prompt "
+                                "or give the engine more KV memory"));
+    } else {
+      bool stopped = false;
+      it->second->emit_held(it->second->final_text(stopped));
+      finish(id, stopped ? FinishReason::kStop : FinishReason::kLength);
+    }
+  }
+  if (plan.empty()) return;
+
+  std::vector<SequenceBatchEntry> batch;
+  batch.reserve(plan.chunks.size());
+  for (const ScheduledChunk& chunk : plan.chunks) {
+    SequenceBatchEntry entry;
+    entry.tokens = scheduler_.tokens(chunk.id).subspan(chunk.start_pos, chunk.num_tokens);
+    entry.start_pos = chunk.start_pos;
+    entry.block_table = scheduler_.block_table(chunk.id);
+    entry.all_logits = false;
+    batch.push_back(entry);
+  }
+  logits.clear();
+  model_->forward(batch, cache_, logits, pool_.get());
+  scheduler_.complete(plan);
+
+  const size_t vocab = static_cast<size_t>(model_->config().vocab_size);
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    const ScheduledChunk& chunk = plan.chunks[i];
+    if (!chunk.samples) continue;
+    auto it = active_.find(chunk.id);
+    if (it == active_.end()) continue;
+    Active& active = *it->second;
+    std::span<float> row(logits.data() + i * vocab, vocab);
+    if (!advance(active, row)) scheduler_.append_token(chunk.id, active.generated.back());
+  }
+}
+
+bool LlmEngine::advance(Active& a, std::span<float> logits) {
+  const Tokenizer& tok = model_->tokenizer();
+  SampleResult s = a.sampler.sample(logits, a.generated);
+
+  if (a.stop.stop_at_eos && s.token == tok.eos_id()) {
+    bool stopped = false;
+    a.emit_held(a.final_text(stopped));
+    finish(a.id, FinishReason::kStop);
+    return true;
+  }
+
+  a.generated.push_back(s.token);
+  TokenEvent event;
+  event.id = s.token;
+  if (a.want_logprobs) {
+    event.logprob = s.logprob;
+    for (const LogprobEntry& e : s.top_logprobs) {
+      event.top_logprobs.push_back({e.id, tok.token_piece(e.id), e.logprob});
+    }
+  }
+  a.held.push_back(std::move(event));
+
+  StopMatcher::Step fed = a.matcher.push(a.decoder.push(s.token));
+  if (fed.stopped) {
+    a.emit_held(std::move(fed.text));
+    finish(a.id, FinishReason::kStop);
+    return true;
+  }
+  const int total = a.prompt_tokens + static_cast<int>(a.generated.size());
+  if (static_cast<int>(a.generated.size()) >= a.stop.max_tokens || total >= model_->config().context_length) {
+    bool stopped = false;
+    std::string rest = a.final_text(stopped);
+    a.emit_held(fed.text + rest);
+    finish(a.id, stopped ? FinishReason::kStop : FinishReason::kLength);
+    return true;
+  }
+  if (a.matcher.held_bytes() == 0 && a.decoder.pending_bytes() == 0) {
+    a.emit_held(std::move(fed.text));
+  } else {
+    a.held.back().text += fed.text;
+  }
+  return false;
+}
+
+void LlmEngine::finish(uint64_t id, FinishReason reason, Status error) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  std::unique_ptr<Active> active = std::move(it->second);
+  active_.erase(it);
+  Finished f;
+  f.reason = reason;
+  f.error = std::move(error);
+  f.prompt_tokens = active->prompt_tokens;
+  f.completion_tokens = static_cast<int>(active->generated.size());
+  f.cached_prompt_tokens = scheduler_.cached_prompt_tokens(id);
+  scheduler_.remove(id);
+  if (active->events.on_finished) active->events.on_finished(f);
+}
+
+void LlmEngine::publish_stats() {
+  BlockManagerStats b = blocks_.stats();
+  std::lock_guard lock(mu_);
+  in_transit_ = 0;
+  published_.queued = scheduler_.num_waiting();
+  published_.running = scheduler_.num_running();
+  published_.kv_blocks_used = b.blocks_used;
+  published_.kv_blocks_total = b.blocks_total;
+  published_.prefix_hit_tokens = b.hit_tokens;
+  published_.prefix_query_tokens = b.query_tokens;
+  published_.preemptions = scheduler_.preemptions();
+}
+
+}  // namespace tokengrid::engine

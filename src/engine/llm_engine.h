@@ -1,0 +1,117 @@
+// LlmEngine: the Engine that runs a loaded model for many concurrent requests.
+//
+// One worker thread owns the model, the paged KV cache, the block manager and the scheduler.
+// Each step it takes new requests and cancellations, asks the scheduler for a batch (decode
+// tokens of running sequences plus prefill chunks), runs one forward pass over it, samples each
+// sequence that reached its last token with its own seeded Sampler, turns tokens into text
+// (StreamDecoder) and checks stop strings (StopMatcher), and delivers the events through the
+// request's callbacks. Everything Engine (engine.h) guarantees holds here; besides:
+//   - a token's event carries the text that became final with it: text that may still turn
+//     into a stop string, or an incomplete UTF-8 character, is held back, and the events of
+//     the tokens that hold it wait with it, so the last event of a request carries the rest;
+//   - a request finishes with kLength at max_tokens or when the context is full, and with
+//     kStop at EOS (not delivered as a token) or a stop string (not included in the text);
+//   - identical prompts submitted together are computed once: later ones wait for the first
+//     one's blocks and share them (reported as cached_prompt_tokens).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/block_manager.h"
+#include "engine/engine.h"
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/scheduler.h"
+
+namespace tokengrid::engine {
+
+class ThreadPool;
+
+struct LlmEngineOptions {
+  int max_batch_sequences = 32;     // sequences in one step
+  int64_t kv_memory_bytes = 0;      // KV cache size; used when kv_blocks is 0
+  int kv_blocks = 0;                // KV cache size in blocks; both 0: room for
+                                    // max_batch_sequences full contexts, at most 1 GiB
+  int block_size = 16;              // token positions per KV block
+  int prefill_chunk_tokens = 256;   // prompt tokens computed per step, all sequences together
+  int max_queue = 256;              // requests waiting to start; more are refused
+  int threads = 0;                  // threads for the forward pass; 0: all hardware threads
+};
+
+enum class ShutdownMode {
+  kDrain,   // finish every accepted request, then stop
+  kCancel,  // cancel every request now, then stop
+};
+
+class LlmEngine final : public Engine {
+ public:
+  // Loads the GGUF model at `path` and starts the worker thread.
+  static Result<std::unique_ptr<LlmEngine>> load(const std::string& path, LlmEngineOptions options = {});
+  static Result<std::unique_ptr<LlmEngine>> create(std::unique_ptr<Model> model, LlmEngineOptions options = {});
+  ~LlmEngine() override;  // shutdown(kCancel) unless shut down already
+
+  Result<uint64_t> submit(GenerationRequest request, RequestEvents events) override;
+  void cancel(uint64_t request_id) override;
+  EngineStats stats() const override;
+  const Tokenizer& tokenizer() const override;
+  int context_length() const override;
+  std::string model_name() const override;
+
+  // Refuses new requests (kUnavailable), then drains or cancels the accepted ones and joins
+  // the worker. Every accepted request has received Finished when this returns. Not to be
+  // called from an event callback (those run on the worker, which this joins).
+  void shutdown(ShutdownMode mode);
+
+  const Model& model() const { return *model_; }
+  int kv_blocks_total() const { return blocks_.num_blocks(); }
+  int block_size() const { return blocks_.block_size(); }
+
+ private:
+  struct Active;
+  struct Incoming {
+    uint64_t id;
+    GenerationRequest request;
+    RequestEvents events;
+  };
+
+  LlmEngine(std::unique_ptr<Model> model, const LlmEngineOptions& options, int num_blocks);
+
+  void run();
+  void take_incoming(std::vector<Incoming>& incoming);
+  void step(std::vector<float>& logits);
+  // Samples the next token of `active` from `logits`; returns true when the request finished.
+  bool advance(Active& active, std::span<float> logits);
+  void finish(uint64_t id, FinishReason reason, Status error = Status::ok());
+  void publish_stats();
+
+  std::unique_ptr<Model> model_;
+  LlmEngineOptions options_;
+  KvCache cache_;
+  BlockManager blocks_;
+  Scheduler scheduler_;
+  std::unique_ptr<ThreadPool> pool_;
+  // Worker-thread state.
+  std::unordered_map<uint64_t, std::unique_ptr<Active>> active_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<Incoming> incoming_;
+  std::vector<uint64_t> cancels_;
+  int in_transit_ = 0;  // taken from incoming_, not yet counted in published_.queued
+  uint64_t next_id_ = 1;
+  bool accepting_ = true;
+  bool stopping_ = false;
+  ShutdownMode shutdown_mode_ = ShutdownMode::kCancel;
+  EngineStats published_;
+  std::thread worker_;
+  std::mutex shutdown_mu_;
+};
+
+}  // namespace tokengrid::engine

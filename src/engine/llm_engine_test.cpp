@@ -1,0 +1,491 @@
+#include "engine/llm_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/gguf.h"
+#include "engine/quantize_model.h"
+#include "engine/tensor_type.h"
+#include "engine/tokenizer.h"
+
+namespace tokengrid::engine {
+namespace {
+
+const std::string kModelPath = std::string(TOKENGRID_SHARED_DATA) + "/models/stories260k-f32.gguf";
+const std::string kGoldenDir = std::string(TOKENGRID_SHARED_DATA) + "/golden/stories260k";
+
+struct Golden {
+  std::vector<int32_t> prompt_ids;
+  std::vector<int32_t> greedy_ids;
+  std::string greedy_text;
+};
+
+std::vector<Golden> load_golden() {
+  std::vector<Golden> cases;
+  for (int i = 0;; ++i) {
+    std::ifstream in(kGoldenDir + "/case" + std::to_string(i) + ".json");
+    if (!in) break;
+    nlohmann::json j = nlohmann::json::parse(in);
+    cases.push_back({j["prompt_ids"].get<std::vector<int32_t>>(), j["greedy_ids"].get<std::vector<int32_t>>(),
+                     j["greedy_text"].get<std::string>()});
+  }
+  return cases;
+}
+
+// Gathers one request's events; wait() blocks until Finished arrives.
+class Collector {
+ public:
+  RequestEvents events() {
+    return {[this](const TokenEvent& e) {
+              std::lock_guard lock(mu_);
+              ids.push_back(e.id);
+              text += e.text;
+              token_events.push_back(e);
+            },
+            [this](const Finished& f) {
+              std::lock_guard lock(mu_);
+              finished = f;
+              done_.notify_all();
+            }};
+  }
+  const Finished& wait() {
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [this] { return finished.has_value(); });
+    return *finished;
+  }
+
+  std::vector<int32_t> ids;
+  std::string text;
+  std::vector<TokenEvent> token_events;
+  std::optional<Finished> finished;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable done_;
+};
+
+GenerationRequest greedy(std::vector<int32_t> prompt, int max_tokens) {
+  GenerationRequest r;
+  r.prompt_ids = std::move(prompt);
+  r.sampling.temperature = 0.0f;
+  r.stop.max_tokens = max_tokens;
+  r.stop.stop_at_eos = false;
+  return r;
+}
+
+LlmEngineOptions small_options() {
+  LlmEngineOptions o;
+  o.threads = 1;
+  o.max_batch_sequences = 32;
+  o.prefill_chunk_tokens = 64;
+  return o;
+}
+
+class LlmEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kModelPath)) GTEST_SKIP() << "no model at " << kModelPath;
+    golden_ = load_golden();
+    ASSERT_FALSE(golden_.empty());
+  }
+
+  std::unique_ptr<LlmEngine> make_engine(LlmEngineOptions options = small_options()) {
+    auto engine = LlmEngine::load(kModelPath, options);
+    EXPECT_TRUE(engine.is_ok()) << engine.status().to_string();
+    return engine.is_ok() ? std::move(engine).value() : nullptr;
+  }
+
+  std::vector<int32_t> run_alone(LlmEngine& engine, GenerationRequest request) {
+    Collector c;
+    auto id = engine.submit(std::move(request), c.events());
+    EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+    if (!id.is_ok()) return {};
+    c.wait();
+    return c.ids;
+  }
+
+  // 32 different prompts: the golden ones and short stories' openings.
+  std::vector<std::vector<int32_t>> many_prompts(const Tokenizer& tok) {
+    std::vector<std::vector<int32_t>> prompts;
+    for (const Golden& g : golden_) prompts.push_back(g.prompt_ids);
+    const char* names[] = {"Tom", "Lily", "Ben", "Sue", "The dog", "A little bird", "Mom", "The king"};
+    const char* verbs[] = {" saw a", " wanted to", " was very", " liked to play with the big red ball and"};
+    for (const char* n : names) {
+      for (const char* v : verbs) {
+        if (prompts.size() == 32) return prompts;
+        prompts.push_back(tok.encode(std::string(n) + v, true));
+      }
+    }
+    return prompts;
+  }
+
+  // 32 greedy requests submitted together give, token for token, what each gives alone. Alone,
+  // each prompt is computed in one step; batched, prompts are cut into chunks of 7 tokens that
+  // run beside other sequences' decode steps, on two threads instead of one.
+  void expect_batch_invariant(const std::string& model_path, bool check_golden) {
+    constexpr int kMaxTokens = 48;
+    LlmEngineOptions whole_prompts = small_options();
+    whole_prompts.prefill_chunk_tokens = 512;
+    auto solo_engine = LlmEngine::load(model_path, whole_prompts);
+    ASSERT_TRUE(solo_engine.is_ok()) << solo_engine.status().to_string();
+    auto prompts = many_prompts((*solo_engine)->tokenizer());
+    ASSERT_EQ(prompts.size(), 32u);
+    std::vector<std::vector<int32_t>> solo;
+    for (const auto& p : prompts) solo.push_back(run_alone(**solo_engine, greedy(p, kMaxTokens)));
+
+    LlmEngineOptions chunked = small_options();
+    chunked.prefill_chunk_tokens = 7;
+    chunked.threads = 2;
+    auto engine = LlmEngine::load(model_path, chunked);
+    ASSERT_TRUE(engine.is_ok()) << engine.status().to_string();
+    std::vector<Collector> collectors(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      ASSERT_TRUE((*engine)->submit(greedy(prompts[i], kMaxTokens), collectors[i].events()).is_ok());
+    }
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      collectors[i].wait();
+      EXPECT_EQ(collectors[i].ids.size(), static_cast<size_t>(kMaxTokens));
+      EXPECT_EQ(collectors[i].ids, solo[i]) << "request " << i << " changed when batched";
+    }
+    if (!check_golden) return;
+    for (size_t i = 0; i < golden_.size(); ++i) {
+      std::vector<int32_t> expected(golden_[i].greedy_ids.begin(), golden_[i].greedy_ids.begin() + kMaxTokens);
+      EXPECT_EQ(collectors[i].ids, expected);
+    }
+  }
+
+  std::vector<Golden> golden_;
+};
+
+TEST_F(LlmEngineTest, GreedyOutputEqualsTheReference) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  for (const Golden& g : golden_) {
+    Collector c;
+    ASSERT_TRUE(engine->submit(greedy(g.prompt_ids, static_cast<int>(g.greedy_ids.size())), c.events()).is_ok());
+    const Finished& f = c.wait();
+    EXPECT_EQ(f.reason, FinishReason::kLength);
+    EXPECT_EQ(c.ids, g.greedy_ids);
+    EXPECT_EQ(c.text, g.greedy_text);
+    EXPECT_EQ(f.prompt_tokens, static_cast<int>(g.prompt_ids.size()));
+    EXPECT_EQ(f.completion_tokens, static_cast<int>(g.greedy_ids.size()));
+  }
+}
+
+TEST_F(LlmEngineTest, ThirtyTwoConcurrentGreedyRequestsEqualTheirSoloRuns) {
+  expect_batch_invariant(kModelPath, /*check_golden=*/true);
+}
+
+// The quantized weight kernels process several rows at once; a row's result must not depend
+// on which others share its pass.
+TEST_F(LlmEngineTest, BatchInvarianceHoldsForQuantizedWeights) {
+  auto f32 = GgufFile::open(kModelPath);
+  ASSERT_TRUE(f32.is_ok()) << f32.status().to_string();
+  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0}) {
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("tokengrid_llm_engine_" + type_name(static_cast<uint32_t>(type)) + ".gguf"))
+                                 .string();
+    auto summary = quantize_model(*f32, type, path);
+    ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(type)));
+    expect_batch_invariant(path, /*check_golden=*/false);
+    std::filesystem::remove(path);
+  }
+}
+
+TEST_F(LlmEngineTest, ASharedPrefixIsServedFromTheCache) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  // A long prompt: the first golden story's opening, 200 tokens.
+  const Golden& g = golden_[0];
+  std::vector<int32_t> prompt = g.prompt_ids;
+  prompt.insert(prompt.end(), g.greedy_ids.begin(), g.greedy_ids.begin() + 199);
+  Collector first, second;
+  ASSERT_TRUE(engine->submit(greedy(prompt, 20), first.events()).is_ok());
+  EXPECT_EQ(first.wait().cached_prompt_tokens, 0);
+  ASSERT_TRUE(engine->submit(greedy(prompt, 20), second.events()).is_ok());
+  const Finished& f = second.wait();
+  EXPECT_GE(f.cached_prompt_tokens, 192);
+  EXPECT_LT(f.cached_prompt_tokens, 200);
+  EXPECT_EQ(second.ids, first.ids);
+  std::vector<int32_t> expected(g.greedy_ids.begin() + 199, g.greedy_ids.begin() + 219);
+  EXPECT_EQ(second.ids, expected);
+  EngineStats s = engine->stats();
+  EXPECT_EQ(s.prefix_hit_tokens, f.cached_prompt_tokens);
+  EXPECT_EQ(s.prefix_query_tokens, 400);
+}
+
+TEST_F(LlmEngineTest, IdenticalPromptsSubmittedTogetherShareBlocks) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Golden& g = golden_[1];
+  std::vector<int32_t> prompt = g.prompt_ids;
+  prompt.insert(prompt.end(), g.greedy_ids.begin(), g.greedy_ids.begin() + 60);
+  std::vector<Collector> c(4);
+  for (auto& col : c) ASSERT_TRUE(engine->submit(greedy(prompt, 10), col.events()).is_ok());
+  int shared = 0;
+  for (auto& col : c) {
+    shared += col.wait().cached_prompt_tokens > 0 ? 1 : 0;
+    EXPECT_EQ(col.ids, c[0].ids);
+  }
+  EXPECT_EQ(shared, 3);
+}
+
+TEST_F(LlmEngineTest, PreemptionUnderATinyCacheKeepsOutputsCorrect) {
+  auto prompts = many_prompts(make_engine()->tokenizer());
+  prompts.resize(8);
+  constexpr int kMaxTokens = 60;
+  std::vector<std::vector<int32_t>> solo;
+  {
+    auto engine = make_engine();
+    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
+  }
+  LlmEngineOptions tiny = small_options();
+  tiny.kv_blocks = 12;  // 192 positions for 8 sequences of up to ~70
+  auto engine = make_engine(tiny);
+  std::vector<Collector> collectors(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    ASSERT_TRUE(engine->submit(greedy(prompts[i], kMaxTokens), collectors[i].events()).is_ok());
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(collectors[i].wait().reason, FinishReason::kLength);
+    EXPECT_EQ(collectors[i].ids, solo[i]) << "request " << i;
+  }
+  EngineStats s = engine->stats();
+  EXPECT_GT(s.preemptions, 0);
+  EXPECT_EQ(s.kv_blocks_total, 12);
+}
+
+TEST_F(LlmEngineTest, CancellationStopsTheStreamAndFreesBlocks) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  LlmEngine* e = engine.get();
+  Collector c;
+  std::atomic<uint64_t> id{0};
+  std::atomic<int> after_cancel{0};
+  std::atomic<bool> cancelled{false};
+  RequestEvents events = c.events();
+  auto record = events.on_token;
+  events.on_token = [&](const TokenEvent& t) {
+    if (cancelled) ++after_cancel;
+    record(t);
+    if (c.ids.size() == 5 && !cancelled) {
+      cancelled = true;
+      e->cancel(id);
+    }
+  };
+  Collector other;
+  ASSERT_TRUE(engine->submit(greedy(golden_[1].prompt_ids, 200), other.events()).is_ok());
+  auto submitted = engine->submit(greedy(golden_[0].prompt_ids, 400), events);
+  ASSERT_TRUE(submitted.is_ok());
+  id = *submitted;
+  const Finished& f = c.wait();
+  EXPECT_EQ(f.reason, FinishReason::kCancelled);
+  EXPECT_EQ(after_cancel, 0);
+  EXPECT_EQ(f.completion_tokens, 5);
+  EXPECT_EQ(other.wait().reason, FinishReason::kLength);
+  engine->cancel(*submitted);  // again, after it finished: ignored
+  engine->shutdown(ShutdownMode::kDrain);
+  EngineStats s = engine->stats();
+  EXPECT_EQ(s.kv_blocks_used, 0);
+  EXPECT_EQ(s.running, 0);
+  EXPECT_EQ(s.queued, 0);
+}
+
+TEST_F(LlmEngineTest, StopStringsCutTheTextAndEndTheRequest) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Golden& g = golden_[1];  // ", there was a little girl named Lily. She loved ..."
+  GenerationRequest r = greedy(g.prompt_ids, 100);
+  r.stop.stop = {"Lily."};
+  Collector c;
+  ASSERT_TRUE(engine->submit(std::move(r), c.events()).is_ok());
+  const Finished& f = c.wait();
+  EXPECT_EQ(f.reason, FinishReason::kStop);
+  EXPECT_EQ(c.text, g.greedy_text.substr(0, g.greedy_text.find("Lily.")));
+  EXPECT_LT(f.completion_tokens, 20);
+  EXPECT_EQ(f.completion_tokens, static_cast<int>(c.ids.size()));
+}
+
+TEST_F(LlmEngineTest, TextHeldForAStopStringThatDoesNotCompleteIsReleased) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Golden& g = golden_[1];
+  GenerationRequest r = greedy(g.prompt_ids, 60);
+  r.stop.stop = {"Lily.!", "park. One day, she saw a big, red ball. She wanted to fly"};
+  Collector c;
+  ASSERT_TRUE(engine->submit(std::move(r), c.events()).is_ok());
+  const Finished& f = c.wait();
+  EXPECT_EQ(f.reason, FinishReason::kLength);
+  std::vector<int32_t> expected(g.greedy_ids.begin(), g.greedy_ids.begin() + 60);
+  EXPECT_EQ(c.ids, expected);
+  EXPECT_EQ(c.text, g.greedy_text.substr(0, c.text.size()));
+  EXPECT_GT(c.text.size(), 150u);
+  // The tokens of "park. One day, ... wanted to " held their text until "play" ruled out the
+  // stop string; their events came then, the last one carrying the text.
+  int silent = 0;
+  for (const TokenEvent& e : c.token_events) silent += e.text.empty() ? 1 : 0;
+  EXPECT_GE(silent, 8);
+}
+
+TEST_F(LlmEngineTest, AStopStringCompleteInTheHeldTextAtTheEndStops) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Golden& g = golden_[1];
+  // The fewest tokens whose text reaches "named Lily".
+  int max_tokens = 1;
+  while (max_tokens < 40) {
+    Collector probe;
+    ASSERT_TRUE(engine->submit(greedy(g.prompt_ids, max_tokens), probe.events()).is_ok());
+    probe.wait();
+    if (probe.text.find("named Lily") != std::string::npos) break;
+    ++max_tokens;
+  }
+  ASSERT_LT(max_tokens, 40);
+  // "named Lily" is held back because "named Lily and" could follow; at the end, "Lily" is
+  // complete inside it and ends the text there.
+  GenerationRequest r = greedy(g.prompt_ids, max_tokens);
+  r.stop.stop = {"named Lily and", "Lily"};
+  Collector c;
+  ASSERT_TRUE(engine->submit(std::move(r), c.events()).is_ok());
+  EXPECT_EQ(c.wait().reason, FinishReason::kStop);
+  EXPECT_EQ(c.text, g.greedy_text.substr(0, g.greedy_text.find("Lily")));
+}
+
+TEST_F(LlmEngineTest, EndOfSequenceStopsWithoutAToken) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  GenerationRequest r = greedy(golden_[1].prompt_ids, 20);
+  r.stop.stop_at_eos = true;
+  r.sampling.logit_bias = {{engine->tokenizer().eos_id(), 100.0f}};
+  Collector c;
+  ASSERT_TRUE(engine->submit(std::move(r), c.events()).is_ok());
+  const Finished& f = c.wait();
+  EXPECT_EQ(f.reason, FinishReason::kStop);
+  EXPECT_EQ(f.completion_tokens, 0);
+  EXPECT_TRUE(c.ids.empty());
+}
+
+TEST_F(LlmEngineTest, LogprobsAreReportedWhenAsked) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  GenerationRequest r = greedy(golden_[1].prompt_ids, 5);
+  r.sampling.top_logprobs = 3;
+  Collector c;
+  ASSERT_TRUE(engine->submit(std::move(r), c.events()).is_ok());
+  c.wait();
+  ASSERT_EQ(c.token_events.size(), 5u);
+  for (const TokenEvent& e : c.token_events) {
+    ASSERT_EQ(e.top_logprobs.size(), 3u);
+    EXPECT_EQ(e.top_logprobs[0].id, e.id);  // greedy picks the most likely
+    EXPECT_FLOAT_EQ(e.top_logprobs[0].logprob, e.logprob);
+    EXPECT_LT(e.logprob, 0.0f);
+    EXPECT_EQ(e.top_logprobs[0].text, engine->tokenizer().token_piece(e.id));
+  }
+}
+
+TEST_F(LlmEngineTest, SeededSamplingIsReproducibleInABatch) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  auto sampled = [&](uint64_t seed) {
+    GenerationRequest r = greedy(golden_[2].prompt_ids, 30);
+    r.sampling.temperature = 1.0f;
+    r.sampling.seed = seed;
+    return r;
+  };
+  std::vector<Collector> c(4);
+  ASSERT_TRUE(engine->submit(sampled(7), c[0].events()).is_ok());
+  ASSERT_TRUE(engine->submit(sampled(8), c[1].events()).is_ok());
+  ASSERT_TRUE(engine->submit(sampled(7), c[2].events()).is_ok());
+  for (int i = 0; i < 3; ++i) c[i].wait();
+  ASSERT_TRUE(engine->submit(sampled(7), c[3].events()).is_ok());
+  c[3].wait();
+  EXPECT_EQ(c[0].ids, c[2].ids);
+  EXPECT_EQ(c[0].ids, c[3].ids);
+  EXPECT_NE(c[0].ids, c[1].ids);
+}
+
+TEST_F(LlmEngineTest, RefusesRequestsThatCanNeverRun) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  Collector c;
+  EXPECT_EQ(engine->submit(greedy({}, 5), c.events()).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->submit(greedy({1, 100000}, 5), c.events()).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->submit(greedy({1, -3}, 5), c.events()).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->submit(greedy(std::vector<int32_t>(engine->context_length(), 300), 5), c.events()).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->submit(greedy({1, 300}, 0), c.events()).status().code(), StatusCode::kInvalidArgument);
+  GenerationRequest bad = greedy({1, 300}, 5);
+  bad.sampling.temperature = -1.0f;
+  EXPECT_EQ(engine->submit(std::move(bad), c.events()).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(c.finished.has_value());
+}
+
+TEST_F(LlmEngineTest, AFullContextEndsWithLength) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  std::vector<int32_t> prompt(engine->context_length() - 3, 300);
+  prompt[0] = 1;
+  Collector c;
+  ASSERT_TRUE(engine->submit(greedy(prompt, 100), c.events()).is_ok());
+  const Finished& f = c.wait();
+  EXPECT_EQ(f.reason, FinishReason::kLength);
+  EXPECT_EQ(f.completion_tokens, 3);
+}
+
+TEST_F(LlmEngineTest, AFullQueueRefusesWithResourceExhausted) {
+  LlmEngineOptions o = small_options();
+  o.max_batch_sequences = 1;
+  o.max_queue = 2;
+  auto engine = make_engine(o);
+  ASSERT_TRUE(engine);
+  std::vector<Collector> c(8);
+  int accepted = 0, refused = 0;
+  for (auto& col : c) {
+    auto r = engine->submit(greedy(golden_[0].prompt_ids, 100), col.events());
+    if (r.is_ok()) {
+      ++accepted;
+    } else {
+      EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+      col.finished = Finished{};
+      ++refused;
+    }
+  }
+  EXPECT_GE(refused, 5);
+  EXPECT_LE(accepted, 3);
+  for (auto& col : c) EXPECT_NE(col.wait().reason, FinishReason::kError);
+}
+
+TEST_F(LlmEngineTest, ShutdownDrainsOrCancels) {
+  for (ShutdownMode mode : {ShutdownMode::kDrain, ShutdownMode::kCancel}) {
+    auto engine = make_engine();
+    ASSERT_TRUE(engine);
+    std::vector<Collector> c(6);
+    for (auto& col : c) ASSERT_TRUE(engine->submit(greedy(golden_[0].prompt_ids, 120), col.events()).is_ok());
+    engine->shutdown(mode);
+    for (auto& col : c) {
+      ASSERT_TRUE(col.finished.has_value());
+      if (mode == ShutdownMode::kDrain) {
+        EXPECT_EQ(col.finished->reason, FinishReason::kLength);
+        EXPECT_EQ(col.ids.size(), 120u);
+      } else {
+        EXPECT_EQ(col.finished->reason, FinishReason::kCancelled);
+      }
+    }
+    Collector late;
+    EXPECT_EQ(engine->submit(greedy(golden_[0].prompt_ids, 5), late.events()).status().code(),
+              StatusCode::kUnavailable);
+  }
+}
+
+}  // namespace
+}  // namespace tokengrid::engine

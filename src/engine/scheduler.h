@@ -1,0 +1,108 @@
+// Scheduler: iteration-level continuous batching over the block manager.
+//
+// Every step, schedule() forms one batch: one decode token for each running sequence, then
+// prompt chunks of sequences still prefilling and of newly admitted ones, first come first
+// served, within a budget of prefill tokens per step (chunked prefill: a long prompt is spread
+// over several steps so that running streams keep producing tokens). A waiting sequence is
+// admitted when the blocks for all its known tokens are available; it starts from the longest
+// cached prefix of its tokens. A waiting prompt whose next block is being computed by a
+// running sequence waits for it, so identical prompts submitted together share their blocks.
+//
+// When a running sequence needs a block and none is left, the most recently admitted sequence
+// is preempted: its blocks are released and it goes back to the waiting queue, in arrival
+// order, to recompute its prompt and generated tokens later (mostly from the prefix cache).
+// A sequence that cannot fit even alone in the cache is rejected, never retried forever.
+//
+// The scheduler runs no model: the caller executes the plan, calls complete(plan), then
+// append_token() for each sampled token and remove() for finished or cancelled sequences
+// (their blocks are freed at once). Not thread safe: one thread drives it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/block_manager.h"
+
+namespace tokengrid::engine {
+
+struct SchedulerOptions {
+  int max_running = 32;            // sequences admitted at once
+  int prefill_chunk_tokens = 256;  // prompt (or recompute) tokens per step, all sequences together
+};
+
+struct ScheduledChunk {
+  uint64_t id = 0;
+  int start_pos = 0;   // first position computed in this step
+  int num_tokens = 0;  // consecutive positions from start_pos
+  bool prefill = false;  // counts against the prefill budget (a decode step is 1 token, not)
+  bool samples = false;  // reaches the sequence's last known token: its logits pick the next one
+};
+
+struct StepPlan {
+  std::vector<ScheduledChunk> chunks;  // running sequences' chunks, in admission order per pass
+  std::vector<uint64_t> preempted;     // released and requeued during this step
+  std::vector<uint64_t> rejected;      // can never fit in the KV cache; already removed
+  bool empty() const { return chunks.empty(); }
+};
+
+class Scheduler {
+ public:
+  Scheduler(BlockManager& blocks, SchedulerOptions options);
+
+  // Queues a sequence. An error, queuing nothing, for an empty prompt, an id in use, or a
+  // prompt that could not fit in the whole KV cache.
+  Status add(uint64_t id, std::vector<int32_t> prompt);
+
+  StepPlan schedule();
+  // The forward pass of `plan` ran: its positions now hold keys and values.
+  void complete(const StepPlan& plan);
+  void append_token(uint64_t id, int32_t token);
+  // Forgets a finished or cancelled sequence and frees its blocks. Unknown ids are ignored.
+  void remove(uint64_t id);
+
+  bool contains(uint64_t id) const { return seqs_.contains(id); }
+  // The sequence's prompt and generated tokens.
+  std::span<const int32_t> tokens(uint64_t id) const;
+  std::span<const int32_t> block_table(uint64_t id) const { return blocks_.block_table(id); }
+  int prompt_length(uint64_t id) const;
+  // Prompt tokens served from the prefix cache when the sequence was first admitted.
+  int cached_prompt_tokens(uint64_t id) const;
+
+  int num_waiting() const { return static_cast<int>(waiting_.size()); }
+  int num_running() const { return static_cast<int>(running_.size()); }
+  int64_t preemptions() const { return preemptions_; }
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  struct Sequence {
+    uint64_t arrival = 0;
+    std::vector<int32_t> tokens;
+    int prompt_length = 0;
+    int num_computed = 0;
+    int cached_prompt_tokens = 0;
+    bool admitted_once = false;
+  };
+
+  void schedule_decodes(StepPlan& plan);
+  void schedule_running_prefills(StepPlan& plan, int& budget);
+  void admit_waiting(StepPlan& plan, int& budget);
+  // Finds blocks for `id` to compute positions up to `end`, preempting the most recently
+  // admitted sequences as needed. False when `id` itself was preempted or rejected.
+  bool reserve_or_preempt(uint64_t id, int end, StepPlan& plan, int& budget);
+  void preempt(uint64_t id, StepPlan& plan, int& budget);
+  void requeue(uint64_t id);
+
+  BlockManager& blocks_;
+  SchedulerOptions options_;
+  std::unordered_map<uint64_t, Sequence> seqs_;
+  std::deque<uint64_t> waiting_;   // arrival order
+  std::vector<uint64_t> running_;  // admission order: the last one is preempted first
+  uint64_t next_arrival_ = 0;
+  int64_t preemptions_ = 0;
+};
+
+}  // namespace tokengrid::engine
