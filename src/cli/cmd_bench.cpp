@@ -167,11 +167,12 @@ int run_kernels(const Options& o) {
                                     {TensorType::Q4_0, TensorType::Q8_0, TensorType::F16, TensorType::BF16,
                                      TensorType::F32, TensorType::Q4_K, TensorType::Q6_K},
                                     paths, batches, o.kernel_seconds);
-  std::printf("5632 x 2048 weights (plain layout), %d threads\n\n| type | kernels | batch | weight GB/s | GFLOP/s |\n"
-              "| --- | --- | ---: | ---: | ---: |\n", o.threads);
+  std::printf("5632 x 2048 weights, %d threads\n\n| type | kernels | layout | batch | weight GB/s | GFLOP/s |\n"
+              "| --- | --- | --- | ---: | ---: | ---: |\n", o.threads);
   for (const auto& r : rows) {
-    std::printf("| %s | %s | %lld | %.1f | %.1f |\n", engine::type_name(static_cast<uint32_t>(r.type)).c_str(),
-                engine::kernel_path_name(r.path), static_cast<long long>(r.batch), r.gb_per_s, r.gflop_per_s);
+    std::printf("| %s | %s | %s | %lld | %.1f | %.1f |\n", engine::type_name(static_cast<uint32_t>(r.type)).c_str(),
+                engine::kernel_path_name(r.path), r.packed ? "packed" : "plain", static_cast<long long>(r.batch),
+                r.gb_per_s, r.gflop_per_s);
   }
   return 0;
 }

@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "engine/generate.h"
 #include "engine/model.h"
+#include "engine/thread_pool.h"
 
 namespace tokengrid::cli {
 namespace {
@@ -32,6 +33,8 @@ int run_generate(int argc, char** argv) {
   app.add_option("--stop", stops, "stop at this text (repeatable)");
   app.add_flag("--no-bos", no_bos, "do not start the prompt with the BOS token");
   app.add_flag("--json", json, "print one JSON object with ids, text and timings");
+  int threads = 2;
+  app.add_option("-t,--threads", threads, "threads for the forward pass")->check(CLI::Range(1, 1024));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -59,7 +62,8 @@ int run_generate(int argc, char** argv) {
       std::fflush(stdout);
     };
   }
-  auto result = engine::generate(**model, prompt_ids, sampling, rules, stream);
+  engine::ThreadPool pool(threads);
+  auto result = engine::generate(**model, prompt_ids, sampling, rules, stream, &pool);
   if (!result.is_ok()) {
     std::fprintf(stderr, "tokengrid generate: %s\n", result.status().message().c_str());
     return 1;

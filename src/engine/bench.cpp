@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <memory>
 #include <random>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
+#include "engine/huge_pages.h"
 #include "engine/matmul.h"
 #include "engine/thread_pool.h"
 
@@ -84,19 +84,20 @@ Stat summarize(std::vector<double> samples) {
 Stat measure_read_bandwidth(ThreadPool* pool, size_t bytes, int rounds) {
   constexpr size_t kChunk = 1 << 20;  // tasks of 1 MiB
   bytes = std::max(kChunk, bytes / kChunk * kChunk);
-  auto deleter = [](uint8_t* p) { std::free(p); };
-  std::unique_ptr<uint8_t, decltype(deleter)> buffer(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)), deleter);
+  // Huge pages where available, as the repacked weights have.
+  HugePageBytes storage(bytes);
+  uint8_t* const data = storage.data();
   // Touch every page, with data the reads cannot predict.
   std::mt19937_64 rng(1);
   for (size_t i = 0; i < bytes; i += 8) {
     uint64_t v = rng();
-    std::memcpy(buffer.get() + i, &v, 8);
+    std::memcpy(data + i, &v, 8);
   }
   const int64_t tasks = static_cast<int64_t>(bytes / kChunk);
   std::vector<uint64_t> sink(static_cast<size_t>(pool != nullptr ? pool->threads() : 1));
   auto read_round = [&] {
     auto body = [&](int64_t begin, int64_t end, int thread) {
-      sink[static_cast<size_t>(thread)] ^= read_all(buffer.get() + begin * kChunk, static_cast<size_t>(end - begin) * kChunk);
+      sink[static_cast<size_t>(thread)] ^= read_all(data + begin * kChunk, static_cast<size_t>(end - begin) * kChunk);
     };
     // 8 MiB grabs: long sequential streams, as a product reads its rows, yet a thread that
     // starts late still gets its share.
@@ -137,22 +138,29 @@ std::vector<KernelBenchRow> bench_kernels(ThreadPool* pool, int64_t rows, int64_
       for (auto& v : row) v = dist(rng);
       quantize_row(type, row.data(), weights.data() + stride * static_cast<size_t>(r), cols);
     }
-    WeightMatrix w{type, rows, cols, weights.data()};
+    WeightMatrix plain{type, rows, cols, weights.data()};
+    HugePageBytes packed_bytes = pack_weights(plain);
+    WeightMatrix packed = plain;
+    packed.packed = packed_bytes.data();
     for (KernelPath path : paths) {
       if (!set_kernel_path(path)) continue;
-      for (int64_t batch : batches) {
-        matmul(w, x.data(), batch, y.data(), pool);
-        int64_t calls = 0;
-        auto start = Clock::now();
-        double elapsed = 0.0;
-        while (elapsed < seconds) {
+      for (bool use_packed : {false, true}) {
+        if (use_packed && (packed_bytes.empty() || path != KernelPath::kAvx512)) continue;
+        const WeightMatrix& w = use_packed ? packed : plain;
+        for (int64_t batch : batches) {
           matmul(w, x.data(), batch, y.data(), pool);
-          calls++;
-          elapsed = seconds_since(start);
+          int64_t calls = 0;
+          auto start = Clock::now();
+          double elapsed = 0.0;
+          while (elapsed < seconds) {
+            matmul(w, x.data(), batch, y.data(), pool);
+            calls++;
+            elapsed = seconds_since(start);
+          }
+          double per_call = elapsed / static_cast<double>(calls);
+          out.push_back({type, path, use_packed, batch, static_cast<double>(weights.size()) / per_call / 1e9,
+                         2.0 * static_cast<double>(rows * cols * batch) / per_call / 1e9});
         }
-        double per_call = elapsed / static_cast<double>(calls);
-        out.push_back({type, path, batch, static_cast<double>(weights.size()) / per_call / 1e9,
-                       2.0 * static_cast<double>(rows * cols * batch) / per_call / 1e9});
       }
     }
   }

@@ -28,12 +28,14 @@ Stat measure_read_bandwidth(ThreadPool* pool, size_t bytes, int rounds);
 struct KernelBenchRow {
   TensorType type;
   KernelPath path;
+  bool packed;          // weights in the layout of pack_weights()
   int64_t batch;
   double gb_per_s;      // weight bytes read per second
   double gflop_per_s;   // 2 * rows * cols * batch per second
 };
 
-// Times matmul on a rows x cols random matrix of each type, path and batch size.
+// Times matmul on a rows x cols random matrix of each type, path and batch size, in the plain
+// layout and, on the AVX-512 path, in the packed one where the type has it.
 std::vector<KernelBenchRow> bench_kernels(ThreadPool* pool, int64_t rows, int64_t cols,
                                           const std::vector<TensorType>& types,
                                           const std::vector<KernelPath>& paths,

@@ -184,7 +184,7 @@ void attention(const float* q, int n_q, int head_dim, float scale, const float* 
   }
 }
 
-std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
+HugePageBytes pack_weights(const WeightMatrix& w) {
   constexpr int G = kPackedGroupRows;
   if (w.type == TensorType::F16 || w.type == TensorType::BF16) {
     const int64_t groups = (w.rows + G - 1) / G;
@@ -195,7 +195,7 @@ std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
       const uint16_t* row = src + static_cast<size_t>(r * w.cols);
       for (int64_t k = 0; k < w.cols; k++) dst[k * G] = row[k];
     }
-    std::vector<uint8_t> bytes(out.size() * 2);
+    HugePageBytes bytes(out.size() * 2);
     std::memcpy(bytes.data(), out.data(), bytes.size());
     return bytes;
   }
@@ -205,7 +205,7 @@ std::vector<uint8_t> pack_weights(const WeightMatrix& w) {
   const int chunks = q8 ? 8 : 4;
   const int64_t groups = (w.rows + G - 1) / G, blocks = w.cols / 32;
   const size_t row_stride = row_bytes(w.type, w.cols);
-  std::vector<uint8_t> out(static_cast<size_t>(groups * blocks) * G * block_bytes, 0);
+  HugePageBytes out(static_cast<size_t>(groups * blocks) * G * block_bytes, 0);
   const auto* src = static_cast<const uint8_t*>(w.data);
   for (int64_t g = 0; g < groups; g++) {
     for (int k = 0; k < G; k++) {

@@ -10,9 +10,10 @@
 //     scale, no f16 rounding, round to nearest even, sums of every 16 values), per sub-block
 //     integer dot products, exact and equal on every path.
 //   - F32, F16 and BF16 weights: widened to f32, multiplied and summed in f32.
-// Paths differ only in the order of float additions. Within a path, the number computed for one
-// activation row never depends on the batch it is in or its place there: every output is
-// reduced by the same instruction sequence whatever the tile it falls in.
+// Paths (and the packed and plain weight layouts) differ only in the order of float operations,
+// and the SIMD paths compute exp with a polynomial. Within a path and layout, the number
+// computed for one activation row never depends on the batch it is in or its place there:
+// every output is reduced by the same instruction sequence whatever the tile it falls in.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/huge_pages.h"
 #include "engine/matmul.h"
 
 namespace tokengrid::engine {
@@ -89,7 +91,7 @@ void attention(const float* q, int n_q, int head_dim, float scale, const float* 
 // each column, the 16 rows' values). Rows past the end are zero. Same size as the original, up
 // to the padding of the last group; empty for types without a packed layout (F32, K-quants).
 constexpr int kPackedGroupRows = 16;
-std::vector<uint8_t> pack_weights(const WeightMatrix& w);
+HugePageBytes pack_weights(const WeightMatrix& w);
 
 // y[c * y_stride + r] = dot(weight row r, activation row c) for r in [r0, r1), c in [c0, c1).
 // Float weights read x (row stride w.cols); quantized weights read qa.

@@ -261,8 +261,9 @@ struct PackedKernel {
           #pragma GCC unroll 16
           for (int e = 0; e < 4; e++) {
             __m512i v = _mm512_loadu_si512(q + 64 * e);
+            // High nibbles stay in place, 16 times their value: the sum is shifted back once.
             wv[i][e] = _mm512_and_si512(v, low_mask);
-            wv[i][e + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low_mask);
+            wv[i][e + 4] = _mm512_andnot_si512(low_mask, v);
           }
         }
       }
@@ -274,16 +275,18 @@ struct PackedKernel {
         const __m512 dx = _mm512_set1_ps(xd[j][b]);
         #pragma GCC unroll 16
         for (int i = 0; i < NG; i++) {
-          __m512i even = start, odd = _mm512_setzero_si512();
+          // Two independent chains of four: values 0..15 and 16..31.
+          __m512i first = start, second = _mm512_setzero_si512();
           #pragma GCC unroll 16
-          for (int e = 0; e < 8; e += 2) {
+          for (int e = 0; e < 4; e++) {
             int32_t x0, x1;
             std::memcpy(&x0, x + 4 * e, 4);
-            std::memcpy(&x1, x + 4 * e + 4, 4);
-            even = _mm512_dpbusd_epi32(even, wv[i][e], _mm512_set1_epi32(x0));
-            odd = _mm512_dpbusd_epi32(odd, wv[i][e + 1], _mm512_set1_epi32(x1));
+            std::memcpy(&x1, x + 16 + 4 * e, 4);
+            first = _mm512_dpbusd_epi32(first, wv[i][e], _mm512_set1_epi32(x0));
+            second = _mm512_dpbusd_epi32(second, wv[i][e + 4], _mm512_set1_epi32(x1));
           }
-          __m512 block_sums = _mm512_cvtepi32_ps(_mm512_add_epi32(even, odd));
+          if constexpr (!kQ8) second = _mm512_srai_epi32(second, 4);  // exact: a multiple of 16
+          __m512 block_sums = _mm512_cvtepi32_ps(_mm512_add_epi32(first, second));
           acc[i][j] = _mm512_fmadd_ps(block_sums, _mm512_mul_ps(dw[i], dx), acc[i][j]);
         }
       }

@@ -69,7 +69,7 @@ struct Layout {
   std::string name;
   WeightMatrix matrix;
 };
-std::vector<Layout> layouts(const WeightMatrix& w, std::vector<uint8_t>& packed_storage) {
+std::vector<Layout> layouts(const WeightMatrix& w, HugePageBytes& packed_storage) {
   std::vector<Layout> out{{"plain", w}};
   packed_storage = pack_weights(w);
   if (!packed_storage.empty()) {
@@ -143,7 +143,7 @@ TEST(KernelsTest, EveryPathMatchesTheScalarReference) {
   for (TensorType type : kAllTypes) {
     const int64_t cols = odd_cols(type);
     Weights w = random_weights(type, rows, cols, 11);
-    std::vector<uint8_t> packed;
+    HugePageBytes packed;
     for (int64_t batch = 1; batch <= 17; batch++) {
       auto x = random_activations(batch, cols, static_cast<uint32_t>(100 + batch));
       auto reference = product(KernelPath::kScalar, w.matrix, x, batch);
@@ -214,7 +214,7 @@ TEST(KernelsTest, IntegerDotProductsAreExactOnEveryPath) {
     }
     WeightMatrix w{type, rows, cols, bytes.data()};
     std::vector<float> dequantized(static_cast<size_t>(cols));
-    std::vector<uint8_t> packed;
+    HugePageBytes packed;
     for (KernelPath path : supported_paths()) {
      for (const Layout& layout : layouts(w, packed)) {
       auto y = product(path, layout.matrix, x, batch);
@@ -244,7 +244,7 @@ TEST(KernelsTest, ProductsAreBatchInvariantOnEveryPath) {
     Weights w = random_weights(type, rows, cols, 21);
     const int64_t batch = 17;
     auto x = random_activations(batch, cols, 33);
-    std::vector<uint8_t> packed;
+    HugePageBytes packed;
     for (KernelPath path : supported_paths()) {
      for (const Layout& layout : layouts(w.matrix, packed)) {
       const WeightMatrix& m = layout.matrix;

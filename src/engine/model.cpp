@@ -207,7 +207,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   // (same size as the file's; the mapped originals are not read again).
   if (kernel_path_supported(KernelPath::kAvx512)) {
     auto pack = [&](WeightMatrix& m) {
-      std::vector<uint8_t> packed = pack_weights(m);
+      HugePageBytes packed = pack_weights(m);
       if (packed.empty()) return;
       m.packed = packed.data();
       model->packed_weights_.push_back(std::move(packed));

@@ -16,6 +16,7 @@
 #include "core/mapped_file.h"
 #include "core/status.h"
 #include "engine/gguf.h"
+#include "engine/huge_pages.h"
 #include "engine/kv_cache.h"
 #include "engine/matmul.h"
 #include "engine/tokenizer.h"
@@ -80,7 +81,7 @@ class Model {
   const float* output_norm_ = nullptr;
   WeightMatrix output_;           // [vocab x dim], the token embedding when tied
   std::vector<std::vector<float>> widened_norms_;  // norm weights stored in a non-F32 type
-  std::vector<std::vector<uint8_t>> packed_weights_;  // see pack_weights(); matrices point here
+  std::vector<HugePageBytes> packed_weights_;  // see pack_weights(); matrices point here
 };
 
 }  // namespace tokengrid::engine

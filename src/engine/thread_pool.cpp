@@ -17,6 +17,11 @@ namespace {
 // two consecutive products of a forward pass, short enough not to steal a shared core.
 constexpr int kSpinIterations = 1 << 13;
 
+constexpr uint64_t kClosed = uint64_t{1} << 31;
+constexpr uint64_t kWorkers = kClosed - 1;
+
+uint64_t region_word(uint32_t generation) { return static_cast<uint64_t>(generation) << 32; }
+
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
@@ -54,17 +59,20 @@ void ThreadPool::run(int64_t n_tasks, int64_t grain, TaskFn fn, void* ctx) {
   n_tasks_ = n_tasks;
   grain_ = grain;
   next_task_.store(0, std::memory_order_relaxed);
-  pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
+  const uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  region_.store(region_word(generation), std::memory_order_relaxed);
+  generation_.store(generation, std::memory_order_release);
   generation_.notify_all();
   work(0);
-  for (int spin = 0; pending_workers_.load(std::memory_order_acquire) != 0; spin++) {
+  // No task is left to hand out: close the region, then wait for the workers inside it.
+  uint64_t state = region_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
+  for (int spin = 0; (state & kWorkers) != 0; spin++) {
     if (spin < kSpinIterations) {
       TOKENGRID_CPU_RELAX();
     } else {
-      int pending = pending_workers_.load(std::memory_order_acquire);
-      if (pending != 0) pending_workers_.wait(pending, std::memory_order_acquire);
+      region_.wait(state, std::memory_order_acquire);
     }
+    state = region_.load(std::memory_order_acquire);
   }
 }
 
@@ -82,8 +90,20 @@ void ThreadPool::worker_loop(int thread) {
     }
     seen = now;
     if (stop_.load(std::memory_order_relaxed)) return;
+    // Join the region unless the caller has closed it (or a later one has begun).
+    uint64_t state = region_.load(std::memory_order_acquire);
+    bool joined = false;
+    while (state == (region_word(now) | (state & kWorkers))) {
+      if (region_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
     work(thread);
-    if (pending_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_workers_.notify_one();
+    if (region_.fetch_sub(1, std::memory_order_acq_rel) == (region_word(now) | kClosed | 1)) {
+      region_.notify_one();
+    }
   }
 }
 

@@ -4,9 +4,10 @@
 // thread takes part as thread 0, and the call returns after every task has run: one barrier
 // per region. Idle workers spin briefly (a region usually follows the previous one within
 // microseconds in a forward pass) and then sleep on a futex, so an idle pool costs no CPU.
-// Tasks are handed out in contiguous chunks from a shared counter, so a thread slowed down by
-// another process on a shared core does not hold the others up. Which thread runs a task is
-// not deterministic; callers must make each task's result independent of that.
+// Tasks are handed out in contiguous chunks from a shared counter, and the caller waits only
+// for workers that joined the region before it ran out of tasks: a worker that has lost its
+// core to another process never holds a region up unless it holds a chunk. Which thread runs
+// a task is not deterministic; callers must make each task's result independent of that.
 // parallel_for must not be called from inside a task, nor from two threads at once.
 #pragma once
 
@@ -55,7 +56,9 @@ class ThreadPool {
   int64_t grain_ = 1;
   alignas(64) std::atomic<int64_t> next_task_{0};
   alignas(64) std::atomic<uint32_t> generation_{0};
-  alignas(64) std::atomic<int> pending_workers_{0};
+  // The current region: its generation (high 32 bits), whether it is closed to new workers
+  // (bit 31), and how many workers are in it (low 31 bits).
+  alignas(64) std::atomic<uint64_t> region_{0};
   std::atomic<bool> stop_{false};
 };
 
