@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   const std::string trace_path =
       argc > 1 ? argv[1] : std::string(TOKENGRID_SHARED_DATA) + "/traces/azure_llm_2023_conv.csv";
   const double seconds = argc > 2 ? std::atof(argv[2]) : 24 * 3600.0;
-  auto trace = sim::read_trace(trace_path);
+  auto trace = read_trace(trace_path);
   if (!trace) {
     std::fprintf(stderr, "%s\n", trace.status().to_string().c_str());
     return 1;
@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   }
   const auto off = perf->offline_throughput(trace->mean_input_tokens(), trace->mean_output_tokens(), 256);
   sim::WorkloadSpec spec;
-  spec.trace = std::make_shared<sim::Trace>(std::move(trace).value());
+  spec.trace = std::make_shared<Trace>(std::move(trace).value());
   spec.rate_rps = 0.8 * off.output_tokens_per_s / spec.trace->mean_output_tokens();
   spec.regions = {{"all", 1, 0, *sim::diurnal_shape("flat")}};
   // Materialise the arrivals first so only the replica model is timed.

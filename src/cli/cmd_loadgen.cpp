@@ -51,12 +51,12 @@ int run_loadgen(int argc, char** argv) {
     return app.exit(e);
   }
   if (!trace_path.empty()) {
-    auto trace = serve::load_trace(trace_path);
+    auto trace = read_trace(trace_path);
     if (!trace.is_ok()) {
       std::fprintf(stderr, "tokengrid loadgen: %s\n", trace.status().message().c_str());
       return 1;
     }
-    o.trace = std::move(trace).value();
+    o.trace = std::move(trace->requests);
   }
   auto report = serve::run_loadgen(o);
   if (!report.is_ok()) {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "serve/load_trace.h"
+#include "core/trace.h"
 
 namespace tokengrid::serve {
 

@@ -14,7 +14,7 @@
 #include "grid/perf_model.h"
 #include "grid/signals.h"
 #include "sim/scenario.h"
-#include "sim/trace.h"
+#include "core/trace.h"
 
 namespace tokengrid::sim {
 

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 #include "sim/scenario.h"
 #include "sim/workload.h"
 
@@ -19,7 +21,10 @@ inline std::string write_test_trace(int n = 2000, double seconds = 1000) {
   const auto dir = std::filesystem::temp_directory_path() / "tokengrid_sim_test";
   std::filesystem::create_directories(dir);
   const std::string path = (dir / ("poisson_trace_" + std::to_string(n) + ".csv")).string();
-  std::ofstream out(path);
+  // Test processes run in parallel and share the path: each writes its own file and renames it
+  // into place, so a reader never sees a half-written trace.
+  const std::string partial = path + "." + std::to_string(getpid());
+  std::ofstream out(partial);
   out << "TIMESTAMP,ContextTokens,GeneratedTokens\n";
   double t = 0;
   for (int i = 0; i < n; ++i) {
@@ -31,6 +36,8 @@ inline std::string write_test_trace(int n = 2000, double seconds = 1000) {
                   10 + static_cast<int>(mix64(i + 7777) % 300));
     out << line;
   }
+  out.close();
+  std::filesystem::rename(partial, path);
   return path;
 }
 

@@ -72,6 +72,16 @@ double region_rate(const WorkloadSpec& spec, size_t region, int64_t hour) {
          shape_mean(r.shape);
 }
 
+uint64_t conversation_key(const TraceRequest& request) {
+  // The first two blocks name a conversation (block 0 is often a shared system prompt).
+  if (request.hash_ids.empty()) return 0;
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < request.hash_ids.size() && i < 2; ++i) {
+    h = (h ^ static_cast<uint64_t>(request.hash_ids[i])) * 1099511628211ull;
+  }
+  return h | 1;
+}
+
 TokenMix token_mix(const Trace& trace) { return {trace.mean_input_tokens(), trace.mean_output_tokens()}; }
 
 RequestStream::RequestStream(const WorkloadSpec& spec)
@@ -125,7 +135,8 @@ bool RequestStream::next(double end_s, Request& out) {
   out.arrival_s = best_t;
   out.input_tokens = tr.input_tokens;
   out.output_tokens = tr.output_tokens;
-  out.prefix_key = tr.prefix_key ? (mix64(tr.prefix_key ^ (best * 0x9e37ull) ^ c.loop) | 1) : 0;
+  const uint64_t key = conversation_key(tr);
+  out.prefix_key = key ? (mix64(key ^ (best * 0x9e37ull) ^ c.loop) | 1) : 0;
   out.id = next_id_++;
   out.region = static_cast<uint16_t>(best);
   out.deferrable = unit_double(spec_.seed ^ (static_cast<uint64_t>(out.id) << 20) ^ 0xdefe77ull) <

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/trace.h"
+#include "core/trace.h"
 
 namespace tokengrid::sim {
 
@@ -97,5 +97,9 @@ struct TokenMix {
   double output_tokens = 0;
 };
 TokenMix token_mix(const Trace& trace);
+
+// A key shared by requests that continue one conversation (equal leading Mooncake blocks);
+// 0 for a request without block ids.
+uint64_t conversation_key(const TraceRequest& request);
 
 }  // namespace tokengrid::sim

@@ -9,7 +9,7 @@ std::shared_ptr<const Trace> small_trace() {
   auto t = std::make_shared<Trace>();
   t->source = "t";
   for (int i = 0; i < 100; ++i)
-    t->requests.push_back({i * 0.5 + (i % 3) * 0.1, 100 + i, 10 + i % 7, 0});
+    t->requests.push_back({i * 0.5 + (i % 3) * 0.1, 100 + i, 10 + i % 7, {}});
   t->duration_s = t->requests.back().arrival_s;
   return t;
 }
@@ -85,6 +85,14 @@ TEST(Workload, InvalidSpecsAreRejected) {
   spec.regions.clear();
   EXPECT_FALSE(validate(spec).is_ok());
   EXPECT_FALSE(diurnal_shape("weekly").is_ok());
+}
+
+TEST(ConversationKey, FollowsTheFirstTwoBlocks) {
+  TraceRequest a{0, 10, 1, {7, 8, 9}}, b{1, 10, 1, {7, 8, 3}}, c{2, 10, 1, {7, 5}}, none{3, 10, 1, {}};
+  EXPECT_EQ(conversation_key(a), conversation_key(b));
+  EXPECT_NE(conversation_key(a), conversation_key(c));
+  EXPECT_NE(conversation_key(a), 0u);
+  EXPECT_EQ(conversation_key(none), 0u);
 }
 
 }  // namespace

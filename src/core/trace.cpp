@@ -1,4 +1,4 @@
-#include "sim/trace.h"
+#include "core/trace.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace tokengrid::sim {
+namespace tokengrid {
 
 namespace {
 
@@ -95,7 +95,7 @@ Result<Trace> finish(Trace trace, std::vector<double> absolute) {
   std::vector<TraceRequest> sorted;
   sorted.reserve(order.size());
   for (size_t i : order) {
-    TraceRequest r = trace.requests[i];
+    TraceRequest r = std::move(trace.requests[i]);
     r.arrival_s = absolute[i] - t0;
     sorted.push_back(r);
   }
@@ -162,7 +162,7 @@ Result<Trace> parse_azure_csv(std::string_view text, const std::string& source) 
       return corrupt(where(source, no) + ": field GeneratedTokens is not a non-negative integer");
     TG_RETURN_IF_ERROR(check_tokens(input, output, where(source, no)));
     trace.requests.push_back({0, static_cast<int32_t>(input),
-                              static_cast<int32_t>(std::max<int64_t>(output, 1)), 0});
+                              static_cast<int32_t>(std::max<int64_t>(output, 1)), {}});
     absolute.push_back(t);
     return Status::ok();
   });
@@ -198,25 +198,19 @@ Result<Trace> parse_mooncake_jsonl(std::string_view text, const std::string& sou
     TG_RETURN_IF_ERROR(number("input_length", input));
     TG_RETURN_IF_ERROR(number("output_length", output));
     TG_RETURN_IF_ERROR(check_tokens(input, output, where(source, no)));
-    uint64_t key = 0;
+    std::vector<int64_t> hash_ids;
     if (auto it = j.find("hash_ids"); it != j.end()) {
       if (!it->is_array())
         return corrupt(where(source, no) + ": field 'hash_ids' must be an array of block ids");
-      // The first two blocks name a conversation (block 0 is often a shared system prompt).
-      uint64_t h = 1469598103934665603ull;
-      size_t used = 0;
+      hash_ids.reserve(it->size());
       for (const auto& id : *it) {
-        if (!id.is_number_integer() && !id.is_number_unsigned())
-          return corrupt(where(source, no) + ": field 'hash_ids' holds a non-integer");
-        if (used < 2) {
-          h = (h ^ id.get<uint64_t>()) * 1099511628211ull;
-          ++used;
-        }
+        if (!id.is_number_unsigned() && !(id.is_number_integer() && id.get<int64_t>() >= 0))
+          return corrupt(where(source, no) + ": field 'hash_ids' holds a non-integer or negative id");
+        hash_ids.push_back(id.get<int64_t>());
       }
-      key = used ? (h | 1) : 0;
     }
     trace.requests.push_back({0, static_cast<int32_t>(input),
-                              static_cast<int32_t>(std::max<int64_t>(output, 1)), key});
+                              static_cast<int32_t>(std::max<int64_t>(output, 1)), std::move(hash_ids)});
     absolute.push_back(static_cast<double>(ts) / 1000.0);
     return Status::ok();
   });
@@ -226,7 +220,7 @@ Result<Trace> parse_mooncake_jsonl(std::string_view text, const std::string& sou
 
 Result<Trace> read_trace(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found(path + ": cannot open the trace file; check the path (relative paths are from the scenario file's directory)");
+  if (!in) return not_found(path + ": cannot open the trace file; check the path");
   std::ostringstream buf;
   buf << in.rdbuf();
   const std::string text = buf.str();
@@ -235,7 +229,10 @@ Result<Trace> read_trace(const std::string& path) {
   };
   if (ends_with(".csv")) return parse_azure_csv(text, path);
   if (ends_with(".jsonl")) return parse_mooncake_jsonl(text, path);
-  return unsupported(path + ": unknown trace format; use an Azure .csv or a Mooncake .jsonl file");
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') return parse_mooncake_jsonl(text, path);
+  if (text.rfind("TIMESTAMP,", 0) == 0) return parse_azure_csv(text, path);
+  return unsupported(path + ": unknown trace format; use an Azure LLM trace .csv or a Mooncake .jsonl file");
 }
 
-}  // namespace tokengrid::sim
+}  // namespace tokengrid

@@ -1,4 +1,5 @@
-// Request traces: the Azure LLM inference CSV and the Mooncake JSONL, read into one shape.
+// Request traces: the Azure LLM inference CSV and the Mooncake JSONL, read into one shape,
+// for the simulator's workloads and the load generator alike.
 //
 // A Trace holds requests sorted by arrival, with arrivals in seconds from the first request
 // (which is at 0). Readers are strict: a malformed line is an error naming the file and the
@@ -12,14 +13,19 @@
 
 #include "core/status.h"
 
-namespace tokengrid::sim {
+namespace tokengrid {
 
 struct TraceRequest {
   double arrival_s = 0;       // seconds after the trace's first request
   int32_t input_tokens = 0;   // prompt length, >= 1
   int32_t output_tokens = 0;  // generated length, >= 1 (0 in a trace is read as 1)
-  uint64_t prefix_key = 0;    // identifies a shared prompt prefix; 0 = none known
+  // Mooncake only: ids of the prompt's consecutive kMooncakeBlockTokens-token blocks; equal
+  // ids are equal blocks, so two requests whose first ids agree share a prompt prefix.
+  std::vector<int64_t> hash_ids;
 };
+
+// The block size Mooncake's hash_ids refer to.
+inline constexpr int kMooncakeBlockTokens = 512;
 
 struct Trace {
   std::string source;  // file name, for messages
@@ -36,9 +42,10 @@ struct Trace {
 // `2023-11-16 18:17:03.9799600` (UTC).
 Result<Trace> parse_azure_csv(std::string_view text, const std::string& source);
 // Mooncake JSONL: one object per line with `timestamp` (ms), `input_length`, `output_length`
-// and optionally `hash_ids` (ids of 512-token prompt blocks; the first blocks give the prefix key).
+// and optionally `hash_ids` (non-negative ids of 512-token prompt blocks).
 Result<Trace> parse_mooncake_jsonl(std::string_view text, const std::string& source);
-// Reads a file and picks the format from its extension (.csv or .jsonl).
+// Reads a file; the format comes from the extension (.csv, .jsonl), else from the content (a
+// line starting with '{' is Mooncake JSONL).
 Result<Trace> read_trace(const std::string& path);
 
-}  // namespace tokengrid::sim
+}  // namespace tokengrid

@@ -1,10 +1,10 @@
-#include "sim/trace.h"
+#include "core/trace.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-namespace tokengrid::sim {
+namespace tokengrid {
 namespace {
 
 const char* kAzure =
@@ -53,7 +53,7 @@ TEST(AzureCsv, ErrorsNameFileAndLine) {
   }
 }
 
-TEST(MooncakeJsonl, ParsesPrefixKeys) {
+TEST(MooncakeJsonl, KeepsBlockIds) {
   const char* text =
       "{\"timestamp\": 0, \"input_length\": 6758, \"output_length\": 500, \"hash_ids\": [0, 1, 2]}\n"
       "{\"timestamp\": 1500, \"input_length\": 700, \"output_length\": 5, \"hash_ids\": [0, 1, 9]}\n"
@@ -63,9 +63,9 @@ TEST(MooncakeJsonl, ParsesPrefixKeys) {
   ASSERT_TRUE(trace.is_ok()) << trace.status().to_string();
   ASSERT_EQ(trace->requests.size(), 4u);
   EXPECT_DOUBLE_EQ(trace->requests[1].arrival_s, 1.5);
-  EXPECT_EQ(trace->requests[0].prefix_key, trace->requests[1].prefix_key);
-  EXPECT_NE(trace->requests[0].prefix_key, trace->requests[2].prefix_key);
-  EXPECT_EQ(trace->requests[3].prefix_key, 0u);
+  EXPECT_EQ(trace->requests[0].hash_ids, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(trace->requests[2].hash_ids, (std::vector<int64_t>{0, 4}));
+  EXPECT_TRUE(trace->requests[3].hash_ids.empty());
   EXPECT_NEAR(trace->mean_rate(), 3 / 2.5, 1e-12);
 }
 
@@ -81,6 +81,7 @@ TEST(MooncakeJsonl, ErrorsNameFileAndLine) {
       {"{\"timestamp\": 0, \"input_length\": \"5\", \"output_length\": 5}\n", "'input_length' must be"},
       {"{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 5, \"hash_ids\": 3}\n", "'hash_ids'"},
       {"{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 5, \"hash_ids\": [\"x\"]}\n", "non-integer"},
+      {"{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 5, \"hash_ids\": [-3]}\n", "negative"},
       {"{\"timestamp\": 1e300, \"input_length\": 5, \"output_length\": 5}\n", "'timestamp'"},
       {"\n\n", "no requests"},
   };
@@ -90,6 +91,21 @@ TEST(MooncakeJsonl, ErrorsNameFileAndLine) {
     EXPECT_NE(trace.status().message().find(c.expect), std::string::npos)
         << trace.status().message() << " for " << c.text;
   }
+}
+
+TEST(MooncakeJsonl, EveryTruncationIsRejected) {
+  std::string good = "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [0]}\n";
+  for (size_t cut = 1; cut + 1 < good.size(); ++cut) {
+    EXPECT_FALSE(parse_mooncake_jsonl(good.substr(0, cut), "m.jsonl").is_ok()) << cut;
+  }
+}
+
+TEST(Traces, GarbageIsAnErrorNotACrash) {
+  std::string garbage;
+  for (int i = 0; i < 5000; ++i) garbage += static_cast<char>((i * 7919 + 13) % 256);
+  EXPECT_FALSE(parse_azure_csv(garbage, "g.csv").is_ok());
+  EXPECT_FALSE(parse_mooncake_jsonl(garbage, "g.jsonl").is_ok());
+  EXPECT_FALSE(parse_mooncake_jsonl("{" + garbage, "g.jsonl").is_ok());
 }
 
 TEST(ReadTrace, RealFilesLoad) {
@@ -102,9 +118,10 @@ TEST(ReadTrace, RealFilesLoad) {
   auto moon = read_trace(dir + "mooncake_conversation.jsonl");
   ASSERT_TRUE(moon.is_ok()) << moon.status().to_string();
   EXPECT_EQ(moon->requests.size(), 12031u);
+  EXPECT_FALSE(moon->requests.front().hash_ids.empty());
   EXPECT_FALSE(read_trace(dir + "missing.csv").is_ok());
   EXPECT_FALSE(read_trace(std::string(TOKENGRID_SHARED_DATA) + "/README.md").is_ok());
 }
 
 }  // namespace
-}  // namespace tokengrid::sim
+}  // namespace tokengrid
