@@ -94,25 +94,8 @@ Result<SimResult> run_fleet_level(const SimContext& ctx, const grid::Policy& pol
     std::fill(pair_rate.begin(), pair_rate.end(), 0.0);
     std::fill(pair_batch.begin(), pair_batch.end(), 0.0);
     for (size_t s = 0; s < S; ++s) {
-      const SiteHourFacts& f = ctx.facts(s, h);
-      const SiteDeployment& d = ctx.deployment(s);
-      grid::SiteState& st = states[s];
-      st = grid::SiteState{};
-      st.name = sc.sites[s].name;
-      st.healthy = f.healthy && f.active > 0;
-      st.serves_model = d.entry != nullptr;
-      st.placement_allowed = f.placement_allowed;
-      st.curtailed = f.signal.curtailed;
-      st.capacity_tokens_per_s = f.active * d.capacity_out_tps;
-      st.prefill_tokens_per_s = f.active * d.prefill_tps;
-      st.min_tpot_s = d.min_tpot_s;
-      st.power_cap_kw = sc.sites[s].power_cap_kw;
-      st.pue = f.pue;
-      st.price_usd_per_mwh = f.price_usd_per_mwh;
-      st.carbon_g_per_kwh = f.signal.carbon_g_per_kwh;
-      st.prefill_joules_per_token = d.prefill_joules_per_token;
-      st.decode_joules_per_token = d.decode_joules_per_token;
-      predict(s, f);
+      states[s] = ctx.site_state(s, h);
+      predict(s, ctx.facts(s, h));
     }
     // Interleave regions quantum by quantum so no region gets first pick of the whole hour.
     for (int q = 0; q < kQuantaPerRegion; ++q) {

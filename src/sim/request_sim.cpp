@@ -195,22 +195,7 @@ Result<SimResult> run_request_level(const SimContext& ctx, const grid::Policy& p
       const SiteHourFacts& f = ctx.facts(s, h);
       const SiteDeployment& d = ctx.deployment(s);
       runs[s]->active = f.active;
-      grid::SiteState& st = templates[s];
-      st = grid::SiteState{};
-      st.name = sc.sites[s].name;
-      st.healthy = f.healthy && f.active > 0;
-      st.serves_model = d.entry != nullptr;
-      st.placement_allowed = f.placement_allowed;
-      st.curtailed = f.signal.curtailed;
-      st.capacity_tokens_per_s = f.active * d.capacity_out_tps;
-      st.prefill_tokens_per_s = f.active * d.prefill_tps;
-      st.min_tpot_s = d.min_tpot_s;
-      st.power_cap_kw = sc.sites[s].power_cap_kw;
-      st.pue = f.pue;
-      st.price_usd_per_mwh = f.price_usd_per_mwh;
-      st.carbon_g_per_kwh = f.signal.carbon_g_per_kwh;
-      st.prefill_joules_per_token = d.prefill_joules_per_token;
-      st.decode_joules_per_token = d.decode_joules_per_token;
+      templates[s] = ctx.site_state(s, h);
       result.row(s, h).gpu_hours = f.active * d.tensor_parallel;
     }
     const double hour_start = h * 3600.0;

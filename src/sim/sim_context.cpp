@@ -20,6 +20,27 @@ ShiftObjective shift_objective(std::string_view name) {
   return ShiftObjective::kNone;
 }
 
+grid::SiteState SimContext::site_state(size_t s, int hour) const {
+  const SiteHourFacts& f = facts(s, hour);
+  const SiteDeployment& d = deployment(s);
+  grid::SiteState st;
+  st.name = scenario_->sites[s].name;
+  st.healthy = f.healthy && f.active > 0;
+  st.serves_model = d.entry != nullptr;
+  st.placement_allowed = f.placement_allowed;
+  st.curtailed = f.signal.curtailed;
+  st.capacity_tokens_per_s = f.active * d.capacity_out_tps;
+  st.prefill_tokens_per_s = f.active * d.prefill_tps;
+  st.min_tpot_s = d.min_tpot_s;
+  st.power_cap_kw = scenario_->sites[s].power_cap_kw;
+  st.pue = f.pue;
+  st.price_usd_per_mwh = f.price_usd_per_mwh;
+  st.carbon_g_per_kwh = f.signal.carbon_g_per_kwh;
+  st.prefill_joules_per_token = d.prefill_joules_per_token;
+  st.decode_joules_per_token = d.decode_joules_per_token;
+  return st;
+}
+
 Result<SimContext> SimContext::create(const Scenario& s) {
   SimContext ctx;
   ctx.scenario_ = &s;

@@ -20,6 +20,7 @@
 
 #include "grid/meter.h"
 #include "grid/perf_model.h"
+#include "grid/policy.h"
 #include "sim/scenario.h"
 
 namespace tokengrid::sim {
@@ -66,6 +67,9 @@ class SimContext {
   const SiteHourFacts& facts(size_t site, int hour) const {
     return facts_[site * static_cast<size_t>(hours()) + static_cast<size_t>(hour)];
   }
+  // What a policy sees of `site` at the start of `hour`, before any request is counted:
+  // health, capacity, power, PUE, price, carbon and energy per token.
+  grid::SiteState site_state(size_t site, int hour) const;
   double mean_input() const { return mean_input_; }
   double mean_output() const { return mean_output_; }
 
