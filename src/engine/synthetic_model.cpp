@@ -143,15 +143,20 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
   // little memory; the fill order is the write order, which keeps the file deterministic.
   Random rng(seed ^ 0x5eed5eedull);
   const TensorType edge_type = type == TensorType::Q4_0 ? TensorType::Q8_0 : type;
-  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, TensorType t) {
+  // Rows below `quiet_rows` are scaled down and the others by `gain`: in the output matrix the
+  // quiet rows are the special and byte tokens, so that a random model mostly emits word-like
+  // pieces rather than stray bytes.
+  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, TensorType t,
+                    float gain = 1.0f, int64_t quiet_rows = 0) {
     if (cols % type_traits(static_cast<uint32_t>(t))->block_size != 0) t = TensorType::F32;
     // Weights ~ N(0, 1/cols) keep the activations of a random network in a sane range.
-    auto fill = [&rng, rows, cols, t](std::span<uint8_t> out) {
+    auto fill = [&rng, rows, cols, t, gain, quiet_rows](std::span<uint8_t> out) {
       const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
       const size_t rb = row_bytes(t, cols);
       std::vector<float> row(static_cast<size_t>(cols));
       for (int64_t r = 0; r < rows; r++) {
-        for (float& x : row) x = rng.normal() * scale;
+        const float row_scale = (r < quiet_rows ? 0.05f : gain) * scale;
+        for (float& x : row) x = rng.normal() * row_scale;
         quantize_row(t, row.data(), out.data() + rb * r, cols);
       }
       return Status::ok();
@@ -182,7 +187,9 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
   }
   TG_RETURN_IF_ERROR(norm("output_norm.weight", shape.dim));
   if (!shape.tied_embeddings) {
-    TG_RETURN_IF_ERROR(matrix("output.weight", shape.vocab_size, shape.dim, edge_type));
+    const int64_t special_and_byte_tokens = 3 + 256;
+    TG_RETURN_IF_ERROR(
+        matrix("output.weight", shape.vocab_size, shape.dim, edge_type, 4.0f, special_and_byte_tokens));
   }
   return writer.write(path);
 }
