@@ -32,8 +32,9 @@ Result<const GgufTensorInfo*> find_weight(const GgufFile& gguf, const std::strin
   auto traits = type_traits(t->type_id);
   if (!traits || !traits->supported) {
     return unsupported(gguf.name() + ": tensor '" + name + "' has type " + type_name(t->type_id) +
-                       ", which tokengrid cannot compute with yet; convert the file with "
-                       "'tokengrid model quantize IN OUT --type q8_0' (or f16, q4_0)");
+                       ", which tokengrid cannot compute with yet (it computes with f32, f16, "
+                       "bf16, q8_0, q4_0, q4_K and q6_K); convert the file with "
+                       "'tokengrid model quantize IN OUT --type q8_0' (or f16, bf16, q4_0)");
   }
   return t;
 }
@@ -203,8 +204,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   } else {
     model->output_ = model->token_embedding_;  // tied embeddings
   }
-  // The AVX-512 kernels read Q4_0 and Q8_0 weights in an interleaved layout, made once here
-  // (same size as the file's; the mapped originals are not read again).
+  // The AVX-512 kernels read Q4_0, Q8_0, F16 and BF16 weights in the interleaved layout of
+  // pack_weights(), made once here (the file's size, up to padding; the mapped originals are
+  // not read again). F32 and K-quant matrices have no packed layout and stay as mapped.
   if (kernel_path_supported(KernelPath::kAvx512)) {
     auto pack = [&](WeightMatrix& m) {
       HugePageBytes packed = pack_weights(m);
