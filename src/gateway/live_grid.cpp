@@ -79,7 +79,7 @@ grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request,
   st.min_tpot_s = 1.0 / std::max(1e-9, s.observed.stream_decode_tokens_per_s);
   st.pue = s.site.pue.at(signal.temp_c);
   st.power_cap_kw = s.site.power_cap_kw;
-  st.power_draw_kw = st.pue * s.energy.it_watts(load_now + 1) / 1000.0;
+  st.power_draw_kw = st.pue * s.energy.it_watts(load_now) / 1000.0;
   st.price_usd_per_mwh = s.site.contract.price(signal.price_usd_per_mwh);
   st.carbon_g_per_kwh = signal.carbon_g_per_kwh;
   st.latency_ms = s.site.latency.empty() ? 0 : s.site.latency_ms(request.region);

@@ -8,8 +8,8 @@
 //
 // states() builds the grid::SiteState of every site for one request: the figures above, the
 // signals at the given time, PUE at the zone's temperature, the contract price and the energy
-// model's joules per token, and the estimated facility draw with this request added, so a
-// policy ranks a site that it would push past its cap after those with headroom.
+// model's joules per token, and the estimated facility draw now (a policy ranks sites at their
+// cap after those with headroom, as in the simulator).
 //
 // admit() walks the policy's ranking and takes the first site that may take the request now:
 // healthy, not draining, serving the model, under its power cap with the request added, and
