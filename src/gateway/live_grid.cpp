@@ -84,7 +84,7 @@ grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request,
   st.carbon_g_per_kwh = signal.carbon_g_per_kwh;
   st.latency_ms = s.site.latency.empty() ? 0 : s.site.latency_ms(request.region);
   st.prefix_hit_tokens = prefixes_.hit_tokens(index, request.prefix_hashes);
-  const EnergyRates rates = s.energy.rates(request.model, s.observed, load_now + 1);
+  const EnergyRates rates = s.energy.rates(request.model, s.observed);
   st.prefill_joules_per_token = rates.prefill_j_per_token;
   st.decode_joules_per_token = rates.decode_j_per_token;
   return st;
@@ -184,7 +184,7 @@ RequestFootprint LiveGrid::finish(const Admission& a, const RequestEstimate& req
   if (done.completion_tokens > 1 && done.decode_s > 0)
     s.observed.stream_decode_tokens_per_s =
         smooth(s.observed.stream_decode_tokens_per_s, (done.completion_tokens - 1) / done.decode_s);
-  const EnergyRates rates = s.energy.rates(request.model, s.observed, load(s));
+  const EnergyRates rates = s.energy.rates(request.model, s.observed);
   prefixes_.remember(a.site, request.prefix_hashes);
   s.outstanding = std::max(0.0, s.outstanding - 1);
   s.outstanding_tokens = std::max(0.0, s.outstanding_tokens - request.prompt_tokens - request.max_output_tokens);

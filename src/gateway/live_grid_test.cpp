@@ -135,7 +135,7 @@ TEST_F(LiveGridTest, FinishLearnsTheSpeedAndMetersAtTheSignalsOfItsEnd) {
   EXPECT_NEAR(s[1].observed.prefill_tokens_per_s, 0.8 * 200 + 0.2 * 400, 1e-9);
   EXPECT_NEAR(s[1].observed.stream_decode_tokens_per_s, 20, 1e-9);
   EXPECT_EQ(s[1].outstanding_requests, 0);
-  const double j = 100 * 40.0 / 240 + 51 * 40.0 / 20;
+  const double j = 100 * 40.0 / 240 + 51 * 40.0 / (20 * 4);
   EXPECT_NEAR(f.it_wh, j / 3600, 1e-12);
   EXPECT_NEAR(f.facility_wh, j / 3600 * 1.2, 1e-12);
   EXPECT_NEAR(f.g_co2e, j / 3600 * 1.2 / 1000 * 50, 1e-12);

@@ -28,9 +28,9 @@ TEST(SiteEnergy, CpuSiteRatesComeFromBusyPowerOverObservedSpeed) {
   EXPECT_DOUBLE_EQ(e->busy_watts(), 40);
   EXPECT_DOUBLE_EQ(e->concurrency(), 8);
   Observed seen{400, 20, 0};
-  const EnergyRates r = e->rates("tiny", seen, 4);
+  const EnergyRates r = e->rates("tiny", seen);
   EXPECT_DOUBLE_EQ(r.prefill_j_per_token, 40.0 / 400);    // 0.1 J
-  EXPECT_DOUBLE_EQ(r.decode_j_per_token, 40.0 / (20 * 4));  // 0.5 J: four streams share the power
+  EXPECT_DOUBLE_EQ(r.decode_j_per_token, 40.0 / (20 * 8));  // 0.25 J: eight streams share the power
   // Utilisation 0 .. 1 over the concurrency of both endpoints.
   EXPECT_DOUBLE_EQ(e->it_watts(0), 20);
   EXPECT_DOUBLE_EQ(e->it_watts(4), 30);
@@ -75,12 +75,12 @@ TEST(SiteEnergy, ModelsWithAShapeUseTheGridMeter) {
   s.endpoints = {e};
   auto energy = SiteEnergy::create(s);
   ASSERT_TRUE(energy.is_ok()) << energy.status().to_string();
-  const EnergyRates shaped = energy->rates("Llama-3.1-8B-Instruct", Observed{1, 1, 0}, 8);
+  const EnergyRates shaped = energy->rates("Llama-3.1-8B-Instruct", Observed{1, 1, 0});
   EXPECT_GT(shaped.prefill_j_per_token, 0);
   EXPECT_LT(shaped.prefill_j_per_token, 1);  // far below the observed-speed estimate
   EXPECT_GT(shaped.decode_j_per_token, 0);
   // A model without a shape falls back to the accelerators' power over the observed speed.
-  const EnergyRates unshaped = energy->rates("tiny", Observed{1000, 10, 0}, 1);
+  const EnergyRates unshaped = energy->rates("tiny", Observed{1000, 10, 0});
   EXPECT_DOUBLE_EQ(unshaped.prefill_j_per_token, 16 * 380.0 / 1000);
   EXPECT_DOUBLE_EQ(energy->idle_watts(), 16 * 75.0);
 }
@@ -88,7 +88,7 @@ TEST(SiteEnergy, ModelsWithAShapeUseTheGridMeter) {
 TEST(SiteEnergy, NoObservationMeansNoEnergyRatherThanInfinity) {
   auto e = SiteEnergy::create(cpu_site());
   ASSERT_TRUE(e.is_ok());
-  const EnergyRates r = e->rates("tiny", Observed{}, 1);
+  const EnergyRates r = e->rates("tiny", Observed{});
   EXPECT_EQ(r.prefill_j_per_token, 0);
   EXPECT_EQ(r.decode_j_per_token, 0);
 }
