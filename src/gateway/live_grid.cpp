@@ -55,11 +55,9 @@ bool LiveGrid::healthy(const LiveSite& s) const {
   return false;
 }
 
-double LiveGrid::load(const LiveSite& s) const {
-  double reported = 0;
-  for (const Endpoint& e : s.endpoints) reported += e.report.running + e.report.queued;
-  return std::max(s.outstanding, reported);
-}
+// The gateway's own count: a worker's report lags the requests that just ended or began, and
+// an estimate that jumps with it would let the draw pass a cap between two polls.
+double LiveGrid::load(const LiveSite& s) const { return s.outstanding; }
 
 grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request, double now) const {
   const LiveSite& s = sites_[index];

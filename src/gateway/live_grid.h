@@ -1,8 +1,8 @@
 // LiveGrid: the gateway's picture of every site now, and the admission of requests to them.
 //
 // Per site it keeps the gateway's own accounting (requests and tokens outstanding, prompt tokens
-// still waiting for their first token), what the workers report when polled (sequences running
-// and queued, which also counts other gateways' traffic), the speed the gateway observes
+// still waiting for their first token), which alone counts as the site's load, what the workers
+// report when polled (sequences running and queued, shown in the status), the speed it observes
 // (prefill and per-stream decode tokens/s, exponentially smoothed), each endpoint's health, and
 // whether the zone asks loads to shed.
 //
