@@ -43,7 +43,7 @@ struct LedgerOptions {
 
 struct LedgerStats {
   uint64_t appended = 0;
-  uint64_t committed = 0;  // rows the ledger holds for them (duplicates included)
+  uint64_t committed = 0;  // a request_id already there counts, though it adds no row
   uint64_t failed = 0;     // records whose batch did not commit
   uint64_t batches = 0;
   uint64_t pending = 0;
