@@ -36,30 +36,14 @@ struct Config {
   int in_flight_per_thread;  // at most kMaxInFlight
 };
 
-UsageRecord record(const std::string& id) {
-  UsageRecord r;
-  r.request_id = id;
-  r.finished_unix_s = 1767225600;
-  r.signal_unix_s = 1767225600;
-  r.key = "alice";
-  r.route = "/v1/chat/completions";
-  r.model = "llama-3.1-8b";
-  r.site = "ashburn";
-  r.zone = "US-MIDA-PJM";
-  r.region = "us-east";
-  r.status = 200;
-  r.prompt_tokens = 812;
-  r.completion_tokens = 256;
-  r.it_wh = 0.31;
-  r.facility_wh = 0.36;
-  r.pue = 1.16;
-  r.usd = 0.000029;
-  r.g_co2e = 0.14;
-  r.ttft_ms = 180;
-  r.duration_ms = 4100;
-  r.replica = "gw-1";
-  r.sites_used = "ashburn";
-  return r;
+// A chat completion's row, of a typical size.
+UsageRecord record(std::string id) {
+  return UsageRecord{.request_id = std::move(id), .finished_unix_s = 1767225600, .signal_unix_s = 1767225600,
+                     .key = "alice", .route = "/v1/chat/completions", .model = "llama-3.1-8b", .site = "ashburn",
+                     .zone = "US-MIDA-PJM", .region = "us-east", .status = 200, .prompt_tokens = 812,
+                     .completion_tokens = 256, .cached_tokens = 512, .it_wh = 0.31, .facility_wh = 0.36, .pue = 1.16,
+                     .price_usd_per_mwh = 80, .carbon_g_per_kwh = 390, .usd = 0.000029, .g_co2e = 0.14,
+                     .ttft_ms = 180, .duration_ms = 4100, .batch_id = "", .replica = "gw-1", .sites_used = "ashburn"};
 }
 
 double quantile(std::vector<double>& v, double q) {
