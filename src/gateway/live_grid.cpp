@@ -21,17 +21,27 @@ double smooth(double old_value, double sample) {
 
 Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid, const LiveSignals& signals) {
   std::vector<SiteEnergy> energy;
+  std::vector<std::vector<http::Url>> urls;
   for (const grid::Site& site : grid.sites) {
     TG_ASSIGN_OR_RETURN(SiteEnergy e, SiteEnergy::create(site));
     energy.push_back(std::move(e));
+    urls.emplace_back();
+    for (const grid::SiteEndpoint& endpoint : site.endpoints) {
+      auto url = http::parse_url(endpoint.url);
+      if (!url) return invalid_argument("site '" + site.name + "': " + url.status().message());
+      // Clients write base URLs ending in /v1; the gateway adds the /v1 routes itself.
+      if (url->path.ends_with("/v1")) url->path.resize(url->path.size() - 3);
+      urls.back().push_back(*url);
+    }
   }
-  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), signals));
+  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), std::move(urls), signals));
 }
 
-LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, const LiveSignals& signals)
+LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy,
+                   std::vector<std::vector<http::Url>> urls, const LiveSignals& signals)
     : signals_(signals), placement_(grid.placement), prefixes_(grid.sites.size()) {
   for (size_t i = 0; i < grid.sites.size(); ++i) {
-    LiveSite s{grid.sites[i], std::move(energy[i]), {}, 0, 0, 0, {}};
+    LiveSite s{grid.sites[i], std::move(energy[i]), std::move(urls[i]), {}, 0, 0, 0, {}};
     s.endpoints.resize(s.site.endpoints.size());
     s.observed.prefill_tokens_per_s = kInitialPrefillTokensPerS;
     s.observed.stream_decode_tokens_per_s = kInitialStreamDecodeTokensPerS;
@@ -69,7 +79,7 @@ grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request,
   st.min_tpot_s = 1.0 / std::max(1e-9, s.observed.stream_decode_tokens_per_s);
   st.pue = s.site.pue.at(signal.temp_c);
   st.power_cap_kw = s.site.power_cap_kw;
-  st.power_draw_kw = st.pue * s.energy.it_watts(load_now + 1) / 1000.0;
+  st.power_draw_kw = st.pue * s.energy.it_watts(load_now) / 1000.0;
   st.price_usd_per_mwh = s.site.contract.price(signal.price_usd_per_mwh);
   st.carbon_g_per_kwh = signal.carbon_g_per_kwh;
   st.latency_ms = s.site.latency.empty() ? 0 : s.site.latency_ms(request.region);
