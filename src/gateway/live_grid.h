@@ -138,6 +138,8 @@ class LiveGrid {
   grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
   bool healthy(const LiveSite& s) const;
   double load(const LiveSite& s) const;
+  // The site's smoothed speeds, or, before it was seen, the mean of the sites that were.
+  Observed speed_of(const LiveSite& s) const;
   // Checked under the lock at admission, so concurrent requests cannot pass the cap together.
   bool would_pass_cap(const LiveSite& s, double pue) const;
   int pick_endpoint(const LiveSite& s, const std::string& model) const;
