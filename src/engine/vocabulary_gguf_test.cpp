@@ -114,8 +114,11 @@ TEST(VocabularyFromGguf, ClearErrorsForMissingAndInconsistentMetadata) {
   m.model = "";
   expect_error(m, StatusCode::kNotFound, "no tokenizer");
   m = {};
+  m.model = "bert";
+  expect_error(m, StatusCode::kUnsupported, "'bert'");
+  m = {};
   m.model = "gpt2";
-  expect_error(m, StatusCode::kUnsupported, "'gpt2'");
+  expect_error(m, StatusCode::kCorrupt, "tokenizer.ggml.merges is missing");
   m = {};
   m.tokens_as_ints = true;
   expect_error(m, StatusCode::kCorrupt, "tokenizer.ggml.tokens is not an array of strings");

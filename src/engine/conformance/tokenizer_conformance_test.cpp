@@ -7,7 +7,8 @@
 //
 // For every corpus string: the ids with special tokens recognised equal the reference's
 // ids with every added token recognised; the ids of plain text equal the reference's ids with
-// only the non-special added tokens recognised; and decode(encode(s)) == s.
+// only the non-special added tokens recognised; and decode(encode(s)) == s (except, for
+// SentencePiece vocabularies, strings holding U+2581 themselves, which reads as a space).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -87,7 +88,8 @@ TEST_P(Conformance, IdsEqualHuggingFacesAndDecodeRoundTrips) {
     const auto want_plain = c.at("plain_ids").get<std::vector<int32_t>>();
     const auto got_template = t.encode(text, false, SpecialTokens::kRecognise);
     const auto got_plain = t.encode(text, false, SpecialTokens::kPlainText);
-    const std::string decoded = t.decode(t.encode(text, true));
+    const bool round_trips = t.model() == TokenizerModel::kByteLevelBpe || text.find("\xE2\x96\x81") == std::string::npos;
+    const std::string decoded = round_trips ? t.decode(t.encode(text, true)) : text;
     EXPECT_EQ(ids_text(got_template), ids_text(want_template)) << c.at("category") << " (template text): " << json(text);
     EXPECT_EQ(ids_text(got_plain), ids_text(want_plain)) << c.at("category") << " (plain text): " << json(text);
     EXPECT_EQ(decoded, text) << c.at("category") << ": decode(encode(s)) != s";
