@@ -1,4 +1,4 @@
-#include "serve/http_server.h"
+#include "http/http_server.h"
 
 #include <gtest/gtest.h>
 
@@ -7,9 +7,9 @@
 
 #include <boost/asio.hpp>
 
-#include "serve/http_client.h"
+#include "http/http_client.h"
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 namespace {
 
 namespace net = boost::asio;
@@ -202,4 +202,4 @@ TEST(HttpServer, ReportsAPortInUse) {
 }
 
 }  // namespace
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -1,4 +1,4 @@
-#include "serve/http_server.h"
+#include "http/http_server.h"
 
 #include <atomic>
 #include <cctype>
@@ -12,7 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -625,4 +625,4 @@ Result<size_t> parse_byte_size(const std::string& text) {
   return value * multiplier;
 }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http
