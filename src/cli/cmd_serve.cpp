@@ -139,9 +139,8 @@ int run_serve(int argc, char** argv) {
     served.chat_template =
         engine->model().gguf().get_string("tokenizer.chat_template").value_or("");
     served.encode = [&tokenizer](const std::string& text, bool template_text) {
-      return tokenizer.encode(text, tokenizer.add_bos(),
-                              template_text ? engine::SpecialTokens::kRecognise
-                                            : engine::SpecialTokens::kPlainText);
+      return tokenizer.encode_prompt(text, template_text ? engine::SpecialTokens::kRecognise
+                                                         : engine::SpecialTokens::kPlainText);
     };
     serve::ChatTemplateFamily family = serve::detect_chat_template(served.chat_template);
     std::string name = served.name;
