@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <limits>
 
 #include "engine/byte_level.h"
 
@@ -112,7 +113,21 @@ struct ByteLevelBpe::Scratch {
   std::vector<std::string_view> pieces;
   std::vector<Symbol> symbols;
   std::vector<Candidate> heap;
+  std::vector<int32_t> ids;
+  std::vector<Merge> pairs;  // pairs[i]: the merge of ids[i] and ids[i + 1]; rank kNoMerge if none
 };
+
+namespace {
+constexpr int32_t kNoMerge = std::numeric_limits<int32_t>::max();
+}  // namespace
+
+void ByteLevelBpe::append(int32_t id, std::vector<int32_t>& out) const {
+  if (id >= 0) {
+    out.push_back(id);
+  } else if (unk_id_ >= 0) {
+    out.push_back(unk_id_);
+  }
+}
 
 void ByteLevelBpe::encode_piece(std::string_view piece, Scratch& s, std::vector<int32_t>& out) const {
   if (pre_.ignore_merges) {
@@ -121,6 +136,42 @@ void ByteLevelBpe::encode_piece(std::string_view piece, Scratch& s, std::vector<
       return;
     }
   }
+  if (piece.size() == 1) {
+    append(byte_token_[static_cast<uint8_t>(piece[0])], out);
+  } else if (piece.size() <= kShortPiece) {
+    merge_short(piece, s, out);
+  } else {
+    merge_long(piece, s, out);
+  }
+}
+
+void ByteLevelBpe::merge_short(std::string_view piece, Scratch& s, std::vector<int32_t>& out) const {
+  std::vector<int32_t>& ids = s.ids;
+  std::vector<Merge>& pairs = s.pairs;
+  ids.clear();
+  for (char c : piece) ids.push_back(byte_token_[static_cast<uint8_t>(c)]);
+  auto pair_at = [&](size_t i) {
+    const Merge* m = ids[i] < 0 || ids[i + 1] < 0 ? nullptr : merges_.find(ids[i], ids[i + 1]);
+    return m != nullptr ? *m : Merge{kNoMerge, -1};
+  };
+  pairs.clear();
+  for (size_t i = 0; i + 1 < ids.size(); ++i) pairs.push_back(pair_at(i));
+  while (!pairs.empty()) {
+    size_t best = 0;  // the leftmost pair of lowest rank
+    for (size_t i = 1; i < pairs.size(); ++i) {
+      if (pairs[i].rank < pairs[best].rank) best = i;
+    }
+    if (pairs[best].rank == kNoMerge) break;
+    ids[best] = pairs[best].result;
+    ids.erase(ids.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+    pairs.erase(pairs.begin() + static_cast<std::ptrdiff_t>(best));
+    if (best > 0) pairs[best - 1] = pair_at(best - 1);
+    if (best < pairs.size()) pairs[best] = pair_at(best);
+  }
+  for (int32_t id : ids) append(id, out);
+}
+
+void ByteLevelBpe::merge_long(std::string_view piece, Scratch& s, std::vector<int32_t>& out) const {
   const auto n = static_cast<int32_t>(piece.size());
   s.symbols.clear();
   for (int32_t i = 0; i < n; ++i) {
@@ -157,14 +208,7 @@ void ByteLevelBpe::encode_piece(std::string_view piece, Scratch& s, std::vector<
     consider(c.left, left.next);
   }
 
-  for (int32_t i = 0; i >= 0 && i < n; i = s.symbols[i].next) {
-    const int32_t id = s.symbols[i].id;
-    if (id >= 0) {
-      out.push_back(id);
-    } else if (unk_id_ >= 0) {
-      out.push_back(unk_id_);
-    }
-  }
+  for (int32_t i = 0; i >= 0 && i < n; i = s.symbols[i].next) append(s.symbols[i].id, out);
 }
 
 void ByteLevelBpe::encode(std::string_view text, std::vector<int32_t>& out) const {

@@ -64,8 +64,15 @@ class ByteLevelBpe {
   };
   struct Scratch;
 
+  // Pieces up to this many bytes merge by scanning their pairs for the lowest rank; longer ones
+  // through a heap of candidate merges. Both give the same tokens.
+  static constexpr size_t kShortPiece = 48;
+
   ByteLevelBpe() = default;
   void encode_piece(std::string_view piece, Scratch& scratch, std::vector<int32_t>& out) const;
+  void merge_short(std::string_view piece, Scratch& scratch, std::vector<int32_t>& out) const;
+  void merge_long(std::string_view piece, Scratch& scratch, std::vector<int32_t>& out) const;
+  void append(int32_t id, std::vector<int32_t>& out) const;
 
   PreTokenizerSpec pre_{};
   MergeTable merges_;

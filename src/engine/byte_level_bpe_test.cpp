@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -95,6 +97,59 @@ TEST(ByteLevelBpe, LongPiecesStayFast) {
   SmallVocabulary v({"a a", "aa aa", "aaaa aaaa"});
   const std::string long_piece(200000, 'a');
   EXPECT_EQ(encode(*v.build(), long_piece).size(), long_piece.size() / 8);
+}
+
+// The textbook algorithm: merge the leftmost lowest-ranked pair until none is left.
+std::vector<int32_t> reference_bpe(const SmallVocabulary& v, const std::string& piece) {
+  std::vector<std::string> parts;
+  for (char c : piece) parts.emplace_back(byte_level_char(static_cast<uint8_t>(c)));
+  while (parts.size() > 1) {
+    size_t best = parts.size();
+    size_t best_rank = v.merges.size();
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      for (size_t r = 0; r < best_rank; ++r) {
+        if (v.merges[r] == parts[i] + " " + parts[i + 1]) {
+          best = i;
+          best_rank = r;
+          break;
+        }
+      }
+    }
+    if (best == parts.size()) break;
+    parts[best] += parts[best + 1];
+    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  std::vector<int32_t> ids;
+  for (const std::string& p : parts) ids.push_back(v.id(p));
+  return ids;
+}
+
+TEST(ByteLevelBpe, ShortAndLongPiecesMatchTheTextbookAlgorithm) {
+  std::mt19937 rng(17);
+  for (int round = 0; round < 20; ++round) {
+    // Random merges over a three-letter alphabet, so that pieces chain and ranks compete.
+    std::vector<std::string> pieces = {"a", "b", "c"};
+    std::vector<std::string> merges;
+    while (merges.size() < 40) {
+      const std::string& l = pieces[rng() % pieces.size()];
+      const std::string& r = pieces[rng() % pieces.size()];
+      const std::string m = l + " " + r;
+      if (l.size() + r.size() > 12 || std::find(merges.begin(), merges.end(), m) != merges.end() ||
+          std::find(pieces.begin(), pieces.end(), l + r) != pieces.end()) {
+        continue;
+      }
+      merges.push_back(m);
+      pieces.push_back(l + r);
+    }
+    SmallVocabulary v(merges);
+    auto bpe = v.build();
+    ASSERT_TRUE(bpe.is_ok()) << bpe.status().to_string();
+    for (int i = 0; i < 30; ++i) {
+      std::string text;
+      for (size_t n = 1 + rng() % 120; n > 0; --n) text.push_back("abc"[rng() % 3]);
+      ASSERT_EQ(encode(*bpe, text), reference_bpe(v, text)) << text;
+    }
+  }
 }
 
 TEST(ByteLevelBpe, RejectsBadMergesWithClearErrors) {
