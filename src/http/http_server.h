@@ -58,8 +58,8 @@ class HttpServer {
   class Impl;
 
  private:
-  explicit HttpServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit HttpServer(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
 };
 
 // Parses a size such as "8MiB", "512k", "2G", "1048576" (binary multiples).
