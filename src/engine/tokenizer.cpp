@@ -328,13 +328,12 @@ void Tokenizer::encode_text(std::string_view text, bool dummy_prefix, std::vecto
   encode_segment(all.substr(segment_start), out);
 }
 
-void Tokenizer::encode_around(std::string_view text, const TokenMatcher& matcher, bool dummy_prefix_each,
+template <typename MatchAt>
+void Tokenizer::encode_around(std::string_view text, MatchAt match_at, bool dummy_prefix_each,
                               std::vector<int32_t>& out) const {
   size_t segment_start = 0;
   for (size_t i = 0; i < text.size();) {
-    std::optional<std::pair<size_t, int32_t>> match;
-    if (matcher.may_start(text[i])) match = matcher.longest_prefix(text.substr(i));
-    if (match) {
+    if (std::optional<std::pair<size_t, int32_t>> match = match_at(i)) {
       encode_text(text.substr(segment_start, i - segment_start), dummy_prefix_each && add_space_prefix_, out);
       out.push_back(match->second);
       i += match->first;
@@ -349,12 +348,18 @@ void Tokenizer::encode_around(std::string_view text, const TokenMatcher& matcher
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, SpecialTokens special) const {
   std::vector<int32_t> out;
   if (add_bos && bos_id_ >= 0) out.push_back(bos_id_);
+  auto matcher_at = [text](const TokenMatcher& m) {
+    return [text, &m](size_t i) -> std::optional<std::pair<size_t, int32_t>> {
+      if (!m.may_start(text[i])) return std::nullopt;
+      return m.longest_prefix(text.substr(i));
+    };
+  };
   if (special == SpecialTokens::kRecognise && !special_.empty()) {
     // As llama.cpp does with special tokens parsed: each stretch of text that starts the input
     // or follows a special token gets the dummy prefix.
-    encode_around(text, special_, true, out);
+    encode_around(text, matcher_at(special_), true, out);
   } else if (bpe_ && !user_defined_.empty()) {
-    encode_around(text, user_defined_, false, out);
+    encode_around(text, matcher_at(user_defined_), false, out);
   } else {
     encode_text(text, add_space_prefix_, out);
   }
@@ -363,6 +368,27 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, Spec
 
 std::vector<int32_t> Tokenizer::encode_prompt(std::string_view text, SpecialTokens special) const {
   std::vector<int32_t> out = encode(text, add_bos_, special);
+  if (add_eos_ && eos_id_ >= 0) out.push_back(eos_id_);
+  return out;
+}
+
+std::vector<int32_t> Tokenizer::encode_prompt(std::string_view text, std::span<const TextRange> plain) const {
+  std::vector<int32_t> out;
+  if (add_bos_ && bos_id_ >= 0) out.push_back(bos_id_);
+  size_t next = 0;  // the first plain range that does not end at or before the position
+  auto match_at = [&](size_t i) -> std::optional<std::pair<size_t, int32_t>> {
+    while (next < plain.size() && plain[next].end <= i) ++next;
+    const bool in_plain = next < plain.size() && plain[next].begin <= i;
+    // Inside a plain range only what plain text gets: user-defined tokens (SentencePiece
+    // matches those itself, in encode_text).
+    const TokenMatcher& m = in_plain ? user_defined_ : special_;
+    if ((in_plain && !bpe_) || !m.may_start(text[i])) return std::nullopt;
+    auto match = m.longest_prefix(text.substr(i));
+    const size_t limit = in_plain ? plain[next].end : next < plain.size() ? plain[next].begin : text.size();
+    if (match && i + match->first > limit) return std::nullopt;
+    return match;
+  };
+  encode_around(text, match_at, true, out);
   if (add_eos_ && eos_id_ >= 0) out.push_back(eos_id_);
   return out;
 }

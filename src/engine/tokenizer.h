@@ -63,6 +63,12 @@ enum class TokenType : int32_t {
 
 enum class SpecialTokens { kPlainText, kRecognise };
 
+// A byte range [begin, end) of a text.
+struct TextRange {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 enum class TokenizerModel {
   kSentencePiece,  // GGUF "llama"
   kByteLevelBpe,   // GGUF "gpt2"
@@ -108,6 +114,11 @@ class Tokenizer {
                               SpecialTokens special = SpecialTokens::kPlainText) const;
   // encode() framed as the model expects a prompt: BOS when add_bos(), EOS when add_eos().
   std::vector<int32_t> encode_prompt(std::string_view text, SpecialTokens special) const;
+  // A prompt the server wrote around a client's text (a rendered chat template): special
+  // tokens are recognised, except where they would overlap one of the `plain` ranges (in
+  // order, not overlapping), which are encoded as plain text. The tokens are those of
+  // encode_prompt(text, kRecognise) wherever no special-token marker stands in a plain range.
+  std::vector<int32_t> encode_prompt(std::string_view text, std::span<const TextRange> plain) const;
 
   // The text of a whole sequence (see the header comment for the rules).
   std::string decode(std::span<const int32_t> ids) const;
@@ -162,10 +173,10 @@ class Tokenizer {
   Status init_byte_level(const Vocabulary& vocab);
   void init_end_of_generation(const Vocabulary& vocab);
 
-  // Appends the tokens of text in which only `matcher`'s tokens are special: they are split
-  // off whole, and each stretch of text around them is encoded on its own.
-  void encode_around(std::string_view text, const TokenMatcher& matcher, bool dummy_prefix_each,
-                     std::vector<int32_t>& out) const;
+  // Appends the tokens of text in which the tokens match_at(position) finds are special: they
+  // are split off whole, and each stretch of text around them is encoded on its own.
+  template <typename MatchAt>
+  void encode_around(std::string_view text, MatchAt match_at, bool dummy_prefix_each, std::vector<int32_t>& out) const;
   // Appends the tokens for plain text (no special tokens inside).
   void encode_text(std::string_view text, bool dummy_prefix, std::vector<int32_t>& out) const;
   // SentencePiece: the tokens for one segment of normalized text (no user-defined tokens).

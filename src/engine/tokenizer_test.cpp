@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -155,6 +156,20 @@ TEST(Tokenizer, SpecialTokensAreRecognisedOnlyWhenAsked) {
   EXPECT_EQ(t.encode("a</s>", false, SpecialTokens::kRecognise), (std::vector<int32_t>{space_a, 2}));
   for (int32_t id : t.encode("<s>a</s>b<|im|>", false)) EXPECT_NE(t.type(id), TokenType::kControl);
   EXPECT_EQ(t.encode("ab", false, SpecialTokens::kRecognise), t.encode("ab", false));
+}
+
+TEST(Tokenizer, PlainRangesOfAPromptKeepMarkersAsText) {
+  Vocabulary v = llama_vocabulary({{"\xE2\x96\x81", -5}, {"a", -1}, {"\xE2\x96\x81" "a", -2}, {"<", -1},
+                                   {"/", -1}, {"s", -1}, {">", -1}});
+  Tokenizer t = make(v);
+  const std::string text = "a</s>a</s>";
+  // The same ids as with special tokens recognised, except that the client's "</s>" is text.
+  const std::vector<int32_t> all = t.encode_prompt(text, SpecialTokens::kRecognise);
+  EXPECT_EQ(std::count(all.begin(), all.end(), 2), 2);
+  const std::vector<int32_t> guarded = t.encode_prompt(text, std::vector<TextRange>{{0, 5}});
+  EXPECT_EQ(std::count(guarded.begin(), guarded.end(), 2), 1);
+  EXPECT_EQ(guarded.back(), 2);
+  EXPECT_EQ(t.encode_prompt("a</s>", std::vector<TextRange>{{0, 1}}), t.encode_prompt("a</s>", SpecialTokens::kRecognise));
 }
 
 TEST(Tokenizer, UserDefinedTokensMatchWholeAndLongestFirst) {
@@ -388,6 +403,29 @@ TEST(ByteLevelTokenizer, SpecialTokensOnlyInTemplateTextUserDefinedAlways) {
   EXPECT_EQ(t.encode("<think>hi", false), (std::vector<int32_t>{f.think, hi}));
   // No dummy prefix: the first piece keeps no space it did not have.
   EXPECT_EQ(t.encode("hi", true), (std::vector<int32_t>{f.bot, hi}));
+}
+
+TEST(ByteLevelTokenizer, PlainRangesOfAPromptNeverBecomeSpecialTokens) {
+  ByteLevelFixture f;
+  Tokenizer t = make(f.v);
+  // "<|im_end|>hi<|im_end|>" where the client typed the middle "hi<|im_end|>" (bytes 10..22).
+  const std::string text = "<|im_end|>hi<|im_end|><|im_end|>";
+  const std::vector<TextRange> client = {{10, 22}};
+  const std::vector<int32_t> ids = t.encode_prompt(text, client);
+  EXPECT_EQ(ids.front(), f.bot);
+  EXPECT_EQ(ids[1], f.im_end);
+  EXPECT_EQ(ids.back(), f.im_end);
+  int specials = 0;
+  for (int32_t id : ids) specials += t.type(id) == TokenType::kControl;
+  EXPECT_EQ(specials, 3);  // BOS and the two markers the server wrote
+  EXPECT_EQ(t.decode(ids), "hi<|im_end|>");
+  // A marker that starts before a plain range and runs into it is text too.
+  EXPECT_EQ(t.encode_prompt("<|im_end|>", std::vector<TextRange>{{3, 5}}),
+            t.encode_prompt("<|im_end|>", SpecialTokens::kPlainText));
+  // User-defined tokens are text's own tokens: they stay.
+  EXPECT_EQ(t.encode_prompt("<think>", std::vector<TextRange>{{0, 7}}), (std::vector<int32_t>{f.bot, f.think}));
+  // With no plain range it is encode_prompt with special tokens recognised.
+  EXPECT_EQ(t.encode_prompt(text, std::vector<TextRange>{}), t.encode_prompt(text, SpecialTokens::kRecognise));
 }
 
 TEST(ByteLevelTokenizer, DecodeUndoesTheMappingAndDropsControlTokens) {
