@@ -15,7 +15,11 @@
 // Byte-level BPE by merge ranks (`tokenizer.ggml.model` = "gpt2": Llama 3, Qwen 2.5/3, Phi-4,
 // SmolLM), as Hugging Face's tokenizers and llama.cpp do it: user-defined tokens (the added
 // tokens that are not special, such as Qwen's <think>) are split off first, the rest is
-// pre-tokenized and merged as byte_level_bpe.h describes. No text is prepended.
+// pre-tokenized and merged as byte_level_bpe.h describes. No text is prepended. No Unicode
+// normalization is applied: Qwen's tokenizer.json asks for NFC, which GGUF files do not record
+// and llama.cpp does not apply either, so text not in NFC (rare: decomposed accents) can
+// tokenize differently from Hugging Face's tokenizer; \s is Unicode White_Space, so U+0085 and
+// U+FEFF split as the Rust tokenizers split them, not as transformers.js does.
 //
 // Both: only normal and user-defined tokens are produced by merges: control, unknown, unused
 // and byte tokens never come out of plain text (the text "<s>" or "<|im_start|>" typed by a

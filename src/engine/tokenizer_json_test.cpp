@@ -108,6 +108,7 @@ TEST(TokenizerJson, HostileFilesAreErrors) {
     EXPECT_NE(r.status().message().find("tokenizer.json"), std::string::npos) << r.status().message();
   };
   expect_error(parse_tokenizer_json("{\"model\": ", "", "tokenizer.json"), "not valid JSON");
+  expect_error(parse_tokenizer_json("{\"model\": \"\xFF\xFE\"}", "", "tokenizer.json"), "not valid JSON");
   expect_error(parse_tokenizer_json("{}", "[1]", "tokenizer.json"), "tokenizer_config.json is not a JSON object");
   expect_error(parse(json::array()), "no model object");
   json j = byte_level_json();

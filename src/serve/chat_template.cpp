@@ -155,9 +155,12 @@ RenderedChat render_phi4(const std::vector<ChatMessage>& messages) {
   return p.take();
 }
 
-RenderedChat render_phi3(const std::vector<ChatMessage>& messages) {
+// Zephyr and Phi-3: <|role|>\ncontent, then the family's end of turn.
+RenderedChat render_role_tags(const std::vector<ChatMessage>& messages, std::string_view end_of_turn) {
   Prompt p;
-  for (const ChatMessage& m : messages) p.markup("<|" + m.role + "|>\n").content(m.content).markup("<|end|>\n");
+  for (const ChatMessage& m : messages) {
+    p.markup("<|" + m.role + "|>\n").content(m.content).markup(end_of_turn).markup("\n");
+  }
   p.markup("<|assistant|>\n");
   return p.take();
 }
@@ -178,13 +181,6 @@ RenderedChat render_gemma(const std::vector<ChatMessage>& messages) {
   }
   if (!prefix.empty()) turn("user", "");
   p.markup("<start_of_turn>model\n");
-  return p.take();
-}
-
-RenderedChat render_zephyr(const std::vector<ChatMessage>& messages) {
-  Prompt p;
-  for (const ChatMessage& m : messages) p.markup("<|" + m.role + "|>\n").content(m.content).markup("</s>\n");
-  p.markup("<|assistant|>\n");
   return p.take();
 }
 
@@ -259,9 +255,9 @@ RenderedChat render_chat(const ChatTemplate& chat_template, const std::vector<Ch
     case ChatTemplateFamily::kQwen3: return render_qwen3(messages);
     case ChatTemplateFamily::kPhi4: return render_phi4(messages);
     case ChatTemplateFamily::kGemma: return render_gemma(messages);
-    case ChatTemplateFamily::kPhi3: return render_phi3(messages);
+    case ChatTemplateFamily::kPhi3: return render_role_tags(messages, "<|end|>");
     case ChatTemplateFamily::kMistral: return render_mistral(messages);
-    case ChatTemplateFamily::kZephyr: return render_zephyr(messages);
+    case ChatTemplateFamily::kZephyr: return render_role_tags(messages, "</s>");
     case ChatTemplateFamily::kFallback: break;
   }
   return render_fallback(messages);
