@@ -41,7 +41,9 @@ std::optional<Reference> load_reference(const std::string& vocabulary) {
   if (!in) return std::nullopt;
   json j = json::parse(in, nullptr, false);
   if (j.is_discarded()) return std::nullopt;
-  return Reference{j.at("tokenizer_json").get<std::string>(), j.at("cases")};
+  Reference ref{j.at("tokenizer_json").get<std::string>(), j.at("cases")};
+  if (!std::filesystem::exists(ref.tokenizer_json)) return std::nullopt;  // written before the packages went
+  return ref;
 }
 
 bool in_ci() {
