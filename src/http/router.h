@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "serve/auth.h"
-#include "serve/http_message.h"
+#include "http/auth.h"
+#include "http/http_message.h"
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 enum class ErrorKind { kNotFound, kMethodNotAllowed, kMissingKey, kWrongKey };
 
@@ -51,4 +51,4 @@ class Router {
   std::vector<Route> routes_;
 };
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

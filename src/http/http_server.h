@@ -25,9 +25,9 @@
 #include <string>
 
 #include "core/status.h"
-#include "serve/http_message.h"
+#include "http/http_message.h"
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -58,11 +58,11 @@ class HttpServer {
   class Impl;
 
  private:
-  explicit HttpServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit HttpServer(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
 };
 
 // Parses a size such as "8MiB", "512k", "2G", "1048576" (binary multiples).
 Result<size_t> parse_byte_size(const std::string& text);
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -18,10 +18,11 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
-namespace tokengrid::serve {
+#include "core/status.h"
+
+namespace tokengrid::http {
 
 // OpenAI's error object and the HTTP status it travels with.
 struct ApiError {
@@ -38,18 +39,7 @@ std::string error_body(const ApiError& error);
 
 // A value or the ApiError explaining why there is none.
 template <typename T>
-class ApiResult {
- public:
-  ApiResult(T value) : v_(std::move(value)) {}
-  ApiResult(ApiError error) : v_(std::move(error)) {}
-  bool is_ok() const { return std::holds_alternative<T>(v_); }
-  T& value() { return std::get<T>(v_); }
-  const T& value() const { return std::get<T>(v_); }
-  const ApiError& error() const { return std::get<ApiError>(v_); }
-
- private:
-  std::variant<T, ApiError> v_;
-};
+using ApiResult = Result<T, ApiError>;
 
 // Fields shared by chat and text completions.
 struct GenerationOptions {
@@ -156,4 +146,4 @@ std::string stream_error_chunk(const ApiError& error);
 // GET /v1/models with one model.
 std::string models_body(const std::string& model, int64_t created);
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

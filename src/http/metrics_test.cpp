@@ -1,11 +1,11 @@
-#include "serve/metrics.h"
+#include "http/metrics.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <thread>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 namespace {
 
 TEST(Metrics, CounterWithLabelsRendersOneLinePerSeries) {
@@ -111,4 +111,4 @@ TEST(Metrics, ConcurrentUpdatesAreNotLost) {
 }
 
 }  // namespace
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -1,8 +1,8 @@
-#include "serve/http_message.h"
+#include "http/http_message.h"
 
 #include <strings.h>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 static bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -70,4 +70,4 @@ const char* http_reason(int status) {
   }
 }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

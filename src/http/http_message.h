@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 struct HttpHeaders {
   std::vector<std::pair<std::string, std::string>> fields;
@@ -62,4 +62,4 @@ class HttpExchange {
 
 using HttpHandler = std::function<void(std::shared_ptr<HttpExchange>)>;
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -1,8 +1,8 @@
-#include "serve/router.h"
+#include "http/router.h"
 
 #include <gtest/gtest.h>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 namespace {
 
 // Records what a handler answered, in place of a connection.
@@ -131,4 +131,4 @@ TEST(Router, PathMatchIsExact) {
 }
 
 }  // namespace
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

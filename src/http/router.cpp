@@ -1,8 +1,8 @@
-#include "serve/router.h"
+#include "http/router.h"
 
 #include <atomic>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 namespace {
 
@@ -88,4 +88,4 @@ void Router::dispatch(std::shared_ptr<HttpExchange> exchange) const {
   match->handler(std::move(observed));
 }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "core/status.h"
-#include "serve/http_message.h"
+#include "http/http_message.h"
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 class ApiKeys {
  public:
@@ -34,4 +34,4 @@ class ApiKeys {
   std::vector<std::string> keys_;
 };
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

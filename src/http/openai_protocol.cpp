@@ -1,4 +1,4 @@
-#include "serve/openai_protocol.h"
+#include "http/openai_protocol.h"
 
 #include <cerrno>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 using nlohmann::json;
 
@@ -522,4 +522,4 @@ std::string models_body(const std::string& model, int64_t created) {
   return dump(j);
 }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -14,9 +14,9 @@
 #include <string_view>
 
 #include "core/status.h"
-#include "serve/http_message.h"
+#include "http/http_message.h"
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 struct Url {
   std::string host;
@@ -54,4 +54,4 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -1,4 +1,4 @@
-#include "serve/http_server.h"
+#include "http/http_server.h"
 
 #include <atomic>
 #include <cctype>
@@ -12,7 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -21,7 +21,9 @@ using tcp = net::ip::tcp;
 
 class Session;
 
-class HttpServer::Impl {
+// Shared by the server and its sessions, so that a session (and an exchange a handler still
+// holds) never outlives the state it reads.
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(HttpServerOptions options, HttpHandler handler)
       : options_(std::move(options)), handler_(std::move(handler)), acceptor_(ioc_) {}
@@ -86,8 +88,8 @@ class Exchange;
 // One connection: reads requests one at a time and writes their answers.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)), server_(server) {
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -113,7 +115,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void exchange_gone();
 
   net::any_io_executor executor() { return stream_.get_executor(); }
-  HttpServer::Impl* server() { return server_; }
+  HttpServer::Impl* server() { return server_.get(); }
   bool closed() const { return closed_.load(); }
 
  private:
@@ -130,7 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close();
 
   beast::tcp_stream stream_;
-  HttpServer::Impl* server_;
+  std::shared_ptr<HttpServer::Impl> server_;
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -515,7 +517,7 @@ void HttpServer::Impl::accept() {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      auto session = std::make_shared<Session>(std::move(socket), this);
+      auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
       {
         std::lock_guard<std::mutex> lock(sessions_mutex_);
         std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });
@@ -581,13 +583,13 @@ void HttpServer::Impl::stop() {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions options,
                                                       HttpHandler handler) {
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
+  auto impl = std::make_shared<Impl>(std::move(options), std::move(handler));
   TG_RETURN_IF_ERROR(impl->listen());
   impl->run();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
-HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -625,4 +627,4 @@ Result<size_t> parse_byte_size(const std::string& text) {
   return value * multiplier;
 }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

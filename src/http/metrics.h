@@ -18,7 +18,7 @@
 #include <type_traits>
 #include <vector>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 // A value that only goes up (requests served, tokens generated).
 class Counter {
@@ -142,4 +142,4 @@ class MetricsRegistry {
 // The content type of render()'s output.
 inline constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

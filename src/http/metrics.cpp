@@ -1,10 +1,10 @@
-#include "serve/metrics.h"
+#include "http/metrics.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 void Counter::add(double amount) {
   if (!(amount > 0.0)) return;  // a counter never goes down; NaN is ignored too
@@ -213,4 +213,4 @@ std::string MetricsRegistry::render() const {
   return out;
 }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

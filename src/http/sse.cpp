@@ -1,6 +1,6 @@
-#include "serve/sse.h"
+#include "http/sse.h"
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 std::string sse_event(std::string_view payload) {
   std::string out;
@@ -60,4 +60,4 @@ void SseParser::take_line(std::string_view line, std::vector<std::string>& event
   has_data_ = true;
 }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -1,11 +1,11 @@
-#include "serve/auth.h"
+#include "http/auth.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 namespace {
 
 HttpRequest with_auth(std::string value) {
@@ -62,4 +62,4 @@ TEST(Auth, LoadsAFile) {
 }
 
 }  // namespace
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -1,4 +1,4 @@
-#include "serve/http_client.h"
+#include "http/http_client.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -10,7 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -164,4 +164,4 @@ Result<ClientResponse> HttpClient::request(const std::string& method, const std:
 
 void HttpClient::close() { impl_->close(); }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

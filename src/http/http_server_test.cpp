@@ -1,15 +1,16 @@
-#include "serve/http_server.h"
+#include "http/http_server.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include <boost/asio.hpp>
 
-#include "serve/http_client.h"
+#include "http/http_client.h"
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 namespace {
 
 namespace net = boost::asio;
@@ -192,6 +193,28 @@ TEST_F(HttpServerTest, StopAcceptingRefusesNewConnectionsAndClosesAfterTheAnswer
   EXPECT_FALSE(fresh.request("GET", "/three", {}, "").is_ok());
 }
 
+// A handler may still hold an exchange (an upstream call in flight) when the server goes away:
+// answering it, or dropping it, must then do nothing rather than touch the freed server.
+TEST(HttpServer, ExchangesOutliveTheServer) {
+  std::shared_ptr<HttpExchange> held;
+  std::promise<void> received;
+  HttpServerOptions options;
+  options.port = 0;
+  auto server = HttpServer::start(options, [&](std::shared_ptr<HttpExchange> e) {
+    held = e;
+    received.set_value();
+  });
+  ASSERT_TRUE(server.is_ok());
+  const uint16_t port = (*server)->port();
+  std::thread client([port] { raw_exchange(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, std::chrono::milliseconds(300)); });
+  received.get_future().wait();
+  server->reset();
+  held->respond(HttpResponse::text(200, "late"));
+  held->write("late");
+  held.reset();
+  client.join();
+}
+
 TEST(HttpServer, ReportsAPortInUse) {
   auto first = HttpServer::start(HttpServerOptions{.port = 0}, echo_handler());
   ASSERT_TRUE(first.is_ok());
@@ -202,4 +225,4 @@ TEST(HttpServer, ReportsAPortInUse) {
 }
 
 }  // namespace
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

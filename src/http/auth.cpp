@@ -1,11 +1,11 @@
-#include "serve/auth.h"
+#include "http/auth.h"
 
 #include <strings.h>
 
 #include <fstream>
 #include <sstream>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 namespace {
 
@@ -80,4 +80,4 @@ ApiKeys::Verdict ApiKeys::check(const HttpRequest& request) const {
   return match ? Verdict::kAllowed : Verdict::kWrong;
 }
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 
 inline constexpr const char* kSseContentType = "text/event-stream";
 
@@ -33,4 +33,4 @@ class SseParser {
   bool last_was_cr_ = false;
 };
 
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

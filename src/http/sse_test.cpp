@@ -1,8 +1,8 @@
-#include "serve/sse.h"
+#include "http/sse.h"
 
 #include <gtest/gtest.h>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 namespace {
 
 TEST(Sse, EventFraming) {
@@ -52,4 +52,4 @@ TEST(Sse, ParserSurvivesGarbage) {
 }
 
 }  // namespace
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http

@@ -1,10 +1,10 @@
-#include "serve/openai_protocol.h"
+#include "http/openai_protocol.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-namespace tokengrid::serve {
+namespace tokengrid::http {
 namespace {
 
 using nlohmann::json;
@@ -291,4 +291,4 @@ TEST(OpenAiProtocol, ModelsList) {
 }
 
 }  // namespace
-}  // namespace tokengrid::serve
+}  // namespace tokengrid::http
