@@ -104,6 +104,12 @@ Result<ModelConfig> read_config(const GgufFile& gguf) {
   if (!(c.rope_freq_base > 0.0f) || !(c.rms_eps > 0.0f)) {
     return corrupt(gguf.name() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
   }
+  c.pooling_type = static_cast<int>(gguf.get_int("llama.pooling_type").value_or(1));
+  if (c.pooling_type < 0 || c.pooling_type > 4) {
+    return corrupt(gguf.name() + ": llama.pooling_type " + std::to_string(c.pooling_type) + " is not 0 to 4");
+  }
+  auto matryoshka = gguf.get_int_array("llama.matryoshka_dimensions");
+  c.matryoshka = matryoshka && !matryoshka->empty();
   return c;
 }
 
@@ -221,7 +227,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
 }
 
 void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
-                    std::vector<float>& logits, ThreadPool* pool) const {
+                    std::vector<float>& logits, ThreadPool* pool, std::vector<float>* hidden) const {
   const ModelConfig& c = config_;
   const int dim = c.dim, kv_dim = c.n_kv_heads * c.head_dim, hd = c.head_dim;
   const int heads_per_kv = c.n_heads / c.n_kv_heads;
@@ -329,13 +335,19 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
     for_rows(pool, n, [&](int64_t r) { add_rows(&x[r * dim], &proj[r * dim], dim); });
   }
 
-  // Only the rows whose logits were asked for go through the final norm and the output matrix.
+  // Rows of `hidden` entries leave through the final norm; only the rows whose logits were
+  // asked for go through the output matrix.
   std::vector<int64_t> wanted;
   {
     int64_t r = 0;
     for (const SequenceBatchEntry& entry : batch) {
       int64_t count = static_cast<int64_t>(entry.tokens.size());
-      if (entry.all_logits) {
+      if (entry.hidden) {
+        for (int64_t i = 0; hidden != nullptr && i < count; i++) {
+          hidden->resize(hidden->size() + dim);
+          rmsnorm(hidden->data() + hidden->size() - dim, &x[(r + i) * dim], output_norm_, dim, c.rms_eps);
+        }
+      } else if (entry.all_logits) {
         for (int64_t i = 0; i < count; i++) wanted.push_back(r + i);
       } else if (count > 0) {
         wanted.push_back(r + count - 1);
@@ -344,6 +356,7 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
     }
   }
   const int64_t m = static_cast<int64_t>(wanted.size());
+  if (m == 0) return;
   std::vector<float> normed(m * dim);
   for (int64_t i = 0; i < m; i++) rmsnorm(&normed[i * dim], &x[wanted[i] * dim], output_norm_, dim, c.rms_eps);
   size_t old_size = logits.size();
