@@ -215,7 +215,9 @@ JsonSchemaCompiler::JsonSchemaCompiler(GrammarBuilder& builder, JsonGrammarOptio
     : b_(builder), options_(options) {}
 
 GrammarExpr JsonSchemaCompiler::whitespace() const {
-  return E::repeat(E::bytes({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}}), 0, options_.max_whitespace);
+  // llama.cpp's choice: nothing, one space, or a line break and indentation.
+  E indent = E::repeat(E::bytes({{' ', ' '}, {'\t', '\t'}}), 0, options_.max_indent);
+  return E::optional(E::alt({E::literal(" "), E::seq({E::literal("\n"), std::move(indent)})}));
 }
 
 int JsonSchemaCompiler::shared_rule(const std::string& name, GrammarExpr body) {

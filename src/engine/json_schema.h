@@ -3,7 +3,8 @@
 // Output is JSON that a strict parser accepts (RFC 8259) and, for a schema, that validates
 // against it. The output language is a subset of the valid documents, chosen so that
 // generation always terminates and stays compact:
-//   - whitespace between tokens: at most max_whitespace characters of space, tab, CR or LF;
+//   - whitespace between tokens: nothing, one space, or a line feed and at most max_indent
+//     spaces or tabs (as llama.cpp's JSON grammars), so a model cannot pad without end;
 //   - object properties in the order the schema declares them; properties that are not
 //     declared are never produced (valid whatever additionalProperties says), except for an
 //     object schema without `properties`, whose keys are free;
@@ -43,7 +44,7 @@
 namespace tokengrid::engine {
 
 struct JsonGrammarOptions {
-  int max_whitespace = 32;
+  int max_indent = 20;
   int max_items = 256;      // minItems and maxItems above this are refused
   int max_length = 2048;    // minLength and maxLength above this are refused
   int max_schema_depth = 64;  // schemas nested deeper are refused

@@ -58,7 +58,8 @@ TEST(JsonObjectGrammar, RefusesInvalidAndHostileInput) {
       "{\"a\":\"\xFF\"}", "{\"a\":\"\xC0\xAF\"}", "{\"a\":\"\xED\xA0\x80\"}", "{\"a\":\"\xC3\"}",
       "{\"a\":NaN}", "{\"a\":Infinity}", "{\"a\":True}", "{\"a\":nul}", "{} x", "{}{}", "{} ",
       "{\"big\":12345678901234567}", "{\"e\":1e100}", "{\"f\":0.12345678901234567}",
-      "{\"ws\":" + std::string(33, ' ') + "1}", "{\"a\":[1 2]}", "{\"a\":[,1]}", "{\"a\":[1,]}",
+      "{\"ws\":" + std::string(2, ' ') + "1}", "{\"a\":\t1}", "{\r\n\"a\":1}", "{\"a\":\n" + std::string(21, ' ') + "1}",
+      "{\"a\":[1 2]}", "{\"a\":[,1]}", "{\"a\":[1,]}",
   };
   for (const std::string& text : invalid) EXPECT_FALSE(accepts(*g, text)) << text;
 }
