@@ -46,10 +46,11 @@ Result<Generation> generate(const Model& model, const std::vector<int32_t>& prom
   bool stop_string_matched = false;
   StopMatcher stop_matcher(stop.stop);
   std::vector<float> logits;
+  ForwardState state(c);
 
   auto start = std::chrono::steady_clock::now();
   SequenceBatchEntry entry{prompt_ids, 0, block_table, false};
-  model.forward({&entry, 1}, cache, logits, pool);
+  model.forward({&entry, 1}, cache, state, logits, pool);
   out.timings.prefill_ms = elapsed_ms(start);
   out.timings.prefill_tokens = static_cast<int>(prompt_ids.size());
   out.logits_after_prompt = logits;
@@ -79,7 +80,7 @@ Result<Generation> generate(const Model& model, const std::vector<int32_t>& prom
     int32_t token = s.token;
     SequenceBatchEntry next{{&token, 1}, pos, block_table, false};
     logits.clear();
-    model.forward({&next, 1}, cache, logits, pool);
+    model.forward({&next, 1}, cache, state, logits, pool);
     out.timings.decode_steps++;
     pos++;
   }

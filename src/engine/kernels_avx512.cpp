@@ -1,7 +1,8 @@
 // The AVX-512 path (F, BW, VL, VNNI): 8-bit products with vpdpbusd, float products 16 wide.
 // Compiled with those extensions enabled for this file only; reached only when the CPU
-// reports them. Q8_0 activation quantization, the K-quant products, SiLU and exp reuse the
-// AVX2 code.
+// reports them. The weight layouts of pack_weights() and attention have kernels of their own
+// here; the plain-layout 8-bit tiles, K-quant products, activation quantization, SiLU and exp
+// are kernels_x86.h's, with vpdpbusd as the 8-bit dot product.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -10,7 +11,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "engine/kernels_impl.h"
+#include "engine/kernels_x86.h"
 
 namespace tokengrid::engine::kernels_detail {
 
@@ -18,140 +19,49 @@ namespace {
 
 constexpr int kMaxAttentionHeads = 64;
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+// The lanes of a 16-float step that hold one of the `remaining` values left.
+inline __mmask16 lanes_for(int64_t remaining) {
+  return remaining >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << remaining) - 1);
 }
 
-inline float hsum(__m512 v) {
-  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
-}
-
-// Zeroes a tile's accumulators (kept in a local array so they stay in registers).
-template <typename V, int R, int C>
-inline void zero(V (&acc)[R][C]) {
-#pragma GCC unroll 16
-  for (int i = 0; i < R; i++) {
-#pragma GCC unroll 16
-    for (int j = 0; j < C; j++) acc[i][j] = V{};
+// VNNI's vpdpbusd: 4 products of unsigned and signed bytes added into each 32-bit lane.
+struct VnniDot {
+  static __m256i q4(__m256i start, __m256i nibbles, __m256i x) {
+    return _mm256_dpbusd_epi32(start, nibbles, x);
   }
-}
-
-inline float load_fp16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
-inline __m256i unpack_q4_0(const uint8_t* qs) {
-  __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
-  v = _mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0));
-  return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
-}
-
-struct Q40Kernel {
-  const GemmArgs& a;
-  int64_t blocks;
-
-  template <int R, int C>
-  void tile(int64_t r, int64_t c) {
-    const uint8_t* rows[R];
-    #pragma GCC unroll 16
-    for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
-    const int8_t* xq[C];
-    const float* xd[C];
-    const int32_t* xs[C];
-    #pragma GCC unroll 16
-    for (int j = 0; j < C; j++) {
-      xq[j] = a.qa->row_qs(c + j);
-      xd[j] = a.qa->row_d(c + j);
-      xs[j] = a.qa->row_sums(c + j);
-    }
-    __m256 acc[R][C];
-    zero(acc);
-    for (int64_t b = 0; b < blocks; b++) {
-      __m256i wq[R];
-      float dw[R];
-      #pragma GCC unroll 16
-      for (int i = 0; i < R; i++) {
-        const uint8_t* block = rows[i] + 18 * b;
-        dw[i] = load_fp16(block);
-        wq[i] = unpack_q4_0(block + 2);
-      }
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) {
-        __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + 32 * b));
-        // (q - 8) . x = q . x - 8 * sum(x): each of the 8 lanes starts at -sum(x).
-        __m256i correction = _mm256_set1_epi32(-xs[j][b]);
-        #pragma GCC unroll 16
-        for (int i = 0; i < R; i++) {
-          __m256i p = _mm256_dpbusd_epi32(correction, wq[i], xv);
-          __m256 scale = _mm256_set1_ps(dw[i] * xd[j][b]);
-          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[i][j]);
-        }
-      }
-    }
-    #pragma GCC unroll 16
-    for (int i = 0; i < R; i++) {
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
-    }
-  }
-};
-
-struct Q80Kernel {
-  const GemmArgs& a;
-  int64_t blocks;
-
-  template <int R, int C>
-  void tile(int64_t r, int64_t c) {
-    const uint8_t* rows[R];
-    #pragma GCC unroll 16
-    for (int i = 0; i < R; i++) rows[i] = weight_row(*a.w, r + i);
-    const int8_t* xq[C];
-    const float* xd[C];
-    #pragma GCC unroll 16
-    for (int j = 0; j < C; j++) {
-      xq[j] = a.qa->row_qs(c + j);
-      xd[j] = a.qa->row_d(c + j);
-    }
+  // vpdpbusd wants unsigned x signed: (x + 128) . w = x . w + 128 * sum(w), so each lane
+  // starts at -128 times the sum of its 4 weights.
+  struct Q8Weights {
+    __m256i values, start;
+  };
+  static Q8Weights q8_weights(__m256i w) {
     const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
-    __m256 acc[R][C];
-    zero(acc);
-    for (int64_t b = 0; b < blocks; b++) {
-      __m256i wq[R], correction[R];
-      float dw[R];
-      #pragma GCC unroll 16
-      for (int i = 0; i < R; i++) {
-        const uint8_t* block = rows[i] + 34 * b;
-        dw[i] = load_fp16(block);
-        wq[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
-        // vpdpbusd wants unsigned x signed: (x + 128) . w = x . w + 128 * sum(w), so each lane
-        // starts at -128 times the sum of its 4 weights.
-        correction[i] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, wq[i]));
-      }
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) {
-        __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + 32 * b));
-        __m256i xu = _mm256_xor_si256(xv, bias);
-        #pragma GCC unroll 16
-        for (int i = 0; i < R; i++) {
-          __m256i p = _mm256_dpbusd_epi32(correction[i], xu, wq[i]);
-          __m256 scale = _mm256_set1_ps(dw[i] * xd[j][b]);
-          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[i][j]);
-        }
-      }
-    }
+    return {w, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, w))};
+  }
+  static __m256i q8_activations(__m256i x) {
+    return _mm256_xor_si256(x, _mm256_set1_epi8(static_cast<char>(0x80)));
+  }
+  static __m256i q8(const Q8Weights& w, __m256i x) { return _mm256_dpbusd_epi32(w.start, x, w.values); }
+};
+
+// y for a tile of NG packed groups by C activation rows whose accumulators hold one output
+// per lane (row 16 * group + lane); rows outside [r0, r1) are padding or another task's.
+template <int NG, int C>
+inline void store_group_lanes(const GemmArgs& a, int64_t g, int64_t c, __m512 (&acc)[NG][C]) {
+  constexpr int G = kPackedGroupRows;
+  #pragma GCC unroll 16
+  for (int i = 0; i < NG; i++) {
     #pragma GCC unroll 16
-    for (int i = 0; i < R; i++) {
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    for (int j = 0; j < C; j++) {
+      alignas(64) float lanes[G];
+      _mm512_store_ps(lanes, acc[i][j]);
+      for (int k = 0; k < G; k++) {
+        int64_t r = G * (g + i) + k;
+        if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
+      }
     }
   }
-};
+}
 
 struct WidenF32 {
   static __m512 load(const uint8_t* row, int64_t k, __mmask16 mask) {
@@ -206,12 +116,8 @@ struct FloatKernel {
     };
     const int64_t full = n / 16 * 16;
     for (int64_t k = 0; k < full; k += 16) step(k, static_cast<__mmask16>(0xffff));
-    if (full < n) step(full, static_cast<__mmask16>((1u << (n - full)) - 1));
-    #pragma GCC unroll 16
-    for (int i = 0; i < R; i++) {
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r + i] = hsum(acc[i][j]);
-    }
+    if (full < n) step(full, lanes_for(n - full));
+    store_tile(a, r, c, acc);
   }
 };
 
@@ -233,15 +139,7 @@ struct PackedKernel {
     for (int i = 0; i < NG; i++) {
       groups[i] = static_cast<const uint8_t*>(a.w->packed) + static_cast<size_t>((g + i) * blocks) * kGroupBlockBytes;
     }
-    const int8_t* xq[C];
-    const float* xd[C];
-    const int32_t* xs[C];
-    #pragma GCC unroll 16
-    for (int j = 0; j < C; j++) {
-      xq[j] = a.qa->row_qs(c + j);
-      xd[j] = a.qa->row_d(c + j);
-      xs[j] = a.qa->row_sums(c + j);
-    }
+    const TileActivations<C> x(*a.qa, c);
     const __m512i low_mask = _mm512_set1_epi8(0x0f);
     __m512 acc[NG][C];
     zero(acc);
@@ -269,10 +167,10 @@ struct PackedKernel {
       }
       #pragma GCC unroll 16
       for (int j = 0; j < C; j++) {
-        const int8_t* x = xq[j] + 32 * b;
+        const int8_t* xb = x.qs[j] + 32 * b;
         // Q4_0 stores q with (q - 8) meant, Q8_0 stores w + 128: each lane starts at -offset*sum(x).
-        const __m512i start = _mm512_set1_epi32((kQ8 ? -128 : -8) * xs[j][b]);
-        const __m512 dx = _mm512_set1_ps(xd[j][b]);
+        const __m512i start = _mm512_set1_epi32((kQ8 ? -128 : -8) * x.sums[j][b]);
+        const __m512 dx = _mm512_set1_ps(x.d[j][b]);
         #pragma GCC unroll 16
         for (int i = 0; i < NG; i++) {
           // Two independent chains of four: values 0..15 and 16..31.
@@ -280,8 +178,8 @@ struct PackedKernel {
           #pragma GCC unroll 16
           for (int e = 0; e < 4; e++) {
             int32_t x0, x1;
-            std::memcpy(&x0, x + 4 * e, 4);
-            std::memcpy(&x1, x + 16 + 4 * e, 4);
+            std::memcpy(&x0, xb + 4 * e, 4);
+            std::memcpy(&x1, xb + 16 + 4 * e, 4);
             first = _mm512_dpbusd_epi32(first, wv[i][e], _mm512_set1_epi32(x0));
             second = _mm512_dpbusd_epi32(second, wv[i][e + 4], _mm512_set1_epi32(x1));
           }
@@ -291,18 +189,7 @@ struct PackedKernel {
         }
       }
     }
-    #pragma GCC unroll 16
-    for (int i = 0; i < NG; i++) {
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) {
-        alignas(64) float lanes[G];
-        _mm512_store_ps(lanes, acc[i][j]);
-        for (int k = 0; k < G; k++) {
-          int64_t r = G * (g + i) + k;
-          if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
-        }
-      }
-    }
+    store_group_lanes(a, g, c, acc);
   }
 };
 
@@ -355,18 +242,7 @@ struct PackedFloatKernel {
         for (int i = 0; i < NG; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
       }
     }
-    #pragma GCC unroll 16
-    for (int i = 0; i < NG; i++) {
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) {
-        alignas(64) float lanes[G];
-        _mm512_store_ps(lanes, acc[i][j]);
-        for (int k = 0; k < G; k++) {
-          int64_t r = G * (g + i) + k;
-          if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
-        }
-      }
-    }
+    store_group_lanes(a, g, c, acc);
   }
 };
 
@@ -407,8 +283,7 @@ void gemm_float(const GemmArgs& a) {
       for (int i = 0; i < nr; i++) {
         const uint8_t* row = weight_row(*a.w, r + i);
         for (int64_t k = 0; k < n; k += 16) {
-          __mmask16 mask = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
-          _mm512_storeu_ps(widened.data() + i * stride + k, Widen::load(row, k, mask));
+          _mm512_storeu_ps(widened.data() + i * stride + k, Widen::load(row, k, lanes_for(n - k)));
         }
       }
       FloatKernel<WidenF32> k{a, widened.data(), r, stride};
@@ -421,14 +296,12 @@ void gemm_float(const GemmArgs& a) {
 
 void gemm_q4_0(const GemmArgs& a) {
   if (a.w->packed != nullptr) return gemm_packed<false>(a);
-  Q40Kernel k{a, a.w->cols / 32};
-  for_each_tile<4, 4>(k, a.r0, a.r1, a.c0, a.c1);
+  gemm_block32<Q4_0Format<VnniDot>, 4, 4>(a);
 }
 
 void gemm_q8_0(const GemmArgs& a) {
   if (a.w->packed != nullptr) return gemm_packed<true>(a);
-  Q80Kernel k{a, a.w->cols / 32};
-  for_each_tile<4, 4>(k, a.r0, a.r1, a.c0, a.c1);
+  gemm_block32<Q8_0Format<VnniDot>, 4, 4>(a);
 }
 
 float dot_f32(const float* a, const float* b, int64_t n) {
@@ -439,7 +312,7 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
   }
   for (; i < n; i += 16) {
-    __mmask16 mask = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __mmask16 mask = lanes_for(n - i);
     acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i), acc0);
   }
   return hsum(_mm512_add_ps(acc0, acc1));
@@ -448,7 +321,7 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 void axpy_f32(float a, const float* x, float* y, int64_t n) {
   const __m512 av = _mm512_set1_ps(a);
   for (int64_t i = 0; i < n; i += 16) {
-    __mmask16 mask = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __mmask16 mask = lanes_for(n - i);
     _mm512_mask_storeu_ps(y + i, mask, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, x + i), _mm512_maskz_loadu_ps(mask, y + i)));
   }
 }
@@ -476,7 +349,7 @@ void attention_rows(const float* q, int n_q, float scale, const float* const* ke
     }
   }
   for (int h = 0; h < n_q; h++) {
-    inverse_sum[h] = 1.0f / avx2_exp_shifted_sum(scores + static_cast<int64_t>(h) * n_pos, n_pos, max_score[h]);
+    inverse_sum[h] = 1.0f / exp_shifted_sum(scores + static_cast<int64_t>(h) * n_pos, n_pos, max_score[h]);
   }
   for (int h0 = 0; h0 < n_q; h0 += kHeadsPerPass) {
     const int nh = std::min(kHeadsPerPass, n_q - h0);
@@ -517,10 +390,9 @@ void attention(const float* q, int n_q, int head_dim, float scale, const float* 
 }  // namespace
 
 const KernelTable& avx512_kernels() {
-  static const KernelTable table{avx2_quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
-                                 gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, avx2_gemm_q4_k,
-                                 avx2_gemm_q6_k, dot_f32, axpy_f32, avx2_silu_mul,
-                                 avx2_exp_shifted_sum, attention};
+  static const KernelTable table{quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
+                                 gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k,
+                                 dot_f32, axpy_f32, silu_mul, exp_shifted_sum, attention};
   return table;
 }
 

@@ -47,13 +47,6 @@ const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();
 const KernelTable& kernel_table(KernelPath path);
 
-// AVX2 kernels the AVX-512 path reuses as they are.
-void avx2_quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums);
-void avx2_gemm_q4_k(const GemmArgs& args);
-void avx2_gemm_q6_k(const GemmArgs& args);
-void avx2_silu_mul(float* gate, const float* up, int64_t n);
-float avx2_exp_shifted_sum(float* x, int64_t n, float shift);
-
 // Quantizes n floats (a multiple of 256) into Q8_K activations; one path for all (it is cheap).
 void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums);
 

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace tokengrid::engine {
@@ -38,6 +39,36 @@ class KvCache {
 
   int n_layers_, kv_dim_, block_size_, num_blocks_;
   std::vector<float> keys_, values_;
+};
+
+// One sequence's keys and values, addressed by position: the paging (which block and slot a
+// position lives at, through the sequence's block table) happens here and nowhere else.
+class SequenceKv {
+ public:
+  SequenceKv(KvCache& cache, std::span<const int32_t> block_table)
+      : cache_(&cache), block_table_(block_table) {}
+
+  float* key(int layer, int pos) const {
+    return cache_->key(layer, block_of(pos), slot_of(pos));
+  }
+  float* value(int layer, int pos) const {
+    return cache_->value(layer, block_of(pos), slot_of(pos));
+  }
+  // keys[t] and values[t] for t < n_pos: where the key and value of position t start, `offset`
+  // floats into their rows (the first of one KV head's head_dim floats).
+  void gather(int layer, int n_pos, int offset, const float** keys, const float** values) const {
+    for (int t = 0; t < n_pos; t++) {
+      keys[t] = key(layer, t) + offset;
+      values[t] = value(layer, t) + offset;
+    }
+  }
+
+ private:
+  int block_of(int pos) const { return block_table_[pos / cache_->block_size()]; }
+  int slot_of(int pos) const { return pos % cache_->block_size(); }
+
+  KvCache* cache_;
+  std::span<const int32_t> block_table_;
 };
 
 }  // namespace tokengrid::engine

@@ -126,6 +126,7 @@ LlmEngine::LlmEngine(std::unique_ptr<Model> model, const LlmEngineOptions& optio
       options_(options),
       cache_(model_->config().n_layers, model_->config().n_kv_heads, model_->config().head_dim,
              options.block_size, num_blocks),
+      forward_state_(model_->config()),
       blocks_(num_blocks, options.block_size),
       scheduler_(blocks_, {.max_running = options.max_batch_sequences,
                            .prefill_chunk_tokens = options.prefill_chunk_tokens}),
@@ -319,7 +320,7 @@ void LlmEngine::step(std::vector<float>& logits, std::vector<float>& hidden) {
   }
   logits.clear();
   hidden.clear();
-  model_->forward(batch, cache_, logits, pool_.get(), &hidden);
+  model_->forward(batch, cache_, forward_state_, logits, pool_.get(), &hidden);
   scheduler_.complete(plan);
 
   const size_t vocab = static_cast<size_t>(model_->config().vocab_size);

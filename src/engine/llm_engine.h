@@ -110,6 +110,7 @@ class LlmEngine final : public Engine {
   std::unique_ptr<Model> model_;
   LlmEngineOptions options_;
   KvCache cache_;
+  ForwardState forward_state_;
   BlockManager blocks_;
   Scheduler scheduler_;
   std::unique_ptr<ThreadPool> pool_;

@@ -32,8 +32,9 @@ Result<const GgufTensorInfo*> find_weight(const GgufFile& gguf, const std::strin
   auto traits = type_traits(t->type_id);
   if (!traits || !traits->supported) {
     return unsupported(gguf.name() + ": tensor '" + name + "' has type " + type_name(t->type_id) +
-                       ", which tokengrid cannot compute with yet; convert the file with "
-                       "'tokengrid model quantize IN OUT --type q8_0' (or f16, q4_0)");
+                       ", which tokengrid cannot compute with yet (it computes with f32, f16, "
+                       "bf16, q8_0, q4_0, q4_K and q6_K); convert the file with "
+                       "'tokengrid model quantize IN OUT --type q8_0' (or f16, bf16, q4_0)");
   }
   return t;
 }
@@ -209,8 +210,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   } else {
     model->output_ = model->token_embedding_;  // tied embeddings
   }
-  // The AVX-512 kernels read Q4_0 and Q8_0 weights in an interleaved layout, made once here
-  // (same size as the file's; the mapped originals are not read again).
+  // The AVX-512 kernels read Q4_0, Q8_0, F16 and BF16 weights in the interleaved layout of
+  // pack_weights(), made once here (the file's size, up to padding; the mapped originals are
+  // not read again). F32 and K-quant matrices have no packed layout and stay as mapped.
   if (kernel_path_supported(KernelPath::kAvx512)) {
     auto pack = [&](WeightMatrix& m) {
       HugePageBytes packed = pack_weights(m);
@@ -226,142 +228,143 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   return model;
 }
 
-void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
-                    std::vector<float>& logits, ThreadPool* pool, std::vector<float>* hidden) const {
+int64_t ForwardState::prepare(std::span<const SequenceBatchEntry> batch, KvCache& cache, int threads) {
   const ModelConfig& c = config_;
-  const int dim = c.dim, kv_dim = c.n_kv_heads * c.head_dim, hd = c.head_dim;
-  const int heads_per_kv = c.n_heads / c.n_kv_heads;
-  const int block_size = cache.block_size();
-
-  // Every new token of every entry is one row of the activation matrices; `row_pos` and
-  // `row_entry` say where each row sits.
-  std::vector<int> row_pos, row_entry;
+  row_pos_.clear();
+  row_entry_.clear();
+  sequences_.clear();
+  logit_rows_.clear();
+  hidden_rows_.clear();
   for (size_t e = 0; e < batch.size(); e++) {
-    for (size_t i = 0; i < batch[e].tokens.size(); i++) {
-      row_pos.push_back(batch[e].start_pos + static_cast<int>(i));
-      row_entry.push_back(static_cast<int>(e));
+    const SequenceBatchEntry& entry = batch[e];
+    const int64_t first_row = static_cast<int64_t>(row_pos_.size());
+    const int64_t count = static_cast<int64_t>(entry.tokens.size());
+    for (int64_t i = 0; i < count; i++) {
+      row_pos_.push_back(entry.start_pos + static_cast<int>(i));
+      row_entry_.push_back(static_cast<int>(e));
+    }
+    sequences_.emplace_back(cache, entry.block_table);
+    if (entry.hidden) {
+      for (int64_t i = 0; i < count; i++) hidden_rows_.push_back(first_row + i);
+    } else if (entry.all_logits) {
+      for (int64_t i = 0; i < count; i++) logit_rows_.push_back(first_row + i);
+    } else if (count > 0) {
+      logit_rows_.push_back(first_row + count - 1);
     }
   }
-  const int64_t n = static_cast<int64_t>(row_pos.size());
+  const int64_t n = static_cast<int64_t>(row_pos_.size());
+  for (Rows* m : {&rope_cos_sin_, &x_, &xb_, &q_, &k_, &v_, &att_, &proj_, &gate_, &up_}) m->resize(n);
+  normed_.resize(static_cast<int64_t>(logit_rows_.size()));
+  if (attention_.size() < static_cast<size_t>(threads)) attention_.resize(static_cast<size_t>(threads));
+  for (AttentionScratch& a : attention_) {
+    a.scores.resize(static_cast<size_t>(c.n_heads / c.n_kv_heads) * c.context_length);
+    a.keys.resize(c.context_length);
+    a.values.resize(c.context_length);
+  }
+  for (int64_t r = 0; r < n; r++) rope_angles(rope_cos_sin_.row(r), c.rope_dim, row_pos_[r], c.rope_freq_base);
+  return n;
+}
+
+void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, ForwardState& state,
+                    std::vector<float>& logits, ThreadPool* pool, std::vector<float>* hidden) const {
+  const int64_t n = state.prepare(batch, cache, pool != nullptr ? pool->threads() : 1);
   if (n == 0) return;
+  embed_tokens(batch, state);
+  for (int l = 0; l < config_.n_layers; l++) {
+    attention_block(layers_[l], l, n, state, pool);
+    feed_forward_block(layers_[l], n, state, pool);
+  }
+  if (hidden != nullptr) {
+    for (int64_t r : state.hidden_rows_) {
+      hidden->resize(hidden->size() + config_.dim);
+      rmsnorm(hidden->data() + hidden->size() - config_.dim, state.x_.row(r), output_norm_, config_.dim, config_.rms_eps);
+    }
+  }
+  output_logits(state, logits, pool);
+}
 
-  std::vector<float> x(n * dim), xb(n * dim), q(n * dim), k(n * kv_dim), v(n * kv_dim);
-  std::vector<float> att_out(n * dim), proj(n * dim), gate(n * c.ffn_dim), up(n * c.ffn_dim);
-  // Attention scratch, one per thread of the pool: scores, and where each position's key and
-  // value rows sit in the cache.
-  struct Scratch {
-    std::vector<float> scores;
-    std::vector<const float*> keys, values;
+// x = the embedding rows of the batch's tokens.
+void Model::embed_tokens(std::span<const SequenceBatchEntry> batch, ForwardState& s) const {
+  const size_t embd_row_bytes = row_bytes(token_embedding_.type, config_.dim);
+  int64_t r = 0;
+  for (const SequenceBatchEntry& entry : batch) {
+    for (int32_t token : entry.tokens) {
+      const auto* src = static_cast<const uint8_t*>(token_embedding_.data) + token * embd_row_bytes;
+      dequantize_row(token_embedding_.type, src, s.x_.row(r++), config_.dim);
+    }
+  }
+}
+
+// x += Wo attention(RoPE(Wq xb), RoPE(Wk xb), Wv xb), xb = rmsnorm(x) * attn_norm, causal over
+// each row's own sequence. The new keys and values go into the cache first: row r attends to
+// positions 0..pos(r), earlier steps' and earlier rows' of this batch alike.
+void Model::attention_block(const LayerWeights& w, int layer, int64_t n, ForwardState& s,
+                            ThreadPool* pool) const {
+  const ModelConfig& c = config_;
+  const int dim = c.dim, hd = c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
+  const int heads_per_kv = c.n_heads / c.n_kv_heads;
+
+  for_rows(pool, n, [&](int64_t r) { rmsnorm(s.xb_.row(r), s.x_.row(r), w.attn_norm, dim, c.rms_eps); });
+  const WeightMatrix qkv[] = {w.wq, w.wk, w.wv};
+  float* const qkv_out[] = {s.q_.data(), s.k_.data(), s.v_.data()};
+  matmul_group(qkv, s.xb_.data(), n, qkv_out, pool);
+
+  // RoPE on the queries in place, and on the keys on their way into the cache.
+  for_rows(pool, n, [&](int64_t r) {
+    const SequenceKv& kv = s.sequences_[s.row_entry_[r]];
+    const int pos = s.row_pos_[r];
+    const float* cos_sin = s.rope_cos_sin_.row(r);
+    rope(s.q_.row(r), s.q_.row(r), c.n_heads, hd, c.rope_dim, cos_sin);
+    rope(kv.key(layer, pos), s.k_.row(r), c.n_kv_heads, hd, c.rope_dim, cos_sin);
+    std::memcpy(kv.value(layer, pos), s.v_.row(r), kv_dim * sizeof(float));
+  });
+
+  // One task per row and KV head, covering the query heads that share it; each is computed
+  // the same way whichever thread runs it.
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  auto attend = [&](int64_t begin, int64_t end, int thread) {
+    ForwardState::AttentionScratch& scratch = s.attention_[static_cast<size_t>(thread)];
+    for (int64_t task = begin; task < end; task++) {
+      const int64_t r = task / c.n_kv_heads;
+      const int kv_head = static_cast<int>(task % c.n_kv_heads);
+      const int n_pos = s.row_pos_[r] + 1;
+      s.sequences_[s.row_entry_[r]].gather(layer, n_pos, kv_head * hd, scratch.keys.data(), scratch.values.data());
+      const int first_head = kv_head * heads_per_kv;
+      attention(s.q_.row(r) + first_head * hd, heads_per_kv, hd, scale, scratch.keys.data(),
+                scratch.values.data(), n_pos, scratch.scores.data(), s.att_.row(r) + first_head * hd);
+    }
   };
-  std::vector<Scratch> scratch(pool != nullptr ? pool->threads() : 1);
-  for (Scratch& s : scratch) {
-    s.scores.resize(static_cast<size_t>(heads_per_kv) * c.context_length);
-    s.keys.resize(c.context_length);
-    s.values.resize(c.context_length);
-  }
-  std::vector<float> rope_cos_sin(n * c.rope_dim);
-  for (int64_t r = 0; r < n; r++) rope_angles(&rope_cos_sin[r * c.rope_dim], c.rope_dim, row_pos[r], c.rope_freq_base);
-
-  const size_t embd_row_bytes = row_bytes(token_embedding_.type, dim);
-  {
-    int64_t r = 0;
-    for (const SequenceBatchEntry& entry : batch) {
-      for (int32_t token : entry.tokens) {
-        const auto* src = static_cast<const uint8_t*>(token_embedding_.data) + token * embd_row_bytes;
-        dequantize_row(token_embedding_.type, src, &x[r * dim], dim);
-        r++;
-      }
-    }
+  if (pool != nullptr) {
+    pool->parallel_for(n * c.n_kv_heads, attend);
+  } else {
+    attend(0, n * c.n_kv_heads, 0);
   }
 
-  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  for (int l = 0; l < c.n_layers; l++) {
-    const LayerWeights& w = layers_[l];
+  matmul(w.wo, s.att_.data(), n, s.proj_.data(), pool);
+  for_rows(pool, n, [&](int64_t r) { add_rows(s.x_.row(r), s.proj_.row(r), dim); });
+}
 
-    for_rows(pool, n, [&](int64_t r) { rmsnorm(&xb[r * dim], &x[r * dim], w.attn_norm, dim, c.rms_eps); });
-    const WeightMatrix qkv[] = {w.wq, w.wk, w.wv};
-    float* const qkv_out[] = {q.data(), k.data(), v.data()};
-    matmul_group(qkv, xb.data(), n, qkv_out, pool);
+// x += W_down (silu(W_gate xb) * W_up xb), xb = rmsnorm(x) * ffn_norm.
+void Model::feed_forward_block(const LayerWeights& w, int64_t n, ForwardState& s, ThreadPool* pool) const {
+  const ModelConfig& c = config_;
+  for_rows(pool, n, [&](int64_t r) { rmsnorm(s.xb_.row(r), s.x_.row(r), w.ffn_norm, c.dim, c.rms_eps); });
+  const WeightMatrix gate_up[] = {w.w_gate, w.w_up};
+  float* const gate_up_out[] = {s.gate_.data(), s.up_.data()};
+  matmul_group(gate_up, s.xb_.data(), n, gate_up_out, pool);
+  for_rows(pool, n, [&](int64_t r) { silu_mul(s.gate_.row(r), s.up_.row(r), c.ffn_dim); });
+  matmul(w.w_down, s.gate_.data(), n, s.proj_.data(), pool);
+  for_rows(pool, n, [&](int64_t r) { add_rows(s.x_.row(r), s.proj_.row(r), c.dim); });
+}
 
-    // RoPE on the queries in place, and on the keys on their way into the cache.
-    for_rows(pool, n, [&](int64_t r) {
-      const SequenceBatchEntry& entry = batch[row_entry[r]];
-      int pos = row_pos[r];
-      const float* cos_sin = &rope_cos_sin[r * c.rope_dim];
-      int block = entry.block_table[pos / block_size], slot = pos % block_size;
-      rope(&q[r * dim], &q[r * dim], c.n_heads, hd, c.rope_dim, cos_sin);
-      rope(cache.key(l, block, slot), &k[r * kv_dim], c.n_kv_heads, hd, c.rope_dim, cos_sin);
-      std::memcpy(cache.value(l, block, slot), &v[r * kv_dim], kv_dim * sizeof(float));
-    });
-
-    // Causal attention: row r attends to positions 0..pos of its own sequence, all of which
-    // are in the cache now (earlier steps, or earlier rows of this batch). One task per row and
-    // key/value head, covering the query heads that share it; each is computed the same way
-    // whichever thread runs it.
-    auto attend = [&](int64_t begin, int64_t end, int thread) {
-      Scratch& s = scratch[static_cast<size_t>(thread)];
-      for (int64_t task = begin; task < end; task++) {
-        int64_t r = task / c.n_kv_heads;
-        int kv_head = static_cast<int>(task % c.n_kv_heads);
-        const SequenceBatchEntry& entry = batch[row_entry[r]];
-        int pos = row_pos[r];
-        for (int t = 0; t <= pos; t++) {
-          int block = entry.block_table[t / block_size], slot = t % block_size;
-          s.keys[t] = cache.key(l, block, slot) + kv_head * hd;
-          s.values[t] = cache.value(l, block, slot) + kv_head * hd;
-        }
-        int first_head = kv_head * heads_per_kv;
-        attention(&q[r * dim + first_head * hd], heads_per_kv, hd, attn_scale, s.keys.data(), s.values.data(),
-                  pos + 1, s.scores.data(), &att_out[r * dim + first_head * hd]);
-      }
-    };
-    if (pool != nullptr) {
-      pool->parallel_for(n * c.n_kv_heads, attend);
-    } else {
-      attend(0, n * c.n_kv_heads, 0);
-    }
-    matmul(w.wo, att_out.data(), n, proj.data(), pool);
-
-    // The residual, then the feed-forward norm, in one pass over each row.
-    for_rows(pool, n, [&](int64_t r) {
-      add_rows(&x[r * dim], &proj[r * dim], dim);
-      rmsnorm(&xb[r * dim], &x[r * dim], w.ffn_norm, dim, c.rms_eps);
-    });
-    const WeightMatrix gate_up[] = {w.w_gate, w.w_up};
-    float* const gate_up_out[] = {gate.data(), up.data()};
-    matmul_group(gate_up, xb.data(), n, gate_up_out, pool);
-    for_rows(pool, n, [&](int64_t r) { silu_mul(&gate[r * c.ffn_dim], &up[r * c.ffn_dim], c.ffn_dim); });
-    matmul(w.w_down, gate.data(), n, proj.data(), pool);
-    for_rows(pool, n, [&](int64_t r) { add_rows(&x[r * dim], &proj[r * dim], dim); });
-  }
-
-  // Rows of `hidden` entries leave through the final norm; only the rows whose logits were
-  // asked for go through the output matrix.
-  std::vector<int64_t> wanted;
-  {
-    int64_t r = 0;
-    for (const SequenceBatchEntry& entry : batch) {
-      int64_t count = static_cast<int64_t>(entry.tokens.size());
-      if (entry.hidden) {
-        for (int64_t i = 0; hidden != nullptr && i < count; i++) {
-          hidden->resize(hidden->size() + dim);
-          rmsnorm(hidden->data() + hidden->size() - dim, &x[(r + i) * dim], output_norm_, dim, c.rms_eps);
-        }
-      } else if (entry.all_logits) {
-        for (int64_t i = 0; i < count; i++) wanted.push_back(r + i);
-      } else if (count > 0) {
-        wanted.push_back(r + count - 1);
-      }
-      r += count;
-    }
-  }
-  const int64_t m = static_cast<int64_t>(wanted.size());
+// logits = W_out rmsnorm(x) * output_norm, for the rows whose logits were asked for only.
+void Model::output_logits(ForwardState& s, std::vector<float>& logits, ThreadPool* pool) const {
+  const ModelConfig& c = config_;
+  const int64_t m = static_cast<int64_t>(s.logit_rows_.size());
   if (m == 0) return;
-  std::vector<float> normed(m * dim);
-  for (int64_t i = 0; i < m; i++) rmsnorm(&normed[i * dim], &x[wanted[i] * dim], output_norm_, dim, c.rms_eps);
-  size_t old_size = logits.size();
+  for (int64_t i = 0; i < m; i++) rmsnorm(s.normed_.row(i), s.x_.row(s.logit_rows_[i]), output_norm_, c.dim, c.rms_eps);
+  const size_t old_size = logits.size();
   logits.resize(old_size + static_cast<size_t>(m) * c.vocab_size);
-  matmul(output_, normed.data(), m, logits.data() + old_size, pool);
+  matmul(output_, s.normed_.data(), m, logits.data() + old_size, pool);
 }
 
 }  // namespace tokengrid::engine

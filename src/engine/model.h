@@ -53,6 +53,63 @@ struct SequenceBatchEntry {
   bool hidden = false;  // instead of logits: every new token's final-normed hidden state
 };
 
+// The scratch memory of forward passes, like llama2.c's RunState: each buffer is sized the
+// first time a batch of its size comes and reused after, so a decode step allocates nothing.
+// Row r of every activation matrix is one new token of the batch. Made for one model's config;
+// one per caller (two forward passes at once need two states). Its contents are the forward
+// pass's business: nothing outside Model reads them.
+class ForwardState {
+ public:
+  explicit ForwardState(const ModelConfig& config) : config_(config) {}
+
+ private:
+  friend class Model;
+
+  // An activation matrix: `width` floats per batch row.
+  class Rows {
+   public:
+    explicit Rows(int width) : width_(width) {}
+    void resize(int64_t rows) {
+      if (data_.size() < static_cast<size_t>(rows * width_)) data_.resize(static_cast<size_t>(rows * width_));
+    }
+    float* row(int64_t r) { return data_.data() + r * width_; }
+    float* data() { return data_.data(); }
+
+   private:
+    int width_;
+    std::vector<float> data_;
+  };
+
+  // One thread's attention scratch: scores of the query heads sharing a KV head, and where the
+  // key and value rows of each position sit in the cache.
+  struct AttentionScratch {
+    std::vector<float> scores;
+    std::vector<const float*> keys, values;
+  };
+
+  // Lays out the batch's rows and sizes every buffer for them; returns the number of rows.
+  int64_t prepare(std::span<const SequenceBatchEntry> batch, KvCache& cache, int threads);
+
+  ModelConfig config_;
+  std::vector<int> row_pos_;            // position of row r in its sequence
+  std::vector<int> row_entry_;          // batch entry of row r
+  std::vector<SequenceKv> sequences_;   // the cache rows of each batch entry
+  std::vector<int64_t> logit_rows_;     // rows whose logits were asked for, in entry order
+  std::vector<int64_t> hidden_rows_;    // rows of `hidden` entries, in entry order
+  Rows rope_cos_sin_{config_.rope_dim};  // see rope_angles() in model.cpp
+  Rows x_{config_.dim};                 // the residual stream
+  Rows xb_{config_.dim};                // x normalized, the input of a block's products
+  Rows q_{config_.dim};
+  Rows k_{config_.n_kv_heads * config_.head_dim};
+  Rows v_{config_.n_kv_heads * config_.head_dim};
+  Rows att_{config_.dim};               // attention output, the input of wo
+  Rows proj_{config_.dim};              // a block's output, added to x
+  Rows gate_{config_.ffn_dim};
+  Rows up_{config_.ffn_dim};
+  Rows normed_{config_.dim};            // final norm of the logit rows
+  std::vector<AttentionScratch> attention_;  // one per thread
+};
+
 struct LayerWeights {
   const float* attn_norm = nullptr;  // [dim]
   WeightMatrix wq, wk, wv, wo;       // [dim x dim], [kv_dim x dim] twice, [dim x dim]
@@ -63,7 +120,8 @@ struct LayerWeights {
 class Model {
  public:
   // Loads a GGUF file with general.architecture = "llama"; the weights stay memory-mapped,
-  // except Q4_0 and Q8_0 matrices, which are repacked for the AVX-512 kernels where they run.
+  // except, where the AVX-512 kernels run, Q4_0, Q8_0, F16 and BF16 matrices, which are copied
+  // once into the layout of pack_weights() (kernels.h).
   static Result<std::unique_ptr<Model>> load(const std::string& path);
 
   const ModelConfig& config() const { return config_; }
@@ -73,11 +131,18 @@ class Model {
   // Runs the batch; appends config().vocab_size logits per requested position to `logits`, in
   // entry order (the last new token of an entry, or all of them when all_logits is set), and
   // config().dim values per new token of the `hidden` entries to `hidden`.
-  void forward(std::span<const SequenceBatchEntry> batch, KvCache& cache,
+  // `state` holds the scratch memory, made for this model's config.
+  void forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, ForwardState& state,
                std::vector<float>& logits, ThreadPool* pool = nullptr,
                std::vector<float>* hidden = nullptr) const;
 
  private:
+  // The steps of forward(), in order.
+  void embed_tokens(std::span<const SequenceBatchEntry> batch, ForwardState& s) const;
+  void attention_block(const LayerWeights& w, int layer, int64_t n, ForwardState& s, ThreadPool* pool) const;
+  void feed_forward_block(const LayerWeights& w, int64_t n, ForwardState& s, ThreadPool* pool) const;
+  void output_logits(ForwardState& s, std::vector<float>& logits, ThreadPool* pool) const;
+
   Model(GgufFile gguf, ModelConfig config, Tokenizer tokenizer)
       : gguf_(std::move(gguf)), config_(std::move(config)), tokenizer_(std::move(tokenizer)) {}
 

@@ -24,12 +24,13 @@ double run_once(const Model& model, ThreadPool* pool, const ModelBenchTest& test
   }
   std::uniform_int_distribution<int32_t> token(3, c.vocab_size - 1);
   std::vector<float> logits;
+  ForwardState state(c);
   auto start = std::chrono::steady_clock::now();
   if (test.prompt > 0) {
     std::vector<int32_t> prompt(static_cast<size_t>(test.prompt));
     for (auto& t : prompt) t = token(rng);
     SequenceBatchEntry entry{prompt, 0, tables[0], false};
-    model.forward({&entry, 1}, cache, logits, pool);
+    model.forward({&entry, 1}, cache, state, logits, pool);
   }
   std::vector<int32_t> next(static_cast<size_t>(test.sequences));
   std::vector<SequenceBatchEntry> entries(static_cast<size_t>(test.sequences));
@@ -39,7 +40,7 @@ double run_once(const Model& model, ThreadPool* pool, const ModelBenchTest& test
       entries[s] = SequenceBatchEntry{{&next[s], 1}, test.prompt + step, tables[s], false};
     }
     logits.clear();
-    model.forward(entries, cache, logits, pool);
+    model.forward(entries, cache, state, logits, pool);
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

@@ -12,14 +12,10 @@
 namespace tokengrid::engine {
 namespace {
 
-struct Sequence {
-  std::vector<int32_t> tokens;
-  std::vector<int32_t> table;
-};
-
-// Runs `prompts` through the model, all in one batch or one by one, with the pool or without.
+// Runs `prompts` through the model, all in one batch or one by one, with the pool or without,
+// every forward pass on one ForwardState or each on a fresh one.
 std::vector<float> run(const Model& model, const std::vector<std::vector<int32_t>>& prompts, bool together,
-                       ThreadPool* pool) {
+                       ThreadPool* pool, bool fresh_states = false) {
   const ModelConfig& c = model.config();
   const int block_size = 4, blocks_each = 8;
   KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, block_size, blocks_each * static_cast<int>(prompts.size()));
@@ -29,12 +25,17 @@ std::vector<float> run(const Model& model, const std::vector<std::vector<int32_t
     for (int b = 0; b < blocks_each; b++) tables[s].push_back(b * static_cast<int>(prompts.size()) + static_cast<int>(s));
   }
   std::vector<float> logits;
+  ForwardState shared_state(c);
+  auto forward = [&](std::span<const SequenceBatchEntry> batch) {
+    ForwardState fresh_state(c);
+    model.forward(batch, cache, fresh_states ? fresh_state : shared_state, logits, pool);
+  };
   std::vector<SequenceBatchEntry> entries;
   for (size_t s = 0; s < prompts.size(); s++) entries.push_back({prompts[s], 0, tables[s], true});
   if (together) {
-    model.forward(entries, cache, logits, pool);
+    forward(entries);
   } else {
-    for (const auto& e : entries) model.forward({&e, 1}, cache, logits, pool);
+    for (const auto& e : entries) forward({&e, 1});
   }
   // Then one decode step for every sequence, batched the same way.
   std::vector<int32_t> next(prompts.size());
@@ -44,9 +45,9 @@ std::vector<float> run(const Model& model, const std::vector<std::vector<int32_t
     entries.push_back({{&next[s], 1}, static_cast<int>(prompts[s].size()), tables[s], false});
   }
   if (together) {
-    model.forward(entries, cache, logits, pool);
+    forward(entries);
   } else {
-    for (const auto& e : entries) model.forward({&e, 1}, cache, logits, pool);
+    for (const auto& e : entries) forward({&e, 1});
   }
   return logits;
 }
@@ -74,6 +75,8 @@ TEST_P(ModelParallel, ThreadsAndBatchingLeaveLogitsBitIdentical) {
   EXPECT_EQ(run(model, prompts, false, &pool), reference);
   EXPECT_EQ(run(model, prompts, true, nullptr), reference);
   EXPECT_EQ(run(model, prompts, true, &pool), reference);
+  // Scratch reused across batches of other sizes leaves nothing behind.
+  EXPECT_EQ(run(model, prompts, false, &pool, /*fresh_states=*/true), reference);
   std::filesystem::remove_all(dir);
 }
 

@@ -64,9 +64,10 @@ std::vector<float> teacher_forced_logits(const Model& model, const Sequence& s) 
   std::vector<int32_t> table;
   for (int b = 0; b * 16 < static_cast<int>(tokens.size()); b++) table.push_back(b);
   KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 16, static_cast<int>(table.size()));
+  ForwardState state(c);
   std::vector<float> logits;
   SequenceBatchEntry e{tokens, 0, table, true};
-  model.forward({&e, 1}, cache, logits);
+  model.forward({&e, 1}, cache, state, logits);
   return logits;
 }
 

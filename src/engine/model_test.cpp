@@ -84,6 +84,7 @@ TEST_F(StoriesModel, BatchedForwardEqualsSoloForward) {
   const ModelConfig& c = model_->config();
   const int block_size = 16, blocks_per_seq = 4;
   KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, block_size, 3 * blocks_per_seq);
+  ForwardState state(c);
   std::vector<std::vector<int32_t>> tables(3);
   for (int s = 0; s < 3; s++) {
     for (int b = 0; b < blocks_per_seq; b++) tables[s].push_back(s * blocks_per_seq + b);
@@ -91,12 +92,12 @@ TEST_F(StoriesModel, BatchedForwardEqualsSoloForward) {
   std::vector<float> solo;
   for (int s = 0; s < 3; s++) {
     SequenceBatchEntry e{cases_[s].prompt_ids, 0, tables[s], true};
-    model_->forward({&e, 1}, cache, solo);
+    model_->forward({&e, 1}, cache, state, solo);
   }
   std::vector<SequenceBatchEntry> batch;
   for (int s = 2; s >= 0; s--) batch.push_back({cases_[s].prompt_ids, 0, tables[s], true});
   std::vector<float> together;
-  model_->forward(batch, cache, together);
+  model_->forward(batch, cache, state, together);
   ASSERT_EQ(solo.size(), together.size());
   // `together` holds the entries in reverse order; compare each sequence's rows.
   const size_t v = static_cast<size_t>(c.vocab_size);
@@ -123,13 +124,14 @@ TEST_F(StoriesModel, IncrementalDecodeEqualsPrefill) {
   tokens.insert(tokens.end(), g.greedy_ids.begin(), g.greedy_ids.begin() + 20);
   std::vector<int32_t> table = {0, 1, 2, 3};
   KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 16, 4);
+  ForwardState state(c);
   std::vector<float> all;
   SequenceBatchEntry whole{tokens, 0, table, true};
-  model_->forward({&whole, 1}, cache, all);
+  model_->forward({&whole, 1}, cache, state, all);
   for (size_t i = 0; i < tokens.size(); i++) {
     std::vector<float> one;
     SequenceBatchEntry e{{&tokens[i], 1}, static_cast<int>(i), table, false};
-    model_->forward({&e, 1}, cache, one);
+    model_->forward({&e, 1}, cache, state, one);
     for (int k = 0; k < c.vocab_size; k++) {
       ASSERT_NEAR(one[k], all[i * c.vocab_size + k], 1e-4f) << "position " << i;
     }

@@ -30,8 +30,8 @@ Result<QuantizeSummary> quantize_model(const GgufFile& in, TensorType target,
     if (!traits || !traits->supported) {
       return unsupported(in.name() + ": tensor '" + t.name + "' has type " +
                          type_name(t.type_id) +
-                         ", which tokengrid cannot decode; start from an f32, f16, bf16, q8_0 or "
-                         "q4_0 model");
+                         ", which tokengrid cannot decode; start from an f32, f16, bf16, q8_0, "
+                         "q4_0, q4_K or q6_K model");
     }
   }
 

@@ -2,7 +2,7 @@
 //
 // Every 2-D tensor whose row length is a multiple of the target type's block size is converted
 // to that type; every other tensor (1-D norms, odd shapes) is written as F32. Source tensors of
-// any computable type (F32, F16, BF16, Q8_0, Q4_0) are decoded row by row through
+// any computable type (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) are decoded row by row through
 // dequantize_row, so re-quantizing a quantized model works. All metadata is copied, with
 // general.file_type set to llama.cpp's file type for the target; the output is GGUF version 3,
 // written one tensor at a time through a temporary file.

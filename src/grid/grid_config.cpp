@@ -11,11 +11,100 @@
 namespace tokengrid::grid {
 namespace {
 
+Status parse_cpu_power(const YAML::Node& node, const std::string& path, const std::string& file, CpuPowerModel& out) {
+  YamlFields c(node, path, file);
+  TG_RETURN_IF_ERROR(c.expect_map({"idle_w", "busy_core_w", "cores"}));
+  TG_ASSIGN_OR_RETURN(out.idle_w, c.number("idle_w", out.idle_w, 0, 1e6));
+  TG_ASSIGN_OR_RETURN(out.busy_core_w, c.number("busy_core_w", out.busy_core_w, 0, 1e4));
+  if (c.has("cores")) {
+    TG_ASSIGN_OR_RETURN(out.cores, c.integer("cores", 1, 100000));
+  }
+  return Status::ok();
+}
+
+Result<SiteEndpoint> parse_endpoint(const YAML::Node& node, const std::string& path, const std::string& file) {
+  YamlFields e(node, path, file);
+  TG_RETURN_IF_ERROR(e.expect_map({"url", "models", "api", "max_concurrency"}));
+  SiteEndpoint endpoint;
+  TG_ASSIGN_OR_RETURN(endpoint.url, e.string("url"));
+  if (endpoint.url.rfind("http://", 0) != 0)
+    return e.error("url", "'" + endpoint.url + "' must start with http:// (put TLS in front of tokengrid)");
+  TG_ASSIGN_OR_RETURN(endpoint.api, e.optional_string("api", endpoint.api));
+  if (endpoint.api != "tokengrid" && endpoint.api != "openai")
+    return e.error("api", "must be tokengrid (a tokengrid serve worker) or openai (any other server)");
+  if (e.has("max_concurrency")) {
+    TG_ASSIGN_OR_RETURN(endpoint.max_concurrency, e.integer("max_concurrency", 1, 100000));
+  }
+  const YAML::Node models = node["models"];
+  if (!models.IsDefined() || !models.IsSequence() || models.size() == 0)
+    return e.error("models", "must be a non-empty list of the model names clients ask for");
+  for (const auto& m : models) {
+    if (!m.IsScalar() || m.Scalar().empty()) return e.error(m, "models", "entries must be model names");
+    endpoint.models.push_back(m.Scalar());
+  }
+  return endpoint;
+}
+
+Status parse_endpoints(const YAML::Node& node, const std::string& path, const std::string& file, Site& site) {
+  if (!node.IsSequence() || node.size() == 0)
+    return YamlFields(node, path, file).error(node, "", "must be a non-empty list of {url, models}");
+  for (size_t i = 0; i < node.size(); ++i) {
+    TG_ASSIGN_OR_RETURN(SiteEndpoint endpoint, parse_endpoint(node[i], indexed(path, i), file));
+    for (const auto& other : site.endpoints)
+      if (other.url == endpoint.url)
+        return YamlFields(node[i], indexed(path, i), file).error("url", "'" + endpoint.url + "' is listed twice");
+    site.endpoints.push_back(std::move(endpoint));
+  }
+  return Status::ok();
+}
+
+// The `models` of the site map `node`: which models run here on how many replicas.
+Status parse_models(const YAML::Node& node, const std::string& path, const std::string& file, Site& site) {
+  YamlFields f(node, path, file);
+  const YAML::Node models = node["models"];
+  if (!models.IsDefined() || !models.IsSequence() || models.size() == 0)
+    return f.error("models", "must be a non-empty list of {name, accelerator, tensor_parallel, replicas}");
+  for (size_t i = 0; i < models.size(); ++i) {
+    YamlFields m(models[i], indexed(path + ".models", i), file);
+    TG_RETURN_IF_ERROR(m.expect_map({"name", "accelerator", "tensor_parallel", "replicas"}));
+    ModelReplicas r;
+    TG_ASSIGN_OR_RETURN(std::string name, m.string("name"));
+    auto shape = model_shape(name);
+    if (!shape.is_ok()) return m.error("name", shape.status().message());
+    r.model = shape->name;
+    if (site.find_model(r.model)) return m.error("name", "model '" + r.model + "' is listed twice at this site");
+    TG_ASSIGN_OR_RETURN(std::string accel, m.string("accelerator"));
+    auto kind = parse_accelerator(accel);
+    if (!kind.is_ok()) return m.error("accelerator", kind.status().message());
+    r.accelerator = *kind;
+    TG_ASSIGN_OR_RETURN(r.tensor_parallel, m.integer("tensor_parallel", 1, 64));
+    TG_ASSIGN_OR_RETURN(r.replicas, m.integer("replicas", 0, 100000000));
+    site.models.push_back(r);
+  }
+  // Replicas must fit in the site's accelerators, per kind.
+  for (const auto& pool : site.accelerators) {
+    double used = 0;
+    for (const auto& r : site.models)
+      if (r.accelerator == pool.kind) used += static_cast<double>(r.replicas) * r.tensor_parallel;
+    const int have = site.accelerator_count(pool.kind);
+    if (used > have)
+      return f.error("models", "replicas x tensor_parallel use " + std::to_string(static_cast<long long>(used)) +
+                                   " " + std::string(accelerator_spec(pool.kind).name) + " but the site has " +
+                                   std::to_string(have));
+  }
+  for (const auto& r : site.models)
+    if (site.accelerator_count(r.accelerator) == 0)
+      return f.error("models", "model '" + r.model + "' runs on " +
+                                   std::string(accelerator_spec(r.accelerator).name) +
+                                   " but the site lists none under accelerators");
+
+  return Status::ok();
+}
 
 Result<Site> parse_site(const YAML::Node& node, const std::string& path, const std::string& file) {
   YamlFields f(node, path, file);
   TG_RETURN_IF_ERROR(f.expect_map({"name", "cloud", "region", "zone", "power_cap_kw", "pue", "contract",
-                                   "accelerators", "models", "latency_ms"}));
+                                   "accelerators", "models", "latency_ms", "cpu_power", "endpoints"}));
   Site site;
   TG_ASSIGN_OR_RETURN(site.name, f.string("name"));
   TG_ASSIGN_OR_RETURN(site.cloud, f.string("cloud"));
@@ -54,42 +143,12 @@ Result<Site> parse_site(const YAML::Node& node, const std::string& path, const s
     site.accelerators.push_back({*kind, count});
   }
 
-  const YAML::Node models = node["models"];
-  if (!models.IsDefined() || !models.IsSequence() || models.size() == 0)
-    return f.error("models", "must be a non-empty list of {name, accelerator, tensor_parallel, replicas}");
-  for (size_t i = 0; i < models.size(); ++i) {
-    YamlFields m(models[i], indexed(path + ".models", i), file);
-    TG_RETURN_IF_ERROR(m.expect_map({"name", "accelerator", "tensor_parallel", "replicas"}));
-    ModelReplicas r;
-    TG_ASSIGN_OR_RETURN(std::string name, m.string("name"));
-    auto shape = model_shape(name);
-    if (!shape.is_ok()) return m.error("name", shape.status().message());
-    r.model = shape->name;
-    if (site.find_model(r.model)) return m.error("name", "model '" + r.model + "' is listed twice at this site");
-    TG_ASSIGN_OR_RETURN(std::string accel, m.string("accelerator"));
-    auto kind = parse_accelerator(accel);
-    if (!kind.is_ok()) return m.error("accelerator", kind.status().message());
-    r.accelerator = *kind;
-    TG_ASSIGN_OR_RETURN(r.tensor_parallel, m.integer("tensor_parallel", 1, 64));
-    TG_ASSIGN_OR_RETURN(r.replicas, m.integer("replicas", 0, 100000000));
-    site.models.push_back(r);
-  }
-  // Replicas must fit in the site's accelerators, per kind.
-  for (const auto& pool : site.accelerators) {
-    double used = 0;
-    for (const auto& r : site.models)
-      if (r.accelerator == pool.kind) used += static_cast<double>(r.replicas) * r.tensor_parallel;
-    const int have = site.accelerator_count(pool.kind);
-    if (used > have)
-      return f.error("models", "replicas x tensor_parallel use " + std::to_string(static_cast<long long>(used)) +
-                                   " " + std::string(accelerator_spec(pool.kind).name) + " but the site has " +
-                                   std::to_string(have));
-  }
-  for (const auto& r : site.models)
-    if (site.accelerator_count(r.accelerator) == 0)
-      return f.error("models", "model '" + r.model + "' runs on " +
-                                   std::string(accelerator_spec(r.accelerator).name) +
-                                   " but the site lists none under accelerators");
+  if (f.has("cpu_power")) TG_RETURN_IF_ERROR(parse_cpu_power(node["cpu_power"], path + ".cpu_power", file, site.cpu_power));
+  if (f.has("endpoints")) TG_RETURN_IF_ERROR(parse_endpoints(node["endpoints"], path + ".endpoints", file, site));
+
+  // A live site may be described by its endpoints alone; its models are what they serve.
+  const bool models_optional = !site.endpoints.empty() && !f.has("models");
+  if (!models_optional) TG_RETURN_IF_ERROR(parse_models(node, path, file, site));
 
   if (f.has("latency_ms")) {
     const YAML::Node lat = node["latency_ms"];

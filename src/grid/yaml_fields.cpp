@@ -1,6 +1,7 @@
 #include "grid/yaml_fields.h"
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "grid/clock.h"
@@ -20,8 +21,8 @@ std::string scalar_or_note(const YAML::Node& n) { return n.IsScalar() ? n.Scalar
 
 Status YamlFields::error(const YAML::Node& at, const std::string& field, const std::string& what) const {
   const int line = at.IsDefined() ? at.Mark().line + 1 : node_.Mark().line + 1;
-  return invalid_argument(file_ + ":" + std::to_string(line) + ": " + path_ + (field.empty() ? "" : "." + field) +
-                          ": " + what);
+  const std::string where = path_.empty() ? field : field.empty() ? path_ : path_ + "." + field;
+  return invalid_argument(file_ + ":" + std::to_string(line) + ": " + where + ": " + what);
 }
 
 Status YamlFields::expect_map(std::initializer_list<std::string_view> allowed) const {
@@ -93,5 +94,14 @@ Result<double> YamlFields::time(const std::string& field, double fallback) const
 }
 
 std::string indexed(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+std::string resolve_path(const std::string& file, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  const fs::path beside = fs::path(file).parent_path() / path;
+  std::error_code ec;
+  if (fs::exists(beside, ec) || !fs::exists(path, ec)) return beside.lexically_normal().string();
+  return path;
+}
 
 }  // namespace tokengrid::grid

@@ -56,4 +56,8 @@ class YamlFields {
 // "path[i]".
 std::string indexed(const std::string& path, size_t i);
 
+// A path written in the configuration file `file`: relative paths are taken from the file's
+// directory, falling back to the working directory when only that has it.
+std::string resolve_path(const std::string& file, const std::string& path);
+
 }  // namespace tokengrid::grid
