@@ -20,21 +20,21 @@ GrammarExpr GrammarExpr::literal(std::string_view text) {
   return seq(std::move(items));
 }
 
-GrammarExpr GrammarExpr::seq(std::vector<GrammarExpr> items) {
+namespace {
+
+// A sequence or alternation; of one item, that item itself.
+GrammarExpr compound(GrammarExpr::Kind kind, std::vector<GrammarExpr> items) {
   if (items.size() == 1) return std::move(items[0]);
   GrammarExpr e;
-  e.kind = Kind::kSeq;
+  e.kind = kind;
   e.items = std::move(items);
   return e;
 }
 
-GrammarExpr GrammarExpr::alt(std::vector<GrammarExpr> items) {
-  if (items.size() == 1) return std::move(items[0]);
-  GrammarExpr e;
-  e.kind = Kind::kAlt;
-  e.items = std::move(items);
-  return e;
-}
+}  // namespace
+
+GrammarExpr GrammarExpr::seq(std::vector<GrammarExpr> items) { return compound(Kind::kSeq, std::move(items)); }
+GrammarExpr GrammarExpr::alt(std::vector<GrammarExpr> items) { return compound(Kind::kAlt, std::move(items)); }
 
 GrammarExpr GrammarExpr::repeat(GrammarExpr item, int min, int max) {
   GrammarExpr e;
