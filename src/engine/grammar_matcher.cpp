@@ -147,8 +147,9 @@ void GrammarMatcher::fill_mask(TokenMask& mask, int32_t end_token) {
   if (end_token >= 0 && end_token < mask.size() && can_end()) mask.set(end_token);
 }
 
-bool GrammarMatcher::accept(int32_t token) {
-  std::string_view bytes = masks_->trie().bytes(token);
+bool GrammarMatcher::accept(int32_t token) { return accept_bytes(masks_->trie().bytes(token)); }
+
+bool GrammarMatcher::accept_bytes(std::string_view bytes) {
   if (bytes.empty()) return false;
   const int32_t next = memo_.step_bytes(state_, bytes);
   if (next == PdaMemo::kDead) return false;

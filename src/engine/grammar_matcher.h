@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "engine/grammar.h"
@@ -35,6 +36,7 @@ class TokenMask {
   explicit TokenMask(int32_t vocab_size = 0);
   void clear();
   void set(int32_t id) { words_[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63); }
+  void clear(int32_t id) { words_[static_cast<size_t>(id) >> 6] &= ~(uint64_t{1} << (id & 63)); }
   bool test(int32_t id) const { return (words_[static_cast<size_t>(id) >> 6] >> (id & 63)) & 1; }
   void merge(std::span<const uint64_t> words);
   int32_t size() const { return size_; }
@@ -88,6 +90,10 @@ class GrammarMatcher {
   void fill_mask(TokenMask& mask, int32_t end_token);
   // Advances over a token's bytes; false, changing nothing, when the grammar forbids them.
   bool accept(int32_t token);
+  // The same for bytes that stand for a token here but differ from its bytes in the trie (a
+  // piece that loses its leading space after the beginning-of-sequence token).
+  bool accept_bytes(std::string_view bytes);
+  bool allows_bytes(std::string_view bytes) { return memo_.step_bytes(state_, bytes) != PdaMemo::kDead; }
   bool can_end() { return memo_.can_end(state_); }
   // Only the end is possible now.
   bool is_complete() const { return memo_.is_complete(state_); }

@@ -46,6 +46,7 @@ struct LlmEngine::Active {
         events(std::move(events)),
         stop(std::move(request.stop)),
         want_logprobs(request.sampling.top_logprobs >= 0),
+        after_bos(request.prompt_ids.back() == model.tokenizer().bos_id()),
         prompt_tokens(static_cast<int>(request.prompt_ids.size())),
         sampler(request.sampling, model.config().vocab_size),
         decoder(model.tokenizer(), request.prompt_ids.back()),
@@ -56,6 +57,7 @@ struct LlmEngine::Active {
   RequestEvents events;
   StopRules stop;
   bool want_logprobs;
+  bool after_bos;  // the first token's text may differ from its piece (the dummy prefix)
   int prompt_tokens;
   Sampler sampler;
   StreamDecoder decoder;
@@ -380,7 +382,20 @@ bool LlmEngine::constrain(Active& a, std::span<float> logits) {
     finish_with_text(a, FinishReason::kStop);
     return false;
   }
-  a.grammar->fill_mask(a.mask, model_->tokenizer().eos_id());
+  const Tokenizer& tok = model_->tokenizer();
+  a.grammar->fill_mask(a.mask, tok.eos_id());
+  if (a.generated.empty() && a.after_bos) {
+    // Right after BOS a piece loses its leading space in the text: judge the text it adds.
+    for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+      const std::string after = tok.token_piece_after(tok.bos_id(), id);
+      if (id == tok.eos_id() || after == tok.token_piece(id)) continue;
+      if (!after.empty() && a.grammar->allows_bytes(after)) {
+        a.mask.set(id);
+      } else {
+        a.mask.clear(id);
+      }
+    }
+  }
   if (a.mask.count() == 0) {
     finish(a.id, FinishReason::kError,
            invalid_argument("the response format allows no token of this model's vocabulary here: simplify it"));
@@ -399,7 +414,9 @@ bool LlmEngine::advance(Active& a, std::span<float> logits) {
     finish_with_text(a, FinishReason::kStop);
     return true;
   }
-  if (a.grammar && !a.grammar->accept(s.token)) {
+  const bool first_after_bos = a.generated.empty() && a.after_bos;
+  if (a.grammar && !(first_after_bos ? a.grammar->accept_bytes(tok.token_piece_after(tok.bos_id(), s.token))
+                                     : a.grammar->accept(s.token))) {
     // Only when the request's logit_bias banned every token the grammar allowed.
     finish(a.id, FinishReason::kError,
            invalid_argument("logit_bias bans every token the response format allows here: relax the bias"));

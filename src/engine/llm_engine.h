@@ -16,6 +16,8 @@
 //   - with a grammar, the logits are masked before sampling (grammar_matcher.h), so every
 //     sampler setting applies to the allowed tokens only and logprobs describe that
 //     distribution; the position masks of the last 64 grammars used are kept between requests;
+//     after a prompt that ends in BOS, the first token is judged by the text it adds there
+//     (a piece loses its leading space), so the text, not the pieces, matches the grammar;
 //   - an embedding request never reads the prefix cache (every position's hidden state is
 //     pooled, in position order, so the result does not depend on how its prompt was chunked).
 #pragma once

@@ -603,6 +603,30 @@ TEST_F(SyntheticEngineTest, TheEndOfSequenceComesOnlyWhereTheGrammarAccepts) {
   EXPECT_EQ(c.text, "aaaaab");
 }
 
+// After a BOS-only prompt a piece loses its leading space in the text; the grammar must judge
+// that text, not the piece.
+TEST_F(SyntheticEngineTest, TheFirstTokenAfterBosIsJudgedByTheTextItAdds) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Tokenizer& tok = engine->tokenizer();
+  // A letter the vocabulary also has as a piece with a leading space ("▁e").
+  std::optional<int32_t> spaced;
+  char letter = 'a';
+  for (; letter <= 'z' && !spaced; ++letter) spaced = tok.piece_id("\xE2\x96\x81" + std::string(1, letter));
+  ASSERT_TRUE(spaced.has_value());
+  const std::string word = " " + std::string(1, static_cast<char>(letter - 1));
+  auto g = regex_grammar("(" + word + "){3}");
+  ASSERT_TRUE(g.is_ok());
+  GenerationRequest r = constrained(tok, *g, 4);
+  r.prompt_ids = {tok.bos_id()};
+  r.sampling.logit_bias = {{*spaced, 100.0f}};
+  Collector c;
+  ASSERT_TRUE(engine->submit(r, c.events()).is_ok());
+  EXPECT_EQ(c.wait().reason, FinishReason::kStop);
+  EXPECT_EQ(c.text, word + word + word);
+  EXPECT_NE(c.ids.front(), *spaced);  // its text here would lack the space
+}
+
 TEST_F(SyntheticEngineTest, ABiasThatBansEverythingTheGrammarAllowsIsAnError) {
   auto engine = make_engine();
   ASSERT_TRUE(engine);
