@@ -262,6 +262,8 @@ ApiResult<json> parse_object(std::string_view body) {
   return j;
 }
 
+std::optional<ApiError> read_logprobs_and_stream(const json& body, bool chat, GenerationOptions& o);
+
 // Fields shared by both endpoints. `chat` selects the logprobs convention.
 std::optional<ApiError> read_options(const json& body, bool chat, GenerationOptions& o) {
   TG_API_CHECK(read_string(body, "model", o.model));
@@ -325,6 +327,19 @@ std::optional<ApiError> read_options(const json& body, bool chat, GenerationOpti
     }
   }
 
+  TG_API_CHECK(read_logprobs_and_stream(body, chat, o));
+  TG_API_CHECK(read_string(body, "user", o.user));
+  std::optional<int64_t> top_k;
+  TG_API_CHECK(read_int(body, "top_k", -1, std::numeric_limits<int32_t>::max(), top_k));
+  if (top_k && *top_k > 0) o.top_k = static_cast<int>(*top_k);  // -1 and 0: no limit, as vLLM
+  TG_API_CHECK(read_number(body, "min_p", 0.0, 1.0, o.min_p));
+  TG_API_CHECK(read_bool(body, "ignore_eos", o.ignore_eos));
+  TG_API_CHECK(read_response_format(body, o.response_format));
+  return refuse_unsupported(body, chat);
+}
+
+// logprobs (chat: a flag and top_logprobs; completions: a count), stream and stream_options.
+std::optional<ApiError> read_logprobs_and_stream(const json& body, bool chat, GenerationOptions& o) {
   if (chat) {
     TG_API_CHECK(read_bool(body, "logprobs", o.logprobs));
     std::optional<int64_t> top;
@@ -358,14 +373,7 @@ std::optional<ApiError> read_options(const json& body, bool chat, GenerationOpti
       o.include_usage = iu->get<bool>();
     }
   }
-  TG_API_CHECK(read_string(body, "user", o.user));
-  std::optional<int64_t> top_k;
-  TG_API_CHECK(read_int(body, "top_k", -1, std::numeric_limits<int32_t>::max(), top_k));
-  if (top_k && *top_k > 0) o.top_k = static_cast<int>(*top_k);  // -1 and 0: no limit, as vLLM
-  TG_API_CHECK(read_number(body, "min_p", 0.0, 1.0, o.min_p));
-  TG_API_CHECK(read_bool(body, "ignore_eos", o.ignore_eos));
-  TG_API_CHECK(read_response_format(body, o.response_format));
-  return refuse_unsupported(body, chat);
+  return std::nullopt;
 }
 
 }  // namespace
