@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration=1800 kill_every=300 speedup=1 port=18080 max_tokens=64 max_input=384 build=build
+duration=1800 kill_every=300 speedup=1 port=18080 max_tokens=64 max_input=80 build=build
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -85,8 +85,8 @@ db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
 rows, failovers = db.execute("SELECT COUNT(*), SUM(instr(sites_used, ',') > 0) FROM usage").fetchone()
 print(f"duration {duration} s, {kills} site kills")
 print(f"requests sent {r['requests']['sent']}, answered {r['requests']['succeeded']}, errors {r['requests']['failed']}")
-for e in r.get('errors', [])[:5]:
-    print(f"  error: {e}")
+for e, n in list(r.get('errors', {}).items())[:5]:
+    print(f"  error ({n}x): {e[:160]}")
 print(f"ledger rows {rows}, failovers (continued on another site) {failovers or 0}")
 print(f"gateway RSS start {int(rss_start) / 1024:.1f} MiB, end {int(rss_end) / 1024:.1f} MiB")
 PY

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 constexpr int kSites = 4;
 constexpr int kStreams = 50;
 constexpr int kWholeAnswers = 10;
-constexpr int kMaxTokens = 1200;
+constexpr int kMaxTokens = 600;
 constexpr int kWorkerPort = 8000;
 
 bool run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
@@ -168,7 +168,7 @@ TEST_F(Chaos, AKilledSiteAndAPartitionedOneLoseNoStreamNoRequestAndNoRecord) {
   for (int i = 0; i < kStreams; ++i) ASSERT_TRUE(undisturbed[i].done) << i << ": " << undisturbed[i].error;
 
   run_all(
-      streams, whole, kStreams * 40, [&] { kill(workers_[0]->pid(), SIGKILL); },
+      streams, whole, kStreams * 20, [&] { kill(workers_[0]->pid(), SIGKILL); },
       [&] { EXPECT_TRUE(namespaces_[1]->partition()); });
 
   std::set<std::string> answered;

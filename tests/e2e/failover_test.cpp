@@ -3,8 +3,8 @@
 // continues on another from the prompt plus the delivered tokens.
 #include <csignal>
 
-#include "fault_proxy.h"
 #include "live_grid_harness.h"
+#include "fault_proxy.h"
 
 namespace tokengrid::e2e {
 namespace {
@@ -55,7 +55,7 @@ class WorkerFailover : public ::testing::Test {
 };
 
 TEST_F(WorkerFailover, AWorkerKilledMidStreamIsResumedOnTheOtherByteForByte) {
-  constexpr int kMaxTokens = 3000;
+  constexpr int kMaxTokens = 1500;
   start("round-robin", "{retries: 2}");
   const json body = long_chat("Tell me a long story about a lighthouse.", kMaxTokens, /*stream=*/true);
   const StreamedAnswer undisturbed = stream_request(port_, "/v1/chat/completions", body);
