@@ -217,8 +217,9 @@ struct StreamedAnswer {
 
 // POSTs a streamed request and reads it to its end; `on_chunk` sees the answer after every chunk.
 inline StreamedAnswer stream_request(int port, const std::string& route, const json& body,
-                                     const std::function<void(const StreamedAnswer&)>& on_chunk = nullptr) {
-  http::HttpClient client("127.0.0.1", static_cast<uint16_t>(port), std::chrono::seconds(60));
+                                     const std::function<void(const StreamedAnswer&)>& on_chunk = nullptr,
+                                     std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  http::HttpClient client("127.0.0.1", static_cast<uint16_t>(port), timeout);
   http::HttpHeaders h;
   h.set("Content-Type", "application/json");
   StreamedAnswer a;
