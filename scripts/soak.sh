@@ -90,3 +90,4 @@ for e, n in list(r.get('errors', {}).items())[:5]:
 print(f"ledger rows {rows}, failovers (continued on another site) {failovers or 0}")
 print(f"gateway RSS start {int(rss_start) / 1024:.1f} MiB, end {int(rss_end) / 1024:.1f} MiB")
 PY
+echo "soak: logs, the loadgen report and the ledger are in $work"
