@@ -1,5 +1,5 @@
 // Speed of the tokenizer, the sampler and the stop matcher at Llama-2 vocabulary size (32000).
-// Run: ninja -C build engine_bench && ./build/src/engine/engine_bench
+// Run: ninja -C build engine_bench && ./build/bench/engine_bench
 #include <benchmark/benchmark.h>
 
 #include <random>

@@ -1,4 +1,4 @@
-#include "engine/engine_load.h"
+#include "bench/engine_load_bench.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,11 @@
 
 #include "engine/llm_engine.h"
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::LlmEngine;
+using engine::LlmEngineOptions;
+using engine::ShutdownMode;
 namespace {
 
 const std::string kModelPath = std::string(TOKENGRID_SHARED_DATA) + "/models/stories260k-f32.gguf";
@@ -55,4 +59,4 @@ TEST(EngineLoad, AFullQueueIsAnError) {
 }
 
 }  // namespace
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

@@ -1,4 +1,4 @@
-#include "engine/model_bench.h"
+#include "bench/model_bench.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,11 @@
 #include "engine/synthetic_model.h"
 #include "engine/thread_pool.h"
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::find_shape;
+using engine::write_synthetic_model;
+using engine::TensorType;
 namespace {
 
 TEST(BenchStat, MedianAndHalfRange) {
@@ -53,4 +57,4 @@ TEST(ModelBench, RunsEveryKindOfTestOnATinyModel) {
 }
 
 }  // namespace
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench
