@@ -15,9 +15,9 @@
 #include "engine/gguf.h"
 #include "engine/llm_engine.h"
 #include "engine/tokenizer.h"
-#include "serve/auth.h"
+#include "http/auth.h"
 #include "serve/chat_template.h"
-#include "serve/http_server.h"
+#include "http/http_server.h"
 #include "serve/openai_service.h"
 
 namespace tokengrid::cli {
@@ -75,23 +75,23 @@ int run_serve(int argc, char** argv) {
     return 2;
   };
 
-  auto body_bytes = serve::parse_byte_size(body_limit);
+  auto body_bytes = http::parse_byte_size(body_limit);
   if (!body_bytes.is_ok()) return fail("--body-limit: " + body_bytes.status().message());
   engine::LlmEngineOptions engine_options;
   engine_options.max_batch_sequences = max_batch;
   engine_options.max_queue = max_queue;
   engine_options.threads = threads;
   if (!kv_mem.empty()) {
-    auto kv_bytes = serve::parse_byte_size(kv_mem);
+    auto kv_bytes = http::parse_byte_size(kv_mem);
     if (!kv_bytes.is_ok()) return fail("--kv-mem: " + kv_bytes.status().message());
     engine_options.kv_memory_bytes = static_cast<int64_t>(*kv_bytes);
   }
 
   serve::OpenAiServiceOptions service_options;
   service_options.max_queue = max_queue;
-  if (!api_key.empty()) service_options.keys = serve::ApiKeys({api_key});
+  if (!api_key.empty()) service_options.keys = http::ApiKeys({api_key});
   if (!keys_file.empty()) {
-    auto keys = serve::ApiKeys::load_file(keys_file);
+    auto keys = http::ApiKeys::load_file(keys_file);
     if (!keys.is_ok()) return fail(keys.status().message());
     service_options.keys = std::move(keys).value();
   }
@@ -106,13 +106,13 @@ int run_serve(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   serve::OpenAiService service(std::move(service_options));
-  serve::HttpServerOptions http;
+  http::HttpServerOptions http;
   http.host = host;
   http.port = static_cast<uint16_t>(port);
   http.threads = http_threads;
   http.body_limit = *body_bytes;
   http.error_response = &serve::OpenAiService::transport_error;
-  auto server = serve::HttpServer::start(http, service.handler());
+  auto server = http::HttpServer::start(http, service.handler());
   if (!server.is_ok()) return fail(server.status().message());
   std::fprintf(stderr, "tokengrid serve: listening on http://%s:%u, loading %s\n", host.c_str(),
                (*server)->port(), model_path.c_str());

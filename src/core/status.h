@@ -6,6 +6,7 @@
 
 #include <cassert>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -53,16 +54,25 @@ inline Status unavailable(std::string m) { return {StatusCode::kUnavailable, std
 inline Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
-template <typename T>
+// A value, or the error explaining why there is none. E is Status across modules; a layer
+// with its own error shape (the OpenAI API's error object) names it as E.
+template <typename T, typename E = Status>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}
-  Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).is_ok()); }
+  Result(E error) : v_(std::move(error)) {
+    if constexpr (std::is_same_v<E, Status>) assert(!std::get<E>(v_).is_ok());
+  }
 
   bool is_ok() const { return std::holds_alternative<T>(v_); }
   explicit operator bool() const { return is_ok(); }
 
-  const Status& status() const {
+  // The error; only when !is_ok().
+  const E& error() const { return std::get<E>(v_); }
+  // The status: ok when there is a value.
+  const Status& status() const
+    requires std::is_same_v<E, Status>
+  {
     static const Status kOk;
     return is_ok() ? kOk : std::get<Status>(v_);
   }
@@ -75,7 +85,7 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
 
  private:
-  std::variant<T, Status> v_;
+  std::variant<T, E> v_;
 };
 
 }  // namespace tokengrid

@@ -5,144 +5,67 @@
 #include <set>
 #include <sstream>
 
-#include "grid/clock.h"
 #include "grid/model_shape.h"
+#include "grid/yaml_fields.h"
 
 namespace tokengrid::grid {
 namespace {
 
-// Reads fields of one YAML map, producing errors that name file, line and field path.
-class Fields {
- public:
-  Fields(const YAML::Node& node, std::string path, const std::string& file)
-      : node_(node), path_(std::move(path)), file_(file) {}
-
-  Status error(const YAML::Node& at, const std::string& field, const std::string& what) const {
-    const int line = at.IsDefined() ? at.Mark().line + 1 : node_.Mark().line + 1;
-    return invalid_argument(file_ + ":" + std::to_string(line) + ": " + path_ + (field.empty() ? "" : "." + field) +
-                            ": " + what);
+Status parse_cpu_power(const YAML::Node& node, const std::string& path, const std::string& file, CpuPowerModel& out) {
+  YamlFields c(node, path, file);
+  TG_RETURN_IF_ERROR(c.expect_map({"idle_w", "busy_core_w", "cores"}));
+  TG_ASSIGN_OR_RETURN(out.idle_w, c.number("idle_w", out.idle_w, 0, 1e6));
+  TG_ASSIGN_OR_RETURN(out.busy_core_w, c.number("busy_core_w", out.busy_core_w, 0, 1e4));
+  if (c.has("cores")) {
+    TG_ASSIGN_OR_RETURN(out.cores, c.integer("cores", 1, 100000));
   }
-  Status error(const std::string& field, const std::string& what) const { return error(node_[field], field, what); }
+  return Status::ok();
+}
 
-  Status expect_map(std::initializer_list<std::string_view> allowed) const {
-    if (!node_.IsMap()) return error(node_, "", "must be a map of fields");
-    for (const auto& kv : node_) {
-      const std::string key = kv.first.Scalar();
-      bool known = false;
-      for (auto a : allowed) known |= a == key;
-      if (!known) {
-        std::string list;
-        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        return error(kv.first, key, "unknown field; expected one of: " + list);
-      }
-    }
-    return Status::ok();
+Result<SiteEndpoint> parse_endpoint(const YAML::Node& node, const std::string& path, const std::string& file) {
+  YamlFields e(node, path, file);
+  TG_RETURN_IF_ERROR(e.expect_map({"url", "models", "api", "max_concurrency"}));
+  SiteEndpoint endpoint;
+  TG_ASSIGN_OR_RETURN(endpoint.url, e.string("url"));
+  if (endpoint.url.rfind("http://", 0) != 0)
+    return e.error("url", "'" + endpoint.url + "' must start with http:// (put TLS in front of tokengrid)");
+  TG_ASSIGN_OR_RETURN(endpoint.api, e.optional_string("api", endpoint.api));
+  if (endpoint.api != "tokengrid" && endpoint.api != "openai")
+    return e.error("api", "must be tokengrid (a tokengrid serve worker) or openai (any other server)");
+  if (e.has("max_concurrency")) {
+    TG_ASSIGN_OR_RETURN(endpoint.max_concurrency, e.integer("max_concurrency", 1, 100000));
   }
-
-  bool has(const std::string& field) const { return node_[field].IsDefined() && !node_[field].IsNull(); }
-
-  Result<std::string> string(const std::string& field) const {
-    const YAML::Node n = node_[field];
-    if (!n.IsDefined() || n.IsNull()) return error(field, "is required");
-    if (!n.IsScalar() || n.Scalar().empty()) return error(field, "must be a non-empty string");
-    return n.Scalar();
+  const YAML::Node models = node["models"];
+  if (!models.IsDefined() || !models.IsSequence() || models.size() == 0)
+    return e.error("models", "must be a non-empty list of the model names clients ask for");
+  for (const auto& m : models) {
+    if (!m.IsScalar() || m.Scalar().empty()) return e.error(m, "models", "entries must be model names");
+    endpoint.models.push_back(m.Scalar());
   }
+  return endpoint;
+}
 
-  Result<double> number(const std::string& field, double fallback, double lo, double hi) const {
-    const YAML::Node n = node_[field];
-    if (!n.IsDefined() || n.IsNull()) return fallback;
-    double v;
-    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v))
-      return error(field, "'" + (n.IsScalar() ? n.Scalar() : std::string("(not a scalar)")) + "' is not a number");
-    if (v < lo || v > hi)
-      return error(field, "must be between " + trimmed(lo) + " and " + trimmed(hi) + ", got " + trimmed(v));
-    return v;
+Status parse_endpoints(const YAML::Node& node, const std::string& path, const std::string& file, Site& site) {
+  if (!node.IsSequence() || node.size() == 0)
+    return YamlFields(node, path, file).error(node, "", "must be a non-empty list of {url, models}");
+  for (size_t i = 0; i < node.size(); ++i) {
+    TG_ASSIGN_OR_RETURN(SiteEndpoint endpoint, parse_endpoint(node[i], indexed(path, i), file));
+    for (const auto& other : site.endpoints)
+      if (other.url == endpoint.url)
+        return YamlFields(node[i], indexed(path, i), file).error("url", "'" + endpoint.url + "' is listed twice");
+    site.endpoints.push_back(std::move(endpoint));
   }
+  return Status::ok();
+}
 
-  Result<int> integer(const std::string& field, int lo, int hi) const {
-    const YAML::Node n = node_[field];
-    if (!n.IsDefined() || n.IsNull()) return error(field, "is required");
-    int v;
-    if (!n.IsScalar() || !YAML::convert<int>::decode(n, v))
-      return error(field, "'" + (n.IsScalar() ? n.Scalar() : std::string("(not a scalar)")) + "' is not an integer");
-    if (v < lo || v > hi)
-      return error(field, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
-                              std::to_string(v));
-    return v;
-  }
-
-  Result<double> time(const std::string& field, double fallback) const {
-    const YAML::Node n = node_[field];
-    if (!n.IsDefined() || n.IsNull()) return fallback;
-    if (!n.IsScalar()) return error(field, "must be a date such as 2030-01-01 or 2030-01-01T00:00Z");
-    auto t = parse_utc_time(n.Scalar());
-    if (!t.is_ok()) return error(field, t.status().message());
-    return *t;
-  }
-
-  const YAML::Node& node() const { return node_; }
-  const std::string& path() const { return path_; }
-
- private:
-  static std::string trimmed(double v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  }
-  const YAML::Node node_;
-  std::string path_;
-  const std::string& file_;
-};
-
-std::string indexed(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
-
-Result<Site> parse_site(const YAML::Node& node, const std::string& path, const std::string& file) {
-  Fields f(node, path, file);
-  TG_RETURN_IF_ERROR(f.expect_map({"name", "cloud", "region", "zone", "power_cap_kw", "pue", "contract",
-                                   "accelerators", "models", "latency_ms"}));
-  Site site;
-  TG_ASSIGN_OR_RETURN(site.name, f.string("name"));
-  TG_ASSIGN_OR_RETURN(site.cloud, f.string("cloud"));
-  TG_ASSIGN_OR_RETURN(site.region, f.string("region"));
-  TG_ASSIGN_OR_RETURN(site.zone, f.string("zone"));
-  TG_ASSIGN_OR_RETURN(site.power_cap_kw, f.number("power_cap_kw", 0, 0, 1e9));
-
-  if (f.has("pue")) {
-    Fields p(node["pue"], path + ".pue", file);
-    TG_RETURN_IF_ERROR(p.expect_map({"base", "threshold_c", "rise_per_c", "max"}));
-    TG_ASSIGN_OR_RETURN(site.pue.base, p.number("base", site.pue.base, 1.0, 3.0));
-    TG_ASSIGN_OR_RETURN(site.pue.threshold_c, p.number("threshold_c", site.pue.threshold_c, -50, 60));
-    TG_ASSIGN_OR_RETURN(site.pue.rise_per_c, p.number("rise_per_c", site.pue.rise_per_c, 0, 0.2));
-    TG_ASSIGN_OR_RETURN(site.pue.max_pue, p.number("max", std::max(site.pue.max_pue, site.pue.base), 1.0, 3.0));
-    if (site.pue.max_pue < site.pue.base) return p.error("max", "must be at least base");
-  }
-  if (f.has("contract")) {
-    Fields c(node["contract"], path + ".contract", file);
-    TG_RETURN_IF_ERROR(c.expect_map({"ppa_share", "ppa_price_usd_per_mwh"}));
-    TG_ASSIGN_OR_RETURN(site.contract.ppa_share, c.number("ppa_share", 0, 0, 1));
-    TG_ASSIGN_OR_RETURN(site.contract.ppa_price_usd_per_mwh, c.number("ppa_price_usd_per_mwh", 0, -1e4, 1e5));
-    if (site.contract.ppa_share > 0 && !c.has("ppa_price_usd_per_mwh"))
-      return c.error("ppa_price_usd_per_mwh", "is required when ppa_share > 0");
-  }
-
-  const YAML::Node accels = node["accelerators"];
-  if (!accels.IsDefined() || !accels.IsSequence() || accels.size() == 0)
-    return f.error("accelerators", "must be a non-empty list of {type, count}");
-  for (size_t i = 0; i < accels.size(); ++i) {
-    Fields a(accels[i], indexed(path + ".accelerators", i), file);
-    TG_RETURN_IF_ERROR(a.expect_map({"type", "count"}));
-    TG_ASSIGN_OR_RETURN(std::string type, a.string("type"));
-    auto kind = parse_accelerator(type);
-    if (!kind.is_ok()) return a.error("type", kind.status().message());
-    TG_ASSIGN_OR_RETURN(int count, a.integer("count", 1, 100000000));
-    site.accelerators.push_back({*kind, count});
-  }
-
+// The `models` of the site map `node`: which models run here on how many replicas.
+Status parse_models(const YAML::Node& node, const std::string& path, const std::string& file, Site& site) {
+  YamlFields f(node, path, file);
   const YAML::Node models = node["models"];
   if (!models.IsDefined() || !models.IsSequence() || models.size() == 0)
     return f.error("models", "must be a non-empty list of {name, accelerator, tensor_parallel, replicas}");
   for (size_t i = 0; i < models.size(); ++i) {
-    Fields m(models[i], indexed(path + ".models", i), file);
+    YamlFields m(models[i], indexed(path + ".models", i), file);
     TG_RETURN_IF_ERROR(m.expect_map({"name", "accelerator", "tensor_parallel", "replicas"}));
     ModelReplicas r;
     TG_ASSIGN_OR_RETURN(std::string name, m.string("name"));
@@ -175,10 +98,62 @@ Result<Site> parse_site(const YAML::Node& node, const std::string& path, const s
                                    std::string(accelerator_spec(r.accelerator).name) +
                                    " but the site lists none under accelerators");
 
+  return Status::ok();
+}
+
+Result<Site> parse_site(const YAML::Node& node, const std::string& path, const std::string& file) {
+  YamlFields f(node, path, file);
+  TG_RETURN_IF_ERROR(f.expect_map({"name", "cloud", "region", "zone", "power_cap_kw", "pue", "contract",
+                                   "accelerators", "models", "latency_ms", "cpu_power", "endpoints"}));
+  Site site;
+  TG_ASSIGN_OR_RETURN(site.name, f.string("name"));
+  TG_ASSIGN_OR_RETURN(site.cloud, f.string("cloud"));
+  TG_ASSIGN_OR_RETURN(site.region, f.string("region"));
+  TG_ASSIGN_OR_RETURN(site.zone, f.string("zone"));
+  TG_ASSIGN_OR_RETURN(site.power_cap_kw, f.number("power_cap_kw", 0, 0, 1e9));
+
+  if (f.has("pue")) {
+    YamlFields p(node["pue"], path + ".pue", file);
+    TG_RETURN_IF_ERROR(p.expect_map({"base", "threshold_c", "rise_per_c", "max"}));
+    TG_ASSIGN_OR_RETURN(site.pue.base, p.number("base", site.pue.base, 1.0, 3.0));
+    TG_ASSIGN_OR_RETURN(site.pue.threshold_c, p.number("threshold_c", site.pue.threshold_c, -50, 60));
+    TG_ASSIGN_OR_RETURN(site.pue.rise_per_c, p.number("rise_per_c", site.pue.rise_per_c, 0, 0.2));
+    TG_ASSIGN_OR_RETURN(site.pue.max_pue, p.number("max", std::max(site.pue.max_pue, site.pue.base), 1.0, 3.0));
+    if (site.pue.max_pue < site.pue.base) return p.error("max", "must be at least base");
+  }
+  if (f.has("contract")) {
+    YamlFields c(node["contract"], path + ".contract", file);
+    TG_RETURN_IF_ERROR(c.expect_map({"ppa_share", "ppa_price_usd_per_mwh"}));
+    TG_ASSIGN_OR_RETURN(site.contract.ppa_share, c.number("ppa_share", 0, 0, 1));
+    TG_ASSIGN_OR_RETURN(site.contract.ppa_price_usd_per_mwh, c.number("ppa_price_usd_per_mwh", 0, -1e4, 1e5));
+    if (site.contract.ppa_share > 0 && !c.has("ppa_price_usd_per_mwh"))
+      return c.error("ppa_price_usd_per_mwh", "is required when ppa_share > 0");
+  }
+
+  const YAML::Node accels = node["accelerators"];
+  if (!accels.IsDefined() || !accels.IsSequence() || accels.size() == 0)
+    return f.error("accelerators", "must be a non-empty list of {type, count}");
+  for (size_t i = 0; i < accels.size(); ++i) {
+    YamlFields a(accels[i], indexed(path + ".accelerators", i), file);
+    TG_RETURN_IF_ERROR(a.expect_map({"type", "count"}));
+    TG_ASSIGN_OR_RETURN(std::string type, a.string("type"));
+    auto kind = parse_accelerator(type);
+    if (!kind.is_ok()) return a.error("type", kind.status().message());
+    TG_ASSIGN_OR_RETURN(int count, a.integer("count", 1, 100000000));
+    site.accelerators.push_back({*kind, count});
+  }
+
+  if (f.has("cpu_power")) TG_RETURN_IF_ERROR(parse_cpu_power(node["cpu_power"], path + ".cpu_power", file, site.cpu_power));
+  if (f.has("endpoints")) TG_RETURN_IF_ERROR(parse_endpoints(node["endpoints"], path + ".endpoints", file, site));
+
+  // A live site may be described by its endpoints alone; its models are what they serve.
+  const bool models_optional = !site.endpoints.empty() && !f.has("models");
+  if (!models_optional) TG_RETURN_IF_ERROR(parse_models(node, path, file, site));
+
   if (f.has("latency_ms")) {
     const YAML::Node lat = node["latency_ms"];
     if (!lat.IsMap()) return f.error("latency_ms", "must be a map of user region to one-way milliseconds");
-    Fields l(lat, path + ".latency_ms", file);
+    YamlFields l(lat, path + ".latency_ms", file);
     for (const auto& kv : lat) {
       if (!kv.first.IsScalar() || kv.first.Scalar().empty())
         return l.error(kv.first, "", "keys must be user region names");
@@ -202,7 +177,7 @@ Result<std::vector<Site>> parse_sites(const YAML::Node& node, const std::string&
     for (size_t i = 0; i < node.size(); ++i) {
       TG_ASSIGN_OR_RETURN(Site site, parse_site(node[i], indexed("sites", i), file));
       if (!names.insert(site.name).second)
-        return Fields(node[i], indexed("sites", i), file).error("name", "site '" + site.name + "' is defined twice");
+        return YamlFields(node[i], indexed("sites", i), file).error("name", "site '" + site.name + "' is defined twice");
       sites.push_back(std::move(site));
     }
     return sites;
@@ -219,7 +194,7 @@ Result<std::vector<PlacementRule>> parse_placement_rules(const YAML::Node& node,
       return invalid_argument(file + ":" + std::to_string(node.Mark().line + 1) +
                               ": placement: must be a list of {model, clouds, from, until}");
     for (size_t i = 0; i < node.size(); ++i) {
-      Fields f(node[i], indexed("placement", i), file);
+      YamlFields f(node[i], indexed("placement", i), file);
       TG_RETURN_IF_ERROR(f.expect_map({"model", "clouds", "from", "until"}));
       PlacementRule rule;
       TG_ASSIGN_OR_RETURN(std::string model, f.string("model"));
@@ -248,7 +223,7 @@ Result<PolicyParams> parse_policy_params(const YAML::Node& node, const std::stri
   try {
     PolicyParams p;
     if (!node.IsDefined() || node.IsNull()) return p;
-    Fields f(node, "policy", file);
+    YamlFields f(node, "policy", file);
     TG_RETURN_IF_ERROR(f.expect_map({"carbon_price_usd_per_t", "slo_margin", "prefix_min_hit_tokens"}));
     TG_ASSIGN_OR_RETURN(p.carbon_price_usd_per_t, f.number("carbon_price_usd_per_t", p.carbon_price_usd_per_t, 0, 1e5));
     TG_ASSIGN_OR_RETURN(p.slo_margin, f.number("slo_margin", p.slo_margin, 0.01, 10));
@@ -268,7 +243,7 @@ Result<GridConfig> parse_grid_config(const std::string& yaml_text, const std::st
   }
   try {
     if (!root.IsMap()) return invalid_argument(file + ":1: expected a map with sites, placement and policy");
-    Fields f(root, "grid", file);
+    YamlFields f(root, "grid", file);
     TG_RETURN_IF_ERROR(f.expect_map({"sites", "placement", "policy"}));
     GridConfig config;
     TG_ASSIGN_OR_RETURN(config.sites, parse_sites(root["sites"], file));

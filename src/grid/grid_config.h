@@ -12,6 +12,14 @@
 //       accelerators: [{type: H100, count: 1024}]
 //       models: [{name: llama-3.1-70b, accelerator: H100, tensor_parallel: 4, replicas: 64}]
 //       latency_ms: {us-east: 5, us-west: 35, eu-west: 45}
+//     - name: frankfurt                      # a live site: what its endpoints serve
+//       cloud: gcp
+//       region: europe-west3
+//       zone: DE-LU
+//       accelerators: [{type: cpu, count: 1}]
+//       cpu_power: {idle_w: 100, busy_core_w: 8, cores: 2}                # optional
+//       endpoints:                            # gateway only; models optional then
+//         - {url: "http://10.0.0.7:8080", models: [llama-3.2-1b], api: tokengrid, max_concurrency: 16}
 //   placement:
 //     - {model: llama-3.1-405b, clouds: [azure], until: "2030-01-01"}   # from/until optional
 //   policy: {carbon_price_usd_per_t: 100, slo_margin: 0.8, prefix_min_hit_tokens: 256}

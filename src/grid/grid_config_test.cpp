@@ -126,5 +126,45 @@ TEST(GridConfig, TruncatedAndCorruptFilesNeverCrash) {
   EXPECT_FALSE(load_grid_config("/nonexistent/grid.yaml").is_ok());
 }
 
+constexpr const char* kLiveSite = R"(sites:
+  - name: virginia
+    cloud: aws
+    region: us-east-1
+    zone: US-MIDA-PJM
+    power_cap_kw: 0.2
+    accelerators: [{type: cpu, count: 1}]
+    cpu_power: {idle_w: 20, busy_core_w: 10, cores: 2}
+    endpoints:
+      - {url: "http://127.0.0.1:8101", models: [tiny, tiny-chat], max_concurrency: 8}
+      - {url: "http://127.0.0.1:8102", models: [tiny], api: openai}
+)";
+
+TEST(GridConfig, ALiveSiteMayBeDescribedByItsEndpointsAlone) {
+  auto r = parse_grid_config(kLiveSite, "grid.yaml");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const Site& s = r->sites[0];
+  EXPECT_TRUE(s.models.empty());
+  ASSERT_EQ(s.endpoints.size(), 2u);
+  EXPECT_EQ(s.endpoints[0].url, "http://127.0.0.1:8101");
+  EXPECT_EQ(s.endpoints[0].api, "tokengrid");
+  EXPECT_EQ(s.endpoints[0].max_concurrency, 8);
+  EXPECT_EQ(s.endpoints[1].api, "openai");
+  EXPECT_TRUE(s.endpoint_serves("tiny-chat"));
+  EXPECT_FALSE(s.endpoint_serves("llama-3.1-8b"));
+  EXPECT_DOUBLE_EQ(s.cpu_power.watts(2), 40);
+  EXPECT_EQ(s.cpu_power.cores, 2);
+}
+
+TEST(GridConfig, RejectsBadEndpointsAndPower) {
+  expect_error(replace(kLiveSite, "\"http://127.0.0.1:8101\"", "\"https://x\""), "sites[0].endpoints[0].url: 'https://x' must start with http://");
+  expect_error(replace(kLiveSite, "api: openai", "api: grpc"), "endpoints[1].api: must be tokengrid");
+  expect_error(replace(kLiveSite, "models: [tiny, tiny-chat]", "models: []"), "endpoints[0].models: must be a non-empty list");
+  expect_error(replace(kLiveSite, "8102", "8101"), "endpoints[1].url: 'http://127.0.0.1:8101' is listed twice");
+  expect_error(replace(kLiveSite, "busy_core_w: 10", "busy_core_w: -1"), "grid.yaml:8: sites[0].cpu_power.busy_core_w: must be between 0");
+  expect_error(replace(kLiveSite, "cores: 2", "cores: many"), "cpu_power.cores: 'many' is not an integer");
+  expect_error(replace(kLiveSite, "max_concurrency: 8", "max_concurency: 8"), "unknown field");
+  expect_error(replace(kLiveSite, "endpoints:\n      - {url: \"http://127.0.0.1:8101\", models: [tiny, tiny-chat], max_concurrency: 8}\n      - {url: \"http://127.0.0.1:8102\", models: [tiny], api: openai}\n", "endpoints: []\n"), "endpoints: must be a non-empty list");
+}
+
 }  // namespace
 }  // namespace tokengrid::grid

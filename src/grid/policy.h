@@ -44,7 +44,7 @@ struct SiteState {
   bool healthy = true;
   bool serves_model = true;        // the request's model has replicas here
   bool placement_allowed = true;   // placement rules allow the model here now
-  bool curtailed = false;          // the zone is curtailing (surplus) or asking to shed
+  bool curtailed = false;          // the zone asks loads to shed (demand response)
   double outstanding_requests = 0; // admitted, not finished
   double outstanding_tokens = 0;   // prompt tokens not yet prefilled + output tokens not yet made
   double queued_prefill_tokens = 0;// prompt tokens waiting for prefill

@@ -23,7 +23,7 @@ struct SignalSample {
   double price_usd_per_mwh = 0;
   double carbon_g_per_kwh = 0;
   double temp_c = 0;
-  bool curtailed = false;  // the grid asks loads to shed (or has surplus it is curtailing)
+  bool curtailed = false;  // the grid asks loads to shed (demand response): drain the sites
 };
 
 // One zone's hourly series starting at a whole UTC hour.

@@ -52,6 +52,32 @@ struct ModelReplicas {
   int replicas = 0;
 };
 
+// Power of a CPU server site, for accelerators of type cpu: the draw with no work, and what
+// each core adds while it computes. Estimated draw = idle_w + busy_core_w x busy cores; a
+// worker that reports its package power (RAPL) replaces the estimate with the measurement.
+// Defaults: a current two-socket server idles near 100 W and a busy core adds about 8 W.
+struct CpuPowerModel {
+  double idle_w = 100;
+  double busy_core_w = 8;
+  int cores = 0;  // cores the workers compute on; 0: as the workers report
+  double watts(double busy_cores) const { return idle_w + busy_core_w * busy_cores; }
+};
+
+// An OpenAI-compatible server at a site that live traffic is sent to. `models` are the names
+// clients ask for; `api` tokengrid marks a `tokengrid serve` worker (stats route, token ids),
+// openai any other server (vLLM, llama.cpp's server).
+struct SiteEndpoint {
+  std::string url;
+  std::vector<std::string> models;
+  std::string api = "tokengrid";
+  int max_concurrency = 16;  // sequences the endpoint runs at once at full power
+  bool serves(std::string_view model) const {
+    for (const auto& m : models)
+      if (m == model) return true;
+    return false;
+  }
+};
+
 // One-way network latency from a user region to the site.
 struct RegionLatency {
   std::string region;
@@ -69,6 +95,8 @@ struct Site {
   PueModel pue;
   EnergyContract contract;
   std::vector<RegionLatency> latency;
+  CpuPowerModel cpu_power;
+  std::vector<SiteEndpoint> endpoints;  // live sites only; the simulator ignores them
 
   // The replicas of `model` here, or nullptr.
   const ModelReplicas* find_model(std::string_view model) const {
@@ -81,6 +109,12 @@ struct Site {
     for (const auto& l : latency)
       if (l.region == user_region) return l.ms;
     return std::numeric_limits<double>::infinity();
+  }
+  // Whether an endpoint here serves `model` by that name (live dispatch).
+  bool endpoint_serves(std::string_view model) const {
+    for (const auto& e : endpoints)
+      if (e.serves(model)) return true;
+    return false;
   }
   int accelerator_count(AcceleratorKind kind) const {
     int n = 0;

@@ -99,15 +99,32 @@ ZoneSeries synthetic_zone_series(const ZoneProfile& z, double start_unix_s, int 
                                                           0.05 * carbon_noise));
     const double temp = z.temp_mean_c + z.temp_seasonal_swing_c * season +
                         z.temp_daily_swing_c * std::cos(two_pi * (local_h - 15) / 24.0) + 1.5 * temp_noise;
-    const bool curtailed = solar_dip > z.curtail_solar_threshold;
-    if (curtailed) price = std::min(price, 0.1 * z.price_mean);
+    // Solar surplus: the zone sheds generation and power is nearly free.
+    if (solar_dip > z.surplus_solar_threshold) price = std::min(price, 0.1 * z.price_mean);
 
     s.price_usd_per_mwh.push_back(static_cast<float>(price));
     s.carbon_g_per_kwh.push_back(static_cast<float>(carbon));
     s.temp_c.push_back(static_cast<float>(temp));
-    s.curtailed.push_back(curtailed ? 1 : 0);
+    s.curtailed.push_back(0);
   }
   return s;
+}
+
+void apply_heat_wave(ZoneSeries& series, const HeatWave& wave, double utc_offset_h) {
+  const double two_pi = 2 * std::numbers::pi;
+  for (size_t i = 0; i < series.hours(); ++i) {
+    const double t = series.start_unix_s + 3600.0 * static_cast<double>(i);
+    if (t < wave.start_unix_s || t >= wave.start_unix_s + wave.days * 86400.0) continue;
+    const double local_h = std::fmod(t / 3600.0 + utc_offset_h + 48000.0, 24.0);
+    // Hottest in the afternoon; cooling demand drives the evening peak.
+    const double afternoon = std::max(0.0, std::cos(two_pi * (local_h - 16) / 24.0));
+    series.temp_c[i] += static_cast<float>(wave.extra_c * (0.5 + 0.5 * afternoon));
+    const bool peak = local_h >= wave.shed_from_h && local_h < wave.shed_until_h;
+    if (peak) {
+      series.price_usd_per_mwh[i] *= static_cast<float>(wave.peak_price_factor);
+      series.curtailed[i] = 1;
+    }
+  }
 }
 
 Signals synthetic_signals(std::span<const ZoneProfile> profiles, double start_unix_s, int hours, uint64_t seed) {

@@ -36,15 +36,17 @@ TEST(SyntheticSignals, MeansAndDailyShapeFollowTheProfile) {
   EXPECT_EQ(s.start_unix_s, *parse_utc_time("2025-06-01"));
   ASSERT_EQ(s.hours(), 24u * 60);
   double price_sum = 0;
-  int priced_hours = 0;
+  int priced_hours = 0, surplus_hours = 0;
   for (size_t h = 0; h < s.hours(); ++h) {
-    if (s.curtailed[h]) {
-      EXPECT_LE(s.price_usd_per_mwh[h], 5.0f);  // curtailed hours are cheap
+    EXPECT_FALSE(s.curtailed[h]);  // only a heat wave asks loads to shed
+    if (s.price_usd_per_mwh[h] <= 5.0f && h % 24 >= 9 && h % 24 <= 15) {
+      ++surplus_hours;  // solar surplus: nearly free
       continue;
     }
     price_sum += s.price_usd_per_mwh[h];
     ++priced_hours;
   }
+  EXPECT_GT(surplus_hours, 0);
   EXPECT_NEAR(price_sum / priced_hours, 50, 5);
   // Carbon is lowest around solar noon, highest at night.
   double noon = 0, night = 0;
@@ -53,15 +55,32 @@ TEST(SyntheticSignals, MeansAndDailyShapeFollowTheProfile) {
     if (h % 24 == 0) night += s.carbon_g_per_kwh[h];
   }
   EXPECT_LT(noon, 0.7 * night);
-  // Strong solar curtails some midday hours, never the night.
-  int curtailed_noon = 0, curtailed_night = 0;
-  for (size_t h = 0; h < s.hours(); ++h) {
-    if (h % 24 == 12) curtailed_noon += s.curtailed[h];
-    if (h % 24 == 0) curtailed_night += s.curtailed[h];
-  }
-  EXPECT_GT(curtailed_noon, 0);
-  EXPECT_EQ(curtailed_night, 0);
   for (float c : s.carbon_g_per_kwh) EXPECT_GE(c, 0);
+}
+
+TEST(SyntheticSignals, AHeatWaveWarmsRaisesEveningPricesAndAsksToShed) {
+  ZoneProfile p;
+  p.zone = "HOT";
+  p.price_spike_per_day = 0;
+  const double start = *parse_utc_time("2025-07-01");
+  const ZoneSeries calm = synthetic_zone_series(p, start, 24 * 10, 3);
+  ZoneSeries hot = calm;
+  HeatWave wave;
+  wave.start_unix_s = start + 2 * 86400.0;
+  wave.days = 3;
+  apply_heat_wave(hot, wave, p.utc_offset_h);
+  for (size_t h = 0; h < hot.hours(); ++h) {
+    const bool in_wave = h >= 48 && h < 120;
+    const bool evening = h % 24 >= 17 && h % 24 < 20;
+    EXPECT_EQ(hot.curtailed[h] != 0, in_wave && evening) << h;
+    if (!in_wave) {
+      EXPECT_EQ(hot.temp_c[h], calm.temp_c[h]);
+      EXPECT_EQ(hot.price_usd_per_mwh[h], calm.price_usd_per_mwh[h]);
+    } else {
+      EXPECT_GE(hot.temp_c[h], calm.temp_c[h] + 3.9f);
+    }
+    if (in_wave && evening) EXPECT_FLOAT_EQ(hot.price_usd_per_mwh[h], 4 * calm.price_usd_per_mwh[h]);
+  }
 }
 
 TEST(SyntheticSignals, ZeroHoursStillGivesAUsableZone) {

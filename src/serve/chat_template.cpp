@@ -2,6 +2,8 @@
 
 namespace tokengrid::serve {
 
+using http::ChatMessage;
+
 namespace {
 
 bool contains(std::string_view haystack, std::string_view needle) {

@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "serve/openai_protocol.h"
+#include "http/openai_protocol.h"
 
 namespace tokengrid::serve {
 
@@ -35,7 +35,7 @@ const char* chat_template_family_name(ChatTemplateFamily family);
 ChatTemplateFamily detect_chat_template(std::string_view jinja_template);
 
 // The prompt for `messages`, ready for the assistant's answer.
-std::string render_chat(ChatTemplateFamily family, const std::vector<ChatMessage>& messages);
+std::string render_chat(ChatTemplateFamily family, const std::vector<http::ChatMessage>& messages);
 
 // Text that ends an assistant turn in this family and should also stop generation, e.g.
 // "<|eot_id|>" (empty when the end-of-sequence token already marks it).

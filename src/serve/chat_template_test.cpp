@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 namespace tokengrid::serve {
+
+using http::ChatMessage;
 namespace {
 
 // Abbreviated templates in each family's style: what matters is that detection keys on the

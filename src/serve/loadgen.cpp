@@ -10,11 +10,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "serve/http_client.h"
-#include "serve/sse.h"
+#include "http/http_client.h"
+#include "http/sse.h"
 #include "serve/synthetic_prompt.h"
 
 namespace tokengrid::serve {
+
+using http::HttpClient;
+using http::HttpHeaders;
+using http::SseParser;
+using http::Url;
+using http::parse_url;
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;

@@ -7,10 +7,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "serve/http_server.h"
-#include "serve/sse.h"
+#include "http/http_server.h"
+#include "http/sse.h"
 
 namespace tokengrid::serve {
+
+using http::HttpExchange;
+using http::HttpHeaders;
+using http::HttpResponse;
+using http::HttpServer;
+using http::HttpServerOptions;
+using http::sse_done;
+using http::sse_event;
 namespace {
 
 using nlohmann::json;

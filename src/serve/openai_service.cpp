@@ -6,11 +6,53 @@
 #include <set>
 
 #include "serve/chat_template.h"
-#include "serve/openai_protocol.h"
-#include "serve/router.h"
-#include "serve/sse.h"
+#include "http/openai_protocol.h"
+#include "http/router.h"
+#include "http/sse.h"
 
 namespace tokengrid::serve {
+
+using http::ApiError;
+using http::ApiResult;
+using http::ChatRequest;
+using http::Choice;
+using http::CompletionRequest;
+using http::Counter;
+using http::ErrorKind;
+using http::Family;
+using http::Gauge;
+using http::GenerationOptions;
+using http::Histogram;
+using http::HttpExchange;
+using http::HttpHandler;
+using http::HttpHeaders;
+using http::HttpRequest;
+using http::HttpResponse;
+using http::MetricsRegistry;
+using http::Prompt;
+using http::ResponseHeader;
+using http::Router;
+using http::TokenLogprobs;
+using http::Usage;
+using http::chat_completion_body;
+using http::chat_content_chunk;
+using http::chat_finish_chunk;
+using http::chat_role_chunk;
+using http::error_body;
+using http::invalid_request;
+using http::kPrometheusContentType;
+using http::kSseContentType;
+using http::latency_buckets_seconds;
+using http::models_body;
+using http::new_response_id;
+using http::parse_chat_request;
+using http::parse_completion_request;
+using http::sse_done;
+using http::sse_event;
+using http::stream_error_chunk;
+using http::text_chunk;
+using http::text_completion_body;
+using http::usage_chunk;
 
 using Clock = std::chrono::steady_clock;
 

@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "serve/auth.h"
-#include "serve/http_message.h"
-#include "serve/metrics.h"
+#include "http/auth.h"
+#include "http/http_message.h"
+#include "http/metrics.h"
 
 namespace tokengrid::serve {
 
@@ -44,7 +44,7 @@ struct ServedModel {
 };
 
 struct OpenAiServiceOptions {
-  ApiKeys keys;
+  http::ApiKeys keys;
   // Requests allowed to wait in the engine's queue; more are answered 429. 0: no limit here
   // (the engine may still refuse).
   int max_queue = 256;
@@ -58,9 +58,9 @@ class OpenAiService {
   ~OpenAiService();
 
   // The handler for the HTTP server: routes, checks keys, records metrics.
-  HttpHandler handler();
+  http::HttpHandler handler();
   // The error responses the HTTP server sends for requests it rejects itself.
-  static HttpResponse transport_error(int status, const std::string& message);
+  static http::HttpResponse transport_error(int status, const std::string& message);
 
   void set_model(ServedModel model);
   void set_load_failed(std::string reason);
@@ -71,7 +71,7 @@ class OpenAiService {
   // Cancels every running engine request (the end of a drain).
   void cancel_all();
 
-  MetricsRegistry& metrics();
+  http::MetricsRegistry& metrics();
 
   class Impl;
 

@@ -14,11 +14,19 @@
 #include <boost/asio.hpp>
 #include <nlohmann/json.hpp>
 
-#include "serve/http_client.h"
-#include "serve/http_server.h"
-#include "serve/sse.h"
+#include "http/http_client.h"
+#include "http/http_server.h"
+#include "http/sse.h"
 
 namespace tokengrid::serve {
+
+using http::ApiKeys;
+using http::ClientResponse;
+using http::HttpClient;
+using http::HttpHeaders;
+using http::HttpServer;
+using http::HttpServerOptions;
+using http::SseParser;
 namespace {
 
 using nlohmann::json;

@@ -19,15 +19,6 @@ std::string yaml_where(const std::string& file, const YAML::Node& node, const st
   return s + ": " + field + ": ";
 }
 
-std::string resolve_path(const std::string& file, const std::string& path) {
-  namespace fs = std::filesystem;
-  if (path.empty() || fs::path(path).is_absolute()) return path;
-  const fs::path beside = fs::path(file).parent_path() / path;
-  std::error_code ec;
-  if (fs::exists(beside, ec) || !fs::exists(path, ec)) return beside.lexically_normal().string();
-  return path;
-}
-
 namespace {
 
 // Reads typed fields of one YAML map, with errors naming file, line and field path.

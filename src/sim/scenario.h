@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "grid/grid_config.h"
+#include "grid/yaml_fields.h"
 #include "grid/signals.h"
 #include "sim/replica.h"
 #include "sim/workload.h"
@@ -82,7 +83,6 @@ Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string&
 
 // Shared by the scenario and planner readers: "file:line: field: message".
 std::string yaml_where(const std::string& file, const YAML::Node& node, const std::string& field);
-// Resolves `path` against the directory of `file`, falling back to the working directory.
-std::string resolve_path(const std::string& file, const std::string& path);
+using grid::resolve_path;
 
 }  // namespace tokengrid::sim

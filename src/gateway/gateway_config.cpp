@@ -1,0 +1,215 @@
+#include "gateway/gateway_config.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "grid/clock.h"
+#include "grid/policy.h"
+#include "grid/yaml_fields.h"
+
+namespace tokengrid::gateway {
+namespace {
+
+using grid::YamlFields;
+
+Status parse_listen(const YAML::Node& node, const std::string& file, GatewayConfig& out) {
+  YamlFields f(node, "listen", file);
+  TG_RETURN_IF_ERROR(f.expect_map({"host", "port", "threads"}));
+  TG_ASSIGN_OR_RETURN(out.host, f.optional_string("host", out.host));
+  if (f.has("port")) {
+    TG_ASSIGN_OR_RETURN(int port, f.integer("port", 0, 65535));
+    out.port = static_cast<uint16_t>(port);
+  }
+  if (f.has("threads")) {
+    TG_ASSIGN_OR_RETURN(out.threads, f.integer("threads", 1, 256));
+  }
+  return Status::ok();
+}
+
+Status parse_clock(const YAML::Node& node, const std::string& file, ClockConfig& out) {
+  YamlFields f(node, "clock", file);
+  TG_RETURN_IF_ERROR(f.expect_map({"mode", "start", "speed"}));
+  TG_ASSIGN_OR_RETURN(std::string mode, f.optional_string("mode", "real"));
+  if (mode != "real" && mode != "replay") return f.error("mode", "must be real or replay, got '" + mode + "'");
+  out.replay = mode == "replay";
+  if (!out.replay) {
+    if (f.has("start") || f.has("speed")) return f.error("mode", "start and speed apply to mode: replay only");
+    return Status::ok();
+  }
+  if (!f.has("start")) return f.error("start", "is required for a replay (a time such as 2024-07-01T00:00Z)");
+  TG_ASSIGN_OR_RETURN(out.start_unix_s, f.time("start", 0));
+  TG_ASSIGN_OR_RETURN(out.speed, f.number("speed", 1, 0.001, 1e7));
+  return Status::ok();
+}
+
+Result<FeedSource> parse_feed(const YAML::Node& node, const std::string& path, const std::string& file) {
+  YamlFields f(node, path, file);
+  TG_RETURN_IF_ERROR(f.expect_map({"url", "interval_s"}));
+  FeedSource feed;
+  TG_ASSIGN_OR_RETURN(feed.url, f.string("url"));
+  if (feed.url.rfind("http://", 0) != 0) return f.error("url", "'" + feed.url + "' must start with http://");
+  TG_ASSIGN_OR_RETURN(feed.interval_s, f.number("interval_s", feed.interval_s, 0.05, 86400));
+  return feed;
+}
+
+Result<ZoneSource> parse_zone_source(const YAML::Node& node, const std::string& path, const std::string& file) {
+  YamlFields f(node, path, file);
+  TG_RETURN_IF_ERROR(f.expect_map({"csv", "feed"}));
+  if (f.has("csv") == f.has("feed")) return f.error("", "needs exactly one of csv or feed");
+  ZoneSource source;
+  if (f.has("csv")) {
+    TG_ASSIGN_OR_RETURN(std::string csv, f.string("csv"));
+    source.csv = grid::resolve_path(file, csv);
+  } else {
+    TG_ASSIGN_OR_RETURN(FeedSource feed, parse_feed(node["feed"], path + ".feed", file));
+    source.feed = std::move(feed);
+  }
+  return source;
+}
+
+Status parse_heat_wave(const YAML::Node& node, const std::string& file, SyntheticSource& out) {
+  YamlFields f(node, "signals.synthetic.heat_wave", file);
+  TG_RETURN_IF_ERROR(f.expect_map({"zone", "day", "days", "extra_c", "peak_price_factor"}));
+  TG_ASSIGN_OR_RETURN(std::string zone, f.string("zone"));
+  out.heat_wave_zone = zone;
+  TG_ASSIGN_OR_RETURN(double day, f.number("day", 0, 0, 3650));
+  out.heat_wave.start_unix_s = out.start_unix_s + day * 86400.0;
+  TG_ASSIGN_OR_RETURN(out.heat_wave.days, f.number("days", out.heat_wave.days, 0.04, 3650));
+  TG_ASSIGN_OR_RETURN(out.heat_wave.extra_c, f.number("extra_c", out.heat_wave.extra_c, 0, 30));
+  TG_ASSIGN_OR_RETURN(out.heat_wave.peak_price_factor,
+                      f.number("peak_price_factor", out.heat_wave.peak_price_factor, 1, 100));
+  return Status::ok();
+}
+
+Result<SyntheticSource> parse_synthetic(const YAML::Node& node, const std::string& file, double default_start) {
+  YamlFields f(node, "signals.synthetic", file);
+  TG_RETURN_IF_ERROR(f.expect_map({"seed", "start", "days", "heat_wave"}));
+  SyntheticSource s;
+  TG_ASSIGN_OR_RETURN(double seed, f.number("seed", 1, 0, 9.0e15));
+  s.seed = static_cast<uint64_t>(seed);
+  TG_ASSIGN_OR_RETURN(s.start_unix_s, f.time("start", default_start));
+  if (f.has("days")) {
+    TG_ASSIGN_OR_RETURN(s.days, f.integer("days", 1, 3660));
+  }
+  if (f.has("heat_wave")) TG_RETURN_IF_ERROR(parse_heat_wave(node["heat_wave"], file, s));
+  return s;
+}
+
+Status parse_signals(const YAML::Node& node, const std::string& file, double default_start, SignalsConfig& out) {
+  YamlFields f(node, "signals", file);
+  TG_RETURN_IF_ERROR(f.expect_map({"dir", "zones", "synthetic"}));
+  if (f.has("dir")) {
+    TG_ASSIGN_OR_RETURN(std::string dir, f.string("dir"));
+    out.dir = grid::resolve_path(file, dir);
+  }
+  if (f.has("zones")) {
+    const YAML::Node zones = node["zones"];
+    if (!zones.IsMap()) return f.error("zones", "must be a map of zone name to {csv} or {feed}");
+    for (const auto& kv : zones) {
+      const std::string zone = kv.first.Scalar();
+      TG_ASSIGN_OR_RETURN(ZoneSource source, parse_zone_source(kv.second, "signals.zones." + zone, file));
+      out.zones[zone] = std::move(source);
+    }
+  }
+  if (f.has("synthetic")) {
+    TG_ASSIGN_OR_RETURN(SyntheticSource synthetic, parse_synthetic(node["synthetic"], file, default_start));
+    out.synthetic = std::move(synthetic);
+  }
+  if (out.dir.empty() && out.zones.empty() && !out.synthetic)
+    return f.error("", "needs at least one of dir, zones or synthetic");
+  return Status::ok();
+}
+
+Status parse_policy(const YAML::Node& node, const std::string& file, GatewayConfig& out) {
+  YAML::Node params = YAML::Clone(node);
+  if (node.IsMap() && node["name"]) {
+    YamlFields f(node, "policy", file);
+    TG_ASSIGN_OR_RETURN(out.policy, f.string("name"));
+    params.remove("name");
+    auto policy = grid::make_policy(out.policy);
+    if (!policy.is_ok()) return f.error("name", policy.status().message());
+  }
+  TG_ASSIGN_OR_RETURN(out.grid.policy, grid::parse_policy_params(params, file));
+  return Status::ok();
+}
+
+Status parse_small_sections(const YAML::Node& root, const std::string& file, GatewayConfig& out) {
+  YamlFields top(root, "", file);
+  TG_ASSIGN_OR_RETURN(out.replica, top.optional_string("replica", out.replica));
+  TG_ASSIGN_OR_RETURN(out.default_region, top.optional_string("default_region", out.default_region));
+  if (top.has("ledger")) {
+    YamlFields l(root["ledger"], "ledger", file);
+    TG_RETURN_IF_ERROR(l.expect_map({"path"}));
+    TG_ASSIGN_OR_RETURN(std::string path, l.string("path"));
+    out.ledger_path = grid::resolve_path(file, path);
+  }
+  if (top.has("workers")) {
+    YamlFields w(root["workers"], "workers", file);
+    TG_RETURN_IF_ERROR(w.expect_map({"poll_interval_ms", "request_timeout_s"}));
+    if (w.has("poll_interval_ms")) {
+      TG_ASSIGN_OR_RETURN(out.poll_interval_ms, w.integer("poll_interval_ms", 10, 600000));
+    }
+    TG_ASSIGN_OR_RETURN(out.request_timeout_s, w.number("request_timeout_s", out.request_timeout_s, 1, 86400));
+  }
+  return Status::ok();
+}
+
+// Every site's zone has a source, and every site has endpoints to send work to.
+Status check_sites(const YAML::Node& root, const std::string& file, const GatewayConfig& c) {
+  for (size_t i = 0; i < c.grid.sites.size(); ++i) {
+    const grid::Site& site = c.grid.sites[i];
+    YamlFields f(root["sites"][i], grid::indexed("sites", i), file);
+    if (site.endpoints.empty())
+      return f.error("endpoints", "is required in a gateway's grid file: the servers to send '" + site.name +
+                                      "' its requests");
+    const bool has_source = c.signals.zones.count(site.zone) || !c.signals.dir.empty() || c.signals.synthetic;
+    if (!has_source) return f.error("zone", "zone '" + site.zone + "' has no signals: add it under signals");
+  }
+  return Status::ok();
+}
+
+std::string default_replica_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "gateway";
+  return host;
+}
+
+}  // namespace
+
+Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const std::string& file) {
+  GatewayConfig c;
+  c.file = file;
+  c.replica = default_replica_name();
+  try {
+    const YAML::Node root = YAML::Load(yaml_text);
+    YamlFields top(root, "", file);
+    TG_RETURN_IF_ERROR(top.expect_map({"listen", "replica", "clock", "signals", "policy", "default_region",
+                                       "ledger", "workers", "sites", "placement"}));
+    if (top.has("listen")) TG_RETURN_IF_ERROR(parse_listen(root["listen"], file, c));
+    if (top.has("clock")) TG_RETURN_IF_ERROR(parse_clock(root["clock"], file, c.clock));
+    const double default_start = c.clock.replay ? c.clock.start_unix_s : grid::SystemClock().now_unix_s();
+    if (!top.has("signals")) return top.error("signals", "is required: where each zone's price and carbon come from");
+    TG_RETURN_IF_ERROR(parse_signals(root["signals"], file, default_start, c.signals));
+    if (top.has("policy")) TG_RETURN_IF_ERROR(parse_policy(root["policy"], file, c));
+    TG_RETURN_IF_ERROR(parse_small_sections(root, file, c));
+    TG_ASSIGN_OR_RETURN(c.grid.sites, grid::parse_sites(root["sites"], file));
+    TG_ASSIGN_OR_RETURN(c.grid.placement, grid::parse_placement_rules(root["placement"], file));
+    TG_RETURN_IF_ERROR(check_sites(root, file, c));
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return c;
+}
+
+Result<GatewayConfig> load_gateway_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found("cannot read the grid file " + path + ": check the path");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_gateway_config(text.str(), path);
+}
+
+}  // namespace tokengrid::gateway

@@ -1,0 +1,88 @@
+// The gateway's grid file: the sites (the very schema and parser of simulator scenarios, with
+// their endpoints), where each zone's signals come from, the clock, the policy, and how the
+// gateway listens, polls and keeps its ledger.
+//
+//   listen: {host: 127.0.0.1, port: 8080, threads: 2}
+//   replica: gw-1                          # names this gateway in the ledger and metrics
+//   clock: {mode: replay, start: "2024-07-01T00:00Z", speed: 144}   # or {mode: real}
+//   signals:
+//     dir: ../shared/data/grid              # every <ZONE>_*.csv there
+//     zones:                                # per zone, overriding dir
+//       DE-LU: {csv: de-lu.csv}
+//       SG: {feed: {url: "http://127.0.0.1:9000/signals", interval_s: 30}}
+//     synthetic: {seed: 1, start: "2024-07-01", days: 30,
+//                 heat_wave: {zone: US-TEX-ERCO, day: 1, days: 2, extra_c: 8}}
+//   policy: {name: balanced, carbon_price_usd_per_t: 100, slo_margin: 0.8}
+//   default_region: us-east                 # when neither the header nor the key names one
+//   ledger: {path: usage.db}
+//   workers: {poll_interval_ms: 500, request_timeout_s: 600}
+//   sites: [...]                            # grid_config.h; each with endpoints
+//   placement: [...]
+//
+// Relative paths are resolved against the file's directory. Every zone a site names must get
+// signals from somewhere (its own entry, dir, or synthetic). Errors name file, line and field.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "grid/grid_config.h"
+#include "grid/synthetic_signals.h"
+
+namespace tokengrid::gateway {
+
+struct FeedSource {
+  std::string url;
+  double interval_s = 30;
+};
+
+// Where one zone's signals come from; exactly one is set.
+struct ZoneSource {
+  std::string csv;                 // a file
+  std::optional<FeedSource> feed;  // an HTTP JSON feed, polled
+};
+
+struct SyntheticSource {
+  uint64_t seed = 1;
+  double start_unix_s = 0;
+  int days = 366;
+  std::optional<std::string> heat_wave_zone;
+  grid::HeatWave heat_wave;  // start_unix_s filled from `day`
+};
+
+struct SignalsConfig {
+  std::string dir;
+  std::map<std::string, ZoneSource> zones;
+  std::optional<SyntheticSource> synthetic;
+};
+
+struct ClockConfig {
+  bool replay = false;
+  double start_unix_s = 0;
+  double speed = 1;
+};
+
+struct GatewayConfig {
+  std::string file;  // where it was read from, for messages
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  int threads = 2;
+  std::string replica;
+  ClockConfig clock;
+  SignalsConfig signals;
+  std::string policy = "balanced";
+  grid::GridConfig grid;  // sites, placement, policy parameters
+  std::string default_region;
+  std::string ledger_path;
+  int poll_interval_ms = 500;
+  double request_timeout_s = 600;
+};
+
+Result<GatewayConfig> load_gateway_config(const std::string& path);
+Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const std::string& file);
+
+}  // namespace tokengrid::gateway

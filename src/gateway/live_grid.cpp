@@ -1,0 +1,234 @@
+#include "gateway/live_grid.h"
+
+#include <algorithm>
+
+namespace tokengrid::gateway {
+namespace {
+
+// Speeds assumed until the gateway has seen a site answer (a small model on CPU cores).
+constexpr double kInitialPrefillTokensPerS = 200;
+constexpr double kInitialStreamDecodeTokensPerS = 20;
+// Weight of the newest observation in the smoothed speeds.
+constexpr double kSmoothing = 0.2;
+// Consecutive failed polls that make an endpoint unhealthy.
+constexpr int kFailuresToUnhealthy = 2;
+
+double smooth(double old_value, double sample) {
+  return old_value <= 0 ? sample : (1 - kSmoothing) * old_value + kSmoothing * sample;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid, const LiveSignals& signals) {
+  std::vector<SiteEnergy> energy;
+  for (const grid::Site& site : grid.sites) {
+    TG_ASSIGN_OR_RETURN(SiteEnergy e, SiteEnergy::create(site));
+    energy.push_back(std::move(e));
+  }
+  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), signals));
+}
+
+LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, const LiveSignals& signals)
+    : signals_(signals), placement_(grid.placement), prefixes_(grid.sites.size()) {
+  for (size_t i = 0; i < grid.sites.size(); ++i) {
+    LiveSite s{grid.sites[i], std::move(energy[i]), {}, 0, 0, 0, {}};
+    s.endpoints.resize(s.site.endpoints.size());
+    s.observed.prefill_tokens_per_s = kInitialPrefillTokensPerS;
+    s.observed.stream_decode_tokens_per_s = kInitialStreamDecodeTokensPerS;
+    sites_.push_back(std::move(s));
+  }
+}
+
+bool LiveGrid::healthy(const LiveSite& s) const {
+  for (const Endpoint& e : s.endpoints)
+    if (e.healthy) return true;
+  return false;
+}
+
+double LiveGrid::load(const LiveSite& s) const {
+  double reported = 0;
+  for (const Endpoint& e : s.endpoints) reported += e.report.running + e.report.queued;
+  return std::max(s.outstanding, reported);
+}
+
+grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request, double now) const {
+  const LiveSite& s = sites_[index];
+  const grid::SignalSample signal = signals_.at(s.site.zone, now);
+  const double load_now = load(s);
+  grid::SiteState st;
+  st.name = s.site.name;
+  st.healthy = healthy(s);
+  st.serves_model = s.site.endpoint_serves(request.model);
+  st.placement_allowed = grid::placement_allowed(placement_, s.site, request.model, now);
+  st.curtailed = signal.curtailed;
+  st.outstanding_requests = load_now;
+  st.outstanding_tokens = s.outstanding_tokens;
+  st.queued_prefill_tokens = s.waiting_prefill_tokens;
+  st.prefill_tokens_per_s = s.observed.prefill_tokens_per_s;
+  st.capacity_tokens_per_s = s.observed.stream_decode_tokens_per_s * s.energy.concurrency();
+  st.min_tpot_s = 1.0 / std::max(1e-9, s.observed.stream_decode_tokens_per_s);
+  st.pue = s.site.pue.at(signal.temp_c);
+  st.power_cap_kw = s.site.power_cap_kw;
+  st.power_draw_kw = st.pue * s.energy.it_watts(load_now + 1) / 1000.0;
+  st.price_usd_per_mwh = s.site.contract.price(signal.price_usd_per_mwh);
+  st.carbon_g_per_kwh = signal.carbon_g_per_kwh;
+  st.latency_ms = s.site.latency.empty() ? 0 : s.site.latency_ms(request.region);
+  st.prefix_hit_tokens = prefixes_.hit_tokens(index, request.prefix_hashes);
+  const EnergyRates rates = s.energy.rates(request.model, s.observed, load_now + 1);
+  st.prefill_joules_per_token = rates.prefill_j_per_token;
+  st.decode_joules_per_token = rates.decode_j_per_token;
+  return st;
+}
+
+std::vector<grid::SiteState> LiveGrid::states(const RequestEstimate& request, double now) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<grid::SiteState> out;
+  out.reserve(sites_.size());
+  for (size_t i = 0; i < sites_.size(); ++i) out.push_back(state_of(i, request, now));
+  return out;
+}
+
+int LiveGrid::pick_endpoint(const LiveSite& s, const std::string& model) const {
+  int best = -1;
+  int best_load = 0;
+  for (size_t e = 0; e < s.endpoints.size(); ++e) {
+    if (!s.endpoints[e].healthy || !s.site.endpoints[e].serves(model)) continue;
+    const int endpoint_load = s.endpoints[e].outstanding + s.endpoints[e].report.queued;
+    if (best < 0 || endpoint_load < best_load) {
+      best = static_cast<int>(e);
+      best_load = endpoint_load;
+    }
+  }
+  return best;
+}
+
+bool LiveGrid::would_pass_cap(const LiveSite& s, double pue) const {
+  if (s.site.power_cap_kw <= 0) return false;
+  return pue * s.energy.it_watts(load(s) + 1) / 1000.0 > s.site.power_cap_kw;
+}
+
+std::string LiveGrid::refusal(std::span<const grid::SiteState> states, const grid::Decision& decision) const {
+  if (decision.ranked_sites.empty()) return decision.reason;
+  int capped = 0, draining = 0;
+  for (int i : decision.ranked_sites) {
+    capped += grid::at_power_cap(states[i]) ? 1 : 0;
+    draining += states[i].curtailed ? 1 : 0;
+  }
+  return "no site can take the request now: " + std::to_string(capped) + " at their power cap, " +
+         std::to_string(draining) + " draining on a demand-response signal";
+}
+
+Admission LiveGrid::admit(const grid::Decision& decision, std::span<const grid::SiteState> states,
+                          const RequestEstimate& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Admission a;
+  int queue_at = -1;
+  for (int i : decision.ranked_sites) {
+    const grid::SiteState& st = states[i];
+    if (!grid::eligible(st) || st.curtailed || would_pass_cap(sites_[i], st.pue)) continue;
+    if (pick_endpoint(sites_[i], request.model) < 0) continue;
+    if (load(sites_[i]) < sites_[i].energy.concurrency()) {
+      a.site = i;
+      break;
+    }
+    if (queue_at < 0) queue_at = i;
+  }
+  if (a.site < 0) a.site = queue_at;
+  if (a.site < 0) {
+    a.reason = refusal(states, decision);
+    return a;
+  }
+  LiveSite& s = sites_[a.site];
+  a.endpoint = pick_endpoint(s, request.model);
+  a.reason = decision.reason;
+  if (a.site != decision.ranked_sites.front())
+    a.reason += "; sent to " + s.site.name + " (" + sites_[decision.ranked_sites.front()].site.name +
+                " full, capped or draining)";
+  s.outstanding += 1;
+  s.outstanding_tokens += request.prompt_tokens + request.max_output_tokens;
+  s.waiting_prefill_tokens += request.prompt_tokens;
+  s.endpoints[a.endpoint].outstanding += 1;
+  return a;
+}
+
+void LiveGrid::first_token(const Admission& a, const RequestEstimate& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LiveSite& s = sites_[a.site];
+  s.waiting_prefill_tokens = std::max(0.0, s.waiting_prefill_tokens - request.prompt_tokens);
+}
+
+void LiveGrid::abandon(const Admission& a, const RequestEstimate& request, bool reached_first_token) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LiveSite& s = sites_[a.site];
+  s.outstanding = std::max(0.0, s.outstanding - 1);
+  s.outstanding_tokens = std::max(0.0, s.outstanding_tokens - request.prompt_tokens - request.max_output_tokens);
+  if (!reached_first_token) s.waiting_prefill_tokens = std::max(0.0, s.waiting_prefill_tokens - request.prompt_tokens);
+  s.endpoints[a.endpoint].outstanding = std::max(0, s.endpoints[a.endpoint].outstanding - 1);
+}
+
+RequestFootprint LiveGrid::finish(const Admission& a, const RequestEstimate& request, const Completion& done) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LiveSite& s = sites_[a.site];
+  const double uncached = std::max(0.0, done.prompt_tokens - done.cached_tokens);
+  if (uncached > 0 && done.ttft_s > 0) s.observed.prefill_tokens_per_s = smooth(s.observed.prefill_tokens_per_s, uncached / done.ttft_s);
+  if (done.completion_tokens > 1 && done.decode_s > 0)
+    s.observed.stream_decode_tokens_per_s =
+        smooth(s.observed.stream_decode_tokens_per_s, (done.completion_tokens - 1) / done.decode_s);
+  const EnergyRates rates = s.energy.rates(request.model, s.observed, load(s));
+  prefixes_.remember(a.site, request.prefix_hashes);
+  s.outstanding = std::max(0.0, s.outstanding - 1);
+  s.outstanding_tokens = std::max(0.0, s.outstanding_tokens - request.prompt_tokens - request.max_output_tokens);
+  s.endpoints[a.endpoint].outstanding = std::max(0, s.endpoints[a.endpoint].outstanding - 1);
+  return meter_request(s.site, rates, signals_.at(s.site.zone, done.signal_unix_s), uncached, done.completion_tokens);
+}
+
+void LiveGrid::report_poll(int site, int endpoint, const Result<WorkerReport>& report) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Endpoint& e = sites_[site].endpoints[endpoint];
+  if (report.is_ok()) {
+    e.report = *report;
+    e.failures = 0;
+    e.healthy = true;
+    e.reason = "answering";
+    return;
+  }
+  e.report = {};
+  if (++e.failures >= kFailuresToUnhealthy) {
+    e.healthy = false;
+    e.reason = report.status().message();
+  }
+}
+
+std::vector<SiteStatus> LiveGrid::status(double now) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<SiteStatus> out;
+  for (const LiveSite& s : sites_) {
+    SiteStatus v;
+    v.name = s.site.name;
+    v.cloud = s.site.cloud;
+    v.region = s.site.region;
+    v.zone = s.site.zone;
+    v.healthy = healthy(s);
+    v.signal = signals_.at(s.site.zone, now);
+    v.draining = v.signal.curtailed;
+    v.outstanding_requests = load(s);
+    v.outstanding_tokens = s.outstanding_tokens;
+    v.it_watts = s.energy.it_watts(v.outstanding_requests);
+    v.pue = s.site.pue.at(v.signal.temp_c);
+    v.facility_kw = v.pue * v.it_watts / 1000.0;
+    v.power_cap_kw = s.site.power_cap_kw;
+    v.price_usd_per_mwh = s.site.contract.price(v.signal.price_usd_per_mwh);
+    v.observed = s.observed;
+    v.observed.outstanding = v.outstanding_requests;
+    for (size_t e = 0; e < s.endpoints.size(); ++e) {
+      const Endpoint& ep = s.endpoints[e];
+      v.endpoints.push_back({s.site.endpoints[e].url, ep.healthy, ep.reason, ep.outstanding, ep.report});
+      if (!ep.healthy && v.health_reason.empty()) v.health_reason = s.site.endpoints[e].url + ": " + ep.reason;
+    }
+    if (v.healthy) v.health_reason = "answering";
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace tokengrid::gateway

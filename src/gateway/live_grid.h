@@ -1,0 +1,149 @@
+// LiveGrid: the gateway's picture of every site now, and the admission of requests to them.
+//
+// Per site it keeps the gateway's own accounting (requests and tokens outstanding, prompt tokens
+// still waiting for their first token), what the workers report when polled (sequences running
+// and queued, which also counts other gateways' traffic), the speed the gateway observes
+// (prefill and per-stream decode tokens/s, exponentially smoothed), each endpoint's health, and
+// whether the zone asks loads to shed.
+//
+// states() builds the grid::SiteState of every site for one request: the figures above, the
+// signals at the given time, PUE at the zone's temperature, the contract price and the energy
+// model's joules per token, and the estimated facility draw with this request added, so a
+// policy ranks a site that it would push past its cap after those with headroom.
+//
+// admit() walks the policy's ranking and takes the first site that may take the request now:
+// healthy, not draining, serving the model, under its power cap with the request added, and
+// below its concurrency; when every such site is at its concurrency, the first one under its
+// cap queues it. A site at its cap or draining never gets new work. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gateway/live_signals.h"
+#include "gateway/prefix_index.h"
+#include "gateway/site_energy.h"
+#include "grid/grid_config.h"
+#include "grid/policy.h"
+
+namespace tokengrid::gateway {
+
+// What the gateway knows of a request before sending it.
+struct RequestEstimate {
+  std::string model;
+  std::string region;
+  double prompt_tokens = 0;      // estimated from the prompt's length
+  double max_output_tokens = 0;  // what the client allows
+  std::vector<uint64_t> prefix_hashes;
+};
+
+struct Admission {
+  int site = -1;      // -1: refused, see reason
+  int endpoint = -1;
+  std::string reason;  // why this site, or why none
+};
+
+// How a request ended at its site.
+struct Completion {
+  double prompt_tokens = 0;
+  double completion_tokens = 0;
+  double cached_tokens = 0;
+  double ttft_s = 0;     // at the gateway
+  double decode_s = 0;   // first token to last
+  double signal_unix_s = 0;
+};
+
+// Polled from a tokengrid worker's stats route.
+struct WorkerReport {
+  int running = 0;
+  int queued = 0;
+  double kv_used_fraction = 0;
+  double measured_watts = 0;  // package power (RAPL); 0: not measured
+};
+
+struct EndpointStatus {
+  std::string url;
+  bool healthy = true;
+  std::string reason;  // why it is (un)healthy
+  int outstanding = 0;
+  WorkerReport report;
+};
+
+// One site as /v1/grid and the metrics show it.
+struct SiteStatus {
+  std::string name, cloud, region, zone;
+  bool healthy = true;
+  bool draining = false;
+  std::string health_reason;
+  double outstanding_requests = 0;
+  double outstanding_tokens = 0;
+  double it_watts = 0;
+  double facility_kw = 0;
+  double power_cap_kw = 0;
+  double pue = 1;
+  grid::SignalSample signal;
+  double price_usd_per_mwh = 0;  // effective, under the contract
+  Observed observed;
+  std::vector<EndpointStatus> endpoints;
+};
+
+class LiveGrid {
+ public:
+  // Fails when a site's energy model cannot be built.
+  static Result<std::unique_ptr<LiveGrid>> create(const grid::GridConfig& grid, const LiveSignals& signals);
+
+  size_t size() const { return sites_.size(); }
+  const grid::Site& site(int i) const { return sites_[i].site; }
+
+  std::vector<grid::SiteState> states(const RequestEstimate& request, double now) const;
+  Admission admit(const grid::Decision& decision, std::span<const grid::SiteState> states,
+                  const RequestEstimate& request);
+  void first_token(const Admission& admission, const RequestEstimate& request);
+  // Ends an admitted request: releases it, learns the site's speed, and meters it.
+  RequestFootprint finish(const Admission& admission, const RequestEstimate& request, const Completion& done);
+  // Ends an admitted request that failed at the site (nothing to meter).
+  void abandon(const Admission& admission, const RequestEstimate& request, bool reached_first_token);
+
+  void report_poll(int site, int endpoint, const Result<WorkerReport>& report);
+  std::vector<SiteStatus> status(double now) const;
+  // The URL of an endpoint.
+  const grid::SiteEndpoint& endpoint(int site, int endpoint) const { return sites_[site].site.endpoints[endpoint]; }
+
+ private:
+  struct Endpoint {
+    bool healthy = true;
+    std::string reason = "no check yet";
+    int failures = 0;
+    int outstanding = 0;
+    WorkerReport report;
+  };
+  struct LiveSite {
+    grid::Site site;
+    SiteEnergy energy;
+    std::vector<Endpoint> endpoints;
+    double outstanding = 0;
+    double outstanding_tokens = 0;
+    double waiting_prefill_tokens = 0;
+    Observed observed;
+  };
+
+  LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, const LiveSignals& signals);
+  grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
+  bool healthy(const LiveSite& s) const;
+  double load(const LiveSite& s) const;
+  // Checked under the lock at admission, so concurrent requests cannot pass the cap together.
+  bool would_pass_cap(const LiveSite& s, double pue) const;
+  int pick_endpoint(const LiveSite& s, const std::string& model) const;
+  std::string refusal(std::span<const grid::SiteState> states, const grid::Decision& decision) const;
+
+  const LiveSignals& signals_;
+  std::vector<grid::PlacementRule> placement_;
+  mutable std::mutex mutex_;
+  std::vector<LiveSite> sites_;
+  PrefixIndex prefixes_;
+};
+
+}  // namespace tokengrid::gateway

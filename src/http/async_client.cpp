@@ -1,0 +1,324 @@
+#include "http/async_client.h"
+
+#include <array>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace tokengrid::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+
+using Strand = net::strand<net::io_context::executor_type>;
+
+// A connection and the strand every operation on it runs on; pooled together.
+struct Connection {
+  explicit Connection(Strand strand) : strand(strand), stream(strand) {}
+  Strand strand;
+  beast::tcp_stream stream;
+};
+
+class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  explicit Impl(AsyncClientOptions options) : options_(options), work_(net::make_work_guard(ioc_)) {}
+
+  void run() {
+    for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+
+  std::unique_ptr<Connection> take_idle(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = idle_.find(key);
+    if (it == idle_.end() || it->second.empty()) return nullptr;
+    auto connection = std::move(it->second.back());
+    it->second.pop_back();
+    return connection;
+  }
+
+  void put_idle(const std::string& key, std::unique_ptr<Connection> connection) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) return;
+    auto& pool = idle_[key];
+    if (pool.size() < options_.max_idle_per_endpoint) pool.push_back(std::move(connection));
+  }
+
+  std::optional<tcp::resolver::results_type> cached_resolution(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = resolved_.find(key);
+    if (it == resolved_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void remember_resolution(const std::string& key, const tcp::resolver::results_type& results) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    resolved_[key] = results;
+  }
+
+  Strand new_strand() { return net::make_strand(ioc_); }
+  bool stopped() const { return stopped_.load(); }
+
+  size_t idle_connections() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t n = 0;
+    for (const auto& [key, pool] : idle_) n += pool.size();
+    return n;
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopped_.exchange(true)) return;
+      for (auto& [key, pool] : idle_) {
+        for (auto& c : pool) {
+          beast::error_code ec;
+          c->stream.socket().close(ec);
+        }
+      }
+    }
+    work_.reset();
+    ioc_.stop();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.clear();
+  }
+
+ private:
+  AsyncClientOptions options_;
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::vector<std::thread> threads_;
+  mutable std::mutex mutex_;
+  std::atomic<bool> stopped_{false};
+  std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  std::map<std::string, tcp::resolver::results_type> resolved_;
+};
+
+namespace {
+
+HttpHeaders to_headers(const bhttp::response_parser<bhttp::buffer_body>::value_type& message) {
+  HttpHeaders headers;
+  for (const auto& field : message) {
+    headers.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  return headers;
+}
+
+const char* stage_name(CallStage stage) {
+  switch (stage) {
+    case CallStage::kConnecting: return "connecting";
+    case CallStage::kAwaitingHead: return "waiting for the response";
+    case CallStage::kReadingBody: return "reading the response body";
+    case CallStage::kComplete: return "complete";
+  }
+  return "?";
+}
+
+// One request's life: connection (reused or new), write, head, body pieces, done.
+class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
+ public:
+  Call(std::shared_ptr<AsyncHttpClient::Impl> client, Endpoint endpoint, AsyncRequest request,
+       AsyncHandlers handlers)
+      : client_(std::move(client)),
+        endpoint_(std::move(endpoint)),
+        key_(endpoint_.key()),
+        request_(std::move(request)),
+        handlers_(std::move(handlers)),
+        connection_(client_->take_idle(key_)),
+        reused_(connection_ != nullptr),
+        strand_(connection_ ? connection_->strand : client_->new_strand()) {
+    if (!connection_) connection_ = std::make_unique<Connection>(strand_);
+    build_wire_request();
+  }
+
+  void begin() {
+    net::dispatch(strand_, [self = shared_from_this()] {
+      if (self->reused_) {
+        self->write();
+      } else {
+        self->connect();
+      }
+    });
+  }
+
+  void cancel() override {
+    net::post(strand_, [self = shared_from_this()] { self->finish(unavailable("cancelled")); });
+  }
+
+ private:
+  void build_wire_request() {
+    wire_.method_string(request_.method);
+    wire_.target(request_.target);
+    wire_.version(11);
+    wire_.set(bhttp::field::host, endpoint_.host + ":" + std::to_string(endpoint_.port));
+    for (const auto& [name, value] : request_.headers.fields) wire_.set(name, value);
+    wire_.keep_alive(true);
+    wire_.body() = request_.body;
+    wire_.prepare_payload();
+  }
+
+  void connect() {
+    outcome_.stage = CallStage::kConnecting;
+    if (auto cached = client_->cached_resolution(key_)) {
+      connect_to(*cached);
+      return;
+    }
+    resolver_.emplace(strand_);
+    resolver_->async_resolve(endpoint_.host, std::to_string(endpoint_.port),
+                             [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+                               if (self->done_) return;
+                               if (ec) return self->fail("cannot resolve " + self->endpoint_.host + ": " + ec.message());
+                               self->client_->remember_resolution(self->key_, results);
+                               self->connect_to(results);
+                             });
+  }
+
+  void connect_to(const tcp::resolver::results_type& results) {
+    connection_->stream.expires_after(request_.connect_timeout);
+    connection_->stream.async_connect(results, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+      if (self->done_) return;
+      if (ec) return self->fail(ec == beast::error::timeout ? "connect timed out" : "connect failed: " + ec.message());
+      beast::error_code ignored;
+      self->connection_->stream.socket().set_option(tcp::no_delay(true), ignored);
+      self->write();
+    });
+  }
+
+  void write() {
+    outcome_.stage = CallStage::kAwaitingHead;
+    connection_->stream.expires_after(request_.head_timeout);
+    bhttp::async_write(connection_->stream, wire_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->done_) return;
+      if (ec) return self->fail("sending the request failed: " + ec.message());
+      self->read_head();
+    });
+  }
+
+  void read_head() {
+    parser_.emplace();
+    // Boost 1.74 compares a length with boost::none as "over the limit", so no limit is the largest one.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    bhttp::async_read_header(connection_->stream, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (self->done_) return;
+                               if (ec) {
+                                 return self->fail(ec == beast::error::timeout ? "no response within the time limit"
+                                                                               : "reading the response failed: " +
+                                                                                     ec.message());
+                               }
+                               self->on_head();
+                             });
+  }
+
+  void on_head() {
+    outcome_.stage = CallStage::kReadingBody;
+    outcome_.http_status = static_cast<int>(parser_->get().result_int());
+    if (handlers_.on_headers) handlers_.on_headers(outcome_.http_status, to_headers(parser_->get()));
+    read_body();
+  }
+
+  void read_body() {
+    if (done_) return;
+    if (parser_->is_done()) return finish(Status::ok());
+    parser_->get().body().data = piece_.data();
+    parser_->get().body().size = piece_.size();
+    connection_->stream.expires_after(request_.idle_timeout);
+    bhttp::async_read_some(connection_->stream, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->done_) return;
+      if (ec == bhttp::error::need_buffer) ec = {};
+      const size_t n = self->piece_.size() - self->parser_->get().body().size;
+      if (n > 0) {
+        self->outcome_.body_bytes += n;
+        if (self->handlers_.on_body) self->handlers_.on_body(std::string_view(self->piece_.data(), n));
+      }
+      if (ec) {
+        return self->fail(ec == beast::error::timeout ? "the response stalled past the time limit"
+                                                      : "the response broke off: " + ec.message());
+      }
+      self->read_body();
+    });
+  }
+
+  void fail(const std::string& what) {
+    // The server may have closed a pooled connection while it sat idle: nothing was processed,
+    // so the request goes once more on a fresh connection.
+    if (reused_ && outcome_.http_status == 0 && !client_->stopped()) {
+      reused_ = false;
+      discard_connection();
+      connection_ = std::make_unique<Connection>(strand_);
+      buffer_.clear();
+      return connect();
+    }
+    finish(unavailable(endpoint_.key() + ": " + what + " (" + stage_name(outcome_.stage) + ")"));
+  }
+
+  void discard_connection() {
+    beast::error_code ec;
+    connection_->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    connection_->stream.socket().close(ec);
+  }
+
+  void finish(Status status) {
+    if (done_) return;
+    done_ = true;
+    if (resolver_) resolver_->cancel();
+    const bool reusable = status.is_ok() && parser_ && parser_->keep_alive() && buffer_.size() == 0;
+    if (status.is_ok()) outcome_.stage = CallStage::kComplete;
+    outcome_.status = std::move(status);
+    if (reusable) {
+      connection_->stream.expires_never();
+      client_->put_idle(key_, std::move(connection_));
+    } else {
+      discard_connection();
+    }
+    if (handlers_.on_done) handlers_.on_done(outcome_);
+    handlers_ = {};
+  }
+
+  // Declared before connection_: a pooled connection may be destroyed with this call.
+  std::shared_ptr<AsyncHttpClient::Impl> client_;
+  Endpoint endpoint_;
+  std::string key_;
+  AsyncRequest request_;
+  AsyncHandlers handlers_;
+  std::unique_ptr<Connection> connection_;
+  bool reused_;
+  Strand strand_;
+  bool done_ = false;
+  std::optional<tcp::resolver> resolver_;
+  bhttp::request<bhttp::string_body> wire_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  std::array<char, 8192> piece_{};
+  CallOutcome outcome_;
+};
+
+}  // namespace
+
+AsyncHttpClient::AsyncHttpClient(AsyncClientOptions options) : impl_(std::make_shared<Impl>(options)) { impl_->run(); }
+
+AsyncHttpClient::~AsyncHttpClient() { stop(); }
+
+std::shared_ptr<AsyncCall> AsyncHttpClient::start(const Endpoint& endpoint, AsyncRequest request,
+                                                  AsyncHandlers handlers) {
+  auto call = std::make_shared<Call>(impl_, endpoint, std::move(request), std::move(handlers));
+  call->begin();
+  return call;
+}
+
+size_t AsyncHttpClient::idle_connections() const { return impl_->idle_connections(); }
+
+void AsyncHttpClient::stop() { impl_->stop(); }
+
+}  // namespace tokengrid::http

@@ -1,0 +1,93 @@
+// AsyncHttpClient: HTTP/1.1 requests on Boost.Asio/Beast without a thread per request, with a
+// pool of keep-alive connections per endpoint and the response body delivered piece by piece as
+// it arrives (what a gateway needs to relay streams to thousands of clients on a few threads).
+//
+// Guarantees:
+//   - Every call ends with exactly one on_done, after on_headers (if the response started) and
+//     every on_body piece; all three run on the client's threads, one call's callbacks never
+//     concurrently.
+//   - A connection is reused only after a complete response that allows keep-alive. A request
+//     that fails on a reused connection before any response byte arrived (the server had closed
+//     the idle connection) is sent once more on a fresh connection.
+//   - Timeouts: connecting, waiting for the response head, and the gap between two body pieces
+//     each have their own limit; passing one ends the call with kUnavailable and says which.
+//   - cancel() ends a call promptly (its on_done sees kUnavailable "cancelled") and discards
+//     its connection. stop() abandons calls still in flight: their on_done never runs, so a
+//     caller drains its calls before stopping the client.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "http/http_message.h"
+
+namespace tokengrid::http {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 80;
+  std::string key() const { return host + ":" + std::to_string(port); }
+};
+
+struct AsyncRequest {
+  std::string method = "GET";
+  std::string target = "/";
+  HttpHeaders headers;
+  std::string body;
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(3)};
+  std::chrono::milliseconds head_timeout{std::chrono::seconds(120)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+};
+
+// How far a call got, so a caller can tell a refused connection from a stream cut midway.
+enum class CallStage { kConnecting, kAwaitingHead, kReadingBody, kComplete };
+
+struct CallOutcome {
+  Status status;  // ok: the whole response arrived
+  CallStage stage = CallStage::kConnecting;
+  int http_status = 0;   // 0 until the head arrived
+  size_t body_bytes = 0;
+};
+
+struct AsyncHandlers {
+  std::function<void(int status, const HttpHeaders& headers)> on_headers;
+  std::function<void(std::string_view piece)> on_body;
+  std::function<void(const CallOutcome& outcome)> on_done;
+};
+
+class AsyncCall {
+ public:
+  virtual ~AsyncCall() = default;
+  virtual void cancel() = 0;
+};
+
+struct AsyncClientOptions {
+  int threads = 1;
+  size_t max_idle_per_endpoint = 256;
+};
+
+class AsyncHttpClient {
+ public:
+  explicit AsyncHttpClient(AsyncClientOptions options = {});
+  ~AsyncHttpClient();
+  AsyncHttpClient(const AsyncHttpClient&) = delete;
+  AsyncHttpClient& operator=(const AsyncHttpClient&) = delete;
+
+  std::shared_ptr<AsyncCall> start(const Endpoint& endpoint, AsyncRequest request, AsyncHandlers handlers);
+  // Connections held idle now, over all endpoints.
+  size_t idle_connections() const;
+  // Closes idle connections and joins the threads (see above for calls in flight).
+  void stop();
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tokengrid::http

@@ -1,0 +1,630 @@
+#include "http/http_server.h"
+
+#include <atomic>
+#include <cctype>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace tokengrid::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+class Session;
+
+// Shared by the server and its sessions, so that a session (and an exchange a handler still
+// holds) never outlives the state it reads.
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
+ public:
+  Impl(HttpServerOptions options, HttpHandler handler)
+      : options_(std::move(options)), handler_(std::move(handler)), acceptor_(ioc_) {}
+
+  Status listen();
+  void run();
+  void accept();
+  void stop_accepting();
+  void stop();
+
+  HttpResponse error_response(int status, const std::string& message) const {
+    if (options_.error_response) return options_.error_response(status, message);
+    return HttpResponse::text(status, message + "\n");
+  }
+
+  HttpServerOptions options_;
+  HttpHandler handler_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};
+  uint16_t port_ = 0;
+  std::mutex sessions_mutex_;
+  std::vector<std::weak_ptr<Session>> sessions_;
+};
+
+namespace {
+
+std::string serialize_head(int status, const HttpHeaders& headers, bool keep_alive,
+                           std::optional<size_t> content_length) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + http_reason(status) + "\r\n";
+  for (const auto& [k, v] : headers.fields) {
+    if (k.empty() || k.find_first_of("\r\n:") != std::string::npos) continue;
+    std::string value = v;
+    for (char& c : value) {
+      if (c == '\r' || c == '\n') c = ' ';
+    }
+    out += k + ": " + value + "\r\n";
+  }
+  if (content_length) {
+    out += "Content-Length: " + std::to_string(*content_length) + "\r\n";
+  } else {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+  out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  out += "\r\n";
+  return out;
+}
+
+std::string chunk(const std::string& data) {
+  char size[20];
+  std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  return size + data + "\r\n";
+}
+
+}  // namespace
+
+class Exchange;
+
+// One connection: reads requests one at a time and writes their answers.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+  // Closes the connection from any thread.
+  void close_from_outside() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
+  // Called by the exchange, always on this session's strand.
+  void send(std::string bytes) {
+    if (closed_) return;
+    out_.push_back(std::move(bytes));
+    if (!writing_) write_next();
+  }
+  void exchange_finished(bool keep_alive);
+  void exchange_abandoned_by_handler(bool streaming);
+  void exchange_gone();
+
+  net::any_io_executor executor() { return stream_.get_executor(); }
+  HttpServer::Impl* server() { return server_.get(); }
+  bool closed() const { return closed_.load(); }
+
+ private:
+  void read_header();
+  void on_header(beast::error_code ec);
+  void on_body(beast::error_code ec);
+  void dispatch_request();
+  void watch_for_disconnect();
+  void on_watch(beast::error_code ec, size_t bytes);
+  void write_next();
+  void reject(int status, const std::string& message);
+  void linger_and_close();
+  void client_gone();
+  void close();
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<HttpServer::Impl> server_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  void finish_exchange();
+
+  // The request being answered, if any. Held weakly: the handler owns it, and an exchange
+  // dropped unanswered tells the session from its destructor.
+  std::weak_ptr<Exchange> exchange_;
+  bool exchange_active_ = false;
+  std::deque<std::string> out_;
+  bool writing_ = false;
+  bool watching_ = false;
+  bool resume_after_watch_ = false;
+  bool close_after_write_ = false;
+  bool read_next_after_write_ = false;
+  std::atomic<bool> closed_{false};  // also read by HttpServer::stop() from its own thread
+  std::array<char, 4096> drain_buffer_{};
+};
+
+// The HttpExchange handed to handlers; forwards to its session's strand.
+class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(std::shared_ptr<Session> session, HttpRequest request, bool keep_alive)
+      : session_(std::move(session)), request_(std::move(request)), keep_alive_(keep_alive) {}
+
+  ~Exchange() override {
+    // A handler that dropped its exchange without answering leaves the client waiting; answer
+    // for it so the connection does not hang (unless the server is stopping anyway).
+    if ((state_ == State::kWaiting || state_ == State::kStreaming) &&
+        !session_->server()->stopped_.load()) {
+      auto session = session_;
+      bool streaming = state_ == State::kStreaming;
+      net::post(session->executor(),
+                [session, streaming] { session->exchange_abandoned_by_handler(streaming); });
+    }
+  }
+
+  const HttpRequest& request() const override { return request_; }
+
+  void respond(HttpResponse response) override {
+    post([response = std::move(response)](Exchange& self) mutable {
+      if (self.state_ != State::kWaiting) return;
+      self.state_ = State::kDone;
+      self.gone_callback_ = nullptr;
+      bool keep_alive = self.keep_alive_ && !self.session_->server()->draining_.load();
+      self.session_->send(serialize_head(response.status, response.headers, keep_alive,
+                                         response.body.size()) +
+                          response.body);
+      self.session_->exchange_finished(keep_alive);
+    });
+  }
+
+  void begin_stream(int status, HttpHeaders headers) override {
+    post([status, headers = std::move(headers)](Exchange& self) {
+      if (self.state_ != State::kWaiting) return;
+      self.state_ = State::kStreaming;
+      self.session_->send(serialize_head(status, headers, self.keep_alive_, std::nullopt));
+    });
+  }
+
+  void write(std::string data) override {
+    if (data.empty()) return;  // an empty chunk would end the body
+    post([data = std::move(data)](Exchange& self) {
+      if (self.state_ != State::kStreaming) return;
+      self.session_->send(chunk(data));
+    });
+  }
+
+  void end_stream() override {
+    post([](Exchange& self) {
+      if (self.state_ != State::kStreaming) return;
+      self.state_ = State::kDone;
+      self.gone_callback_ = nullptr;
+      self.session_->send("0\r\n\r\n");
+      self.session_->exchange_finished(self.keep_alive_ &&
+                                       !self.session_->server()->draining_.load());
+    });
+  }
+
+  void on_client_gone(std::function<void()> callback) override {
+    post([callback = std::move(callback)](Exchange& self) mutable {
+      if (self.state_ == State::kGone) {
+        if (callback) callback();
+        return;
+      }
+      self.gone_callback_ = std::move(callback);
+    });
+  }
+
+  // On the strand: the client disconnected.
+  void mark_gone() {
+    if (state_ == State::kDone || state_ == State::kGone) return;
+    state_ = State::kGone;
+    if (auto cb = std::move(gone_callback_)) cb();
+  }
+
+ private:
+  enum class State { kWaiting, kStreaming, kDone, kGone };
+
+  template <typename Fn>
+  void post(Fn&& fn) {
+    net::post(session_->executor(),
+              [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable { fn(*self); });
+  }
+
+  std::shared_ptr<Session> session_;
+  HttpRequest request_;
+  bool keep_alive_;
+  State state_ = State::kWaiting;  // touched on the strand only (and in the destructor)
+  std::function<void()> gone_callback_;
+};
+
+void Session::read_header() {
+  if (closed_) return;
+  if (server_->draining_.load()) {
+    close();
+    return;
+  }
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(server_->options_.header_limit));
+  parser_->body_limit(server_->options_.body_limit);
+  stream_.expires_after(server_->options_.idle_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            self->on_header(ec);
+                          });
+}
+
+void Session::on_header(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+      ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+    close();
+    return;
+  }
+  if (ec == http::error::body_limit) {
+    reject(413, "The request body is over the limit of " +
+                    std::to_string(server_->options_.body_limit) + " bytes.");
+    return;
+  }
+  if (ec == http::error::header_limit) {
+    reject(431, "The request headers are too large.");
+    return;
+  }
+  if (ec) {
+    reject(400, "The request is not valid HTTP/1.1: " + ec.message() + ".");
+    return;
+  }
+  auto& header = parser_->get();
+  if (auto length = parser_->content_length(); length && *length > server_->options_.body_limit) {
+    reject(413, "The request body is " + std::to_string(*length) + " bytes; the limit is " +
+                    std::to_string(server_->options_.body_limit) + " bytes.");
+    return;
+  }
+  auto expect = header[http::field::expect];
+  if (beast::iequals(expect, "100-continue")) {
+    send("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+}
+
+void Session::on_body(beast::error_code ec) {
+  if (ec == http::error::body_limit) {
+    reject(413, "The request body is over the limit of " +
+                    std::to_string(server_->options_.body_limit) + " bytes.");
+    return;
+  }
+  if (ec == beast::error::timeout || ec == net::error::eof || ec == http::error::end_of_stream ||
+      ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+      ec == http::error::partial_message) {
+    close();
+    return;
+  }
+  if (ec) {
+    reject(400, "The request is not valid HTTP/1.1: " + ec.message() + ".");
+    return;
+  }
+  dispatch_request();
+}
+
+void Session::dispatch_request() {
+  auto message = parser_->release();
+  parser_.reset();
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  request.path = request.target.substr(0, request.target.find('?'));
+  for (const auto& field : message) {
+    request.headers.fields.emplace_back(std::string(field.name_string()),
+                                        std::string(field.value()));
+  }
+  request.body = std::move(message.body());
+  request.remote = remote_;
+  bool keep_alive = message.keep_alive() && !server_->draining_.load();
+
+  stream_.expires_never();
+  server_->in_flight_.fetch_add(1);
+  auto exchange = std::make_shared<Exchange>(shared_from_this(), std::move(request), keep_alive);
+  exchange_ = exchange;
+  exchange_active_ = true;
+  watch_for_disconnect();
+  try {
+    server_->handler_(exchange);
+  } catch (const std::exception& e) {
+    exchange->respond(server_->error_response(500, std::string("Internal error: ") + e.what()));
+  }
+}
+
+void Session::watch_for_disconnect() {
+  if (closed_ || watching_) return;
+  // Pipelined bytes land in buffer_ and are parsed as the next request; stop reading once a
+  // lot is waiting so a client cannot grow the buffer without bound.
+  if (buffer_.size() > server_->options_.header_limit + server_->options_.body_limit) return;
+  watching_ = true;
+  stream_.socket().async_read_some(
+      buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+        self->on_watch(ec, bytes);
+      });
+}
+
+void Session::on_watch(beast::error_code ec, size_t bytes) {
+  watching_ = false;
+  if (!ec) {
+    buffer_.commit(bytes);
+    if (resume_after_watch_) {
+      resume_after_watch_ = false;
+      read_header();
+    } else if (exchange_active_) {
+      watch_for_disconnect();
+    }
+    return;
+  }
+  if (ec == net::error::operation_aborted && resume_after_watch_) {
+    resume_after_watch_ = false;
+    read_header();
+    return;
+  }
+  if (ec == net::error::operation_aborted) return;
+  client_gone();
+}
+
+void Session::finish_exchange() {
+  if (!exchange_active_) return;
+  exchange_active_ = false;
+  exchange_.reset();
+  server_->in_flight_.fetch_sub(1);
+}
+
+void Session::exchange_gone() {
+  if (!exchange_active_) return;
+  auto exchange = exchange_.lock();
+  finish_exchange();
+  if (exchange) exchange->mark_gone();
+}
+
+void Session::exchange_finished(bool keep_alive) {
+  finish_exchange();
+  if (!keep_alive) {
+    close_after_write_ = true;
+  } else {
+    read_next_after_write_ = true;
+  }
+  if (!writing_) write_next();
+}
+
+void Session::exchange_abandoned_by_handler(bool streaming) {
+  if (closed_ || !exchange_active_) return;
+  finish_exchange();
+  // A stream is ended where it stopped; a request never answered gets a bare 500.
+  send(streaming ? std::string("0\r\n\r\n") : serialize_head(500, {}, false, 0));
+  close_after_write_ = true;
+}
+
+void Session::write_next() {
+  if (closed_) return;
+  if (out_.empty()) {
+    writing_ = false;
+    if (close_after_write_) {
+      close_after_write_ = false;
+      linger_and_close();
+    } else if (read_next_after_write_) {
+      read_next_after_write_ = false;
+      if (watching_) {
+        resume_after_watch_ = true;
+        stream_.socket().cancel();
+      } else {
+        read_header();
+      }
+    }
+    return;
+  }
+  writing_ = true;
+  // The front string stays alive in out_ until its write completes.
+  net::async_write(stream_.socket(), net::buffer(out_.front()),
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     if (self->closed_) return;
+                     if (ec) {
+                       self->client_gone();
+                       return;
+                     }
+                     self->out_.pop_front();
+                     self->write_next();
+                   });
+}
+
+void Session::reject(int status, const std::string& message) {
+  HttpResponse response = server_->error_response(status, message);
+  send(serialize_head(response.status, response.headers, false, response.body.size()) +
+       response.body);
+  close_after_write_ = true;
+  if (!writing_) write_next();
+}
+
+void Session::linger_and_close() {
+  // Half-close, then read and discard what the client still sends for a moment, so that it
+  // sees our answer instead of a reset.
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) {
+    close();
+    return;
+  }
+  stream_.expires_after(std::chrono::seconds(2));
+  auto self = shared_from_this();
+  auto drain = std::make_shared<std::function<void()>>();
+  *drain = [self, drain] {
+    self->stream_.async_read_some(net::buffer(self->drain_buffer_),
+                                  [self, drain](beast::error_code ec, size_t) {
+                                    if (ec) {
+                                      self->close();
+                                      *drain = nullptr;  // break the cycle
+                                      return;
+                                    }
+                                    (*drain)();
+                                  });
+  };
+  (*drain)();
+}
+
+void Session::client_gone() {
+  exchange_gone();
+  close();
+}
+
+void Session::close() {
+  if (closed_) return;
+  closed_ = true;
+  exchange_gone();
+  // out_ is left alone: a write may still be using its front string.
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.socket().close(ec);
+}
+
+Status HttpServer::Impl::listen() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(options_.host, ec);
+  if (ec) {
+    // A host name: resolve it.
+    tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(options_.host, std::to_string(options_.port), ec);
+    if (ec || results.empty()) {
+      return invalid_argument("cannot resolve host '" + options_.host + "': " + ec.message());
+    }
+    address = results.begin()->endpoint().address();
+  }
+  tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return io_error("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                    ": " + ec.message() + " (is another server using the port?)");
+  }
+  port_ = acceptor_.local_endpoint().port();
+  return Status::ok();
+}
+
+void HttpServer::Impl::accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+      auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+      {
+        std::lock_guard<std::mutex> lock(sessions_mutex_);
+        std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });
+        sessions_.push_back(session);
+      }
+      session->start();
+    }
+    accept();
+  });
+}
+
+void HttpServer::Impl::run() {
+  accept();
+  int n = std::max(1, options_.threads);
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([this] {
+      while (!ioc_.stopped()) {
+        try {
+          ioc_.run();
+        } catch (const std::exception&) {
+          // A handler threw on a server thread; keep serving the others.
+        }
+      }
+    });
+  }
+}
+
+void HttpServer::Impl::stop_accepting() {
+  draining_.store(true);
+  net::post(ioc_, [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+}
+
+void HttpServer::Impl::stop() {
+  if (stopped_.exchange(true)) return;
+  stop_accepting();
+  {
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    for (auto& weak : sessions_) {
+      if (auto s = weak.lock()) s->close_from_outside();
+    }
+  }
+  // Give the closes a moment to run, then stop the loop.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool any_open = false;
+    {
+      std::lock_guard<std::mutex> lock(sessions_mutex_);
+      for (auto& weak : sessions_) {
+        if (auto s = weak.lock(); s && !s->closed()) any_open = true;
+      }
+    }
+    if (!any_open) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions options,
+                                                      HttpHandler handler) {
+  auto impl = std::make_shared<Impl>(std::move(options), std::move(handler));
+  TG_RETURN_IF_ERROR(impl->listen());
+  impl->run();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+uint16_t HttpServer::port() const { return impl_->port_; }
+
+void HttpServer::stop_accepting() { impl_->stop_accepting(); }
+
+int HttpServer::in_flight() const { return impl_->in_flight_.load(); }
+
+void HttpServer::stop() { impl_->stop(); }
+
+Result<size_t> parse_byte_size(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 18) {
+    return invalid_argument("'" + text + "' is not a size: write a number with an optional unit, "
+                            "e.g. 8MiB, 512K or 1G");
+  }
+  size_t value = std::stoull(text.substr(0, i));
+  std::string unit = text.substr(i);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t multiplier;
+  if (unit.empty() || unit == "b") {
+    multiplier = 1;
+  } else if (unit == "k" || unit == "kb" || unit == "kib") {
+    multiplier = size_t{1} << 10;
+  } else if (unit == "m" || unit == "mb" || unit == "mib") {
+    multiplier = size_t{1} << 20;
+  } else if (unit == "g" || unit == "gb" || unit == "gib") {
+    multiplier = size_t{1} << 30;
+  } else {
+    return invalid_argument("'" + text + "' has an unknown unit: use K, M or G (binary)");
+  }
+  if (value > (size_t{1} << 50) / multiplier) return invalid_argument("'" + text + "' is too large");
+  return value * multiplier;
+}
+
+}  // namespace tokengrid::http

@@ -1,0 +1,228 @@
+#include "http/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include <boost/asio.hpp>
+
+#include "http/http_client.h"
+
+namespace tokengrid::http {
+namespace {
+
+namespace net = boost::asio;
+
+// Sends raw bytes on a fresh connection and returns everything read until the server closes
+// or `timeout` passes.
+std::string raw_exchange(uint16_t port, const std::string& bytes, bool half_close = true,
+                         std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) {
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  socket.connect({net::ip::make_address("127.0.0.1"), port});
+  timeval tv{};
+  tv.tv_sec = timeout.count() / 1000;
+  tv.tv_usec = (timeout.count() % 1000) * 1000;
+  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  boost::system::error_code ec;
+  net::write(socket, net::buffer(bytes), ec);
+  if (half_close) socket.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  std::string out;
+  char buf[4096];
+  while (true) {
+    size_t n = socket.read_some(net::buffer(buf), ec);
+    if (ec) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void start(HttpHandler handler, size_t body_limit = 1024) {
+    HttpServerOptions options;
+    options.port = 0;
+    options.body_limit = body_limit;
+    auto server = HttpServer::start(options, std::move(handler));
+    ASSERT_TRUE(server.is_ok()) << server.status().to_string();
+    server_ = std::move(server).value();
+  }
+  std::unique_ptr<HttpServer> server_;
+};
+
+HttpHandler echo_handler() {
+  return [](std::shared_ptr<HttpExchange> e) {
+    e->respond(HttpResponse::text(200, e->request().method + " " + e->request().target + " " +
+                                           e->request().body));
+  };
+}
+
+TEST(ByteSize, ParsesUnits) {
+  EXPECT_EQ(parse_byte_size("1024").value(), 1024u);
+  EXPECT_EQ(parse_byte_size("8MiB").value(), 8u << 20);
+  EXPECT_EQ(parse_byte_size("8m").value(), 8u << 20);
+  EXPECT_EQ(parse_byte_size("512K").value(), 512u << 10);
+  EXPECT_EQ(parse_byte_size("2GB").value(), size_t{2} << 30);
+  for (const char* bad : {"", "MiB", "-1", "1.5M", "12X", "99999999999999999999", "1 M"}) {
+    EXPECT_FALSE(parse_byte_size(bad).is_ok()) << bad;
+  }
+}
+
+TEST(Url, Parses) {
+  auto u = parse_url("http://127.0.0.1:8080/v1/");
+  ASSERT_TRUE(u.is_ok());
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 8080);
+  EXPECT_EQ(u->path, "/v1");
+  auto bare = parse_url("localhost");
+  ASSERT_TRUE(bare.is_ok());
+  EXPECT_EQ(bare->port, 80);
+  EXPECT_EQ(bare->path, "");
+  for (const char* bad : {"", "http://", "https://x", "http://h:0", "http://h:99999", "http://h:x/"}) {
+    EXPECT_FALSE(parse_url(bad).is_ok()) << bad;
+  }
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  start(echo_handler());
+  std::string out = raw_exchange(server_->port(),
+                                 "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
+                                 "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                 /*half_close=*/false);
+  size_t a = out.find("GET /a ");
+  size_t b = out.find("POST /b xyz");
+  size_t c = out.find("GET /c ");
+  ASSERT_NE(a, std::string::npos) << out;
+  ASSERT_NE(b, std::string::npos) << out;
+  ASSERT_NE(c, std::string::npos) << out;
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  EXPECT_NE(out.find("Connection: close"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  start(echo_handler());
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  socket.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+  net::write(socket, net::buffer(std::string("POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                                             "Expect: 100-continue\r\n\r\n")));
+  char buf[256];
+  size_t n = socket.read_some(net::buffer(buf));
+  EXPECT_EQ(std::string(buf, n), "HTTP/1.1 100 Continue\r\n\r\n");
+  net::write(socket, net::buffer(std::string("body")));
+  n = socket.read_some(net::buffer(buf));
+  EXPECT_NE(std::string(buf, n).find("POST /e body"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, OversizedBodyIs413FromContentLengthAndFromChunks) {
+  start(echo_handler(), 16);
+  std::string declared = raw_exchange(
+      server_->port(), "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'a'));
+  EXPECT_EQ(declared.rfind("HTTP/1.1 413", 0), 0u) << declared;
+  std::string chunked = raw_exchange(server_->port(),
+                                     "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "20\r\n" + std::string(32, 'a') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 413", 0), 0u) << chunked;
+}
+
+TEST_F(HttpServerTest, MalformedRequestIs400) {
+  start(echo_handler());
+  std::string out = raw_exchange(server_->port(), "GET / HTTP/1.1\r\nBad Header Line\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
+}
+
+TEST_F(HttpServerTest, StreamsChunksAndCountsInFlight) {
+  std::shared_ptr<HttpExchange> held;
+  std::mutex mutex;
+  start([&](std::shared_ptr<HttpExchange> e) {
+    e->begin_stream(200, {});
+    e->write("first");
+    std::lock_guard<std::mutex> lock(mutex);
+    held = e;
+  });
+  std::thread finisher([&] {
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (held) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    EXPECT_EQ(server_->in_flight(), 1);
+    held->write("second");
+    held->end_stream();
+  });
+  HttpClient client("127.0.0.1", server_->port());
+  std::string body;
+  auto r = client.request("GET", "/s", {}, "", [&](std::string_view piece) {
+    body.append(piece);
+    return true;
+  });
+  finisher.join();
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->headers.get("transfer-encoding"), "chunked");
+  EXPECT_EQ(body, "firstsecond");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (server_->in_flight() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(server_->in_flight(), 0);
+}
+
+TEST_F(HttpServerTest, AnExchangeDroppedUnansweredGets500) {
+  start([](std::shared_ptr<HttpExchange>) {});
+  std::string out = raw_exchange(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", false);
+  EXPECT_EQ(out.rfind("HTTP/1.1 500", 0), 0u) << out;
+}
+
+TEST_F(HttpServerTest, StopAcceptingRefusesNewConnectionsAndClosesAfterTheAnswer) {
+  start(echo_handler());
+  uint16_t port = server_->port();
+  HttpClient client("127.0.0.1", port);
+  ASSERT_TRUE(client.request("GET", "/one", {}, "").is_ok());
+  server_->stop_accepting();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto again = client.request("GET", "/two", {}, "");
+  // The kept-alive connection is closed rather than used for a new request.
+  if (again.is_ok()) EXPECT_EQ(again->headers.get("connection"), "close");
+  HttpClient fresh("127.0.0.1", port, std::chrono::milliseconds(500));
+  EXPECT_FALSE(fresh.request("GET", "/three", {}, "").is_ok());
+}
+
+// A handler may still hold an exchange (an upstream call in flight) when the server goes away:
+// answering it, or dropping it, must then do nothing rather than touch the freed server.
+TEST(HttpServer, ExchangesOutliveTheServer) {
+  std::shared_ptr<HttpExchange> held;
+  std::promise<void> received;
+  HttpServerOptions options;
+  options.port = 0;
+  auto server = HttpServer::start(options, [&](std::shared_ptr<HttpExchange> e) {
+    held = e;
+    received.set_value();
+  });
+  ASSERT_TRUE(server.is_ok());
+  const uint16_t port = (*server)->port();
+  std::thread client([port] { raw_exchange(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, std::chrono::milliseconds(300)); });
+  received.get_future().wait();
+  server->reset();
+  held->respond(HttpResponse::text(200, "late"));
+  held->write("late");
+  held.reset();
+  client.join();
+}
+
+TEST(HttpServer, ReportsAPortInUse) {
+  auto first = HttpServer::start(HttpServerOptions{.port = 0}, echo_handler());
+  ASSERT_TRUE(first.is_ok());
+  HttpServerOptions same;
+  same.port = (*first)->port();
+  auto second = HttpServer::start(same, echo_handler());
+  EXPECT_FALSE(second.is_ok());
+}
+
+}  // namespace
+}  // namespace tokengrid::http

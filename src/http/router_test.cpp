@@ -1,0 +1,134 @@
+#include "http/router.h"
+
+#include <gtest/gtest.h>
+
+namespace tokengrid::http {
+namespace {
+
+// Records what a handler answered, in place of a connection.
+class RecordingExchange : public HttpExchange {
+ public:
+  explicit RecordingExchange(HttpRequest r) : request_(std::move(r)) {}
+  const HttpRequest& request() const override { return request_; }
+  void respond(HttpResponse response) override { responses.push_back(std::move(response)); }
+  void begin_stream(int status, HttpHeaders) override { stream_status = status; }
+  void write(std::string data) override { streamed += data; }
+  void end_stream() override { ended = true; }
+  void on_client_gone(std::function<void()>) override {}
+
+  HttpRequest request_;
+  std::vector<HttpResponse> responses;
+  int stream_status = 0;
+  std::string streamed;
+  bool ended = false;
+};
+
+HttpRequest make(std::string method, std::string path) {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = path;
+  r.target = path;
+  return r;
+}
+
+Router make_router(std::vector<std::pair<std::string, int>>* observed) {
+  Router router([](ErrorKind kind, const HttpRequest&) {
+    switch (kind) {
+      case ErrorKind::kNotFound: return HttpResponse::text(404, "nf");
+      case ErrorKind::kMethodNotAllowed: return HttpResponse::text(405, "mna");
+      case ErrorKind::kMissingKey: return HttpResponse::text(401, "missing");
+      case ErrorKind::kWrongKey: return HttpResponse::text(401, "wrong");
+    }
+    return HttpResponse::text(500, "");
+  });
+  router.add("GET", "/health", [](std::shared_ptr<HttpExchange> e) {
+    e->respond(HttpResponse::text(200, "ok"));
+  });
+  router.add("POST", "/v1/completions", [](std::shared_ptr<HttpExchange> e) {
+    e->begin_stream(200, {});
+    e->write("chunk");
+    e->end_stream();
+  }, /*requires_key=*/true);
+  router.add("GET", "/v1/completions", [](std::shared_ptr<HttpExchange> e) {
+    e->respond(HttpResponse::text(200, "get"));
+  }, true);
+  router.set_keys(ApiKeys({"k1"}));
+  if (observed) {
+    router.set_observer([observed](const std::string& route, int status) {
+      observed->emplace_back(route, status);
+    });
+  }
+  return router;
+}
+
+TEST(Router, DispatchesByMethodAndPath) {
+  std::vector<std::pair<std::string, int>> observed;
+  Router router = make_router(&observed);
+  auto e = std::make_shared<RecordingExchange>(make("GET", "/health"));
+  router.dispatch(e);
+  ASSERT_EQ(e->responses.size(), 1u);
+  EXPECT_EQ(e->responses[0].body, "ok");
+  ASSERT_EQ(observed.size(), 1u);
+  EXPECT_EQ(observed[0], std::make_pair(std::string("/health"), 200));
+}
+
+TEST(Router, UnknownPathIs404AndObservedAsOther) {
+  std::vector<std::pair<std::string, int>> observed;
+  Router router = make_router(&observed);
+  auto e = std::make_shared<RecordingExchange>(make("GET", "/nope/../etc/passwd"));
+  router.dispatch(e);
+  ASSERT_EQ(e->responses.size(), 1u);
+  EXPECT_EQ(e->responses[0].status, 404);
+  EXPECT_EQ(observed.at(0), std::make_pair(std::string("other"), 404));
+}
+
+TEST(Router, WrongMethodIs405WithAllow) {
+  Router router = make_router(nullptr);
+  auto e = std::make_shared<RecordingExchange>(make("DELETE", "/v1/completions"));
+  router.dispatch(e);
+  ASSERT_EQ(e->responses.size(), 1u);
+  EXPECT_EQ(e->responses[0].status, 405);
+  EXPECT_EQ(e->responses[0].headers.get("allow"), "POST, GET");
+}
+
+TEST(Router, ProtectedRoutesCheckTheKey) {
+  std::vector<std::pair<std::string, int>> observed;
+  Router router = make_router(&observed);
+  auto missing = std::make_shared<RecordingExchange>(make("POST", "/v1/completions"));
+  router.dispatch(missing);
+  ASSERT_EQ(missing->responses.size(), 1u);
+  EXPECT_EQ(missing->responses[0].body, "missing");
+
+  HttpRequest wrong_request = make("POST", "/v1/completions");
+  wrong_request.headers.set("Authorization", "Bearer k2");
+  auto wrong = std::make_shared<RecordingExchange>(wrong_request);
+  router.dispatch(wrong);
+  EXPECT_EQ(wrong->responses.at(0).body, "wrong");
+
+  HttpRequest good_request = make("POST", "/v1/completions");
+  good_request.headers.set("Authorization", "Bearer k1");
+  auto good = std::make_shared<RecordingExchange>(good_request);
+  router.dispatch(good);
+  EXPECT_TRUE(good->responses.empty());
+  EXPECT_EQ(good->stream_status, 200);
+  EXPECT_EQ(good->streamed, "chunk");
+  EXPECT_TRUE(good->ended);
+
+  ASSERT_EQ(observed.size(), 3u);
+  EXPECT_EQ(observed[0].second, 401);
+  EXPECT_EQ(observed[1].second, 401);
+  EXPECT_EQ(observed[2], std::make_pair(std::string("/v1/completions"), 200));
+}
+
+TEST(Router, PathMatchIsExact) {
+  Router router = make_router(nullptr);
+  for (const char* p : {"/health/", "/HEALTH", "/healthz", "", "/"}) {
+    auto e = std::make_shared<RecordingExchange>(make("GET", p));
+    router.dispatch(e);
+    ASSERT_EQ(e->responses.size(), 1u) << p;
+    EXPECT_EQ(e->responses[0].status, 404) << p;
+  }
+}
+
+}  // namespace
+}  // namespace tokengrid::http

@@ -1,0 +1,55 @@
+#include "http/sse.h"
+
+#include <gtest/gtest.h>
+
+namespace tokengrid::http {
+namespace {
+
+TEST(Sse, EventFraming) {
+  EXPECT_EQ(sse_event("{\"a\":1}"), "data: {\"a\":1}\n\n");
+  EXPECT_EQ(sse_event("one\ntwo"), "data: one\ndata: two\n\n");
+  EXPECT_EQ(sse_done(), "data: [DONE]\n\n");
+}
+
+TEST(Sse, ParserRoundTripsEvents) {
+  SseParser parser;
+  auto events = parser.feed(sse_event("{\"x\":\"y\"}") + sse_event("a\nb") + sse_done());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0], "{\"x\":\"y\"}");
+  EXPECT_EQ(events[1], "a\nb");
+  EXPECT_EQ(events[2], "[DONE]");
+}
+
+TEST(Sse, ParserAcceptsBytesOneAtATimeAndCrlf) {
+  std::string stream = "data: first\r\n\r\n: keep-alive comment\r\nevent: x\r\ndata:second\r\n\r\n";
+  SseParser parser;
+  std::vector<std::string> events;
+  for (char c : stream) {
+    for (auto& e : parser.feed(std::string_view(&c, 1))) events.push_back(e);
+  }
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0], "first");
+  EXPECT_EQ(events[1], "second");
+}
+
+TEST(Sse, ParserHoldsAnIncompleteEvent) {
+  SseParser parser;
+  EXPECT_TRUE(parser.feed("data: par").empty());
+  EXPECT_TRUE(parser.feed("tial\n").empty());
+  auto events = parser.feed("\n");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0], "partial");
+}
+
+TEST(Sse, ParserSurvivesGarbage) {
+  SseParser parser;
+  std::string garbage;
+  for (int i = 0; i < 2000; ++i) garbage += static_cast<char>((i * 131 + 7) % 256);
+  parser.feed(garbage);
+  auto events = parser.feed("\n\ndata: ok\n\n");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "ok");
+}
+
+}  // namespace
+}  // namespace tokengrid::http
