@@ -235,12 +235,7 @@ Result<PolicyParams> parse_policy_params(const YAML::Node& node, const std::stri
 }
 
 Result<GridConfig> parse_grid_config(const std::string& yaml_text, const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
+  TG_ASSIGN_OR_RETURN(YAML::Node root, parse_yaml(yaml_text, file));
   try {
     if (!root.IsMap()) return invalid_argument(file + ":1: expected a map with sites, placement and policy");
     YamlFields f(root, "grid", file);
