@@ -40,8 +40,8 @@ const char kSpaceMark[] = "\xE2\x96\x81";  // U+2581, SentencePiece's visible sp
 
 }  // namespace
 
-const std::vector<ModelShape>& known_shapes() {
-  static const std::vector<ModelShape> shapes = {
+const std::vector<SyntheticShape>& synthetic_shapes() {
+  static const std::vector<SyntheticShape> shapes = {
       {"tiny", 64, 172, 5, 8, 4, 512, 512, 10000.0f, false},
       {"tinyllama-1.1b", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},
       {"llama-2-7b", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0f, false},
@@ -49,8 +49,8 @@ const std::vector<ModelShape>& known_shapes() {
   return shapes;
 }
 
-std::optional<ModelShape> find_shape(const std::string& name) {
-  for (const ModelShape& s : known_shapes()) {
+std::optional<SyntheticShape> find_synthetic_shape(const std::string& name) {
+  for (const SyntheticShape& s : synthetic_shapes()) {
     if (s.name == name) return s;
   }
   return std::nullopt;
@@ -104,7 +104,7 @@ SyntheticVocabulary make_synthetic_vocabulary(int vocab_size, uint64_t seed) {
   return v;
 }
 
-Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t seed,
+Status write_synthetic_model(const SyntheticShape& shape, TensorType type, uint64_t seed,
                              const std::string& path) {
   GgufWriter writer;
   const int head_dim = shape.dim / shape.n_heads;

@@ -17,7 +17,9 @@
 
 namespace tokengrid::engine {
 
-struct ModelShape {
+// The dimensions of a random-weight model to write (grid::ModelShape, by contrast, describes a
+// real model for the performance model).
+struct SyntheticShape {
   std::string name;
   int dim, ffn_dim, n_layers, n_heads, n_kv_heads, vocab_size, context_length;
   float rope_freq_base;
@@ -26,8 +28,8 @@ struct ModelShape {
 
 // The shapes `tokengrid model synth --shape` knows: "tiny" (stories260k-sized),
 // "tinyllama-1.1b" and "llama-2-7b".
-const std::vector<ModelShape>& known_shapes();
-std::optional<ModelShape> find_shape(const std::string& name);
+const std::vector<SyntheticShape>& synthetic_shapes();
+std::optional<SyntheticShape> find_synthetic_shape(const std::string& name);
 
 struct SyntheticVocabulary {
   std::vector<std::string> tokens;
@@ -39,7 +41,7 @@ SyntheticVocabulary make_synthetic_vocabulary(int vocab_size, uint64_t seed);
 // Writes the model. Layer matrices take `type`; the token embedding and output matrices take
 // q8_0 when `type` is q4_0 (as published Q4_0 files do), and norms stay f32. Matrices whose
 // rows do not divide into blocks of the type stay f32.
-Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t seed,
+Status write_synthetic_model(const SyntheticShape& shape, TensorType type, uint64_t seed,
                              const std::string& path);
 
 }  // namespace tokengrid::engine
