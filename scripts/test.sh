@@ -1,6 +1,34 @@
 #!/usr/bin/env bash
-# Builds tokengrid and runs every test (unit, golden, sanitizer and end-to-end labels).
+# Builds tokengrid and runs every test (unit, golden, sanitizer, CLI and end-to-end labels).
+# Arguments go to ctest (scripts/test.sh -L engine). The last line says how many tests were
+# skipped and why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" "$@"
+build_dir=${BUILD_DIR:-build}
+
+status=0
+for dir in "$build_dir"; do
+  echo "test: ctest in $dir"
+  ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --output-junit junit.xml "$@" || status=$?
+done
+
+# Every skip says why in its output; the real-data ones say "needs the real data in
+# ../shared/data" (core/test_data.h).
+skipped=0 real_data=0
+for dir in "$build_dir"; do
+  report="$dir/junit.xml"
+  [ -f "$report" ] || continue
+  n=$(grep -c 'status="skipped"' "$report" || true)
+  r=$(grep -c 'needs the real data in ../shared/data' "$report" || true)
+  skipped=$((skipped + n))
+  real_data=$((real_data + r))
+done
+if [ "$skipped" -eq 0 ]; then
+  echo "test: no test skipped"
+else
+  other=$((skipped - real_data))
+  echo "test: $skipped tests skipped: $real_data compare with the real models, traces and signals" \
+    "of ../shared/data, which is not beside this checkout${other:+}$([ "$other" -gt 0 ] && echo ", $other for other reasons (see their output in $build_dir/junit.xml and $sanitize_dir/junit.xml)")"
+fi
+exit "$status"
