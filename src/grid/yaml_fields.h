@@ -74,6 +74,18 @@ std::string indexed(const std::string& path, size_t i);
 // The YAML document in `text`; a syntax error names `file` and the line.
 Result<YAML::Node> parse_yaml(const std::string& text, const std::string& file);
 
+// read(document) for the YAML document in `text`: a syntax error, or a node that yaml-cpp
+// refuses to read as asked (a YAML::Exception), becomes an error naming `file` and the line.
+template <typename Read>
+auto read_yaml(const std::string& text, const std::string& file, Read read) -> decltype(read(YAML::Node())) {
+  TG_ASSIGN_OR_RETURN(YAML::Node root, parse_yaml(text, file));
+  try {
+    return read(root);
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
 // A path written in the configuration file `file`: relative paths are taken from the file's
 // directory, falling back to the working directory when only that has it.
 std::string resolve_path(const std::string& file, const std::string& path);

@@ -80,5 +80,14 @@ TEST(YamlFields, ParseYamlNamesTheLineOfASyntaxError) {
   EXPECT_NE(bad.status().message().find("not valid YAML"), std::string::npos);
 }
 
+TEST(YamlFields, ReadYamlTurnsAConversionThatThrowsIntoAnError) {
+  auto read_a = [](const YAML::Node& root) -> Result<int> { return root["a"].as<int>(); };
+  EXPECT_EQ(*read_yaml("a: 4\n", "f.yaml", read_a), 4);
+  auto wrong = read_yaml("b: 1\na: four\n", "f.yaml", read_a);
+  ASSERT_FALSE(wrong.is_ok());
+  EXPECT_EQ(wrong.status().message().rfind("f.yaml:2: ", 0), 0u) << wrong.status().message();
+  EXPECT_FALSE(read_yaml("a: [\n", "f.yaml", read_a).is_ok());
+}
+
 }  // namespace
 }  // namespace tokengrid::grid

@@ -399,12 +399,7 @@ class PlannerReader {
 }  // namespace
 
 Result<PlannerInput> parse_planner_input(const std::string& yaml_text, const std::string& file) {
-  TG_ASSIGN_OR_RETURN(YAML::Node root, grid::parse_yaml(yaml_text, file));
-  try {
-    return PlannerReader(root, file).read();
-  } catch (const YAML::Exception& e) {
-    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  return grid::read_yaml(yaml_text, file, [&](const YAML::Node& root) { return PlannerReader(root, file).read(); });
 }
 
 Result<PlannerInput> load_planner_input(const std::string& path) {

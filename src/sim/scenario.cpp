@@ -245,12 +245,7 @@ class ScenarioReader {
 }  // namespace
 
 Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string& file) {
-  TG_ASSIGN_OR_RETURN(YAML::Node root, grid::parse_yaml(yaml_text, file));
-  try {
-    return ScenarioReader(root, file).read();
-  } catch (const YAML::Exception& e) {
-    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  return grid::read_yaml(yaml_text, file, [&](const YAML::Node& root) { return ScenarioReader(root, file).read(); });
 }
 
 Result<Scenario> load_scenario(const std::string& path) {
