@@ -1,4 +1,5 @@
-// The GGUF reader fed thousands of mutated files, built with AddressSanitizer and UBSan.
+// The GGUF reader fed thousands of mutated files; the sanitize build (scripts/test.sh) runs it
+// under AddressSanitizer and UBSan.
 //
 // Each run applies a few random byte flips, overwrites with boundary values, insertions,
 // deletions or truncations to a valid file and parses the result. Every run must end in ok or
