@@ -5,10 +5,13 @@
 #include <mutex>
 #include <set>
 
-#include "serve/chat_template.h"
+#include <nlohmann/json.hpp>
+
 #include "http/openai_protocol.h"
 #include "http/router.h"
 #include "http/sse.h"
+#include "serve/chat_template.h"
+#include "serve/package_power.h"
 
 namespace tokengrid::serve {
 
@@ -107,6 +110,7 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   void handle_models(std::shared_ptr<HttpExchange> exchange);
   void handle_ready(std::shared_ptr<HttpExchange> exchange);
   void handle_metrics(std::shared_ptr<HttpExchange> exchange);
+  void handle_stats(std::shared_ptr<HttpExchange> exchange);
 
   // Validates sizes and starts the engine requests; answers the exchange in every case.
   void generate(std::shared_ptr<HttpExchange> exchange, bool chat,
@@ -119,7 +123,7 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   Router router_;
   MetricsRegistry metrics_;
   ServedModel model_;
-  ChatTemplateFamily chat_family_ = ChatTemplateFamily::kFallback;
+  ChatTemplate chat_template_;
   std::atomic<bool> model_ready_{false};
   std::mutex load_mutex_;
   std::string load_error_;
@@ -144,6 +148,7 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
 
   class Job;
   std::mutex jobs_mutex_;
+  PackagePower package_power_;
   std::set<std::shared_ptr<Job>> jobs_;
 };
 
@@ -534,11 +539,11 @@ void OpenAiService::Impl::handle_chat(std::shared_ptr<HttpExchange> exchange) {
     return;
   }
   ChatRequest& request = parsed.value();
-  std::string text = render_chat(chat_family_, request.messages);
-  std::vector<int32_t> ids = served->encode(text, /*template_text=*/true);
+  const RenderedChat prompt = render_chat(chat_template_, request.messages);
+  std::vector<int32_t> ids = served->encode(prompt.text, prompt.contents);
   std::vector<std::vector<int32_t>> prompts(request.options.n, ids);
   generate(std::move(exchange), /*chat=*/true, std::move(prompts), request.options,
-           chat_stop_sequences(chat_family_), "messages");
+           chat_stop_sequences(chat_template_.family), "messages");
 }
 
 void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> exchange) {
@@ -555,7 +560,7 @@ void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> excha
   CompletionRequest& request = parsed.value();
   std::vector<std::vector<int32_t>> prompts;
   for (const Prompt& p : request.prompts) {
-    std::vector<int32_t> ids = p.is_token_ids ? p.token_ids : served->encode(p.text, false);
+    std::vector<int32_t> ids = p.is_token_ids ? p.token_ids : served->encode(p.text, std::vector<engine::TextRange>{{0, p.text.size()}});
     for (int k = 0; k < request.options.n; ++k) prompts.push_back(ids);
   }
   generate(std::move(exchange), /*chat=*/false, std::move(prompts), request.options, {}, "prompt");
@@ -693,6 +698,29 @@ void OpenAiService::Impl::handle_metrics(std::shared_ptr<HttpExchange> exchange)
   exchange->respond(HttpResponse::text(200, metrics_.render(), kPrometheusContentType));
 }
 
+// The worker's load for a gateway: a small JSON object polled every few hundred milliseconds.
+void OpenAiService::Impl::handle_stats(std::shared_ptr<HttpExchange> exchange) {
+  nlohmann::json j = {{"ready", false}};
+  if (const ServedModel* served = model()) {
+    const engine::EngineStats s = served->engine->stats();
+    j = {{"ready", true},
+         {"model", served->name},
+         {"queued", s.queued},
+         {"running", s.running},
+         {"kv_blocks_used", s.kv_blocks_used},
+         {"kv_blocks_total", s.kv_blocks_total},
+         {"prefix_hit_tokens", s.prefix_hit_tokens},
+         {"prefix_query_tokens", s.prefix_query_tokens},
+         {"preemptions", s.preemptions}};
+  }
+  {
+    std::lock_guard<std::mutex> lock(jobs_mutex_);
+    j["active_requests"] = jobs_.size();
+  }
+  if (auto watts = package_power_.watts()) j["package_watts"] = *watts;
+  exchange->respond(HttpResponse::json(200, j.dump()));
+}
+
 OpenAiService::OpenAiService(OpenAiServiceOptions options)
     : impl_(std::make_shared<Impl>(std::move(options))) {
   Impl* impl = impl_.get();
@@ -707,6 +735,7 @@ OpenAiService::OpenAiService(OpenAiServiceOptions options)
   });
   impl->router_.add("GET", "/ready", bind(&Impl::handle_ready));
   impl->router_.add("GET", "/metrics", bind(&Impl::handle_metrics));
+  impl->router_.add("GET", "/v1/stats", bind(&Impl::handle_stats));
 }
 
 OpenAiService::~OpenAiService() = default;
@@ -739,7 +768,7 @@ HttpResponse OpenAiService::transport_error(int status, const std::string& messa
 
 void OpenAiService::set_model(ServedModel model) {
   impl_->model_ = std::move(model);
-  impl_->chat_family_ = detect_chat_template(impl_->model_.chat_template);
+  impl_->chat_template_ = detect_chat_template(impl_->model_.chat_template);
   impl_->model_ready_.store(true);
 }
 
