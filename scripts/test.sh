@@ -24,16 +24,19 @@ skipped=0 real_data=0
 for dir in "$build_dir" "$sanitize_dir"; do
   report="$dir/junit.xml"
   [ -f "$report" ] || continue
-  n=$(grep -c 'status="skipped"' "$report" || true)
+  n=$(grep -c '<skipped ' "$report" || true)
   r=$(grep -c 'needs the real data in ../shared/data' "$report" || true)
   skipped=$((skipped + n))
   real_data=$((real_data + r))
 done
+other=$((skipped - real_data))
+reasons=()
+[ "$real_data" -gt 0 ] && reasons+=("$real_data compare with the real models, traces and signals of ../shared/data, which is not beside this checkout")
+[ "$other" -gt 0 ] && reasons+=("$other for other reasons (their output is in $build_dir/junit.xml and $sanitize_dir/junit.xml)")
 if [ "$skipped" -eq 0 ]; then
   echo "test: no test skipped"
 else
-  other=$((skipped - real_data))
-  echo "test: $skipped tests skipped: $real_data compare with the real models, traces and signals" \
-    "of ../shared/data, which is not beside this checkout${other:+}$([ "$other" -gt 0 ] && echo ", $other for other reasons (see their output in $build_dir/junit.xml and $sanitize_dir/junit.xml)")"
+  summary=$(IFS=';'; echo "${reasons[*]}")
+  echo "test: $skipped tests skipped: ${summary//;/; }"
 fi
 exit "$status"
