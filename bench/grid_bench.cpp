@@ -1,6 +1,6 @@
 // Speed of the grid core's hot paths: the perf model's per-iteration prediction (called once per
 // simulated engine iteration) and a policy decision (once per routed request). Prints figures;
-// asserts nothing. Run: ninja -C build grid_bench && ./build/src/grid/grid_bench
+// asserts nothing. Run: ninja -C build grid_bench && ./build/bench/grid_bench
 #include <chrono>
 #include <cstdio>
 #include <vector>

@@ -1,6 +1,42 @@
 #!/usr/bin/env bash
-# Builds tokengrid and runs every test (unit, golden, sanitizer and end-to-end labels).
+# Builds tokengrid and runs every test: in build/ the unit, golden, CLI and end-to-end tests;
+# in build-sanitize/ every part's unit tests again under AddressSanitizer and UBSan with asserts
+# on (the sanitize build has nothing else). Arguments go to both ctest runs
+# (scripts/test.sh -L engine). The last line says how many tests were skipped and why.
+#   BUILD_DIR=dir SANITIZE_BUILD_DIR=dir scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" "$@"
+build_dir=${BUILD_DIR:-build}
+sanitize_dir=${SANITIZE_BUILD_DIR:-build-sanitize}
+cmake -S . -B "$sanitize_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOKENGRID_SANITIZE=ON >/dev/null
+cmake --build "$sanitize_dir" -j "$(nproc)"
+
+status=0
+for dir in "$build_dir" "$sanitize_dir"; do
+  echo "test: ctest in $dir"
+  ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --output-junit junit.xml "$@" || status=$?
+done
+
+# Every skip says why in its output; the real-data ones say "needs the real data in
+# ../shared/data" (core/test_data.h).
+skipped=0 real_data=0
+for dir in "$build_dir" "$sanitize_dir"; do
+  report="$dir/junit.xml"
+  [ -f "$report" ] || continue
+  n=$(grep -c '<skipped ' "$report" || true)
+  r=$(grep -c 'needs the real data in ../shared/data' "$report" || true)
+  skipped=$((skipped + n))
+  real_data=$((real_data + r))
+done
+other=$((skipped - real_data))
+reasons=()
+[ "$real_data" -gt 0 ] && reasons+=("$real_data compare with the real models, traces and signals of ../shared/data, which is not beside this checkout")
+[ "$other" -gt 0 ] && reasons+=("$other for other reasons (their output is in $build_dir/junit.xml and $sanitize_dir/junit.xml)")
+if [ "$skipped" -eq 0 ]; then
+  echo "test: no test skipped"
+else
+  summary=$(IFS=';'; echo "${reasons[*]}")
+  echo "test: $skipped tests skipped: ${summary//;/; }"
+fi
+exit "$status"

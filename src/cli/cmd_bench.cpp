@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "engine/bench.h"
-#include "engine/grammar_bench.h"
+#include "bench/grammar_bench.h"
+#include "bench/kernel_bench.h"
+#include "bench/model_bench.h"
 #include "engine/model.h"
-#include "engine/model_bench.h"
 #include "engine/synthetic_model.h"
 #include "engine/thread_pool.h"
 #include "engine/tokenizer.h"
@@ -47,14 +47,14 @@ struct Options {
 };
 
 struct Bandwidth {
-  engine::Stat one_thread, all_threads;
+  bench::Stat one_thread, all_threads;
 };
 
 Bandwidth measure_memory(const Options& o) {
   Bandwidth b;
   engine::ThreadPool single(1), all(o.threads);
-  b.one_thread = engine::measure_read_bandwidth(&single, o.memory_mib << 20, o.reps * 2);
-  b.all_threads = o.threads == 1 ? b.one_thread : engine::measure_read_bandwidth(&all, o.memory_mib << 20, o.reps * 2);
+  b.one_thread = bench::measure_read_bandwidth(&single, o.memory_mib << 20, o.reps * 2);
+  b.all_threads = o.threads == 1 ? b.one_thread : bench::measure_read_bandwidth(&all, o.memory_mib << 20, o.reps * 2);
   return b;
 }
 
@@ -98,8 +98,8 @@ void print_grammar(const engine::Tokenizer& tokenizer, const std::string& vocab_
   std::printf("\n| grammar | vocabulary | tokens | cold us/token | cold max us | warm us/token | warm p99 us |%s"
               " positions | MiB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |%s ---: | ---: |\n",
               step_ms > 0 ? " decode step ms | cold / step | warm / step |" : "", step_ms > 0 ? " ---: | ---: | ---: |" : "");
-  for (const auto& c : engine::standard_grammar_cases()) {
-    engine::GrammarBenchResult r = engine::bench_grammar(c, trie, reps);
+  for (const auto& c : bench::standard_grammar_cases()) {
+    bench::GrammarBenchResult r = bench::bench_grammar(c, trie, reps);
     std::string ratios;
     if (step_ms > 0) {
       char buf[128];
@@ -138,7 +138,7 @@ int run_model(const Options& o) {
   }
   const engine::Model& model = **loaded;
   const int context = model.config().context_length;
-  std::vector<engine::ModelBenchTest> tests;
+  std::vector<bench::ModelBenchTest> tests;
   for (int p : o.prompts) {
     if (p > 0 && p <= context) tests.push_back({"pp" + std::to_string(p), p, 0, 1});
   }
@@ -154,21 +154,21 @@ int run_model(const Options& o) {
     // Unless told otherwise, read as many bytes as a decode step does, so that the ceiling sees
     // the same cache conditions as tg (a large last-level cache can hold part of either).
     Options sized = o;
-    if (!o.memory_mib_given) sized.memory_mib = static_cast<size_t>(engine::weight_bytes_per_step(model) / (1 << 20)) + 1;
+    if (!o.memory_mib_given) sized.memory_mib = static_cast<size_t>(bench::weight_bytes_per_step(model) / (1 << 20)) + 1;
     bandwidth = measure_memory(sized);
     print_memory(sized, *bandwidth);
   }
   engine::ThreadPool pool(o.threads);
-  auto results = engine::bench_model(model, &pool, tests, o.reps);
+  auto results = bench::bench_model(model, &pool, tests, o.reps);
 
   const std::string name = model.config().name + " " + main_type(model);
-  const double gib = static_cast<double>(engine::model_bytes(model)) / (1 << 30);
-  const double params = static_cast<double>(engine::model_parameters(model)) / 1e9;
+  const double gib = static_cast<double>(bench::model_bytes(model)) / (1 << 30);
+  const double params = static_cast<double>(bench::model_parameters(model)) / 1e9;
   const char* path = engine::kernel_path_name(engine::active_kernel_path());
   if (o.json) {
     for (const auto& r : results) {
-      nlohmann::json j = {{"model", name}, {"model_path", o.model_path}, {"size_bytes", engine::model_bytes(model)},
-                          {"params", engine::model_parameters(model)}, {"threads", o.threads},
+      nlohmann::json j = {{"model", name}, {"model_path", o.model_path}, {"size_bytes", bench::model_bytes(model)},
+                          {"params", bench::model_parameters(model)}, {"threads", o.threads},
                           {"kernels", path}, {"test", r.test.name}, {"prompt", r.test.prompt},
                           {"steps", r.test.steps}, {"sequences", r.test.sequences},
                           {"tokens_per_s", r.tokens_per_s.median}, {"tokens_per_s_spread", r.tokens_per_s.spread},
@@ -216,7 +216,7 @@ int run_kernels(const Options& o) {
     if (engine::kernel_path_supported(p)) paths.push_back(p);
   }
   std::vector<int64_t> batches(o.batches.begin(), o.batches.end());
-  auto rows = engine::bench_kernels(&pool, 5632, 2048,
+  auto rows = bench::bench_kernels(&pool, 5632, 2048,
                                     {TensorType::Q4_0, TensorType::Q8_0, TensorType::F16, TensorType::BF16,
                                      TensorType::F32, TensorType::Q4_K, TensorType::Q6_K},
                                     paths, batches, o.kernel_seconds);

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "engine/engine_load.h"
+#include "bench/engine_load_bench.h"
 #include "engine/llm_engine.h"
 
 namespace tokengrid::cli {
@@ -26,7 +26,7 @@ std::vector<int32_t> random_prompt(std::mt19937_64& rng, int bos, int vocab, int
   return ids;
 }
 
-void print_row(const char* what, const engine::LoadRun& run) {
+void print_row(const char* what, const bench::LoadRun& run) {
   std::printf("| %s | %d | %d | %.2f | %.1f | %.3f | %.3f | %d |\n", what, run.requests,
               run.generated_tokens, run.seconds, run.tokens_per_second(), run.mean_ttft_seconds,
               run.max_ttft_seconds, run.cached_prompt_tokens);
@@ -78,7 +78,7 @@ int run_engine_bench(int argc, char** argv) {
   for (int c : concurrency) {
     std::vector<std::vector<int32_t>> prompts;
     for (int i = 0; i < c; ++i) prompts.push_back(random_prompt(rng, bos, vocab, prompt_tokens));
-    auto run = engine::run_greedy_burst(eng, prompts, new_tokens);
+    auto run = bench::run_greedy_burst(eng, prompts, new_tokens);
     if (!run.is_ok()) {
       std::fprintf(stderr, "tokengrid engine-bench: %s\n", run.status().to_string().c_str());
       return 1;
@@ -92,7 +92,7 @@ int run_engine_bench(int argc, char** argv) {
       std::vector<int32_t> prompt = prefix;
       std::vector<int32_t> tail = random_prompt(rng, bos, vocab, 9);
       prompt.insert(prompt.end(), tail.begin() + 1, tail.end());
-      auto run = engine::run_greedy_burst(eng, {prompt}, 1);
+      auto run = bench::run_greedy_burst(eng, {prompt}, 1);
       if (!run.is_ok()) {
         std::fprintf(stderr, "tokengrid engine-bench: %s\n", run.status().to_string().c_str());
         return 1;

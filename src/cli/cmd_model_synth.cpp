@@ -18,7 +18,7 @@ int run_model_synth(int argc, char** argv) {
   uint64_t seed = 1;
   int context = 0;
   std::string shapes;
-  for (const auto& s : engine::known_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
+  for (const auto& s : engine::synthetic_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   app.add_option("--shape", shape_name, "one of: " + shapes);
   app.add_option("--type", type_name, "weight type: f32, f16, bf16, q8_0, q4_0");
   app.add_option("--seed", seed, "random seed; the same seed gives the same file");
@@ -33,7 +33,7 @@ int run_model_synth(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  auto shape = engine::find_shape(shape_name);
+  auto shape = engine::find_synthetic_shape(shape_name);
   if (!shape) {
     std::fprintf(stderr, "tokengrid model synth: unknown shape '%s'; known shapes: %s\n",
                  shape_name.c_str(), shapes.c_str());

@@ -1,6 +1,7 @@
 #include "core/mapped_file.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -10,7 +11,7 @@ namespace tokengrid {
 namespace {
 
 TEST(MappedFile, MapsWholeFile) {
-  auto path = std::filesystem::temp_directory_path() / "tokengrid_mapped_file_test.bin";
+  auto path = std::filesystem::temp_directory_path() / ("tokengrid_mapped_file_test_" + std::to_string(::getpid()) + ".bin");
   {
     std::ofstream out(path, std::ios::binary);
     out << "hello";

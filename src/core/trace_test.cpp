@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/test_data.h"
+
 #include <filesystem>
 
 namespace tokengrid {
@@ -109,8 +111,8 @@ TEST(Traces, GarbageIsAnErrorNotACrash) {
 }
 
 TEST(ReadTrace, RealFilesLoad) {
-  const std::string dir = std::string(TOKENGRID_SHARED_DATA) + "/traces/";
-  if (!std::filesystem::exists(dir + "azure_llm_2023_code.csv")) GTEST_SKIP() << "no shared traces at " << dir;
+  TOKENGRID_SKIP_WITHOUT_SHARED_DATA("traces/azure_llm_2023_code.csv");
+  const std::string dir = test_data::shared_data("traces/");
   auto azure = read_trace(dir + "azure_llm_2023_code.csv");
   ASSERT_TRUE(azure.is_ok()) << azure.status().to_string();
   EXPECT_EQ(azure->requests.size(), 8819u);
@@ -120,7 +122,7 @@ TEST(ReadTrace, RealFilesLoad) {
   EXPECT_EQ(moon->requests.size(), 12031u);
   EXPECT_FALSE(moon->requests.front().hash_ids.empty());
   EXPECT_FALSE(read_trace(dir + "missing.csv").is_ok());
-  EXPECT_FALSE(read_trace(std::string(TOKENGRID_SHARED_DATA) + "/README.md").is_ok());
+  EXPECT_FALSE(read_trace(test_data::shared_data("README.md")).is_ok());
 }
 
 }  // namespace

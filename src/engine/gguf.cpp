@@ -372,163 +372,206 @@ Result<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, std::string nam
   return file;
 }
 
-Status GgufFile::parse_all() {
-  Parser p(bytes_, name_);
-  if (bytes_.size() < 4 || std::memcmp(bytes_.data(), kMagic, 4) != 0) {
-    std::string start = bytes_.empty() ? "the file is empty"
-                                       : "it starts with bytes " +
-                                             hex_bytes(bytes_.data(), std::min<size_t>(4, bytes_.size()));
-    return invalid_argument(name_ + ": not a GGUF file (" + start +
-                            ", expected \"GGUF\"); pass a .gguf model file");
-  }
-  uint32_t magic;
-  (void)p.get(magic);
-  if (!p.get(version_)) return p.truncated("the GGUF version");
-  if (version_ < 1 || version_ > 3) {
-    std::string hint = (version_ & 0xffffu) == 0 ? " (a big-endian GGUF file?)" : "";
-    return unsupported(name_ + ": GGUF version " + std::to_string(version_) + hint +
-                       " is not supported; tokengrid reads versions 1, 2 and 3");
-  }
-  p.set_version(version_);
+// The steps of parsing a GGUF file, in file order: header, metadata, tensor table, then the
+// placement of each tensor's data. Each step bounds what it reads by what the file can hold, so
+// a hostile count or offset is an error before anything is reserved or read.
+class GgufFile::Reader {
+ public:
+  explicit Reader(GgufFile& file) : f_(file), p_(file.bytes_, file.name_) {}
 
-  uint64_t n_tensors, n_kv;
-  if (!p.get_count(n_tensors)) return p.truncated("the tensor count");
-  if (!p.get_count(n_kv)) return p.truncated("the metadata count");
-
-  // Minimum encoded sizes bound the counts before anything is reserved for them.
-  const size_t min_kv = p.count_width() + 4 + 1;
-  const size_t min_tensor = p.count_width() + 4 + p.count_width() + 4 + 8;
-  if (n_kv > p.remaining() / min_kv) {
-    return p.corrupt_here("the header claims " + std::to_string(n_kv) +
-                          " metadata entries, more than the " + std::to_string(p.remaining()) +
-                          " remaining bytes can hold");
-  }
-  if (n_tensors > p.remaining() / min_tensor) {
-    return p.corrupt_here("the header claims " + std::to_string(n_tensors) +
-                          " tensors, more than the " + std::to_string(p.remaining()) +
-                          " remaining bytes can hold");
+  Status read() {
+    TG_RETURN_IF_ERROR(read_header());
+    TG_RETURN_IF_ERROR(read_metadata());
+    TG_RETURN_IF_ERROR(read_alignment());
+    TG_RETURN_IF_ERROR(read_tensor_table());
+    return place_tensor_data();
   }
 
-  metadata_.reserve(static_cast<size_t>(n_kv));
-  for (uint64_t i = 0; i < n_kv; ++i) {
-    std::string key;
-    TG_RETURN_IF_ERROR(p.string(key, "metadata key " + std::to_string(i)));
-    std::string where = "metadata key '" + key + "'";
-    uint32_t raw_type;
-    if (!p.get(raw_type)) return p.truncated("the value type of " + where);
-    if (!valid_value_type(raw_type)) {
-      return p.corrupt_here(where + " has unknown value type " + std::to_string(raw_type) +
-                            " (GGUF defines 0..12)");
+ private:
+  // Magic, version, and the two counts, bounded by the encoded sizes of their entries.
+  Status read_header() {
+    const std::span<const uint8_t> bytes = f_.bytes_;
+    if (bytes.size() < 4 || std::memcmp(bytes.data(), kMagic, 4) != 0) {
+      std::string start = bytes.empty() ? "the file is empty"
+                                        : "it starts with bytes " + hex_bytes(bytes.data(), std::min<size_t>(4, bytes.size()));
+      return invalid_argument(f_.name_ + ": not a GGUF file (" + start + ", expected \"GGUF\"); pass a .gguf model file");
     }
-    GgufValue value;
-    TG_RETURN_IF_ERROR(p.value(static_cast<GgufValueType>(raw_type), value, 0, where));
-    metadata_.emplace_back(std::move(key), std::move(value));
-  }
-  metadata_by_key_.resize(metadata_.size());
-  for (size_t i = 0; i < metadata_by_key_.size(); ++i) metadata_by_key_[i] = i;
-  std::stable_sort(metadata_by_key_.begin(), metadata_by_key_.end(),
-                   [&](size_t a, size_t b) { return metadata_[a].first < metadata_[b].first; });
-  for (size_t i = 1; i < metadata_by_key_.size(); ++i) {
-    const std::string& key = metadata_[metadata_by_key_[i]].first;
-    if (key == metadata_[metadata_by_key_[i - 1]].first) {
-      return p.corrupt_here("metadata key '" + key + "' appears more than once");
+    uint32_t magic;
+    (void)p_.get(magic);
+    if (!p_.get(f_.version_)) return p_.truncated("the GGUF version");
+    if (f_.version_ < 1 || f_.version_ > 3) {
+      std::string hint = (f_.version_ & 0xffffu) == 0 ? " (a big-endian GGUF file?)" : "";
+      return unsupported(f_.name_ + ": GGUF version " + std::to_string(f_.version_) + hint +
+                         " is not supported; tokengrid reads versions 1, 2 and 3");
     }
+    p_.set_version(f_.version_);
+    if (!p_.get_count(n_tensors_)) return p_.truncated("the tensor count");
+    if (!p_.get_count(n_kv_)) return p_.truncated("the metadata count");
+    const size_t min_kv = p_.count_width() + 4 + 1;
+    const size_t min_tensor = p_.count_width() + 4 + p_.count_width() + 4 + 8;
+    if (n_kv_ > p_.remaining() / min_kv) {
+      return p_.corrupt_here("the header claims " + std::to_string(n_kv_) + " metadata entries, more than the " +
+                             std::to_string(p_.remaining()) + " remaining bytes can hold");
+    }
+    if (n_tensors_ > p_.remaining() / min_tensor) {
+      return p_.corrupt_here("the header claims " + std::to_string(n_tensors_) + " tensors, more than the " +
+                             std::to_string(p_.remaining()) + " remaining bytes can hold");
+    }
+    return Status::ok();
   }
 
-  if (const GgufValue* a = find("general.alignment")) {
+  // The key-value pairs, then the index by key (a key may appear once).
+  Status read_metadata() {
+    f_.metadata_.reserve(static_cast<size_t>(n_kv_));
+    for (uint64_t i = 0; i < n_kv_; ++i) {
+      std::string key;
+      TG_RETURN_IF_ERROR(p_.string(key, "metadata key " + std::to_string(i)));
+      std::string where = "metadata key '" + key + "'";
+      uint32_t raw_type;
+      if (!p_.get(raw_type)) return p_.truncated("the value type of " + where);
+      if (!valid_value_type(raw_type)) {
+        return p_.corrupt_here(where + " has unknown value type " + std::to_string(raw_type) + " (GGUF defines 0..12)");
+      }
+      GgufValue value;
+      TG_RETURN_IF_ERROR(p_.value(static_cast<GgufValueType>(raw_type), value, 0, where));
+      f_.metadata_.emplace_back(std::move(key), std::move(value));
+    }
+    f_.metadata_by_key_ = sorted_index(f_.metadata_, [](const auto& kv) -> const std::string& { return kv.first; });
+    if (auto twice = first_repeat(f_.metadata_, f_.metadata_by_key_, [](const auto& kv) -> const std::string& { return kv.first; })) {
+      return p_.corrupt_here("metadata key '" + *twice + "' appears more than once");
+    }
+    return Status::ok();
+  }
+
+  Status read_alignment() {
+    const GgufValue* a = f_.find("general.alignment");
+    if (a == nullptr) {
+      f_.alignment_ = kDefaultAlignment;
+      return Status::ok();
+    }
     auto v = a->as_int();
     if (!v || *v <= 0 || !std::has_single_bit(static_cast<uint64_t>(*v))) {
-      return p.corrupt_here("general.alignment is " + a->to_string() +
-                            "; it must be a nonzero power of two");
+      return p_.corrupt_here("general.alignment is " + a->to_string() + "; it must be a nonzero power of two");
     }
-    alignment_ = static_cast<size_t>(*v);
-  } else {
-    alignment_ = kDefaultAlignment;
+    f_.alignment_ = static_cast<size_t>(*v);
+    return Status::ok();
   }
 
-  tensors_.reserve(static_cast<size_t>(n_tensors));
-  for (uint64_t i = 0; i < n_tensors; ++i) {
+  // The tensor infos, then the index by name (a name may appear once).
+  Status read_tensor_table() {
+    f_.tensors_.reserve(static_cast<size_t>(n_tensors_));
+    for (uint64_t i = 0; i < n_tensors_; ++i) {
+      TG_ASSIGN_OR_RETURN(GgufTensorInfo t, read_tensor_info(i));
+      f_.tensors_.push_back(std::move(t));
+    }
+    f_.tensors_by_name_ = sorted_index(f_.tensors_, [](const GgufTensorInfo& t) -> const std::string& { return t.name; });
+    if (auto twice = first_repeat(f_.tensors_, f_.tensors_by_name_, [](const GgufTensorInfo& t) -> const std::string& { return t.name; })) {
+      return p_.corrupt_here("tensor name '" + *twice + "' appears more than once");
+    }
+    return Status::ok();
+  }
+
+  // Name, shape, type and data offset of tensor i; its element count and byte size, checked
+  // for overflow.
+  Result<GgufTensorInfo> read_tensor_info(uint64_t i) {
     GgufTensorInfo t;
-    TG_RETURN_IF_ERROR(p.string(t.name, "the name of tensor " + std::to_string(i)));
-    std::string where = "tensor '" + t.name + "'";
+    TG_RETURN_IF_ERROR(p_.string(t.name, "the name of tensor " + std::to_string(i)));
+    const std::string where = "tensor '" + t.name + "'";
     uint32_t n_dims;
-    if (!p.get(n_dims)) return p.truncated("the dimension count of " + where);
+    if (!p_.get(n_dims)) return p_.truncated("the dimension count of " + where);
     if (n_dims == 0 || n_dims > kMaxDims) {
-      return p.corrupt_here(where + " has " + std::to_string(n_dims) +
-                            " dimensions; GGUF tensors have 1 to 4");
+      return p_.corrupt_here(where + " has " + std::to_string(n_dims) + " dimensions; GGUF tensors have 1 to 4");
     }
     t.dims.resize(n_dims);
     int64_t n_elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       uint64_t dim;
-      if (!p.get_count(dim)) return p.truncated("dimension " + std::to_string(d) + " of " + where);
+      if (!p_.get_count(dim)) return p_.truncated("dimension " + std::to_string(d) + " of " + where);
       if (dim == 0 || dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return p.corrupt_here(where + " has dimension " + std::to_string(d) + " = " +
-                              std::to_string(dim) + "; dimensions must be 1 to 2^63-1");
+        return p_.corrupt_here(where + " has dimension " + std::to_string(d) + " = " + std::to_string(dim) +
+                               "; dimensions must be 1 to 2^63-1");
       }
       t.dims[d] = static_cast<int64_t>(dim);
       if (__builtin_mul_overflow(n_elements, t.dims[d], &n_elements)) {
-        return p.corrupt_here(where + " has dimensions whose product overflows 64 bits");
+        return p_.corrupt_here(where + " has dimensions whose product overflows 64 bits");
       }
     }
     t.n_elements = n_elements;
-    if (!p.get(t.type_id)) return p.truncated("the type of " + where);
+    if (!p_.get(t.type_id)) return p_.truncated("the type of " + where);
+    TG_ASSIGN_OR_RETURN(t.n_bytes, tensor_bytes(t, where));
+    if (!p_.get(t.offset)) return p_.truncated("the data offset of " + where);
+    if (t.offset % f_.alignment_ != 0) {
+      return p_.corrupt_here(where + " has data offset " + std::to_string(t.offset) +
+                             ", not a multiple of the alignment " + std::to_string(f_.alignment_));
+    }
+    return t;
+  }
+
+  // Bytes of the tensor's data, from its type's block size and bytes per block.
+  Result<size_t> tensor_bytes(const GgufTensorInfo& t, const std::string& where) const {
     auto traits = type_traits(t.type_id);
     if (!traits) {
-      return unsupported(name_ + ": " + where + " has tensor type id " +
-                         std::to_string(t.type_id) +
+      return unsupported(f_.name_ + ": " + where + " has tensor type id " + std::to_string(t.type_id) +
                          ", which tokengrid does not know, so its size cannot be computed; "
                          "convert the model to f32, f16, bf16, q8_0, q4_0, q4_K or q6_K");
     }
     if (t.dims[0] % traits->block_size != 0) {
-      return p.corrupt_here(where + " has row length " + std::to_string(t.dims[0]) +
-                            ", not a multiple of the " + traits->name + " block size " +
-                            std::to_string(traits->block_size));
+      return p_.corrupt_here(where + " has row length " + std::to_string(t.dims[0]) + ", not a multiple of the " +
+                             traits->name + " block size " + std::to_string(traits->block_size));
     }
-    uint64_t blocks = static_cast<uint64_t>(n_elements / traits->block_size);
+    uint64_t blocks = static_cast<uint64_t>(t.n_elements / traits->block_size);
     uint64_t n_bytes;
     if (__builtin_mul_overflow(blocks, static_cast<uint64_t>(traits->block_bytes), &n_bytes) ||
         n_bytes > std::numeric_limits<size_t>::max()) {
-      return p.corrupt_here(where + " has a byte size that overflows 64 bits");
+      return p_.corrupt_here(where + " has a byte size that overflows 64 bits");
     }
-    t.n_bytes = static_cast<size_t>(n_bytes);
-    if (!p.get(t.offset)) return p.truncated("the data offset of " + where);
-    if (t.offset % alignment_ != 0) {
-      return p.corrupt_here(where + " has data offset " + std::to_string(t.offset) +
-                            ", not a multiple of the alignment " + std::to_string(alignment_));
-    }
-    tensors_.push_back(std::move(t));
-  }
-  tensors_by_name_.resize(tensors_.size());
-  for (size_t i = 0; i < tensors_by_name_.size(); ++i) tensors_by_name_[i] = i;
-  std::stable_sort(tensors_by_name_.begin(), tensors_by_name_.end(),
-                   [&](size_t a, size_t b) { return tensors_[a].name < tensors_[b].name; });
-  for (size_t i = 1; i < tensors_by_name_.size(); ++i) {
-    const std::string& tname = tensors_[tensors_by_name_[i]].name;
-    if (tname == tensors_[tensors_by_name_[i - 1]].name) {
-      return p.corrupt_here("tensor name '" + tname + "' appears more than once");
-    }
+    return static_cast<size_t>(n_bytes);
   }
 
-  uint64_t end_of_table = p.pos();
-  uint64_t padded = end_of_table + (alignment_ - 1);
-  if (padded < end_of_table) return p.corrupt_here("the data section offset overflows 64 bits");
-  data_offset_ = padded & ~static_cast<uint64_t>(alignment_ - 1);
-  const uint64_t size = bytes_.size();
-  for (GgufTensorInfo& t : tensors_) {
-    uint64_t begin, end;
-    if (!checked_add(data_offset_, t.offset, begin) || !checked_add(begin, t.n_bytes, end) ||
-        end > size) {
-      return p.corrupt_here("tensor '" + t.name + "' data [offset " + std::to_string(t.offset) +
-                            " in the data section at byte " + std::to_string(data_offset_) +
-                            ", " + std::to_string(t.n_bytes) +
-                            " bytes] runs past the end of the file (size " +
-                            std::to_string(size) + ")");
+  // The data section starts at the aligned end of the table; every tensor must lie inside the file.
+  Status place_tensor_data() {
+    uint64_t end_of_table = p_.pos();
+    uint64_t padded = end_of_table + (f_.alignment_ - 1);
+    if (padded < end_of_table) return p_.corrupt_here("the data section offset overflows 64 bits");
+    f_.data_offset_ = padded & ~static_cast<uint64_t>(f_.alignment_ - 1);
+    const uint64_t size = f_.bytes_.size();
+    for (GgufTensorInfo& t : f_.tensors_) {
+      uint64_t begin, end;
+      if (!checked_add(f_.data_offset_, t.offset, begin) || !checked_add(begin, t.n_bytes, end) || end > size) {
+        return p_.corrupt_here("tensor '" + t.name + "' data [offset " + std::to_string(t.offset) +
+                               " in the data section at byte " + std::to_string(f_.data_offset_) + ", " +
+                               std::to_string(t.n_bytes) + " bytes] runs past the end of the file (size " +
+                               std::to_string(size) + ")");
+      }
+      t.data = f_.bytes_.data() + begin;
     }
-    t.data = bytes_.data() + begin;
+    return Status::ok();
   }
-  return Status::ok();
-}
+
+  // Positions 0..n-1 of `items`, ordered by key(item) (stable, so a repeat keeps file order).
+  template <typename T, typename Key>
+  static std::vector<size_t> sorted_index(const std::vector<T>& items, Key key) {
+    std::vector<size_t> index(items.size());
+    for (size_t i = 0; i < index.size(); ++i) index[i] = i;
+    std::stable_sort(index.begin(), index.end(), [&](size_t a, size_t b) { return key(items[a]) < key(items[b]); });
+    return index;
+  }
+
+  // A key that appears twice in a sorted index, if any.
+  template <typename T, typename Key>
+  static std::optional<std::string> first_repeat(const std::vector<T>& items, const std::vector<size_t>& index, Key key) {
+    for (size_t i = 1; i < index.size(); ++i) {
+      if (key(items[index[i]]) == key(items[index[i - 1]])) return key(items[index[i]]);
+    }
+    return std::nullopt;
+  }
+
+  GgufFile& f_;
+  Parser p_;
+  uint64_t n_tensors_ = 0, n_kv_ = 0;
+};
+
+Status GgufFile::parse_all() { return Reader(*this).read(); }
 
 const GgufValue* GgufFile::find(std::string_view key) const {
   auto it = std::lower_bound(metadata_by_key_.begin(), metadata_by_key_.end(), key,

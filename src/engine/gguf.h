@@ -116,6 +116,7 @@ class GgufFile {
 
  private:
   GgufFile() = default;
+  class Reader;  // parses bytes_ into the members below, step by step (gguf.cpp)
   Status parse_all();
 
   std::string name_;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/test_data.h"
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -301,11 +303,9 @@ TEST(GgufErrors, OpenMissingFileNamesIt) {
   EXPECT_NE(file.status().message().find("/nonexistent/dir/model.gguf"), std::string::npos);
 }
 
-const std::string kRealModel = std::string(TOKENGRID_SHARED_DATA) + "/models/stories260k-f32.gguf";
-
 TEST(GgufRealModel, Stories260kVersion1) {
-  if (!std::filesystem::exists(kRealModel)) GTEST_SKIP() << "missing " << kRealModel;
-  auto file = GgufFile::open(kRealModel);
+  TOKENGRID_SKIP_WITHOUT_SHARED_DATA("models/stories260k-f32.gguf");
+  auto file = GgufFile::open(test_data::shared_data("models/stories260k-f32.gguf"));
   ASSERT_TRUE(file.is_ok()) << file.status().to_string();
   EXPECT_EQ(file->version(), 1u);
   EXPECT_EQ(file->get_string("general.architecture"), "llama");

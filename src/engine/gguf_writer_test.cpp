@@ -1,6 +1,7 @@
 #include "engine/gguf_writer.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -133,7 +134,7 @@ TEST(GgufWriter, RejectsBadTensorsAndValues) {
 }
 
 TEST(GgufWriter, WritesFilesAtomically) {
-  auto dir = std::filesystem::temp_directory_path() / "tokengrid_gguf_writer_test";
+  auto dir = std::filesystem::temp_directory_path() / ("tokengrid_gguf_writer_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string path = (dir / "model.gguf").string();
   GgufWriter w;

@@ -46,8 +46,9 @@ struct VnniDot {
 
 // y for a tile of NG packed groups by C activation rows whose accumulators hold one output
 // per lane (row 16 * group + lane); rows outside [r0, r1) are padding or another task's.
+// Inlined into the tile it ends, so the accumulators go from registers straight to y.
 template <int NG, int C>
-inline void store_group_lanes(const GemmArgs& a, int64_t g, int64_t c, __m512 (&acc)[NG][C]) {
+[[gnu::always_inline]] inline void store_group_lanes(const GemmArgs& a, int64_t g, int64_t c, __m512 (&acc)[NG][C]) {
   constexpr int G = kPackedGroupRows;
   #pragma GCC unroll 16
   for (int i = 0; i < NG; i++) {

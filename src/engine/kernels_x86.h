@@ -95,9 +95,10 @@ inline float hsum(__m512 v) {
 }
 #endif
 
-// y for the R x C outputs of a tile, each the sum of its accumulator's lanes.
+// y for the R x C outputs of a tile, each the sum of its accumulator's lanes; inlined into the
+// tile it ends, so the accumulators go from registers straight to y.
 template <typename V, int R, int C>
-inline void store_tile(const GemmArgs& a, int64_t r, int64_t c, V (&acc)[R][C]) {
+[[gnu::always_inline]] inline void store_tile(const GemmArgs& a, int64_t r, int64_t c, V (&acc)[R][C]) {
   #pragma GCC unroll 16
   for (int i = 0; i < R; i++) {
     #pragma GCC unroll 16

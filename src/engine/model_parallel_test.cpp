@@ -58,7 +58,7 @@ TEST_P(ModelParallel, ThreadsAndBatchingLeaveLogitsBitIdentical) {
   auto dir = std::filesystem::temp_directory_path() / ("tokengrid_model_parallel_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string path = (dir / "tiny.gguf").string();
-  ASSERT_TRUE(write_synthetic_model(*find_shape("tiny"), GetParam(), 3, path).is_ok());
+  ASSERT_TRUE(write_synthetic_model(*find_synthetic_shape("tiny"), GetParam(), 3, path).is_ok());
   auto loaded = Model::load(path);
   ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
   const Model& model = **loaded;

@@ -1,5 +1,7 @@
-// stories260k quantized by quantize_model, against its F32 original along the golden sequences.
+// stories260k quantized by quantize_model, against its F32 original along the golden sequences:
+// how much a trained model's predictions move, which only a trained model can tell.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -8,14 +10,14 @@
 #include <fstream>
 
 #include "engine/generate.h"
+#include "engine/engine_test_util.h"
 #include "engine/model.h"
 #include "engine/quantize_model.h"
 
 namespace tokengrid::engine {
 namespace {
 
-const std::string kData = TOKENGRID_SHARED_DATA;
-const std::string kModelPath = kData + "/models/stories260k-f32.gguf";
+const std::string kModelPath = testing::shared_data(testing::kStories260k);
 
 struct Sequence {
   std::vector<int32_t> prompt_ids, greedy_ids;
@@ -24,7 +26,7 @@ struct Sequence {
 std::vector<Sequence> golden_sequences() {
   std::vector<Sequence> out;
   for (int i = 0; i < 3; i++) {
-    std::ifstream in(kData + "/golden/stories260k/case" + std::to_string(i) + ".json");
+    std::ifstream in(testing::shared_data(testing::kStories260kGolden + "/case" + std::to_string(i) + ".json"));
     auto j = nlohmann::json::parse(in);
     out.push_back({j["prompt_ids"], j["greedy_ids"]});
   }
@@ -35,7 +37,7 @@ std::unique_ptr<Model> quantized_copy(TensorType type) {
   auto f32 = GgufFile::open(kModelPath);
   EXPECT_TRUE(f32.is_ok()) << f32.status().to_string();
   std::string path = (std::filesystem::temp_directory_path() /
-                      ("tokengrid_stories260k_" + type_name(static_cast<uint32_t>(type)) + ".gguf"))
+                      ("tokengrid_stories260k_" + std::to_string(::getpid()) + "_" + type_name(static_cast<uint32_t>(type)) + ".gguf"))
                          .string();
   auto summary = quantize_model(*f32, type, path);
   EXPECT_TRUE(summary.is_ok()) << summary.status().to_string();
@@ -103,7 +105,7 @@ double mean_kl(const Model& reference, const Model& quantized, const std::vector
 class QuantizedStories : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kModelPath)) GTEST_SKIP() << "shared data missing: " << kModelPath;
+    TOKENGRID_SKIP_WITHOUT_SHARED_DATA(testing::kStories260k);
     auto f32 = Model::load(kModelPath);
     ASSERT_TRUE(f32.is_ok()) << f32.status().to_string();
     reference_ = std::move(*f32);

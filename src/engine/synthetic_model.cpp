@@ -41,8 +41,8 @@ const char kSpaceMark[] = "\xE2\x96\x81";  // U+2581, SentencePiece's visible sp
 
 }  // namespace
 
-const std::vector<ModelShape>& known_shapes() {
-  static const std::vector<ModelShape> shapes = {
+const std::vector<SyntheticShape>& synthetic_shapes() {
+  static const std::vector<SyntheticShape> shapes = {
       {"tiny", 64, 172, 5, 8, 4, 512, 512, 10000.0f, false},
       {"tinyllama-1.1b", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},
       {"llama-2-7b", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0f, false},
@@ -52,8 +52,8 @@ const std::vector<ModelShape>& known_shapes() {
   return shapes;
 }
 
-std::optional<ModelShape> find_shape(const std::string& name) {
-  for (const ModelShape& s : known_shapes()) {
+std::optional<SyntheticShape> find_synthetic_shape(const std::string& name) {
+  for (const SyntheticShape& s : synthetic_shapes()) {
     if (s.name == name) return s;
   }
   return std::nullopt;
@@ -125,9 +125,9 @@ Vocabulary generated_vocabulary(int vocab_size, uint64_t seed) {
 
 }  // namespace
 
-Status write_synthetic_model(const ModelShape& named_shape, TensorType type, uint64_t seed,
+Status write_synthetic_model(const SyntheticShape& named_shape, TensorType type, uint64_t seed,
                              const std::string& path, const TokenizerJson* vocabulary) {
-  ModelShape shape = named_shape;
+  SyntheticShape shape = named_shape;
   const Vocabulary vocab = vocabulary != nullptr ? vocabulary->vocabulary : generated_vocabulary(shape.vocab_size, seed);
   shape.vocab_size = static_cast<int>(vocab.tokens.size());
   GgufWriter writer;

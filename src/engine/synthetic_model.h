@@ -18,7 +18,9 @@
 
 namespace tokengrid::engine {
 
-struct ModelShape {
+// The dimensions of a random-weight model to write (grid::SyntheticShape, by contrast, describes a
+// real model for the performance model).
+struct SyntheticShape {
   std::string name;
   int dim, ffn_dim, n_layers, n_heads, n_kv_heads, vocab_size, context_length;
   float rope_freq_base;
@@ -27,8 +29,8 @@ struct ModelShape {
 
 // The shapes `tokengrid model synth --shape` knows: "tiny" (stories260k-sized),
 // "tinyllama-1.1b", "llama-2-7b" and "llama-3.2-1b" (128256 tokens, tied embeddings).
-const std::vector<ModelShape>& known_shapes();
-std::optional<ModelShape> find_shape(const std::string& name);
+const std::vector<SyntheticShape>& synthetic_shapes();
+std::optional<SyntheticShape> find_synthetic_shape(const std::string& name);
 
 struct SyntheticVocabulary {
   std::vector<std::string> tokens;
@@ -43,7 +45,7 @@ SyntheticVocabulary make_synthetic_vocabulary(int vocab_size, uint64_t seed);
 // read_tokenizer_json), the model carries it and its chat template instead of a generated
 // vocabulary and Zephyr's template, and its size replaces the shape's vocab_size. The output
 // rows of tokens that are not normal (special, byte, unused) are scaled down either way.
-Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t seed,
+Status write_synthetic_model(const SyntheticShape& shape, TensorType type, uint64_t seed,
                              const std::string& path, const TokenizerJson* vocabulary = nullptr);
 
 }  // namespace tokengrid::engine

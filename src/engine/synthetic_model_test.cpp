@@ -1,6 +1,7 @@
 #include "engine/synthetic_model.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,7 +18,7 @@ namespace tokengrid::engine {
 namespace {
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tokengrid_synth_" + name + ".gguf")).string();
+  return (std::filesystem::temp_directory_path() / ("tokengrid_synth_" + std::to_string(::getpid()) + "_" + name + ".gguf")).string();
 }
 
 std::string read_all(const std::string& path) {
@@ -42,7 +43,7 @@ TEST(SyntheticVocabulary, EveryMergedPieceSplitsIntoTwoEarlierPieces) {
 }
 
 TEST(SyntheticModel, SameSeedSameFileOtherSeedOtherFile) {
-  ModelShape shape = *find_shape("tiny");
+  SyntheticShape shape = *find_synthetic_shape("tiny");
   std::string a = temp_path("a"), b = temp_path("b"), c = temp_path("c");
   ASSERT_TRUE(write_synthetic_model(shape, TensorType::Q8_0, 5, a).is_ok());
   ASSERT_TRUE(write_synthetic_model(shape, TensorType::Q8_0, 5, b).is_ok());
@@ -54,7 +55,7 @@ TEST(SyntheticModel, SameSeedSameFileOtherSeedOtherFile) {
 
 // Every type loads, and a shape with tied embeddings runs on its token embedding.
 TEST(SyntheticModel, LoadsAndGeneratesInEveryType) {
-  ModelShape tied = *find_shape("tiny");
+  SyntheticShape tied = *find_synthetic_shape("tiny");
   tied.tied_embeddings = true;
   for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
                           TensorType::Q4_0}) {
@@ -78,7 +79,7 @@ TEST(SyntheticModel, LoadsAndGeneratesInEveryType) {
 }
 
 TEST(SyntheticModel, KnowsTinyLlamaShape) {
-  auto shape = find_shape("tinyllama-1.1b");
+  auto shape = find_synthetic_shape("tinyllama-1.1b");
   ASSERT_TRUE(shape);
   EXPECT_EQ(shape->dim, 2048);
   EXPECT_EQ(shape->ffn_dim, 5632);
@@ -87,7 +88,7 @@ TEST(SyntheticModel, KnowsTinyLlamaShape) {
   EXPECT_EQ(shape->n_kv_heads, 4);
   EXPECT_EQ(shape->vocab_size, 32000);
   EXPECT_EQ(shape->context_length, 2048);
-  EXPECT_FALSE(find_shape("no-such-shape"));
+  EXPECT_FALSE(find_synthetic_shape("no-such-shape"));
 }
 
 TEST(SyntheticModel, CarriesARealVocabularyAndItsChatTemplate) {
@@ -105,7 +106,7 @@ TEST(SyntheticModel, CarriesARealVocabularyAndItsChatTemplate) {
   ASSERT_TRUE(vocabulary.is_ok()) << vocabulary.status().to_string();
 
   const std::string path = temp_path("vocab");
-  ASSERT_TRUE(write_synthetic_model(*find_shape("tiny"), TensorType::Q8_0, 1, path, &*vocabulary).is_ok());
+  ASSERT_TRUE(write_synthetic_model(*find_synthetic_shape("tiny"), TensorType::Q8_0, 1, path, &*vocabulary).is_ok());
   auto model = Model::load(path);
   ASSERT_TRUE(model.is_ok()) << model.status().to_string();
   const Tokenizer& t = (*model)->tokenizer();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/byte_level.h"
+#include "engine/engine_test_util.h"
 #include "engine/gguf_test_bytes.h"
 #include "engine/gguf_writer.h"
 #include "engine/stream_decoder.h"
@@ -24,8 +25,6 @@ using VT = GgufValueType;
 
 uint32_t t(VT v) { return static_cast<uint32_t>(v); }
 
-const std::string kModelPath = std::string(TOKENGRID_SHARED_DATA) + "/models/stories260k-f32.gguf";
-const std::string kGoldenDir = std::string(TOKENGRID_SHARED_DATA) + "/golden/stories260k";
 
 // The metadata of a small Llama tokenizer; each test breaks one thing.
 struct TokenizerMetadata {
@@ -285,24 +284,56 @@ TEST(VocabularyFromGguf, ByteLevelSurvivesMutatedFiles) {
   EXPECT_GT(tokenizers_built, 50);  // the mutations reached the tokenizer, not only the reader
 }
 
-// --- the real vocabulary of stories260k ---
 
-class Stories260k : public ::testing::Test {
+// --- whole vocabularies: the synthetic model's, and the real one of stories260k ---
+
+std::unique_ptr<Tokenizer> tokenizer_of(const std::string& model_path) {
+  auto file = GgufFile::open(model_path);
+  EXPECT_TRUE(file.is_ok()) << file.status().to_string();
+  if (!file.is_ok()) return nullptr;
+  auto tokenizer = tokenizer_from_gguf(*file);
+  EXPECT_TRUE(tokenizer.is_ok()) << tokenizer.status().to_string();
+  return tokenizer.is_ok() ? std::make_unique<Tokenizer>(std::move(tokenizer).value()) : nullptr;
+}
+
+// Letters a vocabulary merges, characters it may have alone (é, ’, €), characters it lacks
+// (中, emoji, Cyrillic: byte fallback), and whitespace at every position.
+void expect_decode_of_encode_is_identity_on_random_utf8(const Tokenizer& tokenizer) {
+  const std::vector<std::string> alphabet = {
+      "a", "e", "t", "h", "o", "n", "s", "L", "I", ".", ",", "'", "\"", " ", " ", " ", "\n", "\t", "\r",
+      "\xC3\xA9", "\xE2\x80\x99", "\xE2\x82\xAC", "\xE4\xB8\xAD", "\xF0\x9F\x98\x80", "\xD0\x96", "\x01", "~"};
+  std::mt19937 rng(260);
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    for (size_t n = rng() % 40; n > 0; --n) text += alphabet[rng() % alphabet.size()];
+    const std::vector<int32_t> ids = tokenizer.encode(text, true);
+    ASSERT_EQ(tokenizer.decode(ids), text);
+    if (!text.empty()) {
+      ASSERT_EQ(std::vector<int32_t>(ids.begin() + 1, ids.end()), testing::reference_encode(tokenizer, text));
+    }
+    for (size_t i = 1; i < ids.size(); ++i) ASSERT_FALSE(tokenizer.is_control(ids[i]));
+  }
+}
+
+TEST(SyntheticVocabulary, DecodeOfEncodeIsIdentityOnRandomUtf8) {
+  auto tokenizer = tokenizer_of(testing::synthetic_tiny_model());
+  ASSERT_NE(tokenizer, nullptr);
+  expect_decode_of_encode_is_identity_on_random_utf8(*tokenizer);
+}
+
+class Stories260kVocabulary : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kModelPath)) GTEST_SKIP() << "shared model missing: " << kModelPath;
-    auto file = GgufFile::open(kModelPath);
-    ASSERT_TRUE(file.is_ok()) << file.status().to_string();
-    auto tokenizer = tokenizer_from_gguf(*file);
-    ASSERT_TRUE(tokenizer.is_ok()) << tokenizer.status().to_string();
-    tokenizer_ = std::make_unique<Tokenizer>(std::move(tokenizer).value());
+    TOKENGRID_SKIP_WITHOUT_SHARED_DATA(testing::kStories260k);
+    tokenizer_ = tokenizer_of(testing::shared_data(testing::kStories260k));
+    ASSERT_NE(tokenizer_, nullptr);
   }
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 
-TEST_F(Stories260k, GoldenPromptIdsAndTexts) {
+TEST_F(Stories260kVocabulary, GoldenPromptIdsAndTexts) {
   for (int c = 0; c < 3; ++c) {
-    const std::string path = kGoldenDir + "/case" + std::to_string(c) + ".json";
+    const std::string path = testing::shared_data(testing::kStories260kGolden + "/case" + std::to_string(c) + ".json");
     std::ifstream in(path);
     ASSERT_TRUE(in) << "missing " << path;
     const auto golden = nlohmann::json::parse(in);
@@ -329,7 +360,7 @@ TEST_F(Stories260k, GoldenPromptIdsAndTexts) {
   }
 }
 
-TEST_F(Stories260k, ControlTokensAndIds) {
+TEST_F(Stories260kVocabulary, ControlTokensAndIds) {
   EXPECT_EQ(tokenizer_->vocab_size(), 512);
   EXPECT_EQ(tokenizer_->bos_id(), 1);
   EXPECT_EQ(tokenizer_->eos_id(), 2);
@@ -338,23 +369,8 @@ TEST_F(Stories260k, ControlTokensAndIds) {
   EXPECT_EQ(tokenizer_->token_piece(403), " Once");
 }
 
-TEST_F(Stories260k, DecodeOfEncodeIsIdentityOnRandomUtf8) {
-  // Letters the vocabulary merges, characters it has alone (é, ’, €), characters it lacks
-  // (中, emoji, Cyrillic: byte fallback), and whitespace at every position.
-  const std::vector<std::string> alphabet = {
-      "a", "e", "t", "h", "o", "n", "s", "L", "I", ".", ",", "'", "\"", " ", " ", " ", "\n", "\t", "\r",
-      "\xC3\xA9", "\xE2\x80\x99", "\xE2\x82\xAC", "\xE4\xB8\xAD", "\xF0\x9F\x98\x80", "\xD0\x96", "\x01", "~"};
-  std::mt19937 rng(260);
-  for (int round = 0; round < 3000; ++round) {
-    std::string text;
-    for (size_t n = rng() % 40; n > 0; --n) text += alphabet[rng() % alphabet.size()];
-    const std::vector<int32_t> ids = tokenizer_->encode(text, true);
-    ASSERT_EQ(tokenizer_->decode(ids), text);
-    if (!text.empty()) {
-      ASSERT_EQ(std::vector<int32_t>(ids.begin() + 1, ids.end()), testing::reference_encode(*tokenizer_, text));
-    }
-    for (size_t i = 1; i < ids.size(); ++i) ASSERT_FALSE(tokenizer_->is_control(ids[i]));
-  }
+TEST_F(Stories260kVocabulary, DecodeOfEncodeIsIdentityOnRandomUtf8) {
+  expect_decode_of_encode_is_identity_on_random_utf8(*tokenizer_);
 }
 
 }  // namespace

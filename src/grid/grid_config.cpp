@@ -236,13 +236,7 @@ Result<PolicyParams> parse_policy_params(const YAML::Node& node, const std::stri
 }
 
 Result<GridConfig> parse_grid_config(const std::string& yaml_text, const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
-  try {
+  return read_yaml(yaml_text, file, [&](const YAML::Node& root) -> Result<GridConfig> {
     if (!root.IsMap()) return invalid_argument(file + ":1: expected a map with sites, placement and policy");
     YamlFields f(root, "grid", file);
     TG_RETURN_IF_ERROR(f.expect_map({"sites", "placement", "policy"}));
@@ -251,9 +245,7 @@ Result<GridConfig> parse_grid_config(const std::string& yaml_text, const std::st
     TG_ASSIGN_OR_RETURN(config.placement, parse_placement_rules(root["placement"], file));
     TG_ASSIGN_OR_RETURN(config.policy, parse_policy_params(root["policy"], file));
     return config;
-  } catch (const YAML::Exception& e) {
-    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  });
 }
 
 Result<GridConfig> load_grid_config(const std::string& path) {

@@ -26,6 +26,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/test_data.h"
+
 #include "grid/perf_model.h"
 
 namespace tokengrid::grid {
@@ -80,8 +82,8 @@ std::map<Config, Point> read_splitwise(const std::string& path) {
 }
 
 TEST(PerfModelCalibration, SplitwiseLatenciesPerGroup) {
-  const std::string path = std::string(TOKENGRID_SHARED_DATA) + "/reference/splitwise_perf_model.csv";
-  if (!std::ifstream(path)) GTEST_SKIP() << "no shared data at " << path;
+  TOKENGRID_SKIP_WITHOUT_SHARED_DATA("reference/splitwise_perf_model.csv");
+  const std::string path = test_data::shared_data("reference/splitwise_perf_model.csv");
   const auto points = read_splitwise(path);
   ASSERT_GT(points.size(), 100u);
 

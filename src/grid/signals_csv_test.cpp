@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/test_data.h"
+
 #include "grid/clock.h"
 #include "grid/signals.h"
 
@@ -129,8 +131,8 @@ TEST(Signals, LoadsADirectoryAndReportsBadFiles) {
 }
 
 TEST(Signals, LoadsTheElevenSharedZones) {
-  const std::string dir = std::string(TOKENGRID_SHARED_DATA) + "/grid";
-  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no shared data at " << dir;
+  TOKENGRID_SKIP_WITHOUT_SHARED_DATA("grid");
+  const std::string dir = test_data::shared_data("grid");
   Signals signals;
   ASSERT_TRUE(signals.load_directory(dir).is_ok());
   ASSERT_EQ(signals.zones().size(), 11u);

@@ -22,7 +22,7 @@ std::string scalar_or_note(const YAML::Node& n) { return n.IsScalar() ? n.Scalar
 Status YamlFields::error(const YAML::Node& at, const std::string& field, const std::string& what) const {
   const int line = at.IsDefined() ? at.Mark().line + 1 : node_.Mark().line + 1;
   const std::string where = path_.empty() ? field : field.empty() ? path_ : path_ + "." + field;
-  return invalid_argument(file_ + ":" + std::to_string(line) + ": " + where + ": " + what);
+  return invalid_argument(*file_ + ":" + std::to_string(line) + ": " + where + ": " + what);
 }
 
 Status YamlFields::expect_map(std::initializer_list<std::string_view> allowed) const {
@@ -63,16 +63,27 @@ Result<double> YamlFields::number(const std::string& field, double fallback, dou
   return v;
 }
 
-Result<int> YamlFields::integer(const std::string& field, int lo, int hi) const {
+Result<double> YamlFields::required_number(const std::string& field, double lo, double hi) const {
+  if (!has(field)) return error(field, "is required");
+  return number(field, 0, lo, hi);
+}
+
+Result<int64_t> YamlFields::integer(const std::string& field, int64_t lo, int64_t hi) const {
   const YAML::Node n = node_[field];
   if (!n.IsDefined() || n.IsNull()) return error(field, "is required");
-  int v;
-  if (!n.IsScalar() || !YAML::convert<int>::decode(n, v))
+  int64_t v;
+  if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v))
     return error(field, "'" + scalar_or_note(n) + "' is not an integer");
   if (v < lo || v > hi)
     return error(field, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
                             std::to_string(v));
   return v;
+}
+
+Result<int64_t> YamlFields::optional_integer(const std::string& field, int64_t fallback, int64_t lo,
+                                             int64_t hi) const {
+  if (!has(field)) return fallback;
+  return integer(field, lo, hi);
 }
 
 Result<bool> YamlFields::boolean(const std::string& field, bool fallback) const {
@@ -93,7 +104,46 @@ Result<double> YamlFields::time(const std::string& field, double fallback) const
   return *t;
 }
 
+Result<double> YamlFields::required_time(const std::string& field) const {
+  if (!has(field)) return error(field, "is required");
+  return time(field, 0);
+}
+
+Result<std::vector<double>> YamlFields::numbers(const std::string& field, double lo, double hi) const {
+  std::vector<double> out;
+  if (!has(field)) return out;
+  const YAML::Node list = node_[field];
+  if (!list.IsSequence()) return error(field, "must be a list of numbers");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YamlFields item(list[i], indexed(child(field), i), *file_);
+    double v;
+    if (!list[i].IsScalar() || !YAML::convert<double>::decode(list[i], v) || !std::isfinite(v))
+      return item.error(list[i], "", "'" + scalar_or_note(list[i]) + "' is not a number");
+    if (v < lo || v > hi)
+      return item.error(list[i], "", "must be between " + trimmed(lo) + " and " + trimmed(hi) + ", got " + trimmed(v));
+    out.push_back(v);
+  }
+  return out;
+}
+
+Result<std::vector<YamlFields>> YamlFields::list(const std::string& field) const {
+  std::vector<YamlFields> out;
+  if (!has(field)) return out;
+  const YAML::Node list = node_[field];
+  if (!list.IsSequence()) return error(field, "must be a list");
+  for (size_t i = 0; i < list.size(); ++i) out.emplace_back(list[i], indexed(child(field), i), *file_);
+  return out;
+}
+
 std::string indexed(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+Result<YAML::Node> parse_yaml(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+}
 
 std::string resolve_path(const std::string& file, const std::string& path) {
   namespace fs = std::filesystem;

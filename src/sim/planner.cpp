@@ -246,199 +246,160 @@ Result<PlanResult> make_plan(const PlannerInput& in) {
 
 namespace {
 
-class Reader {
+// Reads a planner document section by section: the horizon, the deployment (whose performance
+// model turns tokens into megawatts), the signals, the regions, the candidate sites.
+class PlannerReader {
  public:
-  Reader(std::string file) : file_(std::move(file)) {}
-  Status number(const YAML::Node& parent, const char* key, const std::string& path, double& out, double lo, double hi,
-                bool required) const {
-    const YAML::Node n = parent[key];
-    if (!n.IsDefined() || n.IsNull()) {
-      if (required) return invalid_argument(yaml_where(file_, parent, path + key) + "is required");
-      return Status::ok();
-    }
-    double v;
-    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v))
-      return invalid_argument(yaml_where(file_, n, path + key) + "expected a number");
-    if (v < lo || v > hi) {
-      std::ostringstream m;
-      m << "must be between " << lo << " and " << hi;
-      return invalid_argument(yaml_where(file_, n, path + key) + m.str());
-    }
-    out = v;
-    return Status::ok();
+  PlannerReader(const YAML::Node& root, const std::string& file) : top_(root, "", file), file_(file) {}
+
+  Result<PlannerInput> read() {
+    TG_RETURN_IF_ERROR(top_.expect_map({"name", "years", "periods_per_year", "reserve", "max_latency_ms",
+                                        "target_utilization", "carbon_price_usd_per_t", "signals", "deployment",
+                                        "regions", "sites", "notes"}));
+    TG_RETURN_IF_ERROR(read_horizon());
+    TG_RETURN_IF_ERROR(read_deployment());
+    TG_RETURN_IF_ERROR(read_signals());
+    TG_RETURN_IF_ERROR(read_regions());
+    TG_RETURN_IF_ERROR(read_sites());
+    return std::move(in_);
   }
-  Status text(const YAML::Node& parent, const char* key, const std::string& path, std::string& out, bool required) const {
-    const YAML::Node n = parent[key];
-    if (!n.IsDefined() || n.IsNull()) {
-      if (required) return invalid_argument(yaml_where(file_, parent, path + key) + "is required");
-      return Status::ok();
-    }
-    if (!n.IsScalar()) return invalid_argument(yaml_where(file_, n, path + key) + "expected a string");
-    out = n.Scalar();
-    return Status::ok();
-  }
-  Status keys(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> known) const {
-    if (!n.IsMap()) return invalid_argument(yaml_where(file_, n, path.empty() ? "(top)" : path) + "expected a map");
-    for (const auto& kv : n) {
-      const std::string k = kv.first.as<std::string>("");
-      bool ok = false;
-      for (const char* c : known) ok |= k == c;
-      if (!ok) return invalid_argument(yaml_where(file_, kv.first, path + (path.empty() ? "" : ".") + k) + "unknown key");
-    }
-    return Status::ok();
-  }
-  const std::string& file() const { return file_; }
 
  private:
-  std::string file_;
+  Status read_horizon() {
+    TG_ASSIGN_OR_RETURN(in_.name, top_.optional_string("name", ""));
+    TG_ASSIGN_OR_RETURN(in_.years, top_.integer("years", 1, 50));
+    TG_ASSIGN_OR_RETURN(in_.periods_per_year, top_.optional_integer("periods_per_year", in_.periods_per_year, 1, 52));
+    TG_ASSIGN_OR_RETURN(in_.reserve, top_.number("reserve", in_.reserve, 0, 10));
+    TG_ASSIGN_OR_RETURN(in_.max_latency_ms, top_.number("max_latency_ms", in_.max_latency_ms, 0, 1000));
+    TG_ASSIGN_OR_RETURN(in_.target_utilization, top_.number("target_utilization", in_.target_utilization, 0.01, 1));
+    TG_ASSIGN_OR_RETURN(in_.carbon_price_usd_per_t,
+                        top_.number("carbon_price_usd_per_t", in_.carbon_price_usd_per_t, 0, 1e5));
+    return Status::ok();
+  }
+
+  // MW per token/s from the performance model and the trace's token mix.
+  Status read_deployment() {
+    if (!top_.has("deployment")) return top_.error("deployment", "is required");
+    const grid::YamlFields dep = top_.map("deployment");
+    TG_RETURN_IF_ERROR(dep.expect_map({"model", "accelerator", "tensor_parallel", "trace", "max_seqs"}));
+    TG_ASSIGN_OR_RETURN(std::string model, dep.string("model"));
+    TG_ASSIGN_OR_RETURN(std::string accel, dep.string("accelerator"));
+    TG_ASSIGN_OR_RETURN(int tensor_parallel, dep.integer("tensor_parallel", 1, 64));
+    TG_ASSIGN_OR_RETURN(int max_seqs, dep.optional_integer("max_seqs", 256, 1, 4096));
+    TG_ASSIGN_OR_RETURN(std::string trace_path, dep.string("trace"));
+    auto shape = grid::model_shape(model);
+    if (!shape) return dep.error("model", shape.status().message());
+    auto kind = grid::parse_accelerator(accel);
+    if (!kind) return dep.error("accelerator", kind.status().message());
+    auto perf = grid::PerfModel::create({*shape, *kind, tensor_parallel});
+    if (!perf) return top_.error("deployment", perf.status().message());
+    auto trace = read_trace(resolve_path(file_, trace_path));
+    if (!trace) return dep.error("trace", trace.status().message());
+    const auto offline = perf->offline_throughput(trace->mean_input_tokens(), trace->mean_output_tokens(), max_seqs);
+    in_.tokens_per_request = trace->mean_output_tokens();
+    in_.mw_per_token_s = offline.power_w / 1e6 / offline.output_tokens_per_s;
+    in_.idle_fraction = perf->idle_watts() / offline.power_w;
+    return Status::ok();
+  }
+
+  Status read_signals() {
+    if (!top_.has("signals")) return Status::ok();
+    const grid::YamlFields sig = top_.map("signals");
+    TG_RETURN_IF_ERROR(sig.expect_map({"dir"}));
+    TG_ASSIGN_OR_RETURN(std::string dir, sig.string("dir"));
+    signals_ = std::make_shared<grid::Signals>();
+    Status loaded = signals_->load_directory(resolve_path(file_, dir));
+    if (!loaded) return sig.error("dir", loaded.message());
+    return Status::ok();
+  }
+
+  Status read_regions() {
+    TG_ASSIGN_OR_RETURN(std::vector<grid::YamlFields> regions, top_.list("regions"));
+    if (regions.empty()) return top_.error("regions", "expected a list of regions");
+    for (const grid::YamlFields& r : regions) {
+      TG_RETURN_IF_ERROR(r.expect_map({"name", "rps_by_year"}));
+      PlanRegion region;
+      TG_ASSIGN_OR_RETURN(region.name, r.string("name"));
+      TG_ASSIGN_OR_RETURN(region.rps_by_year, r.numbers("rps_by_year", 0, 1e12));
+      if (region.rps_by_year.empty()) return r.error("rps_by_year", "expected a list of requests/s, one per year");
+      in_.regions.push_back(std::move(region));
+    }
+    return Status::ok();
+  }
+
+  Status read_sites() {
+    TG_ASSIGN_OR_RETURN(std::vector<grid::YamlFields> sites, top_.list("sites"));
+    if (sites.empty()) return top_.error("sites", "expected a list of candidate sites");
+    for (const grid::YamlFields& f : sites) {
+      TG_ASSIGN_OR_RETURN(PlanSite site, read_site(f));
+      in_.sites.push_back(std::move(site));
+    }
+    return Status::ok();
+  }
+
+  Result<PlanSite> read_site(const grid::YamlFields& f) const {
+    TG_RETURN_IF_ERROR(f.expect_map({"name", "zone", "build_months", "available_year", "announced", "capex_usd_per_mw",
+                                     "max_mw", "existing_mw", "pue", "spot_usd_per_mwh", "carbon_g_per_kwh",
+                                     "latency_ms", "contracts"}));
+    PlanSite s;
+    TG_ASSIGN_OR_RETURN(s.name, f.string("name"));
+    TG_ASSIGN_OR_RETURN(s.zone, f.optional_string("zone", ""));
+    TG_ASSIGN_OR_RETURN(s.build_months, f.number("build_months", s.build_months, 0, 600));
+    TG_ASSIGN_OR_RETURN(s.available_year, f.number("available_year", s.available_year, 0, 50));
+    TG_ASSIGN_OR_RETURN(s.announced, f.boolean("announced", s.announced));
+    TG_ASSIGN_OR_RETURN(s.capex_usd_per_mw, f.required_number("capex_usd_per_mw", 0, 1e10));
+    TG_ASSIGN_OR_RETURN(s.max_mw, f.number("max_mw", s.max_mw, 0, 1e6));
+    TG_ASSIGN_OR_RETURN(s.existing_mw, f.number("existing_mw", s.existing_mw, 0, 1e6));
+    TG_ASSIGN_OR_RETURN(s.pue, f.number("pue", s.pue, 1, 3));
+    TG_RETURN_IF_ERROR(read_energy_prices(f, s));
+    if (f.has("latency_ms")) {
+      const grid::YamlFields latency = f.map("latency_ms");
+      if (!latency.node().IsMap()) return f.error("latency_ms", "expected a map region: ms");
+      for (const auto& kv : latency.node()) {
+        TG_ASSIGN_OR_RETURN(s.latency_ms[kv.first.Scalar()], latency.required_number(kv.first.Scalar(), 0, 1e6));
+      }
+    }
+    TG_ASSIGN_OR_RETURN(std::vector<grid::YamlFields> contracts, f.list("contracts"));
+    for (const grid::YamlFields& c : contracts) {
+      TG_RETURN_IF_ERROR(c.expect_map({"name", "ppa_price_usd_per_mwh"}));
+      ContractOption option;
+      TG_ASSIGN_OR_RETURN(option.name, c.string("name"));
+      TG_ASSIGN_OR_RETURN(option.ppa_price_usd_per_mwh, c.required_number("ppa_price_usd_per_mwh", -1e4, 1e5));
+      s.contracts.push_back(option);
+    }
+    return s;
+  }
+
+  // Spot price and carbon intensity as given, or else the means of the site's zone in the signals.
+  Status read_energy_prices(const grid::YamlFields& f, PlanSite& s) const {
+    TG_ASSIGN_OR_RETURN(s.spot_usd_per_mwh, f.number("spot_usd_per_mwh", s.spot_usd_per_mwh, -1e4, 1e5));
+    TG_ASSIGN_OR_RETURN(s.carbon_g_per_kwh, f.number("carbon_g_per_kwh", s.carbon_g_per_kwh, 0, 5000));
+    const bool has_spot = f.has("spot_usd_per_mwh"), has_carbon = f.has("carbon_g_per_kwh");
+    if (has_spot && has_carbon) return Status::ok();
+    const int zone = signals_ ? signals_->zone_index(s.zone) : -1;
+    if (zone < 0)
+      return f.error("zone", "give spot_usd_per_mwh and carbon_g_per_kwh, or a zone the signals directory holds");
+    const grid::ZoneSeries& z = signals_->zones()[static_cast<size_t>(zone)];
+    double price = 0, carbon = 0;
+    for (size_t h = 0; h < z.hours(); ++h) {
+      price += z.price_usd_per_mwh[h];
+      carbon += z.carbon_g_per_kwh[h];
+    }
+    if (!has_spot) s.spot_usd_per_mwh = price / static_cast<double>(z.hours());
+    if (!has_carbon) s.carbon_g_per_kwh = carbon / static_cast<double>(z.hours());
+    return Status::ok();
+  }
+
+  const grid::YamlFields top_;
+  const std::string& file_;
+  std::shared_ptr<grid::Signals> signals_;
+  PlannerInput in_;
 };
 
 }  // namespace
 
 Result<PlannerInput> parse_planner_input(const std::string& yaml_text, const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return invalid_argument(file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
-  Reader rd(file);
-  TG_RETURN_IF_ERROR(rd.keys(root, "", {"name", "years", "periods_per_year", "reserve", "max_latency_ms",
-                                        "target_utilization", "carbon_price_usd_per_t", "signals", "deployment",
-                                        "regions", "sites", "notes"}));
-  PlannerInput in;
-  TG_RETURN_IF_ERROR(rd.text(root, "name", "", in.name, false));
-  double years = in.years, ppy = in.periods_per_year;
-  TG_RETURN_IF_ERROR(rd.number(root, "years", "", years, 1, 50, true));
-  TG_RETURN_IF_ERROR(rd.number(root, "periods_per_year", "", ppy, 1, 52, false));
-  in.years = static_cast<int>(years);
-  in.periods_per_year = static_cast<int>(ppy);
-  TG_RETURN_IF_ERROR(rd.number(root, "reserve", "", in.reserve, 0, 10, false));
-  TG_RETURN_IF_ERROR(rd.number(root, "max_latency_ms", "", in.max_latency_ms, 0, 1000, false));
-  TG_RETURN_IF_ERROR(rd.number(root, "target_utilization", "", in.target_utilization, 0.01, 1, false));
-  TG_RETURN_IF_ERROR(rd.number(root, "carbon_price_usd_per_t", "", in.carbon_price_usd_per_t, 0, 1e5, false));
-
-  // The deployment gives MW per token/s from the performance model and the trace's token mix.
-  const YAML::Node dep = root["deployment"];
-  if (!dep.IsDefined()) return invalid_argument(yaml_where(file, root, "deployment") + "is required");
-  TG_RETURN_IF_ERROR(rd.keys(dep, "deployment", {"model", "accelerator", "tensor_parallel", "trace", "max_seqs"}));
-  std::string model, accel, trace_path;
-  double tp = 1, max_seqs = 256;
-  TG_RETURN_IF_ERROR(rd.text(dep, "model", "deployment.", model, true));
-  TG_RETURN_IF_ERROR(rd.text(dep, "accelerator", "deployment.", accel, true));
-  TG_RETURN_IF_ERROR(rd.number(dep, "tensor_parallel", "deployment.", tp, 1, 64, true));
-  TG_RETURN_IF_ERROR(rd.number(dep, "max_seqs", "deployment.", max_seqs, 1, 4096, false));
-  TG_RETURN_IF_ERROR(rd.text(dep, "trace", "deployment.", trace_path, true));
-  auto shape = grid::model_shape(model);
-  if (!shape) return invalid_argument(yaml_where(file, dep["model"], "deployment.model") + shape.status().message());
-  auto kind = grid::parse_accelerator(accel);
-  if (!kind) return invalid_argument(yaml_where(file, dep["accelerator"], "deployment.accelerator") + kind.status().message());
-  auto perf = grid::PerfModel::create({*shape, *kind, static_cast<int>(tp)});
-  if (!perf) return invalid_argument(yaml_where(file, dep, "deployment") + perf.status().message());
-  auto trace = read_trace(resolve_path(file, trace_path));
-  if (!trace) return invalid_argument(yaml_where(file, dep["trace"], "deployment.trace") + trace.status().message());
-  const auto off = perf->offline_throughput(trace->mean_input_tokens(), trace->mean_output_tokens(), static_cast<int>(max_seqs));
-  in.tokens_per_request = trace->mean_output_tokens();
-  in.mw_per_token_s = off.power_w / 1e6 / off.output_tokens_per_s;
-  in.idle_fraction = perf->idle_watts() / off.power_w;
-
-  std::shared_ptr<grid::Signals> signals;
-  if (root["signals"].IsDefined()) {
-    TG_RETURN_IF_ERROR(rd.keys(root["signals"], "signals", {"dir"}));
-    std::string dir;
-    TG_RETURN_IF_ERROR(rd.text(root["signals"], "dir", "signals.", dir, true));
-    signals = std::make_shared<grid::Signals>();
-    Status st = signals->load_directory(resolve_path(file, dir));
-    if (!st) return invalid_argument(yaml_where(file, root["signals"]["dir"], "signals.dir") + st.message());
-  }
-
-  const YAML::Node regions = root["regions"];
-  if (!regions.IsSequence() || regions.size() == 0)
-    return invalid_argument(yaml_where(file, regions.IsDefined() ? regions : root, "regions") + "expected a list of regions");
-  for (size_t i = 0; i < regions.size(); ++i) {
-    const std::string path = "regions[" + std::to_string(i) + "].";
-    TG_RETURN_IF_ERROR(rd.keys(regions[i], path.substr(0, path.size() - 1), {"name", "rps_by_year"}));
-    PlanRegion r;
-    TG_RETURN_IF_ERROR(rd.text(regions[i], "name", path, r.name, true));
-    const YAML::Node list = regions[i]["rps_by_year"];
-    if (!list.IsSequence() || list.size() == 0)
-      return invalid_argument(yaml_where(file, regions[i], path + "rps_by_year") + "expected a list of requests/s, one per year");
-    for (size_t k = 0; k < list.size(); ++k) {
-      double v;
-      if (!YAML::convert<double>::decode(list[k], v) || !(v >= 0) || !std::isfinite(v))
-        return invalid_argument(yaml_where(file, list[k], path + "rps_by_year[" + std::to_string(k) + "]") +
-                                "expected a rate >= 0");
-      r.rps_by_year.push_back(v);
-    }
-    in.regions.push_back(std::move(r));
-  }
-  const YAML::Node sites = root["sites"];
-  if (!sites.IsSequence() || sites.size() == 0)
-    return invalid_argument(yaml_where(file, sites.IsDefined() ? sites : root, "sites") + "expected a list of candidate sites");
-  for (size_t i = 0; i < sites.size(); ++i) {
-    const YAML::Node n = sites[i];
-    const std::string path = "sites[" + std::to_string(i) + "].";
-    TG_RETURN_IF_ERROR(rd.keys(n, path.substr(0, path.size() - 1),
-                               {"name", "zone", "build_months", "available_year", "announced", "capex_usd_per_mw",
-                                "max_mw", "existing_mw", "pue", "spot_usd_per_mwh", "carbon_g_per_kwh", "latency_ms",
-                                "contracts"}));
-    PlanSite s;
-    TG_RETURN_IF_ERROR(rd.text(n, "name", path, s.name, true));
-    TG_RETURN_IF_ERROR(rd.text(n, "zone", path, s.zone, false));
-    TG_RETURN_IF_ERROR(rd.number(n, "build_months", path, s.build_months, 0, 600, false));
-    TG_RETURN_IF_ERROR(rd.number(n, "available_year", path, s.available_year, 0, 50, false));
-    if (n["announced"].IsDefined()) {
-      bool b;
-      if (!YAML::convert<bool>::decode(n["announced"], b))
-        return invalid_argument(yaml_where(file, n["announced"], path + "announced") + "expected true or false");
-      s.announced = b;
-    }
-    TG_RETURN_IF_ERROR(rd.number(n, "capex_usd_per_mw", path, s.capex_usd_per_mw, 0, 1e10, true));
-    TG_RETURN_IF_ERROR(rd.number(n, "max_mw", path, s.max_mw, 0, 1e6, false));
-    TG_RETURN_IF_ERROR(rd.number(n, "existing_mw", path, s.existing_mw, 0, 1e6, false));
-    TG_RETURN_IF_ERROR(rd.number(n, "pue", path, s.pue, 1, 3, false));
-    const bool has_spot = n["spot_usd_per_mwh"].IsDefined();
-    const bool has_carbon = n["carbon_g_per_kwh"].IsDefined();
-    TG_RETURN_IF_ERROR(rd.number(n, "spot_usd_per_mwh", path, s.spot_usd_per_mwh, -1e4, 1e5, false));
-    TG_RETURN_IF_ERROR(rd.number(n, "carbon_g_per_kwh", path, s.carbon_g_per_kwh, 0, 5000, false));
-    if (!has_spot || !has_carbon) {
-      const int zi = signals ? signals->zone_index(s.zone) : -1;
-      if (zi < 0)
-        return invalid_argument(yaml_where(file, n, path + "zone") + "give spot_usd_per_mwh and carbon_g_per_kwh, "
-                                "or a zone the signals directory holds");
-      const grid::ZoneSeries& z = signals->zones()[static_cast<size_t>(zi)];
-      double price = 0, carbon = 0;
-      for (size_t h = 0; h < z.hours(); ++h) {
-        price += z.price_usd_per_mwh[h];
-        carbon += z.carbon_g_per_kwh[h];
-      }
-      if (!has_spot) s.spot_usd_per_mwh = price / static_cast<double>(z.hours());
-      if (!has_carbon) s.carbon_g_per_kwh = carbon / static_cast<double>(z.hours());
-    }
-    if (n["latency_ms"].IsDefined()) {
-      if (!n["latency_ms"].IsMap()) return invalid_argument(yaml_where(file, n["latency_ms"], path + "latency_ms") + "expected a map region: ms");
-      for (const auto& kv : n["latency_ms"]) {
-        double v;
-        if (!YAML::convert<double>::decode(kv.second, v) || !(v >= 0))
-          return invalid_argument(yaml_where(file, kv.second, path + "latency_ms." + kv.first.as<std::string>("")) + "expected ms >= 0");
-        s.latency_ms[kv.first.as<std::string>("")] = v;
-      }
-    }
-    if (n["contracts"].IsDefined()) {
-      const YAML::Node list = n["contracts"];
-      if (!list.IsSequence()) return invalid_argument(yaml_where(file, list, path + "contracts") + "expected a list");
-      for (size_t k = 0; k < list.size(); ++k) {
-        const std::string cp = path + "contracts[" + std::to_string(k) + "].";
-        TG_RETURN_IF_ERROR(rd.keys(list[k], cp.substr(0, cp.size() - 1), {"name", "ppa_price_usd_per_mwh"}));
-        ContractOption c;
-        TG_RETURN_IF_ERROR(rd.text(list[k], "name", cp, c.name, true));
-        TG_RETURN_IF_ERROR(rd.number(list[k], "ppa_price_usd_per_mwh", cp, c.ppa_price_usd_per_mwh, -1e4, 1e5, true));
-        s.contracts.push_back(c);
-      }
-    }
-    in.sites.push_back(std::move(s));
-  }
-  return in;
+  return grid::read_yaml(yaml_text, file, [&](const YAML::Node& root) { return PlannerReader(root, file).read(); });
 }
 
 Result<PlannerInput> load_planner_input(const std::string& path) {

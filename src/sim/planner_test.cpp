@@ -148,8 +148,8 @@ TEST(PlannerYaml, ErrorsNameLineAndField) {
   struct Case {
     std::string yaml, expect;
   } cases[] = {
-      {"years: many\n", "p.yaml:1: years: expected a number"},
-      {good + "colour: red\n", "p.yaml:7: colour: unknown key"},
+      {"years: many\n", "p.yaml:1: years: 'many' is not an integer"},
+      {good + "colour: red\n", "p.yaml:7: colour: unknown field"},
       {"years: 3\n", "deployment: is required"},
       {std::string(good).replace(good.find("[10, 20, 30]"), 12, "[10, x, 30]"), "p.yaml:4: regions[0].rps_by_year[1]"},
       {std::string(good).replace(good.find("spot_usd_per_mwh: 40, "), 22, ""), "sites[0].zone: give spot_usd_per_mwh"},

@@ -81,8 +81,6 @@ Result<Scenario> load_scenario(const std::string& path);
 // `file` names the source in errors and anchors relative paths.
 Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string& file);
 
-// Shared by the scenario and planner readers: "file:line: field: message".
-std::string yaml_where(const std::string& file, const YAML::Node& node, const std::string& field);
 using grid::resolve_path;
 
 }  // namespace tokengrid::sim

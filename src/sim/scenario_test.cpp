@@ -48,17 +48,17 @@ TEST(Scenario, ErrorsNameFileLineAndField) {
     std::string yaml;
     std::string expect;
   } cases[] = {
-      {replace("rate_rps: 20.000000", "rate_rps: fast"), "s.yaml:11: workload.rate_rps: expected a number"},
+      {replace("rate_rps: 20.000000", "rate_rps: fast"), "s.yaml:11: workload.rate_rps: 'fast' is not a number"},
       {replace("rate_rps: 20.000000", "rate_rps: -3"), "s.yaml:11: workload.rate_rps: must be between"},
       {replace("horizon_hours: 3", "horizon_hours: 99999"), "s.yaml:3: horizon_hours"},
-      {replace("seed: 7", "sead: 7"), "s.yaml:4: sead: unknown key"},
+      {replace("seed: 7", "sead: 7"), "s.yaml:4: sead: unknown field"},
       {replace("mode: request", "mode: fast"), "s.yaml:5: mode: expected request or fleet"},
       {replace("model: llama-3.1-8b\n  trace", "model: gpt-9\n  trace"), "s.yaml:9: workload.model"},
       {replace(trace, "/nonexistent/trace.csv"), "s.yaml:10: workload.trace"},
       {replace("shape: flat}\n    - {name: europe", "shape: weekly}\n    - {name: europe"),
        "s.yaml:14: workload.regions[0].shape: unknown diurnal shape"},
       {replace("start: \"2024-03-01\"", "start: \"yesterday\""), "s.yaml:2: start"},
-      {replace("ttft_s: 1.0", "ttft_s: [1]"), "slo.ttft_s: expected a number"},
+      {replace("ttft_s: 1.0", "ttft_s: [1]"), "slo.ttft_s: '(not a scalar)' is not a number"},
       {good + "outages:\n  - {site: nowhere, from: \"2024-03-01\", until: \"2024-03-02\"}\n",
        "outages[0].site: no site named 'nowhere'"},
       {good + "outages:\n  - {site: ontario, from: \"2024-03-02\", until: \"2024-03-01\"}\n",
@@ -67,7 +67,7 @@ TEST(Scenario, ErrorsNameFileLineAndField) {
       {replace("signals: {synthetic: true, seed: 3}", "signals: {dir: /nonexistent}"), "s.yaml:7: signals.dir"},
       {good + "  bad: [\n", "s.yaml:"},
       {"", "s.yaml"},
-      {"[1, 2]", "expected a map"},
+      {"[1, 2]", "must be a map"},
   };
   for (const Case& c : cases) {
     auto s = parse_scenario(c.yaml, "s.yaml");

@@ -40,6 +40,17 @@ SiteHourRow SimResult::total() const {
   return t;
 }
 
+SimResult SimResult::empty(const Scenario& scenario, std::string policy, SimMode mode) {
+  SimResult result;
+  result.policy = std::move(policy);
+  result.mode = mode;
+  result.hours = scenario.horizon_hours;
+  result.start_unix_s = scenario.start_unix_s;
+  result.rows.resize(scenario.sites.size() * static_cast<size_t>(scenario.horizon_hours));
+  for (const grid::Site& site : scenario.sites) result.site_names.push_back(site.name);
+  return result;
+}
+
 std::string summary_json(const SimResult& r, const Scenario& s) {
   const SiteHourRow t = r.total();
   nlohmann::ordered_json j;

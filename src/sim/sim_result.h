@@ -29,6 +29,9 @@ struct SiteHourRow {
 };
 
 struct SimResult {
+  // A result with no figures yet: one zero row per site and hour of the scenario.
+  static SimResult empty(const Scenario& scenario, std::string policy, SimMode mode);
+
   std::string policy;
   SimMode mode = SimMode::kRequest;
   std::vector<std::string> site_names;

@@ -1,6 +1,7 @@
 #include "sim/simulate.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -191,7 +192,7 @@ TEST(Compare, AllPoliciesRunOnIdenticalInput) {
 }
 
 TEST(RequestSim, MooncakeTraceWithPrefixAffinity) {
-  const auto dir = std::filesystem::temp_directory_path() / "tokengrid_sim_test";
+  const auto dir = std::filesystem::temp_directory_path() / ("tokengrid_sim_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "conversations.jsonl").string();
   {

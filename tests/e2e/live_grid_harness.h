@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/test_data.h"
 #include "gateway/child_process.h"
 #include "gateway/sqlite_db.h"
 #include "grid/clock.h"
@@ -36,8 +37,7 @@ inline int free_port() {
   return a.local_endpoint().port();
 }
 
-inline std::string shared_data() { return TOKENGRID_SHARED_DATA; }
-inline bool have_shared_grid() { return std::filesystem::exists(shared_data() + "/grid/DE-LU_2024.csv"); }
+inline std::string shared_data() { return test_data::shared_data_dir(); }
 
 class TempDir {
  public:

@@ -73,7 +73,7 @@ double hours_led_by_best(const RoutingRun& run, const std::function<double(const
 }
 
 TEST(LiveGrid, CheapestSendsMostTrafficToTheCheapestSiteHourByHour) {
-  if (!have_shared_grid()) GTEST_SKIP() << "needs the 2024 grid signals in " << shared_data() << "/grid";
+  TOKENGRID_SKIP_WITHOUT_SHARED_DATA("grid/DE-LU_2024.csv");
   TempDir dir;
   RoutingRun run = run_day(dir, {"CA-ON", "US-TEX-ERCO", "US-CAL-CISO", "DE-LU"}, "cheapest");
   ASSERT_GT(run.rows.size(), 500u);
@@ -85,7 +85,7 @@ TEST(LiveGrid, CheapestSendsMostTrafficToTheCheapestSiteHourByHour) {
 }
 
 TEST(LiveGrid, GreenestSendsMostTrafficToTheCleanestSiteHourByHour) {
-  if (!have_shared_grid()) GTEST_SKIP() << "needs the 2024 grid signals in " << shared_data() << "/grid";
+  TOKENGRID_SKIP_WITHOUT_SHARED_DATA("grid/DE-LU_2024.csv");
   TempDir dir;
   RoutingRun run = run_day(dir, {"US-CAL-CISO", "DE-LU", "US-TEX-ERCO", "US-MIDA-PJM"}, "greenest");
   ASSERT_GT(run.rows.size(), 500u);

@@ -1,25 +1,25 @@
-#include "engine/engine_load.h"
+#include "bench/engine_load_bench.h"
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
+#include "engine/engine_test_util.h"
 #include "engine/llm_engine.h"
 
-namespace tokengrid::engine {
-namespace {
+namespace tokengrid::bench {
 
-const std::string kModelPath = std::string(TOKENGRID_SHARED_DATA) + "/models/stories260k-f32.gguf";
+using engine::LlmEngine;
+using engine::LlmEngineOptions;
+using engine::ShutdownMode;
+namespace {
 
 std::unique_ptr<LlmEngine> load(LlmEngineOptions options) {
   options.threads = 1;
-  auto engine = LlmEngine::load(kModelPath, options);
+  auto engine = LlmEngine::load(engine::testing::synthetic_tiny_model(), options);
   EXPECT_TRUE(engine.is_ok()) << engine.status().to_string();
   return engine.is_ok() ? std::move(engine).value() : nullptr;
 }
 
 TEST(EngineLoad, CountsEveryRequestsTokens) {
-  if (!std::filesystem::exists(kModelPath)) GTEST_SKIP() << "no model at " << kModelPath;
   auto engine = load({});
   ASSERT_TRUE(engine);
   std::vector<std::vector<int32_t>> prompts = {{1, 403, 407}, {1, 317, 391}, {1, 403, 407}};
@@ -40,7 +40,6 @@ TEST(EngineLoad, CountsEveryRequestsTokens) {
 }
 
 TEST(EngineLoad, AFullQueueIsAnError) {
-  if (!std::filesystem::exists(kModelPath)) GTEST_SKIP() << "no model at " << kModelPath;
   LlmEngineOptions options;
   options.max_queue = 1;
   options.max_batch_sequences = 1;
@@ -55,4 +54,4 @@ TEST(EngineLoad, AFullQueueIsAnError) {
 }
 
 }  // namespace
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

@@ -8,12 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "engine/bench.h"
+#include "bench/kernel_bench.h"
 
 namespace tokengrid::engine {
-
 class Model;
-class ThreadPool;
+}
+
+namespace tokengrid::bench {
+
+using engine::Model;
 
 struct ModelBenchTest {
   std::string name;   // "pp512", "tg128", "tg128 x4"
@@ -38,4 +41,4 @@ int64_t model_bytes(const Model& model);
 std::vector<ModelBenchResult> bench_model(const Model& model, ThreadPool* pool,
                                           const std::vector<ModelBenchTest>& tests, int reps);
 
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

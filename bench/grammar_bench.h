@@ -14,7 +14,10 @@
 #include "engine/grammar.h"
 #include "engine/token_trie.h"
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::Grammar;
+using engine::TokenTrie;
 
 struct GrammarBenchCase {
   std::string name;
@@ -38,4 +41,4 @@ struct GrammarBenchResult {
 
 GrammarBenchResult bench_grammar(const GrammarBenchCase& c, std::shared_ptr<const TokenTrie> trie, int warm_runs);
 
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

@@ -1,4 +1,4 @@
-#include "engine/engine_load.h"
+#include "bench/engine_load_bench.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,7 +7,13 @@
 #include <mutex>
 #include <optional>
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::Finished;
+using engine::GenerationRequest;
+using engine::RequestEvents;
+using engine::TokenEvent;
+using engine::FinishReason;
 
 namespace {
 
@@ -81,4 +87,4 @@ Result<LoadRun> run_greedy_burst(Engine& engine, const std::vector<std::vector<i
   return run;
 }
 
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

@@ -2,7 +2,7 @@
 // and of the tokenizers of the real Llama 3, Qwen 3 and Gemma 3 vocabularies (from the npm
 // packages in tests/tokenizers; skipped when they are not installed) on 4 MB of the
 // multilingual conformance corpus.
-// Run: ninja -C build engine_bench && ./build/src/engine/engine_bench
+// Run: ninja -C build engine_bench && ./build/bench/engine_bench
 #include <benchmark/benchmark.h>
 
 #include <fstream>

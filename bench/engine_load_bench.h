@@ -1,4 +1,4 @@
-// engine_load: drives an Engine with a burst of concurrent greedy requests and measures it.
+// engine_load_bench: drives an Engine with a burst of concurrent greedy requests and measures it.
 //
 // Used by `tokengrid engine-bench` to show what continuous batching and prefix caching buy:
 // aggregate tokens per second as concurrency grows, and the time to first token of a prompt
@@ -11,7 +11,9 @@
 #include "core/status.h"
 #include "engine/engine.h"
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::Engine;
 
 struct LoadRun {
   int requests = 0;
@@ -28,4 +30,4 @@ struct LoadRun {
 Result<LoadRun> run_greedy_burst(Engine& engine, const std::vector<std::vector<int32_t>>& prompts,
                                  int max_tokens);
 
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

@@ -1,4 +1,5 @@
-// The tokenizers fed hostile vocabularies and text, built with AddressSanitizer and UBSan.
+// The tokenizers fed hostile vocabularies and text; the sanitize build (scripts/test.sh) runs it
+// under AddressSanitizer and UBSan.
 //
 // Mutated GGUF vocabularies (both kinds: SentencePiece and byte-level BPE with merges) and
 // mutated tokenizer.json files must load or fail with a clean error; whatever loads then

@@ -1,4 +1,5 @@
-// The GGUF reader fed thousands of mutated files, built with AddressSanitizer and UBSan.
+// The GGUF reader fed thousands of mutated files; the sanitize build (scripts/test.sh) runs it
+// under AddressSanitizer and UBSan.
 //
 // Each run applies a few random byte flips, overwrites with boundary values, insertions,
 // deletions or truncations to a valid file and parses the result. Every run must end in ok or
@@ -6,6 +7,8 @@
 // then read, so any out-of-bounds access the reader allowed stops the run under the sanitizers.
 // Seeded, so a failure reproduces; TOKENGRID_GGUF_MUTATIONS overrides the number of runs per file.
 #include <gtest/gtest.h>
+
+#include "core/test_data.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -171,9 +174,8 @@ void run_mutations(const std::vector<uint8_t>& base, uint64_t seed, const std::s
 TEST(GgufMutation, SmallWrittenFile) { run_mutations(small_valid_file(), 1, "small.gguf", runs(8000)); }
 
 TEST(GgufMutation, Stories260kVersion1) {
-  std::string path = std::string(TOKENGRID_SHARED_DATA) + "/models/stories260k-f32.gguf";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "missing " << path;
-  std::ifstream in(path, std::ios::binary);
+  TOKENGRID_SKIP_WITHOUT_SHARED_DATA("models/stories260k-f32.gguf");
+  std::ifstream in(test_data::shared_data("models/stories260k-f32.gguf"), std::ios::binary);
   std::vector<uint8_t> base((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   run_mutations(base, 2, "stories260k.gguf", runs(1500));
 }

@@ -1,4 +1,4 @@
-#include "engine/model_bench.h"
+#include "bench/model_bench.h"
 
 #include <chrono>
 #include <random>
@@ -6,7 +6,14 @@
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::ForwardState;
+using engine::GgufFile;
+using engine::GgufTensorInfo;
+using engine::KvCache;
+using engine::ModelConfig;
+using engine::SequenceBatchEntry;
 
 namespace {
 
@@ -89,4 +96,4 @@ std::vector<ModelBenchResult> bench_model(const Model& model, ThreadPool* pool,
   return out;
 }
 
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

@@ -1,4 +1,4 @@
-#include "engine/bench.h"
+#include "bench/kernel_bench.h"
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +13,11 @@
 #include "engine/matmul.h"
 #include "engine/thread_pool.h"
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::HugePageBytes;
+using engine::WeightMatrix;
+using engine::active_kernel_path;
 
 namespace {
 
@@ -168,4 +172,4 @@ std::vector<KernelBenchRow> bench_kernels(ThreadPool* pool, int64_t rows, int64_
   return out;
 }
 
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

@@ -1,4 +1,4 @@
-#include "engine/grammar_bench.h"
+#include "bench/grammar_bench.h"
 
 #include <algorithm>
 #include <ctime>
@@ -7,7 +7,11 @@
 #include "engine/grammar_matcher.h"
 #include "engine/json_schema.h"
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::GrammarMasks;
+using engine::GrammarMatcher;
+using engine::TokenMask;
 
 namespace {
 
@@ -106,8 +110,8 @@ double mean(const std::vector<double>& v) {
 }  // namespace
 
 std::vector<GrammarBenchCase> standard_grammar_cases() {
-  return {{"json_object", json_object_grammar(), kObjectDocument},
-          {"json_schema (order)", std::move(json_schema_grammar_from_text(kSchema)).value(), kSchemaDocument}};
+  return {{"json_object", engine::json_object_grammar(), kObjectDocument},
+          {"json_schema (order)", std::move(engine::json_schema_grammar_from_text(kSchema)).value(), kSchemaDocument}};
 }
 
 GrammarBenchResult bench_grammar(const GrammarBenchCase& c, std::shared_ptr<const TokenTrie> trie, int warm_runs) {
@@ -133,4 +137,4 @@ GrammarBenchResult bench_grammar(const GrammarBenchCase& c, std::shared_ptr<cons
   return r;
 }
 
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

@@ -11,8 +11,14 @@
 #include "engine/tensor_type.h"
 
 namespace tokengrid::engine {
-
 class ThreadPool;
+}
+
+namespace tokengrid::bench {
+
+using engine::KernelPath;
+using engine::TensorType;
+using engine::ThreadPool;
 
 // Median and spread (half the distance between the fastest and the slowest round) of samples.
 struct Stat {
@@ -41,4 +47,4 @@ std::vector<KernelBenchRow> bench_kernels(ThreadPool* pool, int64_t rows, int64_
                                           const std::vector<KernelPath>& paths,
                                           const std::vector<int64_t>& batches, double seconds);
 
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench

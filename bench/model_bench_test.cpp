@@ -1,4 +1,4 @@
-#include "engine/model_bench.h"
+#include "bench/model_bench.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,11 @@
 #include "engine/synthetic_model.h"
 #include "engine/thread_pool.h"
 
-namespace tokengrid::engine {
+namespace tokengrid::bench {
+
+using engine::find_synthetic_shape;
+using engine::write_synthetic_model;
+using engine::TensorType;
 namespace {
 
 TEST(BenchStat, MedianAndHalfRange) {
@@ -25,7 +29,7 @@ TEST(ModelBench, RunsEveryKindOfTestOnATinyModel) {
   auto dir = std::filesystem::temp_directory_path() / ("tokengrid_model_bench_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string path = (dir / "tiny.gguf").string();
-  ASSERT_TRUE(write_synthetic_model(*find_shape("tiny"), TensorType::Q8_0, 1, path).is_ok());
+  ASSERT_TRUE(write_synthetic_model(*find_synthetic_shape("tiny"), TensorType::Q8_0, 1, path).is_ok());
   auto loaded = Model::load(path);
   ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
   const Model& model = **loaded;
@@ -53,4 +57,4 @@ TEST(ModelBench, RunsEveryKindOfTestOnATinyModel) {
 }
 
 }  // namespace
-}  // namespace tokengrid::engine
+}  // namespace tokengrid::bench
