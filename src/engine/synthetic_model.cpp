@@ -45,6 +45,9 @@ const std::vector<ModelShape>& known_shapes() {
       {"tiny", 64, 172, 5, 8, 4, 512, 512, 10000.0f, false},
       {"tinyllama-1.1b", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},
       {"llama-2-7b", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0f, false},
+      // Llama 3.2 1B's matrices (tied embeddings, 8 KV heads, 128256 tokens); its context is
+      // cut to 8192 so that a whole-context KV cache stays small.
+      {"llama-3.2-1b", 2048, 8192, 16, 32, 8, 128256, 8192, 500000.0f, true},
   };
   return shapes;
 }
@@ -172,7 +175,15 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
     return writer.add_tensor(name, {n}, static_cast<uint32_t>(TensorType::F32), fill);
   };
 
-  TG_RETURN_IF_ERROR(matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type));
+  // Rows below `quiet_rows` of the output matrix are the special and byte tokens; with tied
+  // embeddings the token embedding is that matrix.
+  const int64_t special_and_byte_tokens = 3 + 256;
+  if (shape.tied_embeddings) {
+    TG_RETURN_IF_ERROR(
+        matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type, 4.0f, special_and_byte_tokens));
+  } else {
+    TG_RETURN_IF_ERROR(matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type));
+  }
   for (int l = 0; l < shape.n_layers; l++) {
     std::string p = "blk." + std::to_string(l) + ".";
     TG_RETURN_IF_ERROR(norm(p + "attn_norm.weight", shape.dim));
@@ -187,7 +198,6 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
   }
   TG_RETURN_IF_ERROR(norm("output_norm.weight", shape.dim));
   if (!shape.tied_embeddings) {
-    const int64_t special_and_byte_tokens = 3 + 256;
     TG_RETURN_IF_ERROR(
         matrix("output.weight", shape.vocab_size, shape.dim, edge_type, 4.0f, special_and_byte_tokens));
   }
