@@ -223,17 +223,24 @@ HugePageBytes pack_columns(const WeightMatrix& w) {
 
 }  // namespace
 
-bool packed_layout_used(TensorType type) {
+bool path_reads_packed(KernelPath path, TensorType type) {
   switch (type) {
     case TensorType::F16:
     case TensorType::BF16:
     case TensorType::Q8_0:
-    case TensorType::Q4_0: return kernel_path_supported(KernelPath::kAvx512);
+    case TensorType::Q4_0: return path == KernelPath::kAvx512;
     case TensorType::Q4_K:
     case TensorType::Q5_K:
-    case TensorType::Q6_K: return kernel_path_supported(KernelPath::kAvx2);
+    case TensorType::Q6_K: return path != KernelPath::kScalar;
     default: return false;
   }
+}
+
+bool packed_layout_used(TensorType type) {
+  for (KernelPath p : {KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (kernel_path_supported(p) && path_reads_packed(p, type)) return true;
+  }
+  return false;
 }
 
 HugePageBytes pack_weights(const WeightMatrix& w) {

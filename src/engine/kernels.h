@@ -98,9 +98,11 @@ void attention(const float* q, int n_q, int head_dim, float scale, const float* 
 // last group; empty for types without a packed layout (F32).
 constexpr int kPackedGroupRows = 16;
 HugePageBytes pack_weights(const WeightMatrix& w);
-// Whether a path this CPU runs reads `type` in the packed layout: F16, BF16, Q4_0 and Q8_0 on
-// AVX-512, the K-quants on AVX2 and AVX-512 (without it their SIMD paths fall back to the
-// scalar reference).
+// Whether `path` reads `type` in the packed layout when a matrix has it: F16, BF16, Q4_0 and
+// Q8_0 on AVX-512, the K-quants on AVX2 and AVX-512 (without it their SIMD paths fall back to
+// the scalar reference).
+bool path_reads_packed(KernelPath path, TensorType type);
+// Whether some path this CPU runs reads `type` packed (Model packs exactly those matrices).
 bool packed_layout_used(TensorType type);
 
 // y[c * y_stride + r] = dot(weight row r, activation row c) for r in [r0, r1), c in [c0, c1).

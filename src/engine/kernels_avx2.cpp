@@ -49,7 +49,8 @@ struct Avx2Isa {
   static I or_(I a, I b) { return _mm256_or_si256(a, b); }
   static I mullo(I a, I b) { return _mm256_mullo_epi32(a, b); }
   template <int N> static I slli(I v) { return _mm256_slli_epi32(v, N); }
-  template <int N> static I srli(I v) { return _mm256_srli_epi32(v, N); }
+  static I sll(I v, int n) { return _mm256_sll_epi32(v, _mm_cvtsi32_si128(n)); }
+  static I srl(I v, int n) { return _mm256_srl_epi32(v, _mm_cvtsi32_si128(n)); }
   template <int N> static I srai(I v) { return _mm256_srai_epi32(v, N); }
   static I dot_u8(I acc, I u, I s) { return _mm256_add_epi32(acc, dot_u8s8(u, s)); }
   static I dot_s16(I acc, I a, I b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }

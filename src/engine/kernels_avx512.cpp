@@ -65,7 +65,8 @@ struct Avx512Isa {
   static I or_(I a, I b) { return _mm512_or_si512(a, b); }
   static I mullo(I a, I b) { return _mm512_mullo_epi32(a, b); }
   template <int N> static I slli(I v) { return _mm512_slli_epi32(v, N); }
-  template <int N> static I srli(I v) { return _mm512_srli_epi32(v, N); }
+  static I sll(I v, int n) { return _mm512_sll_epi32(v, _mm_cvtsi32_si128(n)); }
+  static I srl(I v, int n) { return _mm512_srl_epi32(v, _mm_cvtsi32_si128(n)); }
   template <int N> static I srai(I v) { return _mm512_srai_epi32(v, N); }
   static I dot_u8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
   static I dot_s16(I acc, I a, I b) { return _mm512_dpwssd_epi32(acc, a, b); }

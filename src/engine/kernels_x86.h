@@ -16,7 +16,6 @@
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
-#include <utility>
 
 #include "engine/kernels_impl.h"
 
@@ -184,15 +183,6 @@ void gemm_block32(const GemmArgs& a) {
   for_each_tile<R, C>(k, a.r0, a.r1, a.c0, a.c1);
 }
 
-// Calls f(std::integral_constant<int, i>()) for i = 0..N-1, so that shift counts and field
-// offsets derived from i are compile-time constants.
-template <int N, typename F>
-inline void static_for(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) {
-    (f(std::integral_constant<int, I>()), ...);
-  }(std::make_integer_sequence<int, N>());
-}
-
 // ---- K-quants in the layout of pack_weights() -------------------------------------------
 //
 // A packed group holds 16 rows; the Isa's vectors hold Isa::kLanes of them (one per 32-bit
@@ -200,8 +190,9 @@ inline void static_for(F&& f) {
 // lanes h * kLanes.. of every interleaved vector. The byte at offset o of a row's block lies at
 // 16 * o + unit * row (+ o % unit) of its group's block (kernels.h), so a field of the block is
 // found from its offset in the block struct. Isa supplies:
-//   I, F; load(p), load_f16(p) (kLanes f16 widened), bcast32(p), set1(v), set1f(v), zero(),
-//   zerof(); add, sub, and_, or_, mullo, template slli<n>, srli<n>, srai<n> on 32-bit lanes;
+//   I, F; load(p), load_f16(p) (kLanes f16 widened), bcast32(p), set1(v), set1f(v), zero();
+//   add, sub, and_, or_, mullo, template slli<n>, srai<n>, and sll(v, n), srl(v, n) by a count
+//   held in a register, on 32-bit lanes;
 //   dot_u8(acc, u, s): acc + the sums of 4 u8 x s8 products per lane (u <= 63: no saturation);
 //   dot_s16(acc, a, b): acc + the sums of 2 s16 x s16 products per lane;
 //   cvt(I) -> F, mul, fmadd(a, b, c) = a * b + c, fnmadd(a, b, c) = c - a * b; store(float*, F).
@@ -215,14 +206,15 @@ struct PackedRowBlock {
   const uint8_t* group;  // this super-block's block of the row block's group
   int lane0;             // first row of the row block within its group
 
-  PackedRowBlock(const WeightMatrix& w, size_t block_bytes, int64_t blocks, int64_t row_block, int64_t b)
+  [[gnu::always_inline]] PackedRowBlock(const WeightMatrix& w, size_t block_bytes, int64_t blocks,
+                                        int64_t row_block, int64_t b)
       : group(static_cast<const uint8_t*>(w.packed) +
               (static_cast<size_t>(row_block / kPerGroup * blocks + b) * kPackedGroupRows) * block_bytes),
         lane0(static_cast<int>(row_block % kPerGroup) * Isa::kLanes) {}
   // The rows' 4-byte words at block offset `offset`, and their f16 at `offset`.
-  typename Isa::I words(size_t offset) const { return Isa::load(group + 16 * offset + 4 * lane0); }
-  typename Isa::F halves(size_t offset) const { return Isa::load_f16(group + 16 * offset + 2 * lane0); }
-  void prefetch_next(size_t block_bytes) const {
+  [[gnu::always_inline]] typename Isa::I words(size_t offset) const { return Isa::load(group + 16 * offset + 4 * lane0); }
+  [[gnu::always_inline]] typename Isa::F halves(size_t offset) const { return Isa::load_f16(group + 16 * offset + 2 * lane0); }
+  [[gnu::always_inline]] void prefetch_next(size_t block_bytes) const {
     const uint8_t* next = group + kPackedGroupRows * block_bytes;
     for (size_t line = 0; line < kPackedGroupRows * block_bytes; line += 256) {
       _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
@@ -247,56 +239,49 @@ inline void store_row_block_lanes(const GemmArgs& a, int64_t rb, int64_t c, type
   }
 }
 
-// x * 2^n for n of either sign, on 32-bit lanes.
-template <typename Isa, int N>
-inline typename Isa::I shift_left(typename Isa::I v) {
-  if constexpr (N > 0) return Isa::template slli<N>(v);
-  if constexpr (N < 0) return Isa::template srli<-N>(v);
-  if constexpr (N == 0) return v;
-}
-
 // Q4_K and Q5_K: per super-block, the eight sub-block dot products weighted by their 6-bit scales
 // (integers), minus the mins times the activations' sums, scaled by d and dmin in float.
+//
+// The loops below are plain loops the compiler unrolls: a sub-block's unpacked values stay in
+// registers across the tile's activation rows, and the scales are decoded where they are used
+// rather than all at once (which would hold 16 more registers and spill).
 template <typename Isa, typename Block>
 struct ScaleMinKernel {
   using IsaType = Isa;
   using I = typename Isa::I;
   using F = typename Isa::F;
   static constexpr bool kFifthBit = std::is_same_v<Block, BlockQ5_K>;
+  static constexpr size_t kScales = offsetof(Block, scales);
   const GemmArgs& a;
   int64_t blocks;
 
-  // One row block's scales as 32-bit lanes and mins as two equal 16-bit halves per lane (a
-  // min weighs both 16-value sums of its sub-block), and its d and dmin.
-  struct Scales {
-    I sc[8], min_pairs[8];
-    F d, dmin;
-  };
-  static void decode(const PackedRowBlock<Isa>& p, Scales& s) {
-    const I s0 = p.words(offsetof(Block, scales)), s1 = p.words(offsetof(Block, scales) + 4);
-    const I s2 = p.words(offsetof(Block, scales) + 8);
-    const I six_bits = Isa::set1(63), low = Isa::set1(15), top = Isa::set1(0x30);
-    static_for<4>([&](auto j) {
-      constexpr int k = 8 * j;
-      const I m_lo = Isa::and_(Isa::template srli<k>(s1), six_bits);
-      const I m_hi = Isa::or_(Isa::and_(Isa::template srli<k + 4>(s2), low), Isa::and_(Isa::template srli<k + 2>(s1), top));
-      s.sc[j] = Isa::and_(Isa::template srli<k>(s0), six_bits);
-      s.sc[j + 4] = Isa::or_(Isa::and_(Isa::template srli<k>(s2), low), Isa::and_(Isa::template srli<k + 2>(s0), top));
-      s.min_pairs[j] = Isa::or_(m_lo, Isa::template slli<16>(m_lo));
-      s.min_pairs[j + 4] = Isa::or_(m_hi, Isa::template slli<16>(m_hi));
-    });
-    s.d = p.halves(offsetof(Block, d));
-    s.dmin = p.halves(offsetof(Block, dmin));
+  // Sub-block j's 6-bit scale (as q4_k_scale_min() reads it) in each row's lane. (The helpers
+  // are forced inline: a call would clobber every vector register the tile holds.)
+  [[gnu::always_inline]] static I scale(const PackedRowBlock<Isa>& p, int j) {
+    if (j < 4) return Isa::and_(Isa::srl(p.words(kScales), 8 * j), Isa::set1(63));
+    const int k = 8 * (j - 4);
+    return Isa::or_(Isa::and_(Isa::srl(p.words(kScales + 8), k), Isa::set1(15)),
+                    Isa::and_(Isa::srl(p.words(kScales), k + 2), Isa::set1(0x30)));
   }
-
-  // Values 4e..4e+3 of sub-block 2 * pair + odd (0..15, or 0..31 with the fifth bit).
-  template <int kPair, bool kOdd>
-  static I values(const PackedRowBlock<Isa>& p, int e) {
-    const I q = p.words(offsetof(Block, qs) + 32 * kPair + 4 * e);
-    I v = Isa::and_(kOdd ? Isa::template srli<4>(q) : q, Isa::set1(0x0f0f0f0f));
+  // Sub-block j's 6-bit min in both 16-bit halves of each lane: it weighs both 16-value sums.
+  [[gnu::always_inline]] static I min_pair(const PackedRowBlock<Isa>& p, int j) {
+    I m;
+    if (j < 4) {
+      m = Isa::and_(Isa::srl(p.words(kScales + 4), 8 * j), Isa::set1(63));
+    } else {
+      const int k = 8 * (j - 4);
+      m = Isa::or_(Isa::and_(Isa::srl(p.words(kScales + 8), k + 4), Isa::set1(15)),
+                   Isa::and_(Isa::srl(p.words(kScales + 4), k + 2), Isa::set1(0x30)));
+    }
+    return Isa::or_(m, Isa::template slli<16>(m));
+  }
+  // Values 4e..4e+3 of sub-block j: 0..15, or 0..31 with Q5_K's fifth bit (bit j of qh).
+  [[gnu::always_inline]] static I values(const PackedRowBlock<Isa>& p, int j, int e) {
+    const I q = p.words(offsetof(Block, qs) + 32 * (j / 2) + 4 * e);
+    I v = Isa::and_(Isa::srl(q, 4 * (j % 2)), Isa::set1(0x0f0f0f0f));
     if constexpr (kFifthBit) {
       const I h = p.words(offsetof(BlockQ5_K, qh) + 4 * e);
-      v = Isa::or_(v, Isa::and_(shift_left<Isa, 4 - 2 * kPair - kOdd>(h), Isa::set1(0x10101010)));
+      v = Isa::or_(v, Isa::and_(Isa::template slli<4>(Isa::srl(h, j)), Isa::set1(0x10101010)));
     }
     return v;
   }
@@ -309,47 +294,48 @@ struct ScaleMinKernel {
     for (int64_t b = 0; b < blocks; b++) {
       I sums[NB][C];
       zero(sums);
-      Scales scales[NB];
-      #pragma GCC unroll 16
-      for (int i = 0; i < NB; i++) {
-        const PackedRowBlock<Isa> p(*a.w, sizeof(Block), blocks, rb + i, b);
-        p.prefetch_next(sizeof(Block));
-        decode(p, scales[i]);
-      }
-      static_for<8>([&](auto sub) {
-        constexpr int kPair = sub / 2;
-        constexpr bool kOdd = sub % 2;
+      // Not unrolled: the compiler would interleave sub-blocks and run out of registers.
+      #pragma GCC unroll 1
+      for (int j = 0; j < 8; j++) {
         #pragma GCC unroll 16
         for (int i = 0; i < NB; i++) {
           const PackedRowBlock<Isa> p(*a.w, sizeof(Block), blocks, rb + i, b);
+          if (j == 0) p.prefetch_next(sizeof(Block));
+          const I sc = scale(p, j);
           I w[8];
           #pragma GCC unroll 8
-          for (int e = 0; e < 8; e++) w[e] = values<kPair, kOdd>(p, e);
+          for (int e = 0; e < 8; e++) w[e] = values(p, j, e);
           #pragma GCC unroll 16
-          for (int j = 0; j < C; j++) {
-            const int8_t* xs = x.qs[j] + 256 * b + 32 * sub;
+          for (int k = 0; k < C; k++) {
+            const int8_t* xs = x.qs[k] + 256 * b + 32 * j;
             // Two chains of four: values 0..15 and 16..31.
-            I first = Isa::zero(), second = Isa::zero();
+            I first = Isa::dot_u8(Isa::zero(), w[0], Isa::bcast32(xs));
+            I second = Isa::dot_u8(Isa::zero(), w[4], Isa::bcast32(xs + 16));
             #pragma GCC unroll 4
-            for (int e = 0; e < 4; e++) {
+            for (int e = 1; e < 4; e++) {
               first = Isa::dot_u8(first, w[e], Isa::bcast32(xs + 4 * e));
               second = Isa::dot_u8(second, w[e + 4], Isa::bcast32(xs + 16 + 4 * e));
             }
-            sums[i][j] = Isa::add(sums[i][j], Isa::mullo(Isa::add(first, second), scales[i].sc[sub]));
+            sums[i][k] = Isa::add(sums[i][k], Isa::mullo(Isa::add(first, second), sc));
           }
         }
-      });
+      }
       #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) {
-        const int16_t* xs = x.sums[j] + 16 * b;
-        const F dx = Isa::set1f(x.d[j][b]);
+      for (int i = 0; i < NB; i++) {
+        const PackedRowBlock<Isa> p(*a.w, sizeof(Block), blocks, rb + i, b);
+        I min_pairs[8];
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) min_pairs[j] = min_pair(p, j);
+        const F d = p.halves(offsetof(Block, d)), dmin = p.halves(offsetof(Block, dmin));
         #pragma GCC unroll 16
-        for (int i = 0; i < NB; i++) {
+        for (int k = 0; k < C; k++) {
+          const int16_t* xs = x.sums[k] + 16 * b;
           I mins = Isa::zero();
           #pragma GCC unroll 8
-          for (int s = 0; s < 8; s++) mins = Isa::dot_s16(mins, scales[i].min_pairs[s], Isa::bcast32(xs + 2 * s));
-          acc[i][j] = Isa::fmadd(Isa::cvt(sums[i][j]), Isa::mul(scales[i].d, dx), acc[i][j]);
-          acc[i][j] = Isa::fnmadd(Isa::cvt(mins), Isa::mul(scales[i].dmin, dx), acc[i][j]);
+          for (int j = 0; j < 8; j++) mins = Isa::dot_s16(mins, min_pairs[j], Isa::bcast32(xs + 2 * j));
+          const F dx = Isa::set1f(x.d[k][b]);
+          acc[i][k] = Isa::fmadd(Isa::cvt(sums[i][k]), Isa::mul(d, dx), acc[i][k]);
+          acc[i][k] = Isa::fnmadd(Isa::cvt(mins), Isa::mul(dmin, dx), acc[i][k]);
         }
       }
     }
@@ -367,33 +353,24 @@ struct Q6KKernel {
   const GemmArgs& a;
   int64_t blocks;
 
-  // One row block's sixteen scales as 32-bit lanes and as 16-bit pairs (2k, 2k + 1), and d.
-  struct Scales {
-    I sc[16], pairs[8];
-    F d;
-  };
-  static void decode(const PackedRowBlock<Isa>& p, Scales& s) {
-    static_for<4>([&](auto w) {
-      const I word = p.words(offsetof(BlockQ6_K, scales) + 4 * w);
-      static_for<4>([&](auto k) {
-        s.sc[4 * w + k] = Isa::template srai<24>(Isa::template slli<24 - 8 * k>(word));
-      });
-      const I low16 = Isa::set1(0xffff);
-      s.pairs[2 * w] = Isa::or_(Isa::and_(s.sc[4 * w], low16), Isa::template slli<16>(s.sc[4 * w + 1]));
-      s.pairs[2 * w + 1] = Isa::or_(Isa::and_(s.sc[4 * w + 2], low16), Isa::template slli<16>(s.sc[4 * w + 3]));
-    });
-    s.d = p.halves(offsetof(BlockQ6_K, d));
+  // Sub-block s's int8 scale, sign-extended in each row's lane.
+  [[gnu::always_inline]] static I scale(const PackedRowBlock<Isa>& p, int s) {
+    const I word = p.words(offsetof(BlockQ6_K, scales) + 4 * (s / 4));
+    return Isa::template srai<24>(Isa::sll(word, 24 - 8 * (s % 4)));
   }
-
+  // Scales 2k and 2k + 1 as the two 16-bit halves of each lane.
+  [[gnu::always_inline]] static I scale_pair(const PackedRowBlock<Isa>& p, int k) {
+    return Isa::or_(Isa::and_(scale(p, 2 * k), Isa::set1(0xffff)), Isa::template slli<16>(scale(p, 2 * k + 1)));
+  }
   // Values 128 * half + 32 * pos + 4 * k.. (k < 8) as unsigned 0..63: the low 4 bits from ql
   // (values l and l + 64 share ql[l], l + 32 and l + 96 share ql[l + 32]), the high 2 from bits
   // 2 * pos of qh[l].
-  template <int kHalf, int kPos>
-  static I values(const PackedRowBlock<Isa>& p, int k) {
-    const I l = p.words(offsetof(BlockQ6_K, ql) + 64 * kHalf + 32 * (kPos % 2) + 4 * k);
-    const I h = p.words(offsetof(BlockQ6_K, qh) + 32 * kHalf + 4 * k);
-    const I low = Isa::and_(kPos >= 2 ? Isa::template srli<4>(l) : l, Isa::set1(0x0f0f0f0f));
-    return Isa::or_(low, Isa::and_(shift_left<Isa, 4 - 2 * kPos>(h), Isa::set1(0x30303030)));
+  [[gnu::always_inline]] static I values(const PackedRowBlock<Isa>& p, int half, int pos, int k) {
+    const I l = p.words(offsetof(BlockQ6_K, ql) + 64 * half + 32 * (pos % 2) + 4 * k);
+    const I h = p.words(offsetof(BlockQ6_K, qh) + 32 * half + 4 * k);
+    const I low = Isa::and_(Isa::srl(l, 4 * (pos / 2)), Isa::set1(0x0f0f0f0f));
+    const I high = Isa::template slli<4>(Isa::and_(Isa::srl(h, 2 * pos), Isa::set1(0x03030303)));
+    return Isa::or_(low, high);
   }
 
   template <int NB, int C>
@@ -404,44 +381,45 @@ struct Q6KKernel {
     for (int64_t b = 0; b < blocks; b++) {
       I sums[NB][C];
       zero(sums);
-      Scales scales[NB];
-      #pragma GCC unroll 16
-      for (int i = 0; i < NB; i++) {
-        const PackedRowBlock<Isa> p(*a.w, sizeof(BlockQ6_K), blocks, rb + i, b);
-        p.prefetch_next(sizeof(BlockQ6_K));
-        decode(p, scales[i]);
-      }
-      // Sub-block s = 8 * half + 2 * pos + quarter holds values 16 * s..16 * s + 15.
-      static_for<16>([&](auto s) {
-        constexpr int kHalf = s / 8, kPos = (s % 8) / 2, kQuarter = s % 2;
+      // Sub-block s = 8 * half + 2 * pos + quarter holds values 16 * s..16 * s + 15. Not
+      // unrolled: the compiler would interleave sub-blocks and run out of registers.
+      #pragma GCC unroll 1
+      for (int s = 0; s < 16; s++) {
+        const int half = s / 8, pos = (s % 8) / 2, quarter = s % 2;
         #pragma GCC unroll 16
         for (int i = 0; i < NB; i++) {
           const PackedRowBlock<Isa> p(*a.w, sizeof(BlockQ6_K), blocks, rb + i, b);
+          if (s == 0) p.prefetch_next(sizeof(BlockQ6_K));
+          const I sc = scale(p, s);
           I w[4];
           #pragma GCC unroll 4
-          for (int e = 0; e < 4; e++) w[e] = values<kHalf, kPos>(p, 4 * kQuarter + e);
+          for (int e = 0; e < 4; e++) w[e] = values(p, half, pos, 4 * quarter + e);
           #pragma GCC unroll 16
-          for (int j = 0; j < C; j++) {
-            const int8_t* xs = x.qs[j] + 256 * b + 16 * s;
+          for (int k = 0; k < C; k++) {
+            const int8_t* xs = x.qs[k] + 256 * b + 16 * s;
             I first = Isa::dot_u8(Isa::zero(), w[0], Isa::bcast32(xs));
             I second = Isa::dot_u8(Isa::zero(), w[2], Isa::bcast32(xs + 8));
             first = Isa::dot_u8(first, w[1], Isa::bcast32(xs + 4));
             second = Isa::dot_u8(second, w[3], Isa::bcast32(xs + 12));
-            sums[i][j] = Isa::add(sums[i][j], Isa::mullo(Isa::add(first, second), scales[i].sc[s]));
+            sums[i][k] = Isa::add(sums[i][k], Isa::mullo(Isa::add(first, second), sc));
           }
         }
-      });
+      }
       #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) {
-        const int16_t* xs = x.sums[j] + 16 * b;
-        const F dx = Isa::set1f(x.d[j][b]);
+      for (int i = 0; i < NB; i++) {
+        const PackedRowBlock<Isa> p(*a.w, sizeof(BlockQ6_K), blocks, rb + i, b);
+        I pairs[8];
+        #pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) pairs[k] = scale_pair(p, k);
+        const F d = p.halves(offsetof(BlockQ6_K, d));
         #pragma GCC unroll 16
-        for (int i = 0; i < NB; i++) {
+        for (int k = 0; k < C; k++) {
+          const int16_t* xs = x.sums[k] + 16 * b;
           I offset = Isa::zero();
           #pragma GCC unroll 8
-          for (int k = 0; k < 8; k++) offset = Isa::dot_s16(offset, scales[i].pairs[k], Isa::bcast32(xs + 2 * k));
-          const I total = Isa::sub(sums[i][j], Isa::template slli<5>(offset));
-          acc[i][j] = Isa::fmadd(Isa::cvt(total), Isa::mul(scales[i].d, dx), acc[i][j]);
+          for (int j = 0; j < 8; j++) offset = Isa::dot_s16(offset, pairs[j], Isa::bcast32(xs + 2 * j));
+          const I total = Isa::sub(sums[i][k], Isa::template slli<5>(offset));
+          acc[i][k] = Isa::fmadd(Isa::cvt(total), Isa::mul(d, Isa::set1f(x.d[k][b])), acc[i][k]);
         }
       }
     }
