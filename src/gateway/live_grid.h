@@ -1,15 +1,15 @@
 // LiveGrid: the gateway's picture of every site now, and the admission of requests to them.
 //
 // Per site it keeps the gateway's own accounting (requests and tokens outstanding, prompt tokens
-// still waiting for their first token), what the workers report when polled (sequences running
-// and queued, which also counts other gateways' traffic), the speed the gateway observes
+// still waiting for their first token), which alone counts as the site's load, what the workers
+// report when polled (sequences running and queued, shown in the status), the speed it observes
 // (prefill and per-stream decode tokens/s, exponentially smoothed), each endpoint's health, and
 // whether the zone asks loads to shed.
 //
 // states() builds the grid::SiteState of every site for one request: the figures above, the
 // signals at the given time, PUE at the zone's temperature, the contract price and the energy
-// model's joules per token, and the estimated facility draw with this request added, so a
-// policy ranks a site that it would push past its cap after those with headroom.
+// model's joules per token, and the estimated facility draw now (a policy ranks sites at their
+// cap after those with headroom, as in the simulator).
 //
 // admit() walks the policy's ranking and takes the first site that may take the request now:
 // healthy, not draining, serving the model, under its power cap with the request added, and
@@ -23,11 +23,13 @@
 #include <string>
 #include <vector>
 
+#include "gateway/endpoint_health.h"
 #include "gateway/live_signals.h"
 #include "gateway/prefix_index.h"
 #include "gateway/site_energy.h"
 #include "grid/grid_config.h"
 #include "grid/policy.h"
+#include "http/http_client.h"
 
 namespace tokengrid::gateway {
 
@@ -66,8 +68,9 @@ struct WorkerReport {
 
 struct EndpointStatus {
   std::string url;
-  bool healthy = true;
-  std::string reason;  // why it is (un)healthy
+  bool healthy = true;  // checks pass and not ejected
+  std::string reason;   // "answering", or why not
+  int ejections = 0;
   int outstanding = 0;
   WorkerReport report;
 };
@@ -93,14 +96,16 @@ struct SiteStatus {
 class LiveGrid {
  public:
   // Fails when a site's energy model cannot be built.
-  static Result<std::unique_ptr<LiveGrid>> create(const grid::GridConfig& grid, const LiveSignals& signals);
+  static Result<std::unique_ptr<LiveGrid>> create(const grid::GridConfig& grid, const LiveSignals& signals,
+                                                  HealthOptions health = {});
 
   size_t size() const { return sites_.size(); }
   const grid::Site& site(int i) const { return sites_[i].site; }
 
   std::vector<grid::SiteState> states(const RequestEstimate& request, double now) const;
+  // Sites in `tried` (a request's earlier attempts) are passed over.
   Admission admit(const grid::Decision& decision, std::span<const grid::SiteState> states,
-                  const RequestEstimate& request);
+                  const RequestEstimate& request, std::span<const int> tried = {});
   void first_token(const Admission& admission, const RequestEstimate& request);
   // Ends an admitted request: releases it, learns the site's speed, and meters it.
   RequestFootprint finish(const Admission& admission, const RequestEstimate& request, const Completion& done);
@@ -108,21 +113,23 @@ class LiveGrid {
   void abandon(const Admission& admission, const RequestEstimate& request, bool reached_first_token);
 
   void report_poll(int site, int endpoint, const Result<WorkerReport>& report);
+  // How a request's attempt at the admitted endpoint ended (passive outlier ejection).
+  void request_ended(const Admission& admission, RequestOutcome outcome, const std::string& why);
   std::vector<SiteStatus> status(double now) const;
-  // The URL of an endpoint.
   const grid::SiteEndpoint& endpoint(int site, int endpoint) const { return sites_[site].site.endpoints[endpoint]; }
+  // Where to connect for an endpoint, and the path prefix of its API ("" or "/prefix").
+  const http::Url& endpoint_url(int site, int endpoint) const { return sites_[site].urls[endpoint]; }
 
  private:
   struct Endpoint {
-    bool healthy = true;
-    std::string reason = "no check yet";
-    int failures = 0;
+    EndpointHealth health;
     int outstanding = 0;
     WorkerReport report;
   };
   struct LiveSite {
     grid::Site site;
     SiteEnergy energy;
+    std::vector<http::Url> urls;
     std::vector<Endpoint> endpoints;
     double outstanding = 0;
     double outstanding_tokens = 0;
@@ -130,10 +137,13 @@ class LiveGrid {
     Observed observed;
   };
 
-  LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, const LiveSignals& signals);
+  LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, std::vector<std::vector<http::Url>> urls,
+           const LiveSignals& signals, HealthOptions health);
   grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
-  bool healthy(const LiveSite& s) const;
+  bool healthy(const LiveSite& s, double now_s) const;
   double load(const LiveSite& s) const;
+  // The site's smoothed speeds, or, before it was seen, the mean of the sites that were.
+  Observed speed_of(const LiveSite& s) const;
   // Checked under the lock at admission, so concurrent requests cannot pass the cap together.
   bool would_pass_cap(const LiveSite& s, double pue) const;
   int pick_endpoint(const LiveSite& s, const std::string& model) const;

@@ -1,0 +1,467 @@
+#include "gateway/relay.h"
+
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <random>
+
+#include "gateway/answer_assembler.h"
+#include "gateway/stream_chunk.h"
+#include "http/openai_protocol.h"
+#include "http/sse.h"
+
+namespace tokengrid::gateway {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Header values come from policy reasons and site names: one printable line.
+std::string header_safe(std::string text) {
+  for (char& c : text) {
+    if (c < 0x20 || c > 0x7e) c = ' ';
+  }
+  if (text.size() > 400) text.resize(400);
+  return text;
+}
+
+int64_t usage_count(const json& usage, const char* field) {
+  if (!usage.is_object()) return -1;
+  auto it = usage.find(field);
+  return it != usage.end() && it->is_number_integer() ? it->get<int64_t>() : -1;
+}
+
+int64_t cached_count(const json& usage) {
+  if (!usage.is_object()) return 0;
+  auto details = usage.find("prompt_tokens_details");
+  if (details == usage.end() || !details->is_object()) return 0;
+  return std::max<int64_t>(0, usage_count(*details, "cached_tokens"));
+}
+
+// Replaces the site's response id by the gateway's.
+void set_id(json& chunk, const std::string& id) {
+  if (chunk.contains("id")) chunk["id"] = id;
+}
+
+// OpenAI's usage with the request's energy, cost and carbon added as extra fields.
+json usage_json(const UsageRecord& r) {
+  return {{"prompt_tokens", r.prompt_tokens},
+          {"completion_tokens", r.completion_tokens},
+          {"total_tokens", r.prompt_tokens + r.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}},
+          {"site", r.site},
+          {"zone", r.zone},
+          {"it_wh", r.it_wh},
+          {"facility_wh", r.facility_wh},
+          {"pue", r.pue},
+          {"usd", r.usd},
+          {"g_co2e", r.g_co2e},
+          {"price_usd_per_mwh", r.price_usd_per_mwh},
+          {"carbon_g_per_kwh", r.carbon_g_per_kwh}};
+}
+
+double jitter() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.5, 1.5)(rng);
+}
+
+class Relay : public std::enable_shared_from_this<Relay> {
+ public:
+  Relay(const RelayContext& context, std::shared_ptr<http::HttpExchange> exchange, RelayRequest request)
+      : ctx_(context), exchange_(std::move(exchange)), req_(std::move(request)), assembler_(chat()) {}
+
+  void start();
+
+ private:
+  bool chat() const { return req_.route == "/v1/chat/completions"; }
+  const grid::Site& site() const { return ctx_.grid->site(req_.admission.site); }
+  bool tokengrid_site() const { return ctx_.grid->endpoint(req_.admission.site, req_.admission.endpoint).api == "tokengrid"; }
+
+  void begin_attempt();
+  http::AsyncRequest attempt_request() const;
+  void on_head(int attempt, int status);
+  void on_body(int attempt, std::string_view piece);
+  void on_event(const std::string& data);
+  void on_done(int attempt, const http::CallOutcome& outcome);
+  void mark_first_token();
+  void deliver(json chunk);
+  void close_attempt(RequestOutcome outcome, const std::string& why);
+  void attempt_failed(const std::string& why);
+  bool resumable() const;
+  void try_next_site(const std::string& why);
+  void redispatch(const std::string& why);
+  void finish();
+  UsageRecord record(int status) const;
+  void commit_then(UsageRecord record, std::function<void()> send);
+  void relay_site_error();
+  void fail_client(const std::string& what);
+  void client_gone();
+  http::HttpHeaders client_headers() const;
+
+  const RelayContext& ctx_;
+  std::shared_ptr<http::HttpExchange> exchange_;
+  RelayRequest req_;
+
+  std::mutex mutex_;
+  bool done_ = false;  // answered, failed or abandoned: nothing more happens
+  // The attempt at the current site.
+  int attempt_ = 0;
+  std::shared_ptr<http::AsyncCall> call_;
+  http::SseParser sse_;
+  int upstream_status_ = 0;
+  std::string error_body_;
+  json site_usage_;
+  int64_t attempt_tokens_ = 0;
+  bool saw_done_ = false;
+  double attempt_start_s_ = 0;
+  double attempt_first_token_s_ = 0;
+  std::vector<int> tried_;
+  int retries_ = 0;
+  // What reached the client (for a stream) or the gateway (for a whole answer).
+  bool client_started_ = false;
+  Delivered delivered_;
+  int64_t prompt_tokens_ = -1;
+  int64_t cached_tokens_ = 0;
+  double first_token_s_ = 0;
+  AnswerAssembler assembler_;
+  RequestFootprint footprint_;
+  std::string sites_used_;
+};
+
+void Relay::start() {
+  auto self = shared_from_this();
+  exchange_->on_client_gone([self] { self->client_gone(); });
+  std::lock_guard<std::mutex> lock(mutex_);
+  begin_attempt();
+}
+
+http::AsyncRequest Relay::attempt_request() const {
+  const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
+  http::AsyncRequest r;
+  r.method = "POST";
+  r.target = url.path + req_.route;
+  r.headers.set("Content-Type", "application/json");
+  r.headers.set("Accept", "text/event-stream");
+  r.headers.set("x-request-id", req_.id);
+  r.body = attempt_body(req_.body, chat(), tokengrid_site(), delivered_).dump();
+  r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.ttft_s * 1000));
+  r.idle_timeout = r.head_timeout;
+  return r;
+}
+
+void Relay::begin_attempt() {
+  ++attempt_;
+  upstream_status_ = 0;
+  error_body_.clear();
+  site_usage_ = nullptr;
+  attempt_tokens_ = 0;
+  saw_done_ = false;
+  attempt_first_token_s_ = 0;
+  attempt_start_s_ = steady_seconds();
+  sse_ = http::SseParser();
+  const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
+  auto self = shared_from_this();
+  const int attempt = attempt_;
+  http::AsyncHandlers handlers;
+  handlers.on_headers = [self, attempt](int status, const http::HttpHeaders&) { self->on_head(attempt, status); };
+  handlers.on_body = [self, attempt](std::string_view piece) { self->on_body(attempt, piece); };
+  handlers.on_done = [self, attempt](const http::CallOutcome& outcome) { self->on_done(attempt, outcome); };
+  call_ = ctx_.client->start({url.host, url.port}, attempt_request(), std::move(handlers));
+}
+
+void Relay::on_head(int attempt, int status) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (done_ || attempt != attempt_) return;
+  upstream_status_ = status;
+}
+
+void Relay::on_body(int attempt, std::string_view piece) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (done_ || attempt != attempt_) return;
+  if (upstream_status_ != 200) {
+    if (error_body_.size() < 65536) error_body_.append(piece);
+    return;
+  }
+  for (const std::string& data : sse_.feed(piece)) {
+    on_event(data);
+    if (done_ || attempt != attempt_) return;
+  }
+}
+
+void Relay::on_event(const std::string& data) {
+  if (data == "[DONE]") {
+    saw_done_ = true;
+    return;
+  }
+  json chunk = json::parse(data, nullptr, false);
+  if (chunk.is_discarded() || !chunk.is_object()) return attempt_failed("the site sent a malformed stream chunk");
+  if (chunk.contains("error")) return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
+  const ChunkReading r = read_chunk(chunk, delivered_.prompt_ids);
+  if (r.usage.is_object()) site_usage_ = r.usage;
+  if (!r.has_choices) return;
+  if (attempt_ > 1 && !r.has_content) return;  // the continuation's opening (role) chunk
+  if (r.has_content) mark_first_token();
+  const int64_t tokens = r.ids_present ? static_cast<int64_t>(r.ids.size()) : (r.text.empty() ? 0 : 1);
+  if (!r.ids_present && !r.text.empty()) delivered_.ids_complete = false;
+  delivered_.ids.insert(delivered_.ids.end(), r.ids.begin(), r.ids.end());
+  delivered_.text += r.text;
+  delivered_.tokens += tokens;
+  attempt_tokens_ += tokens;
+  deliver(std::move(chunk));
+}
+
+void Relay::mark_first_token() {
+  if (attempt_first_token_s_ > 0) return;
+  attempt_first_token_s_ = steady_seconds();
+  ctx_.grid->first_token(req_.admission, req_.estimate);
+  if (call_) call_->set_idle_timeout(std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.inter_token_s * 1000)));
+  if (first_token_s_ > 0) return;
+  first_token_s_ = attempt_first_token_s_;
+  ctx_.metrics->first_token(site().name, first_token_s_ - req_.wall_start_s);
+}
+
+void Relay::deliver(json chunk) {
+  if (!req_.stream) return assembler_.add(chunk);
+  set_id(chunk, req_.id);
+  if (req_.include_usage) chunk["usage"] = nullptr;
+  if (!client_started_) {
+    client_started_ = true;
+    http::HttpHeaders h = client_headers();
+    h.set("Content-Type", http::kSseContentType);
+    h.set("Cache-Control", "no-cache");
+    exchange_->begin_stream(200, std::move(h));
+  }
+  exchange_->write(http::sse_event(chunk.dump()));
+}
+
+void Relay::on_done(int attempt, const http::CallOutcome& outcome) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (done_ || attempt != attempt_) return;
+  if (!outcome.status.is_ok()) return attempt_failed(outcome.status.message());
+  if (upstream_status_ >= 500) return attempt_failed("answered " + std::to_string(upstream_status_));
+  if (upstream_status_ != 200) return relay_site_error();
+  if (!saw_done_) return attempt_failed("the stream ended before [DONE]");
+  finish();
+}
+
+// Meters what the attempt did (the prompt, and the tokens it delivered) and releases its place.
+void Relay::close_attempt(RequestOutcome outcome, const std::string& why) {
+  Completion c;
+  const int64_t site_prompt = usage_count(site_usage_, "prompt_tokens");
+  const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
+  c.prompt_tokens = site_prompt >= 0 ? static_cast<double>(site_prompt) : req_.estimate.prompt_tokens;
+  c.completion_tokens = static_cast<double>(site_completion >= 0 ? site_completion : attempt_tokens_);
+  c.cached_tokens = static_cast<double>(cached_count(site_usage_));
+  const double now = steady_seconds();
+  const double first = attempt_first_token_s_ > 0 ? attempt_first_token_s_ : now;
+  c.ttft_s = first - attempt_start_s_;
+  c.decode_s = now - first;
+  c.signal_unix_s = ctx_.signal_clock->now_unix_s();
+  if (prompt_tokens_ < 0 && attempt_ == 1 && site_prompt >= 0) prompt_tokens_ = site_prompt;
+  if (attempt_ == 1) cached_tokens_ = static_cast<int64_t>(c.cached_tokens);
+  footprint_ += ctx_.grid->finish(req_.admission, req_.estimate, c);
+  sites_used_ += (sites_used_.empty() ? "" : ",") + site().name;
+  ctx_.grid->request_ended(req_.admission, outcome, why);
+}
+
+bool Relay::resumable() const {
+  if (delivered_.tokens == 0) return true;
+  return req_.choices == 1 && delivered_.ids_complete;
+}
+
+void Relay::attempt_failed(const std::string& why) {
+  if (call_) call_->cancel();
+  close_attempt(RequestOutcome::kFailure, why);
+  if (!resumable()) return fail_client(why + "; a request of several choices cannot continue on another site");
+  try_next_site(site().name + ": " + why);
+}
+
+void Relay::try_next_site(const std::string& why) {
+  if (retries_ >= ctx_.failover.retries) return fail_client(why + " (after " + std::to_string(retries_) + " retries)");
+  const bool before_first_byte = !client_started_ && delivered_.tokens == 0;
+  if (before_first_byte && !ctx_.retry_budget->try_retry(steady_seconds()))
+    return fail_client(why + " (the grid's retry budget is spent)");
+  ++retries_;
+  tried_.push_back(req_.admission.site);
+  const double backoff_ms = ctx_.failover.backoff_ms * std::pow(2.0, retries_ - 1) * jitter();
+  auto self = shared_from_this();
+  ctx_.client->post_after(std::chrono::milliseconds(static_cast<int64_t>(backoff_ms)), [self, why] {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->redispatch(why);
+  });
+}
+
+void Relay::redispatch(const std::string& why) {
+  if (done_) return;
+  Dispatch d = dispatch(ctx_, req_.estimate, req_.sequence, tried_);
+  if (d.admission.site < 0) return fail_client(why + "; no other site can take it: " + d.admission.reason);
+  req_.admission = d.admission;
+  req_.admission.reason = "after " + why + ": " + d.admission.reason;
+  begin_attempt();
+}
+
+UsageRecord Relay::record(int status) const {
+  UsageRecord r;
+  r.request_id = req_.id;
+  r.finished_unix_s = grid::SystemClock().now_unix_s();
+  r.signal_unix_s = ctx_.signal_clock->now_unix_s();
+  r.key = req_.key->name;
+  r.route = req_.route;
+  r.model = req_.estimate.model;
+  r.site = site().name;
+  r.zone = site().zone;
+  r.region = req_.estimate.region;
+  r.status = status;
+  r.prompt_tokens = !delivered_.prompt_ids.empty() ? static_cast<int64_t>(delivered_.prompt_ids.size())
+                    : prompt_tokens_ >= 0          ? prompt_tokens_
+                                                   : static_cast<int64_t>(req_.estimate.prompt_tokens);
+  r.completion_tokens = delivered_.tokens;
+  r.cached_tokens = cached_tokens_;
+  r.it_wh = footprint_.it_wh;
+  r.facility_wh = footprint_.facility_wh;
+  r.pue = footprint_.pue;
+  r.price_usd_per_mwh = footprint_.price_usd_per_mwh;
+  r.carbon_g_per_kwh = footprint_.carbon_g_per_kwh;
+  r.usd = footprint_.usd;
+  r.g_co2e = footprint_.g_co2e;
+  r.ttft_ms = first_token_s_ > 0 ? 1000 * (first_token_s_ - req_.wall_start_s) : 0;
+  r.duration_ms = 1000 * (steady_seconds() - req_.wall_start_s);
+  r.replica = ctx_.replica;
+  r.sites_used = sites_used_;
+  return r;
+}
+
+void Relay::finish() {
+  // The last site's count of its own tokens is exact; a chunk count may not be.
+  const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
+  if (site_completion >= 0) delivered_.tokens += site_completion - attempt_tokens_;
+  close_attempt(RequestOutcome::kSuccess, "");
+  UsageRecord r = record(200);
+  const json usage = usage_json(r);
+  auto exchange = exchange_;
+  if (!req_.stream) {
+    http::HttpResponse response = http::HttpResponse::json(
+        200, assembler_.answer(req_.id, static_cast<int64_t>(r.finished_unix_s), req_.estimate.model, usage).dump());
+    for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
+    return commit_then(std::move(r), [exchange, response] { exchange->respond(response); });
+  }
+  std::string final_bytes;
+  if (req_.include_usage) {
+    json chunk = {{"id", req_.id},
+                  {"object", chat() ? "chat.completion.chunk" : "text_completion"},
+                  {"created", static_cast<int64_t>(r.finished_unix_s)},
+                  {"model", req_.estimate.model},
+                  {"choices", json::array()},
+                  {"usage", usage}};
+    final_bytes = http::sse_event(chunk.dump());
+  }
+  final_bytes += http::sse_done();
+  const bool began = client_started_;
+  http::HttpHeaders headers = client_headers();
+  headers.set("Content-Type", http::kSseContentType);
+  commit_then(std::move(r), [exchange, final_bytes, began, headers] {
+    if (!began) exchange->begin_stream(200, headers);
+    exchange->write(final_bytes);
+    exchange->end_stream();
+  });
+}
+
+// Records the metered request everywhere, then sends the final bytes once the ledger holds it.
+void Relay::commit_then(UsageRecord record, std::function<void()> send) {
+  done_ = true;
+  ctx_.limiter->settle(req_.reservation, {static_cast<double>(record.prompt_tokens + record.completion_tokens),
+                                          record.facility_wh, record.g_co2e},
+                       record.signal_unix_s);
+  ctx_.metrics->metered(record);
+  ctx_.metrics->answered(req_.route, record.site, record.status);
+  ctx_.activity->record(req_.admission.site,
+                        {record.request_id, record.finished_unix_s, record.signal_unix_s, record.model, record.region,
+                         record.key, record.site, req_.admission.reason, record.status, record.prompt_tokens,
+                         record.completion_tokens, record.facility_wh, record.usd, record.g_co2e});
+  if (!ctx_.ledger) return send();
+  Status queued = ctx_.ledger->append(std::move(record), [send](Status) { send(); });
+  if (!queued.is_ok()) send();  // the ledger counts what it could not take; the client still gets its answer
+}
+
+// The site refused the request itself (a 4xx): the client's error, passed on unchanged.
+void Relay::relay_site_error() {
+  done_ = true;
+  ctx_.grid->abandon(req_.admission, req_.estimate, false);
+  ctx_.grid->request_ended(req_.admission, RequestOutcome::kClientError, "");
+  ctx_.limiter->release(req_.reservation);
+  http::HttpResponse response = http::HttpResponse::json(upstream_status_, error_body_);
+  const json parsed = json::parse(error_body_, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("error")) {
+    http::ApiError e;
+    e.status = upstream_status_ >= 400 ? upstream_status_ : 502;
+    e.message = "site " + site().name + " answered " + std::to_string(upstream_status_) + ".";
+    response = http::HttpResponse::json(e.status, http::error_body(e));
+  }
+  for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
+  ctx_.metrics->answered(req_.route, site().name, response.status);
+  exchange_->respond(std::move(response));
+}
+
+void Relay::fail_client(const std::string& what) {
+  done_ = true;
+  ctx_.limiter->release(req_.reservation);
+  http::ApiError e;
+  e.status = 502;
+  e.type = "server_error";
+  e.code = "site_failed";
+  e.message = what + ". Retry the request.";
+  ctx_.metrics->answered(req_.route, site().name, 502);
+  if (client_started_) {
+    exchange_->write(http::sse_event(http::stream_error_chunk(e)));
+    exchange_->end_stream();
+    return;
+  }
+  http::HttpResponse response = http::HttpResponse::json(502, http::error_body(e));
+  for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
+  exchange_->respond(std::move(response));
+}
+
+void Relay::client_gone() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (done_) return;
+  done_ = true;
+  if (call_) call_->cancel();
+  ctx_.grid->abandon(req_.admission, req_.estimate, attempt_first_token_s_ > 0);
+  ctx_.limiter->release(req_.reservation);
+  ctx_.metrics->answered(req_.route, site().name, 499);
+}
+
+http::HttpHeaders Relay::client_headers() const {
+  http::HttpHeaders h;
+  h.set("x-tokengrid-site", site().name);
+  h.set("x-tokengrid-reason", header_safe(req_.admission.reason));
+  h.set("x-request-id", req_.id);
+  return h;
+}
+
+}  // namespace
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Dispatch dispatch(const RelayContext& ctx, const RequestEstimate& e, uint64_t sequence, std::span<const int> tried) {
+  Dispatch d;
+  const double now = ctx.signal_clock->now_unix_s();
+  d.states = ctx.grid->states(e, now);
+  grid::RequestInfo info;
+  info.model = e.model;
+  info.user_region = e.region;
+  info.prompt_tokens = e.prompt_tokens;
+  info.expected_output_tokens = e.max_output_tokens;
+  info.prefix_hashes = e.prefix_hashes;
+  info.sequence = sequence;
+  d.decision = ctx.policy->get()->rank(info, d.states);
+  d.admission = ctx.grid->admit(d.decision, d.states, e, tried);
+  return d;
+}
+
+void start_relay(const RelayContext& context, std::shared_ptr<http::HttpExchange> exchange, RelayRequest request) {
+  std::make_shared<Relay>(context, std::move(exchange), std::move(request))->start();
+}
+
+}  // namespace tokengrid::gateway
