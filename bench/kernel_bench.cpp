@@ -149,7 +149,7 @@ std::vector<KernelBenchRow> bench_kernels(ThreadPool* pool, int64_t rows, int64_
     for (KernelPath path : paths) {
       if (!set_kernel_path(path)) continue;
       for (bool use_packed : {false, true}) {
-        if (use_packed && (packed_bytes.empty() || path != KernelPath::kAvx512)) continue;
+        if (use_packed && (packed_bytes.empty() || !path_reads_packed(path, type))) continue;
         const WeightMatrix& w = use_packed ? packed : plain;
         for (int64_t batch : batches) {
           matmul(w, x.data(), batch, y.data(), pool);

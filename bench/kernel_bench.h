@@ -41,7 +41,7 @@ struct KernelBenchRow {
 };
 
 // Times matmul on a rows x cols random matrix of each type, path and batch size, in the plain
-// layout and, on the AVX-512 path, in the packed one where the type has it.
+// layout and, on the paths that read it, in the packed one.
 std::vector<KernelBenchRow> bench_kernels(ThreadPool* pool, int64_t rows, int64_t cols,
                                           const std::vector<TensorType>& types,
                                           const std::vector<KernelPath>& paths,

@@ -20,7 +20,7 @@ int run_model_synth(int argc, char** argv) {
   std::string shapes;
   for (const auto& s : engine::synthetic_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   app.add_option("--shape", shape_name, "one of: " + shapes);
-  app.add_option("--type", type_name, "weight type: f32, f16, bf16, q8_0, q4_0");
+  app.add_option("--type", type_name, "weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k");
   app.add_option("--seed", seed, "random seed; the same seed gives the same file");
   app.add_option("--vocab", vocab_path,
                  "use the vocabulary and chat template of a Hugging Face tokenizer.json (Llama 3, Qwen, "
@@ -42,7 +42,7 @@ int run_model_synth(int argc, char** argv) {
   if (context > 0) shape->context_length = context;
   auto type = engine::parse_type(type_name);
   if (!type) {
-    std::fprintf(stderr, "tokengrid model synth: unknown type '%s'; use f32, f16, bf16, q8_0 or q4_0\n",
+    std::fprintf(stderr, "tokengrid model synth: unknown type '%s'; use f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k\n",
                  type_name.c_str());
     return 2;
   }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cctype>
 #include <cstdio>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -106,6 +107,7 @@ std::optional<TensorType> activation_type(TensorType weight_type) {
     case TensorType::Q8_0:
     case TensorType::Q4_0: return TensorType::Q8_0;
     case TensorType::Q4_K:
+    case TensorType::Q5_K:
     case TensorType::Q6_K: return TensorType::Q8_K;
     default: return std::nullopt;
   }
@@ -184,43 +186,90 @@ void attention(const float* q, int n_q, int head_dim, float scale, const float* 
   }
 }
 
+namespace {
+
+// A run of a block's bytes as pack_weights() interleaves it: `unit`-byte pieces (2 for f16
+// fields, 4 for the rest) of [offset, offset + bytes).
+struct PackedField {
+  size_t offset, bytes, unit;
+};
+
+std::vector<PackedField> packed_fields(TensorType type) {
+  switch (type) {
+    case TensorType::Q8_0: return {{0, 2, 2}, {2, 32, 4}};
+    case TensorType::Q4_0: return {{0, 2, 2}, {2, 16, 4}};
+    case TensorType::Q4_K: return {{0, 4, 2}, {4, sizeof(BlockQ4_K) - 4, 4}};
+    case TensorType::Q5_K: return {{0, 4, 2}, {4, sizeof(BlockQ5_K) - 4, 4}};
+    case TensorType::Q6_K: return {{0, offsetof(BlockQ6_K, d), 4}, {offsetof(BlockQ6_K, d), 2, 2}};
+    default: return {};
+  }
+}
+
+// F16 and BF16: the 16 rows of a group column by column.
+HugePageBytes pack_columns(const WeightMatrix& w) {
+  constexpr int G = kPackedGroupRows;
+  const int64_t groups = (w.rows + G - 1) / G;
+  std::vector<uint16_t> out(static_cast<size_t>(groups * G * w.cols), 0);
+  const auto* src = static_cast<const uint16_t*>(w.data);
+  for (int64_t r = 0; r < w.rows; r++) {
+    uint16_t* dst = out.data() + static_cast<size_t>((r / G) * G * w.cols + r % G);
+    const uint16_t* row = src + static_cast<size_t>(r * w.cols);
+    for (int64_t k = 0; k < w.cols; k++) dst[k * G] = row[k];
+  }
+  HugePageBytes bytes(out.size() * 2);
+  std::memcpy(bytes.data(), out.data(), bytes.size());
+  return bytes;
+}
+
+}  // namespace
+
+bool path_reads_packed(KernelPath path, TensorType type) {
+  switch (type) {
+    case TensorType::F16:
+    case TensorType::BF16:
+    case TensorType::Q8_0:
+    case TensorType::Q4_0: return path == KernelPath::kAvx512;
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K: return path != KernelPath::kScalar;
+    default: return false;
+  }
+}
+
+bool packed_layout_used(TensorType type) {
+  for (KernelPath p : {KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (kernel_path_supported(p) && path_reads_packed(p, type)) return true;
+  }
+  return false;
+}
+
 HugePageBytes pack_weights(const WeightMatrix& w) {
   constexpr int G = kPackedGroupRows;
-  if (w.type == TensorType::F16 || w.type == TensorType::BF16) {
-    const int64_t groups = (w.rows + G - 1) / G;
-    std::vector<uint16_t> out(static_cast<size_t>(groups * G * w.cols), 0);
-    const auto* src = static_cast<const uint16_t*>(w.data);
-    for (int64_t r = 0; r < w.rows; r++) {
-      uint16_t* dst = out.data() + static_cast<size_t>((r / G) * G * w.cols + r % G);
-      const uint16_t* row = src + static_cast<size_t>(r * w.cols);
-      for (int64_t k = 0; k < w.cols; k++) dst[k * G] = row[k];
-    }
-    HugePageBytes bytes(out.size() * 2);
-    std::memcpy(bytes.data(), out.data(), bytes.size());
-    return bytes;
-  }
-  if (w.type != TensorType::Q4_0 && w.type != TensorType::Q8_0) return {};
-  const bool q8 = w.type == TensorType::Q8_0;
-  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
-  const int chunks = q8 ? 8 : 4;
-  const int64_t groups = (w.rows + G - 1) / G, blocks = w.cols / 32;
+  if (w.type == TensorType::F16 || w.type == TensorType::BF16) return pack_columns(w);
+  const std::vector<PackedField> fields = packed_fields(w.type);
+  if (fields.empty()) return {};
+  const auto traits = *type_traits(static_cast<uint32_t>(w.type));
+  const size_t block_bytes = traits.block_bytes;
+  const int64_t groups = (w.rows + G - 1) / G, blocks = w.cols / traits.block_size;
   const size_t row_stride = row_bytes(w.type, w.cols);
   HugePageBytes out(static_cast<size_t>(groups * blocks) * G * block_bytes, 0);
   const auto* src = static_cast<const uint8_t*>(w.data);
-  for (int64_t g = 0; g < groups; g++) {
-    for (int k = 0; k < G; k++) {
-      const int64_t r = G * g + k;
-      const uint8_t* block = src + static_cast<size_t>(std::min(r, w.rows - 1)) * row_stride;
-      for (int64_t b = 0; b < blocks; b++, block += block_bytes) {
-        uint8_t* dst = out.data() + static_cast<size_t>(g * blocks + b) * G * block_bytes;
-        for (int e = 0; e < chunks; e++) {
-          uint32_t four = 0;
-          if (r < w.rows) std::memcpy(&four, block + 2 + 4 * e, 4);
-          if (q8) four ^= 0x80808080u;  // int8 + 128 as uint8; rows past the end become 0
-          std::memcpy(dst + 2 * G + (G * 4) * e + 4 * k, &four, 4);
+  for (int64_t r = 0; r < w.rows; r++) {
+    const int64_t k = r % G;
+    for (int64_t b = 0; b < blocks; b++) {
+      const uint8_t* block = src + static_cast<size_t>(r) * row_stride + static_cast<size_t>(b) * block_bytes;
+      uint8_t* dst = out.data() + static_cast<size_t>((r / G) * blocks + b) * G * block_bytes;
+      for (const PackedField& f : fields) {
+        for (size_t o = f.offset; o < f.offset + f.bytes; o += f.unit) {
+          std::memcpy(dst + G * o + f.unit * static_cast<size_t>(k), block + o, f.unit);
         }
-        if (r < w.rows) std::memcpy(dst + 2 * k, block, 2);
       }
+    }
+  }
+  if (w.type == TensorType::Q8_0) {
+    // int8 + 128 as uint8, the operand vpdpbusd takes unsigned (padding rows hold value 0 too).
+    for (size_t group_block = 0; group_block < out.size(); group_block += G * block_bytes) {
+      for (size_t i = 2 * G; i < G * block_bytes; i++) out[group_block + i] ^= 0x80;
     }
   }
   return out;
@@ -237,6 +286,7 @@ void gemm_rows(const WeightMatrix& w, int64_t r0, int64_t r1, const float* x,
     case TensorType::Q8_0: table.q8_0(args); return;
     case TensorType::Q4_0: table.q4_0(args); return;
     case TensorType::Q4_K: table.q4_k(args); return;
+    case TensorType::Q5_K: table.q5_k(args); return;
     case TensorType::Q6_K: table.q6_k(args); return;
     default: std::abort();  // loaders refuse unsupported types before any product
   }

@@ -6,7 +6,7 @@
 // refused). Every path computes the semantics documented in matmul.h:
 //   - Q8_0 and Q4_0 weights: activations quantized to Q8_0 (round to nearest even, scale stored
 //     as f16), per 32-block integer dot products that are exact and equal on every path.
-//   - Q4_K and Q6_K weights: activations quantized to Q8_K-style super-blocks of 256 (one f32
+//   - Q4_K, Q5_K and Q6_K weights: activations quantized to Q8_K-style super-blocks of 256 (one f32
 //     scale, no f16 rounding, round to nearest even, sums of every 16 values), per sub-block
 //     integer dot products, exact and equal on every path.
 //   - F32, F16 and BF16 weights: widened to f32, multiplied and summed in f32.
@@ -38,7 +38,8 @@ KernelPath active_kernel_path();
 bool set_kernel_path(KernelPath path);
 
 // Activations quantized for an integer product: `rows` rows of `cols` int8 values, each with one
-// float scale per `block` values and one int32 sum of the int8 values per `sum_block` values.
+// float scale per `block` values and one sum of the int8 values per `sum_block` values (at most
+// 32 * 127 in magnitude, so 16 bits hold it).
 struct QuantizedActivations {
   int64_t rows = 0;
   int64_t cols = 0;
@@ -46,14 +47,14 @@ struct QuantizedActivations {
   int sum_block = 32;  // 32 (Q8_0) or 16 (Q8_K)
   std::vector<int8_t> qs;
   std::vector<float> d;
-  std::vector<int32_t> sums;
+  std::vector<int16_t> sums;
 
   const int8_t* row_qs(int64_t r) const { return qs.data() + r * cols; }
   const float* row_d(int64_t r) const { return d.data() + r * (cols / block); }
-  const int32_t* row_sums(int64_t r) const { return sums.data() + r * (cols / sum_block); }
+  const int16_t* row_sums(int64_t r) const { return sums.data() + r * (cols / sum_block); }
 };
 
-// The activation format a weight type multiplies with: Q8_0 for Q8_0/Q4_0, Q8_K for Q4_K/Q6_K,
+// The activation format a weight type multiplies with: Q8_0 for Q8_0/Q4_0, Q8_K for the K-quants,
 // nullopt for float weights.
 std::optional<TensorType> activation_type(TensorType weight_type);
 
@@ -81,17 +82,28 @@ float exp_shifted_sum(float* x, int64_t n, float shift);
 void attention(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
                const float* const* values, int n_pos, float* scores, float* out);
 
-// Weights repacked once at load for the AVX-512 path: Q4_0, Q8_0, F16, BF16 rows interleaved in groups
-// of 16, so that one 512-bit vpdpbusd computes 4-value partial sums for 16 rows at once and each
-// block's scaling is done once per 16 rows instead of once per row. Per group and block of 32:
-// the 16 rows' f16 scales, then chunks of 64 bytes, chunk e holding 4 bytes of each row k at
-// bytes 4k..4k+3: for Q8_0, 8 chunks with values 4e..4e+3 stored as value + 128 (unsigned);
-// for Q4_0, 4 chunks with the row's qs[4e..4e+3], whose low nibbles are values 4e..4e+3 and high
-// nibbles values 16+4e..16+4e+3. F16 and BF16 groups store their 16 rows column by column (for
-// each column, the 16 rows' values). Rows past the end are zero. Same size as the original, up
-// to the padding of the last group; empty for types without a packed layout (F32, K-quants).
+// Weights repacked once at load: rows interleaved in groups of 16, so that one 512-bit vpdpbusd
+// computes 4-value partial sums for 16 rows at once (8 rows per 256-bit step on AVX2) and each
+// block's scaling is done once per 16 rows instead of once per row.
+//
+// Block types (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K): per group, its blocks in order, each block of the
+// 16 rows transposed in small units: the byte at offset o of row k's block lies at
+// 16 * o + unit * k + o % unit of the group's block, with unit 2 for the f16 fields (d, dmin) and
+// 4 for the rest. So for each 4-byte word of a block there is one 64-byte vector holding that
+// word of all 16 rows, one row per 32-bit lane, and each f16 field is 16 consecutive f16. Q8_0
+// values are stored as value + 128 (unsigned). For Q4_0 that is the 16 scales, then 4 vectors
+// whose lane k holds row k's qs[4e..4e+3] (low nibbles values 4e.., high nibbles 16 + 4e..).
+// F16 and BF16 groups store their 16 rows column by column (for each column, the 16 rows'
+// values). Rows past the end are zero. Same size as the original, up to the padding of the
+// last group; empty for types without a packed layout (F32).
 constexpr int kPackedGroupRows = 16;
 HugePageBytes pack_weights(const WeightMatrix& w);
+// Whether `path` reads `type` in the packed layout when a matrix has it: F16, BF16, Q4_0 and
+// Q8_0 on AVX-512, the K-quants on AVX2 and AVX-512 (without it their SIMD paths fall back to
+// the scalar reference).
+bool path_reads_packed(KernelPath path, TensorType type);
+// Whether some path this CPU runs reads `type` packed (Model packs exactly those matrices).
+bool packed_layout_used(TensorType type);
 
 // y[c * y_stride + r] = dot(weight row r, activation row c) for r in [r0, r1), c in [c0, c1).
 // Float weights read x (row stride w.cols); quantized weights read qa.

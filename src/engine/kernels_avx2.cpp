@@ -28,6 +28,39 @@ struct Avx2Dot {
   }
 };
 
+// The vector operations of the K-quant kernels in kernels_x86.h: 8 rows per vector.
+struct Avx2Isa {
+  static constexpr int kLanes = 8;
+  using I = __m256i;
+  using F = __m256;
+  static I load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static F load_f16(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static I bcast32(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  static I set1(int32_t v) { return _mm256_set1_epi32(v); }
+  static F set1f(float v) { return _mm256_set1_ps(v); }
+  static I zero() { return _mm256_setzero_si256(); }
+  static I add(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I sub(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static I and_(I a, I b) { return _mm256_and_si256(a, b); }
+  static I or_(I a, I b) { return _mm256_or_si256(a, b); }
+  static I mullo(I a, I b) { return _mm256_mullo_epi32(a, b); }
+  template <int N> static I slli(I v) { return _mm256_slli_epi32(v, N); }
+  static I sll(I v, int n) { return _mm256_sll_epi32(v, _mm_cvtsi32_si128(n)); }
+  static I srl(I v, int n) { return _mm256_srl_epi32(v, _mm_cvtsi32_si128(n)); }
+  template <int N> static I srai(I v) { return _mm256_srai_epi32(v, N); }
+  static I dot_u8(I acc, I u, I s) { return _mm256_add_epi32(acc, dot_u8s8(u, s)); }
+  static I dot_s16(I acc, I a, I b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+  static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  static void store(float* p, F v) { _mm256_store_ps(p, v); }
+};
+
 struct WidenF32 {
   static __m256 load(const uint8_t* row, int64_t k) {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
@@ -126,7 +159,10 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 const KernelTable& avx2_kernels() {
   static const KernelTable table{quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
                                  gemm_float<WidenBF16>, gemm_block32<Q8_0Format<Avx2Dot>, 2, 4>,
-                                 gemm_block32<Q4_0Format<Avx2Dot>, 4, 2>, gemm_q4_k, gemm_q6_k,
+                                 gemm_block32<Q4_0Format<Avx2Dot>, 4, 2>,
+                                 gemm_k_quant<ScaleMinKernel<Avx2Isa, BlockQ4_K>, 2, 2, &KernelTable::q4_k>,
+                                 gemm_k_quant<ScaleMinKernel<Avx2Isa, BlockQ5_K>, 2, 2, &KernelTable::q5_k>,
+                                 gemm_k_quant<Q6KKernel<Avx2Isa>, 2, 2, &KernelTable::q6_k>,
                                  dot_f32, axpy_f32, silu_mul, exp_shifted_sum, nullptr};
   return table;
 }

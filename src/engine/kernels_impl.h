@@ -22,11 +22,11 @@ struct GemmArgs {
 
 using GemmFn = void (*)(const GemmArgs& args);
 // Quantizes n floats (a multiple of 32) into Q8_0 activations: qs, one scale and one sum per 32.
-using QuantizeFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums);
+using QuantizeFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d, int16_t* sums);
 
 struct KernelTable {
   QuantizeFn quantize_q8_0;
-  GemmFn f32, f16, bf16, q8_0, q4_0, q4_k, q6_k;
+  GemmFn f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k;
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
   void (*silu_mul)(float* gate, const float* up, int64_t n);
@@ -48,7 +48,7 @@ const KernelTable& avx512_kernels();
 const KernelTable& kernel_table(KernelPath path);
 
 // Quantizes n floats (a multiple of 256) into Q8_K activations; one path for all (it is cheap).
-void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums);
+void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int16_t* sums);
 
 // Calls k.template tile<NR, NC>(r, c) over [r0, r1) x [c0, c1) in tiles of at most R x C,
 // activation rows outermost in chunks of `col_chunk`, so a weight tile is read once per chunk.

@@ -1,6 +1,7 @@
 // The scalar reference path: plain loops, one output at a time, no instruction-set extensions.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "engine/kernels_impl.h"
 
@@ -8,7 +9,7 @@ namespace tokengrid::engine::kernels_detail {
 
 namespace {
 
-void quantize_q8_0_scalar(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums) {
+void quantize_q8_0_scalar(const float* x, int64_t n, int8_t* qs, float* d, int16_t* sums) {
   for (int64_t b = 0; b < n / 32; b++) {
     const float* xb = x + 32 * b;
     float amax = 0.0f;
@@ -22,7 +23,7 @@ void quantize_q8_0_scalar(const float* x, int64_t n, int8_t* qs, float* d, int32
       sum += q;
     }
     d[b] = fp16_to_fp32(fp32_to_fp16(scale));
-    sums[b] = sum;
+    sums[b] = static_cast<int16_t>(sum);
   }
 }
 
@@ -100,18 +101,21 @@ void gemm_q4_0(const GemmArgs& a) {
   });
 }
 
-void gemm_q4_k(const GemmArgs& a) {
+// Q4_K (no qh) and Q5_K: per super-block, the sub-block dot products weighted by the 6-bit
+// scales and the mins times the activations' 16-value sums, both in integers.
+template <typename Block>
+void gemm_scale_min(const GemmArgs& a) {
   const WeightMatrix& w = *a.w;
   int64_t blocks = w.cols / 256;
   for (int64_t c = a.c0; c < a.c1; c++) {
     const int8_t* xq = a.qa->row_qs(c);
     const float* xd = a.qa->row_d(c);
-    const int32_t* xs = a.qa->row_sums(c);
+    const int16_t* xs = a.qa->row_sums(c);
     for (int64_t r = a.r0; r < a.r1; r++) {
-      const auto* row = reinterpret_cast<const BlockQ4_K*>(weight_row(w, r));
+      const auto* row = reinterpret_cast<const Block*>(weight_row(w, r));
       float sum = 0.0f;
       for (int64_t b = 0; b < blocks; b++) {
-        const BlockQ4_K& block = row[b];
+        const Block& block = row[b];
         const int8_t* x = xq + 256 * b;
         int32_t scaled = 0, mins = 0;
         for (int j = 0; j < 8; j++) {
@@ -120,7 +124,11 @@ void gemm_q4_k(const GemmArgs& a) {
           const uint8_t* q = block.qs + 32 * (j / 2);
           int shift = 4 * (j % 2);
           int32_t isum = 0;
-          for (int l = 0; l < 32; l++) isum += ((q[l] >> shift) & 0x0f) * x[32 * j + l];
+          for (int l = 0; l < 32; l++) {
+            int high = 0;
+            if constexpr (std::is_same_v<Block, BlockQ5_K>) high = ((block.qh[l] >> j) & 1) << 4;
+            isum += (((q[l] >> shift) & 0x0f) | high) * x[32 * j + l];
+          }
           scaled += sc * isum;
           mins += m * (xs[16 * b + 2 * j] + xs[16 * b + 2 * j + 1]);
         }
@@ -188,7 +196,7 @@ float exp_shifted_sum(float* x, int64_t n, float shift) {
 
 }  // namespace
 
-void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums) {
+void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int16_t* sums) {
   for (int64_t b = 0; b < n / 256; b++) {
     const float* xb = x + 256 * b;
     float amax = 0.0f;
@@ -202,7 +210,7 @@ void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
         qs[256 * b + 16 * s + l] = static_cast<int8_t>(q);
         sum += q;
       }
-      sums[16 * b + s] = sum;
+      sums[16 * b + s] = static_cast<int16_t>(sum);
     }
     d[b] = scale;
   }
@@ -210,7 +218,8 @@ void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
 
 const KernelTable& scalar_kernels() {
   static const KernelTable table{quantize_q8_0_scalar, gemm_f32, gemm_f16, gemm_bf16,
-                                 gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k,
+                                 gemm_q8_0, gemm_q4_0, gemm_scale_min<BlockQ4_K>,
+                                 gemm_scale_min<BlockQ5_K>, gemm_q6_k,
                                  dot_f32,    axpy_f32,  silu_mul,  exp_shifted_sum,
                                  nullptr};
   return table;

@@ -15,8 +15,9 @@
 namespace tokengrid::engine {
 namespace {
 
-const TensorType kAllTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                                TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K};
+const TensorType kAllTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16,
+                                TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K,
+                                TensorType::Q5_K, TensorType::Q6_K};
 
 std::vector<KernelPath> supported_paths() {
   std::vector<KernelPath> paths;
@@ -180,7 +181,8 @@ TEST(KernelsTest, EveryPathMatchesTheScalarReference) {
 TEST(KernelsTest, IntegerDotProductsAreExactOnEveryPath) {
   std::mt19937 rng(5);
   const int64_t rows = 13, batch = 5;
-  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
+  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K,
+                          TensorType::Q6_K}) {
     const int64_t cols = block_of(type) == 32 ? 32 * 9 : 256 * 3;
     const int64_t act_block = block_of(type) == 32 ? 32 : 256;
     // Activations: integers with one +-127 per activation block, so the block scale is exactly 1.
@@ -198,8 +200,9 @@ TEST(KernelsTest, IntegerDotProductsAreExactOnEveryPath) {
       for (int64_t b = 0; b < cols / block_of(type); b++) {
         if (type == TensorType::Q8_0) std::memcpy(row + 34 * b, &one, 2);
         if (type == TensorType::Q4_0) std::memcpy(row + 18 * b, &one, 2);
-        if (type == TensorType::Q4_K) {
-          auto* block = reinterpret_cast<BlockQ4_K*>(row) + b;
+        if (type == TensorType::Q4_K || type == TensorType::Q5_K) {
+          // d, dmin and scales sit at the same offsets in both.
+          auto* block = reinterpret_cast<BlockQ4_K*>(row + row_bytes(type, 256) * b);
           block->d = one;
           block->dmin = one;
           for (int j = 0; j < 12; j++) block->scales[j] = static_cast<uint8_t>(tiny(rng) | (tiny(rng) << 4));
@@ -423,7 +426,34 @@ TEST(KernelsTest, PackedLayoutPlacesEachRowInItsLane) {
     }
   }
   EXPECT_TRUE(pack_weights(WeightMatrix{TensorType::F32, 2, 8, nullptr}).empty());
-  EXPECT_TRUE(pack_weights(WeightMatrix{TensorType::Q4_K, 2, 256, nullptr}).empty());
+}
+
+// K-quant blocks: every byte of a row's block at 16 * offset + unit * row, in 2-byte units for
+// the f16 fields and 4-byte units for the rest.
+TEST(KernelsTest, PackedKQuantsInterleaveEveryBlockField) {
+  constexpr int G = kPackedGroupRows;
+  const int64_t rows = G + 3, cols = 512;
+  for (TensorType type : {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+    Weights w = random_weights(type, rows, cols, 8);
+    const size_t block_bytes = row_bytes(type, 256);
+    auto packed = pack_weights(w.matrix);
+    ASSERT_EQ(packed.size(), 2u * 2u * G * block_bytes);
+    const size_t f16_end = type == TensorType::Q6_K ? block_bytes : 4;
+    const size_t f16_begin = type == TensorType::Q6_K ? block_bytes - 2 : 0;
+    const auto* data = static_cast<const uint8_t*>(w.matrix.data);
+    for (int64_t r = 0; r < 2 * G; r++) {
+      for (int64_t b = 0; b < 2; b++) {
+        const uint8_t* group = packed.data() + ((r / G) * 2 + b) * G * block_bytes;
+        const uint8_t* block = data + (r * 2 + b) * block_bytes;
+        for (size_t o = 0; o < block_bytes; o++) {
+          const size_t unit = o >= f16_begin && o < f16_end ? 2 : 4;
+          const uint8_t expected = r < rows ? block[o] : 0;
+          ASSERT_EQ(group[G * (o - o % unit) + unit * (r % G) + o % unit], expected)
+              << type_name(static_cast<uint32_t>(type)) << " row " << r << " offset " << o;
+        }
+      }
+    }
+  }
 }
 
 TEST(KernelsTest, ForcingAnUnsupportedPathIsRefused) {

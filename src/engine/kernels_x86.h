@@ -13,7 +13,9 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "engine/kernels_impl.h"
 
@@ -78,7 +80,7 @@ template <int C>
 struct TileActivations {
   const int8_t* qs[C];
   const float* d[C];
-  const int32_t* sums[C];
+  const int16_t* sums[C];
   TileActivations(const QuantizedActivations& qa, int64_t c) {
     #pragma GCC unroll 16
     for (int j = 0; j < C; j++) {
@@ -182,136 +184,269 @@ void gemm_block32(const GemmArgs& a) {
   for_each_tile<R, C>(k, a.r0, a.r1, a.c0, a.c1);
 }
 
-// Q4_K against Q8_K: per super-block, the sub-block dot products are weighted by their 6-bit
-// scales in 32-bit integers; the mins term comes from the activations' 16-value sums.
-struct Q4KKernel {
-  const GemmArgs& a;
-  int64_t blocks;
+// ---- K-quants in the layout of pack_weights() -------------------------------------------
+//
+// A packed group holds 16 rows; the Isa's vectors hold Isa::kLanes of them (one per 32-bit
+// lane: 8 on AVX2, 16 on AVX-512), so a group is 16 / kLanes row blocks, and row block h reads
+// lanes h * kLanes.. of every interleaved vector. The byte at offset o of a row's block lies at
+// 16 * o + unit * row (+ o % unit) of its group's block (kernels.h), so a field of the block is
+// found from its offset in the block struct. Isa supplies:
+//   I, F; load(p), load_f16(p) (kLanes f16 widened), bcast32(p), set1(v), set1f(v), zero();
+//   add, sub, and_, or_, mullo, template slli<n>, srai<n>, and sll(v, n), srl(v, n) by a count
+//   held in a register, on 32-bit lanes;
+//   dot_u8(acc, u, s): acc + the sums of 4 u8 x s8 products per lane (u <= 63: no saturation);
+//   dot_s16(acc, a, b): acc + the sums of 2 s16 x s16 products per lane;
+//   cvt(I) -> F, mul, fmadd(a, b, c) = a * b + c, fnmadd(a, b, c) = c - a * b; store(float*, F).
+//
+// Integer sums are exact and the same as the scalar reference's; each output takes its
+// super-blocks in order with the same instructions whatever the tile, hence batch invariance.
 
-  // One weight row against C activation rows: each super-block is unpacked once for all C.
-  template <int R, int C>
-  void tile(int64_t r, int64_t c) {
-    static_assert(R == 1);
-    const auto* row = reinterpret_cast<const BlockQ4_K*>(weight_row(*a.w, r));
-    __m256 acc[C];
-    float acc_mins[C];
+template <typename Isa>
+struct PackedRowBlock {
+  static constexpr int kPerGroup = kPackedGroupRows / Isa::kLanes;
+  const uint8_t* group;  // this super-block's block of the row block's group
+  int lane0;             // first row of the row block within its group
+
+  [[gnu::always_inline]] PackedRowBlock(const WeightMatrix& w, size_t block_bytes, int64_t blocks,
+                                        int64_t row_block, int64_t b)
+      : group(static_cast<const uint8_t*>(w.packed) +
+              (static_cast<size_t>(row_block / kPerGroup * blocks + b) * kPackedGroupRows) * block_bytes),
+        lane0(static_cast<int>(row_block % kPerGroup) * Isa::kLanes) {}
+  // The rows' 4-byte words at block offset `offset`, and their f16 at `offset`.
+  [[gnu::always_inline]] typename Isa::I words(size_t offset) const { return Isa::load(group + 16 * offset + 4 * lane0); }
+  [[gnu::always_inline]] typename Isa::F halves(size_t offset) const { return Isa::load_f16(group + 16 * offset + 2 * lane0); }
+  [[gnu::always_inline]] void prefetch_next(size_t block_bytes) const {
+    const uint8_t* next = group + kPackedGroupRows * block_bytes;
+    for (size_t line = 0; line < kPackedGroupRows * block_bytes; line += 256) {
+      _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
+    }
+  }
+};
+
+// y for a tile of NB row blocks by C activation rows, one output per lane.
+template <typename Isa, int NB, int C>
+inline void store_row_block_lanes(const GemmArgs& a, int64_t rb, int64_t c, typename Isa::F (&acc)[NB][C]) {
+  #pragma GCC unroll 16
+  for (int i = 0; i < NB; i++) {
     #pragma GCC unroll 16
     for (int j = 0; j < C; j++) {
-      acc[j] = _mm256_setzero_ps();
-      acc_mins[j] = 0.0f;
-    }
-    const __m256i low_mask = _mm256_set1_epi8(0x0f);
-    for (int64_t b = 0; b < blocks; b++) {
-      const BlockQ4_K& block = row[b];
-      int sc[8], m[8];
-      #pragma GCC unroll 16
-      for (int s = 0; s < 8; s++) q4_k_scale_min(block.scales, s, sc[s], m[s]);
-      __m256i q[8], scales[8];
-      #pragma GCC unroll 16
-      for (int pair = 0; pair < 4; pair++) {
-        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs + 32 * pair));
-        q[2 * pair] = _mm256_and_si256(v, low_mask);
-        q[2 * pair + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low_mask);
-      }
-      #pragma GCC unroll 16
-      for (int s = 0; s < 8; s++) scales[s] = _mm256_set1_epi16(static_cast<int16_t>(sc[s]));
-      const float d = load_fp16(reinterpret_cast<const uint8_t*>(&block.d));
-      const float dmin = load_fp16(reinterpret_cast<const uint8_t*>(&block.dmin));
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) {
-        const int8_t* x = a.qa->row_qs(c + j) + 256 * b;
-        const int32_t* xs = a.qa->row_sums(c + j) + 16 * b;
-        const float xd = a.qa->row_d(c + j)[b];
-        int32_t mins = 0;
-        #pragma GCC unroll 16
-        for (int s = 0; s < 8; s++) mins += m[s] * (xs[2 * s] + xs[2 * s + 1]);
-        __m256i sumi = _mm256_setzero_si256();
-        #pragma GCC unroll 16
-        for (int s = 0; s < 8; s++) {
-          __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * s));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], xv), scales[s]));
-        }
-        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * xd), acc[j]);
-        acc_mins[j] += (dmin * xd) * static_cast<float>(mins);
+      alignas(64) float lanes[Isa::kLanes];
+      Isa::store(lanes, acc[i][j]);
+      for (int k = 0; k < Isa::kLanes; k++) {
+        const int64_t r = Isa::kLanes * (rb + i) + k;
+        if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
       }
     }
-    #pragma GCC unroll 16
-    for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r] = hsum(acc[j]) - acc_mins[j];
   }
-};
+}
 
-// Q6_K against Q8_K: 6-bit values taken as unsigned 0..63, the -32 offset applied through the
-// activations' 16-value sums weighted by the sub-block scales.
-struct Q6KKernel {
+// Q4_K and Q5_K: per super-block, the eight sub-block dot products weighted by their 6-bit scales
+// (integers), minus the mins times the activations' sums, scaled by d and dmin in float.
+//
+// The loops below are plain loops the compiler unrolls: a sub-block's unpacked values stay in
+// registers across the tile's activation rows, and the scales are decoded where they are used
+// rather than all at once (which would hold 16 more registers and spill).
+template <typename Isa, typename Block>
+struct ScaleMinKernel {
+  using IsaType = Isa;
+  using I = typename Isa::I;
+  using F = typename Isa::F;
+  static constexpr bool kFifthBit = std::is_same_v<Block, BlockQ5_K>;
+  static constexpr size_t kScales = offsetof(Block, scales);
   const GemmArgs& a;
   int64_t blocks;
 
-  // One weight row against C activation rows: each super-block is unpacked once for all C.
-  template <int R, int C>
-  void tile(int64_t r, int64_t c) {
-    static_assert(R == 1);
-    const auto* row = reinterpret_cast<const BlockQ6_K*>(weight_row(*a.w, r));
-    __m256 acc[C];
-    #pragma GCC unroll 16
-    for (int j = 0; j < C; j++) acc[j] = _mm256_setzero_ps();
-    const __m256i low_mask = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(3);
+  // Sub-block j's 6-bit scale (as q4_k_scale_min() reads it) in each row's lane. (The helpers
+  // are forced inline: a call would clobber every vector register the tile holds.)
+  [[gnu::always_inline]] static I scale(const PackedRowBlock<Isa>& p, int j) {
+    if (j < 4) return Isa::and_(Isa::srl(p.words(kScales), 8 * j), Isa::set1(63));
+    const int k = 8 * (j - 4);
+    return Isa::or_(Isa::and_(Isa::srl(p.words(kScales + 8), k), Isa::set1(15)),
+                    Isa::and_(Isa::srl(p.words(kScales), k + 2), Isa::set1(0x30)));
+  }
+  // Sub-block j's 6-bit min in both 16-bit halves of each lane: it weighs both 16-value sums.
+  [[gnu::always_inline]] static I min_pair(const PackedRowBlock<Isa>& p, int j) {
+    I m;
+    if (j < 4) {
+      m = Isa::and_(Isa::srl(p.words(kScales + 4), 8 * j), Isa::set1(63));
+    } else {
+      const int k = 8 * (j - 4);
+      m = Isa::or_(Isa::and_(Isa::srl(p.words(kScales + 8), k + 4), Isa::set1(15)),
+                   Isa::and_(Isa::srl(p.words(kScales + 4), k + 2), Isa::set1(0x30)));
+    }
+    return Isa::or_(m, Isa::template slli<16>(m));
+  }
+  // Values 4e..4e+3 of sub-block j: 0..15, or 0..31 with Q5_K's fifth bit (bit j of qh).
+  [[gnu::always_inline]] static I values(const PackedRowBlock<Isa>& p, int j, int e) {
+    const I q = p.words(offsetof(Block, qs) + 32 * (j / 2) + 4 * e);
+    I v = Isa::and_(Isa::srl(q, 4 * (j % 2)), Isa::set1(0x0f0f0f0f));
+    if constexpr (kFifthBit) {
+      const I h = p.words(offsetof(BlockQ5_K, qh) + 4 * e);
+      v = Isa::or_(v, Isa::and_(Isa::template slli<4>(Isa::srl(h, j)), Isa::set1(0x10101010)));
+    }
+    return v;
+  }
+
+  template <int NB, int C>
+  void tile(int64_t rb, int64_t c) {
+    const TileActivations<C> x(*a.qa, c);
+    F acc[NB][C];
+    zero(acc);
     for (int64_t b = 0; b < blocks; b++) {
-      const BlockQ6_K& block = row[b];
-      // Values 32k..32k+31 of each half as unsigned 0..63, and their two sub-blocks' scales.
-      __m256i q[8], scales[8];
-      #pragma GCC unroll 16
-      for (int half = 0; half < 2; half++) {
-        __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.ql + 64 * half));
-        __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.ql + 64 * half + 32));
-        __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qh + 32 * half));
-        __m256i* h = q + 4 * half;
-        h[0] = _mm256_or_si256(_mm256_and_si256(ql0, low_mask), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
-        h[1] = _mm256_or_si256(_mm256_and_si256(ql1, low_mask),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
-        h[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
-        h[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
-      }
-      #pragma GCC unroll 16
-      for (int k = 0; k < 8; k++) {
-        scales[k] = _mm256_setr_m128i(_mm_set1_epi16(block.scales[2 * k]), _mm_set1_epi16(block.scales[2 * k + 1]));
-      }
-      const float d = load_fp16(reinterpret_cast<const uint8_t*>(&block.d));
-      #pragma GCC unroll 16
-      for (int j = 0; j < C; j++) {
-        const int8_t* x = a.qa->row_qs(c + j) + 256 * b;
-        const int32_t* xs = a.qa->row_sums(c + j) + 16 * b;
-        int32_t offset = 0;
+      I sums[NB][C];
+      zero(sums);
+      // Not unrolled: the compiler would interleave sub-blocks and run out of registers.
+      #pragma GCC unroll 1
+      for (int j = 0; j < 8; j++) {
         #pragma GCC unroll 16
-        for (int s = 0; s < 16; s++) offset += block.scales[s] * xs[s];
-        __m256i sumi = _mm256_setr_epi32(-32 * offset, 0, 0, 0, 0, 0, 0, 0);
-        #pragma GCC unroll 16
-        for (int k = 0; k < 8; k++) {
-          __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * k));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scales[k]));
+        for (int i = 0; i < NB; i++) {
+          const PackedRowBlock<Isa> p(*a.w, sizeof(Block), blocks, rb + i, b);
+          if (j == 0) p.prefetch_next(sizeof(Block));
+          const I sc = scale(p, j);
+          I w[8];
+          #pragma GCC unroll 8
+          for (int e = 0; e < 8; e++) w[e] = values(p, j, e);
+          #pragma GCC unroll 16
+          for (int k = 0; k < C; k++) {
+            const int8_t* xs = x.qs[k] + 256 * b + 32 * j;
+            // Two chains of four: values 0..15 and 16..31.
+            I first = Isa::dot_u8(Isa::zero(), w[0], Isa::bcast32(xs));
+            I second = Isa::dot_u8(Isa::zero(), w[4], Isa::bcast32(xs + 16));
+            #pragma GCC unroll 4
+            for (int e = 1; e < 4; e++) {
+              first = Isa::dot_u8(first, w[e], Isa::bcast32(xs + 4 * e));
+              second = Isa::dot_u8(second, w[e + 4], Isa::bcast32(xs + 16 + 4 * e));
+            }
+            sums[i][k] = Isa::add(sums[i][k], Isa::mullo(Isa::add(first, second), sc));
+          }
         }
-        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * a.qa->row_d(c + j)[b]), acc[j]);
+      }
+      #pragma GCC unroll 16
+      for (int i = 0; i < NB; i++) {
+        const PackedRowBlock<Isa> p(*a.w, sizeof(Block), blocks, rb + i, b);
+        I min_pairs[8];
+        #pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) min_pairs[j] = min_pair(p, j);
+        const F d = p.halves(offsetof(Block, d)), dmin = p.halves(offsetof(Block, dmin));
+        #pragma GCC unroll 16
+        for (int k = 0; k < C; k++) {
+          const int16_t* xs = x.sums[k] + 16 * b;
+          I mins = Isa::zero();
+          #pragma GCC unroll 8
+          for (int j = 0; j < 8; j++) mins = Isa::dot_s16(mins, min_pairs[j], Isa::bcast32(xs + 2 * j));
+          const F dx = Isa::set1f(x.d[k][b]);
+          acc[i][k] = Isa::fmadd(Isa::cvt(sums[i][k]), Isa::mul(d, dx), acc[i][k]);
+          acc[i][k] = Isa::fnmadd(Isa::cvt(mins), Isa::mul(dmin, dx), acc[i][k]);
+        }
       }
     }
-    #pragma GCC unroll 16
-    for (int j = 0; j < C; j++) a.y[(c + j) * a.y_stride + r] = hsum(acc[j]);
+    store_row_block_lanes<Isa>(a, rb, c, acc);
   }
 };
 
-void gemm_q4_k(const GemmArgs& a) {
-  Q4KKernel k{a, a.w->cols / 256};
-  for_each_tile<1, 4>(k, a.r0, a.r1, a.c0, a.c1);
-}
+// Q6_K: 6-bit values taken as unsigned 0..63 in the products; the -32 offset comes from the
+// activations' 16-value sums weighted by the int8 sub-block scales.
+template <typename Isa>
+struct Q6KKernel {
+  using IsaType = Isa;
+  using I = typename Isa::I;
+  using F = typename Isa::F;
+  const GemmArgs& a;
+  int64_t blocks;
 
-void gemm_q6_k(const GemmArgs& a) {
-  Q6KKernel k{a, a.w->cols / 256};
-  for_each_tile<1, 4>(k, a.r0, a.r1, a.c0, a.c1);
+  // Sub-block s's int8 scale, sign-extended in each row's lane.
+  [[gnu::always_inline]] static I scale(const PackedRowBlock<Isa>& p, int s) {
+    const I word = p.words(offsetof(BlockQ6_K, scales) + 4 * (s / 4));
+    return Isa::template srai<24>(Isa::sll(word, 24 - 8 * (s % 4)));
+  }
+  // Scales 2k and 2k + 1 as the two 16-bit halves of each lane.
+  [[gnu::always_inline]] static I scale_pair(const PackedRowBlock<Isa>& p, int k) {
+    return Isa::or_(Isa::and_(scale(p, 2 * k), Isa::set1(0xffff)), Isa::template slli<16>(scale(p, 2 * k + 1)));
+  }
+  // Values 128 * half + 32 * pos + 4 * k.. (k < 8) as unsigned 0..63: the low 4 bits from ql
+  // (values l and l + 64 share ql[l], l + 32 and l + 96 share ql[l + 32]), the high 2 from bits
+  // 2 * pos of qh[l].
+  [[gnu::always_inline]] static I values(const PackedRowBlock<Isa>& p, int half, int pos, int k) {
+    const I l = p.words(offsetof(BlockQ6_K, ql) + 64 * half + 32 * (pos % 2) + 4 * k);
+    const I h = p.words(offsetof(BlockQ6_K, qh) + 32 * half + 4 * k);
+    const I low = Isa::and_(Isa::srl(l, 4 * (pos / 2)), Isa::set1(0x0f0f0f0f));
+    const I high = Isa::template slli<4>(Isa::and_(Isa::srl(h, 2 * pos), Isa::set1(0x03030303)));
+    return Isa::or_(low, high);
+  }
+
+  template <int NB, int C>
+  void tile(int64_t rb, int64_t c) {
+    const TileActivations<C> x(*a.qa, c);
+    F acc[NB][C];
+    zero(acc);
+    for (int64_t b = 0; b < blocks; b++) {
+      I sums[NB][C];
+      zero(sums);
+      // Sub-block s = 8 * half + 2 * pos + quarter holds values 16 * s..16 * s + 15. Not
+      // unrolled: the compiler would interleave sub-blocks and run out of registers.
+      #pragma GCC unroll 1
+      for (int s = 0; s < 16; s++) {
+        const int half = s / 8, pos = (s % 8) / 2, quarter = s % 2;
+        #pragma GCC unroll 16
+        for (int i = 0; i < NB; i++) {
+          const PackedRowBlock<Isa> p(*a.w, sizeof(BlockQ6_K), blocks, rb + i, b);
+          if (s == 0) p.prefetch_next(sizeof(BlockQ6_K));
+          const I sc = scale(p, s);
+          I w[4];
+          #pragma GCC unroll 4
+          for (int e = 0; e < 4; e++) w[e] = values(p, half, pos, 4 * quarter + e);
+          #pragma GCC unroll 16
+          for (int k = 0; k < C; k++) {
+            const int8_t* xs = x.qs[k] + 256 * b + 16 * s;
+            I first = Isa::dot_u8(Isa::zero(), w[0], Isa::bcast32(xs));
+            I second = Isa::dot_u8(Isa::zero(), w[2], Isa::bcast32(xs + 8));
+            first = Isa::dot_u8(first, w[1], Isa::bcast32(xs + 4));
+            second = Isa::dot_u8(second, w[3], Isa::bcast32(xs + 12));
+            sums[i][k] = Isa::add(sums[i][k], Isa::mullo(Isa::add(first, second), sc));
+          }
+        }
+      }
+      #pragma GCC unroll 16
+      for (int i = 0; i < NB; i++) {
+        const PackedRowBlock<Isa> p(*a.w, sizeof(BlockQ6_K), blocks, rb + i, b);
+        I pairs[8];
+        #pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) pairs[k] = scale_pair(p, k);
+        const F d = p.halves(offsetof(BlockQ6_K, d));
+        #pragma GCC unroll 16
+        for (int k = 0; k < C; k++) {
+          const int16_t* xs = x.sums[k] + 16 * b;
+          I offset = Isa::zero();
+          #pragma GCC unroll 8
+          for (int j = 0; j < 8; j++) offset = Isa::dot_s16(offset, pairs[j], Isa::bcast32(xs + 2 * j));
+          const I total = Isa::sub(sums[i][k], Isa::template slli<5>(offset));
+          acc[i][k] = Isa::fmadd(Isa::cvt(total), Isa::mul(d, Isa::set1f(x.d[k][b])), acc[i][k]);
+        }
+      }
+    }
+    store_row_block_lanes<Isa>(a, rb, c, acc);
+  }
+};
+
+// K-quant products over the packed layout: decode in tiles of kDecodeBlocks row blocks by one
+// activation row (more loads in flight), prefill in tiles of one row block by kPrefillRows
+// activation rows (each unpacked sub-block reused across them). Matrices without the packed
+// layout go to the scalar reference (Model packs every K-quant matrix where a SIMD path runs).
+template <typename Kernel, int kDecodeBlocks, int kPrefillRows, GemmFn KernelTable::*kUnpacked>
+void gemm_k_quant(const GemmArgs& a) {
+  if (a.w->packed == nullptr) return (scalar_kernels().*kUnpacked)(a);
+  constexpr int L = Kernel::IsaType::kLanes;
+  Kernel k{a, a.w->cols / 256};
+  if (a.c1 - a.c0 < 4) {
+    for_each_tile<kDecodeBlocks, 1>(k, a.r0 / L, (a.r1 + L - 1) / L, a.c0, a.c1);
+  } else {
+    for_each_tile<1, kPrefillRows>(k, a.r0 / L, (a.r1 + L - 1) / L, a.c0, a.c1);
+  }
 }
 
 // Q8_0 activations, 8 floats at a time: the same numbers as the scalar path (round to nearest
 // even, scale through f16).
-void quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sums) {
+void quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int16_t* sums) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int64_t b = 0; b < n / 32; b++) {
@@ -332,7 +467,7 @@ void quantize_q8_0(const float* x, int64_t n, int8_t* qs, float* d, int32_t* sum
     for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
     __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + 32 * b), _mm256_permutevar8x32_epi32(packed, order));
-    sums[b] = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    sums[b] = static_cast<int16_t>(hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]))));
     d[b] = fp16_to_fp32(fp32_to_fp16(scale));
   }
 }

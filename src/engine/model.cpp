@@ -33,7 +33,7 @@ Result<const GgufTensorInfo*> find_weight(const GgufFile& gguf, const std::strin
   if (!traits || !traits->supported) {
     return unsupported(gguf.name() + ": tensor '" + name + "' has type " + type_name(t->type_id) +
                        ", which tokengrid cannot compute with yet (it computes with f32, f16, "
-                       "bf16, q8_0, q4_0, q4_K and q6_K); convert the file with "
+                       "bf16, q8_0, q4_0, q4_K, q5_K and q6_K); convert the file with "
                        "'tokengrid model quantize IN OUT --type q8_0' (or f16, bf16, q4_0)");
   }
   return t;
@@ -210,21 +210,19 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   } else {
     model->output_ = model->token_embedding_;  // tied embeddings
   }
-  // The AVX-512 kernels read Q4_0, Q8_0, F16 and BF16 weights in the interleaved layout of
-  // pack_weights(), made once here (the file's size, up to padding; the mapped originals are
-  // not read again). F32 and K-quant matrices have no packed layout and stay as mapped.
-  if (kernel_path_supported(KernelPath::kAvx512)) {
-    auto pack = [&](WeightMatrix& m) {
-      HugePageBytes packed = pack_weights(m);
-      if (packed.empty()) return;
-      m.packed = packed.data();
-      model->packed_weights_.push_back(std::move(packed));
-    };
-    for (LayerWeights& w : model->layers_) {
-      for (WeightMatrix* m : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) pack(*m);
-    }
-    pack(model->output_);
+  // Matrices whose type a SIMD path here reads in the interleaved layout of pack_weights() are
+  // copied into it once (the file's size, up to padding; the mapped originals are not read
+  // again). The rest stay as mapped.
+  auto pack = [&](WeightMatrix& m) {
+    if (!packed_layout_used(m.type)) return;
+    HugePageBytes packed = pack_weights(m);
+    m.packed = packed.data();
+    model->packed_weights_.push_back(std::move(packed));
+  };
+  for (LayerWeights& w : model->layers_) {
+    for (WeightMatrix* m : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) pack(*m);
   }
+  pack(model->output_);
   return model;
 }
 

@@ -120,8 +120,8 @@ struct LayerWeights {
 class Model {
  public:
   // Loads a GGUF file with general.architecture = "llama"; the weights stay memory-mapped,
-  // except, where the AVX-512 kernels run, Q4_0, Q8_0, F16 and BF16 matrices, which are copied
-  // once into the layout of pack_weights() (kernels.h).
+  // except the matrices a SIMD path here reads in the layout of pack_weights() (kernels.h:
+  // packed_layout_used), which are copied into it once.
   static Result<std::unique_ptr<Model>> load(const std::string& path);
 
   const ModelConfig& config() const { return config_; }

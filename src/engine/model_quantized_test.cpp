@@ -39,7 +39,7 @@ std::unique_ptr<Model> quantized_copy(TensorType type) {
   std::string path = (std::filesystem::temp_directory_path() /
                       ("tokengrid_stories260k_" + std::to_string(::getpid()) + "_" + type_name(static_cast<uint32_t>(type)) + ".gguf"))
                          .string();
-  auto summary = quantize_model(*f32, type, path);
+  auto summary = quantize_model(*f32, *pure_scheme(type), path);
   EXPECT_TRUE(summary.is_ok()) << summary.status().to_string();
   auto model = Model::load(path);
   EXPECT_TRUE(model.is_ok()) << model.status().to_string();

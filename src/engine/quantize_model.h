@@ -1,11 +1,19 @@
-// quantize_model: rewrites a GGUF model's weights into another tensor type.
+// quantize_model: rewrites a GGUF model's weights under a quantization scheme.
 //
-// Every 2-D tensor whose row length is a multiple of the target type's block size is converted
-// to that type; every other tensor (1-D norms, odd shapes) is written as F32. Source tensors of
-// any computable type (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) are decoded row by row through
-// dequantize_row, so re-quantizing a quantized model works. All metadata is copied, with
-// general.file_type set to llama.cpp's file type for the target; the output is GGUF version 3,
-// written one tensor at a time through a temporary file.
+// Schemes are llama.cpp's file types, with llama-quantize's choice of type per tensor (no
+// importance matrix):
+//   f32, f16, bf16, q8_0, q4_0, q6_k: every matrix in that type (q6_k: the output too);
+//   q4_k_m, q5_k_m: Q4_K or Q5_K, except Q6_K for the output matrix (the token embedding when
+//     they are tied) and for half of the attention-value and feed-forward-down matrices: the
+//     first and last eighth of the layers and every third layer between (llama.cpp's
+//     use_more_bits rule).
+// A K-quant matrix whose rows are not a multiple of 256 is written as q8_0 (llama.cpp would
+// take q5_0 or q5_1, which tokengrid does not compute with); a block type that does not divide
+// the rows at all, and every tensor that is not 2-D (norms), is written as f32. Source tensors
+// of any computable type are decoded row by row through dequantize_row, so re-quantizing a
+// quantized model works. All metadata is copied, with general.file_type set to llama.cpp's
+// file type for the scheme; the output is GGUF version 3, written one tensor at a time through
+// a temporary file.
 #pragma once
 
 #include <cstdint>
@@ -18,20 +26,29 @@
 
 namespace tokengrid::engine {
 
-// llama.cpp's LLAMA_FTYPE value for a model whose weights are mostly `type`, or nullopt when
-// llama.cpp has none.
+enum class QuantScheme { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K_M, kQ5_K_M, kQ6_K };
+
+// "q4_k_m", "Q8_0", ... (any case); nullopt for a name that is not a scheme.
+std::optional<QuantScheme> parse_scheme(const std::string& name);
+const char* scheme_name(QuantScheme scheme);
+// The scheme that writes every matrix in `type`, or nullopt when there is none.
+std::optional<QuantScheme> pure_scheme(TensorType type);
+// llama.cpp's LLAMA_FTYPE value for a scheme.
+uint32_t llama_file_type(QuantScheme scheme);
+// llama.cpp's LLAMA_FTYPE for a model whose weights are mostly `type`, or nullopt when llama.cpp
+// has none.
 std::optional<uint32_t> llama_file_type(TensorType type);
 
 struct QuantizeSummary {
-  int converted = 0;        // tensors written in the target type
-  int kept_f32 = 0;         // tensors written as F32
+  int converted = 0;        // tensors written in a quantized or float matrix type
+  int kept_f32 = 0;         // tensors written as F32 because nothing else fits them
   uint64_t bytes_in = 0;    // tensor data bytes read
   uint64_t bytes_out = 0;   // tensor data bytes written
 };
 
 // Quantizes `in` into a new file at `out_path`. Fails naming the tensor when a source tensor's
-// type cannot be decoded, and when `target` is not one of F32, F16, BF16, Q8_0, Q4_0.
-Result<QuantizeSummary> quantize_model(const GgufFile& in, TensorType target,
+// type cannot be decoded.
+Result<QuantizeSummary> quantize_model(const GgufFile& in, QuantScheme scheme,
                                        const std::string& out_path);
 
 }  // namespace tokengrid::engine

@@ -79,7 +79,7 @@ TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
   for (TensorType target : {TensorType::Q8_0, TensorType::Q4_0, TensorType::F16, TensorType::BF16,
                             TensorType::F32}) {
     std::string out_path = (dir_ / "out.gguf").string();
-    auto summary = quantize_model(*in, target, out_path);
+    auto summary = quantize_model(*in, *pure_scheme(target), out_path);
     ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
     auto out = GgufFile::open(out_path);
     ASSERT_TRUE(out.is_ok()) << out.status().to_string();
@@ -87,7 +87,7 @@ TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
     EXPECT_EQ(out->version(), 3u);
     EXPECT_EQ(out->get_string("general.architecture"), "llama");
     EXPECT_EQ(out->get_string_array("tokenizer.ggml.tokens"), (std::vector<std::string>{"a", "b"}));
-    EXPECT_EQ(out->get_int("general.file_type"), *llama_file_type(target));
+    EXPECT_EQ(out->get_int("general.file_type"), llama_file_type(*pure_scheme(target)));
     ASSERT_EQ(out->tensors().size(), 4u);
 
     const GgufTensorInfo* q = out->find_tensor("blk.0.attn_q.weight");
@@ -119,21 +119,72 @@ TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
 
 TEST_F(QuantizeModel, RejectsUndecodableSourcesAndTargets) {
   GgufWriter w;
-  ASSERT_TRUE(w.add_tensor("k.weight", {256}, id(TensorType::Q5_K), std::vector<uint8_t>(176)).is_ok());
-  std::string path = (dir_ / "q5k.gguf").string();
+  ASSERT_TRUE(w.add_tensor("k.weight", {256}, id(TensorType::Q3_K), std::vector<uint8_t>(110)).is_ok());
+  std::string path = (dir_ / "q3k.gguf").string();
   ASSERT_TRUE(w.write(path).is_ok());
   auto in = GgufFile::open(path);
   ASSERT_TRUE(in.is_ok());
-  auto result = quantize_model(*in, TensorType::Q8_0, (dir_ / "never.gguf").string());
+  auto result = quantize_model(*in, QuantScheme::kQ8_0, (dir_ / "never.gguf").string());
   ASSERT_FALSE(result.is_ok());
-  EXPECT_NE(result.status().message().find("tensor 'k.weight' has type q5_K"), std::string::npos);
+  EXPECT_NE(result.status().message().find("tensor 'k.weight' has type q3_K"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "never.gguf"));
 
-  auto source = GgufFile::open(source_path_);
-  ASSERT_TRUE(source.is_ok());
-  auto bad_target = quantize_model(*source, TensorType::Q4_1, (dir_ / "never.gguf").string());
-  ASSERT_FALSE(bad_target.is_ok());
-  EXPECT_EQ(bad_target.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(parse_scheme("Q4_K_M"), QuantScheme::kQ4_K_M);
+  EXPECT_EQ(parse_scheme("q5_k_m"), QuantScheme::kQ5_K_M);
+  EXPECT_FALSE(parse_scheme("q4_1"));
+  EXPECT_FALSE(parse_scheme("q4_k"));  // a type, not a scheme: llama.cpp has no pure q4_K file type
+}
+
+// llama-quantize's mixes on an 8-layer model: Q6_K for the output (the token embedding when
+// tied) and for attn_v and ffn_down of layers 0, 3, 6 and 7; narrow rows fall back to q8_0.
+TEST_F(QuantizeModel, KQuantMixesFollowLlamaCpp) {
+  for (bool tied : {false, true}) {
+    GgufWriter w;
+    w.set_string("general.architecture", "llama");
+    const std::vector<float> wide = random_floats(256 * 2, 5), narrow = random_floats(64 * 2, 6);
+    auto add = [&](const std::string& name, const std::vector<float>& values, int64_t row) {
+      EXPECT_TRUE(w.add_tensor(name, {row, static_cast<int64_t>(values.size()) / row}, id(TensorType::F32),
+                               encode(TensorType::F32, values, row)).is_ok());
+    };
+    add("token_embd.weight", wide, 256);
+    for (int l = 0; l < 8; l++) {
+      for (const char* m : {"attn_q", "attn_v", "ffn_down"}) add("blk." + std::to_string(l) + "." + m + ".weight", wide, 256);
+      add("blk." + std::to_string(l) + ".attn_k.weight", narrow, 64);
+    }
+    if (!tied) add("output.weight", wide, 256);
+    const std::string source = (dir_ / "layers.gguf").string();
+    ASSERT_TRUE(w.write(source).is_ok());
+    auto in = GgufFile::open(source);
+    ASSERT_TRUE(in.is_ok());
+    for (QuantScheme scheme : {QuantScheme::kQ4_K_M, QuantScheme::kQ5_K_M, QuantScheme::kQ6_K}) {
+      SCOPED_TRACE(std::string(scheme_name(scheme)) + (tied ? " tied" : ""));
+      const std::string out_path = (dir_ / "mix.gguf").string();
+      ASSERT_TRUE(quantize_model(*in, scheme, out_path).is_ok());
+      auto out = GgufFile::open(out_path);
+      ASSERT_TRUE(out.is_ok());
+      EXPECT_EQ(out->get_int("general.file_type"), llama_file_type(scheme));
+      const TensorType base = scheme == QuantScheme::kQ4_K_M   ? TensorType::Q4_K
+                              : scheme == QuantScheme::kQ5_K_M ? TensorType::Q5_K
+                                                               : TensorType::Q6_K;
+      auto expect = [&](const std::string& name, TensorType type) {
+        const GgufTensorInfo* t = out->find_tensor(name);
+        ASSERT_NE(t, nullptr) << name;
+        EXPECT_EQ(t->type_id, id(type)) << name;
+        const int64_t row = t->dims[0];
+        EXPECT_EQ(std::vector<uint8_t>(t->data, t->data + t->n_bytes), encode(type, row == 256 ? wide : narrow, row)) << name;
+      };
+      expect("token_embd.weight", tied ? TensorType::Q6_K : base);
+      if (!tied) expect("output.weight", TensorType::Q6_K);
+      for (int l = 0; l < 8; l++) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        const bool more = l == 0 || l == 3 || l == 6 || l == 7;
+        expect(p + "attn_q.weight", base);
+        expect(p + "attn_v.weight", more ? TensorType::Q6_K : base);
+        expect(p + "ffn_down.weight", more ? TensorType::Q6_K : base);
+        expect(p + "attn_k.weight", TensorType::Q8_0);
+      }
+    }
+  }
 }
 
 // A whole model to Q8_0: metadata copied, every matrix whose rows divide into blocks
@@ -141,7 +192,7 @@ TEST_F(QuantizeModel, RejectsUndecodableSourcesAndTargets) {
 void expect_whole_model_to_q8_0(const std::string& model_path, const std::string& out_path) {
   auto in = GgufFile::open(model_path);
   ASSERT_TRUE(in.is_ok()) << in.status().to_string();
-  auto summary = quantize_model(*in, TensorType::Q8_0, out_path);
+  auto summary = quantize_model(*in, QuantScheme::kQ8_0, out_path);
   ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
   auto out = GgufFile::open(out_path);
   ASSERT_TRUE(out.is_ok()) << out.status().to_string();

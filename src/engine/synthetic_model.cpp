@@ -195,7 +195,12 @@ Status write_synthetic_model(const SyntheticShape& named_shape, TensorType type,
     return writer.add_tensor(name, {n}, static_cast<uint32_t>(TensorType::F32), fill);
   };
 
-  TG_RETURN_IF_ERROR(matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type));
+  // With tied embeddings the token embedding is the output matrix: its quiet rows too.
+  if (shape.tied_embeddings) {
+    TG_RETURN_IF_ERROR(matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type, 4.0f, quiet));
+  } else {
+    TG_RETURN_IF_ERROR(matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type));
+  }
   for (int l = 0; l < shape.n_layers; l++) {
     std::string p = "blk." + std::to_string(l) + ".";
     TG_RETURN_IF_ERROR(norm(p + "attn_norm.weight", shape.dim));

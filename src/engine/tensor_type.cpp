@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/k_quants.h"
+
 namespace tokengrid::engine {
 
 std::optional<TypeTraits> type_traits(uint32_t type_id) {
@@ -23,7 +25,7 @@ std::optional<TypeTraits> type_traits(uint32_t type_id) {
     case TensorType::Q2_K: return TypeTraits{"q2_K", 256, 84, false};
     case TensorType::Q3_K: return TypeTraits{"q3_K", 256, 110, false};
     case TensorType::Q4_K: return TypeTraits{"q4_K", 256, 144, true};
-    case TensorType::Q5_K: return TypeTraits{"q5_K", 256, 176, false};
+    case TensorType::Q5_K: return TypeTraits{"q5_K", 256, 176, true};
     case TensorType::Q6_K: return TypeTraits{"q6_K", 256, 210, true};
     case TensorType::Q8_K: return TypeTraits{"q8_K", 256, 292, false};
   }
@@ -39,7 +41,7 @@ std::optional<TensorType> parse_type(const std::string& name) {
   std::string lower = name;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
-                       TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
+                       TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     std::string type_lower = type_traits(static_cast<uint32_t>(t))->name;
     for (char& c : type_lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (lower == type_lower) return t;
@@ -124,86 +126,19 @@ int q6_k_value(const BlockQ6_K& block, int i) {
   return (low | (high << 4)) - 32;
 }
 
-int clamp_round(float v, int lo, int hi) {
-  return std::clamp(static_cast<int>(std::lround(v)), lo, hi);
-}
-
-// Per sub-block of 32: scale = (max - min) / 15 and min offset -min (min clamped to <= 0), both
-// quantized to 6 bits against the super-block's f16 d and dmin.
-void quantize_q4_k_block(const float* x, BlockQ4_K& out) {
-  float scales[8], mins[8], max_scale = 0.0f, max_min = 0.0f;
+// Q4_K (qh null) or Q5_K: y = d * sc * q - dmin * m per sub-block of 32.
+template <typename Block>
+void dequantize_scale_min_block(const Block& block, const uint8_t* qh, float* y) {
+  const float d = fp16_to_fp32(block.d), dmin = fp16_to_fp32(block.dmin);
   for (int j = 0; j < 8; j++) {
-    float lo = 0.0f, hi = 0.0f;
+    int sc, m;
+    q4_k_scale_min(block.scales, j, sc, m);
+    const float step = d * static_cast<float>(sc), offset = dmin * static_cast<float>(m);
+    const uint8_t* qs = block.qs + 32 * (j / 2);
+    const int shift = 4 * (j % 2);
     for (int l = 0; l < 32; l++) {
-      lo = std::min(lo, x[32 * j + l]);
-      hi = std::max(hi, x[32 * j + l]);
-    }
-    scales[j] = (hi - lo) / 15.0f;
-    mins[j] = -lo;
-    max_scale = std::max(max_scale, scales[j]);
-    max_min = std::max(max_min, mins[j]);
-  }
-  out.d = fp32_to_fp16(max_scale / 63.0f);
-  out.dmin = fp32_to_fp16(max_min / 63.0f);
-  float d = fp16_to_fp32(out.d), dmin = fp16_to_fp32(out.dmin);
-  int sc[8], m[8];
-  for (int j = 0; j < 8; j++) {
-    sc[j] = d > 0.0f ? clamp_round(scales[j] / d, 0, 63) : 0;
-    m[j] = dmin > 0.0f ? clamp_round(mins[j] / dmin, 0, 63) : 0;
-  }
-  for (int j = 0; j < 4; j++) {
-    out.scales[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
-    out.scales[j + 4] = static_cast<uint8_t>(m[j] | ((m[j + 4] >> 4) << 6));
-    out.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0x0f) | ((m[j + 4] & 0x0f) << 4));
-  }
-  uint8_t q[256];
-  for (int j = 0; j < 8; j++) {
-    float step = d * static_cast<float>(sc[j]);
-    float offset = dmin * static_cast<float>(m[j]);
-    for (int l = 0; l < 32; l++) {
-      q[32 * j + l] = static_cast<uint8_t>(step > 0.0f ? clamp_round((x[32 * j + l] + offset) / step, 0, 15) : 0);
-    }
-  }
-  for (int pair = 0; pair < 4; pair++) {
-    for (int l = 0; l < 32; l++) {
-      out.qs[32 * pair + l] = static_cast<uint8_t>(q[64 * pair + l] | (q[64 * pair + 32 + l] << 4));
-    }
-  }
-}
-
-// Per sub-block of 16: the signed value of largest magnitude maps to -32; the sub-block scales
-// are quantized to int8 against the super-block's f16 d.
-void quantize_q6_k_block(const float* x, BlockQ6_K& out) {
-  float scales[16], max_abs_scale = 0.0f;
-  for (int s = 0; s < 16; s++) {
-    float amax = 0.0f, max = 0.0f;
-    for (int l = 0; l < 16; l++) {
-      if (std::fabs(x[16 * s + l]) > amax) {
-        amax = std::fabs(x[16 * s + l]);
-        max = x[16 * s + l];
-      }
-    }
-    scales[s] = max / -32.0f;
-    max_abs_scale = std::max(max_abs_scale, std::fabs(scales[s]));
-  }
-  out.d = fp32_to_fp16(max_abs_scale / 127.0f);
-  float d = fp16_to_fp32(out.d);
-  int q[256];
-  for (int s = 0; s < 16; s++) {
-    int sc = d > 0.0f ? clamp_round(scales[s] / d, -128, 127) : 0;
-    out.scales[s] = static_cast<int8_t>(sc);
-    float step = d * static_cast<float>(sc);
-    for (int l = 0; l < 16; l++) {
-      q[16 * s + l] = (step != 0.0f ? clamp_round(x[16 * s + l] / step, -32, 31) : 0) + 32;
-    }
-  }
-  for (int half = 0; half < 2; half++) {
-    const int* h = q + 128 * half;
-    for (int l = 0; l < 32; l++) {
-      out.ql[64 * half + l] = static_cast<uint8_t>((h[l] & 0x0f) | ((h[l + 64] & 0x0f) << 4));
-      out.ql[64 * half + l + 32] = static_cast<uint8_t>((h[l + 32] & 0x0f) | ((h[l + 96] & 0x0f) << 4));
-      out.qh[32 * half + l] = static_cast<uint8_t>((h[l] >> 4) | ((h[l + 32] >> 4) << 2) |
-                                                   ((h[l + 64] >> 4) << 4) | ((h[l + 96] >> 4) << 6));
+      const int high = qh != nullptr ? ((qh[l] >> j) & 1) << 4 : 0;
+      y[32 * j + l] = step * static_cast<float>(((qs[l] >> shift) & 0x0f) | high) - offset;
     }
   }
 }
@@ -246,23 +181,12 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
     }
     case TensorType::Q4_K: {
       const auto* blocks = static_cast<const BlockQ4_K*>(src);
-      for (int64_t b = 0; b < n / 256; b++) {
-        float d = fp16_to_fp32(blocks[b].d);
-        float dmin = fp16_to_fp32(blocks[b].dmin);
-        float* y = dst + b * 256;
-        for (int pair = 0; pair < 4; pair++) {
-          int sc0, m0, sc1, m1;
-          q4_k_scale_min(blocks[b].scales, 2 * pair, sc0, m0);
-          q4_k_scale_min(blocks[b].scales, 2 * pair + 1, sc1, m1);
-          float d0 = d * static_cast<float>(sc0), min0 = dmin * static_cast<float>(m0);
-          float d1 = d * static_cast<float>(sc1), min1 = dmin * static_cast<float>(m1);
-          const uint8_t* q = blocks[b].qs + 32 * pair;
-          for (int l = 0; l < 32; l++) {
-            y[64 * pair + l] = d0 * static_cast<float>(q[l] & 0x0f) - min0;
-            y[64 * pair + 32 + l] = d1 * static_cast<float>(q[l] >> 4) - min1;
-          }
-        }
-      }
+      for (int64_t b = 0; b < n / 256; b++) dequantize_scale_min_block(blocks[b], nullptr, dst + b * 256);
+      return;
+    }
+    case TensorType::Q5_K: {
+      const auto* blocks = static_cast<const BlockQ5_K*>(src);
+      for (int64_t b = 0; b < n / 256; b++) dequantize_scale_min_block(blocks[b], blocks[b].qh, dst + b * 256);
       return;
     }
     case TensorType::Q6_K: {
@@ -332,12 +256,9 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
       }
       return;
     }
-    case TensorType::Q4_K:
-      for (int64_t b = 0; b < n / 256; b++) quantize_q4_k_block(src + b * 256, static_cast<BlockQ4_K*>(dst)[b]);
-      return;
-    case TensorType::Q6_K:
-      for (int64_t b = 0; b < n / 256; b++) quantize_q6_k_block(src + b * 256, static_cast<BlockQ6_K*>(dst)[b]);
-      return;
+    case TensorType::Q4_K: quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), n); return;
+    case TensorType::Q5_K: quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), n); return;
+    case TensorType::Q6_K: quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), n); return;
     default:
       assert(false && "quantize_row: unsupported type");
   }

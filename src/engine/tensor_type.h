@@ -8,6 +8,9 @@
 //   Q4_K: { f16 d; f16 dmin; uint8 scales[12]; uint8 qs[128]; }  eight sub-blocks of 32, each
 //         with a 6-bit scale sc and a 6-bit min m packed into `scales`; x = d*sc*q - dmin*m with
 //         q in 0..15; each 32 bytes of qs hold two sub-blocks (low nibbles, then high nibbles).
+//   Q5_K: { f16 d; f16 dmin; uint8 scales[12]; uint8 qh[32]; uint8 qs[128]; }  Q4_K's sub-blocks,
+//         scales and low 4 bits, q in 0..31: the fifth bit of value 64p + l (l < 32) is bit 2p of
+//         qh[l], of value 64p + 32 + l bit 2p + 1.
 //   Q6_K: { uint8 ql[128]; uint8 qh[64]; int8 scales[16]; f16 d; }  sixteen sub-blocks of 16,
 //         x = d * scales[s] * (q - 32) with q in 0..63 split into 4 low bits (ql) and 2 high (qh).
 // A row of n elements takes n / block_size blocks; n must be a multiple of block_size.
@@ -49,7 +52,7 @@ struct TypeTraits {
 std::optional<TypeTraits> type_traits(uint32_t type_id);
 // Name of a type id, "type N" for unknown ids.
 std::string type_name(uint32_t type_id);
-// Parses "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k" (any case).
+// Parses "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k" (any case).
 std::optional<TensorType> parse_type(const std::string& name);
 
 // Bytes of a row of n elements; n must be a multiple of the block size.
@@ -63,7 +66,8 @@ float bf16_to_fp32(uint16_t h);
 
 // Decodes n elements of a supported type into floats.
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
-// Encodes n floats into a supported type with ggml's reference rounding.
+// Encodes n floats into a supported type with ggml's reference rounding (k_quants.h for the
+// K-quants).
 void quantize_row(TensorType type, const float* src, void* dst, int64_t n);
 
 struct BlockQ8_0 {
@@ -80,6 +84,13 @@ struct BlockQ4_K {
   uint8_t scales[12];
   uint8_t qs[128];
 };
+struct BlockQ5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[32];
+  uint8_t qs[128];
+};
 struct BlockQ6_K {
   uint8_t ql[128];
   uint8_t qh[64];
@@ -89,9 +100,10 @@ struct BlockQ6_K {
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 
-// Scale and min of sub-block j (0..7) of a Q4_K super-block, from its 12 packed bytes.
+// Scale and min of sub-block j (0..7) of a Q4_K or Q5_K super-block, from its 12 packed bytes.
 inline void q4_k_scale_min(const uint8_t* scales, int j, int& sc, int& m) {
   if (j < 4) {
     sc = scales[j] & 63;
