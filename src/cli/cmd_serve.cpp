@@ -147,9 +147,10 @@ int run_serve(int argc, char** argv) {
     std::string name = served.name;
     service.set_model(std::move(served));
     std::fprintf(stderr,
-                 "tokengrid serve: ready in %.1f s: model %s, context %d tokens, %d KV blocks, "
+                 "tokengrid serve: ready in %.1f s: model %s (%s), context %d tokens, %d KV blocks, "
                  "chat template %s\n",
                  std::chrono::duration<double>(Clock::now() - start).count(), name.c_str(),
+                 engine::architecture_name(engine->model().config().arch),
                  engine->context_length(), engine->kv_blocks_total(),
                  serve::chat_template_family_name(family));
   });

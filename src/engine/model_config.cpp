@@ -108,7 +108,8 @@ Result<std::vector<float>> read_freq_factors(const GgufFile& gguf, const std::st
 }
 
 // rope.* keys and the factor tensors: linear scaling, Llama 3.1's rope_freqs, and Phi-3's
-// longrope (the long factors when the context passes the original one, as llama.cpp picks).
+// longrope (the long factors when the context passes the original one, as llama.cpp picks by
+// its context; tokengrid's is the model's whole context).
 Status read_rope(const GgufFile& gguf, const ArchMetadata& m, ModelConfig& c) {
   RopeParams& r = c.rope;
   TG_ASSIGN_OR_RETURN(r.dim, m.optional_int("rope.dimension_count", c.head_dim));
@@ -132,7 +133,9 @@ Status read_rope(const GgufFile& gguf, const ArchMetadata& m, ModelConfig& c) {
   }
   TG_ASSIGN_OR_RETURN(r.attn_factor, m.optional_float("rope.scaling.attn_factor", 1.0f));
   TG_ASSIGN_OR_RETURN(r.freq_factors, read_freq_factors(gguf, "rope_freqs.weight", r.dim));
-  if (scaling == "longrope" && r.freq_factors.empty()) {
+  // Phi-3 files carry longrope's factors without a scaling type; llama.cpp uses them whenever
+  // they are there.
+  if (r.freq_factors.empty() && gguf.find_tensor("rope_factors_long.weight") != nullptr) {
     TG_ASSIGN_OR_RETURN(int original, m.optional_int("rope.scaling.original_context_length", c.context_length));
     const char* which = c.context_length > original ? "rope_factors_long.weight" : "rope_factors_short.weight";
     TG_ASSIGN_OR_RETURN(r.freq_factors, read_freq_factors(gguf, which, r.dim));

@@ -106,6 +106,32 @@ std::string render_zephyr(const std::vector<ChatMessage>& messages) {
   return out;
 }
 
+std::string render_phi3(const std::vector<ChatMessage>& messages) {
+  std::string out;
+  for (const ChatMessage& m : messages) {
+    out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
+  }
+  out += "<|assistant|>\n";
+  return out;
+}
+
+std::string render_gemma(const std::vector<ChatMessage>& messages) {
+  std::string system = system_text(messages);
+  std::string out;
+  for (const ChatMessage& m : messages) {
+    if (m.role == "system") continue;
+    std::string content = trim(m.content);
+    if (m.role == "user" && !system.empty()) {
+      content = system + "\n\n" + content;
+      system.clear();
+    }
+    out += "<start_of_turn>" + std::string(m.role == "assistant" ? "model" : m.role) + "\n" + content + "<end_of_turn>\n";
+  }
+  if (!system.empty()) out += "<start_of_turn>user\n" + system + "<end_of_turn>\n";
+  out += "<start_of_turn>model\n";
+  return out;
+}
+
 std::string render_fallback(const std::vector<ChatMessage>& messages) {
   std::string out;
   for (const ChatMessage& m : messages) {
@@ -126,6 +152,8 @@ const char* chat_template_family_name(ChatTemplateFamily family) {
     case ChatTemplateFamily::kChatMl: return "chatml";
     case ChatTemplateFamily::kMistral: return "mistral";
     case ChatTemplateFamily::kZephyr: return "zephyr";
+    case ChatTemplateFamily::kPhi3: return "phi3";
+    case ChatTemplateFamily::kGemma: return "gemma";
   }
   return "unknown";
 }
@@ -135,9 +163,10 @@ ChatTemplateFamily detect_chat_template(std::string_view t) {
     return ChatTemplateFamily::kLlama3;
   }
   if (contains(t, "<|im_start|>")) return ChatTemplateFamily::kChatMl;
-  // Phi-3 shares <|user|> and <|assistant|> but ends turns with <|end|>: not Zephyr.
-  if (contains(t, "<|user|>") && contains(t, "<|assistant|>") && !contains(t, "<|end|>")) {
-    return ChatTemplateFamily::kZephyr;
+  if (contains(t, "<start_of_turn>")) return ChatTemplateFamily::kGemma;
+  // Phi-3 shares <|user|> and <|assistant|> with Zephyr but ends turns with <|end|>.
+  if (contains(t, "<|user|>") && contains(t, "<|assistant|>")) {
+    return contains(t, "<|end|>") ? ChatTemplateFamily::kPhi3 : ChatTemplateFamily::kZephyr;
   }
   if (contains(t, "[INST]") && contains(t, "[/INST]")) {
     return contains(t, "<<SYS>>") ? ChatTemplateFamily::kLlama2 : ChatTemplateFamily::kMistral;
@@ -152,6 +181,8 @@ std::string render_chat(ChatTemplateFamily family, const std::vector<ChatMessage
     case ChatTemplateFamily::kChatMl: return render_chatml(messages);
     case ChatTemplateFamily::kMistral: return render_mistral(messages);
     case ChatTemplateFamily::kZephyr: return render_zephyr(messages);
+    case ChatTemplateFamily::kPhi3: return render_phi3(messages);
+    case ChatTemplateFamily::kGemma: return render_gemma(messages);
     case ChatTemplateFamily::kFallback: break;
   }
   return render_fallback(messages);
@@ -161,6 +192,8 @@ std::vector<std::string> chat_stop_sequences(ChatTemplateFamily family) {
   switch (family) {
     case ChatTemplateFamily::kLlama3: return {"<|eot_id|>"};
     case ChatTemplateFamily::kChatMl: return {"<|im_end|>"};
+    case ChatTemplateFamily::kPhi3: return {"<|end|>"};
+    case ChatTemplateFamily::kGemma: return {"<end_of_turn>"};
     case ChatTemplateFamily::kFallback: return {"\nUser:"};
     default: return {};
   }

@@ -9,6 +9,9 @@
 //   Zephyr   `<|user|>` and `<|assistant|>`  <|role|>\ncontent</s>\n
 //   Llama 2  `[INST]` and `<<SYS>>`        [INST] <<SYS>>\nsystem\n<</SYS>>\n\nuser [/INST] answer </s><s>[INST] ...
 //   Mistral  `[INST]` without `<<SYS>>`   [INST] system\n\nuser [/INST]answer</s>[INST] ...
+//   Phi-3    `<|user|>`, `<|assistant|>` and `<|end|>`  <|role|>\ncontent<|end|>\n
+//   Gemma    `<start_of_turn>`             <start_of_turn>role\ncontent<end_of_turn>\n, "model" for the
+//            assistant, system messages joined into the first user turn (Gemma has no system role)
 //
 // Fallback (no template, or one of no known family): a plain transcript, one line per message
 // as "System: ...", "User: ...", "Assistant: ...", ending with "Assistant:" for the model to
@@ -27,7 +30,7 @@
 
 namespace tokengrid::serve {
 
-enum class ChatTemplateFamily { kFallback, kLlama2, kLlama3, kChatMl, kMistral, kZephyr };
+enum class ChatTemplateFamily { kFallback, kLlama2, kLlama3, kChatMl, kMistral, kZephyr, kPhi3, kGemma };
 
 const char* chat_template_family_name(ChatTemplateFamily family);
 

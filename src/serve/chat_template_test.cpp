@@ -37,6 +37,11 @@ const char* kMistral =
 const char* kPhi3 =
     "{% for message in messages %}{{'<|' + message['role'] + '|>' + '\n' + message['content'] + "
     "'<|end|>\n'}}{% endfor %}<|user|><|assistant|>";
+const char* kGemma =
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'assistant') %}{% set role = "
+    "'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + "
+    "message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}"
+    "{{'<start_of_turn>model\n'}}{% endif %}";
 
 TEST(ChatTemplate, DetectsEachFamilyByItsMarkers) {
   EXPECT_EQ(detect_chat_template(kLlama3), ChatTemplateFamily::kLlama3);
@@ -46,7 +51,8 @@ TEST(ChatTemplate, DetectsEachFamilyByItsMarkers) {
   EXPECT_EQ(detect_chat_template(kMistral), ChatTemplateFamily::kMistral);
   EXPECT_EQ(detect_chat_template(""), ChatTemplateFamily::kFallback);
   EXPECT_EQ(detect_chat_template("{{ messages }}"), ChatTemplateFamily::kFallback);
-  EXPECT_EQ(detect_chat_template(kPhi3), ChatTemplateFamily::kFallback);
+  EXPECT_EQ(detect_chat_template(kPhi3), ChatTemplateFamily::kPhi3);
+  EXPECT_EQ(detect_chat_template(kGemma), ChatTemplateFamily::kGemma);
   // Whitespace and quoting changes do not matter.
   std::string reformatted = std::string(kChatMl);
   reformatted.insert(0, "   \n{#- a comment -#}\n");
@@ -103,6 +109,21 @@ TEST(ChatTemplate, FallbackTranscript) {
             std::vector<std::string>{"\nUser:"});
 }
 
+TEST(ChatTemplate, Phi3) {
+  EXPECT_EQ(render_chat(ChatTemplateFamily::kPhi3, {{"system", "S"}, {"user", "U"}}),
+            "<|system|>\nS<|end|>\n<|user|>\nU<|end|>\n<|assistant|>\n");
+  EXPECT_EQ(chat_stop_sequences(ChatTemplateFamily::kPhi3), std::vector<std::string>{"<|end|>"});
+}
+
+// Gemma has no system role: its template (and so tokengrid) puts the system text first in
+// the first user turn.
+TEST(ChatTemplate, Gemma) {
+  EXPECT_EQ(render_chat(ChatTemplateFamily::kGemma, conversation()),
+            "<start_of_turn>user\nBe kind.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
+            "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n");
+  EXPECT_EQ(chat_stop_sequences(ChatTemplateFamily::kGemma), std::vector<std::string>{"<end_of_turn>"});
+}
+
 TEST(ChatTemplate, EveryFamilyHandlesOddConversations) {
   std::vector<std::vector<ChatMessage>> odd = {
       {{"assistant", "I start"}},
@@ -113,7 +134,8 @@ TEST(ChatTemplate, EveryFamilyHandlesOddConversations) {
   };
   for (auto family : {ChatTemplateFamily::kFallback, ChatTemplateFamily::kLlama2,
                       ChatTemplateFamily::kLlama3, ChatTemplateFamily::kChatMl,
-                      ChatTemplateFamily::kMistral, ChatTemplateFamily::kZephyr}) {
+                      ChatTemplateFamily::kMistral, ChatTemplateFamily::kZephyr, ChatTemplateFamily::kPhi3,
+                      ChatTemplateFamily::kGemma}) {
     for (const auto& messages : odd) {
       EXPECT_FALSE(render_chat(family, messages).empty()) << chat_template_family_name(family);
     }
