@@ -182,8 +182,10 @@ ChatFamily chat_family(SyntheticChat chat) {
               "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
               {"<|im_start|>", "<|im_end|>"}};
     case SyntheticChat::kPhi3:
-      return {"{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
-              "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
+      return {"{% for message in messages %}{% if message['role'] == 'system' %}{{ '<|system|>\n' + message['content'] + "
+              "'<|end|>\n' }}{% elif message['role'] == 'user' %}{{ '<|user|>\n' + message['content'] + '<|end|>\n' }}"
+              "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\n' + message['content'] + '<|end|>\n' }}"
+              "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
               {"<|system|>", "<|user|>", "<|assistant|>", "<|end|>"}};
     case SyntheticChat::kGemma:
       return {"{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}"
