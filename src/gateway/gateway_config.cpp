@@ -187,7 +187,7 @@ Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const s
     const YAML::Node root = YAML::Load(yaml_text);
     YamlFields top(root, "", file);
     TG_RETURN_IF_ERROR(top.expect_map({"listen", "replica", "clock", "signals", "policy", "default_region",
-                                       "ledger", "workers", "sites", "placement"}));
+                                       "ledger", "workers", "keys", "sites", "placement"}));
     if (top.has("listen")) TG_RETURN_IF_ERROR(parse_listen(root["listen"], file, c));
     if (top.has("clock")) TG_RETURN_IF_ERROR(parse_clock(root["clock"], file, c.clock));
     const double default_start = c.clock.replay ? c.clock.start_unix_s : grid::SystemClock().now_unix_s();
@@ -195,6 +195,9 @@ Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const s
     TG_RETURN_IF_ERROR(parse_signals(root["signals"], file, default_start, c.signals));
     if (top.has("policy")) TG_RETURN_IF_ERROR(parse_policy(root["policy"], file, c));
     TG_RETURN_IF_ERROR(parse_small_sections(root, file, c));
+    if (top.has("keys")) {
+      TG_ASSIGN_OR_RETURN(c.keys, parse_keys(root["keys"], file));
+    }
     TG_ASSIGN_OR_RETURN(c.grid.sites, grid::parse_sites(root["sites"], file));
     TG_ASSIGN_OR_RETURN(c.grid.placement, grid::parse_placement_rules(root["placement"], file));
     TG_RETURN_IF_ERROR(check_sites(root, file, c));

@@ -15,6 +15,8 @@
 //   policy: {name: balanced, carbon_price_usd_per_t: 100, slo_margin: 0.8}
 //   default_region: us-east                 # when neither the header nor the key names one
 //   ledger: {path: usage.db}
+//   keys:                                   # key_store.h; none: authentication off
+//     - {name: alice, sha256: 9f86..., region: us-east, limits: {requests_per_minute: 600}}
 //   workers: {poll_interval_ms: 500, request_timeout_s: 600}
 //   sites: [...]                            # grid_config.h; each with endpoints
 //   placement: [...]
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "gateway/key_store.h"
 #include "grid/grid_config.h"
 #include "grid/synthetic_signals.h"
 
@@ -78,6 +81,7 @@ struct GatewayConfig {
   grid::GridConfig grid;  // sites, placement, policy parameters
   std::string default_region;
   std::string ledger_path;
+  std::vector<KeyEntry> keys;
   int poll_interval_ms = 500;
   double request_timeout_s = 600;
 };

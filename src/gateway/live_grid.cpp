@@ -21,17 +21,27 @@ double smooth(double old_value, double sample) {
 
 Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid, const LiveSignals& signals) {
   std::vector<SiteEnergy> energy;
+  std::vector<std::vector<http::Url>> urls;
   for (const grid::Site& site : grid.sites) {
     TG_ASSIGN_OR_RETURN(SiteEnergy e, SiteEnergy::create(site));
     energy.push_back(std::move(e));
+    urls.emplace_back();
+    for (const grid::SiteEndpoint& endpoint : site.endpoints) {
+      auto url = http::parse_url(endpoint.url);
+      if (!url) return invalid_argument("site '" + site.name + "': " + url.status().message());
+      // Clients write base URLs ending in /v1; the gateway adds the /v1 routes itself.
+      if (url->path.ends_with("/v1")) url->path.resize(url->path.size() - 3);
+      urls.back().push_back(*url);
+    }
   }
-  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), signals));
+  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), std::move(urls), signals));
 }
 
-LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, const LiveSignals& signals)
+LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy,
+                   std::vector<std::vector<http::Url>> urls, const LiveSignals& signals)
     : signals_(signals), placement_(grid.placement), prefixes_(grid.sites.size()) {
   for (size_t i = 0; i < grid.sites.size(); ++i) {
-    LiveSite s{grid.sites[i], std::move(energy[i]), {}, 0, 0, 0, {}};
+    LiveSite s{grid.sites[i], std::move(energy[i]), std::move(urls[i]), {}, 0, 0, 0, {}};
     s.endpoints.resize(s.site.endpoints.size());
     s.observed.prefill_tokens_per_s = kInitialPrefillTokensPerS;
     s.observed.stream_decode_tokens_per_s = kInitialStreamDecodeTokensPerS;
@@ -45,11 +55,9 @@ bool LiveGrid::healthy(const LiveSite& s) const {
   return false;
 }
 
-double LiveGrid::load(const LiveSite& s) const {
-  double reported = 0;
-  for (const Endpoint& e : s.endpoints) reported += e.report.running + e.report.queued;
-  return std::max(s.outstanding, reported);
-}
+// The gateway's own count: a worker's report lags the requests that just ended or began, and
+// an estimate that jumps with it would let the draw pass a cap between two polls.
+double LiveGrid::load(const LiveSite& s) const { return s.outstanding; }
 
 grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request, double now) const {
   const LiveSite& s = sites_[index];
@@ -69,12 +77,12 @@ grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request,
   st.min_tpot_s = 1.0 / std::max(1e-9, s.observed.stream_decode_tokens_per_s);
   st.pue = s.site.pue.at(signal.temp_c);
   st.power_cap_kw = s.site.power_cap_kw;
-  st.power_draw_kw = st.pue * s.energy.it_watts(load_now + 1) / 1000.0;
+  st.power_draw_kw = st.pue * s.energy.it_watts(load_now) / 1000.0;
   st.price_usd_per_mwh = s.site.contract.price(signal.price_usd_per_mwh);
   st.carbon_g_per_kwh = signal.carbon_g_per_kwh;
   st.latency_ms = s.site.latency.empty() ? 0 : s.site.latency_ms(request.region);
   st.prefix_hit_tokens = prefixes_.hit_tokens(index, request.prefix_hashes);
-  const EnergyRates rates = s.energy.rates(request.model, s.observed, load_now + 1);
+  const EnergyRates rates = s.energy.rates(request.model, s.observed);
   st.prefill_joules_per_token = rates.prefill_j_per_token;
   st.decode_joules_per_token = rates.decode_j_per_token;
   return st;
@@ -174,7 +182,7 @@ RequestFootprint LiveGrid::finish(const Admission& a, const RequestEstimate& req
   if (done.completion_tokens > 1 && done.decode_s > 0)
     s.observed.stream_decode_tokens_per_s =
         smooth(s.observed.stream_decode_tokens_per_s, (done.completion_tokens - 1) / done.decode_s);
-  const EnergyRates rates = s.energy.rates(request.model, s.observed, load(s));
+  const EnergyRates rates = s.energy.rates(request.model, s.observed);
   prefixes_.remember(a.site, request.prefix_hashes);
   s.outstanding = std::max(0.0, s.outstanding - 1);
   s.outstanding_tokens = std::max(0.0, s.outstanding_tokens - request.prompt_tokens - request.max_output_tokens);

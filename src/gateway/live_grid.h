@@ -1,15 +1,15 @@
 // LiveGrid: the gateway's picture of every site now, and the admission of requests to them.
 //
 // Per site it keeps the gateway's own accounting (requests and tokens outstanding, prompt tokens
-// still waiting for their first token), what the workers report when polled (sequences running
-// and queued, which also counts other gateways' traffic), the speed the gateway observes
+// still waiting for their first token), which alone counts as the site's load, what the workers
+// report when polled (sequences running and queued, shown in the status), the speed it observes
 // (prefill and per-stream decode tokens/s, exponentially smoothed), each endpoint's health, and
 // whether the zone asks loads to shed.
 //
 // states() builds the grid::SiteState of every site for one request: the figures above, the
 // signals at the given time, PUE at the zone's temperature, the contract price and the energy
-// model's joules per token, and the estimated facility draw with this request added, so a
-// policy ranks a site that it would push past its cap after those with headroom.
+// model's joules per token, and the estimated facility draw now (a policy ranks sites at their
+// cap after those with headroom, as in the simulator).
 //
 // admit() walks the policy's ranking and takes the first site that may take the request now:
 // healthy, not draining, serving the model, under its power cap with the request added, and
@@ -28,6 +28,7 @@
 #include "gateway/site_energy.h"
 #include "grid/grid_config.h"
 #include "grid/policy.h"
+#include "http/http_client.h"
 
 namespace tokengrid::gateway {
 
@@ -109,8 +110,9 @@ class LiveGrid {
 
   void report_poll(int site, int endpoint, const Result<WorkerReport>& report);
   std::vector<SiteStatus> status(double now) const;
-  // The URL of an endpoint.
   const grid::SiteEndpoint& endpoint(int site, int endpoint) const { return sites_[site].site.endpoints[endpoint]; }
+  // Where to connect for an endpoint, and the path prefix of its API ("" or "/prefix").
+  const http::Url& endpoint_url(int site, int endpoint) const { return sites_[site].urls[endpoint]; }
 
  private:
   struct Endpoint {
@@ -123,6 +125,7 @@ class LiveGrid {
   struct LiveSite {
     grid::Site site;
     SiteEnergy energy;
+    std::vector<http::Url> urls;
     std::vector<Endpoint> endpoints;
     double outstanding = 0;
     double outstanding_tokens = 0;
@@ -130,7 +133,8 @@ class LiveGrid {
     Observed observed;
   };
 
-  LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, const LiveSignals& signals);
+  LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, std::vector<std::vector<http::Url>> urls,
+           const LiveSignals& signals);
   grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
   bool healthy(const LiveSite& s) const;
   double load(const LiveSite& s) const;

@@ -5,10 +5,13 @@
 #include <mutex>
 #include <set>
 
-#include "serve/chat_template.h"
+#include <nlohmann/json.hpp>
+
 #include "http/openai_protocol.h"
 #include "http/router.h"
 #include "http/sse.h"
+#include "serve/chat_template.h"
+#include "serve/package_power.h"
 
 namespace tokengrid::serve {
 
@@ -107,6 +110,7 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   void handle_models(std::shared_ptr<HttpExchange> exchange);
   void handle_ready(std::shared_ptr<HttpExchange> exchange);
   void handle_metrics(std::shared_ptr<HttpExchange> exchange);
+  void handle_stats(std::shared_ptr<HttpExchange> exchange);
 
   // Validates sizes and starts the engine requests; answers the exchange in every case.
   void generate(std::shared_ptr<HttpExchange> exchange, bool chat,
@@ -144,6 +148,7 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
 
   class Job;
   std::mutex jobs_mutex_;
+  PackagePower package_power_;
   std::set<std::shared_ptr<Job>> jobs_;
 };
 
@@ -693,6 +698,29 @@ void OpenAiService::Impl::handle_metrics(std::shared_ptr<HttpExchange> exchange)
   exchange->respond(HttpResponse::text(200, metrics_.render(), kPrometheusContentType));
 }
 
+// The worker's load for a gateway: a small JSON object polled every few hundred milliseconds.
+void OpenAiService::Impl::handle_stats(std::shared_ptr<HttpExchange> exchange) {
+  nlohmann::json j = {{"ready", false}};
+  if (const ServedModel* served = model()) {
+    const engine::EngineStats s = served->engine->stats();
+    j = {{"ready", true},
+         {"model", served->name},
+         {"queued", s.queued},
+         {"running", s.running},
+         {"kv_blocks_used", s.kv_blocks_used},
+         {"kv_blocks_total", s.kv_blocks_total},
+         {"prefix_hit_tokens", s.prefix_hit_tokens},
+         {"prefix_query_tokens", s.prefix_query_tokens},
+         {"preemptions", s.preemptions}};
+  }
+  {
+    std::lock_guard<std::mutex> lock(jobs_mutex_);
+    j["active_requests"] = jobs_.size();
+  }
+  if (auto watts = package_power_.watts()) j["package_watts"] = *watts;
+  exchange->respond(HttpResponse::json(200, j.dump()));
+}
+
 OpenAiService::OpenAiService(OpenAiServiceOptions options)
     : impl_(std::make_shared<Impl>(std::move(options))) {
   Impl* impl = impl_.get();
@@ -707,6 +735,7 @@ OpenAiService::OpenAiService(OpenAiServiceOptions options)
   });
   impl->router_.add("GET", "/ready", bind(&Impl::handle_ready));
   impl->router_.add("GET", "/metrics", bind(&Impl::handle_metrics));
+  impl->router_.add("GET", "/v1/stats", bind(&Impl::handle_stats));
 }
 
 OpenAiService::~OpenAiService() = default;

@@ -1,7 +1,9 @@
 // OpenAiService: the OpenAI-compatible API in front of one engine::Engine.
 //
 // Routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models (these three need
-// an API key when keys are configured), GET /health, GET /ready, GET /metrics.
+// an API key when keys are configured), GET /health, GET /ready, GET /metrics, and GET
+// /v1/stats (the load a gateway polls: queued and running sequences, KV blocks, prefix cache,
+// package power when the host has RAPL counters).
 //
 // Guarantees:
 //   - Until set_model() the generation and model routes answer 503 and /ready answers 503;

@@ -1,0 +1,40 @@
+// tokengrid gateway: one OpenAI-compatible API over the sites of a grid file.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/command.h"
+#include "gateway/gateway.h"
+
+namespace tokengrid::cli {
+namespace {
+
+int run_gateway_command(int argc, char** argv) {
+  CLI::App app("Serve one OpenAI-compatible API over the sites of a grid file, dispatching every request by "
+               "price, carbon, power and service level.",
+               argv[0]);
+  std::string path;
+  int port = -1;
+  double drain_s = 30;
+  app.add_option("--config", path, "the grid file (YAML; see docs/gateway.md)")->required();
+  app.add_option("--port", port, "listen on this port instead of the file's")->check(CLI::Range(0, 65535));
+  app.add_option("--drain-timeout", drain_s, "seconds requests in flight get at shutdown")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto config = gateway::load_gateway_config(path);
+  if (!config) {
+    std::fprintf(stderr, "tokengrid gateway: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  if (port >= 0) config->port = static_cast<uint16_t>(port);
+  return gateway::run_gateway(std::move(config).value(), drain_s);
+}
+
+}  // namespace
+
+TOKENGRID_REGISTER_COMMAND(gateway, "gateway", "one OpenAI API over many sites, dispatched by the grid", run_gateway_command);
+
+}  // namespace tokengrid::cli

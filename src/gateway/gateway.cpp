@@ -1,0 +1,255 @@
+#include "gateway/gateway.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/grid_status.h"
+#include "gateway/local_limiter.h"
+#include "gateway/request_front.h"
+#include "gateway/worker_poller.h"
+#include "http/http_server.h"
+#include "http/router.h"
+
+namespace tokengrid::gateway {
+namespace {
+
+std::vector<std::string> served_models(const grid::GridConfig& grid) {
+  std::set<std::string> names;
+  for (const auto& site : grid.sites)
+    for (const auto& endpoint : site.endpoints) names.insert(endpoint.models.begin(), endpoint.models.end());
+  return {names.begin(), names.end()};
+}
+
+std::vector<std::string> site_names(const grid::GridConfig& grid) {
+  std::vector<std::string> names;
+  for (const auto& site : grid.sites) names.push_back(site.name);
+  return names;
+}
+
+http::HttpResponse router_error(http::ErrorKind kind, const http::HttpRequest& request) {
+  if (kind == http::ErrorKind::kMethodNotAllowed)
+    return api_error_response(405, request.method + " is not allowed on " + request.path + ".", "invalid_request_error",
+                              "method_not_allowed");
+  return api_error_response(404, "No route " + request.path + " on this gateway; see docs/gateway.md.",
+                            "invalid_request_error", "not_found");
+}
+
+}  // namespace
+
+class Gateway::Impl {
+ public:
+  explicit Impl(GatewayConfig config)
+      : config_(std::move(config)),
+        keys_(KeyStore()),
+        metrics_(config_.replica),
+        activity_(site_names(config_.grid)),
+        router_(&router_error) {}
+
+  Status open();
+  void add_routes();
+  void handle_generation(std::shared_ptr<http::HttpExchange> exchange, const std::string& route);
+  void handle_models(std::shared_ptr<http::HttpExchange> exchange) const;
+  void handle_policy(std::shared_ptr<http::HttpExchange> exchange);
+  std::string grid_json() const;
+
+  GatewayConfig config_;
+  grid::SystemClock wall_clock_;
+  std::unique_ptr<grid::Clock> replay_clock_;
+  const grid::Clock* signal_clock_ = &wall_clock_;
+  std::unique_ptr<LiveSignals> signals_;
+  std::unique_ptr<LiveGrid> grid_;
+  http::AsyncHttpClient client_;
+  std::unique_ptr<Ledger> ledger_;
+  KeyStore keys_;
+  LocalLimiter limiter_;
+  GatewayMetrics metrics_;
+  GridActivity activity_;
+  std::unique_ptr<ActivePolicy> policy_;
+  RelayContext context_;
+  std::unique_ptr<RequestFront> front_;
+  http::Router router_;
+  std::unique_ptr<WorkerPoller> poller_;
+  std::unique_ptr<http::HttpServer> server_;  // last: stopped first
+};
+
+Status Gateway::Impl::open() {
+  if (config_.clock.replay) {
+    replay_clock_ = std::make_unique<grid::ReplayClock>(wall_clock_, config_.clock.start_unix_s, config_.clock.speed);
+    signal_clock_ = replay_clock_.get();
+  }
+  TG_ASSIGN_OR_RETURN(signals_, LiveSignals::load(config_.signals, config_.grid.sites));
+  TG_ASSIGN_OR_RETURN(grid_, LiveGrid::create(config_.grid, *signals_));
+  TG_ASSIGN_OR_RETURN(keys_, KeyStore::from_entries(config_.keys));
+  auto policy = grid::make_policy(config_.policy, config_.grid.policy);
+  if (!policy) return policy.status();
+  policy_ = std::make_unique<ActivePolicy>(std::move(policy).value(), config_.grid.policy);
+  if (!config_.ledger_path.empty()) {
+    TG_ASSIGN_OR_RETURN(ledger_, Ledger::open(config_.ledger_path));
+  }
+  context_ = {grid_.get(), signal_clock_, &client_, ledger_.get(), &limiter_, &metrics_, &activity_, config_.replica,
+              config_.request_timeout_s};
+  front_ = std::make_unique<RequestFront>(context_, keys_, *policy_,
+                                          FrontOptions{config_.default_region, served_models(config_.grid)});
+  poller_ = std::make_unique<WorkerPoller>(*grid_, *signals_, client_, std::chrono::milliseconds(config_.poll_interval_ms));
+  poller_->poll_once(std::chrono::seconds(5));
+  const std::vector<std::string> missing = signals_->missing_zones();
+  if (!missing.empty()) return unavailable("no signals for zone " + missing.front() + ": its feed did not answer at start");
+  poller_->start();
+  add_routes();
+  http::HttpServerOptions http;
+  http.host = config_.host;
+  http.port = config_.port;
+  http.threads = config_.threads;
+  http.error_response = [](int status, const std::string& message) {
+    return api_error_response(status, message, "invalid_request_error");
+  };
+  TG_ASSIGN_OR_RETURN(server_, http::HttpServer::start(http, [this](std::shared_ptr<http::HttpExchange> e) {
+                        router_.dispatch(std::move(e));
+                      }));
+  return Status::ok();
+}
+
+void Gateway::Impl::add_routes() {
+  router_.add("POST", "/v1/chat/completions",
+              [this](std::shared_ptr<http::HttpExchange> e) { handle_generation(std::move(e), "/v1/chat/completions"); });
+  router_.add("POST", "/v1/completions",
+              [this](std::shared_ptr<http::HttpExchange> e) { handle_generation(std::move(e), "/v1/completions"); });
+  router_.add("GET", "/v1/models", [this](std::shared_ptr<http::HttpExchange> e) { handle_models(std::move(e)); });
+  router_.add("GET", "/v1/grid", [this](std::shared_ptr<http::HttpExchange> e) {
+    e->respond(http::HttpResponse::json(200, grid_json()));
+  });
+  router_.add("POST", "/v1/grid/policy", [this](std::shared_ptr<http::HttpExchange> e) { handle_policy(std::move(e)); });
+  router_.add("GET", "/metrics", [this](std::shared_ptr<http::HttpExchange> e) {
+    metrics_.observe_sites(grid_->status(signal_clock_->now_unix_s()));
+    e->respond(http::HttpResponse::text(200, metrics_.render(), http::kPrometheusContentType));
+  });
+  router_.add("GET", "/health", [](std::shared_ptr<http::HttpExchange> e) {
+    e->respond(http::HttpResponse::json(200, "{\"status\":\"ok\"}"));
+  });
+  router_.add("GET", "/ready", [](std::shared_ptr<http::HttpExchange> e) {
+    e->respond(http::HttpResponse::json(200, "{\"status\":\"ready\"}"));
+  });
+}
+
+void Gateway::Impl::handle_generation(std::shared_ptr<http::HttpExchange> exchange, const std::string& route) {
+  auto admitted = front_->admit(exchange->request(), route);
+  if (!admitted.is_ok()) {
+    metrics_.answered(route, "", admitted.error().status);
+    exchange->respond(admitted.error());
+    return;
+  }
+  start_relay(context_, std::move(exchange), std::move(admitted).value());
+}
+
+void Gateway::Impl::handle_models(std::shared_ptr<http::HttpExchange> exchange) const {
+  auto key = keys_.lookup(exchange->request());
+  if (!key.is_ok()) {
+    exchange->respond(api_error_response(401, key.error().message, "invalid_request_error", key.error().code()));
+    return;
+  }
+  nlohmann::json data = nlohmann::json::array();
+  for (const std::string& model : served_models(config_.grid))
+    data.push_back({{"id", model}, {"object", "model"}, {"created", 0}, {"owned_by", "tokengrid"}});
+  exchange->respond(http::HttpResponse::json(200, nlohmann::json{{"object", "list"}, {"data", data}}.dump()));
+}
+
+void Gateway::Impl::handle_policy(std::shared_ptr<http::HttpExchange> exchange) {
+  auto key = keys_.lookup(exchange->request());
+  if (!key.is_ok()) {
+    exchange->respond(api_error_response(401, key.error().message, "invalid_request_error", key.error().code()));
+    return;
+  }
+  if ((*key)->role != KeyRole::kAdmin) {
+    exchange->respond(api_error_response(403, "Switching the policy needs an admin key; key '" + (*key)->name +
+                                                  "' is a user key.",
+                                         "permission_error", "admin_key_required"));
+    return;
+  }
+  const nlohmann::json body = nlohmann::json::parse(exchange->request().body, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("policy") || !body["policy"].is_string()) {
+    exchange->respond(api_error_response(400, "Send {\"policy\": NAME}.", "invalid_request_error", "", "policy"));
+    return;
+  }
+  Status switched = policy_->set(body["policy"].get<std::string>());
+  if (!switched.is_ok()) {
+    exchange->respond(api_error_response(400, switched.message(), "invalid_request_error", "", "policy"));
+    return;
+  }
+  exchange->respond(http::HttpResponse::json(200, nlohmann::json{{"policy", policy_->get()->name()}}.dump()));
+}
+
+std::string Gateway::Impl::grid_json() const {
+  GridStatusInput in;
+  in.replica = config_.replica;
+  in.wall_unix_s = wall_clock_.now_unix_s();
+  in.signal_unix_s = signal_clock_->now_unix_s();
+  in.clock_speed = config_.clock.replay ? config_.clock.speed : 1;
+  in.policy = std::string(policy_->get()->name());
+  in.params = policy_->params();
+  in.policies = grid::policy_names();
+  in.sites = grid_->status(in.signal_unix_s);
+  in.minutes = activity_.minutes();
+  in.totals = activity_.totals();
+  in.decisions = activity_.latest(50);
+  return grid_status_json(in);
+}
+
+Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Gateway::~Gateway() { drain_and_stop(0); }
+
+Result<std::unique_ptr<Gateway>> Gateway::start(GatewayConfig config) {
+  auto impl = std::make_unique<Impl>(std::move(config));
+  TG_RETURN_IF_ERROR(impl->open());
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+uint16_t Gateway::port() const { return impl_->server_->port(); }
+
+std::string Gateway::grid_json() const { return impl_->grid_json(); }
+
+void Gateway::drain_and_stop(double drain_s) {
+  if (!impl_ || !impl_->server_) return;
+  impl_->server_->stop_accepting();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(drain_s * 1000));
+  while (impl_->server_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  impl_->server_->stop();
+  impl_->poller_->stop();
+  if (impl_->ledger_) (void)impl_->ledger_->flush();
+  impl_->client_.stop();
+  impl_->server_.reset();
+}
+
+int run_gateway(GatewayConfig config, double drain_s) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  const std::string file = config.file;
+  const std::string host = config.host;
+  auto gateway = Gateway::start(std::move(config));
+  if (!gateway) {
+    std::fprintf(stderr, "tokengrid gateway: %s: %s\n", file.c_str(), gateway.status().message().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "tokengrid gateway: listening on http://%s:%u (OpenAI base URL http://%s:%u/v1)\n",
+               host.c_str(), (*gateway)->port(), host.c_str(), (*gateway)->port());
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  std::fprintf(stderr, "tokengrid gateway: draining\n");
+  (*gateway)->drain_and_stop(drain_s);
+  std::fprintf(stderr, "tokengrid gateway: stopped\n");
+  return 0;
+}
+
+}  // namespace tokengrid::gateway

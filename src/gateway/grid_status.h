@@ -1,0 +1,32 @@
+// The body of GET /v1/grid: the grid as this gateway sees it now (docs/gateway.md lists every
+// field). Sites with their health, load, draw against cap, PUE, price and carbon; the traffic
+// share, energy, cost and carbon per minute over the last hour and since start; the active
+// policy; the latest decisions with their reasons; the clock (wall and signal time).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gateway/grid_activity.h"
+#include "gateway/live_grid.h"
+#include "grid/policy.h"
+
+namespace tokengrid::gateway {
+
+struct GridStatusInput {
+  std::string replica;
+  double wall_unix_s = 0;
+  double signal_unix_s = 0;
+  double clock_speed = 1;  // signal seconds per wall second
+  std::string policy;
+  grid::PolicyParams params;
+  std::vector<std::string> policies;  // every name the switch accepts
+  std::vector<SiteStatus> sites;
+  std::vector<MinuteBucket> minutes;
+  std::vector<ActivityTotals> totals;
+  std::vector<DecisionRecord> decisions;
+};
+
+std::string grid_status_json(const GridStatusInput& input);
+
+}  // namespace tokengrid::gateway

@@ -1,0 +1,242 @@
+#include "gateway/local_grid.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+
+#include "gateway/child_process.h"
+#include "gateway/gateway.h"
+#include "http/http_client.h"
+
+namespace tokengrid::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kModelName = "tiny";
+
+// One `tokengrid serve` this command started.
+struct LocalWorker {
+  std::string site;
+  std::string model_name;
+  int port = 0;
+  std::string log;
+  std::unique_ptr<ChildProcess> process;
+};
+
+std::string cache_directory(const UpOptions& o) {
+  if (!o.cache_dir.empty()) return o.cache_dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/tokengrid";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/tokengrid";
+  return (fs::temp_directory_path() / "tokengrid").string();
+}
+
+int free_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+bool port_in_use(const std::string& host, int port) {
+  http::HttpClient probe(host, static_cast<uint16_t>(port), std::chrono::milliseconds(300));
+  return probe.request("GET", "/health", {}, "").is_ok();
+}
+
+// The synthetic tiny model, written once into the cache by a child `tokengrid model synth`.
+Result<std::string> cached_tiny_model(const std::string& cache, const std::string& self) {
+  const std::string path = cache + "/models/tiny-q8_0.gguf";
+  if (fs::exists(path)) return path;
+  std::error_code ec;
+  fs::create_directories(cache + "/models", ec);
+  if (ec) return io_error("cannot create " + cache + "/models: " + ec.message() + " (set --cache-dir)");
+  const std::string partial = path + ".partial." + std::to_string(getpid());
+  std::fprintf(stderr, "tokengrid up: writing the synthetic tiny model to %s\n", path.c_str());
+  auto synth = ChildProcess::spawn({self, "model", "synth", "--shape", "tiny", "--type", "q8_0", "--seed", "1", "-o",
+                                    partial},
+                                   cache + "/models/synth.log");
+  if (!synth) return synth.status();
+  while ((*synth)->running()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if ((*synth)->exit_code() != 0) return internal_error("model synth failed; see " + cache + "/models/synth.log");
+  fs::rename(partial, path, ec);
+  if (ec) return io_error("cannot move the model into " + path + ": " + ec.message());
+  return path;
+}
+
+std::string signals_yaml(const UpOptions& o) {
+  if (!o.signals_dir.empty()) return "{dir: \"" + o.signals_dir + "\"}";
+  return "{synthetic: {seed: 7, start: \"2024-07-01\", days: 31, "
+         "heat_wave: {zone: US-TEX-ERCO, day: 0, days: 2, extra_c: 9}}}";
+}
+
+std::string site_yaml(const char* name, const char* cloud, const char* region, const char* zone, const char* latency,
+                      const char* extra, int port, const std::string& model) {
+  std::ostringstream y;
+  y << "  - name: " << name << "\n    cloud: " << cloud << "\n    region: " << region << "\n    zone: " << zone
+    << "\n    accelerators: [{type: cpu, count: 1}]\n    cpu_power: {idle_w: 25, busy_core_w: 35, cores: 1}\n"
+    << "    latency_ms: " << latency << "\n"
+    << extra << "    endpoints: [{url: \"http://127.0.0.1:" << port << "\", models: [" << model
+    << "], max_concurrency: 8}]\n";
+  return y.str();
+}
+
+}  // namespace
+
+std::string default_grid_yaml(const UpOptions& o, const int (&ports)[4], const std::string& ledger_path) {
+  std::ostringstream y;
+  y << "listen: {host: 127.0.0.1, port: " << o.port << "}\n"
+    << "replica: up\n"
+    << "clock: {mode: replay, start: \"2024-07-01T00:00Z\", speed: " << o.speed << "}\n"
+    << "signals: " << signals_yaml(o) << "\n"
+    << "policy: {name: " << (o.policy.empty() ? "balanced" : o.policy) << ", carbon_price_usd_per_t: 100}\n"
+    << "default_region: us-east\n"
+    << "ledger: {path: \"" << ledger_path << "\"}\n"
+    << "sites:\n"
+    << site_yaml("aws-us-east-1", "aws", "us-east-1", "US-MIDA-PJM", "{us-east: 5, us-west: 35, eu-west: 40}", "",
+                 ports[0], kModelName)
+    << site_yaml("gcp-us-west2", "gcp", "us-west2", "US-CAL-CISO", "{us-east: 35, us-west: 5, eu-west: 70}",
+                 "    contract: {ppa_share: 0.3, ppa_price_usd_per_mwh: 45}\n", ports[1], kModelName)
+    << site_yaml("azure-southcentralus", "azure", "southcentralus", "US-TEX-ERCO",
+                 "{us-east: 20, us-west: 18, eu-west: 55}",
+                 "    power_cap_kw: 0.06\n    pue: {base: 1.2, threshold_c: 22, rise_per_c: 0.015, max: 1.6}\n", ports[2],
+                 kModelName)
+    << site_yaml("gcp-europe-west3", "gcp", "europe-west3", "DE-LU", "{us-east: 45, us-west: 75, eu-west: 8}",
+                 "    pue: {base: 1.1, threshold_c: 18, rise_per_c: 0.01, max: 1.4}\n", ports[3], kModelName);
+  return y.str();
+}
+
+namespace {
+
+// The workers a grid file asks for on this machine: endpoints on loopback whose port is free.
+std::vector<LocalWorker> local_workers_of(const GatewayConfig& config) {
+  std::vector<LocalWorker> workers;
+  for (const grid::Site& site : config.grid.sites) {
+    for (const grid::SiteEndpoint& endpoint : site.endpoints) {
+      auto url = http::parse_url(endpoint.url);
+      if (!url || (url->host != "127.0.0.1" && url->host != "localhost") || endpoint.api != "tokengrid") continue;
+      if (port_in_use(url->host, url->port)) continue;
+      workers.push_back({site.name, endpoint.models.front(), url->port, "", nullptr});
+    }
+  }
+  return workers;
+}
+
+Status start_workers(std::vector<LocalWorker>& workers, const std::string& self, const std::string& model,
+                     const std::string& log_dir, int threads) {
+  std::error_code ec;
+  fs::create_directories(log_dir, ec);
+  for (LocalWorker& w : workers) {
+    w.log = log_dir + "/" + w.site + ".log";
+    TG_ASSIGN_OR_RETURN(w.process, ChildProcess::spawn({self, "serve", "-m", model, "--host", "127.0.0.1", "--port",
+                                                        std::to_string(w.port), "--model-name", w.model_name,
+                                                        "--threads", std::to_string(threads)},
+                                                       w.log));
+  }
+  return Status::ok();
+}
+
+Status wait_ready(std::vector<LocalWorker>& workers, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (LocalWorker& w : workers) {
+    while (true) {
+      if (!w.process->running()) return unavailable("the worker of " + w.site + " exited; see " + w.log);
+      http::HttpClient probe("127.0.0.1", static_cast<uint16_t>(w.port), std::chrono::milliseconds(500));
+      auto r = probe.request("GET", "/ready", {}, "");
+      if (r.is_ok() && r->status == 200) break;
+      if (std::chrono::steady_clock::now() > deadline)
+        return unavailable("the worker of " + w.site + " is not ready after " + std::to_string(timeout.count()) +
+                           " s; see " + w.log);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::fprintf(stderr, "tokengrid up: site %-22s worker pid %d on http://127.0.0.1:%d (log %s)\n", w.site.c_str(),
+                 static_cast<int>(w.process->pid()), w.port, w.log.c_str());
+  }
+  return Status::ok();
+}
+
+void print_banner(const GatewayConfig& config, uint16_t port) {
+  const std::string base = "http://" + config.host + ":" + std::to_string(port);
+  std::fprintf(stdout,
+               "tokengrid up: the grid is running: %zu sites, policy %s, signals replayed from %s at %gx\n"
+               "  OpenAI base URL  %s/v1\n"
+               "  grid status      curl -s %s/v1/grid\n"
+               "  try              curl -s %s/v1/chat/completions -H 'Content-Type: application/json' -d "
+               "'{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'\n"
+               "  usage ledger     tokengrid usage %s --by site\n"
+               "Ctrl-C stops the grid.\n",
+               config.grid.sites.size(), config.policy.c_str(), config.clock.replay ? "the start time" : "now",
+               config.clock.replay ? config.clock.speed : 1.0, base.c_str(), base.c_str(), base.c_str(),
+               config.grid.sites.front().endpoints.front().models.front().c_str(),
+               config.ledger_path.empty() ? "(none)" : config.ledger_path.c_str());
+  std::fflush(stdout);
+}
+
+Result<GatewayConfig> grid_config_for(UpOptions& o, const std::string& cache, std::vector<LocalWorker>& workers) {
+  if (!o.config_path.empty()) {
+    TG_ASSIGN_OR_RETURN(GatewayConfig config, load_gateway_config(o.config_path));
+    workers = local_workers_of(config);
+    return config;
+  }
+  int ports[4];
+  const char* names[4] = {"aws-us-east-1", "gcp-us-west2", "azure-southcentralus", "gcp-europe-west3"};
+  for (int i = 0; i < 4; ++i) {
+    ports[i] = free_port();
+    workers.push_back({names[i], kModelName, ports[i], "", nullptr});
+  }
+  std::error_code ec;
+  fs::create_directories(cache + "/up", ec);
+  return parse_gateway_config(default_grid_yaml(o, ports, cache + "/up/usage.db"), "(tokengrid up's default grid)");
+}
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "tokengrid up: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int run_up(UpOptions o) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  const std::string self = self_executable();
+  const std::string cache = cache_directory(o);
+  std::vector<LocalWorker> workers;
+  auto config = grid_config_for(o, cache, workers);
+  if (!config) return fail(config.status().message());
+  if (!o.policy.empty()) config->policy = o.policy;
+  std::string model = o.model_path;
+  if (model.empty() && !workers.empty()) {
+    auto tiny = cached_tiny_model(cache, self);
+    if (!tiny) return fail(tiny.status().message());
+    model = *tiny;
+  }
+  Status started = start_workers(workers, self, model, cache + "/up/logs", o.worker_threads);
+  if (started.is_ok()) started = wait_ready(workers, std::chrono::seconds(120));
+  if (!started.is_ok()) return fail(started.message());
+  auto gateway = Gateway::start(*config);
+  if (!gateway) return fail(gateway.status().message());
+  print_banner(*config, (*gateway)->port());
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  std::fprintf(stderr, "tokengrid up: stopping: draining the gateway, then %zu workers\n", workers.size());
+  (*gateway)->drain_and_stop(10);
+  for (LocalWorker& w : workers) w.process->request_stop();
+  for (LocalWorker& w : workers) w.process->terminate(std::chrono::seconds(10));
+  std::fprintf(stderr, "tokengrid up: stopped\n");
+  return 0;
+}
+
+}  // namespace tokengrid::gateway

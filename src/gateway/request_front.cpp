@@ -1,0 +1,156 @@
+#include "gateway/request_front.h"
+
+#include <algorithm>
+
+#include "http/openai_protocol.h"
+
+namespace tokengrid::gateway {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Bytes of text per token when the gateway estimates a prompt's length (it has no tokenizer).
+constexpr double kBytesPerToken = 4.0;
+// Output tokens assumed for a chat request without max_tokens (OpenAI's completions default
+// is 16; chat has none).
+constexpr int kChatDefaultOutputTokens = 256;
+constexpr int kCompletionDefaultOutputTokens = 16;
+
+struct ParsedBody {
+  http::GenerationOptions options;
+  double prompt_tokens = 0;
+  int prompts = 1;
+  std::string prompt_text;  // for prefix affinity
+};
+
+Result<ParsedBody, http::ApiError> parse_body(const std::string& route, const std::string& body) {
+  ParsedBody p;
+  if (route == "/v1/chat/completions") {
+    auto chat = http::parse_chat_request(body);
+    if (!chat.is_ok()) return chat.error();
+    p.options = chat->options;
+    for (const auto& m : chat->messages) p.prompt_text += m.role + ":" + m.content + "\n";
+    p.prompt_tokens = static_cast<double>(p.prompt_text.size()) / kBytesPerToken;
+    return p;
+  }
+  auto completion = http::parse_completion_request(body);
+  if (!completion.is_ok()) return completion.error();
+  p.options = completion->options;
+  p.prompts = static_cast<int>(completion->prompts.size());
+  for (const auto& prompt : completion->prompts) {
+    p.prompt_tokens += prompt.is_token_ids ? static_cast<double>(prompt.token_ids.size())
+                                           : static_cast<double>(prompt.text.size()) / kBytesPerToken;
+    if (!prompt.is_token_ids && p.prompt_text.empty()) p.prompt_text = prompt.text;
+  }
+  return p;
+}
+
+http::HttpResponse from_api_error(const http::ApiError& e) {
+  return http::HttpResponse::json(e.status, http::error_body(e));
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+http::HttpResponse api_error_response(int status, std::string message, std::string type, std::string code,
+                                      std::string param, int retry_after_s) {
+  http::ApiError e;
+  e.status = status;
+  e.message = std::move(message);
+  e.type = std::move(type);
+  e.code = std::move(code);
+  e.param = std::move(param);
+  http::HttpResponse response = from_api_error(e);
+  if (retry_after_s > 0) response.headers.set("Retry-After", std::to_string(retry_after_s));
+  return response;
+}
+
+Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpRequest& request,
+                                                             const std::string& route) const {
+  auto key = keys_.lookup(request);
+  if (!key.is_ok()) return api_error_response(401, key.error().message, "invalid_request_error", key.error().code());
+  auto parsed = parse_body(route, request.body);
+  if (!parsed.is_ok()) return from_api_error(parsed.error());
+  RelayRequest r;
+  r.route = route;
+  r.key = *key;
+  r.body = json::parse(request.body, nullptr, false);
+  r.stream = parsed->options.stream;
+  r.include_usage = parsed->options.include_usage;
+  RequestEstimate& e = r.estimate;
+  e.model = parsed->options.model;
+  if (e.model.empty()) {
+    if (options_.models.size() != 1)
+      return api_error_response(400, "'model' is required; this grid serves: " + joined(options_.models) + ".",
+                                "invalid_request_error", "", "model");
+    e.model = options_.models.front();
+    r.body["model"] = e.model;
+  }
+  if (std::find(options_.models.begin(), options_.models.end(), e.model) == options_.models.end())
+    return api_error_response(404, "The model '" + e.model + "' is not served by any site of this grid; it serves: " +
+                                       joined(options_.models) + ".",
+                              "invalid_request_error", "model_not_found", "model");
+  const std::string_view header_region = request.headers.get("x-tokengrid-region");
+  e.region = !header_region.empty() ? std::string(header_region) : !r.key->region.empty() ? r.key->region : options_.default_region;
+  const int per_choice = parsed->options.max_tokens.value_or(
+      route == "/v1/chat/completions" ? kChatDefaultOutputTokens : kCompletionDefaultOutputTokens);
+  e.prompt_tokens = parsed->prompt_tokens;
+  e.max_output_tokens = static_cast<double>(per_choice) * parsed->options.n * parsed->prompts;
+  e.prefix_hashes = PrefixIndex::block_hashes(parsed->prompt_text);
+  r.id = http::new_response_id(route == "/v1/chat/completions" ? "chatcmpl" : "cmpl");
+  return r;
+}
+
+Result<Reservation, http::HttpResponse> RequestFront::reserve(RelayRequest& r, const std::vector<grid::SiteState>& states,
+                                                              const grid::RequestInfo& info, double now) {
+  // The energy and carbon reserved against a key's budgets: those at the cheapest-to-run
+  // eligible site, corrected when the request settles.
+  Consumption demand{r.estimate.prompt_tokens + r.estimate.max_output_tokens, 0, 0};
+  for (const grid::SiteState& s : states) {
+    if (!grid::eligible(s)) continue;
+    const double j = grid::marginal_it_joules(info, s);
+    const double wh = j * s.pue / 3600.0;
+    if (demand.wh == 0 || wh < demand.wh) {
+      demand.wh = wh;
+      demand.g_co2e = wh * s.carbon_g_per_kwh / 1000.0;
+    }
+  }
+  auto reservation = ctx_.limiter->reserve(*r.key, demand, now);
+  if (reservation.is_ok()) return *reservation;
+  const LimitRefusal& refusal = reservation.error();
+  ctx_.metrics->limit_refused(r.key->name, limit_name(refusal.limit));
+  return api_error_response(429, refusal.message(), "rate_limit_exceeded", limit_name(refusal.limit), "",
+                            static_cast<int>(refusal.retry_after_header()));
+}
+
+Result<RelayRequest, http::HttpResponse> RequestFront::admit(const http::HttpRequest& request, const std::string& route) {
+  auto parsed = parse(request, route);
+  if (!parsed.is_ok()) return parsed;
+  RelayRequest r = std::move(parsed).value();
+  r.wall_start_s = steady_seconds();
+  const double now = ctx_.signal_clock->now_unix_s();
+  const std::vector<grid::SiteState> states = ctx_.grid->states(r.estimate, now);
+  grid::RequestInfo info;
+  info.model = r.estimate.model;
+  info.user_region = r.estimate.region;
+  info.prompt_tokens = r.estimate.prompt_tokens;
+  info.expected_output_tokens = r.estimate.max_output_tokens;
+  info.sequence = sequence_.fetch_add(1);
+  auto reservation = reserve(r, states, info, now);
+  if (!reservation.is_ok()) return reservation.error();
+  r.reservation = *reservation;
+  const grid::Decision decision = policy_.get()->rank(info, states);
+  r.admission = ctx_.grid->admit(decision, states, r.estimate);
+  if (r.admission.site < 0) {
+    ctx_.limiter->release(r.reservation);
+    return api_error_response(503, r.admission.reason + ". Retry shortly.", "server_error", "grid_unavailable", "", 1);
+  }
+  return r;
+}
+
+}  // namespace tokengrid::gateway
