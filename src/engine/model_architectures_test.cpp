@@ -22,6 +22,7 @@
 #include "engine/gguf_writer.h"
 #include "engine/llm_engine.h"
 #include "engine/model.h"
+#include "engine/model_test_util.h"
 #include "engine/synthetic_model.h"
 
 namespace tokengrid::engine {
@@ -371,36 +372,12 @@ TEST_P(ArchitectureTest, GreedyIdsMatchFloat64For40Tokens) {
 TEST_P(ArchitectureTest, BatchInvariantAndPagedInAnyBlockOrder) {
   const ModelConfig& c = model_->config();
   KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 8, 12);
-  ForwardState state(c);
   std::vector<std::vector<int32_t>> prompts = {prompt(2), prompt(3), prompt(4)};
   prompts[1].resize(11);
-  std::vector<std::vector<int32_t>> tables = {{0, 1, 2}, {3, 4, 5}, {6, 7, 8}};
-  std::vector<float> solo;
-  for (int s = 0; s < 3; s++) {
-    SequenceBatchEntry e{prompts[s], 0, tables[s], true};
-    model_->forward({&e, 1}, cache, state, solo);
-  }
-  std::vector<SequenceBatchEntry> batch;
-  for (int s = 2; s >= 0; s--) batch.push_back({prompts[s], 0, tables[s], true});
-  std::vector<float> together;
-  model_->forward(batch, cache, state, together);
-  ASSERT_EQ(solo.size(), together.size());
-  size_t solo_offset[3] = {0, prompts[0].size(), prompts[0].size() + prompts[1].size()}, offset = 0;
-  for (int s = 2; s >= 0; s--) {
-    const size_t n = prompts[s].size() * c.vocab_size;
-    EXPECT_EQ(0, std::memcmp(&together[offset], &solo[solo_offset[s] * c.vocab_size], n * sizeof(float)))
-        << "sequence " << s << " changed in the batch";
-    offset += n;
-  }
-  std::vector<int32_t> shuffled = {11, 9, 10};
-  for (size_t i = 0; i < prompts[0].size(); i++) {
-    std::vector<float> one;
-    SequenceBatchEntry e{{&prompts[0][i], 1}, static_cast<int>(i), shuffled, false};
-    model_->forward({&e, 1}, cache, state, one);
-    for (int k = 0; k < c.vocab_size; k++) {
-      ASSERT_NEAR(one[k], solo[i * c.vocab_size + k], 1e-4f) << "position " << i;
-    }
-  }
+  std::vector<float> solo = expect_batch_invariant(*model_, cache, prompts, 3);
+  const std::vector<int32_t> shuffled = {11, 9, 10};
+  expect_decode_equals_prefill(*model_, cache, prompts[0], shuffled,
+                               std::span<const float>(solo).first(prompts[0].size() * c.vocab_size));
 }
 
 // Through the engine: a prompt whose first blocks come from the prefix cache (past the
