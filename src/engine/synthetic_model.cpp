@@ -186,7 +186,7 @@ ChatFamily chat_family(SyntheticChat chat) {
               "'<|end|>\n' }}{% elif message['role'] == 'user' %}{{ '<|user|>\n' + message['content'] + '<|end|>\n' }}"
               "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\n' + message['content'] + '<|end|>\n' }}"
               "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
-              {"<|system|>", "<|user|>", "<|assistant|>", "<|end|>"}};
+              {"<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"}};
     case SyntheticChat::kGemma:
       return {"{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}"
               "{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}"
