@@ -12,19 +12,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, sleep } from './harness.mjs';
+import { freePort, openAIOrSkip, sleep } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.TOKENGRID_BIN ?? path.resolve(here, '../../build/tokengrid');
 const KEY = 'sk-tokengrid-arch';
 
-let OpenAI;
-try {
-  ({ default: OpenAI } = await import('openai'));
-} catch {
-  console.log('# SKIP: the openai package is missing; run scripts/setup.sh (npm install in tests/node)');
-  process.exit(77);
-}
+const OpenAI = await openAIOrSkip();
 if (!existsSync(BIN)) {
   console.log(`# SKIP: need ${BIN}`);
   process.exit(77);
