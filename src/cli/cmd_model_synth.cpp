@@ -5,15 +5,17 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "cli/model_commands.h"
 #include "engine/synthetic_model.h"
+#include "engine/tokenizer_json.h"
 
 namespace tokengrid::cli {
 
 int run_model_synth(int argc, char** argv) {
   CLI::App app{"Write a random-weight model of a named shape (GGUF v3)", argv[0]};
-  std::string shape_name = "tiny", type_name = "q8_0", out;
+  std::string shape_name = "tiny", type_name = "q8_0", out, vocab_path;
   uint64_t seed = 1;
   int layers = 0;
   std::string shapes;
@@ -23,6 +25,9 @@ int run_model_synth(int argc, char** argv) {
   app.add_option("--seed", seed, "random seed; the same seed gives the same file");
   app.add_option("--layers", layers, "keep only the first N layers (a shallower model of the same shape, for tests)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--vocab", vocab_path,
+                 "use the vocabulary and chat template of a Hugging Face tokenizer.json (Llama 3, Qwen, "
+                 "Gemma, ...) instead of a generated one; its size replaces the shape's");
   app.add_option("-o,--output", out, "output file")->required();
   try {
     app.parse(argc, argv);
@@ -43,15 +48,25 @@ int run_model_synth(int argc, char** argv) {
     return 2;
   }
   auto start = std::chrono::steady_clock::now();
-  Status status = engine::write_synthetic_model(*shape, *type, seed, out);
+  std::optional<engine::TokenizerJson> vocabulary;
+  if (!vocab_path.empty()) {
+    auto read = engine::read_tokenizer_json(vocab_path);
+    if (!read.is_ok()) {
+      std::fprintf(stderr, "tokengrid model synth: %s\n", read.status().message().c_str());
+      return 1;
+    }
+    vocabulary = std::move(read).value();
+    shape->vocab_size = static_cast<int>(vocabulary->vocabulary.tokens.size());
+  }
+  Status status = engine::write_synthetic_model(*shape, *type, seed, out, vocabulary ? &*vocabulary : nullptr);
   if (!status.is_ok()) {
     std::fprintf(stderr, "tokengrid model synth: %s\n", status.message().c_str());
     return 1;
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "wrote %s: shape %s (%s, %d layers), %s, %.1f MiB in %.1f s\n", out.c_str(),
+  std::fprintf(stderr, "wrote %s: shape %s (%s, %d layers), %s, %d tokens, %.1f MiB in %.1f s\n", out.c_str(),
                shape->name.c_str(), engine::architecture_name(shape->arch), shape->n_layers, type_name.c_str(),
-               std::filesystem::file_size(out) / double(1 << 20), seconds);
+               shape->vocab_size, std::filesystem::file_size(out) / double(1 << 20), seconds);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include "engine/gguf_writer.h"
 #include "engine/quantize_model.h"
+#include "engine/vocabulary_gguf.h"
 
 namespace tokengrid::engine {
 
@@ -205,17 +206,28 @@ ChatFamily chat_family(SyntheticChat chat) {
           {}};
 }
 
-// The last pieces of the vocabulary become the family's control tokens.
-void add_control_tokens(SyntheticVocabulary& v, const std::vector<std::string>& control_tokens) {
-  std::unordered_set<std::string> present(v.tokens.begin(), v.tokens.end());
-  size_t slot = v.tokens.size();
+// The generated vocabulary as a model file carries it, its last pieces turned into the chat
+// family's control tokens.
+Vocabulary generated_vocabulary(int vocab_size, uint64_t seed, const std::vector<std::string>& control_tokens) {
+  SyntheticVocabulary generated = make_synthetic_vocabulary(vocab_size, seed);
+  std::unordered_set<std::string> present(generated.tokens.begin(), generated.tokens.end());
+  size_t slot = generated.tokens.size();
   for (const std::string& token : control_tokens) {
     if (present.count(token) || slot <= 3 + 256) continue;
     slot--;
-    v.tokens[slot] = token;
-    v.types[slot] = 3;
-    v.scores[slot] = 0.0f;
+    generated.tokens[slot] = token;
+    generated.types[slot] = static_cast<int32_t>(TokenType::kControl);
+    generated.scores[slot] = 0.0f;
   }
+  Vocabulary v;
+  v.tokens = std::move(generated.tokens);
+  v.scores = std::move(generated.scores);
+  v.types = std::move(generated.types);
+  v.bos_id = 1;
+  v.eos_id = 2;
+  v.unk_id = 0;
+  v.add_bos = true;
+  return v;
 }
 
 // The <arch>.* keys llama.cpp's converter writes for the shape's architecture.
@@ -358,28 +370,23 @@ Status write_layer(const ModelShape& shape, int layer, TensorType type, RandomTe
 
 }  // namespace
 
-Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t seed,
-                             const std::string& path) {
+Status write_synthetic_model(const ModelShape& named_shape, TensorType type, uint64_t seed,
+                             const std::string& path, const TokenizerJson* vocabulary) {
+  const ChatFamily chat = chat_family(named_shape.chat);
+  const Vocabulary vocab = vocabulary != nullptr ? vocabulary->vocabulary
+                                                 : generated_vocabulary(named_shape.vocab_size, seed, chat.control_tokens);
+  ModelShape shape = named_shape;
+  shape.vocab_size = static_cast<int>(vocab.tokens.size());
   GgufWriter writer;
   writer.set_string("general.architecture", architecture_name(shape.arch));
   writer.set_string("general.name", "synthetic-" + shape.name);
   writer.set_u32("general.file_type", llama_file_type(type).value_or(0));
   write_architecture_metadata(shape, writer);
-
-  const ChatFamily chat = chat_family(shape.chat);
-  SyntheticVocabulary vocab = make_synthetic_vocabulary(shape.vocab_size, seed);
-  add_control_tokens(vocab, chat.control_tokens);
-  writer.set_string("tokenizer.ggml.model", "llama");
-  writer.set_string_array("tokenizer.ggml.tokens", vocab.tokens);
-  writer.set_f32_array("tokenizer.ggml.scores", vocab.scores);
-  writer.set_i32_array("tokenizer.ggml.token_type", vocab.types);
-  writer.set_u32("tokenizer.ggml.bos_token_id", 1);
-  writer.set_u32("tokenizer.ggml.eos_token_id", 2);
-  writer.set_u32("tokenizer.ggml.unknown_token_id", 0);
-  writer.set_bool("tokenizer.ggml.add_bos_token", true);
-  writer.set_string("tokenizer.chat_template", chat.jinja);
+  write_vocabulary(vocab, writer);
+  const bool own_template = vocabulary != nullptr && !vocabulary->chat_template.empty();
+  writer.set_string("tokenizer.chat_template", own_template ? vocabulary->chat_template : chat.jinja);
   std::vector<bool> quiet(vocab.tokens.size());
-  for (size_t i = 0; i < quiet.size(); ++i) quiet[i] = vocab.types[i] != 1;
+  for (size_t i = 0; i < quiet.size(); ++i) quiet[i] = vocab.types[i] != static_cast<int32_t>(TokenType::kNormal);
 
   // Tensors are produced one at a time while the file is written, so even large shapes need
   // little memory.

@@ -132,11 +132,12 @@ TEST_F(LiveGridTest, FinishLearnsTheSpeedAndMetersAtTheSignalsOfItsEnd) {
   Completion done{100, 51, 0, 0.25, 2.5, kJuly};
   const RequestFootprint f = grid_->finish(a, request_, done);
   const auto s = grid_->status(kJuly);
-  // Smoothed from the initial 200 and 20 tokens/s toward 400 and 20.
-  EXPECT_NEAR(s[1].observed.prefill_tokens_per_s, 0.8 * 200 + 0.2 * 400, 1e-9);
+  // The first observation replaces the guess; a site not seen yet takes the others' speed.
+  EXPECT_NEAR(s[1].observed.prefill_tokens_per_s, 400, 1e-9);
   EXPECT_NEAR(s[1].observed.stream_decode_tokens_per_s, 20, 1e-9);
+  EXPECT_NEAR(s[0].observed.prefill_tokens_per_s, 400, 1e-9);
   EXPECT_EQ(s[1].outstanding_requests, 0);
-  const double j = 100 * 40.0 / 240 + 51 * 40.0 / (20 * 4);
+  const double j = 100 * 40.0 / 400 + 51 * 40.0 / (20 * 4);
   EXPECT_NEAR(f.it_wh, j / 3600, 1e-12);
   EXPECT_NEAR(f.facility_wh, j / 3600 * 1.2, 1e-12);
   EXPECT_NEAR(f.g_co2e, j / 3600 * 1.2 / 1000 * 50, 1e-12);
