@@ -18,6 +18,7 @@ int run_model_synth(int argc, char** argv) {
   std::string shape_name = "tiny", type_name = "q8_0", out, vocab_path;
   uint64_t seed = 1;
   int layers = 0;
+  int context = 0;
   std::string shapes;
   for (const auto& s : engine::known_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   app.add_option("--shape", shape_name, "one of: " + shapes);
@@ -28,6 +29,8 @@ int run_model_synth(int argc, char** argv) {
   app.add_option("--vocab", vocab_path,
                  "use the vocabulary and chat template of a Hugging Face tokenizer.json (Llama 3, Qwen, "
                  "Gemma, ...) instead of a generated one; its size replaces the shape's");
+  app.add_option("--context", context, "context length in tokens (default: the shape's)")
+      ->check(CLI::Range(16, 1 << 20));
   app.add_option("-o,--output", out, "output file")->required();
   try {
     app.parse(argc, argv);
@@ -41,6 +44,7 @@ int run_model_synth(int argc, char** argv) {
     return 2;
   }
   if (layers > 0) shape->n_layers = std::min(shape->n_layers, layers);
+  if (context > 0) shape->context_length = context;
   auto type = engine::parse_type(type_name);
   if (!type) {
     std::fprintf(stderr, "tokengrid model synth: unknown type '%s'; use f32, f16, bf16, q8_0 or q4_0\n",

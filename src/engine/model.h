@@ -32,6 +32,7 @@ struct SequenceBatchEntry {
   int start_pos = 0;
   std::span<const int32_t> block_table;  // covers every position up to start_pos + tokens.size()
   bool all_logits = false;               // logits for every new token, or only for the last
+  bool hidden = false;  // instead of logits: every new token's final-normed hidden state
 };
 
 // The scratch memory of forward passes, like llama2.c's RunState: each buffer is sized the
@@ -78,6 +79,7 @@ class ForwardState {
   std::vector<int64_t> logit_rows_;     // rows whose logits were asked for, in entry order
   Rows rope_cos_sin_{config_.rope.dim};        // see rope_angles() in model.cpp
   Rows rope_local_cos_sin_{config_.rope.dim};  // the same for sliding layers, where they differ
+  std::vector<int64_t> hidden_rows_;    // rows of `hidden` entries, in entry order
   Rows x_{config_.dim};                 // the residual stream
   Rows xb_{config_.dim};                // x normalized, the input of a block's products
   Rows q_{config_.q_dim()};
@@ -119,10 +121,12 @@ class Model {
   const GgufFile& gguf() const { return gguf_; }
 
   // Runs the batch; appends config().vocab_size logits per requested position to `logits`, in
-  // entry order (the last new token of an entry, or all of them when all_logits is set).
+  // entry order (the last new token of an entry, or all of them when all_logits is set), and
+  // config().dim values per new token of the `hidden` entries to `hidden`.
   // `state` holds the scratch memory, made for this model's config.
   void forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, ForwardState& state,
-               std::vector<float>& logits, ThreadPool* pool = nullptr) const;
+               std::vector<float>& logits, ThreadPool* pool = nullptr,
+               std::vector<float>* hidden = nullptr) const;
 
  private:
   // The steps of forward(), in order.

@@ -60,6 +60,7 @@ class ArchMetadata {
     return static_cast<float>(*v);
   }
   std::optional<std::string> string(const std::string& suffix) const { return gguf_.get_string(key(suffix)); }
+  const GgufFile& file() const { return gguf_; }
 
  private:
   const GgufFile& gguf_;
@@ -183,6 +184,18 @@ Status read_gemma(const ArchMetadata& m, ModelConfig& c) {
   return Status::ok();
 }
 
+// How the server pools hidden states into an embedding, as sentence-embedding conversions say.
+Status read_pooling(const ArchMetadata& m, ModelConfig& c) {
+  const int64_t pooling = m.file().get_int(m.key("pooling_type")).value_or(1);
+  if (pooling < 0 || pooling > 4) {
+    return corrupt(m.file().name() + ": " + m.key("pooling_type") + " " + std::to_string(pooling) + " is not 0 to 4");
+  }
+  c.pooling_type = static_cast<int>(pooling);
+  auto matryoshka = m.file().get_int_array(m.key("matryoshka_dimensions"));
+  c.matryoshka = matryoshka && !matryoshka->empty();
+  return Status::ok();
+}
+
 }  // namespace
 
 const char* architecture_name(Architecture arch) {
@@ -223,6 +236,7 @@ Result<ModelConfig> read_model_config(const GgufFile& gguf) {
   TG_RETURN_IF_ERROR(read_sliding_window(m, c));
   c.attention_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   if (traits->gemma) TG_RETURN_IF_ERROR(read_gemma(m, c));
+  TG_RETURN_IF_ERROR(read_pooling(m, c));
   return c;
 }
 

@@ -68,6 +68,11 @@ struct ModelConfig {
   bool qk_norm = false;     // RMS norm of each query and key head before RoPE (Qwen 3, Gemma 3)
   bool post_norms = false;  // attention and feed-forward outputs normed before the residual (Gemma)
   bool fused_gate_up = false;  // ffn_up holds the gate rows then the up rows (Phi-3)
+  // Embeddings: GGUF `<arch>.pooling_type` (0 none, 1 mean, 2 cls, 3 last, 4 rank; absent:
+  // mean), and whether `<arch>.matryoshka_dimensions` says prefixes of an embedding are
+  // embeddings too.
+  int pooling_type = 1;
+  bool matryoshka = false;
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }

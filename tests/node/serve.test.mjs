@@ -13,6 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, openAIOrSkip, sleep } from './harness.mjs';
 
+import { freePort, sleep } from './ports.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
 const BIN = process.env.TOKENGRID_BIN ?? path.join(repo, 'build/tokengrid');
