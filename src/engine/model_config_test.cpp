@@ -172,6 +172,19 @@ struct BadCase {
   std::string message;
 };
 
+TEST(ModelConfig, PoolingIsReadUnderTheArchitecture) {
+  Metadata m("qwen3");
+  m.set_u32("pooling_type", 3);
+  auto c = m.read();
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->pooling_type, 3);
+  EXPECT_FALSE(c->matryoshka);
+  Metadata plain("gemma2");
+  auto d = plain.read();
+  ASSERT_TRUE(d.is_ok()) << d.status().to_string();
+  EXPECT_EQ(d->pooling_type, 1) << "absent: mean, as before";
+}
+
 TEST(ModelConfig, HostileMetadataIsRefusedNamingTheKey) {
   const std::vector<BadCase> cases = {
       {"no architecture", [](Metadata& m) { m.w.remove("general.architecture"); }, "'general.architecture' is missing"},
@@ -191,6 +204,7 @@ TEST(ModelConfig, HostileMetadataIsRefusedNamingTheKey) {
       {"factor sign", [](Metadata& m) { m.add_f32_tensor("rope_freqs.weight", {1, 1, 1, 1, 1, 1, 1, -2}); },
        "has a factor <= 0"},
       {"huge layers", [](Metadata& m) { m.set_u32("block_count", 0xFFFFFFFFu); }, "out of range"},
+      {"pooling", [](Metadata& m) { m.w.set_u64("llama.pooling_type", 0x100000001u); }, "llama.pooling_type 4294967297"},
   };
   for (const BadCase& bad : cases) {
     SCOPED_TRACE(bad.what);
