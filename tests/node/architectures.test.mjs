@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, openAIOrSkip, sleep } from './harness.mjs';
+import { freePort, openAIOrSkip, sleep } from './ports.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.TOKENGRID_BIN ?? path.resolve(here, '../../build/tokengrid');

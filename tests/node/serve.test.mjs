@@ -11,9 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, openAIOrSkip, sleep } from './harness.mjs';
-
-import { freePort, sleep } from './ports.mjs';
+import { freePort, openAIOrSkip, sleep } from './ports.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
