@@ -1,6 +1,7 @@
-// tokengrid model synth: write a random-weight Llama model of a named shape.
+// tokengrid model synth: write a random-weight model of a named shape (any supported architecture).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,15 +14,18 @@
 namespace tokengrid::cli {
 
 int run_model_synth(int argc, char** argv) {
-  CLI::App app{"Write a random-weight Llama model of a named shape (GGUF v3)", argv[0]};
+  CLI::App app{"Write a random-weight model of a named shape (GGUF v3)", argv[0]};
   std::string shape_name = "tiny", type_name = "q8_0", out, vocab_path;
   uint64_t seed = 1;
+  int layers = 0;
   int context = 0;
   std::string shapes;
   for (const auto& s : engine::synthetic_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   app.add_option("--shape", shape_name, "one of: " + shapes);
   app.add_option("--type", type_name, "weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k");
   app.add_option("--seed", seed, "random seed; the same seed gives the same file");
+  app.add_option("--layers", layers, "keep only the first N layers (a shallower model of the same shape, for tests)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--vocab", vocab_path,
                  "use the vocabulary and chat template of a Hugging Face tokenizer.json (Llama 3, Qwen, "
                  "Gemma, ...) instead of a generated one; its size replaces the shape's");
@@ -39,6 +43,7 @@ int run_model_synth(int argc, char** argv) {
                  shape_name.c_str(), shapes.c_str());
     return 2;
   }
+  if (layers > 0) shape->n_layers = std::min(shape->n_layers, layers);
   if (context > 0) shape->context_length = context;
   auto type = engine::parse_type(type_name);
   if (!type) {
@@ -63,8 +68,9 @@ int run_model_synth(int argc, char** argv) {
     return 1;
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "wrote %s: shape %s, %s, %d tokens, %.1f MiB in %.1f s\n", out.c_str(), shape->name.c_str(),
-               type_name.c_str(), shape->vocab_size, std::filesystem::file_size(out) / double(1 << 20), seconds);
+  std::fprintf(stderr, "wrote %s: shape %s (%s, %d layers), %s, %d tokens, %.1f MiB in %.1f s\n", out.c_str(),
+               shape->name.c_str(), engine::architecture_name(shape->arch), shape->n_layers, type_name.c_str(),
+               shape->vocab_size, std::filesystem::file_size(out) / double(1 << 20), seconds);
   return 0;
 }
 

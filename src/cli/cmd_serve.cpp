@@ -132,8 +132,10 @@ std::unique_ptr<engine::LlmEngine> load_model(const ServeFlags& f, const engine:
   serve::ChatTemplateFamily family = serve::detect_chat_template(served.chat_template).family;
   std::string name = served.name;
   service.set_model(std::move(served));
-  std::fprintf(stderr, "tokengrid serve: ready in %.1f s: model %s, context %d tokens, %d KV blocks, chat template %s\n",
-               std::chrono::duration<double>(Clock::now() - start).count(), name.c_str(), engine->context_length(),
+  std::fprintf(stderr,
+               "tokengrid serve: ready in %.1f s: model %s (%s), context %d tokens, %d KV blocks, chat template %s\n",
+               std::chrono::duration<double>(Clock::now() - start).count(), name.c_str(),
+               engine::architecture_name(engine->model().config().arch), engine->context_length(),
                engine->kv_blocks_total(), serve::chat_template_family_name(family));
   return engine;
 }

@@ -159,14 +159,14 @@ float exp_shifted_sum(float* x, int64_t n, float shift) {
 }
 
 void kernels_detail::generic_attention(const KernelTable& table, const float* q, int n_q, int head_dim,
-                                       float scale, const float* const* keys, const float* const* values,
-                                       int n_pos, float* scores, float* out) {
+                                       float scale, float softcap, const float* const* keys,
+                                       const float* const* values, int n_pos, float* scores, float* out) {
   for (int h = 0; h < n_q; h++) {
     const float* qh = q + h * head_dim;
     float* sc = scores + static_cast<int64_t>(h) * n_pos;
     float max_score = -INFINITY;
     for (int t = 0; t < n_pos; t++) {
-      sc[t] = table.dot_f32(qh, keys[t], head_dim) * scale;
+      sc[t] = soft_capped(table.dot_f32(qh, keys[t], head_dim) * scale, softcap);
       max_score = std::max(max_score, sc[t]);
     }
     const float inverse_sum = 1.0f / table.exp_shifted_sum(sc, n_pos, max_score);
@@ -176,13 +176,21 @@ void kernels_detail::generic_attention(const KernelTable& table, const float* q,
   }
 }
 
-void attention(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
+void gelu_tanh_mul(float* gate, const float* up, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+  for (int64_t i = 0; i < n; i++) {
+    const float g = gate[i];
+    gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * g * (1.0f + 0.044715f * g * g))) * up[i];
+  }
+}
+
+void attention(const float* q, int n_q, int head_dim, float scale, float softcap, const float* const* keys,
                const float* const* values, int n_pos, float* scores, float* out) {
   const KernelTable& table = kernels_detail::kernel_table(active_kernel_path());
   if (table.attention != nullptr) {
-    table.attention(q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+    table.attention(q, n_q, head_dim, scale, softcap, keys, values, n_pos, scores, out);
   } else {
-    kernels_detail::generic_attention(table, q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+    kernels_detail::generic_attention(table, q, n_q, head_dim, scale, softcap, keys, values, n_pos, scores, out);
   }
 }
 

@@ -73,13 +73,18 @@ void silu_mul(float* gate, const float* up, int64_t n);
 // x[i] = exp(x[i] - shift); returns the sum of the new x (softmax's numerator and denominator).
 float exp_shifted_sum(float* x, int64_t n, float shift);
 
+// gate[i] = gelu(gate[i]) * up[i], with GELU's tanh approximation
+// 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))); the same portable code on every path.
+void gelu_tanh_mul(float* gate, const float* up, int64_t n);
+
 // Attention of n_q query heads that share one key/value head (grouped-query attention) over
 // positions 0..n_pos-1, whose key and value rows (head_dim floats each) are keys[t] and
-// values[t]: for each head h, with q_h = q + h * head_dim,
-//   out[h * head_dim ...] = sum_t softmax_t(scale * q_h . keys[t]) values[t].
+// values[t]: for each head h, with q_h = q + h * head_dim and s_t = scale * q_h . keys[t]
+// (soft-capped to softcap * tanh(s_t / softcap) when softcap > 0),
+//   out[h * head_dim ...] = sum_t softmax_t(s_t) values[t].
 // `scores` is scratch for n_q * n_pos floats. Each key and value is read once for all n_q heads.
 // A head's result does not depend on n_q or on the other heads.
-void attention(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
+void attention(const float* q, int n_q, int head_dim, float scale, float softcap, const float* const* keys,
                const float* const* values, int n_pos, float* scores, float* out);
 
 // Weights repacked once at load: rows interleaved in groups of 16, so that one 512-bit vpdpbusd

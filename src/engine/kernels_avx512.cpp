@@ -363,8 +363,8 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 // attention() for head sizes of CH x 16 floats: each key and value row is loaded once into
 // registers for all the query heads of the group.
 template <int CH>
-void attention_rows(const float* q, int n_q, float scale, const float* const* keys, const float* const* values,
-                    int n_pos, float* scores, float* out) {
+void attention_rows(const float* q, int n_q, float scale, float softcap, const float* const* keys,
+                    const float* const* values, int n_pos, float* scores, float* out) {
   constexpr int kHeadDim = 16 * CH, kHeadsPerPass = CH <= 4 ? 4 : 2;
   float max_score[kMaxAttentionHeads], inverse_sum[kMaxAttentionHeads];
   for (int h = 0; h < n_q; h++) max_score[h] = -INFINITY;
@@ -377,7 +377,7 @@ void attention_rows(const float* q, int n_q, float scale, const float* const* ke
       __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qh), k[0]);
       #pragma GCC unroll 16
       for (int c = 1; c < CH; c++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), k[c], acc);
-      float s = hsum(acc) * scale;
+      float s = soft_capped(hsum(acc) * scale, softcap);
       scores[static_cast<int64_t>(h) * n_pos + t] = s;
       max_score[h] = std::max(max_score[h], s);
     }
@@ -409,16 +409,16 @@ void attention_rows(const float* q, int n_q, float scale, const float* const* ke
   }
 }
 
-void attention(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
+void attention(const float* q, int n_q, int head_dim, float scale, float softcap, const float* const* keys,
                const float* const* values, int n_pos, float* scores, float* out) {
   if (n_q <= kMaxAttentionHeads) {
     switch (head_dim) {
-      case 64: return attention_rows<4>(q, n_q, scale, keys, values, n_pos, scores, out);
-      case 128: return attention_rows<8>(q, n_q, scale, keys, values, n_pos, scores, out);
+      case 64: return attention_rows<4>(q, n_q, scale, softcap, keys, values, n_pos, scores, out);
+      case 128: return attention_rows<8>(q, n_q, scale, softcap, keys, values, n_pos, scores, out);
       default: break;
     }
   }
-  generic_attention(avx512_kernels(), q, n_q, head_dim, scale, keys, values, n_pos, scores, out);
+  generic_attention(avx512_kernels(), q, n_q, head_dim, scale, softcap, keys, values, n_pos, scores, out);
 }
 
 }  // namespace

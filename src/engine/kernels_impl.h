@@ -2,6 +2,8 @@
 // they share. Not for use outside kernels*.cpp and their tests.
 #pragma once
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -33,14 +35,20 @@ struct KernelTable {
   float (*exp_shifted_sum)(float* x, int64_t n, float shift);
   // See attention() in kernels.h; nullptr where the generic version (built on the entries
   // above) is the path's version.
-  void (*attention)(const float* q, int n_q, int head_dim, float scale, const float* const* keys,
-                    const float* const* values, int n_pos, float* scores, float* out);
+  void (*attention)(const float* q, int n_q, int head_dim, float scale, float softcap,
+                    const float* const* keys, const float* const* values, int n_pos, float* scores,
+                    float* out);
 };
 
 // attention() from the table's dot, exp and axpy entries.
 void generic_attention(const KernelTable& table, const float* q, int n_q, int head_dim, float scale,
-                       const float* const* keys, const float* const* values, int n_pos, float* scores,
-                       float* out);
+                       float softcap, const float* const* keys, const float* const* values, int n_pos,
+                       float* scores, float* out);
+
+// An attention score soft-capped as attention() says (unchanged when softcap is 0).
+inline float soft_capped(float score, float softcap) {
+  return softcap > 0.0f ? softcap * std::tanh(score / softcap) : score;
+}
 
 const KernelTable& scalar_kernels();
 const KernelTable& avx2_kernels();

@@ -321,9 +321,27 @@ TEST(KernelsTest, SiluAndExpMatchFloat64OnEveryPath) {
   }
 }
 
+TEST(KernelsTest, GeluTanhMulMatchesFloat64) {
+  const int64_t n = 300;
+  std::vector<float> g(n), u(n);
+  for (int64_t i = 0; i < n; i++) {
+    g[i] = -12.0f + 24.0f * static_cast<float>(i) / n;
+    u[i] = 0.5f + 0.01f * static_cast<float>(i);
+  }
+  std::vector<float> out = g;
+  gelu_tanh_mul(out.data(), u.data(), n);
+  for (int64_t i = 0; i < n; i++) {
+    const double x = g[i];
+    const double expected = 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))) * u[i];
+    EXPECT_NEAR(out[i], expected, 1e-6 * std::fabs(expected) + 1e-7) << g[i];
+  }
+}
+
+// Soft-capping (Gemma 2) included: every path caps the scores before the softmax.
 TEST(KernelsTest, AttentionMatchesFloat64AndEachHeadIsIndependent) {
-  for (int head_dim : {8, 64, 128}) {
+  for (int head_dim : {8, 64, 128, 256}) {
     for (int n_pos : {1, 2, 17, 40}) {
+    for (float softcap : {0.0f, 1.5f}) {
       const int n_q = 5;
       auto q = random_activations(n_q, head_dim, 1);
       auto k = random_activations(n_pos, head_dim, 2), v = random_activations(n_pos, head_dim, 3);
@@ -337,14 +355,15 @@ TEST(KernelsTest, AttentionMatchesFloat64AndEachHeadIsIndependent) {
         PathGuard guard;
         set_kernel_path(path);
         std::vector<float> scores(static_cast<size_t>(n_q * n_pos)), out(static_cast<size_t>(n_q * head_dim));
-        attention(q.data(), n_q, head_dim, scale, keys.data(), values.data(), n_pos, scores.data(), out.data());
+        attention(q.data(), n_q, head_dim, scale, softcap, keys.data(), values.data(), n_pos, scores.data(),
+                  out.data());
         for (int h = 0; h < n_q; h++) {
           std::vector<double> p(n_pos);
           double max_s = -1e300, sum = 0.0;
           for (int t = 0; t < n_pos; t++) {
             double d = 0.0;
             for (int i = 0; i < head_dim; i++) d += static_cast<double>(q[h * head_dim + i]) * k[t * head_dim + i];
-            p[t] = d * scale;
+            p[t] = softcap > 0.0f ? softcap * std::tanh(d * scale / softcap) : d * scale;
             max_s = std::max(max_s, p[t]);
           }
           for (auto& x : p) sum += (x = std::exp(x - max_s));
@@ -355,11 +374,13 @@ TEST(KernelsTest, AttentionMatchesFloat64AndEachHeadIsIndependent) {
           }
           // The same head alone gives the same bits.
           std::vector<float> alone(static_cast<size_t>(head_dim));
-          attention(&q[h * head_dim], 1, head_dim, scale, keys.data(), values.data(), n_pos, scores.data(), alone.data());
+          attention(&q[h * head_dim], 1, head_dim, scale, softcap, keys.data(), values.data(), n_pos,
+                    scores.data(), alone.data());
           EXPECT_EQ(0, std::memcmp(alone.data(), &out[h * head_dim], head_dim * sizeof(float)))
               << kernel_path_name(path) << " hd " << head_dim << " head " << h;
         }
       }
+    }
     }
   }
 }

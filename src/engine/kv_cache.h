@@ -54,12 +54,12 @@ class SequenceKv {
   float* value(int layer, int pos) const {
     return cache_->value(layer, block_of(pos), slot_of(pos));
   }
-  // keys[t] and values[t] for t < n_pos: where the key and value of position t start, `offset`
-  // floats into their rows (the first of one KV head's head_dim floats).
-  void gather(int layer, int n_pos, int offset, const float** keys, const float** values) const {
+  // keys[t] and values[t] for t < n_pos: where the key and value of position first + t start,
+  // `offset` floats into their rows (the first of one KV head's head_dim floats).
+  void gather(int layer, int first, int n_pos, int offset, const float** keys, const float** values) const {
     for (int t = 0; t < n_pos; t++) {
-      keys[t] = key(layer, t) + offset;
-      values[t] = value(layer, t) + offset;
+      keys[t] = key(layer, first + t) + offset;
+      values[t] = value(layer, first + t) + offset;
     }
   }
 

@@ -234,7 +234,8 @@ TEST_F(LlmEngineTest, BatchInvarianceHoldsForQuantizedWeights) {
 // The same for the K-quants, on a synthetic model whose rows are multiples of 256 (stories260k's
 // 64 are too narrow for them): q4_k_m and q5_k_m use Q4_K and Q5_K beside Q6_K.
 TEST_F(LlmEngineTest, BatchInvarianceHoldsForKQuantWeights) {
-  const ModelShape shape{"k-quant-test", 256, 512, 2, 4, 2, 600, 512, 10000.0f, false};
+  const SyntheticShape shape{.name = "k-quant-test", .dim = 256, .ffn_dim = 512, .n_layers = 2, .n_heads = 4,
+                             .n_kv_heads = 2, .vocab_size = 600, .context_length = 512};
   const auto dir = std::filesystem::temp_directory_path();
   const std::string f32_path = (dir / "tokengrid_llm_engine_kquant_f32.gguf").string();
   ASSERT_TRUE(write_synthetic_model(shape, TensorType::F32, 3, f32_path).is_ok());

@@ -12,106 +12,121 @@ namespace tokengrid::engine {
 
 namespace {
 
-// Looks up a tensor, checks its shape (ggml order: dims[0] is the row length) and type.
-Result<const GgufTensorInfo*> find_weight(const GgufFile& gguf, const std::string& name,
-                                          std::vector<int64_t> expected_dims) {
-  const GgufTensorInfo* t = gguf.find_tensor(name);
-  if (t == nullptr) {
-    return not_found(gguf.name() + ": tensor '" + name +
-                     "' is missing; this file is not a complete llama-architecture model");
-  }
-  if (t->dims != expected_dims) {
-    auto show = [](const std::vector<int64_t>& d) {
-      std::string s = "[";
-      for (size_t i = 0; i < d.size(); i++) s += (i ? ", " : "") + std::to_string(d[i]);
-      return s + "]";
-    };
-    return corrupt(gguf.name() + ": tensor '" + name + "' has shape " + show(t->dims) +
-                   " but the metadata implies " + show(expected_dims));
-  }
-  auto traits = type_traits(t->type_id);
-  if (!traits || !traits->supported) {
-    return unsupported(gguf.name() + ": tensor '" + name + "' has type " + type_name(t->type_id) +
-                       ", which tokengrid cannot compute with yet (it computes with f32, f16, "
-                       "bf16, q8_0, q4_0, q4_K, q5_K and q6_K); convert the file with "
-                       "'tokengrid model quantize IN OUT --type q8_0' (or f16, bf16, q4_0)");
-  }
-  return t;
+std::string show_dims(const std::vector<int64_t>& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); i++) s += (i ? ", " : "") + std::to_string(d[i]);
+  return s + "]";
 }
 
-Result<WeightMatrix> load_matrix(const GgufFile& gguf, const std::string& name, int64_t rows,
-                                 int64_t cols) {
-  TG_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find_weight(gguf, name, {cols, rows}));
-  return WeightMatrix{static_cast<TensorType>(t->type_id), rows, cols, t->data};
+// Finds the tensors of one file by name, checks their shape (ggml order: dims[0] is the row
+// length) and type, and widens norm vectors stored in a non-F32 type once into `widened`.
+class WeightLoader {
+ public:
+  WeightLoader(const GgufFile& gguf, const ModelConfig& config, std::vector<std::vector<float>>& widened)
+      : gguf_(gguf), arch_(architecture_name(config.arch)), widened_(widened) {}
+
+  bool has(const std::string& name) const { return gguf_.find_tensor(name) != nullptr; }
+
+  Result<WeightMatrix> matrix(const std::string& name, int64_t rows, int64_t cols) const {
+    TG_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {cols, rows}));
+    return WeightMatrix{static_cast<TensorType>(t->type_id), rows, cols, t->data};
+  }
+
+  Result<const float*> vector(const std::string& name, int64_t n) const {
+    TG_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, {n}));
+    if (static_cast<TensorType>(t->type_id) == TensorType::F32) return reinterpret_cast<const float*>(t->data);
+    widened_.emplace_back(static_cast<size_t>(n));
+    dequantize_row(static_cast<TensorType>(t->type_id), t->data, widened_.back().data(), n);
+    return widened_.back().data();
+  }
+  // nullptr when the file has no such tensor.
+  Result<const float*> optional_vector(const std::string& name, int64_t n) const {
+    if (!has(name)) return static_cast<const float*>(nullptr);
+    return vector(name, n);
+  }
+
+ private:
+  Result<const GgufTensorInfo*> find(const std::string& name, const std::vector<int64_t>& dims) const {
+    const GgufTensorInfo* t = gguf_.find_tensor(name);
+    if (t == nullptr) {
+      return not_found(gguf_.name() + ": tensor '" + name + "' is missing; this file is not a complete " +
+                       arch_ + "-architecture model");
+    }
+    if (t->dims != dims) {
+      return corrupt(gguf_.name() + ": tensor '" + name + "' has shape " + show_dims(t->dims) +
+                     " but the metadata implies " + show_dims(dims));
+    }
+    auto traits = type_traits(t->type_id);
+    if (!traits || !traits->supported) {
+      return unsupported(gguf_.name() + ": tensor '" + name + "' has type " + type_name(t->type_id) +
+                         ", which tokengrid cannot compute with yet (it computes with f32, f16, "
+                         "bf16, q8_0, q4_0, q4_K, q5_K and q6_K); convert the file with "
+                         "'tokengrid model quantize IN OUT --type q8_0' (or f16, bf16, q4_0)");
+    }
+    return t;
+  }
+
+  const GgufFile& gguf_;
+  std::string arch_;
+  std::vector<std::vector<float>>& widened_;
+};
+
+// Rows [first, first + count) of m, as a matrix of their own (a part of a fused tensor).
+WeightMatrix row_range(const WeightMatrix& m, int64_t first, int64_t count) {
+  const auto* base = static_cast<const uint8_t*>(m.data);
+  return WeightMatrix{m.type, count, m.cols, base + first * row_bytes(m.type, m.cols)};
 }
 
-// Norm weights are used as floats; other types are widened once at load into `storage`.
-Result<const float*> load_vector(const GgufFile& gguf, const std::string& name, int64_t n,
-                                 std::vector<std::vector<float>>& storage) {
-  TG_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find_weight(gguf, name, {n}));
-  if (static_cast<TensorType>(t->type_id) == TensorType::F32) {
-    return reinterpret_cast<const float*>(t->data);
+// Q, K and V with their optional biases: three tensors, or one fused attn_qkv (Phi-3).
+Status load_attention_inputs(const WeightLoader& load, const ModelConfig& c, const std::string& p, LayerWeights& w) {
+  const int64_t q = c.q_dim(), kv = c.kv_dim();
+  if (load.has(p + "attn_qkv.weight")) {
+    TG_ASSIGN_OR_RETURN(WeightMatrix qkv, load.matrix(p + "attn_qkv.weight", q + 2 * kv, c.dim));
+    w.wq = row_range(qkv, 0, q);
+    w.wk = row_range(qkv, q, kv);
+    w.wv = row_range(qkv, q + kv, kv);
+    TG_ASSIGN_OR_RETURN(const float* b, load.optional_vector(p + "attn_qkv.bias", q + 2 * kv));
+    if (b != nullptr) {
+      w.bq = b;
+      w.bk = b + q;
+      w.bv = b + q + kv;
+    }
+    return Status::ok();
   }
-  storage.emplace_back(static_cast<size_t>(n));
-  dequantize_row(static_cast<TensorType>(t->type_id), t->data, storage.back().data(), n);
-  return storage.back().data();
+  TG_ASSIGN_OR_RETURN(w.wq, load.matrix(p + "attn_q.weight", q, c.dim));
+  TG_ASSIGN_OR_RETURN(w.wk, load.matrix(p + "attn_k.weight", kv, c.dim));
+  TG_ASSIGN_OR_RETURN(w.wv, load.matrix(p + "attn_v.weight", kv, c.dim));
+  TG_ASSIGN_OR_RETURN(w.bq, load.optional_vector(p + "attn_q.bias", q));
+  TG_ASSIGN_OR_RETURN(w.bk, load.optional_vector(p + "attn_k.bias", kv));
+  TG_ASSIGN_OR_RETURN(w.bv, load.optional_vector(p + "attn_v.bias", kv));
+  return Status::ok();
 }
 
-Result<int> required_int(const GgufFile& gguf, const std::string& key) {
-  auto v = gguf.get_int(key);
-  if (!v) return corrupt(gguf.name() + ": metadata key '" + key + "' is missing or not an integer");
-  if (*v <= 0 || *v > (int64_t{1} << 30)) {
-    return corrupt(gguf.name() + ": metadata key '" + key + "' = " + std::to_string(*v) +
-                   " is out of range");
+Result<LayerWeights> load_layer(const WeightLoader& load, const ModelConfig& c, int layer) {
+  const std::string p = "blk." + std::to_string(layer) + ".";
+  LayerWeights w;
+  TG_ASSIGN_OR_RETURN(w.attn_norm, load.vector(p + "attn_norm.weight", c.dim));
+  TG_RETURN_IF_ERROR(load_attention_inputs(load, c, p, w));
+  TG_ASSIGN_OR_RETURN(w.wo, load.matrix(p + "attn_output.weight", c.dim, c.q_dim()));
+  if (c.qk_norm) {
+    TG_ASSIGN_OR_RETURN(w.q_norm, load.vector(p + "attn_q_norm.weight", c.head_dim));
+    TG_ASSIGN_OR_RETURN(w.k_norm, load.vector(p + "attn_k_norm.weight", c.head_dim));
   }
-  return static_cast<int>(*v);
-}
-
-Result<ModelConfig> read_config(const GgufFile& gguf) {
-  auto arch = gguf.get_string("general.architecture");
-  if (!arch) return corrupt(gguf.name() + ": metadata key 'general.architecture' is missing");
-  if (*arch != "llama") {
-    return unsupported(gguf.name() + ": architecture '" + *arch +
-                       "' is not supported; tokengrid runs llama-family models");
+  TG_ASSIGN_OR_RETURN(w.ffn_norm, load.vector(p + "ffn_norm.weight", c.dim));
+  if (c.fused_gate_up) {
+    TG_ASSIGN_OR_RETURN(WeightMatrix gate_up, load.matrix(p + "ffn_up.weight", 2 * int64_t{c.ffn_dim}, c.dim));
+    w.w_gate = row_range(gate_up, 0, c.ffn_dim);
+    w.w_up = row_range(gate_up, c.ffn_dim, c.ffn_dim);
+  } else {
+    TG_ASSIGN_OR_RETURN(w.w_gate, load.matrix(p + "ffn_gate.weight", c.ffn_dim, c.dim));
+    TG_ASSIGN_OR_RETURN(w.w_up, load.matrix(p + "ffn_up.weight", c.ffn_dim, c.dim));
   }
-  ModelConfig c;
-  c.name = gguf.get_string("general.name").value_or("llama");
-  TG_ASSIGN_OR_RETURN(c.dim, required_int(gguf, "llama.embedding_length"));
-  TG_ASSIGN_OR_RETURN(c.ffn_dim, required_int(gguf, "llama.feed_forward_length"));
-  TG_ASSIGN_OR_RETURN(c.n_layers, required_int(gguf, "llama.block_count"));
-  TG_ASSIGN_OR_RETURN(c.n_heads, required_int(gguf, "llama.attention.head_count"));
-  TG_ASSIGN_OR_RETURN(c.context_length, required_int(gguf, "llama.context_length"));
-  c.n_kv_heads = c.n_heads;
-  if (gguf.find("llama.attention.head_count_kv")) {
-    TG_ASSIGN_OR_RETURN(c.n_kv_heads, required_int(gguf, "llama.attention.head_count_kv"));
+  TG_ASSIGN_OR_RETURN(w.w_down, load.matrix(p + "ffn_down.weight", c.dim, c.ffn_dim));
+  if (c.post_norms) {
+    TG_ASSIGN_OR_RETURN(w.attn_post_norm, load.vector(p + "post_attention_norm.weight", c.dim));
+    TG_ASSIGN_OR_RETURN(w.ffn_post_norm, load.vector(p + "post_ffw_norm.weight", c.dim));
   }
-  if (c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0) {
-    return corrupt(gguf.name() + ": embedding length " + std::to_string(c.dim) + ", " +
-                   std::to_string(c.n_heads) + " heads and " + std::to_string(c.n_kv_heads) +
-                   " KV heads do not divide evenly");
-  }
-  c.head_dim = c.dim / c.n_heads;
-  c.rope_dim = c.head_dim;
-  if (gguf.find("llama.rope.dimension_count")) {
-    TG_ASSIGN_OR_RETURN(c.rope_dim, required_int(gguf, "llama.rope.dimension_count"));
-  }
-  if (c.rope_dim > c.head_dim || c.rope_dim % 2 != 0) {
-    return corrupt(gguf.name() + ": rope.dimension_count " + std::to_string(c.rope_dim) +
-                   " must be even and at most the head size " + std::to_string(c.head_dim));
-  }
-  c.rope_freq_base = static_cast<float>(gguf.get_float("llama.rope.freq_base").value_or(10000.0));
-  c.rms_eps = static_cast<float>(
-      gguf.get_float("llama.attention.layer_norm_rms_epsilon").value_or(1e-5));
-  if (!(c.rope_freq_base > 0.0f) || !(c.rms_eps > 0.0f)) {
-    return corrupt(gguf.name() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
-  }
-  c.pooling_type = static_cast<int>(gguf.get_int("llama.pooling_type").value_or(1));
-  if (c.pooling_type < 0 || c.pooling_type > 4) {
-    return corrupt(gguf.name() + ": llama.pooling_type " + std::to_string(c.pooling_type) + " is not 0 to 4");
-  }
-  auto matryoshka = gguf.get_int_array("llama.matryoshka_dimensions");
-  c.matryoshka = matryoshka && !matryoshka->empty();
-  return c;
+  return w;
 }
 
 void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) {
@@ -121,35 +136,45 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) 
   for (int i = 0; i < n; i++) out[i] = weight[i] * (ss * x[i]);
 }
 
-// cos and sin of the RoPE angles of one position: pos / freq_base^(i / rope_dim) for every even
-// i < rope_dim, computed once per row and shared by every head and layer.
-void rope_angles(float* cos_sin, int rope_dim, int pos, float freq_base) {
-  for (int i = 0; i < rope_dim; i += 2) {
-    float freq = 1.0f / std::pow(freq_base, static_cast<float>(i) / static_cast<float>(rope_dim));
-    float angle = static_cast<float>(pos) * freq;
-    cos_sin[i] = std::cos(angle);
-    cos_sin[i + 1] = std::sin(angle);
+// cos and sin of the RoPE angles of one position (see RopeParams), at cos_sin[2i] and
+// cos_sin[2i + 1] for frequency i, computed once per row and shared by every head and layer.
+void rope_angles(float* cos_sin, const RopeParams& r, int pos) {
+  for (int i = 0; i < r.dim / 2; i++) {
+    const double freq = std::pow(static_cast<double>(r.freq_base), -2.0 * i / r.dim);
+    const double factor = r.freq_factors.empty() ? 1.0 : r.freq_factors[i];
+    const double angle = static_cast<double>(pos) * r.freq_scale * freq / factor;
+    cos_sin[2 * i] = static_cast<float>(std::cos(angle) * r.attn_factor);
+    cos_sin[2 * i + 1] = static_cast<float>(std::sin(angle) * r.attn_factor);
   }
 }
 
-// Rotates consecutive pairs (x[2i], x[2i+1]) of the first rope_dim values of every head of
-// `src` into `dst` (which may be src); the rest of each head is copied.
-void rope(float* dst, const float* src, int n_heads, int head_dim, int rope_dim, const float* cos_sin) {
+// Rotates the first r.dim values of every head of `src` into `dst` (which may be src), pairing
+// them as r.style says; the rest of each head is copied.
+void rope(float* dst, const float* src, int n_heads, int head_dim, const RopeParams& r, const float* cos_sin) {
+  const int half = r.dim / 2;
+  const int step = r.style == RopeStyle::kPairs ? 2 : 1;      // from one pair to the next
+  const int partner = r.style == RopeStyle::kPairs ? 1 : half;  // from a value to its partner
   for (int h = 0; h < n_heads; h++) {
     const float* in = src + h * head_dim;
     float* out = dst + h * head_dim;
-    for (int i = 0; i < rope_dim; i += 2) {
-      float c = cos_sin[i], s = cos_sin[i + 1];
-      float a = in[i], b = in[i + 1];
-      out[i] = a * c - b * s;
-      out[i + 1] = a * s + b * c;
+    for (int i = 0; i < half; i++) {
+      const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+      const int j = i * step;
+      const float a = in[j], b = in[j + partner];
+      out[j] = a * c - b * s;
+      out[j + partner] = a * s + b * c;
     }
-    if (out != in) std::memcpy(out + rope_dim, in + rope_dim, (head_dim - rope_dim) * sizeof(float));
+    if (out != in) std::memcpy(out + r.dim, in + r.dim, (head_dim - r.dim) * sizeof(float));
   }
 }
 
 void add_rows(float* x, const float* y, int n) {
   for (int i = 0; i < n; i++) x[i] += y[i];
+}
+
+// x = c * tanh(x / c): Gemma 2's soft-capping.
+void softcap(float* x, int64_t n, float c) {
+  for (int64_t i = 0; i < n; i++) x[i] = c * std::tanh(x[i] / c);
 }
 
 // fn(r) for every activation row: across the pool for prefill, on the caller for a few rows
@@ -169,7 +194,7 @@ void for_rows(ThreadPool* pool, int64_t n, F&& fn) {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   TG_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(path));
-  TG_ASSIGN_OR_RETURN(ModelConfig config, read_config(gguf));
+  TG_ASSIGN_OR_RETURN(ModelConfig config, read_model_config(gguf));
   TG_ASSIGN_OR_RETURN(Vocabulary vocabulary, vocabulary_from_gguf(gguf));
   TG_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::create(std::move(vocabulary)));
 
@@ -184,29 +209,17 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   }
 
   std::unique_ptr<Model> model(new Model(std::move(gguf), config, std::move(tokenizer)));
-  const GgufFile& g = model->gguf_;
   const ModelConfig& c = model->config_;
-  const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
-  std::vector<std::vector<float>>& widened = model->widened_norms_;
-
-  TG_ASSIGN_OR_RETURN(model->token_embedding_, load_matrix(g, "token_embd.weight", c.vocab_size, c.dim));
+  const WeightLoader load(model->gguf_, c, model->widened_norms_);
+  TG_ASSIGN_OR_RETURN(model->token_embedding_, load.matrix("token_embd.weight", c.vocab_size, c.dim));
   for (int l = 0; l < c.n_layers; l++) {
-    std::string p = "blk." + std::to_string(l) + ".";
-    LayerWeights w;
-    TG_ASSIGN_OR_RETURN(w.attn_norm, load_vector(g, p + "attn_norm.weight", c.dim, widened));
-    TG_ASSIGN_OR_RETURN(w.wq, load_matrix(g, p + "attn_q.weight", c.dim, c.dim));
-    TG_ASSIGN_OR_RETURN(w.wk, load_matrix(g, p + "attn_k.weight", kv_dim, c.dim));
-    TG_ASSIGN_OR_RETURN(w.wv, load_matrix(g, p + "attn_v.weight", kv_dim, c.dim));
-    TG_ASSIGN_OR_RETURN(w.wo, load_matrix(g, p + "attn_output.weight", c.dim, c.dim));
-    TG_ASSIGN_OR_RETURN(w.ffn_norm, load_vector(g, p + "ffn_norm.weight", c.dim, widened));
-    TG_ASSIGN_OR_RETURN(w.w_gate, load_matrix(g, p + "ffn_gate.weight", c.ffn_dim, c.dim));
-    TG_ASSIGN_OR_RETURN(w.w_up, load_matrix(g, p + "ffn_up.weight", c.ffn_dim, c.dim));
-    TG_ASSIGN_OR_RETURN(w.w_down, load_matrix(g, p + "ffn_down.weight", c.dim, c.ffn_dim));
+    TG_ASSIGN_OR_RETURN(LayerWeights w, load_layer(load, c, l));
     model->layers_.push_back(w);
   }
-  TG_ASSIGN_OR_RETURN(model->output_norm_, load_vector(g, "output_norm.weight", c.dim, widened));
-  if (g.find_tensor("output.weight") != nullptr) {
-    TG_ASSIGN_OR_RETURN(model->output_, load_matrix(g, "output.weight", c.vocab_size, c.dim));
+  TG_ASSIGN_OR_RETURN(model->output_norm_, load.vector("output_norm.weight", c.dim));
+  // Gemma 2 always ties its output to the embedding (llama.cpp reads no output.weight for it).
+  if (load.has("output.weight") && c.arch != Architecture::kGemma2) {
+    TG_ASSIGN_OR_RETURN(model->output_, load.matrix("output.weight", c.vocab_size, c.dim));
   } else {
     model->output_ = model->token_embedding_;  // tied embeddings
   }
@@ -251,7 +264,9 @@ int64_t ForwardState::prepare(std::span<const SequenceBatchEntry> batch, KvCache
     }
   }
   const int64_t n = static_cast<int64_t>(row_pos_.size());
-  for (Rows* m : {&rope_cos_sin_, &x_, &xb_, &q_, &k_, &v_, &att_, &proj_, &gate_, &up_}) m->resize(n);
+  for (Rows* m : {&rope_cos_sin_, &rope_local_cos_sin_, &x_, &xb_, &q_, &k_, &v_, &att_, &proj_, &gate_, &up_}) {
+    m->resize(n);
+  }
   normed_.resize(static_cast<int64_t>(logit_rows_.size()));
   if (attention_.size() < static_cast<size_t>(threads)) attention_.resize(static_cast<size_t>(threads));
   for (AttentionScratch& a : attention_) {
@@ -259,7 +274,10 @@ int64_t ForwardState::prepare(std::span<const SequenceBatchEntry> batch, KvCache
     a.keys.resize(c.context_length);
     a.values.resize(c.context_length);
   }
-  for (int64_t r = 0; r < n; r++) rope_angles(rope_cos_sin_.row(r), c.rope_dim, row_pos_[r], c.rope_freq_base);
+  for (int64_t r = 0; r < n; r++) {
+    rope_angles(rope_cos_sin_.row(r), c.rope, row_pos_[r]);
+    if (c.sliding_window > 0) rope_angles(rope_local_cos_sin_.row(r), c.rope_local, row_pos_[r]);
+  }
   return n;
 }
 
@@ -281,25 +299,31 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, F
   output_logits(state, logits, pool);
 }
 
-// x = the embedding rows of the batch's tokens.
+// x = the embedding rows of the batch's tokens (times embedding_scale: Gemma).
 void Model::embed_tokens(std::span<const SequenceBatchEntry> batch, ForwardState& s) const {
   const size_t embd_row_bytes = row_bytes(token_embedding_.type, config_.dim);
   int64_t r = 0;
   for (const SequenceBatchEntry& entry : batch) {
     for (int32_t token : entry.tokens) {
       const auto* src = static_cast<const uint8_t*>(token_embedding_.data) + token * embd_row_bytes;
-      dequantize_row(token_embedding_.type, src, s.x_.row(r++), config_.dim);
+      float* x = s.x_.row(r++);
+      dequantize_row(token_embedding_.type, src, x, config_.dim);
+      if (config_.embedding_scale != 1.0f) {
+        for (int i = 0; i < config_.dim; i++) x[i] *= config_.embedding_scale;
+      }
     }
   }
 }
 
-// x += Wo attention(RoPE(Wq xb), RoPE(Wk xb), Wv xb), xb = rmsnorm(x) * attn_norm, causal over
-// each row's own sequence. The new keys and values go into the cache first: row r attends to
-// positions 0..pos(r), earlier steps' and earlier rows' of this batch alike.
+// x += post_norm(Wo attention(RoPE(norm_q(Wq xb + bq)), RoPE(norm_k(Wk xb + bk)), Wv xb + bv)),
+// xb = rmsnorm(x) * attn_norm, causal over each row's own sequence (within the window on a
+// sliding layer); the biases, head norms and post norm only where the model has them. The
+// new keys and values go into the cache first: row r attends to positions up to pos(r),
+// earlier steps' and earlier rows' of this batch alike.
 void Model::attention_block(const LayerWeights& w, int layer, int64_t n, ForwardState& s,
                             ThreadPool* pool) const {
   const ModelConfig& c = config_;
-  const int dim = c.dim, hd = c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
+  const int dim = c.dim, hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
   const int heads_per_kv = c.n_heads / c.n_kv_heads;
 
   for_rows(pool, n, [&](int64_t r) { rmsnorm(s.xb_.row(r), s.x_.row(r), w.attn_norm, dim, c.rms_eps); });
@@ -307,29 +331,47 @@ void Model::attention_block(const LayerWeights& w, int layer, int64_t n, Forward
   float* const qkv_out[] = {s.q_.data(), s.k_.data(), s.v_.data()};
   matmul_group(qkv, s.xb_.data(), n, qkv_out, pool);
 
-  // RoPE on the queries in place, and on the keys on their way into the cache.
+  // Biases, head norms and RoPE on the queries in place, and on the keys on their way into
+  // the cache.
+  const RopeParams& rope_params = c.rope_of(layer);
+  ForwardState::Rows& cos_sin = c.is_sliding(layer) ? s.rope_local_cos_sin_ : s.rope_cos_sin_;
   for_rows(pool, n, [&](int64_t r) {
+    float* q = s.q_.row(r);
+    float* k = s.k_.row(r);
+    float* v = s.v_.row(r);
+    if (w.bq != nullptr) {
+      add_rows(q, w.bq, q_dim);
+      add_rows(k, w.bk, kv_dim);
+      add_rows(v, w.bv, kv_dim);
+    }
+    if (w.q_norm != nullptr) {
+      for (int h = 0; h < c.n_heads; h++) rmsnorm(q + h * hd, q + h * hd, w.q_norm, hd, c.rms_eps);
+      for (int h = 0; h < c.n_kv_heads; h++) rmsnorm(k + h * hd, k + h * hd, w.k_norm, hd, c.rms_eps);
+    }
     const SequenceKv& kv = s.sequences_[s.row_entry_[r]];
     const int pos = s.row_pos_[r];
-    const float* cos_sin = s.rope_cos_sin_.row(r);
-    rope(s.q_.row(r), s.q_.row(r), c.n_heads, hd, c.rope_dim, cos_sin);
-    rope(kv.key(layer, pos), s.k_.row(r), c.n_kv_heads, hd, c.rope_dim, cos_sin);
-    std::memcpy(kv.value(layer, pos), s.v_.row(r), kv_dim * sizeof(float));
+    rope(q, q, c.n_heads, hd, rope_params, cos_sin.row(r));
+    rope(kv.key(layer, pos), k, c.n_kv_heads, hd, rope_params, cos_sin.row(r));
+    std::memcpy(kv.value(layer, pos), v, kv_dim * sizeof(float));
   });
 
   // One task per row and KV head, covering the query heads that share it; each is computed
   // the same way whichever thread runs it.
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int window = c.is_sliding(layer) ? c.sliding_window : 0;
   auto attend = [&](int64_t begin, int64_t end, int thread) {
     ForwardState::AttentionScratch& scratch = s.attention_[static_cast<size_t>(thread)];
     for (int64_t task = begin; task < end; task++) {
       const int64_t r = task / c.n_kv_heads;
       const int kv_head = static_cast<int>(task % c.n_kv_heads);
-      const int n_pos = s.row_pos_[r] + 1;
-      s.sequences_[s.row_entry_[r]].gather(layer, n_pos, kv_head * hd, scratch.keys.data(), scratch.values.data());
+      const int pos = s.row_pos_[r];
+      const int first = window > 0 ? std::max(0, pos - window + 1) : 0;
+      const int n_pos = pos + 1 - first;
+      s.sequences_[s.row_entry_[r]].gather(layer, first, n_pos, kv_head * hd, scratch.keys.data(),
+                                           scratch.values.data());
       const int first_head = kv_head * heads_per_kv;
-      attention(s.q_.row(r) + first_head * hd, heads_per_kv, hd, scale, scratch.keys.data(),
-                scratch.values.data(), n_pos, scratch.scores.data(), s.att_.row(r) + first_head * hd);
+      attention(s.q_.row(r) + first_head * hd, heads_per_kv, hd, c.attention_scale, c.attn_softcap,
+                scratch.keys.data(), scratch.values.data(), n_pos, scratch.scores.data(),
+                s.att_.row(r) + first_head * hd);
     }
   };
   if (pool != nullptr) {
@@ -339,22 +381,39 @@ void Model::attention_block(const LayerWeights& w, int layer, int64_t n, Forward
   }
 
   matmul(w.wo, s.att_.data(), n, s.proj_.data(), pool);
-  for_rows(pool, n, [&](int64_t r) { add_rows(s.x_.row(r), s.proj_.row(r), dim); });
+  add_block_output(w.attn_post_norm, n, s, pool);
 }
 
-// x += W_down (silu(W_gate xb) * W_up xb), xb = rmsnorm(x) * ffn_norm.
+// x += W_down (act(W_gate xb) * W_up xb), xb = rmsnorm(x) * ffn_norm, act = silu or GELU
+// (tanh form), normed again before the residual where the model has a post norm.
 void Model::feed_forward_block(const LayerWeights& w, int64_t n, ForwardState& s, ThreadPool* pool) const {
   const ModelConfig& c = config_;
   for_rows(pool, n, [&](int64_t r) { rmsnorm(s.xb_.row(r), s.x_.row(r), w.ffn_norm, c.dim, c.rms_eps); });
   const WeightMatrix gate_up[] = {w.w_gate, w.w_up};
   float* const gate_up_out[] = {s.gate_.data(), s.up_.data()};
   matmul_group(gate_up, s.xb_.data(), n, gate_up_out, pool);
-  for_rows(pool, n, [&](int64_t r) { silu_mul(s.gate_.row(r), s.up_.row(r), c.ffn_dim); });
+  for_rows(pool, n, [&](int64_t r) {
+    if (c.activation == Activation::kGeluTanh) {
+      gelu_tanh_mul(s.gate_.row(r), s.up_.row(r), c.ffn_dim);
+    } else {
+      silu_mul(s.gate_.row(r), s.up_.row(r), c.ffn_dim);
+    }
+  });
   matmul(w.w_down, s.gate_.data(), n, s.proj_.data(), pool);
-  for_rows(pool, n, [&](int64_t r) { add_rows(s.x_.row(r), s.proj_.row(r), c.dim); });
+  add_block_output(w.ffn_post_norm, n, s, pool);
 }
 
-// logits = W_out rmsnorm(x) * output_norm, for the rows whose logits were asked for only.
+// x += proj, normed by post_norm first when there is one (Gemma).
+void Model::add_block_output(const float* post_norm, int64_t n, ForwardState& s, ThreadPool* pool) const {
+  const ModelConfig& c = config_;
+  for_rows(pool, n, [&](int64_t r) {
+    if (post_norm != nullptr) rmsnorm(s.proj_.row(r), s.proj_.row(r), post_norm, c.dim, c.rms_eps);
+    add_rows(s.x_.row(r), s.proj_.row(r), c.dim);
+  });
+}
+
+// logits = W_out rmsnorm(x) * output_norm, for the rows whose logits were asked for only,
+// soft-capped where the model says (Gemma 2).
 void Model::output_logits(ForwardState& s, std::vector<float>& logits, ThreadPool* pool) const {
   const ModelConfig& c = config_;
   const int64_t m = static_cast<int64_t>(s.logit_rows_.size());
@@ -363,6 +422,7 @@ void Model::output_logits(ForwardState& s, std::vector<float>& logits, ThreadPoo
   const size_t old_size = logits.size();
   logits.resize(old_size + static_cast<size_t>(m) * c.vocab_size);
   matmul(output_, s.normed_.data(), m, logits.data() + old_size, pool);
+  if (c.final_softcap > 0.0f) softcap(logits.data() + old_size, m * c.vocab_size, c.final_softcap);
 }
 
 }  // namespace tokengrid::engine

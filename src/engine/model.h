@@ -1,4 +1,5 @@
-// Model: a Llama-family transformer loaded from GGUF, and its forward pass over a batch.
+// Model: a decoder-only transformer loaded from GGUF (the architectures of model_config.h),
+// and its forward pass over a batch.
 //
 // The forward pass takes several sequences at once, each with new tokens at consecutive
 // positions starting at `start_pos`, whose earlier keys and values already sit in the KV cache
@@ -19,31 +20,12 @@
 #include "engine/huge_pages.h"
 #include "engine/kv_cache.h"
 #include "engine/matmul.h"
+#include "engine/model_config.h"
 #include "engine/tokenizer.h"
 
 namespace tokengrid::engine {
 
 class ThreadPool;
-
-struct ModelConfig {
-  std::string name;
-  int dim = 0;          // embedding length
-  int ffn_dim = 0;      // feed-forward length
-  int n_layers = 0;
-  int n_heads = 0;
-  int n_kv_heads = 0;   // grouped-query attention: n_heads is a multiple of it
-  int head_dim = 0;     // dim / n_heads
-  int vocab_size = 0;
-  int context_length = 0;
-  int rope_dim = 0;     // leading dimensions of each head that RoPE rotates
-  float rope_freq_base = 10000.0f;
-  float rms_eps = 1e-5f;
-  // Embeddings: GGUF `llama.pooling_type` (0 none, 1 mean, 2 cls, 3 last, 4 rank; absent:
-  // mean), and whether `llama.matryoshka_dimensions` says prefixes of an embedding are
-  // embeddings too.
-  int pooling_type = 1;
-  bool matryoshka = false;
-};
 
 struct SequenceBatchEntry {
   std::span<const int32_t> tokens;       // new tokens, at positions start_pos, start_pos + 1, ...
@@ -95,14 +77,15 @@ class ForwardState {
   std::vector<int> row_entry_;          // batch entry of row r
   std::vector<SequenceKv> sequences_;   // the cache rows of each batch entry
   std::vector<int64_t> logit_rows_;     // rows whose logits were asked for, in entry order
+  Rows rope_cos_sin_{config_.rope.dim};        // see rope_angles() in model.cpp
+  Rows rope_local_cos_sin_{config_.rope.dim};  // the same for sliding layers, where they differ
   std::vector<int64_t> hidden_rows_;    // rows of `hidden` entries, in entry order
-  Rows rope_cos_sin_{config_.rope_dim};  // see rope_angles() in model.cpp
   Rows x_{config_.dim};                 // the residual stream
   Rows xb_{config_.dim};                // x normalized, the input of a block's products
-  Rows q_{config_.dim};
-  Rows k_{config_.n_kv_heads * config_.head_dim};
-  Rows v_{config_.n_kv_heads * config_.head_dim};
-  Rows att_{config_.dim};               // attention output, the input of wo
+  Rows q_{config_.q_dim()};
+  Rows k_{config_.kv_dim()};
+  Rows v_{config_.kv_dim()};
+  Rows att_{config_.q_dim()};           // attention output, the input of wo
   Rows proj_{config_.dim};              // a block's output, added to x
   Rows gate_{config_.ffn_dim};
   Rows up_{config_.ffn_dim};
@@ -110,17 +93,26 @@ class ForwardState {
   std::vector<AttentionScratch> attention_;  // one per thread
 };
 
+// One decoder layer. Optional parts are null (or empty matrices) where the architecture or
+// the file has none; a fused QKV or gate-up tensor is loaded as views of its row ranges.
 struct LayerWeights {
   const float* attn_norm = nullptr;  // [dim]
-  WeightMatrix wq, wk, wv, wo;       // [dim x dim], [kv_dim x dim] twice, [dim x dim]
+  WeightMatrix wq, wk, wv, wo;       // [q_dim x dim], [kv_dim x dim] twice, [dim x q_dim]
+  const float* bq = nullptr;         // [q_dim] (Qwen 2), and the next two [kv_dim]
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* q_norm = nullptr;     // [head_dim] (Qwen 3, Gemma 3), and k_norm
+  const float* k_norm = nullptr;
+  const float* attn_post_norm = nullptr;  // [dim] (Gemma)
   const float* ffn_norm = nullptr;   // [dim]
   WeightMatrix w_gate, w_up, w_down; // [ffn x dim] twice, [dim x ffn]
+  const float* ffn_post_norm = nullptr;   // [dim] (Gemma)
 };
 
 class Model {
  public:
-  // Loads a GGUF file with general.architecture = "llama"; the weights stay memory-mapped,
-  // except the matrices a SIMD path here reads in the layout of pack_weights() (kernels.h:
+  // Loads a GGUF file of one of the architectures of model_config.h; the weights stay
+  // memory-mapped, except the matrices a SIMD path here reads in the layout of pack_weights() (kernels.h:
   // packed_layout_used), which are copied into it once.
   static Result<std::unique_ptr<Model>> load(const std::string& path);
 
@@ -141,6 +133,7 @@ class Model {
   void embed_tokens(std::span<const SequenceBatchEntry> batch, ForwardState& s) const;
   void attention_block(const LayerWeights& w, int layer, int64_t n, ForwardState& s, ThreadPool* pool) const;
   void feed_forward_block(const LayerWeights& w, int64_t n, ForwardState& s, ThreadPool* pool) const;
+  void add_block_output(const float* post_norm, int64_t n, ForwardState& s, ThreadPool* pool) const;
   void output_logits(ForwardState& s, std::vector<float>& logits, ThreadPool* pool) const;
 
   Model(GgufFile gguf, ModelConfig config, Tokenizer tokenizer)

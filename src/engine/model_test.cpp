@@ -13,6 +13,7 @@
 
 #include "engine/engine_test_util.h"
 #include "engine/generate.h"
+#include "engine/model_test_util.h"
 
 namespace tokengrid::engine {
 namespace {
@@ -268,38 +269,8 @@ class AnyModel : public ::testing::TestWithParam<std::string> {
 // The three prompts run together in one batch give bit-identical logits to each run alone.
 TEST_P(AnyModel, BatchedForwardEqualsSoloForward) {
   const ModelConfig& c = model_->config();
-  const int block_size = 16, blocks_per_seq = 4;
-  KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, block_size, 3 * blocks_per_seq);
-  ForwardState state(c);
-  std::vector<std::vector<int32_t>> tables(3);
-  for (int s = 0; s < 3; s++) {
-    for (int b = 0; b < blocks_per_seq; b++) tables[s].push_back(s * blocks_per_seq + b);
-  }
-  std::vector<float> solo;
-  for (int s = 0; s < 3; s++) {
-    SequenceBatchEntry e{prompts_[s], 0, tables[s], true};
-    model_->forward({&e, 1}, cache, state, solo);
-  }
-  std::vector<SequenceBatchEntry> batch;
-  for (int s = 2; s >= 0; s--) batch.push_back({prompts_[s], 0, tables[s], true});
-  std::vector<float> together;
-  model_->forward(batch, cache, state, together);
-  ASSERT_EQ(solo.size(), together.size());
-  // `together` holds the entries in reverse order; compare each sequence's rows.
-  const size_t v = static_cast<size_t>(c.vocab_size);
-  size_t solo_offset[3], offset = 0;
-  for (int s = 0; s < 3; s++) {
-    solo_offset[s] = offset;
-    offset += prompts_[s].size() * v;
-  }
-  offset = 0;
-  for (int s = 2; s >= 0; s--) {
-    size_t n = prompts_[s].size() * v;
-    for (size_t i = 0; i < n; i++) {
-      ASSERT_EQ(together[offset + i], solo[solo_offset[s] + i]) << "sequence " << s << " value " << i;
-    }
-    offset += n;
-  }
+  KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 16, 3 * 4);
+  expect_batch_invariant(*model_, cache, prompts_, 4);
 }
 
 // Decoding one token at a time must agree with prefilling the same tokens at once.
@@ -318,14 +289,7 @@ TEST_P(AnyModel, IncrementalDecodeEqualsPrefill) {
   std::vector<float> all;
   SequenceBatchEntry whole{tokens, 0, table, true};
   model_->forward({&whole, 1}, cache, state, all);
-  for (size_t i = 0; i < tokens.size(); i++) {
-    std::vector<float> one;
-    SequenceBatchEntry e{{&tokens[i], 1}, static_cast<int>(i), table, false};
-    model_->forward({&e, 1}, cache, state, one);
-    for (int k = 0; k < c.vocab_size; k++) {
-      ASSERT_NEAR(one[k], all[i * c.vocab_size + k], 1e-4f) << "position " << i;
-    }
-  }
+  expect_decode_equals_prefill(*model_, cache, tokens, table, all);
 }
 
 // A stop string held back at the end because a longer one could still follow must still stop

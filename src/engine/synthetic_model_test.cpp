@@ -91,6 +91,45 @@ TEST(SyntheticModel, KnowsTinyLlamaShape) {
   EXPECT_FALSE(find_synthetic_shape("no-such-shape"));
 }
 
+// Each tiny shape of another architecture loads as that architecture, with its chat family's
+// turn markers as control tokens, and generates.
+TEST(SyntheticModel, EveryArchitectureHasATinyShapeThatRuns) {
+  const std::vector<std::pair<std::string, Architecture>> tiny = {
+      {"tiny-llama3", Architecture::kLlama}, {"tiny-qwen2", Architecture::kQwen2},
+      {"tiny-qwen3", Architecture::kQwen3},  {"tiny-phi3", Architecture::kPhi3},
+      {"tiny-gemma2", Architecture::kGemma2}, {"tiny-gemma3", Architecture::kGemma3}};
+  for (const auto& [name, arch] : tiny) {
+    SCOPED_TRACE(name);
+    auto shape = find_synthetic_shape(name);
+    ASSERT_TRUE(shape);
+    const std::string path = temp_path(name);
+    ASSERT_TRUE(write_synthetic_model(*shape, TensorType::Q8_0, 2, path).is_ok());
+    auto model = Model::load(path);
+    ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+    EXPECT_EQ((*model)->config().arch, arch);
+    EXPECT_EQ((*model)->gguf().get_string("general.architecture"), architecture_name(arch));
+    const Tokenizer& t = (*model)->tokenizer();
+    const std::string marker = arch == Architecture::kLlama   ? "<|eot_id|>"
+                               : arch == Architecture::kPhi3  ? "<|end|>"
+                               : arch == Architecture::kQwen2 || arch == Architecture::kQwen3 ? "<|im_end|>"
+                                                                                             : "<end_of_turn>";
+    const std::vector<int32_t> ids = t.encode(marker, false, SpecialTokens::kRecognise);
+    ASSERT_EQ(ids.size(), 1u) << marker;
+    EXPECT_TRUE(t.is_control(ids[0]));
+    SamplingParams greedy;
+    greedy.temperature = 0.0f;
+    StopRules rules;
+    rules.max_tokens = 8;
+    rules.stop_at_eos = false;
+    auto out = generate(**model, t.encode("hello world", true), greedy, rules);
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    std::filesystem::remove(path);
+  }
+  EXPECT_EQ(find_synthetic_shape("qwen3-0.6b")->head_dim, 128);
+  EXPECT_EQ(find_synthetic_shape("gemma-3-1b")->sliding_window, 512);
+  EXPECT_EQ(find_synthetic_shape("phi-3-mini")->arch, Architecture::kPhi3);
+}
+
 TEST(SyntheticModel, CarriesARealVocabularyAndItsChatTemplate) {
   // A byte-level tokenizer.json: the 256 byte tokens, one merge, two added tokens.
   nlohmann::json vocab = nlohmann::json::object();

@@ -15,3 +15,13 @@ export function freePort() {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The official OpenAI client's class; exits 77 (CTest's skip) when the package is missing.
+export async function openAIOrSkip() {
+  try {
+    return (await import('openai')).default;
+  } catch {
+    console.log('# SKIP: the openai package is missing; run scripts/setup.sh (npm install in tests/node)');
+    process.exit(77);
+  }
+}

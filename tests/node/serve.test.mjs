@@ -13,8 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-import { freePort, sleep } from './ports.mjs';
+import { freePort, openAIOrSkip, sleep } from './ports.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -23,13 +22,7 @@ const MODEL = process.env.TOKENGRID_MODEL ?? path.join(repo, 'build/test-models/
 const KEY = 'sk-tokengrid-e2e';
 const BODY_LIMIT = 1 << 20;
 
-let OpenAI;
-try {
-  ({ default: OpenAI } = await import('openai'));
-} catch {
-  console.log('# SKIP: the openai package is missing; run scripts/setup.sh (npm install in tests/node)');
-  process.exit(77);
-}
+const OpenAI = await openAIOrSkip();
 if (!existsSync(BIN) || !existsSync(MODEL)) {
   console.log(`# SKIP: need ${BIN} and ${MODEL}`);
   process.exit(77);
