@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_depth.h"
+
 namespace tokengrid::http {
 
 using nlohmann::json;
@@ -95,6 +97,10 @@ std::optional<ApiError> read_string(const json& body, const char* key, std::stri
 
 // Parses the body as a JSON object.
 ApiResult<json> parse_object(std::string_view body) {
+  if (json_depth(body) > kMaxJsonDepth) {
+    return invalid_request("The request body nests arrays and objects more than " +
+                           std::to_string(kMaxJsonDepth) + " levels deep.");
+  }
   json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     return invalid_request(
@@ -218,6 +224,22 @@ ApiError invalid_request(std::string message, std::string param, std::string cod
   e.param = std::move(param);
   e.code = std::move(code);
   return e;
+}
+
+std::optional<ApiError> check_content_type(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  std::string type;
+  for (char c : media) type += lower(c);
+  if (content_type.empty() || type == "application/json" || type.ends_with("+json")) return std::nullopt;
+  std::string shown(content_type.substr(0, 100));
+  return invalid_request("Unsupported content type: '" + shown +
+                             "'. This API method only accepts 'application/json' requests, but you "
+                             "specified the header 'Content-Type: " +
+                             shown + "'. Please try again with a supported content type.",
+                         "", "unsupported_content_type");
 }
 
 std::string error_body(const ApiError& error) {
@@ -353,6 +375,16 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body) {
     return invalid_request("the number of prompts times 'n' may be at most 128", "n");
   }
   return request;
+}
+
+ApiResult<ChatRequest> parse_chat_request(const HttpRequest& request) {
+  if (auto e = check_content_type(request.headers.get("content-type"))) return *e;
+  return parse_chat_request(request.body);
+}
+
+ApiResult<CompletionRequest> parse_completion_request(const HttpRequest& request) {
+  if (auto e = check_content_type(request.headers.get("content-type"))) return *e;
+  return parse_completion_request(request.body);
 }
 
 // ---- responses -------------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 //     out-of-range values each come back as an ApiError (status 400, type
 //     invalid_request_error, the offending field in `param`).
 //   - Unknown fields are ignored; `null` means "not given" for every optional field.
+//   - A body nesting arrays and objects deeper than kMaxJsonDepth (core/json_depth.h) is
+//     refused before it is parsed, so no caller ever copies or serializes a hostile depth.
 //   - Ranges follow OpenAI: temperature 0..2, top_p 0..1, n 1..128, penalties -2..2,
 //     logit_bias -100..100, stop up to 4 sequences, chat top_logprobs 0..20 (needs logprobs),
 //     completions logprobs 0..20 (OpenAI documents 5; vLLM and tokengrid allow 20).
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "http/http_message.h"
 
 namespace tokengrid::http {
 
@@ -34,6 +37,10 @@ struct ApiError {
 };
 
 ApiError invalid_request(std::string message, std::string param = "", std::string code = "");
+// Refuses a request body whose Content-Type is not JSON, as OpenAI does (400,
+// code unsupported_content_type). application/json with parameters (charset) and any
+// "+json" type pass; so does an absent Content-Type, which clients sending JSON often omit.
+std::optional<ApiError> check_content_type(std::string_view content_type);
 // {"error": {"message", "type", "param", "code"}}
 std::string error_body(const ApiError& error);
 
@@ -84,6 +91,9 @@ struct CompletionRequest {
 
 ApiResult<ChatRequest> parse_chat_request(std::string_view body);
 ApiResult<CompletionRequest> parse_completion_request(std::string_view body);
+// The same from a whole HTTP request: its Content-Type is checked first.
+ApiResult<ChatRequest> parse_chat_request(const HttpRequest& request);
+ApiResult<CompletionRequest> parse_completion_request(const HttpRequest& request);
 
 // ---- responses -------------------------------------------------------------------------------
 
