@@ -158,7 +158,8 @@ void Gateway::Impl::handle_models(std::shared_ptr<http::HttpExchange> exchange) 
   nlohmann::json data = nlohmann::json::array();
   for (const std::string& model : served_models(config_.grid))
     data.push_back({{"id", model}, {"object", "model"}, {"created", 0}, {"owned_by", "tokengrid"}});
-  exchange->respond(http::HttpResponse::json(200, nlohmann::json{{"object", "list"}, {"data", data}}.dump()));
+  const nlohmann::json list = {{"object", "list"}, {"data", data}};
+  exchange->respond(http::HttpResponse::json(200, list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
 }
 
 void Gateway::Impl::handle_policy(std::shared_ptr<http::HttpExchange> exchange) {

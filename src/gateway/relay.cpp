@@ -4,6 +4,7 @@
 #include <cmath>
 #include <mutex>
 
+#include "core/json_depth.h"
 #include "http/openai_protocol.h"
 #include "http/sse.h"
 
@@ -43,10 +44,14 @@ json usage_with_footprint(json usage, const UsageRecord& r) {
   return usage;
 }
 
+// A token count a site reported: anything but a sane non-negative number counts as 0, so a
+// broken site cannot make the ledger or a key's budget go negative.
 int64_t usage_count(const json& usage, const char* field) {
   if (!usage.is_object()) return 0;
   auto it = usage.find(field);
-  return it != usage.end() && it->is_number() ? it->get<int64_t>() : 0;
+  if (it == usage.end() || !it->is_number()) return 0;
+  const double n = it->get<double>();
+  return n > 0 && n < 1e15 ? static_cast<int64_t>(n) : 0;
 }
 
 int64_t cached_count(const json& usage) {
@@ -168,6 +173,7 @@ void Relay::on_body(std::string_view piece) {
     on_event(data);
     if (done_) return;
   }
+  if (sse_.overflowed()) fail("the site sent a stream event over " + std::to_string(http::kMaxSseEventBytes >> 20) + " MiB");
 }
 
 void Relay::mark_first_token() {
@@ -179,7 +185,7 @@ void Relay::mark_first_token() {
 
 void Relay::on_event(const std::string& data) {
   if (data == "[DONE]") return;
-  const json chunk = json::parse(data, nullptr, false);
+  const json chunk = parse_json_bounded<json>(data);
   if (chunk.is_discarded() || !chunk.is_object()) return fail("the site sent a malformed stream chunk");
   if (chunk.contains("error")) return fail("the site reported an error inside the stream: " + data.substr(0, 200));
   if (upstream_id_.empty() && chunk.contains("id") && chunk["id"].is_string()) upstream_id_ = chunk["id"];
@@ -294,7 +300,7 @@ void Relay::finish_stream() {
 }
 
 void Relay::finish_whole() {
-  json answer = json::parse(body_, nullptr, false);
+  json answer = parse_json_bounded<json>(body_);
   if (answer.is_discarded() || !answer.is_object()) return fail("the site's answer is not a JSON object");
   const json usage = answer.contains("usage") ? answer["usage"] : json();
   UsageRecord record = meter(usage, 200);
@@ -311,7 +317,7 @@ void Relay::relay_site_error() {
   done_ = true;
   release(false);
   http::HttpResponse response = http::HttpResponse::json(upstream_status_, body_);
-  const json parsed = json::parse(body_, nullptr, false);
+  const json parsed = parse_json_bounded<json>(body_);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("error")) {
     http::ApiError e;
     e.status = upstream_status_ >= 400 ? upstream_status_ : 502;

@@ -533,7 +533,7 @@ void OpenAiService::Impl::handle_chat(std::shared_ptr<HttpExchange> exchange) {
     exchange->respond(transport_error(503, "The model is still loading; retry shortly."));
     return;
   }
-  ApiResult<ChatRequest> parsed = parse_chat_request(exchange->request().body);
+  ApiResult<ChatRequest> parsed = parse_chat_request(exchange->request());
   if (!parsed.is_ok()) {
     exchange->respond(error_response(parsed.error()));
     return;
@@ -552,7 +552,7 @@ void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> excha
     exchange->respond(transport_error(503, "The model is still loading; retry shortly."));
     return;
   }
-  ApiResult<CompletionRequest> parsed = parse_completion_request(exchange->request().body);
+  ApiResult<CompletionRequest> parsed = parse_completion_request(exchange->request());
   if (!parsed.is_ok()) {
     exchange->respond(error_response(parsed.error()));
     return;
