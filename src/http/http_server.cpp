@@ -155,6 +155,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Runs from a request's first byte until it is read; expiring, it cancels the read, which
   // is then answered 408 (the stream's own timeout would close the socket, leaving no answer).
   net::steady_timer request_timer_;
+  uint64_t request_number_ = 0;  // a timer that fires late for an earlier request does nothing
   bool request_timed_out_ = false;
   const bool counted_;
   void finish_exchange();
@@ -302,8 +303,8 @@ void Session::read_request_header() {
   stream_.expires_never();
   request_timed_out_ = false;
   request_timer_.expires_after(server_->options_.request_timeout);
-  request_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->closed_) return;
+  request_timer_.async_wait([self = shared_from_this(), number = ++request_number_](beast::error_code ec) {
+    if (ec || self->closed_ || number != self->request_number_) return;
     self->request_timed_out_ = true;
     beast::error_code ignored;
     self->stream_.socket().cancel(ignored);
@@ -384,6 +385,7 @@ void Session::on_body(beast::error_code ec) {
 
 void Session::dispatch_request() {
   request_timer_.cancel();
+  ++request_number_;
   auto message = parser_->release();
   parser_.reset();
   HttpRequest request;
@@ -510,6 +512,7 @@ void Session::write_next() {
 
 void Session::reject(int status, const std::string& message) {
   request_timer_.cancel();
+  ++request_number_;
   HttpResponse response = server_->error_response(status, message);
   if (status == 503) response.headers.set("Retry-After", "1");
   send(serialize_head(response.status, response.headers, false, response.body.size()) +
