@@ -180,12 +180,10 @@ int run_serve(int argc, char** argv) {
     served.vocab_size = tokenizer.vocab_size();
     served.chat_template =
         engine->model().gguf().get_string("tokenizer.chat_template").value_or("");
-    served.encode = [&tokenizer](const std::string& text, bool template_text) {
-      return tokenizer.encode(text, tokenizer.add_bos(),
-                              template_text ? engine::SpecialTokens::kRecognise
-                                            : engine::SpecialTokens::kPlainText);
+    served.encode = [&tokenizer](const std::string& text, std::span<const engine::TextRange> client_text) {
+      return tokenizer.encode_prompt(text, client_text);
     };
-    serve::ChatTemplateFamily family = serve::detect_chat_template(served.chat_template);
+    serve::ChatTemplateFamily family = serve::detect_chat_template(served.chat_template).family;
     std::string name = served.name;
     service.set_model(std::move(served));
     std::fprintf(stderr,

@@ -273,7 +273,7 @@ bool LlmEngine::advance(Active& a, std::span<float> logits) {
   const Tokenizer& tok = model_->tokenizer();
   SampleResult s = a.sampler.sample(logits, a.generated);
 
-  if (a.stop.stop_at_eos && s.token == tok.eos_id()) {
+  if (a.stop.stop_at_eos && tok.is_end_of_generation(s.token)) {
     bool stopped = false;
     a.emit_held(a.final_text(stopped));
     finish(a.id, FinishReason::kStop);

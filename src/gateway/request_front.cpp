@@ -101,6 +101,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpReq
       route == "/v1/chat/completions" ? kChatDefaultOutputTokens : kCompletionDefaultOutputTokens);
   e.prompt_tokens = parsed->prompt_tokens;
   e.max_output_tokens = static_cast<double>(per_choice) * parsed->options.n * parsed->prompts;
+  r.choices = parsed->options.n * parsed->prompts;
   e.prefix_hashes = PrefixIndex::block_hashes(parsed->prompt_text);
   r.id = http::new_response_id(route == "/v1/chat/completions" ? "chatcmpl" : "cmpl");
   return r;
@@ -133,19 +134,19 @@ Result<RelayRequest, http::HttpResponse> RequestFront::admit(const http::HttpReq
   if (!parsed.is_ok()) return parsed;
   RelayRequest r = std::move(parsed).value();
   r.wall_start_s = steady_seconds();
-  const double now = ctx_.signal_clock->now_unix_s();
-  const std::vector<grid::SiteState> states = ctx_.grid->states(r.estimate, now);
+  r.sequence = sequence_.fetch_add(1);
+  ctx_.retry_budget->request(r.wall_start_s);
+  Dispatch d = dispatch(ctx_, r.estimate, r.sequence);
   grid::RequestInfo info;
-  info.model = r.estimate.model;
-  info.user_region = r.estimate.region;
   info.prompt_tokens = r.estimate.prompt_tokens;
   info.expected_output_tokens = r.estimate.max_output_tokens;
-  info.sequence = sequence_.fetch_add(1);
-  auto reservation = reserve(r, states, info, now);
-  if (!reservation.is_ok()) return reservation.error();
+  auto reservation = reserve(r, d.states, info, ctx_.signal_clock->now_unix_s());
+  if (!reservation.is_ok()) {
+    if (d.admission.site >= 0) ctx_.grid->abandon(d.admission, r.estimate, false);
+    return reservation.error();
+  }
   r.reservation = *reservation;
-  const grid::Decision decision = policy_.get()->rank(info, states);
-  r.admission = ctx_.grid->admit(decision, states, r.estimate);
+  r.admission = d.admission;
   if (r.admission.site < 0) {
     ctx_.limiter->release(r.reservation);
     return api_error_response(503, r.admission.reason + ". Retry shortly.", "server_error", "grid_unavailable", "", 1);

@@ -123,7 +123,7 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   Router router_;
   MetricsRegistry metrics_;
   ServedModel model_;
-  ChatTemplateFamily chat_family_ = ChatTemplateFamily::kFallback;
+  ChatTemplate chat_template_;
   std::atomic<bool> model_ready_{false};
   std::mutex load_mutex_;
   std::string load_error_;
@@ -539,11 +539,11 @@ void OpenAiService::Impl::handle_chat(std::shared_ptr<HttpExchange> exchange) {
     return;
   }
   ChatRequest& request = parsed.value();
-  std::string text = render_chat(chat_family_, request.messages);
-  std::vector<int32_t> ids = served->encode(text, /*template_text=*/true);
+  const RenderedChat prompt = render_chat(chat_template_, request.messages);
+  std::vector<int32_t> ids = served->encode(prompt.text, prompt.contents);
   std::vector<std::vector<int32_t>> prompts(request.options.n, ids);
   generate(std::move(exchange), /*chat=*/true, std::move(prompts), request.options,
-           chat_stop_sequences(chat_family_), "messages");
+           chat_stop_sequences(chat_template_.family), "messages");
 }
 
 void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> exchange) {
@@ -560,7 +560,7 @@ void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> excha
   CompletionRequest& request = parsed.value();
   std::vector<std::vector<int32_t>> prompts;
   for (const Prompt& p : request.prompts) {
-    std::vector<int32_t> ids = p.is_token_ids ? p.token_ids : served->encode(p.text, false);
+    std::vector<int32_t> ids = p.is_token_ids ? p.token_ids : served->encode(p.text, std::vector<engine::TextRange>{{0, p.text.size()}});
     for (int k = 0; k < request.options.n; ++k) prompts.push_back(ids);
   }
   generate(std::move(exchange), /*chat=*/false, std::move(prompts), request.options, {}, "prompt");
@@ -768,7 +768,7 @@ HttpResponse OpenAiService::transport_error(int status, const std::string& messa
 
 void OpenAiService::set_model(ServedModel model) {
   impl_->model_ = std::move(model);
-  impl_->chat_family_ = detect_chat_template(impl_->model_.chat_template);
+  impl_->chat_template_ = detect_chat_template(impl_->model_.chat_template);
   impl_->model_ready_.store(true);
 }
 

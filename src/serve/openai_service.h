@@ -23,10 +23,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/tokenizer.h"
 #include "http/auth.h"
 #include "http/http_message.h"
 #include "http/metrics.h"
@@ -37,10 +39,11 @@ namespace tokengrid::serve {
 struct ServedModel {
   engine::Engine* engine = nullptr;  // not owned
   std::string name;                  // the "model" reported in responses
-  // Tokenizes prompt text, adding the beginning-of-sequence token when the model wants it.
-  // `template_text` is true for a rendered chat template, whose special-token markers
-  // (<|im_start|>, </s>, ...) should become those tokens; user text never gets that.
-  std::function<std::vector<int32_t>(const std::string& text, bool template_text)> encode;
+  // Tokenizes a prompt, adding the beginning-of-sequence token when the model wants it. The
+  // special-token markers (<|im_start|>, </s>, ...) the server wrote become those tokens; the
+  // `client_text` ranges (what the client sent: message contents, a completion prompt) never
+  // get that (engine::Tokenizer::encode_prompt).
+  std::function<std::vector<int32_t>(const std::string& text, std::span<const engine::TextRange> client_text)> encode;
   int vocab_size = 0;
   std::string chat_template;  // GGUF tokenizer.chat_template; empty selects the fallback
 };

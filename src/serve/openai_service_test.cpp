@@ -170,7 +170,7 @@ class CountingEngine : public engine::Engine {
 };
 
 // Byte-level "tokenizer": BOS (1) then one id per byte, folded into the vocabulary.
-std::vector<int32_t> encode_bytes(const std::string& text, bool = false) {
+std::vector<int32_t> encode_bytes(const std::string& text, std::span<const engine::TextRange> = {}) {
   std::vector<int32_t> ids{1};
   for (unsigned char c : text) ids.push_back(c + 3);
   return ids;
