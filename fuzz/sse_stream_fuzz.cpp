@@ -1,8 +1,9 @@
-// Server-Sent Events as the gateway reads a site's stream: http::SseParser fed arbitrary bytes
-// in pieces split where the input's first four bytes say (pieces of 1 to 256 bytes, cycling),
-// as a network delivers them. The events must be the same as from one whole feed, and each
-// event's data goes through what the relay does with a chunk: a bounded parse, a copy, an edit
-// and a serialization.
+// A site's event stream as the gateway's relay reads it: http::SseParser fed arbitrary bytes in
+// pieces split where the input's first four bytes say (1 to 256 bytes, cycling), as a network
+// delivers them; the events must be the same as from one whole feed. Each event then goes
+// through the relay's chunk handling (relay.cpp): the bounded parse, read_chunk() taking out
+// the usage and tokengrid's token ids, the AnswerAssembler for clients that did not ask for a
+// stream, and the serialization of what is sent on.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -12,17 +13,30 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_depth.h"
+#include "gateway/answer_assembler.h"
+#include "gateway/stream_chunk.h"
 #include "http/sse.h"
 
 namespace {
 
-void relay_event(const std::string& data) {
-  if (data == "[DONE]") return;
-  nlohmann::ordered_json chunk = tokengrid::parse_json_bounded<nlohmann::ordered_json>(data);
-  if (!chunk.is_object()) return;
-  nlohmann::ordered_json stripped = chunk;
-  stripped.erase("usage");
-  (void)stripped.dump();
+using json = nlohmann::ordered_json;
+
+void relay_events(const std::vector<std::string>& events, bool chat) {
+  tokengrid::gateway::AnswerAssembler assembler(chat);
+  std::vector<int32_t> prompt_ids;
+  json usage;
+  for (const std::string& data : events) {
+    if (data == "[DONE]") continue;
+    json chunk = tokengrid::parse_json_bounded<json>(data);
+    if (!chunk.is_object() || chunk.contains("error")) return;  // the relay fails the attempt
+    const tokengrid::gateway::ChunkReading r = tokengrid::gateway::read_chunk(chunk, prompt_ids);
+    if (r.usage.is_object()) usage = r.usage;
+    if (!r.has_choices) continue;
+    assembler.add(chunk);
+    if (chunk.contains("id")) chunk["id"] = "chatcmpl-gateway";
+    (void)chunk.dump();
+  }
+  (void)assembler.answer("chatcmpl-gateway", 1, "tiny", usage).dump();
 }
 
 }  // namespace
@@ -43,6 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     at += n;
   }
   if (got != expected) std::abort();
-  for (const std::string& event : got) relay_event(event);
+  relay_events(got, /*chat=*/true);
+  relay_events(got, /*chat=*/false);
   return 0;
 }
