@@ -551,7 +551,7 @@ std::optional<ApiError> read_tool_choice(const json& body, ChatRequest& request)
       return invalid_request("'tool_choice' must be none, auto, required or a function; got '" + v + "'", "tool_choice");
     }
     request.tool_choice.mode = v == "auto" ? ToolChoice::Mode::kAuto : ToolChoice::Mode::kRequired;
-  } else if (it->is_object() && it->value("type", "") == "function" && it->contains("function") &&
+  } else if (it->is_object() && it->contains("type") && (*it)["type"] == "function" && it->contains("function") &&
              (*it)["function"].is_object() && (*it)["function"].contains("name") && (*it)["function"]["name"].is_string()) {
     request.tool_choice.mode = ToolChoice::Mode::kFunction;
     request.tool_choice.name = (*it)["function"]["name"].get<std::string>();
