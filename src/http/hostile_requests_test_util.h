@@ -50,6 +50,76 @@ inline std::vector<HostileBody> hostile_options(const std::string& base) {
   };
 }
 
+// response_format and vLLM's guided_* fields, refused while the body is read, added to `base`.
+inline std::vector<HostileBody> hostile_formats(const std::string& base) {
+  auto with = [&base](const std::string& field) { return base.substr(0, base.size() - 1) + ", " + field + "}"; };
+  return {
+      {"response_format as a string", with(R"("response_format": "json")"), "response_format"},
+      {"response_format without a type", with(R"("response_format": {})"), "response_format.type"},
+      {"response_format of type 5", with(R"("response_format": {"type": 5})"), "response_format.type"},
+      {"an unknown response_format type", with(R"("response_format": {"type": "yaml"})"), "response_format.type"},
+      {"json_schema without json_schema", with(R"("response_format": {"type": "json_schema"})"),
+       "response_format.json_schema"},
+      {"a schema of a number", with(R"("response_format": {"type": "json_schema", "json_schema": {"schema": 5}})"),
+       "response_format.json_schema.schema"},
+      {"a schema name of a list",
+       with(R"("response_format": {"type": "json_schema", "json_schema": {"name": [], "schema": {}}})"),
+       "response_format.json_schema.name"},
+      {"strict as a string",
+       with(R"("response_format": {"type": "json_schema", "json_schema": {"strict": "yes", "schema": {}}})"),
+       "response_format.json_schema.strict"},
+      {"a regex of a number", with(R"("response_format": {"type": "regex", "regex": 5})"), "response_format.regex"},
+      {"guided_json of broken text", with(R"("guided_json": "{\"type\": ")"), "guided_json"},
+      {"guided_json of a number", with(R"("guided_json": 5)"), "guided_json"},
+      {"guided_regex of a list", with(R"("guided_regex": ["a"])"), "guided_regex"},
+      {"an empty guided_choice", with(R"("guided_choice": [])"), "guided_choice"},
+      {"guided_choice of numbers", with(R"("guided_choice": [1, 2])"), "guided_choice"},
+      {"two formats at once", with(R"("response_format": {"type": "json_object"}, "guided_regex": "a+")"),
+       "guided_regex"},
+      {"guided_grammar", with(R"("guided_grammar": "root ::= \"a\"")"), "guided_grammar"},
+  };
+}
+
+// Chat tools and tool_choice, and the tool turns of a conversation, added to `base`.
+inline std::vector<HostileBody> hostile_tools(const std::string& base) {
+  auto with = [&base](const std::string& field) { return base.substr(0, base.size() - 1) + ", " + field + "}"; };
+  const std::string f = R"({"type": "function", "function": {"name": "f"}})";
+  std::string many;
+  for (int i = 0; i < 129; ++i) {
+    many += (i ? ", " : "") + std::string(R"({"type": "function", "function": {"name": "f)") + std::to_string(i) + ""}}";
+  }
+  return {
+      {"tools as an object", with(R"("tools": {})"), "tools"},
+      {"a tool of a string", with(R"("tools": ["f"])"), "tools[0]"},
+      {"a retrieval tool", with(R"("tools": [{"type": "retrieval"}])"), "tools[0].type"},
+      {"a tool without a function", with(R"("tools": [{"type": "function"}])"), "tools[0].function"},
+      {"a function name with a space", with(R"("tools": [{"type": "function", "function": {"name": "a b"}}])"),
+       "tools[0].function.name"},
+      {"a function name of 65 letters",
+       with(R"("tools": [{"type": "function", "function": {"name": ")" + std::string(65, 'a') + ""}}])"),
+       "tools[0].function.name"},
+      {"a function name of a number", with(R"("tools": [{"type": "function", "function": {"name": 5}}])"),
+       "tools[0].function.name"},
+      {"parameters of a string",
+       with(R"("tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}])"),
+       "tools[0].function.parameters"},
+      {"strict of a number", with(R"("tools": [{"type": "function", "function": {"name": "f", "strict": 1}}])"),
+       "tools[0].function.strict"},
+      {"one function twice", with(R"("tools": [)" + f + ", " + f + "]"), "tools"},
+      {"129 tools", with(R"("tools": [)" + many + "]"), "tools"},
+      {"tool_choice without tools", with(R"("tool_choice": "required")"), "tool_choice"},
+      {"an unknown tool_choice", with(R"("tools": [)" + f + R"(], "tool_choice": "always")"), "tool_choice"},
+      {"tool_choice of a number", with(R"("tools": [)" + f + R"(], "tool_choice": 1)"), "tool_choice"},
+      {"tool_choice of type 5", with(R"("tools": [)" + f + R"(], "tool_choice": {"type": 5})"), "tool_choice"},
+      {"tool_choice naming no tool",
+       with(R"("tools": [)" + f + R"(], "tool_choice": {"type": "function", "function": {"name": "g"}})"),
+       "tool_choice"},
+      {"parallel_tool_calls of a string", with(R"("tools": [)" + f + R"(], "parallel_tool_calls": "no")"),
+       "parallel_tool_calls"},
+      {"the deprecated functions", with(R"("functions": [{"name": "f"}])"), "functions"},
+  };
+}
+
 // Bodies that are not a request at all.
 inline std::vector<HostileBody> hostile_documents() {
   return {
@@ -81,9 +151,22 @@ inline std::vector<HostileBody> hostile_chat_bodies() {
            {"invalid UTF-8 in content", "{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"\xff\xfe\"}]}",
             ""},
            {"model as a number", R"({"model": 5, "messages": [{"role": "user", "content": "hi"}]})", "model"},
+           {"a tool message without its call id", R"({"messages": [{"role": "tool", "content": "20C"}]})",
+            "messages[0].tool_call_id"},
+           {"tool_calls of an object", R"({"messages": [{"role": "assistant", "tool_calls": {}}]})",
+            "messages[0].tool_calls"},
+           {"a tool call without a function", R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c"}]}]})",
+            "messages[0].tool_calls[0].function"},
+           {"a tool call name of a number",
+            R"({"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": 1}}]}]})",
+            "messages[0].tool_calls[0].function.name"},
+           {"the function role", R"({"messages": [{"role": "function", "content": "x"}]})", "messages[0].role"},
+           {"echo in chat", R"({"messages": [{"role": "user", "content": "x"}], "echo": true})", "echo"},
        })
     out.push_back(std::move(b));
   for (HostileBody& b : hostile_options(base)) out.push_back(std::move(b));
+  for (HostileBody& b : hostile_formats(base)) out.push_back(std::move(b));
+  for (HostileBody& b : hostile_tools(base)) out.push_back(std::move(b));
   return out;
 }
 
@@ -105,9 +188,56 @@ inline std::vector<HostileBody> hostile_completion_bodies() {
             }() + "]}",
             "prompt"},
            {"invalid UTF-8 in the prompt", "{\"model\": \"tiny\", \"prompt\": \"\xc0\xaf\"}", ""},
+           {"suffix of a number", R"({"prompt": "def f(", "suffix": 5})", "suffix"},
+           {"invalid UTF-8 in the suffix", "{\"prompt\": \"a\", \"suffix\": \"\xed\xa0\x80\"}", ""},
+           {"echo with suffix", R"({"prompt": "a", "suffix": "b", "echo": true})", "echo"},
+           {"echo with logprobs", R"({"prompt": "a", "echo": true, "logprobs": 1})", "echo"},
+           {"echo of a string", R"({"prompt": "a", "echo": "yes"})", "echo"},
+           {"best_of below n", R"({"prompt": "a", "n": 3, "best_of": 2})", "best_of"},
+           {"best_of with a stream", R"({"prompt": "a", "best_of": 2, "stream": true})", "best_of"},
+           {"best_of 2^64", R"({"prompt": "a", "best_of": 18446744073709551616})", "best_of"},
+           {"best_of 21", R"({"prompt": "a", "best_of": 21})", "best_of"},
+           {"best_of times prompts over 128", R"({"prompt": [)" + [] {
+              std::string list;
+              for (int i = 0; i < 7; ++i) list += (i ? ", " : "") + std::string("\"p\"");
+              return list;
+            }() + R"(], "best_of": 20})",
+            "best_of"},
        })
     out.push_back(std::move(b));
   for (HostileBody& b : hostile_options(base)) out.push_back(std::move(b));
+  for (HostileBody& b : hostile_formats(base)) out.push_back(std::move(b));
+  return out;
+}
+
+inline std::vector<HostileBody> hostile_embedding_bodies() {
+  std::vector<HostileBody> out = hostile_documents();
+  std::string many;
+  for (int i = 0; i < 2049; ++i) many += (i ? ", " : "") + std::string("\"e\"");
+  for (HostileBody& b : std::vector<HostileBody>{
+           {"no input", R"({"model": "tiny"})", "input"},
+           {"input of an object", R"({"input": {}})", "input"},
+           {"input of a number", R"({"input": 5})", "input"},
+           {"an empty input list", R"({"input": []})", "input"},
+           {"an empty string", R"({"input": ""})", "input"},
+           {"an empty string in a list", R"({"input": ["a", ""]})", "input"},
+           {"2049 inputs", R"({"input": [)" + many + "]}", "input"},
+           {"a negative token id", R"({"input": [[1, -1]]})", "input"},
+           {"a token id of 2^64", R"({"input": [18446744073709551616]})", "input"},
+           {"an empty token id list", R"({"input": [[]]})", "input"},
+           {"mixed input list", R"({"input": ["a", 5]})", "input"},
+           {"invalid UTF-8 in the input", "{\"input\": \"\xf8\x88\x80\x80\x80\"}", ""},
+           {"encoding_format of a number", R"({"input": "a", "encoding_format": 1})", "encoding_format"},
+           {"an unknown encoding_format", R"({"input": "a", "encoding_format": "hex"})", "encoding_format"},
+           {"dimensions 0", R"({"input": "a", "dimensions": 0})", "dimensions"},
+           {"dimensions 2^64", R"({"input": "a", "dimensions": 18446744073709551616})", "dimensions"},
+           {"dimensions 1.5", R"({"input": "a", "dimensions": 1.5})", "dimensions"},
+           {"dimensions of a string", R"({"input": "a", "dimensions": "8"})", "dimensions"},
+           {"model of a list", R"({"model": [], "input": "a"})", "model"},
+           {"user of a number", R"({"input": "a", "user": 1})", "user"},
+           {"deep nesting in an unknown field", R"({"input": "a", "x": )" + deeply_nested(200000) + "}", ""},
+       })
+    out.push_back(std::move(b));
   return out;
 }
 
