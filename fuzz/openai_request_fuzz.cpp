@@ -1,7 +1,7 @@
 // The OpenAI request parsing of every route that takes a body, on arbitrary bytes: POST
-// /v1/chat/completions and /v1/completions (openai_protocol.h, shared by `tokengrid serve` and
-// the gateway) and the gateway's POST /v1/grid/policy. Each input is read as the body of all
-// three. A refusal must be OpenAI's 400 error, and a body that is accepted must survive what
+// /v1/chat/completions, /v1/completions and /v1/embeddings (openai_protocol.h, shared by
+// `tokengrid serve` and the gateway) and the gateway's POST /v1/grid/policy. Each input is read
+// as the body of all four (structured_output_fuzz.cpp compiles the formats and tools). A refusal must be OpenAI's 400 error, and a body that is accepted must survive what
 // the gateway does with it before forwarding: parsed again, copied, changed and serialized.
 #include <cstdint>
 #include <cstdlib>
@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto chat = tokengrid::http::parse_chat_request(request);
   if (chat.is_ok()) {
-    if (chat->messages.empty() || chat->options.n < 1) std::abort();
+    if (chat->messages.empty() || chat->options.n < 1 || chat->tools.size() > 128) std::abort();
     forward_like_the_gateway(request.body);
   } else {
     check_refusal(chat.error());
@@ -51,6 +51,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     forward_like_the_gateway(request.body);
   } else {
     check_refusal(completion.error());
+  }
+  auto embedding = tokengrid::http::parse_embedding_request(request);
+  if (embedding.is_ok()) {
+    if (embedding->inputs.empty() || embedding->inputs.size() > 2048) std::abort();
+    if (embedding->dimensions && *embedding->dimensions < 1) std::abort();
+  } else {
+    check_refusal(embedding.error());
   }
   auto policy = tokengrid::gateway::parse_policy_switch(request);
   if (!policy.is_ok()) check_refusal(policy.error());
