@@ -86,7 +86,7 @@ inline std::vector<HostileBody> hostile_tools(const std::string& base) {
   const std::string f = R"({"type": "function", "function": {"name": "f"}})";
   std::string many;
   for (int i = 0; i < 129; ++i) {
-    many += (i ? ", " : "") + std::string(R"({"type": "function", "function": {"name": "f)") + std::to_string(i) + ""}}";
+    many += (i ? ", " : "") + std::string(R"({"type": "function", "function": {"name": "f)") + std::to_string(i) + "\"}}";
   }
   return {
       {"tools as an object", with(R"("tools": {})"), "tools"},
@@ -96,7 +96,7 @@ inline std::vector<HostileBody> hostile_tools(const std::string& base) {
       {"a function name with a space", with(R"("tools": [{"type": "function", "function": {"name": "a b"}}])"),
        "tools[0].function.name"},
       {"a function name of 65 letters",
-       with(R"("tools": [{"type": "function", "function": {"name": ")" + std::string(65, 'a') + ""}}])"),
+       with(R"("tools": [{"type": "function", "function": {"name": ")" + std::string(65, 'a') + "\"}}])"),
        "tools[0].function.name"},
       {"a function name of a number", with(R"("tools": [{"type": "function", "function": {"name": 5}}])"),
        "tools[0].function.name"},
