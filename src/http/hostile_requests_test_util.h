@@ -96,7 +96,7 @@ inline std::vector<HostileBody> hostile_tools(const std::string& base) {
       {"a function name with a space", with(R"("tools": [{"type": "function", "function": {"name": "a b"}}])"),
        "tools[0].function.name"},
       {"a function name of 65 letters",
-       with(R"("tools": [{"type": "function", "function": {"name": ")" + std::string(65, 'a') + "\"}}])"),
+       with(R"("tools": [{"type": "function", "function": {"name": ")" + std::string(65, 'a') + "\"}}]"),
        "tools[0].function.name"},
       {"a function name of a number", with(R"("tools": [{"type": "function", "function": {"name": 5}}])"),
        "tools[0].function.name"},

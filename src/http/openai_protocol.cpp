@@ -555,7 +555,7 @@ std::optional<ApiError> read_tool(const json& t, const std::string& param, Tool&
   }
   auto fn = t.find("function");
   if (fn == t.end() || !fn->is_object()) return invalid_request("'" + param + ".function' must be an object", param + ".function");
-  TG_API_CHECK(read_string(*fn, "name", tool.name));
+  if (auto name = fn->find("name"); name != fn->end() && name->is_string()) tool.name = name->get<std::string>();
   if (!valid_function_name(tool.name)) {
     return invalid_request("'" + param + ".function.name' must be 1 to 64 letters, digits, '_' or '-'",
                            param + ".function.name");
