@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <span>
 
 #include <nlohmann/json.hpp>
 
@@ -50,9 +51,11 @@ class ServeHostileTest : public ::testing::Test {
     served.engine = engine_.get();
     served.name = "tiny";
     served.vocab_size = tokenizer.vocab_size();
-    served.encode = [&tokenizer](const std::string& text, bool) {
-      return tokenizer.encode(text, tokenizer.add_bos(), engine::SpecialTokens::kPlainText);
+    served.encode = [&tokenizer](const std::string& text, std::span<const engine::TextRange> client_text) {
+      return tokenizer.encode_prompt(text, client_text);
     };
+    served.decode = [&tokenizer](const std::vector<int32_t>& ids) { return tokenizer.decode(ids); };
+    served.bos_id = tokenizer.add_bos() ? tokenizer.bos_id() : -1;
     service_->set_model(std::move(served));
   }
   void TearDown() override {
