@@ -34,9 +34,51 @@ bool wait_for_signal(const sigset_t& signals, std::chrono::milliseconds timeout)
   return sigtimedwait(&signals, nullptr, &ts) > 0;
 }
 
+// The HTTP server's limits as flags; http_server.h says how each is answered.
+struct LimitFlags {
+  std::string body_limit = "8MiB", header_limit = "64KiB";
+  int max_header_count = 100, max_connections = 1024;
+  double idle_timeout_s = 60, request_timeout_s = 60;
+
+  void add_to(CLI::App& app) {
+    app.add_option("--body-limit", body_limit, "largest request body (413 over it)")->capture_default_str();
+    app.add_option("--header-limit", header_limit, "largest request line and headers (431 over it)")
+        ->capture_default_str();
+    app.add_option("--max-header-count", max_header_count, "most header fields in a request (431 over it)")
+        ->check(CLI::Range(1, 10000))
+        ->capture_default_str();
+    app.add_option("--max-connections", max_connections, "connections open at once (503 over it)")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
+    app.add_option("--idle-timeout", idle_timeout_s, "seconds a connection may wait between requests")
+        ->check(CLI::Range(0.001, 86400.0))
+        ->capture_default_str();
+    app.add_option("--request-timeout", request_timeout_s, "seconds a client may take to send a request (408)")
+        ->check(CLI::Range(0.001, 86400.0))
+        ->capture_default_str();
+  }
+
+  Result<http::HttpLimits> limits() const {
+    http::HttpLimits l;
+    auto body = http::parse_byte_size(body_limit);
+    if (!body.is_ok()) return invalid_argument("--body-limit: " + body.status().message());
+    auto header = http::parse_byte_size(header_limit);
+    if (!header.is_ok()) return invalid_argument("--header-limit: " + header.status().message());
+    if (*header < 1024) return invalid_argument("--header-limit: must be at least 1KiB");
+    l.body_limit = *body;
+    l.header_limit = *header;
+    l.max_header_count = static_cast<size_t>(max_header_count);
+    l.max_connections = max_connections;
+    l.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(idle_timeout_s * 1000));
+    l.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(request_timeout_s * 1000));
+    return l;
+  }
+};
+
 struct ServeFlags {
   std::string model_path, model_name, host = "127.0.0.1", api_key, keys_file;
-  std::string kv_mem, body_limit = "8MiB";
+  std::string kv_mem;
+  LimitFlags limit_flags;
   int port = 8080, threads = 0, http_threads = 2, max_batch = 32, max_queue = 256;
   double drain_timeout_s = 30;
 };
@@ -63,7 +105,7 @@ void add_flags(CLI::App& app, ServeFlags& f) {
   app.add_option("--max-queue", f.max_queue, "requests allowed to wait; more are answered 429")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
-  app.add_option("--body-limit", f.body_limit, "largest request body")->capture_default_str();
+  f.limit_flags.add_to(app);
   app.add_option("--drain-timeout", f.drain_timeout_s, "seconds running requests get at shutdown")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -171,8 +213,8 @@ int run_serve(int argc, char** argv) {
     std::fprintf(stderr, "tokengrid serve: %s\n", message.c_str());
     return 2;
   };
-  auto body_bytes = http::parse_byte_size(flags.body_limit);
-  if (!body_bytes.is_ok()) return fail("--body-limit: " + body_bytes.status().message());
+  auto limits = flags.limit_flags.limits();
+  if (!limits.is_ok()) return fail(limits.status().message());
   auto engine_opts = engine_options(flags);
   if (!engine_opts.is_ok()) return fail(engine_opts.status().message());
   auto service_opts = service_options(flags);
@@ -181,10 +223,10 @@ int run_serve(int argc, char** argv) {
   const sigset_t signals = block_shutdown_signals();
   serve::OpenAiService service(std::move(service_opts).value());
   http::HttpServerOptions http;
+  static_cast<http::HttpLimits&>(http) = *limits;
   http.host = flags.host;
   http.port = static_cast<uint16_t>(flags.port);
   http.threads = flags.http_threads;
-  http.body_limit = *body_bytes;
   http.error_response = &serve::OpenAiService::transport_error;
   auto server = http::HttpServer::start(http, service.handler());
   if (!server.is_ok()) return fail(server.status().message());

@@ -28,6 +28,13 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+// A JSON integer that fits int64_t and is not negative (an unsigned one above INT64_MAX would
+// wrap to a negative value when read as int64_t).
+bool non_negative_int64(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
+  return v.is_number_integer() && v.get<int64_t>() >= 0;
+}
+
 bool parse_uint(std::string_view s, int64_t& out) {
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -183,7 +190,7 @@ Result<Trace> parse_mooncake_jsonl(std::string_view text, const std::string& sou
     auto number = [&](const char* key, int64_t& out) -> Status {
       auto it = j.find(key);
       if (it == j.end()) return corrupt(where(source, no) + ": field '" + key + "' is missing");
-      if (it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0)) {
+      if (non_negative_int64(*it)) {
         out = it->get<int64_t>();
         return Status::ok();
       }
@@ -204,7 +211,7 @@ Result<Trace> parse_mooncake_jsonl(std::string_view text, const std::string& sou
         return corrupt(where(source, no) + ": field 'hash_ids' must be an array of block ids");
       hash_ids.reserve(it->size());
       for (const auto& id : *it) {
-        if (!id.is_number_unsigned() && !(id.is_number_integer() && id.get<int64_t>() >= 0))
+        if (!non_negative_int64(id))
           return corrupt(where(source, no) + ": field 'hash_ids' holds a non-integer or negative id");
         hash_ids.push_back(id.get<int64_t>());
       }

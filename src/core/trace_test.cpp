@@ -85,6 +85,10 @@ TEST(MooncakeJsonl, ErrorsNameFileAndLine) {
       {"{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 5, \"hash_ids\": [\"x\"]}\n", "non-integer"},
       {"{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 5, \"hash_ids\": [-3]}\n", "negative"},
       {"{\"timestamp\": 1e300, \"input_length\": 5, \"output_length\": 5}\n", "'timestamp'"},
+      // Above INT64_MAX: these once wrapped to negative values and were taken as -1 ms and id -1.
+      {"{\"timestamp\": 18446744073709551615, \"input_length\": 5, \"output_length\": 5}\n", "'timestamp' must be"},
+      {"{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 5, \"hash_ids\": [9223372036854775808]}\n",
+       "negative"},
       {"\n\n", "no requests"},
   };
   for (const Case& c : cases) {

@@ -272,6 +272,9 @@ Result<GrammarExpr> JsonSchemaCompiler::compile(const json& s, const std::string
     if (refused_keywords().contains(key)) return unsupported_keyword(key, path);
     if (key == "uniqueItems" && value != false) return unsupported_keyword(key, path);
   }
+  auto nullable_it = s.find("nullable");
+  if (nullable_it != s.end() && !nullable_it->is_boolean()) return bad_schema(path, "has a 'nullable' that is not a boolean");
+  const bool nullable = nullable_it != s.end() && *nullable_it == true;
   if (auto ref = s.find("$ref"); ref != s.end()) {
     if (!ref->is_string()) return bad_schema(path, "has a '$ref' that is not a string");
     TG_RETURN_IF_ERROR(only_annotations_beside(s, "$ref", path));
@@ -291,11 +294,11 @@ Result<GrammarExpr> JsonSchemaCompiler::compile(const json& s, const std::string
       TG_ASSIGN_OR_RETURN(E branch, compile((*it)[i], here + "/" + std::to_string(i), depth + 1));
       branches.push_back(std::move(branch));
     }
-    if (s.value("nullable", false)) branches.push_back(E::literal("null"));
+    if (nullable) branches.push_back(E::literal("null"));
     return E::alt(std::move(branches));
   }
   TG_ASSIGN_OR_RETURN(E typed, compile_typed(s, path, depth));
-  if (s.value("nullable", false)) return E::alt({std::move(typed), E::literal("null")});
+  if (nullable) return E::alt({std::move(typed), E::literal("null")});
   return typed;
 }
 

@@ -279,7 +279,8 @@ TEST(JsonSchema, RefusesMalformedSchemas) {
                            R"({"properties":[]})", R"({"required":"a"})", R"({"enum":[]})", R"({"enum":5})",
                            R"({"anyOf":[]})", R"({"$ref":"#/$defs/missing"})", R"({"$ref":5})", R"({"minItems":-1})",
                            R"({"type":"array","minItems":3,"maxItems":2})", R"({"type":"integer","minimum":3,"maximum":2})",
-                           R"({"additionalProperties":5})", R"({"type":"string","minLength":"2"})", "{not json"}) {
+                           R"({"additionalProperties":5})", R"({"type":"string","minLength":"2"})", "{not json",
+                           R"({"type":"string","nullable":"yes"})", R"({"anyOf":[{"type":"string"}],"nullable":1})"}) {
     auto g = json_schema_grammar_from_text(text);
     EXPECT_FALSE(g.is_ok()) << text;
   }

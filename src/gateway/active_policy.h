@@ -1,5 +1,6 @@
 // ActivePolicy: the dispatch policy in force, switchable while requests are being ranked. A
 // ranking holds its own reference, so a switch never disturbs a request already being ranked.
+// parse_policy_switch() reads the admin's request to switch.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,8 @@
 
 #include "core/status.h"
 #include "grid/policy.h"
+#include "http/http_message.h"
+#include "http/openai_protocol.h"
 
 namespace tokengrid::gateway {
 
@@ -35,5 +38,9 @@ class ActivePolicy {
   std::shared_ptr<const grid::Policy> policy_;
   const grid::PolicyParams params_;
 };
+
+// The policy named by the body of POST /v1/grid/policy, {"policy": NAME}; OpenAI's 400 error
+// (param "policy") for any other body or a Content-Type other than JSON.
+http::ApiResult<std::string> parse_policy_switch(const http::HttpRequest& request);
 
 }  // namespace tokengrid::gateway

@@ -5,8 +5,9 @@
 // With the tokengrid extension it sends prompt_token_ids (always [1, 2, 3]) and each chunk's
 // token_ids, and resume_token_ids [100..100+k) continue at token k, so a request moved between
 // fake sites must come out as if it had stayed on one. Faults on demand: a status for every
-// generation request, a malformed chunk, a delay between chunks, and a crash (the server stops,
-// dropping its connections) after a number of tokens.
+// generation request, a malformed chunk, a delay between chunks, a crash (the server stops,
+// dropping its connections) after a number of tokens, and a raw stream: bytes of the test's
+// choosing sent as the whole answer, for what a broken or hostile site sends.
 #pragma once
 
 #include <atomic>
@@ -47,6 +48,11 @@ class FakeSite {
     std::lock_guard<std::mutex> lock(mutex_);
     return last_body_;
   }
+  // Answers every generation request with `bytes` as its event stream; "" restores the normal one.
+  void set_raw_stream(std::string bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    raw_stream_ = std::move(bytes);
+  }
 
  private:
   using json = nlohmann::json;
@@ -62,6 +68,11 @@ class FakeSite {
       return e->respond(http::HttpResponse::json(
           status, R"({"error":{"message":"site says no","type":"invalid_request_error","param":null,"code":null}})"));
     std::lock_guard<std::mutex> lock(mutex_);
+    if (!raw_stream_.empty()) {
+      e->begin_stream(200, {});
+      e->write(raw_stream_);
+      return e->end_stream();
+    }
     threads_.emplace_back([this, e] { stream(e, json::parse(e->request().body)); });
   }
 
@@ -115,6 +126,7 @@ class FakeSite {
   std::atomic<bool> alive_{true};
   mutable std::mutex mutex_;
   std::string last_body_;
+  std::string raw_stream_;
   std::vector<std::thread> threads_;
 };
 

@@ -107,6 +107,7 @@ Status Gateway::Impl::open() {
   poller_->start();
   add_routes();
   http::HttpServerOptions http;
+  static_cast<http::HttpLimits&>(http) = config_.limits;
   http.host = config_.host;
   http.port = config_.port;
   http.threads = config_.threads;
@@ -160,7 +161,8 @@ void Gateway::Impl::handle_models(std::shared_ptr<http::HttpExchange> exchange) 
   nlohmann::json data = nlohmann::json::array();
   for (const std::string& model : served_models(config_.grid))
     data.push_back({{"id", model}, {"object", "model"}, {"created", 0}, {"owned_by", "tokengrid"}});
-  exchange->respond(http::HttpResponse::json(200, nlohmann::json{{"object", "list"}, {"data", data}}.dump()));
+  const nlohmann::json list = {{"object", "list"}, {"data", data}};
+  exchange->respond(http::HttpResponse::json(200, list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
 }
 
 void Gateway::Impl::handle_policy(std::shared_ptr<http::HttpExchange> exchange) {
@@ -175,12 +177,12 @@ void Gateway::Impl::handle_policy(std::shared_ptr<http::HttpExchange> exchange) 
                                          "permission_error", "admin_key_required"));
     return;
   }
-  const nlohmann::json body = nlohmann::json::parse(exchange->request().body, nullptr, false);
-  if (body.is_discarded() || !body.is_object() || !body.contains("policy") || !body["policy"].is_string()) {
-    exchange->respond(api_error_response(400, "Send {\"policy\": NAME}.", "invalid_request_error", "", "policy"));
+  const http::ApiResult<std::string> name = parse_policy_switch(exchange->request());
+  if (!name.is_ok()) {
+    exchange->respond(http::HttpResponse::json(400, http::error_body(name.error())));
     return;
   }
-  Status switched = policy_->set(body["policy"].get<std::string>());
+  Status switched = policy_->set(name.value());
   if (!switched.is_ok()) {
     exchange->respond(api_error_response(400, switched.message(), "invalid_request_error", "", "policy"));
     return;

@@ -15,9 +15,26 @@ namespace {
 
 using grid::YamlFields;
 
+// A byte size: a number of bytes or a string with a unit ("8MiB").
+Result<size_t> byte_size(const grid::YamlFields& f, const std::string& field, size_t fallback, size_t lo) {
+  if (!f.has(field)) return fallback;
+  TG_ASSIGN_OR_RETURN(std::string text, f.string(field));
+  auto bytes = http::parse_byte_size(text);
+  if (!bytes.is_ok()) return f.error(field, bytes.status().message());
+  if (*bytes < lo) return f.error(field, "must be at least " + std::to_string(lo) + " bytes");
+  return *bytes;
+}
+
+Result<std::chrono::milliseconds> seconds(const grid::YamlFields& f, const std::string& field,
+                                          std::chrono::milliseconds fallback) {
+  TG_ASSIGN_OR_RETURN(double s, f.number(field, static_cast<double>(fallback.count()) / 1000, 0.001, 86400));
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
+
 Status parse_listen(const YAML::Node& node, const std::string& file, GatewayConfig& out) {
   YamlFields f(node, "listen", file);
-  TG_RETURN_IF_ERROR(f.expect_map({"host", "port", "threads"}));
+  TG_RETURN_IF_ERROR(f.expect_map({"host", "port", "threads", "body_limit", "header_limit", "max_header_count",
+                                   "max_connections", "idle_timeout_s", "request_timeout_s"}));
   TG_ASSIGN_OR_RETURN(out.host, f.optional_string("host", out.host));
   if (f.has("port")) {
     TG_ASSIGN_OR_RETURN(int port, f.integer("port", 0, 65535));
@@ -26,6 +43,18 @@ Status parse_listen(const YAML::Node& node, const std::string& file, GatewayConf
   if (f.has("threads")) {
     TG_ASSIGN_OR_RETURN(out.threads, f.integer("threads", 1, 256));
   }
+  http::HttpLimits& l = out.limits;
+  TG_ASSIGN_OR_RETURN(l.body_limit, byte_size(f, "body_limit", l.body_limit, 0));
+  TG_ASSIGN_OR_RETURN(l.header_limit, byte_size(f, "header_limit", l.header_limit, 1024));
+  if (f.has("max_header_count")) {
+    TG_ASSIGN_OR_RETURN(int count, f.integer("max_header_count", 1, 10000));
+    l.max_header_count = static_cast<size_t>(count);
+  }
+  if (f.has("max_connections")) {
+    TG_ASSIGN_OR_RETURN(l.max_connections, f.integer("max_connections", 1, 1000000));
+  }
+  TG_ASSIGN_OR_RETURN(l.idle_timeout, seconds(f, "idle_timeout_s", l.idle_timeout));
+  TG_ASSIGN_OR_RETURN(l.request_timeout, seconds(f, "request_timeout_s", l.request_timeout));
   return Status::ok();
 }
 

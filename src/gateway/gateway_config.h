@@ -2,7 +2,9 @@
 // their endpoints), where each zone's signals come from, the clock, the policy, and how the
 // gateway listens, polls and keeps its ledger.
 //
-//   listen: {host: 127.0.0.1, port: 8080, threads: 2}
+//   listen: {host: 127.0.0.1, port: 8080, threads: 2,     # and the limits of http_server.h:
+//            body_limit: 8MiB, header_limit: 64KiB, max_header_count: 100,
+//            max_connections: 1024, idle_timeout_s: 60, request_timeout_s: 60}
 //   replica: gw-1                          # names this gateway in the ledger and metrics
 //   clock: {mode: replay, start: "2024-07-01T00:00Z", speed: 144}   # or {mode: real}
 //   signals:
@@ -38,6 +40,7 @@
 #include "gateway/key_store.h"
 #include "grid/grid_config.h"
 #include "grid/synthetic_signals.h"
+#include "http/http_server.h"
 
 namespace tokengrid::gateway {
 
@@ -87,6 +90,7 @@ struct GatewayConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   int threads = 2;
+  http::HttpLimits limits;  // what one client may send and hold
   std::string replica;
   ClockConfig clock;
   SignalsConfig signals;

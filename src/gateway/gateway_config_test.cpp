@@ -99,6 +99,29 @@ sites:
   EXPECT_FALSE(r->replica.empty());
 }
 
+TEST(GatewayConfig, ListenTakesTheHttpLimits) {
+  auto r = parse_gateway_config(replace(kGrid, "threads: 3}", R"(threads: 3, body_limit: 1MiB, header_limit: 16384,
+         max_header_count: 40, max_connections: 64, idle_timeout_s: 5, request_timeout_s: 2.5})"),
+                                "/etc/tokengrid/grid.yaml");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->limits.body_limit, size_t{1} << 20);
+  EXPECT_EQ(r->limits.header_limit, 16384u);
+  EXPECT_EQ(r->limits.max_header_count, 40u);
+  EXPECT_EQ(r->limits.max_connections, 64);
+  EXPECT_EQ(r->limits.idle_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(r->limits.request_timeout, std::chrono::milliseconds(2500));
+  auto defaults = parse_gateway_config(kGrid, "/etc/tokengrid/grid.yaml");
+  ASSERT_TRUE(defaults.is_ok());
+  EXPECT_EQ(defaults->limits.body_limit, http::HttpLimits().body_limit);
+  EXPECT_EQ(defaults->limits.max_connections, http::HttpLimits().max_connections);
+  expect_error(replace(kGrid, "threads: 3}", "threads: 3, body_limit: 8 parsecs}"), "listen.body_limit: '8 parsecs'");
+  expect_error(replace(kGrid, "threads: 3}", "threads: 3, header_limit: 10}"),
+               "listen.header_limit: must be at least 1024 bytes");
+  expect_error(replace(kGrid, "threads: 3}", "threads: 3, max_connections: 0}"), "listen.max_connections: must be between");
+  expect_error(replace(kGrid, "threads: 3}", "threads: 3, request_timeout_s: 0}"), "listen.request_timeout_s: must be between");
+  expect_error(replace(kGrid, "threads: 3}", "threads: 3, max_headers: 5}"), "max_headers: unknown field");
+}
+
 TEST(GatewayConfig, ErrorsNameFileLineAndField) {
   expect_error(replace(kGrid, "mode: replay", "mode: fast"), "grid.yaml:3: clock.mode: must be real or replay");
   expect_error(replace(kGrid, "speed: 144", "speed: 0"), "clock.speed: must be between");

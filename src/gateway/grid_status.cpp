@@ -103,7 +103,7 @@ std::string grid_status_json(const GridStatusInput& in) {
               {"sites", sites},
               {"minutes", minutes_json(in)},
               {"decisions", decisions_json(in.decisions)}};
-  return doc.dump();
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);  // a client may name any bytes as its region
 }
 
 }  // namespace tokengrid::gateway

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <random>
 
+#include "core/json_depth.h"
 #include "gateway/answer_assembler.h"
 #include "gateway/stream_chunk.h"
 #include "http/openai_protocol.h"
@@ -24,10 +25,14 @@ std::string header_safe(std::string text) {
   return text;
 }
 
+// A count of tokens the site reported, or -1 when it reported none, or an impossible one
+// (negative, fractional, beyond any request), so that a broken site never meters absurd usage.
 int64_t usage_count(const json& usage, const char* field) {
   if (!usage.is_object()) return -1;
   auto it = usage.find(field);
-  return it != usage.end() && it->is_number_integer() ? it->get<int64_t>() : -1;
+  if (it == usage.end() || !it->is_number_integer()) return -1;
+  const double n = it->get<double>();
+  return n >= 0 && n <= 1e9 ? static_cast<int64_t>(n) : -1;
 }
 
 int64_t cached_count(const json& usage) {
@@ -185,6 +190,7 @@ void Relay::on_body(int attempt, std::string_view piece) {
     on_event(data);
     if (done_ || attempt != attempt_) return;
   }
+  if (sse_.overflowed()) attempt_failed("the site sent a stream event over " + std::to_string(http::kMaxSseEventBytes >> 20) + " MiB");
 }
 
 void Relay::on_event(const std::string& data) {
@@ -192,7 +198,7 @@ void Relay::on_event(const std::string& data) {
     saw_done_ = true;
     return;
   }
-  json chunk = json::parse(data, nullptr, false);
+  json chunk = parse_json_bounded<json>(data);
   if (chunk.is_discarded() || !chunk.is_object()) return attempt_failed("the site sent a malformed stream chunk");
   if (chunk.contains("error")) return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
   const ChunkReading r = read_chunk(chunk, delivered_.prompt_ids);
@@ -389,7 +395,7 @@ void Relay::relay_site_error() {
   ctx_.grid->request_ended(req_.admission, RequestOutcome::kClientError, "");
   ctx_.limiter->release(req_.reservation);
   http::HttpResponse response = http::HttpResponse::json(upstream_status_, error_body_);
-  const json parsed = json::parse(error_body_, nullptr, false);
+  const json parsed = parse_json_bounded<json>(error_body_);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("error")) {
     http::ApiError e;
     e.status = upstream_status_ >= 400 ? upstream_status_ : 502;

@@ -23,17 +23,17 @@ struct ParsedBody {
   std::string prompt_text;  // for prefix affinity
 };
 
-Result<ParsedBody, http::ApiError> parse_body(const std::string& route, const std::string& body) {
+Result<ParsedBody, http::ApiError> parse_body(const std::string& route, const http::HttpRequest& request) {
   ParsedBody p;
   if (route == "/v1/chat/completions") {
-    auto chat = http::parse_chat_request(body);
+    auto chat = http::parse_chat_request(request);
     if (!chat.is_ok()) return chat.error();
     p.options = chat->options;
     for (const auto& m : chat->messages) p.prompt_text += m.role + ":" + m.content + "\n";
     p.prompt_tokens = static_cast<double>(p.prompt_text.size()) / kBytesPerToken;
     return p;
   }
-  auto completion = http::parse_completion_request(body);
+  auto completion = http::parse_completion_request(request);
   if (!completion.is_ok()) return completion.error();
   p.options = completion->options;
   p.prompts = static_cast<int>(completion->prompts.size());
@@ -74,7 +74,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpReq
                                                              const std::string& route) const {
   auto key = keys_.lookup(request);
   if (!key.is_ok()) return api_error_response(401, key.error().message, "invalid_request_error", key.error().code());
-  auto parsed = parse_body(route, request.body);
+  auto parsed = parse_body(route, request);
   if (!parsed.is_ok()) return from_api_error(parsed.error());
   RelayRequest r;
   r.route = route;

@@ -159,7 +159,8 @@ std::string usage_json(const std::vector<UsageTotals>& rows, GroupBy by, TimeRan
   j["rows"] = nlohmann::ordered_json::array();
   for (const UsageTotals& t : rows) j["rows"].push_back(row_json(t));
   j["total"] = row_json(sum_of(rows));
-  return j.dump(2);
+  // The ledger is a file from outside: its names may hold any bytes.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace tokengrid::gateway

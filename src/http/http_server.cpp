@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cctype>
 #include <deque>
+#include <iterator>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -45,6 +47,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::atomic<int> in_flight_{0};
+  std::atomic<int> connections_{0};  // sessions open and within max_connections
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
   uint16_t port_ = 0;
@@ -88,15 +91,26 @@ class Exchange;
 // One connection: reads requests one at a time and writes their answers.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {
+  // A session that is not `counted` is over the connection limit: it answers 503 and closes.
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server, bool counted)
+      : stream_(std::move(socket)),
+        server_(std::move(server)),
+        request_timer_(stream_.get_executor()),
+        counted_(counted) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->counted_) {
+        self->read_header();
+      } else {
+        self->reject(503, "The server has " + std::to_string(self->server_->options_.max_connections) +
+                              " connections open, its limit; retry shortly.");
+      }
+    });
   }
 
   // Closes the connection from any thread.
@@ -120,6 +134,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read_header();
+  void wait_for_request();
+  void read_request_header();
   void on_header(beast::error_code ec);
   void on_body(beast::error_code ec);
   void dispatch_request();
@@ -136,6 +152,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  // Runs from a request's first byte until it is read; expiring, it cancels the read, which
+  // is then answered 408 (the stream's own timeout would close the socket, leaving no answer).
+  net::steady_timer request_timer_;
+  uint64_t request_number_ = 0;  // a timer that fires late for an earlier request does nothing
+  bool request_timed_out_ = false;
+  const bool counted_;
   void finish_exchange();
 
   // The request being answered, if any. Held weakly: the handler owns it, and an exchange
@@ -252,9 +274,41 @@ void Session::read_header() {
     return;
   }
   parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(server_->options_.header_limit));
+  parser_->header_limit(static_cast<std::uint32_t>(
+      std::min<size_t>(server_->options_.header_limit, std::numeric_limits<std::uint32_t>::max())));
   parser_->body_limit(server_->options_.body_limit);
+  if (buffer_.size() > 0) {  // pipelined: the next request has begun
+    read_request_header();
+  } else {
+    wait_for_request();
+  }
+}
+
+// Waits up to idle_timeout for the first byte of a request; a connection that stays silent,
+// or ends, is closed.
+void Session::wait_for_request() {
   stream_.expires_after(server_->options_.idle_timeout);
+  stream_.async_read_some(buffer_.prepare(4096),
+                          [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                            if (ec) {
+                              self->close();
+                              return;
+                            }
+                            self->buffer_.commit(bytes);
+                            self->read_request_header();
+                          });
+}
+
+void Session::read_request_header() {
+  stream_.expires_never();
+  request_timed_out_ = false;
+  request_timer_.expires_after(server_->options_.request_timeout);
+  request_timer_.async_wait([self = shared_from_this(), number = ++request_number_](beast::error_code ec) {
+    if (ec || self->closed_ || number != self->request_number_) return;
+    self->request_timed_out_ = true;
+    beast::error_code ignored;
+    self->stream_.socket().cancel(ignored);
+  });
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             self->on_header(ec);
@@ -262,6 +316,11 @@ void Session::read_header() {
 }
 
 void Session::on_header(beast::error_code ec) {
+  if (ec == net::error::operation_aborted && request_timed_out_) {
+    reject(408, "The request was not received within " +
+                    std::to_string(server_->options_.request_timeout.count()) + " ms.");
+    return;
+  }
   if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
       ec == net::error::operation_aborted || ec == net::error::connection_reset) {
     close();
@@ -281,6 +340,12 @@ void Session::on_header(beast::error_code ec) {
     return;
   }
   auto& header = parser_->get();
+  const auto fields = static_cast<size_t>(std::distance(header.begin(), header.end()));
+  if (fields > server_->options_.max_header_count) {
+    reject(431, "The request has " + std::to_string(fields) + " header fields; the limit is " +
+                    std::to_string(server_->options_.max_header_count) + ".");
+    return;
+  }
   if (auto length = parser_->content_length(); length && *length > server_->options_.body_limit) {
     reject(413, "The request body is " + std::to_string(*length) + " bytes; the limit is " +
                     std::to_string(server_->options_.body_limit) + " bytes.");
@@ -295,6 +360,11 @@ void Session::on_header(beast::error_code ec) {
 }
 
 void Session::on_body(beast::error_code ec) {
+  if (ec == net::error::operation_aborted && request_timed_out_) {
+    reject(408, "The request body was not received within " +
+                    std::to_string(server_->options_.request_timeout.count()) + " ms.");
+    return;
+  }
   if (ec == http::error::body_limit) {
     reject(413, "The request body is over the limit of " +
                     std::to_string(server_->options_.body_limit) + " bytes.");
@@ -314,6 +384,8 @@ void Session::on_body(beast::error_code ec) {
 }
 
 void Session::dispatch_request() {
+  request_timer_.cancel();
+  ++request_number_;
   auto message = parser_->release();
   parser_.reset();
   HttpRequest request;
@@ -439,7 +511,10 @@ void Session::write_next() {
 }
 
 void Session::reject(int status, const std::string& message) {
+  request_timer_.cancel();
+  ++request_number_;
   HttpResponse response = server_->error_response(status, message);
+  if (status == 503) response.headers.set("Retry-After", "1");
   send(serialize_head(response.status, response.headers, false, response.body.size()) +
        response.body);
   close_after_write_ = true;
@@ -480,6 +555,8 @@ void Session::client_gone() {
 void Session::close() {
   if (closed_) return;
   closed_ = true;
+  if (counted_) server_->connections_.fetch_sub(1);
+  request_timer_.cancel();
   exchange_gone();
   // out_ is left alone: a write may still be using its front string.
   beast::error_code ec;
@@ -517,7 +594,9 @@ void HttpServer::Impl::accept() {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+      const bool within_limit = connections_.fetch_add(1) < options_.max_connections;
+      if (!within_limit) connections_.fetch_sub(1);
+      auto session = std::make_shared<Session>(std::move(socket), shared_from_this(), within_limit);
       {
         std::lock_guard<std::mutex> lock(sessions_mutex_);
         std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });

@@ -4,10 +4,20 @@
 //   - Keep-alive by default (HTTP/1.0 clients and "Connection: close" are honoured); several
 //     connections are served at once on a pool of threads; one connection's requests are
 //     answered in order.
-//   - A body over the limit is answered 413 (from Content-Length before the body is read, when
-//     the client says it), a malformed request 400, oversized headers 431; the connection is
-//     then closed after the client's remaining bytes are drained, so the client reads the answer.
-//     "Expect: 100-continue" is answered before the body is read.
+//   - Limits (HttpLimits), each answered as nginx and Envoy do, then the connection is closed
+//     after the client's remaining bytes are drained, so that the client reads the answer:
+//       request line and headers over header_limit bytes, or over max_header_count fields: 431
+//       a body over body_limit: 413 (from Content-Length before the body is read, when the
+//         client says it)
+//       a connection over max_connections: 503 with Retry-After: 1, before reading anything
+//         (nginx's limit_conn answers 503; a plain reset would leave the client guessing)
+//       a request whose header and body take longer than request_timeout from its first
+//         byte: 408 (nginx's client_header_timeout and client_body_timeout, Envoy's
+//         request_timeout)
+//       a connection idle for idle_timeout between requests: closed without an answer, as
+//         nginx's keepalive_timeout and Envoy's idle_timeout do: there is no request to answer
+//     A malformed request is answered 400. "Expect: 100-continue" is answered before the body
+//     is read.
 //   - Streaming responses use chunked transfer encoding and are written in the order given.
 //   - While a request is being answered the connection is watched: if the client disconnects,
 //     the exchange's on_client_gone callback runs promptly (no write is needed to notice).
@@ -29,16 +39,22 @@
 
 namespace tokengrid::http {
 
-struct HttpServerOptions {
+// What one client may send and hold; see the guarantees above for how each is answered.
+struct HttpLimits {
+  size_t body_limit = 8u << 20;
+  size_t header_limit = 64u << 10;  // bytes of the request line and header fields together
+  size_t max_header_count = 100;    // Envoy's default
+  int max_connections = 1024;       // open at once; more are answered 503
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};     // between requests
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(60)};  // to send one request
+};
+
+struct HttpServerOptions : HttpLimits {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port; see HttpServer::port()
   int threads = 2;
-  size_t body_limit = 8u << 20;
-  size_t header_limit = 64u << 10;
-  // How long a connection may sit idle between requests, or take to send one.
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   // Builds the answer to a request the server rejects before any handler sees it
-  // (status 400, 413 or 431, and what was wrong).
+  // (status 400, 408, 413, 431 or 503, and what was wrong).
   std::function<HttpResponse(int status, const std::string& message)> error_response;
 };
 

@@ -47,8 +47,11 @@ class HttpServerTest : public ::testing::Test {
  protected:
   void start(HttpHandler handler, size_t body_limit = 1024) {
     HttpServerOptions options;
-    options.port = 0;
     options.body_limit = body_limit;
+    start(std::move(handler), options);
+  }
+  void start(HttpHandler handler, HttpServerOptions options) {
+    options.port = 0;
     auto server = HttpServer::start(options, std::move(handler));
     ASSERT_TRUE(server.is_ok()) << server.status().to_string();
     server_ = std::move(server).value();
@@ -137,6 +140,84 @@ TEST_F(HttpServerTest, MalformedRequestIs400) {
   start(echo_handler());
   std::string out = raw_exchange(server_->port(), "GET / HTTP/1.1\r\nBad Header Line\r\n\r\n");
   EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
+}
+
+TEST_F(HttpServerTest, HeadersOverTheLimitInBytesOrFieldsAre431) {
+  HttpServerOptions options;
+  options.header_limit = 1024;
+  options.max_header_count = 8;
+  start(echo_handler(), options);
+  std::string large = raw_exchange(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                                        std::string(2000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(large.rfind("HTTP/1.1 431", 0), 0u) << large;
+  std::string many = "GET / HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 8; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  std::string out = raw_exchange(server_->port(), many + "\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 431", 0), 0u) << out;
+  EXPECT_NE(out.find("9 header fields; the limit is 8"), std::string::npos) << out;
+  std::string enough = "GET / HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 7; ++i) enough += "X-" + std::to_string(i) + ": v\r\n";
+  out = raw_exchange(server_->port(), enough + "\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+}
+
+TEST_F(HttpServerTest, ConnectionsOverTheLimitAre503WithRetryAfter) {
+  HttpServerOptions options;
+  options.max_connections = 1;
+  start(echo_handler(), options);
+  net::io_context ioc;
+  auto held = std::make_unique<net::ip::tcp::socket>(ioc);
+  held->connect({net::ip::make_address("127.0.0.1"), server_->port()});
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the server accept it
+  std::string refused = raw_exchange(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503", 0), 0u) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos) << refused;
+  held.reset();  // closing the first connection frees its place
+  std::string out;
+  for (int attempt = 0; attempt < 100 && out.rfind("HTTP/1.1 200", 0) != 0; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    out = raw_exchange(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false);
+  }
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+}
+
+TEST_F(HttpServerTest, AnIdleConnectionIsClosedWithoutAnAnswer) {
+  HttpServerOptions options;
+  options.idle_timeout = std::chrono::milliseconds(100);
+  start(echo_handler(), options);
+  auto begun = std::chrono::steady_clock::now();
+  std::string out = raw_exchange(server_->port(), "", false, std::chrono::milliseconds(5000));
+  EXPECT_EQ(out, "");
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, std::chrono::milliseconds(4000));
+  // Between two requests of a kept-alive connection, the same.
+  begun = std::chrono::steady_clock::now();
+  out = raw_exchange(server_->port(), "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", false, std::chrono::milliseconds(5000));
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_EQ(out.find("HTTP/1.1 408"), std::string::npos) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, std::chrono::milliseconds(4000));
+}
+
+TEST_F(HttpServerTest, ARequestSentTooSlowlyIs408) {
+  HttpServerOptions options;
+  options.request_timeout = std::chrono::milliseconds(150);
+  start(echo_handler(), options);
+  std::string header = raw_exchange(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ", false,
+                                    std::chrono::milliseconds(5000));
+  EXPECT_EQ(header.rfind("HTTP/1.1 408", 0), 0u) << header;
+  std::string body = raw_exchange(server_->port(), "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+                                  false, std::chrono::milliseconds(5000));
+  EXPECT_EQ(body.rfind("HTTP/1.1 408", 0), 0u) << body;
+  // A request sent in time after a long idle wait is answered: the clock starts at its first byte.
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  socket.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  net::write(socket, net::buffer(std::string("GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  std::string out;
+  char buf[1024];
+  boost::system::error_code ec;
+  for (size_t n; (n = socket.read_some(net::buffer(buf), ec)) > 0 || !ec;) out.append(buf, n);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
 }
 
 TEST_F(HttpServerTest, StreamsChunksAndCountsInFlight) {

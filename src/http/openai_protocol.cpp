@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_depth.h"
+
 namespace tokengrid::http {
 
 using json = nlohmann::ordered_json;
@@ -249,6 +251,10 @@ std::optional<ApiError> read_response_format(const json& body, ResponseFormat& o
 
 // Parses the body as a JSON object.
 ApiResult<json> parse_object(std::string_view body) {
+  if (json_depth(body) > kMaxJsonDepth) {
+    return invalid_request("The request body nests arrays and objects more than " +
+                           std::to_string(kMaxJsonDepth) + " levels deep.");
+  }
   json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     return invalid_request(
@@ -422,6 +428,22 @@ ApiError invalid_request(std::string message, std::string param, std::string cod
   return e;
 }
 
+std::optional<ApiError> check_content_type(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  std::string type;
+  for (char c : media) type += lower(c);
+  if (content_type.empty() || type == "application/json" || type.ends_with("+json")) return std::nullopt;
+  std::string shown(content_type.substr(0, 100));
+  return invalid_request("Unsupported content type: '" + shown +
+                             "'. This API method only accepts 'application/json' requests, but you "
+                             "specified the header 'Content-Type: " +
+                             shown + "'. Please try again with a supported content type.",
+                         "", "unsupported_content_type");
+}
+
 std::string error_body(const ApiError& error) {
   json e = {{"message", error.message},
             {"type", error.type},
@@ -533,7 +555,7 @@ std::optional<ApiError> read_tool(const json& t, const std::string& param, Tool&
   }
   auto fn = t.find("function");
   if (fn == t.end() || !fn->is_object()) return invalid_request("'" + param + ".function' must be an object", param + ".function");
-  TG_API_CHECK(read_string(*fn, "name", tool.name));
+  if (auto name = fn->find("name"); name != fn->end() && name->is_string()) tool.name = name->get<std::string>();
   if (!valid_function_name(tool.name)) {
     return invalid_request("'" + param + ".function.name' must be 1 to 64 letters, digits, '_' or '-'",
                            param + ".function.name");
@@ -563,7 +585,7 @@ std::optional<ApiError> read_tool_choice(const json& body, ChatRequest& request)
       return invalid_request("'tool_choice' must be none, auto, required or a function; got '" + v + "'", "tool_choice");
     }
     request.tool_choice.mode = v == "auto" ? ToolChoice::Mode::kAuto : ToolChoice::Mode::kRequired;
-  } else if (it->is_object() && it->value("type", "") == "function" && it->contains("function") &&
+  } else if (it->is_object() && it->contains("type") && (*it)["type"] == "function" && it->contains("function") &&
              (*it)["function"].is_object() && (*it)["function"].contains("name") && (*it)["function"]["name"].is_string()) {
     request.tool_choice.mode = ToolChoice::Mode::kFunction;
     request.tool_choice.name = (*it)["function"]["name"].get<std::string>();
@@ -743,6 +765,21 @@ ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body) {
   if (dimensions) request.dimensions = static_cast<int>(*dimensions);
   TG_API_CHECK(read_string(j, "user", request.user));
   return request;
+}
+
+ApiResult<ChatRequest> parse_chat_request(const HttpRequest& request) {
+  if (auto e = check_content_type(request.headers.get("content-type"))) return *e;
+  return parse_chat_request(request.body);
+}
+
+ApiResult<CompletionRequest> parse_completion_request(const HttpRequest& request) {
+  if (auto e = check_content_type(request.headers.get("content-type"))) return *e;
+  return parse_completion_request(request.body);
+}
+
+ApiResult<EmbeddingRequest> parse_embedding_request(const HttpRequest& request) {
+  if (auto e = check_content_type(request.headers.get("content-type"))) return *e;
+  return parse_embedding_request(request.body);
 }
 
 // ---- responses -------------------------------------------------------------------------------

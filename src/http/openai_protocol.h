@@ -12,6 +12,8 @@
 //     function_call, store, reasoning_effort, verbosity, service_tier other than auto/default,
 //     guided_grammar, repetition_penalty, min_tokens, use_beam_search, stop_token_ids, ...)
 //     are refused with a 400 that names them, unless they hold their neutral value.
+//   - A body nesting arrays and objects deeper than kMaxJsonDepth (core/json_depth.h) is
+//     refused before it is parsed, so no caller ever copies or serializes a hostile depth.
 //   - Ranges follow OpenAI: temperature 0..2, top_p 0..1, n 1..128, penalties -2..2,
 //     logit_bias -100..100, stop up to 4 sequences, chat top_logprobs 0..20 (needs logprobs),
 //     completions logprobs 0..20 (OpenAI documents 5; vLLM and tokengrid allow 20), best_of
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "http/http_message.h"
 
 namespace tokengrid::http {
 
@@ -42,6 +45,10 @@ struct ApiError {
 };
 
 ApiError invalid_request(std::string message, std::string param = "", std::string code = "");
+// Refuses a request body whose Content-Type is not JSON, as OpenAI does (400,
+// code unsupported_content_type). application/json with parameters (charset) and any
+// "+json" type pass; so does an absent Content-Type, which clients sending JSON often omit.
+std::optional<ApiError> check_content_type(std::string_view content_type);
 // {"error": {"message", "type", "param", "code"}}
 std::string error_body(const ApiError& error);
 
@@ -150,6 +157,10 @@ struct EmbeddingRequest {
 ApiResult<ChatRequest> parse_chat_request(std::string_view body);
 ApiResult<CompletionRequest> parse_completion_request(std::string_view body);
 ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body);
+// The same from a whole HTTP request: its Content-Type is checked first.
+ApiResult<ChatRequest> parse_chat_request(const HttpRequest& request);
+ApiResult<CompletionRequest> parse_completion_request(const HttpRequest& request);
+ApiResult<EmbeddingRequest> parse_embedding_request(const HttpRequest& request);
 
 // ---- responses -------------------------------------------------------------------------------
 

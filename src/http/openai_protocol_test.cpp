@@ -354,6 +354,8 @@ TEST(OpenAiProtocol, ToolsAndToolChoice) {
   for (const auto& [fields, param] : std::vector<std::pair<std::string, std::string>>{
            {tools + R"(,"tool_choice":{"type":"function","function":{"name":"other"}})", "tool_choice"},
            {tools + R"(,"tool_choice":"sometimes")", "tool_choice"},
+           {tools + R"(,"tool_choice":{"type":5,"function":{"name":"noop"}})", "tool_choice"},
+           {tools + R"(,"tool_choice":{"type":null})", "tool_choice"},
            {R"("tool_choice":"required")", "tool_choice"},
            {R"("tools":[{"type":"web_search"}])", "tools[0].type"},
            {R"("tools":[{"type":"function","function":{"name":"bad name"}}])", "tools[0].function.name"},

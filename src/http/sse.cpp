@@ -25,6 +25,7 @@ std::string sse_done() { return "data: [DONE]\n\n"; }
 
 std::vector<std::string> SseParser::feed(std::string_view bytes) {
   std::vector<std::string> events;
+  if (overflowed_) return events;
   for (char c : bytes) {
     if (c == '\n' && last_was_cr_) {  // the LF of a CRLF already ended its line
       last_was_cr_ = false;
@@ -34,8 +35,13 @@ std::vector<std::string> SseParser::feed(std::string_view bytes) {
     if (c == '\n' || c == '\r') {
       take_line(partial_line_, events);
       partial_line_.clear();
-    } else {
+    } else if (partial_line_.size() + data_.size() < max_event_bytes_) {
       partial_line_ += c;
+    } else {
+      overflowed_ = true;
+      partial_line_.clear();
+      data_.clear();
+      return events;
     }
   }
   return events;

@@ -51,5 +51,25 @@ TEST(Sse, ParserSurvivesGarbage) {
   EXPECT_EQ(events.back(), "ok");
 }
 
+// A site that streams without ever ending a line or an event once grew the gateway's parser
+// without bound.
+TEST(Sse, AnEventOverTheLimitOverflowsTheStream) {
+  SseParser endless_line(1024);
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(endless_line.feed("data: " + std::string(100, 'a')).empty());
+  EXPECT_TRUE(endless_line.overflowed());
+  EXPECT_TRUE(endless_line.feed("\n\ndata: late\n\n").empty());
+
+  SseParser endless_event(1024);
+  for (int i = 0; i < 100; ++i) endless_event.feed("data: " + std::string(50, 'b') + "\n");
+  EXPECT_TRUE(endless_event.overflowed());
+
+  SseParser within(1024);
+  for (int i = 0; i < 100; ++i) {
+    auto events = within.feed(sse_event(std::string(900, 'c')));
+    ASSERT_EQ(events.size(), 1u);
+  }
+  EXPECT_FALSE(within.overflowed());
+}
+
 }  // namespace
 }  // namespace tokengrid::http

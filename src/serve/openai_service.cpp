@@ -650,7 +650,7 @@ void OpenAiService::Impl::handle_chat(std::shared_ptr<HttpExchange> exchange) {
     exchange->respond(transport_error(503, "The model is still loading; retry shortly."));
     return;
   }
-  ApiResult<ChatRequest> parsed = parse_chat_request(exchange->request().body);
+  ApiResult<ChatRequest> parsed = parse_chat_request(exchange->request());
   if (!parsed.is_ok()) {
     exchange->respond(error_response(parsed.error()));
     return;
@@ -709,7 +709,7 @@ void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> excha
     exchange->respond(transport_error(503, "The model is still loading; retry shortly."));
     return;
   }
-  ApiResult<CompletionRequest> parsed = parse_completion_request(exchange->request().body);
+  ApiResult<CompletionRequest> parsed = parse_completion_request(exchange->request());
   if (!parsed.is_ok()) {
     exchange->respond(error_response(parsed.error()));
     return;
@@ -753,7 +753,7 @@ void OpenAiService::Impl::handle_embeddings(std::shared_ptr<HttpExchange> exchan
     exchange->respond(transport_error(503, "The model is still loading; retry shortly."));
     return;
   }
-  ApiResult<http::EmbeddingRequest> parsed = http::parse_embedding_request(exchange->request().body);
+  ApiResult<http::EmbeddingRequest> parsed = http::parse_embedding_request(exchange->request());
   if (!parsed.is_ok()) {
     exchange->respond(error_response(parsed.error()));
     return;
