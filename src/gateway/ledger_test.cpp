@@ -42,6 +42,24 @@ struct Callbacks {
   }
 };
 
+// Holds the writer thread inside one record's callback, so that others queue, until release().
+class WriterHold {
+ public:
+  explicit WriterHold(Ledger& ledger) {
+    EXPECT_TRUE(ledger.append(test_record("held"), [this](Status) {
+      entered_.set_value();
+      released_.wait();
+    }));
+    entered_.get_future().wait();
+  }
+  void release() { release_.set_value(); }
+
+ private:
+  std::promise<void> entered_;
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+};
+
 TEST_F(LedgerTest, CommittedRecordsReadBackFieldForField) {
   auto ledger = Ledger::open(file("usage.db"));
   ASSERT_TRUE(ledger.is_ok()) << ledger.status().to_string();
@@ -84,20 +102,22 @@ TEST_F(LedgerTest, CallbackRunsOnTheWriterThreadOnceTheRowIsVisibleToOtherConnec
   EXPECT_EQ(count, 1);
 }
 
-TEST_F(LedgerTest, GroupCommitPutsManyRecordsInOneTransaction) {
+TEST_F(LedgerTest, GroupCommitPutsWhatQueuedDuringACommitInOneTransaction) {
   LedgerOptions options;
-  options.max_batch_delay_ms = 50;
   options.max_batch_records = 100;
   auto ledger = Ledger::open(file("usage.db"), options);
   ASSERT_TRUE(ledger.is_ok());
+  WriterHold hold(**ledger);
   Callbacks cb;
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE((*ledger)->append(test_record("id-" + std::to_string(i)), cb.make()));
+  EXPECT_EQ((*ledger)->stats().pending, 1000u);
+  hold.release();
   ASSERT_TRUE((*ledger)->flush().is_ok());
   const LedgerStats stats = (*ledger)->stats();
-  EXPECT_EQ(stats.committed, 1000u);
+  EXPECT_EQ(stats.committed, 1001u);
   EXPECT_EQ(stats.pending, 0u);
-  EXPECT_GE(stats.batches, 10u);  // never more than max_batch_records in one
-  EXPECT_LE(stats.batches, 40u);
+  EXPECT_EQ(stats.batches, 1u + 10u);  // the first alone, then full batches of 100
+  EXPECT_EQ(cb.ok, 1000);
 }
 
 TEST_F(LedgerTest, OneRecordBatchesCommitEachRowAlone) {
@@ -119,9 +139,7 @@ TEST_F(LedgerTest, CloseCommitsWhatIsPendingAndLaterAppendsAreRefused) {
   ASSERT_TRUE(ledger.is_ok());
   Callbacks cb;
   for (int i = 0; i < 20; ++i) ASSERT_TRUE((*ledger)->append(test_record("id-" + std::to_string(i)), cb.make()));
-  const auto t0 = std::chrono::steady_clock::now();
   (*ledger)->close();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
   EXPECT_EQ(cb.ok, 20);
   EXPECT_EQ(stored_rows(file("usage.db"), "id-19").count, 1);
   Status late = (*ledger)->append(test_record("late"), cb.make());
@@ -173,19 +191,13 @@ TEST_F(LedgerTest, AppendsBeyondThePendingLimitAreRefusedWhileTheWriterIsStuck) 
   options.max_pending_records = 4;
   auto ledger = Ledger::open(file("usage.db"), options);
   ASSERT_TRUE(ledger.is_ok());
-  std::promise<void> entered, unblock;
-  auto unblocked = unblock.get_future().share();
-  ASSERT_TRUE((*ledger)->append(test_record("first"), [&](Status) {
-    entered.set_value();
-    unblocked.wait();
-  }));
-  entered.get_future().wait();  // the writer is inside the first callback
+  WriterHold hold(**ledger);
   Callbacks cb;
   for (int i = 0; i < 4; ++i) ASSERT_TRUE((*ledger)->append(test_record("id-" + std::to_string(i)), cb.make()));
   Status full = (*ledger)->append(test_record("one-too-many"), cb.make());
   EXPECT_EQ(full.code(), StatusCode::kResourceExhausted);
   EXPECT_NE(full.message().find("cannot keep up"), std::string::npos) << full.message();
-  unblock.set_value();
+  hold.release();
   EXPECT_TRUE((*ledger)->flush().is_ok());
   EXPECT_EQ(cb.ok, 4);
 }

@@ -35,7 +35,6 @@ struct Reservation {
   std::string key;        // the key's name
   double at_unix_s = 0;   // the time its use counts at: its minute bucket and UTC day
   Consumption demand;
-  uint64_t id = 0;        // unique per limiter
 };
 
 struct LimitRefusal {

@@ -43,8 +43,6 @@ LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy,
   for (size_t i = 0; i < grid.sites.size(); ++i) {
     LiveSite s{grid.sites[i], std::move(energy[i]), std::move(urls[i]), {}, 0, 0, 0, {}};
     s.endpoints.resize(s.site.endpoints.size());
-    s.observed.prefill_tokens_per_s = kInitialPrefillTokensPerS;
-    s.observed.stream_decode_tokens_per_s = kInitialStreamDecodeTokensPerS;
     sites_.push_back(std::move(s));
   }
 }
@@ -55,11 +53,27 @@ bool LiveGrid::healthy(const LiveSite& s) const {
   return false;
 }
 
-double LiveGrid::load(const LiveSite& s) const {
-  double reported = 0;
-  for (const Endpoint& e : s.endpoints) reported += e.report.running + e.report.queued;
-  return std::max(s.outstanding, reported);
+Observed LiveGrid::speed_of(const LiveSite& s) const {
+  if (s.observed.prefill_tokens_per_s > 0 && s.observed.stream_decode_tokens_per_s > 0) return s.observed;
+  // Not seen yet: assume what the grid's other sites show, so that a site is not ranked by a
+  // guess against measurements (a pessimistic guess would keep it from ever being measured).
+  Observed mean;
+  int seen = 0;
+  for (const LiveSite& other : sites_) {
+    if (other.observed.prefill_tokens_per_s <= 0 || other.observed.stream_decode_tokens_per_s <= 0) continue;
+    mean.prefill_tokens_per_s += other.observed.prefill_tokens_per_s;
+    mean.stream_decode_tokens_per_s += other.observed.stream_decode_tokens_per_s;
+    ++seen;
+  }
+  if (seen == 0) return {kInitialPrefillTokensPerS, kInitialStreamDecodeTokensPerS, 0};
+  mean.prefill_tokens_per_s /= seen;
+  mean.stream_decode_tokens_per_s /= seen;
+  return mean;
 }
+
+// The gateway's own count: a worker's report lags the requests that just ended or began, and
+// an estimate that jumps with it would let the draw pass a cap between two polls.
+double LiveGrid::load(const LiveSite& s) const { return s.outstanding; }
 
 grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request, double now) const {
   const LiveSite& s = sites_[index];
@@ -74,17 +88,18 @@ grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request,
   st.outstanding_requests = load_now;
   st.outstanding_tokens = s.outstanding_tokens;
   st.queued_prefill_tokens = s.waiting_prefill_tokens;
-  st.prefill_tokens_per_s = s.observed.prefill_tokens_per_s;
-  st.capacity_tokens_per_s = s.observed.stream_decode_tokens_per_s * s.energy.concurrency();
-  st.min_tpot_s = 1.0 / std::max(1e-9, s.observed.stream_decode_tokens_per_s);
+  const Observed speed = speed_of(s);
+  st.prefill_tokens_per_s = speed.prefill_tokens_per_s;
+  st.capacity_tokens_per_s = speed.stream_decode_tokens_per_s * s.energy.concurrency();
+  st.min_tpot_s = 1.0 / std::max(1e-9, speed.stream_decode_tokens_per_s);
   st.pue = s.site.pue.at(signal.temp_c);
   st.power_cap_kw = s.site.power_cap_kw;
-  st.power_draw_kw = st.pue * s.energy.it_watts(load_now + 1) / 1000.0;
+  st.power_draw_kw = st.pue * s.energy.it_watts(load_now) / 1000.0;
   st.price_usd_per_mwh = s.site.contract.price(signal.price_usd_per_mwh);
   st.carbon_g_per_kwh = signal.carbon_g_per_kwh;
   st.latency_ms = s.site.latency.empty() ? 0 : s.site.latency_ms(request.region);
   st.prefix_hit_tokens = prefixes_.hit_tokens(index, request.prefix_hashes);
-  const EnergyRates rates = s.energy.rates(request.model, s.observed, load_now + 1);
+  const EnergyRates rates = s.energy.rates(request.model, speed);
   st.prefill_joules_per_token = rates.prefill_j_per_token;
   st.decode_joules_per_token = rates.decode_j_per_token;
   return st;
@@ -184,7 +199,7 @@ RequestFootprint LiveGrid::finish(const Admission& a, const RequestEstimate& req
   if (done.completion_tokens > 1 && done.decode_s > 0)
     s.observed.stream_decode_tokens_per_s =
         smooth(s.observed.stream_decode_tokens_per_s, (done.completion_tokens - 1) / done.decode_s);
-  const EnergyRates rates = s.energy.rates(request.model, s.observed, load(s));
+  const EnergyRates rates = s.energy.rates(request.model, speed_of(s));
   prefixes_.remember(a.site, request.prefix_hashes);
   s.outstanding = std::max(0.0, s.outstanding - 1);
   s.outstanding_tokens = std::max(0.0, s.outstanding_tokens - request.prompt_tokens - request.max_output_tokens);
@@ -228,7 +243,7 @@ std::vector<SiteStatus> LiveGrid::status(double now) const {
     v.facility_kw = v.pue * v.it_watts / 1000.0;
     v.power_cap_kw = s.site.power_cap_kw;
     v.price_usd_per_mwh = s.site.contract.price(v.signal.price_usd_per_mwh);
-    v.observed = s.observed;
+    v.observed = speed_of(s);
     v.observed.outstanding = v.outstanding_requests;
     for (size_t e = 0; e < s.endpoints.size(); ++e) {
       const Endpoint& ep = s.endpoints[e];

@@ -1,15 +1,15 @@
 // LiveGrid: the gateway's picture of every site now, and the admission of requests to them.
 //
 // Per site it keeps the gateway's own accounting (requests and tokens outstanding, prompt tokens
-// still waiting for their first token), what the workers report when polled (sequences running
-// and queued, which also counts other gateways' traffic), the speed the gateway observes
+// still waiting for their first token), which alone counts as the site's load, what the workers
+// report when polled (sequences running and queued, shown in the status), the speed it observes
 // (prefill and per-stream decode tokens/s, exponentially smoothed), each endpoint's health, and
 // whether the zone asks loads to shed.
 //
 // states() builds the grid::SiteState of every site for one request: the figures above, the
 // signals at the given time, PUE at the zone's temperature, the contract price and the energy
-// model's joules per token, and the estimated facility draw with this request added, so a
-// policy ranks a site that it would push past its cap after those with headroom.
+// model's joules per token, and the estimated facility draw now (a policy ranks sites at their
+// cap after those with headroom, as in the simulator).
 //
 // admit() walks the policy's ranking and takes the first site that may take the request now:
 // healthy, not draining, serving the model, under its power cap with the request added, and
@@ -138,6 +138,8 @@ class LiveGrid {
   grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
   bool healthy(const LiveSite& s) const;
   double load(const LiveSite& s) const;
+  // The site's smoothed speeds, or, before it was seen, the mean of the sites that were.
+  Observed speed_of(const LiveSite& s) const;
   // Checked under the lock at admission, so concurrent requests cannot pass the cap together.
   bool would_pass_cap(const LiveSite& s, double pue) const;
   int pick_endpoint(const LiveSite& s, const std::string& model) const;

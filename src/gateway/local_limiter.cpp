@@ -116,7 +116,7 @@ Result<Reservation, LimitRefusal> LocalLimiter::reserve(const KeyEntry& key, con
     if (!refusal || r.retry_after_s > refusal->retry_after_s) refusal = r;
   }
   if (refusal) return *refusal;
-  Reservation r{key.name, at, cleaned(demand), next_id_.fetch_add(1, std::memory_order_relaxed)};
+  Reservation r{key.name, at, cleaned(demand)};
   k.add(at, 1, r.demand, +1);
   return r;
 }

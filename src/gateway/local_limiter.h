@@ -15,7 +15,6 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -68,7 +67,6 @@ class LocalLimiter final : public Limiter {
 
   std::shared_mutex keys_mu_;
   std::unordered_map<std::string, std::unique_ptr<KeyState>> keys_;
-  std::atomic<uint64_t> next_id_{1};
 };
 
 }  // namespace tokengrid::gateway

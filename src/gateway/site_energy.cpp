@@ -52,14 +52,15 @@ const grid::Meter* SiteEnergy::meter_for(std::string_view model) const {
   return it == meters_.end() ? nullptr : &it->second;
 }
 
-EnergyRates SiteEnergy::rates(std::string_view model, const Observed& observed, double batch) const {
+EnergyRates SiteEnergy::rates(std::string_view model, const Observed& observed) const {
   if (const grid::Meter* meter = meter_for(model)) {
-    return {meter->prefill_joules_per_token(), meter->decode_joules_per_token(std::max(1.0, batch), kTypicalContext)};
+    const double typical_batch = std::max(1.0, concurrency_ / 2);
+    return {meter->prefill_joules_per_token(), meter->decode_joules_per_token(typical_batch, kTypicalContext)};
   }
   EnergyRates r;
   if (observed.prefill_tokens_per_s > 0) r.prefill_j_per_token = busy_w_ / observed.prefill_tokens_per_s;
-  const double aggregate = observed.stream_decode_tokens_per_s * std::max(1.0, batch);
-  if (aggregate > 0) r.decode_j_per_token = busy_w_ / aggregate;
+  const double capacity = observed.stream_decode_tokens_per_s * concurrency_;
+  if (capacity > 0) r.decode_j_per_token = busy_w_ / capacity;
   return r;
 }
 

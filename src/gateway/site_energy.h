@@ -3,13 +3,15 @@
 //
 // Two cases:
 //   - A model the site lists under `models` (a known shape on a known accelerator): the grid's
-//     meter, as in the simulator: prefill joules per token, and decode joules per token at the
-//     batch now running.
+//     meter, as in the simulator: prefill joules per token, and decode joules per token at a
+//     typical batch (half the site's concurrency).
 //   - Anything else (CPU workers, or a server of a model without a shape): the site's busy
 //     power divided by the throughput the gateway observes there. Busy power is the CPU power
 //     model at full use of the site's cores for cpu sites, or the accelerators' decode power.
 //     J per prompt token = P_busy / prefill tokens/s; J per output token = P_busy / (one
-//     stream's decode tokens/s x streams decoding together).
+//     stream's decode tokens/s x the site's concurrency): the energy per token of the site at
+//     full use, a property of the site rather than of the moment, so that a policy comparing
+//     sites compares their hardware, prices and carbon, not which one happens to be busy.
 // Estimated IT draw: idle power plus the busy increment times utilisation (outstanding requests
 // over the site's concurrency, at most 1). All functions are pure.
 #pragma once
@@ -42,8 +44,8 @@ class SiteEnergy {
   // Fails when a model listed at the site has no performance model on its accelerator.
   static Result<SiteEnergy> create(const grid::Site& site);
 
-  // Joules per token for `model` with `batch` sequences decoding together.
-  EnergyRates rates(std::string_view model, const Observed& observed, double batch) const;
+  // Joules per token for `model`.
+  EnergyRates rates(std::string_view model, const Observed& observed) const;
   // IT watts with `outstanding` requests in flight.
   double it_watts(double outstanding) const;
   double idle_watts() const { return idle_w_; }

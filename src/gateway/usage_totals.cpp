@@ -85,7 +85,7 @@ UsageTotals sum_of(const std::vector<UsageTotals>& rows) {
   return total;
 }
 
-nlohmann::json row_json(const UsageTotals& t) {
+nlohmann::ordered_json row_json(const UsageTotals& t) {
   return {{"group", t.group},
           {"requests", t.requests},
           {"prompt_tokens", t.prompt_tokens},
@@ -96,7 +96,7 @@ nlohmann::json row_json(const UsageTotals& t) {
           {"g_co2e", t.g_co2e}};
 }
 
-nlohmann::json time_or_null(double unix_s) { return std::isfinite(unix_s) ? nlohmann::json(unix_s) : nlohmann::json(); }
+nlohmann::ordered_json time_or_null(double unix_s) { return std::isfinite(unix_s) ? nlohmann::ordered_json(unix_s) : nlohmann::ordered_json(); }
 
 }  // namespace
 
@@ -153,10 +153,10 @@ std::string usage_table(const std::vector<UsageTotals>& rows, GroupBy by) {
 }
 
 std::string usage_json(const std::vector<UsageTotals>& rows, GroupBy by, TimeRange range) {
-  nlohmann::json j = {{"group_by", group_by_name(by)},
+  nlohmann::ordered_json j = {{"group_by", group_by_name(by)},
                       {"from_unix_s", time_or_null(range.from_unix_s)},
                       {"to_unix_s", time_or_null(range.to_unix_s)}};
-  j["rows"] = nlohmann::json::array();
+  j["rows"] = nlohmann::ordered_json::array();
   for (const UsageTotals& t : rows) j["rows"].push_back(row_json(t));
   j["total"] = row_json(sum_of(rows));
   return j.dump(2);

@@ -63,7 +63,8 @@ Status parse_models(const YAML::Node& node, const std::string& path, const std::
   YamlFields f(node, path, file);
   const YAML::Node models = node["models"];
   if (!models.IsDefined() || !models.IsSequence() || models.size() == 0)
-    return f.error("models", "must be a non-empty list of {name, accelerator, tensor_parallel, replicas}");
+    return f.error("models", "must be a non-empty list of {name, accelerator, tensor_parallel, replicas} "
+                             "(a live site may give endpoints instead)");
   for (size_t i = 0; i < models.size(); ++i) {
     YamlFields m(models[i], indexed(path + ".models", i), file);
     TG_RETURN_IF_ERROR(m.expect_map({"name", "accelerator", "tensor_parallel", "replicas"}));

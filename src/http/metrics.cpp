@@ -1,5 +1,7 @@
 #include "http/metrics.h"
 
+#include <charconv>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -148,9 +150,11 @@ std::string format_number(double v) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
     return buf;
   }
+  // The shortest text that reads back as the same double: a counter mirrored elsewhere (the
+  // usage ledger) sums to exactly what the ledger holds.
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 
 // {a="x",b="y"} with an optional extra label appended; empty when there are no labels.

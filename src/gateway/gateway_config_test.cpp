@@ -1,0 +1,142 @@
+#include "gateway/gateway_config.h"
+
+#include <gtest/gtest.h>
+
+#include "grid/clock.h"
+
+namespace tokengrid::gateway {
+namespace {
+
+constexpr const char* kGrid = R"(listen: {host: 0.0.0.0, port: 9000, threads: 3}
+replica: gw-7
+clock: {mode: replay, start: "2024-07-01T00:00Z", speed: 144}
+signals:
+  dir: /data/grid
+  zones:
+    DE-LU: {csv: de.csv}
+    SG: {feed: {url: "http://127.0.0.1:9100/signals", interval_s: 5}}
+  synthetic: {seed: 3, days: 10, heat_wave: {zone: US-TEX-ERCO, day: 1, days: 2, extra_c: 6}}
+policy: {name: greenest, carbon_price_usd_per_t: 120}
+default_region: eu-west
+ledger: {path: usage.db}
+workers: {poll_interval_ms: 250, request_timeout_s: 30}
+keys:
+  - {name: alice, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, region: us-east}
+sites:
+  - name: frankfurt
+    cloud: gcp
+    region: europe-west3
+    zone: DE-LU
+    accelerators: [{type: cpu, count: 1}]
+    endpoints: [{url: "http://127.0.0.1:8101", models: [tiny]}]
+  - name: singapore
+    cloud: aws
+    region: ap-southeast-1
+    zone: SG
+    accelerators: [{type: cpu, count: 1}]
+    endpoints: [{url: "http://127.0.0.1:8102", models: [tiny]}]
+)";
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return text.replace(at, from.size(), to);
+}
+
+void expect_error(const std::string& yaml, const std::string& needle) {
+  auto r = parse_gateway_config(yaml, "/etc/tokengrid/grid.yaml");
+  ASSERT_FALSE(r.is_ok()) << "accepted:\n" << yaml;
+  EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+}
+
+TEST(GatewayConfig, ParsesEverySection) {
+  auto r = parse_gateway_config(kGrid, "/etc/tokengrid/grid.yaml");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const GatewayConfig& c = *r;
+  EXPECT_EQ(c.host, "0.0.0.0");
+  EXPECT_EQ(c.port, 9000);
+  EXPECT_EQ(c.threads, 3);
+  EXPECT_EQ(c.replica, "gw-7");
+  EXPECT_TRUE(c.clock.replay);
+  EXPECT_EQ(c.clock.start_unix_s, *grid::parse_utc_time("2024-07-01"));
+  EXPECT_EQ(c.clock.speed, 144);
+  EXPECT_EQ(c.signals.dir, "/data/grid");
+  EXPECT_EQ(c.signals.zones.at("DE-LU").csv, "/etc/tokengrid/de.csv");  // beside the grid file
+  ASSERT_TRUE(c.signals.zones.at("SG").feed.has_value());
+  EXPECT_EQ(c.signals.zones.at("SG").feed->interval_s, 5);
+  ASSERT_TRUE(c.signals.synthetic.has_value());
+  EXPECT_EQ(c.signals.synthetic->seed, 3u);
+  EXPECT_EQ(c.signals.synthetic->start_unix_s, c.clock.start_unix_s);  // defaults to the replay's start
+  EXPECT_EQ(c.signals.synthetic->heat_wave.start_unix_s, c.clock.start_unix_s + 86400);
+  EXPECT_EQ(c.policy, "greenest");
+  EXPECT_EQ(c.grid.policy.carbon_price_usd_per_t, 120);
+  EXPECT_EQ(c.default_region, "eu-west");
+  EXPECT_EQ(c.ledger_path, "/etc/tokengrid/usage.db");
+  EXPECT_EQ(c.poll_interval_ms, 250);
+  EXPECT_EQ(c.request_timeout_s, 30);
+  ASSERT_EQ(c.keys.size(), 1u);
+  EXPECT_EQ(c.keys[0].region, "us-east");
+  ASSERT_EQ(c.grid.sites.size(), 2u);
+  EXPECT_EQ(c.grid.sites[1].endpoints[0].url, "http://127.0.0.1:8102");
+}
+
+TEST(GatewayConfig, DefaultsForAMinimalFile) {
+  auto r = parse_gateway_config(R"(signals: {synthetic: {seed: 1}}
+sites:
+  - {name: a, cloud: aws, region: r, zone: DE-LU, accelerators: [{type: cpu, count: 1}],
+     endpoints: [{url: "http://127.0.0.1:1", models: [m]}]}
+)",
+                                "g.yaml");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->port, 8080);
+  EXPECT_FALSE(r->clock.replay);
+  EXPECT_EQ(r->policy, "balanced");
+  EXPECT_TRUE(r->ledger_path.empty());
+  EXPECT_TRUE(r->keys.empty());
+  EXPECT_FALSE(r->replica.empty());
+}
+
+TEST(GatewayConfig, ErrorsNameFileLineAndField) {
+  expect_error(replace(kGrid, "mode: replay", "mode: fast"), "grid.yaml:3: clock.mode: must be real or replay");
+  expect_error(replace(kGrid, "speed: 144", "speed: 0"), "clock.speed: must be between");
+  expect_error(replace(kGrid, "port: 9000", "port: 70000"), "grid.yaml:1: listen.port: must be between 0 and 65535");
+  expect_error(replace(kGrid, "{csv: de.csv}", "{csv: de.csv, feed: {url: \"http://x\"}}"),
+               "signals.zones.DE-LU: needs exactly one of csv or feed");
+  expect_error(replace(kGrid, "http://127.0.0.1:9100/signals", "ftp://x"), "signals.zones.SG.feed.url: 'ftp://x' must start");
+  expect_error(replace(kGrid, "name: greenest", "name: greediest"), "policy.name: unknown policy 'greediest'");
+  expect_error(replace(kGrid, "replica: gw-7", "replika: gw-7"), "replika: unknown field");
+  expect_error(replace(kGrid, "sha256: 9f86", "sha256: zz86"), "keys[0].sha256");
+  expect_error(replace(kGrid, "    endpoints: [{url: \"http://127.0.0.1:8102\", models: [tiny]}]\n", ""),
+               "sites[1].models: must be a non-empty list of {name, accelerator, tensor_parallel, replicas} (a live "
+               "site may give endpoints instead)");
+  expect_error(replace(kGrid, "    endpoints: [{url: \"http://127.0.0.1:8102\", models: [tiny]}]\n",
+                       "    models: [{name: llama-3.1-8b, accelerator: cpu, tensor_parallel: 1, replicas: 1}]\n"),
+               "sites[1].endpoints: is required in a gateway's grid file");
+  expect_error(replace(kGrid, "heat_wave: {zone: US-TEX-ERCO, day: 1, days: 2, extra_c: 6}", "heat_wave: {day: 1}"),
+               "signals.synthetic.heat_wave.zone: is required");
+}
+
+TEST(GatewayConfig, EveryZoneNeedsSignals) {
+  std::string yaml = kGrid;
+  yaml = replace(yaml, "  dir: /data/grid\n", "");
+  yaml = replace(yaml, "  synthetic: {seed: 3, days: 10, heat_wave: {zone: US-TEX-ERCO, day: 1, days: 2, extra_c: 6}}\n", "");
+  yaml = replace(yaml, "    DE-LU: {csv: de.csv}\n", "    JP-TK: {csv: jp.csv}\n");
+  expect_error(yaml, "sites[0].zone: zone 'DE-LU' has no signals");
+  expect_error(replace(kGrid, "signals:\n", "signal:\n"), "signal: unknown field");
+}
+
+TEST(GatewayConfig, HostileFilesNeverCrash) {
+  for (const char* text : {"", "[", "sites: 5", "{{{{", "signals: [1,2]\nsites: []", "listen: {port: [1]}",
+                           "clock: {mode: replay}", "\x01\x02\x03", "signals: {dir: 7}\nsites:\n  - 7"}) {
+    auto r = parse_gateway_config(text, "bad.yaml");
+    EXPECT_FALSE(r.is_ok()) << text;
+  }
+  for (size_t cut = 0; cut < std::string(kGrid).size(); cut += 37) {
+    auto r = parse_gateway_config(std::string(kGrid).substr(0, cut), "cut.yaml");
+    (void)r;  // truncated files may parse or fail, never crash
+  }
+  EXPECT_FALSE(load_gateway_config("/nonexistent/grid.yaml").is_ok());
+}
+
+}  // namespace
+}  // namespace tokengrid::gateway
