@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git
-  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libboost-dev libsqlite3-dev libssl-dev
+  nlohmann-json3-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libboost-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 # Node may come from elsewhere with npm inside; only install Debian's when either is absent.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <mutex>
 
+#include "gateway/site_message.h"
 #include "http/openai_protocol.h"
 #include "http/sse.h"
 
@@ -110,15 +111,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
 http::AsyncRequest Relay::upstream_request() const {
   const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
-  json body = req_.body;
-  if (req_.stream) body["stream_options"] = {{"include_usage", true}};
   http::AsyncRequest r;
   r.method = "POST";
   r.target = url.path + req_.route;
   r.headers.set("Content-Type", "application/json");
   r.headers.set("Accept", req_.stream ? "text/event-stream" : "application/json");
   r.headers.set("x-request-id", req_.id);
-  r.body = body.dump();
+  r.body = req_.body;
   r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(ctx_.request_timeout_s * 1000));
   r.idle_timeout = r.head_timeout;
   return r;
@@ -179,22 +178,20 @@ void Relay::mark_first_token() {
 
 void Relay::on_event(const std::string& data) {
   if (data == "[DONE]") return;
-  const json chunk = json::parse(data, nullptr, false);
-  if (chunk.is_discarded() || !chunk.is_object()) return fail("the site sent a malformed stream chunk");
-  if (chunk.contains("error")) return fail("the site reported an error inside the stream: " + data.substr(0, 200));
-  if (upstream_id_.empty() && chunk.contains("id") && chunk["id"].is_string()) upstream_id_ = chunk["id"];
-  auto usage = chunk.find("usage");
-  const bool has_usage = usage != chunk.end() && usage->is_object();
-  if (has_usage) usage_ = *usage;
-  auto choices = chunk.find("choices");
-  if (choices == chunk.end() || !choices->is_array() || choices->empty()) return;  // the usage chunk: held
+  auto chunk = read_site_message(data);
+  if (!chunk.is_ok()) return fail("the site sent a malformed stream chunk: " + chunk.status().message());
+  if (chunk->has_error) return fail("the site reported an error inside the stream: " + data.substr(0, 200));
+  if (upstream_id_.empty()) upstream_id_ = chunk->id;
+  const bool has_usage = chunk->usage.is_object();
+  if (has_usage) usage_ = std::move(chunk->usage);
+  if (!chunk->has_choices) return;  // the usage chunk: held
   mark_first_token();
   ++content_events_;
   std::string out = data;
   if (has_usage && !req_.include_usage) {
-    json stripped = chunk;
-    stripped.erase("usage");
-    out = stripped.dump();
+    auto stripped = rewrite_site_message(data, {{"usage", nullptr}});
+    if (!stripped.is_ok()) return fail("the site sent a malformed stream chunk: " + stripped.status().message());
+    out = std::move(stripped).value();
   }
   replace_id(out, upstream_id_, req_.id);
   exchange_->write(http::sse_event(out));
@@ -294,13 +291,14 @@ void Relay::finish_stream() {
 }
 
 void Relay::finish_whole() {
-  json answer = json::parse(body_, nullptr, false);
-  if (answer.is_discarded() || !answer.is_object()) return fail("the site's answer is not a JSON object");
-  const json usage = answer.contains("usage") ? answer["usage"] : json();
-  UsageRecord record = meter(usage, 200);
-  answer["id"] = req_.id;
-  answer["usage"] = usage_with_footprint(usage, record);
-  http::HttpResponse response = http::HttpResponse::json(200, answer.dump());
+  auto answer = read_site_message(body_);
+  if (!answer.is_ok()) return fail("the site's answer is " + answer.status().message());
+  UsageRecord record = meter(answer->usage, 200);
+  const json id = req_.id;
+  const json usage = usage_with_footprint(std::move(answer->usage), record);
+  auto rewritten = rewrite_site_message(body_, {{"id", &id}, {"usage", &usage}});
+  if (!rewritten.is_ok()) return fail("the site's answer is " + rewritten.status().message());
+  http::HttpResponse response = http::HttpResponse::json(200, std::move(rewritten).value());
   for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
   auto exchange = exchange_;
   commit_then(std::move(record), [exchange, response] { exchange->respond(response); });

@@ -19,7 +19,6 @@
 #include <memory>
 #include <string>
 
-#include <nlohmann/json.hpp>
 
 #include "gateway/active_policy.h"
 #include "gateway/gateway_metrics.h"
@@ -50,7 +49,8 @@ struct RelayContext {
 // A client request the gateway has checked, limited and admitted to a site.
 struct RelayRequest {
   std::string route;          // /v1/chat/completions or /v1/completions
-  nlohmann::ordered_json body;  // the client's body, to forward
+  std::string body;           // what the site is sent: the client's body, with the model and
+                              // stream_options.include_usage set where they were not
   bool stream = false;
   bool include_usage = false;
   std::string id;             // the gateway's response id

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "http/openai_protocol.h"
 
 namespace tokengrid::gateway {
@@ -55,6 +57,23 @@ std::string joined(const std::vector<std::string>& names) {
   return out;
 }
 
+// The body sent to the site: the client's bytes as they came, unless the model must be named
+// or a stream must ask for its usage (the relay meters every stream by it).
+std::string forwarded_body(const std::string& client_body, const http::GenerationOptions& options,
+                           const std::string& model) {
+  const bool name_model = options.model.empty();
+  const bool ask_usage = options.stream && !options.include_usage;
+  if (!name_model && !ask_usage) return client_body;
+  json body = json::parse(client_body, nullptr, false);
+  if (name_model) body["model"] = model;
+  if (ask_usage) {
+    json& stream_options = body["stream_options"];
+    if (!stream_options.is_object()) stream_options = json::object();
+    stream_options["include_usage"] = true;
+  }
+  return body.dump();
+}
+
 }  // namespace
 
 http::HttpResponse api_error_response(int status, std::string message, std::string type, std::string code,
@@ -79,7 +98,6 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpReq
   RelayRequest r;
   r.route = route;
   r.key = *key;
-  r.body = json::parse(request.body, nullptr, false);
   r.stream = parsed->options.stream;
   r.include_usage = parsed->options.include_usage;
   RequestEstimate& e = r.estimate;
@@ -89,7 +107,6 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpReq
       return api_error_response(400, "'model' is required; this grid serves: " + joined(options_.models) + ".",
                                 "invalid_request_error", "", "model");
     e.model = options_.models.front();
-    r.body["model"] = e.model;
   }
   if (std::find(options_.models.begin(), options_.models.end(), e.model) == options_.models.end())
     return api_error_response(404, "The model '" + e.model + "' is not served by any site of this grid; it serves: " +
@@ -103,6 +120,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpReq
   e.max_output_tokens = static_cast<double>(per_choice) * parsed->options.n * parsed->prompts;
   e.prefix_hashes = PrefixIndex::block_hashes(parsed->prompt_text);
   r.id = http::new_response_id(route == "/v1/chat/completions" ? "chatcmpl" : "cmpl");
+  r.body = forwarded_body(request.body, parsed->options, e.model);
   return r;
 }
 
