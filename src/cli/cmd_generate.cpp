@@ -31,7 +31,7 @@ int run_generate(int argc, char** argv) {
   app.add_option("--min-p", sampling.min_p, "drop tokens below min-p times the top probability")->check(CLI::Range(0.0f, 1.0f));
   auto* seed_opt = app.add_option("--seed", seed, "random seed; same seed, same text");
   app.add_option("--stop", stops, "stop at this text (repeatable)");
-  app.add_flag("--no-bos", no_bos, "do not start the prompt with the BOS token");
+  app.add_flag("--no-bos", no_bos, "do not start the prompt with the BOS token (added only when the model asks for it)");
   app.add_flag("--json", json, "print one JSON object with ids, text and timings");
   int threads = 2;
   app.add_option("-t,--threads", threads, "threads for the forward pass")->check(CLI::Range(1, 1024));
@@ -48,7 +48,7 @@ int run_generate(int argc, char** argv) {
     return 1;
   }
   const engine::Tokenizer& tokenizer = (*model)->tokenizer();
-  std::vector<int32_t> prompt_ids = tokenizer.encode(prompt, !no_bos);
+  std::vector<int32_t> prompt_ids = tokenizer.encode(prompt, !no_bos && tokenizer.add_bos());
   engine::StopRules rules;
   rules.max_tokens = max_tokens;
   rules.stop = stops;

@@ -20,6 +20,8 @@ constexpr ModelSubcommand kModelSubcommands[] = {
     {"quantize", "rewrite a model's weights as q8_0, q4_0, f16, bf16 or f32 (GGUF v3)",
      run_model_quantize},
     {"synth", "write a random-weight llama model of a named shape (GGUF v3)", run_model_synth},
+    {"vocab", "convert a tokenizer.json to GGUF tokenizer metadata; tokenize text with a vocabulary",
+     run_model_vocab},
 };
 
 void print_model_usage(FILE* out) {

@@ -4,21 +4,29 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "cli/model_commands.h"
 #include "engine/synthetic_model.h"
+#include "engine/tokenizer_json.h"
 
 namespace tokengrid::cli {
 
 int run_model_synth(int argc, char** argv) {
   CLI::App app{"Write a random-weight Llama model of a named shape (GGUF v3)", argv[0]};
-  std::string shape_name = "tiny", type_name = "q8_0", out;
+  std::string shape_name = "tiny", type_name = "q8_0", out, vocab_path;
   uint64_t seed = 1;
+  int context = 0;
   std::string shapes;
   for (const auto& s : engine::known_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   app.add_option("--shape", shape_name, "one of: " + shapes);
   app.add_option("--type", type_name, "weight type: f32, f16, bf16, q8_0, q4_0");
   app.add_option("--seed", seed, "random seed; the same seed gives the same file");
+  app.add_option("--vocab", vocab_path,
+                 "use the vocabulary and chat template of a Hugging Face tokenizer.json (Llama 3, Qwen, "
+                 "Gemma, ...) instead of a generated one; its size replaces the shape's");
+  app.add_option("--context", context, "context length in tokens (default: the shape's)")
+      ->check(CLI::Range(16, 1 << 20));
   app.add_option("-o,--output", out, "output file")->required();
   try {
     app.parse(argc, argv);
@@ -31,6 +39,7 @@ int run_model_synth(int argc, char** argv) {
                  shape_name.c_str(), shapes.c_str());
     return 2;
   }
+  if (context > 0) shape->context_length = context;
   auto type = engine::parse_type(type_name);
   if (!type) {
     std::fprintf(stderr, "tokengrid model synth: unknown type '%s'; use f32, f16, bf16, q8_0 or q4_0\n",
@@ -38,14 +47,24 @@ int run_model_synth(int argc, char** argv) {
     return 2;
   }
   auto start = std::chrono::steady_clock::now();
-  Status status = engine::write_synthetic_model(*shape, *type, seed, out);
+  std::optional<engine::TokenizerJson> vocabulary;
+  if (!vocab_path.empty()) {
+    auto read = engine::read_tokenizer_json(vocab_path);
+    if (!read.is_ok()) {
+      std::fprintf(stderr, "tokengrid model synth: %s\n", read.status().message().c_str());
+      return 1;
+    }
+    vocabulary = std::move(read).value();
+    shape->vocab_size = static_cast<int>(vocabulary->vocabulary.tokens.size());
+  }
+  Status status = engine::write_synthetic_model(*shape, *type, seed, out, vocabulary ? &*vocabulary : nullptr);
   if (!status.is_ok()) {
     std::fprintf(stderr, "tokengrid model synth: %s\n", status.message().c_str());
     return 1;
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "wrote %s: shape %s, %s, %.1f MiB in %.1f s\n", out.c_str(), shape->name.c_str(),
-               type_name.c_str(), std::filesystem::file_size(out) / double(1 << 20), seconds);
+  std::fprintf(stderr, "wrote %s: shape %s, %s, %d tokens, %.1f MiB in %.1f s\n", out.c_str(), shape->name.c_str(),
+               type_name.c_str(), shape->vocab_size, std::filesystem::file_size(out) / double(1 << 20), seconds);
   return 0;
 }
 

@@ -9,5 +9,6 @@ namespace tokengrid::cli {
 int run_model_info(int argc, char** argv);      // cmd_model_info.cpp
 int run_model_quantize(int argc, char** argv);  // cmd_model_quantize.cpp
 int run_model_synth(int argc, char** argv);     // cmd_model_synth.cpp
+int run_model_vocab(int argc, char** argv);     // cmd_model_vocab.cpp
 
 }  // namespace tokengrid::cli

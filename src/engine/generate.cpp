@@ -64,7 +64,7 @@ Result<Generation> generate(const Model& model, const std::vector<int32_t>& prom
   start = std::chrono::steady_clock::now();
   while (static_cast<int>(out.ids.size()) < stop.max_tokens) {
     SampleResult s = sampler.sample(logits, out.ids);
-    if (stop.stop_at_eos && s.token == model.tokenizer().eos_id()) {
+    if (stop.stop_at_eos && model.tokenizer().is_end_of_generation(s.token)) {
       out.stopped = true;
       break;
     }

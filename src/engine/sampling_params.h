@@ -24,7 +24,7 @@ struct SamplingParams {
 struct StopRules {
   int max_tokens = 256;                 // generated tokens, not counting the prompt
   std::vector<std::string> stop;        // text that ends generation; it is not returned
-  bool stop_at_eos = true;
+  bool stop_at_eos = true;  // EOS and the other end-of-generation tokens (Tokenizer::is_end_of_generation)
 };
 
 }  // namespace tokengrid::engine

@@ -6,6 +6,7 @@
 
 #include "engine/gguf_writer.h"
 #include "engine/quantize_model.h"
+#include "engine/vocabulary_gguf.h"
 
 namespace tokengrid::engine {
 
@@ -45,6 +46,8 @@ const std::vector<ModelShape>& known_shapes() {
       {"tiny", 64, 172, 5, 8, 4, 512, 512, 10000.0f, false},
       {"tinyllama-1.1b", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},
       {"llama-2-7b", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0f, false},
+      // Llama 3.2 1B's shape (its vocabulary size, not its byte-level BPE vocabulary).
+      {"llama-3.2-1b", 2048, 8192, 16, 32, 8, 128256, 131072, 500000.0f, true},
   };
   return shapes;
 }
@@ -104,8 +107,29 @@ SyntheticVocabulary make_synthetic_vocabulary(int vocab_size, uint64_t seed) {
   return v;
 }
 
-Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t seed,
-                             const std::string& path) {
+namespace {
+
+// The generated vocabulary as a model file carries it.
+Vocabulary generated_vocabulary(int vocab_size, uint64_t seed) {
+  SyntheticVocabulary generated = make_synthetic_vocabulary(vocab_size, seed);
+  Vocabulary v;
+  v.tokens = std::move(generated.tokens);
+  v.scores = std::move(generated.scores);
+  v.types = std::move(generated.types);
+  v.bos_id = 1;
+  v.eos_id = 2;
+  v.unk_id = 0;
+  v.add_bos = true;
+  return v;
+}
+
+}  // namespace
+
+Status write_synthetic_model(const ModelShape& named_shape, TensorType type, uint64_t seed,
+                             const std::string& path, const TokenizerJson* vocabulary) {
+  ModelShape shape = named_shape;
+  const Vocabulary vocab = vocabulary != nullptr ? vocabulary->vocabulary : generated_vocabulary(shape.vocab_size, seed);
+  shape.vocab_size = static_cast<int>(vocab.tokens.size());
   GgufWriter writer;
   const int head_dim = shape.dim / shape.n_heads;
   const int kv_dim = head_dim * shape.n_kv_heads;
@@ -122,32 +146,30 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
   writer.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
   writer.set_f32("llama.rope.freq_base", shape.rope_freq_base);
 
-  SyntheticVocabulary vocab = make_synthetic_vocabulary(shape.vocab_size, seed);
-  writer.set_string("tokenizer.ggml.model", "llama");
-  writer.set_string_array("tokenizer.ggml.tokens", vocab.tokens);
-  writer.set_f32_array("tokenizer.ggml.scores", vocab.scores);
-  writer.set_i32_array("tokenizer.ggml.token_type", vocab.types);
-  writer.set_u32("tokenizer.ggml.bos_token_id", 1);
-  writer.set_u32("tokenizer.ggml.eos_token_id", 2);
-  writer.set_u32("tokenizer.ggml.unknown_token_id", 0);
-  writer.set_bool("tokenizer.ggml.add_bos_token", true);
-  // Zephyr's template, as TinyLlama's chat models ship it.
-  writer.set_string("tokenizer.chat_template",
+  write_vocabulary(vocab, writer);
+  if (vocabulary != nullptr && !vocabulary->chat_template.empty()) {
+    writer.set_string("tokenizer.chat_template", vocabulary->chat_template);
+  } else {
+    // Zephyr's template, as TinyLlama's chat models ship it.
+    writer.set_string("tokenizer.chat_template",
                     "{% for message in messages %}\n{% if message['role'] == 'user' %}\n"
                     "{{ '<|user|>\n' + message['content'] + eos_token }}\n"
                     "{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n"
                     "{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n"
                     "{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}");
+  }
+  std::vector<bool> quiet(vocab.tokens.size());
+  for (size_t i = 0; i < quiet.size(); ++i) quiet[i] = vocab.types[i] != static_cast<int32_t>(TokenType::kNormal);
 
   // Tensors are produced one at a time while the file is written, so even large shapes need
   // little memory; the fill order is the write order, which keeps the file deterministic.
   Random rng(seed ^ 0x5eed5eedull);
   const TensorType edge_type = type == TensorType::Q4_0 ? TensorType::Q8_0 : type;
-  // Rows below `quiet_rows` are scaled down and the others by `gain`: in the output matrix the
-  // quiet rows are the special and byte tokens, so that a random model mostly emits word-like
-  // pieces rather than stray bytes.
+  // Rows marked in `quiet_rows` are scaled down and the others by `gain`: in the output matrix
+  // the quiet rows are the special and byte tokens, so that a random model mostly emits
+  // word-like pieces rather than stray bytes.
   auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, TensorType t,
-                    float gain = 1.0f, int64_t quiet_rows = 0) {
+                    float gain = 1.0f, const std::vector<bool>& quiet_rows = {}) {
     if (cols % type_traits(static_cast<uint32_t>(t))->block_size != 0) t = TensorType::F32;
     // Weights ~ N(0, 1/cols) keep the activations of a random network in a sane range.
     auto fill = [&rng, rows, cols, t, gain, quiet_rows](std::span<uint8_t> out) {
@@ -155,7 +177,8 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
       const size_t rb = row_bytes(t, cols);
       std::vector<float> row(static_cast<size_t>(cols));
       for (int64_t r = 0; r < rows; r++) {
-        const float row_scale = (r < quiet_rows ? 0.05f : gain) * scale;
+        const bool quiet = static_cast<size_t>(r) < quiet_rows.size() && quiet_rows[r];
+        const float row_scale = (quiet ? 0.05f : gain) * scale;
         for (float& x : row) x = rng.normal() * row_scale;
         quantize_row(t, row.data(), out.data() + rb * r, cols);
       }
@@ -187,9 +210,7 @@ Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t 
   }
   TG_RETURN_IF_ERROR(norm("output_norm.weight", shape.dim));
   if (!shape.tied_embeddings) {
-    const int64_t special_and_byte_tokens = 3 + 256;
-    TG_RETURN_IF_ERROR(
-        matrix("output.weight", shape.vocab_size, shape.dim, edge_type, 4.0f, special_and_byte_tokens));
+    TG_RETURN_IF_ERROR(matrix("output.weight", shape.vocab_size, shape.dim, edge_type, 4.0f, quiet));
   }
   return writer.write(path);
 }

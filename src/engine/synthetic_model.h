@@ -14,6 +14,7 @@
 
 #include "core/status.h"
 #include "engine/tensor_type.h"
+#include "engine/tokenizer_json.h"
 
 namespace tokengrid::engine {
 
@@ -25,7 +26,7 @@ struct ModelShape {
 };
 
 // The shapes `tokengrid model synth --shape` knows: "tiny" (stories260k-sized),
-// "tinyllama-1.1b" and "llama-2-7b".
+// "tinyllama-1.1b", "llama-2-7b" and "llama-3.2-1b" (128256 tokens, tied embeddings).
 const std::vector<ModelShape>& known_shapes();
 std::optional<ModelShape> find_shape(const std::string& name);
 
@@ -38,8 +39,11 @@ SyntheticVocabulary make_synthetic_vocabulary(int vocab_size, uint64_t seed);
 
 // Writes the model. Layer matrices take `type`; the token embedding and output matrices take
 // q8_0 when `type` is q4_0 (as published Q4_0 files do), and norms stay f32. Matrices whose
-// rows do not divide into blocks of the type stay f32.
+// rows do not divide into blocks of the type stay f32. With `vocabulary` (a real one, read by
+// read_tokenizer_json), the model carries it and its chat template instead of a generated
+// vocabulary and Zephyr's template, and its size replaces the shape's vocab_size. The output
+// rows of tokens that are not normal (special, byte, unused) are scaled down either way.
 Status write_synthetic_model(const ModelShape& shape, TensorType type, uint64_t seed,
-                             const std::string& path);
+                             const std::string& path, const TokenizerJson* vocabulary = nullptr);
 
 }  // namespace tokengrid::engine

@@ -7,6 +7,9 @@
 #include <iterator>
 #include <unordered_set>
 
+#include <nlohmann/json.hpp>
+
+#include "engine/byte_level.h"
 #include "engine/generate.h"
 #include "engine/model.h"
 
@@ -85,6 +88,34 @@ TEST(SyntheticModel, KnowsTinyLlamaShape) {
   EXPECT_EQ(shape->vocab_size, 32000);
   EXPECT_EQ(shape->context_length, 2048);
   EXPECT_FALSE(find_shape("no-such-shape"));
+}
+
+TEST(SyntheticModel, CarriesARealVocabularyAndItsChatTemplate) {
+  // A byte-level tokenizer.json: the 256 byte tokens, one merge, two added tokens.
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; b++) vocab[std::string(byte_level_char(static_cast<uint8_t>(b)))] = b;
+  vocab["hi"] = 256;
+  const nlohmann::json tokenizer = {
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"h i"}}}},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"use_regex", true}}},
+      {"added_tokens", {{{"id", 257}, {"content", "<|im_start|>"}, {"special", true}},
+                        {{"id", 258}, {"content", "<|im_end|>"}, {"special", true}}}}};
+  const nlohmann::json config = {{"eos_token", "<|im_end|>"}, {"chat_template", "{{ '<|im_start|>' }}"}};
+  auto vocabulary = parse_tokenizer_json(tokenizer.dump(), config.dump(), "tokenizer.json");
+  ASSERT_TRUE(vocabulary.is_ok()) << vocabulary.status().to_string();
+
+  const std::string path = temp_path("vocab");
+  ASSERT_TRUE(write_synthetic_model(*find_shape("tiny"), TensorType::Q8_0, 1, path, &*vocabulary).is_ok());
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+  const Tokenizer& t = (*model)->tokenizer();
+  EXPECT_EQ(t.model(), TokenizerModel::kByteLevelBpe);
+  EXPECT_EQ(t.vocab_size(), 259);
+  EXPECT_EQ((*model)->config().vocab_size, 259);
+  EXPECT_EQ(t.encode("hi", t.add_bos()), std::vector<int32_t>{256});
+  EXPECT_TRUE(t.is_end_of_generation(258));
+  EXPECT_EQ((*model)->gguf().get_string("tokenizer.chat_template").value_or(""), "{{ '<|im_start|>' }}");
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <queue>
 #include <utility>
 
+#include "engine/byte_level.h"
 #include "engine/utf8.h"
 
 namespace tokengrid::engine {
@@ -65,7 +66,8 @@ Result<Tokenizer> Tokenizer::create(Vocabulary vocab) {
                             std::to_string(vocab.types.size()) + " token types; they must match one to one");
   }
   for (auto [name, id] : {std::pair{"BOS", vocab.bos_id}, std::pair{"EOS", vocab.eos_id},
-                          std::pair{"unknown", vocab.unk_id}}) {
+                          std::pair{"unknown", vocab.unk_id}, std::pair{"end-of-turn", vocab.eot_id},
+                          std::pair{"end-of-message", vocab.eom_id}}) {
     if (!id_in_range_or_absent(id, n)) {
       return invalid_argument(std::string("the ") + name + " token id " + std::to_string(id) +
                               " is outside the vocabulary of " + std::to_string(n) + " tokens");
@@ -73,15 +75,34 @@ Result<Tokenizer> Tokenizer::create(Vocabulary vocab) {
   }
 
   Tokenizer t;
+  t.model_ = vocab.model;
   t.scores_ = vocab.scores.empty() ? std::vector<float>(n, 0.0f) : std::move(vocab.scores);
   for (size_t i = 0; i < n; ++i) {
     if (std::isnan(t.scores_[i])) {
       return invalid_argument("the score of token " + std::to_string(i) + " is NaN");
     }
   }
-  t.types_.resize(n, TokenType::kNormal);
-  t.byte_of_token_.assign(n, -1);
-  t.byte_tokens_.fill(-1);
+  t.bos_id_ = vocab.bos_id;
+  t.eos_id_ = vocab.eos_id;
+  t.unk_id_ = vocab.unk_id;
+  t.add_bos_ = vocab.add_bos;
+  t.add_eos_ = vocab.add_eos;
+  t.add_space_prefix_ = vocab.add_space_prefix && vocab.model == TokenizerModel::kSentencePiece;
+  TG_RETURN_IF_ERROR(t.init_types(vocab));
+  t.tokens_ = std::move(vocab.tokens);
+  for (size_t i = 0; i < n; ++i) t.by_text_.try_emplace(t.tokens_[i], static_cast<int32_t>(i));
+  t.init_pieces();
+  if (t.model_ == TokenizerModel::kByteLevelBpe) TG_RETURN_IF_ERROR(t.init_byte_level(vocab));
+  t.init_end_of_generation(vocab);
+  return t;
+}
+
+Status Tokenizer::init_types(const Vocabulary& vocab) {
+  const size_t n = vocab.tokens.size();
+  const bool sentencepiece = vocab.model == TokenizerModel::kSentencePiece;
+  types_.assign(n, TokenType::kNormal);
+  byte_of_token_.assign(n, -1);
+  byte_tokens_.fill(-1);
   for (size_t i = 0; i < n; ++i) {
     const std::string& piece = vocab.tokens[i];
     const auto id = static_cast<int32_t>(i);
@@ -93,7 +114,7 @@ Result<Tokenizer> Tokenizer::create(Vocabulary vocab) {
                                 ", which is not a known token type (1 to 6)");
       }
       type = static_cast<TokenType>(raw);
-    } else if (parse_byte_piece(piece)) {
+    } else if (sentencepiece && parse_byte_piece(piece)) {
       type = TokenType::kByte;
     } else if (id == vocab.bos_id || id == vocab.eos_id) {
       type = TokenType::kControl;
@@ -102,33 +123,76 @@ Result<Tokenizer> Tokenizer::create(Vocabulary vocab) {
     } else {
       type = TokenType::kNormal;
     }
-    t.types_[i] = type;
+    types_[i] = type;
     if (type == TokenType::kByte) {
       const auto byte = parse_byte_piece(piece);
       if (!byte) {
         return invalid_argument("token " + std::to_string(i) + " is a byte token but is spelled '" + piece +
                                 "' instead of <0xNN>");
       }
-      t.byte_of_token_[i] = *byte;
-      if (t.byte_tokens_[*byte] < 0) t.byte_tokens_[*byte] = id;
+      byte_of_token_[i] = *byte;
+      if (byte_tokens_[*byte] < 0) byte_tokens_[*byte] = id;
     } else if ((type == TokenType::kNormal || type == TokenType::kUserDefined) && !piece.empty()) {
-      t.mergeable_.try_emplace(piece, id);  // on duplicates the first id wins
-      if (type == TokenType::kUserDefined) t.user_defined_.push_back(id);
+      mergeable_.try_emplace(piece, id);  // on duplicates the first id wins
+      if (type == TokenType::kUserDefined) user_defined_.add(piece, id);
     }
-    if ((type == TokenType::kControl || type == TokenType::kUserDefined) && !piece.empty()) {
-      t.special_.push_back(id);
+    // As llama.cpp parses special tokens: control, user-defined and the unknown token.
+    if (type == TokenType::kControl || type == TokenType::kUserDefined || type == TokenType::kUnknown) {
+      special_.add(piece, id);
     }
   }
-  t.tokens_ = std::move(vocab.tokens);
-  auto longest_first = [&t](int32_t a, int32_t b) { return t.tokens_[a].size() > t.tokens_[b].size(); };
-  std::stable_sort(t.user_defined_.begin(), t.user_defined_.end(), longest_first);
-  std::stable_sort(t.special_.begin(), t.special_.end(), longest_first);
-  t.bos_id_ = vocab.bos_id;
-  t.eos_id_ = vocab.eos_id;
-  t.unk_id_ = vocab.unk_id;
-  t.add_bos_ = vocab.add_bos;
-  t.add_space_prefix_ = vocab.add_space_prefix;
-  return t;
+  return Status::ok();
+}
+
+void Tokenizer::init_pieces() {
+  pieces_.resize(tokens_.size());
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    const std::string& text = tokens_[i];
+    switch (types_[i]) {
+      case TokenType::kControl:
+        break;
+      case TokenType::kUnknown:
+        pieces_[i] = kUnknownSurface;
+        break;
+      case TokenType::kByte:
+        pieces_[i] = std::string(1, static_cast<char>(byte_of_token_[i]));
+        break;
+      case TokenType::kUserDefined:
+        pieces_[i] = model_ == TokenizerModel::kSentencePiece ? replace_space_markers(text) : text;
+        break;
+      case TokenType::kNormal:
+      case TokenType::kUnused:
+        if (model_ == TokenizerModel::kSentencePiece) {
+          pieces_[i] = replace_space_markers(text);
+        } else {
+          // A piece outside the byte-level mapping cannot come from merges; it stands for itself.
+          pieces_[i] = byte_level_decode(text).value_or(text);
+        }
+        break;
+    }
+  }
+}
+
+Status Tokenizer::init_byte_level(const Vocabulary& vocab) {
+  TG_ASSIGN_OR_RETURN(PreTokenizerSpec pre, pre_tokenizer_from_name(vocab.pre));
+  std::vector<bool> mergeable(tokens_.size());
+  for (size_t i = 0; i < tokens_.size(); ++i) mergeable[i] = types_[i] == TokenType::kNormal;
+  TG_ASSIGN_OR_RETURN(ByteLevelBpe bpe, ByteLevelBpe::create(tokens_, mergeable, vocab.merges, pre, unk_id_));
+  bpe_ = std::move(bpe);
+  return Status::ok();
+}
+
+void Tokenizer::init_end_of_generation(const Vocabulary& vocab) {
+  static constexpr std::string_view kEndMarkers[] = {"<|eot_id|>", "<|im_end|>",    "<|end|>",   "<end_of_turn>",
+                                                     "<|endoftext|>", "<|eom_id|>", "<EOT>"};
+  end_of_generation_.assign(tokens_.size(), false);
+  for (int32_t id : {vocab.eos_id, vocab.eot_id, vocab.eom_id}) {
+    if (id >= 0) end_of_generation_[id] = true;
+  }
+  for (std::string_view marker : kEndMarkers) {
+    auto it = by_text_.find(marker);
+    if (it != by_text_.end() && types_[it->second] == TokenType::kControl) end_of_generation_[it->second] = true;
+  }
 }
 
 TokenType Tokenizer::type(int32_t id) const {
@@ -150,29 +214,12 @@ std::string_view Tokenizer::token_text(int32_t id) const {
   return is_valid(id) ? std::string_view(tokens_[id]) : std::string_view();
 }
 
-std::string Tokenizer::token_piece(int32_t id) const {
-  if (!is_valid(id)) return {};
-  switch (types_[id]) {
-    case TokenType::kControl:
-      return {};
-    case TokenType::kUnknown:
-      return std::string(kUnknownSurface);
-    case TokenType::kByte:
-      return std::string(1, static_cast<char>(byte_of_token_[id]));
-    case TokenType::kNormal:
-    case TokenType::kUserDefined:
-    case TokenType::kUnused:
-      break;
-  }
-  return replace_space_markers(tokens_[id]);
-}
+std::string Tokenizer::token_piece(int32_t id) const { return is_valid(id) ? pieces_[id] : std::string(); }
 
-std::optional<std::pair<size_t, int32_t>> Tokenizer::longest_match(const std::vector<int32_t>& ids,
-                                                                   std::string_view text) const {
-  for (int32_t id : ids) {  // longest first, so the first hit is the longest match
-    if (text.starts_with(tokens_[id])) return std::pair{tokens_[id].size(), id};
-  }
-  return std::nullopt;
+std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
+  auto it = by_text_.find(text);
+  if (it == by_text_.end()) return std::nullopt;
+  return it->second;
 }
 
 void Tokenizer::append_byte_fallback(std::string_view symbol, std::vector<int32_t>& out) const {
@@ -251,6 +298,10 @@ void Tokenizer::encode_segment(std::string_view text, std::vector<int32_t>& out)
 
 void Tokenizer::encode_text(std::string_view text, bool dummy_prefix, std::vector<int32_t>& out) const {
   if (text.empty()) return;
+  if (bpe_) {
+    bpe_->encode(text, out);
+    return;
+  }
   std::string normalized;
   normalized.reserve(text.size() + text.size() / 4 + kSpaceMarker.size());
   if (dummy_prefix) normalized.append(kSpaceMarker);
@@ -260,14 +311,12 @@ void Tokenizer::encode_text(std::string_view text, bool dummy_prefix, std::vecto
   }
   out.reserve(out.size() + normalized.size() / 3 + 1);
 
-  if (user_defined_.empty()) {
-    encode_segment(normalized, out);
-    return;
-  }
   const std::string_view all = normalized;
   size_t segment_start = 0;
   for (size_t i = 0; i < all.size();) {
-    if (auto match = longest_match(user_defined_, all.substr(i))) {
+    std::optional<std::pair<size_t, int32_t>> match;
+    if (user_defined_.may_start(all[i])) match = user_defined_.longest_prefix(all.substr(i));
+    if (match) {
       encode_segment(all.substr(segment_start, i - segment_start), out);
       out.push_back(match->second);
       i += match->first;
@@ -279,19 +328,13 @@ void Tokenizer::encode_text(std::string_view text, bool dummy_prefix, std::vecto
   encode_segment(all.substr(segment_start), out);
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, SpecialTokens special) const {
-  std::vector<int32_t> out;
-  if (add_bos && bos_id_ >= 0) out.push_back(bos_id_);
-  if (special == SpecialTokens::kPlainText || special_.empty()) {
-    encode_text(text, add_space_prefix_, out);
-    return out;
-  }
-  // As llama.cpp does with special tokens parsed: each stretch of text that starts the input
-  // or follows a special token gets the dummy prefix.
+template <typename MatchAt>
+void Tokenizer::encode_around(std::string_view text, MatchAt match_at, bool dummy_prefix_each,
+                              std::vector<int32_t>& out) const {
   size_t segment_start = 0;
   for (size_t i = 0; i < text.size();) {
-    if (auto match = longest_match(special_, text.substr(i))) {
-      encode_text(text.substr(segment_start, i - segment_start), add_space_prefix_, out);
+    if (std::optional<std::pair<size_t, int32_t>> match = match_at(i)) {
+      encode_text(text.substr(segment_start, i - segment_start), dummy_prefix_each && add_space_prefix_, out);
       out.push_back(match->second);
       i += match->first;
       segment_start = i;
@@ -299,13 +342,60 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, Spec
       ++i;
     }
   }
-  encode_text(text.substr(segment_start), add_space_prefix_, out);
+  encode_text(text.substr(segment_start), dummy_prefix_each && add_space_prefix_, out);
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, SpecialTokens special) const {
+  std::vector<int32_t> out;
+  if (add_bos && bos_id_ >= 0) out.push_back(bos_id_);
+  auto matcher_at = [text](const TokenMatcher& m) {
+    return [text, &m](size_t i) -> std::optional<std::pair<size_t, int32_t>> {
+      if (!m.may_start(text[i])) return std::nullopt;
+      return m.longest_prefix(text.substr(i));
+    };
+  };
+  if (special == SpecialTokens::kRecognise && !special_.empty()) {
+    // As llama.cpp does with special tokens parsed: each stretch of text that starts the input
+    // or follows a special token gets the dummy prefix.
+    encode_around(text, matcher_at(special_), true, out);
+  } else if (bpe_ && !user_defined_.empty()) {
+    encode_around(text, matcher_at(user_defined_), false, out);
+  } else {
+    encode_text(text, add_space_prefix_, out);
+  }
+  return out;
+}
+
+std::vector<int32_t> Tokenizer::encode_prompt(std::string_view text, SpecialTokens special) const {
+  std::vector<int32_t> out = encode(text, add_bos_, special);
+  if (add_eos_ && eos_id_ >= 0) out.push_back(eos_id_);
+  return out;
+}
+
+std::vector<int32_t> Tokenizer::encode_prompt(std::string_view text, std::span<const TextRange> plain) const {
+  std::vector<int32_t> out;
+  if (add_bos_ && bos_id_ >= 0) out.push_back(bos_id_);
+  size_t next = 0;  // the first plain range that does not end at or before the position
+  auto match_at = [&](size_t i) -> std::optional<std::pair<size_t, int32_t>> {
+    while (next < plain.size() && plain[next].end <= i) ++next;
+    const bool in_plain = next < plain.size() && plain[next].begin <= i;
+    // Inside a plain range only what plain text gets: user-defined tokens (SentencePiece
+    // matches those itself, in encode_text).
+    const TokenMatcher& m = in_plain ? user_defined_ : special_;
+    if ((in_plain && !bpe_) || !m.may_start(text[i])) return std::nullopt;
+    auto match = m.longest_prefix(text.substr(i));
+    const size_t limit = in_plain ? plain[next].end : next < plain.size() ? plain[next].begin : text.size();
+    if (match && i + match->first > limit) return std::nullopt;
+    return match;
+  };
+  encode_around(text, match_at, true, out);
+  if (add_eos_ && eos_id_ >= 0) out.push_back(eos_id_);
   return out;
 }
 
 std::string Tokenizer::token_piece_after(int32_t previous, int32_t id) const {
   std::string piece = token_piece(id);
-  if (previous >= 0 && previous == bos_id_ && !piece.empty() && piece.front() == ' ' &&
+  if (add_space_prefix_ && previous >= 0 && previous == bos_id_ && !piece.empty() && piece.front() == ' ' &&
       (types_[id] == TokenType::kNormal || types_[id] == TokenType::kUserDefined)) {
     piece.erase(0, 1);
   }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/byte_level.h"
 #include "engine/stream_decoder.h"
 #include "engine/tokenizer_test_reference.h"
 #include "engine/utf8.h"
@@ -154,6 +156,20 @@ TEST(Tokenizer, SpecialTokensAreRecognisedOnlyWhenAsked) {
   EXPECT_EQ(t.encode("a</s>", false, SpecialTokens::kRecognise), (std::vector<int32_t>{space_a, 2}));
   for (int32_t id : t.encode("<s>a</s>b<|im|>", false)) EXPECT_NE(t.type(id), TokenType::kControl);
   EXPECT_EQ(t.encode("ab", false, SpecialTokens::kRecognise), t.encode("ab", false));
+}
+
+TEST(Tokenizer, PlainRangesOfAPromptKeepMarkersAsText) {
+  Vocabulary v = llama_vocabulary({{"\xE2\x96\x81", -5}, {"a", -1}, {"\xE2\x96\x81" "a", -2}, {"<", -1},
+                                   {"/", -1}, {"s", -1}, {">", -1}});
+  Tokenizer t = make(v);
+  const std::string text = "a</s>a</s>";
+  // The same ids as with special tokens recognised, except that the client's "</s>" is text.
+  const std::vector<int32_t> all = t.encode_prompt(text, SpecialTokens::kRecognise);
+  EXPECT_EQ(std::count(all.begin(), all.end(), 2), 2);
+  const std::vector<int32_t> guarded = t.encode_prompt(text, std::vector<TextRange>{{0, 5}});
+  EXPECT_EQ(std::count(guarded.begin(), guarded.end(), 2), 1);
+  EXPECT_EQ(guarded.back(), 2);
+  EXPECT_EQ(t.encode_prompt("a</s>", std::vector<TextRange>{{0, 1}}), t.encode_prompt("a</s>", SpecialTokens::kRecognise));
 }
 
 TEST(Tokenizer, UserDefinedTokensMatchWholeAndLongestFirst) {
@@ -336,6 +352,155 @@ TEST(StreamDecoder, ConcatenationEqualsDecodeForRandomTokens) {
     streamed += d.finish();
     ASSERT_EQ(streamed, t.decode(ids));
   }
+}
+
+// --- byte-level BPE vocabularies ---
+
+// The 256 byte tokens (id = byte), merged pieces, then <|begin_of_text|> (control, BOS),
+// <|end_of_text|> (control, EOS), <|im_end|> (control), <think> (user-defined).
+struct ByteLevelFixture {
+  Vocabulary v;
+  int32_t bot, eot, im_end, think;
+
+  ByteLevelFixture() {
+    v.model = TokenizerModel::kByteLevelBpe;
+    v.pre = "llama-bpe";
+    for (int b = 0; b < 256; ++b) {
+      v.tokens.push_back(std::string(byte_level_char(static_cast<uint8_t>(b))));
+      v.types.push_back(1);
+    }
+    for (const char* m : {"h i", "\xC4\xA0 hi", "< |", "<| i", "<|i m"}) {
+      v.merges.push_back(m);
+      std::string joined = m;
+      joined.erase(joined.find(' '), 1);
+      v.tokens.push_back(joined);
+      v.types.push_back(1);
+    }
+    bot = add("<|begin_of_text|>", 3);
+    eot = add("<|end_of_text|>", 3);
+    im_end = add("<|im_end|>", 3);
+    think = add("<think>", 4);
+    v.bos_id = bot;
+    v.eos_id = eot;
+    v.unk_id = -1;
+  }
+  int32_t add(const std::string& text, int32_t type) {
+    v.tokens.push_back(text);
+    v.types.push_back(type);
+    return static_cast<int32_t>(v.tokens.size() - 1);
+  }
+};
+
+TEST(ByteLevelTokenizer, SpecialTokensOnlyInTemplateTextUserDefinedAlways) {
+  ByteLevelFixture f;
+  Tokenizer t = make(f.v);
+  const int32_t hi = t.piece_id("hi").value(), space_hi = t.piece_id("\xC4\xA0hi").value();
+  EXPECT_EQ(t.encode("hi<|im_end|> hi", true, SpecialTokens::kRecognise),
+            (std::vector<int32_t>{f.bot, hi, f.im_end, space_hi}));
+  const std::vector<int32_t> plain = t.encode("hi<|im_end|> hi", false);
+  for (int32_t id : plain) EXPECT_NE(t.type(id), TokenType::kControl);
+  EXPECT_EQ(t.decode(plain), "hi<|im_end|> hi");
+  EXPECT_EQ(t.encode("<think>hi", false), (std::vector<int32_t>{f.think, hi}));
+  // No dummy prefix: the first piece keeps no space it did not have.
+  EXPECT_EQ(t.encode("hi", true), (std::vector<int32_t>{f.bot, hi}));
+}
+
+TEST(ByteLevelTokenizer, PlainRangesOfAPromptNeverBecomeSpecialTokens) {
+  ByteLevelFixture f;
+  Tokenizer t = make(f.v);
+  // "<|im_end|>hi<|im_end|>" where the client typed the middle "hi<|im_end|>" (bytes 10..22).
+  const std::string text = "<|im_end|>hi<|im_end|><|im_end|>";
+  const std::vector<TextRange> client = {{10, 22}};
+  const std::vector<int32_t> ids = t.encode_prompt(text, client);
+  EXPECT_EQ(ids.front(), f.bot);
+  EXPECT_EQ(ids[1], f.im_end);
+  EXPECT_EQ(ids.back(), f.im_end);
+  int specials = 0;
+  for (int32_t id : ids) specials += t.type(id) == TokenType::kControl;
+  EXPECT_EQ(specials, 3);  // BOS and the two markers the server wrote
+  EXPECT_EQ(t.decode(ids), "hi<|im_end|>");
+  // A marker that starts before a plain range and runs into it is text too.
+  EXPECT_EQ(t.encode_prompt("<|im_end|>", std::vector<TextRange>{{3, 5}}),
+            t.encode_prompt("<|im_end|>", SpecialTokens::kPlainText));
+  // User-defined tokens are text's own tokens: they stay.
+  EXPECT_EQ(t.encode_prompt("<think>", std::vector<TextRange>{{0, 7}}), (std::vector<int32_t>{f.bot, f.think}));
+  // With no plain range it is encode_prompt with special tokens recognised.
+  EXPECT_EQ(t.encode_prompt(text, std::vector<TextRange>{}), t.encode_prompt(text, SpecialTokens::kRecognise));
+}
+
+TEST(ByteLevelTokenizer, DecodeUndoesTheMappingAndDropsControlTokens) {
+  ByteLevelFixture f;
+  Tokenizer t = make(f.v);
+  const int32_t space_hi = t.piece_id("\xC4\xA0hi").value();
+  EXPECT_EQ(t.decode(std::vector<int32_t>{f.bot, space_hi, f.think, '\n', f.im_end}), " hi<think>\n");
+  EXPECT_EQ(t.token_piece(space_hi), " hi");
+  EXPECT_EQ(t.token_piece_after(f.bot, space_hi), " hi");
+  EXPECT_EQ(t.token_piece(f.eot), "");
+}
+
+TEST(ByteLevelTokenizer, DecodeOfEncodeIsIdentity) {
+  ByteLevelFixture f;
+  Tokenizer t = make(f.v);
+  std::mt19937 rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    std::string text = random_text(rng, 30);
+    if (i % 3 == 0) text += "<think><|im_end|>";
+    ASSERT_EQ(t.decode(t.encode(text, true)), text);
+  }
+  // Invalid UTF-8 encodes byte for byte and decodes to replacement characters.
+  const std::vector<int32_t> ids = t.encode("a\xFF\xE2\x82", false);
+  EXPECT_EQ(ids, (std::vector<int32_t>{'a', 0xFF, 0xE2, 0x82}));
+  EXPECT_EQ(t.decode(ids), "a\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(ByteLevelTokenizer, StreamingHoldsCharactersSplitOverByteTokens) {
+  ByteLevelFixture f;
+  Tokenizer t = make(f.v);
+  StreamDecoder d(t, f.bot);
+  EXPECT_EQ(d.push(0xF0), "");
+  EXPECT_EQ(d.push(0x9F), "");
+  EXPECT_EQ(d.push(0x98), "");
+  EXPECT_EQ(d.push(0x80), "\xF0\x9F\x98\x80");
+  EXPECT_EQ(d.push(f.im_end), "");
+  EXPECT_EQ(d.push(0xC3), "");
+  EXPECT_EQ(d.finish(), "\xEF\xBF\xBD");
+}
+
+TEST(ByteLevelTokenizer, EndOfGenerationAndPromptFraming) {
+  ByteLevelFixture f;
+  f.v.add_eos = true;
+  Tokenizer t = make(f.v);
+  EXPECT_TRUE(t.is_end_of_generation(f.eot));
+  EXPECT_TRUE(t.is_end_of_generation(f.im_end));  // spelled like ChatML's end of turn
+  EXPECT_FALSE(t.is_end_of_generation(f.bot));
+  EXPECT_FALSE(t.is_end_of_generation(f.think));
+  EXPECT_FALSE(t.is_end_of_generation(-1));
+  EXPECT_EQ(t.encode_prompt("hi", SpecialTokens::kPlainText),
+            (std::vector<int32_t>{f.bot, t.piece_id("hi").value(), f.eot}));
+  f.v.eot_id = f.think;
+  EXPECT_TRUE(make(f.v).is_end_of_generation(f.think));
+}
+
+TEST(ByteLevelTokenizer, RejectsBadVocabularies) {
+  auto expect_error = [](const Vocabulary& v, const std::string& fragment) {
+    auto t = Tokenizer::create(v);
+    ASSERT_FALSE(t.is_ok()) << fragment;
+    EXPECT_NE(t.status().message().find(fragment), std::string::npos) << t.status().message();
+  };
+  ByteLevelFixture f;
+  Vocabulary v = f.v;
+  v.pre = "tekken";
+  expect_error(v, "'tekken' is not supported");
+  v = f.v;
+  v.merges.push_back("hi \xC4\xA0hi");
+  expect_error(v, "makes 'hi\xC4\xA0hi'");
+  v = f.v;
+  v.tokens.push_back("a");  // a second normal "a"
+  v.types.push_back(1);
+  expect_error(v, "are both 'a'");
+  v = f.v;
+  v.eot_id = 100000;
+  expect_error(v, "end-of-turn");
 }
 
 }  // namespace

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/byte_level.h"
 #include "engine/gguf_test_bytes.h"
+#include "engine/gguf_writer.h"
 #include "engine/stream_decoder.h"
 #include "engine/tokenizer_test_reference.h"
 
@@ -114,8 +116,11 @@ TEST(VocabularyFromGguf, ClearErrorsForMissingAndInconsistentMetadata) {
   m.model = "";
   expect_error(m, StatusCode::kNotFound, "no tokenizer");
   m = {};
+  m.model = "bert";
+  expect_error(m, StatusCode::kUnsupported, "'bert'");
+  m = {};
   m.model = "gpt2";
-  expect_error(m, StatusCode::kUnsupported, "'gpt2'");
+  expect_error(m, StatusCode::kCorrupt, "tokenizer.ggml.merges is missing");
   m = {};
   m.tokens_as_ints = true;
   expect_error(m, StatusCode::kCorrupt, "tokenizer.ggml.tokens is not an array of strings");
@@ -182,6 +187,102 @@ TEST(VocabularyFromGguf, SurvivesTruncatedAndMutatedFiles) {
     exercise(bytes);
   }
   EXPECT_GT(tokenizers_built, 100);  // the mutations reached the tokenizer, not only the reader
+}
+
+// --- byte-level BPE ("gpt2") vocabularies ---
+
+Vocabulary byte_level_vocabulary() {
+  Vocabulary v;
+  v.model = TokenizerModel::kByteLevelBpe;
+  v.pre = "qwen2";
+  for (int b = 0; b < 256; ++b) {
+    v.tokens.push_back(std::string(byte_level_char(static_cast<uint8_t>(b))));
+    v.types.push_back(1);
+  }
+  v.tokens.push_back("hi");
+  v.types.push_back(1);
+  v.merges = {"h i"};
+  v.tokens.push_back("<|im_end|>");
+  v.types.push_back(3);
+  v.bos_id = -1;
+  v.eos_id = 257;
+  v.unk_id = -1;
+  v.add_bos = false;
+  return v;
+}
+
+std::vector<uint8_t> gguf_bytes(const Vocabulary& v) {
+  GgufWriter writer;
+  write_vocabulary(v, writer);
+  return writer.to_bytes().value();
+}
+
+TEST(VocabularyFromGguf, ByteLevelRoundTripsThroughWriteVocabulary) {
+  const std::vector<uint8_t> bytes = gguf_bytes(byte_level_vocabulary());
+  auto file = GgufFile::parse(bytes, "bpe.gguf");
+  ASSERT_TRUE(file.is_ok()) << file.status().to_string();
+  auto v = vocabulary_from_gguf(*file);
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(v->model, TokenizerModel::kByteLevelBpe);
+  EXPECT_EQ(v->pre, "qwen2");
+  EXPECT_EQ(v->merges, std::vector<std::string>{"h i"});
+  EXPECT_EQ(v->bos_id, -1);
+  EXPECT_EQ(v->eos_id, 257);
+  EXPECT_FALSE(v->add_bos);
+  auto t = tokenizer_from_gguf(*file);
+  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+  EXPECT_EQ(t->encode("hi hi", t->add_bos()), (std::vector<int32_t>{256, ' ', 256}));
+  EXPECT_TRUE(t->is_end_of_generation(257));
+}
+
+TEST(VocabularyFromGguf, ByteLevelErrorsNameTheFile) {
+  auto tokenizer_error = [](const Vocabulary& v) {
+    const std::vector<uint8_t> bytes = gguf_bytes(v);
+    auto file = GgufFile::parse(bytes, "bpe.gguf");
+    EXPECT_TRUE(file.is_ok());
+    auto t = tokenizer_from_gguf(*file);
+    EXPECT_FALSE(t.is_ok());
+    EXPECT_NE(t.status().message().find("bpe.gguf"), std::string::npos) << t.status().message();
+    return t.status();
+  };
+  Vocabulary v = byte_level_vocabulary();
+  v.merges.push_back("hi <|im_end|>");
+  EXPECT_NE(tokenizer_error(v).message().find("not a normal token"), std::string::npos);
+  v = byte_level_vocabulary();
+  v.pre = "deepseek-llm";
+  EXPECT_EQ(tokenizer_error(v).code(), StatusCode::kUnsupported);
+
+  GgufWriter writer;
+  write_vocabulary(byte_level_vocabulary(), writer);
+  writer.set_u32("tokenizer.ggml.merges", 3);
+  const std::vector<uint8_t> bytes = writer.to_bytes().value();
+  auto file = GgufFile::parse(bytes, "bpe.gguf");
+  ASSERT_TRUE(file.is_ok());
+  auto read = vocabulary_from_gguf(*file);
+  ASSERT_FALSE(read.is_ok());
+  EXPECT_NE(read.status().message().find("tokenizer.ggml.merges is not an array of strings"), std::string::npos);
+}
+
+TEST(VocabularyFromGguf, ByteLevelSurvivesMutatedFiles) {
+  const std::vector<uint8_t> valid = gguf_bytes(byte_level_vocabulary());
+  std::mt19937 rng(9);
+  int tokenizers_built = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::vector<uint8_t> bytes = valid;
+    if (round % 3 == 0) bytes.resize(rng() % bytes.size());
+    for (int flips = 1 + static_cast<int>(rng() % 4); flips > 0 && !bytes.empty(); --flips) {
+      bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng());
+    }
+    auto file = GgufFile::parse(bytes, "mutated.gguf");
+    if (!file.is_ok()) continue;
+    auto tokenizer = tokenizer_from_gguf(*file);
+    if (!tokenizer.is_ok()) continue;
+    ++tokenizers_built;
+    const std::vector<int32_t> ids = tokenizer->encode("hi h\xC3\xA9<|im_end|>\xFF", true, SpecialTokens::kRecognise);
+    for (int32_t id : ids) ASSERT_TRUE(tokenizer->is_valid(id));
+    (void)tokenizer->decode(ids);
+  }
+  EXPECT_GT(tokenizers_built, 50);  // the mutations reached the tokenizer, not only the reader
 }
 
 // --- the real vocabulary of stories260k ---

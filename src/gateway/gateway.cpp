@@ -72,6 +72,7 @@ class Gateway::Impl {
   GatewayMetrics metrics_;
   GridActivity activity_;
   std::unique_ptr<ActivePolicy> policy_;
+  std::unique_ptr<RetryBudget> retry_budget_;
   RelayContext context_;
   std::unique_ptr<RequestFront> front_;
   http::Router router_;
@@ -85,7 +86,7 @@ Status Gateway::Impl::open() {
     signal_clock_ = replay_clock_.get();
   }
   TG_ASSIGN_OR_RETURN(signals_, LiveSignals::load(config_.signals, config_.grid.sites));
-  TG_ASSIGN_OR_RETURN(grid_, LiveGrid::create(config_.grid, *signals_));
+  TG_ASSIGN_OR_RETURN(grid_, LiveGrid::create(config_.grid, *signals_, config_.health));
   TG_ASSIGN_OR_RETURN(keys_, KeyStore::from_entries(config_.keys));
   auto policy = grid::make_policy(config_.policy, config_.grid.policy);
   if (!policy) return policy.status();
@@ -93,11 +94,13 @@ Status Gateway::Impl::open() {
   if (!config_.ledger_path.empty()) {
     TG_ASSIGN_OR_RETURN(ledger_, Ledger::open(config_.ledger_path));
   }
-  context_ = {grid_.get(), signal_clock_, &client_, ledger_.get(), &limiter_, &metrics_, &activity_, config_.replica,
-              config_.request_timeout_s};
-  front_ = std::make_unique<RequestFront>(context_, keys_, *policy_,
-                                          FrontOptions{config_.default_region, served_models(config_.grid)});
-  poller_ = std::make_unique<WorkerPoller>(*grid_, *signals_, client_, std::chrono::milliseconds(config_.poll_interval_ms));
+  retry_budget_ = std::make_unique<RetryBudget>(config_.failover.retry_budget);
+  context_ = {grid_.get(),  policy_.get(), signal_clock_,        &client_,        ledger_.get(),
+              &limiter_,    &metrics_,     &activity_,           retry_budget_.get(), config_.failover,
+              config_.replica};
+  front_ = std::make_unique<RequestFront>(context_, keys_, FrontOptions{config_.default_region, served_models(config_.grid)});
+  poller_ = std::make_unique<WorkerPoller>(*grid_, *signals_, client_, std::chrono::milliseconds(config_.poll_interval_ms),
+                                           std::chrono::milliseconds(config_.check_timeout_ms));
   poller_->poll_once(std::chrono::seconds(5));
   const std::vector<std::string> missing = signals_->missing_zones();
   if (!missing.empty()) return unavailable("no signals for zone " + missing.front() + ": its feed did not answer at start");

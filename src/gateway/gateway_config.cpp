@@ -136,6 +136,38 @@ Status parse_policy(const YAML::Node& node, const std::string& file, GatewayConf
   return Status::ok();
 }
 
+Status parse_health(const YAML::Node& node, const std::string& file, GatewayConfig& out) {
+  YamlFields h(node, "health", file);
+  TG_RETURN_IF_ERROR(h.expect_map({"interval_ms", "timeout_ms", "unhealthy_threshold", "healthy_threshold",
+                                   "consecutive_failures", "base_ejection_s", "max_ejection_s"}));
+  TG_ASSIGN_OR_RETURN(double interval, h.number("interval_ms", out.poll_interval_ms, 10, 600000));
+  TG_ASSIGN_OR_RETURN(double timeout, h.number("timeout_ms", out.check_timeout_ms, 10, 600000));
+  out.poll_interval_ms = static_cast<int>(interval);
+  out.check_timeout_ms = static_cast<int>(timeout);
+  HealthOptions& o = out.health;
+  TG_ASSIGN_OR_RETURN(double unhealthy, h.number("unhealthy_threshold", o.unhealthy_threshold, 1, 1000));
+  TG_ASSIGN_OR_RETURN(double healthy, h.number("healthy_threshold", o.healthy_threshold, 1, 1000));
+  TG_ASSIGN_OR_RETURN(double failures, h.number("consecutive_failures", o.consecutive_failures, 1, 1000));
+  o.unhealthy_threshold = static_cast<int>(unhealthy);
+  o.healthy_threshold = static_cast<int>(healthy);
+  o.consecutive_failures = static_cast<int>(failures);
+  TG_ASSIGN_OR_RETURN(o.base_ejection_s, h.number("base_ejection_s", o.base_ejection_s, 0.01, 86400));
+  TG_ASSIGN_OR_RETURN(o.max_ejection_s, h.number("max_ejection_s", o.max_ejection_s, o.base_ejection_s, 86400 * 7));
+  return Status::ok();
+}
+
+Status parse_failover(const YAML::Node& node, const std::string& file, FailoverOptions& o) {
+  YamlFields f(node, "failover", file);
+  TG_RETURN_IF_ERROR(f.expect_map({"retries", "backoff_ms", "retry_budget", "ttft_s", "inter_token_s"}));
+  TG_ASSIGN_OR_RETURN(double retries, f.number("retries", o.retries, 0, 16));
+  o.retries = static_cast<int>(retries);
+  TG_ASSIGN_OR_RETURN(o.backoff_ms, f.number("backoff_ms", o.backoff_ms, 0, 60000));
+  TG_ASSIGN_OR_RETURN(o.retry_budget, f.number("retry_budget", o.retry_budget, 0, 1));
+  TG_ASSIGN_OR_RETURN(o.ttft_s, f.number("ttft_s", o.ttft_s, 0.01, 86400));
+  TG_ASSIGN_OR_RETURN(o.inter_token_s, f.number("inter_token_s", o.inter_token_s, 0.01, 86400));
+  return Status::ok();
+}
+
 Status parse_small_sections(const YAML::Node& root, const std::string& file, GatewayConfig& out) {
   YamlFields top(root, "", file);
   TG_ASSIGN_OR_RETURN(out.replica, top.optional_string("replica", out.replica));
@@ -146,14 +178,8 @@ Status parse_small_sections(const YAML::Node& root, const std::string& file, Gat
     TG_ASSIGN_OR_RETURN(std::string path, l.string("path"));
     out.ledger_path = grid::resolve_path(file, path);
   }
-  if (top.has("workers")) {
-    YamlFields w(root["workers"], "workers", file);
-    TG_RETURN_IF_ERROR(w.expect_map({"poll_interval_ms", "request_timeout_s"}));
-    if (w.has("poll_interval_ms")) {
-      TG_ASSIGN_OR_RETURN(out.poll_interval_ms, w.integer("poll_interval_ms", 10, 600000));
-    }
-    TG_ASSIGN_OR_RETURN(out.request_timeout_s, w.number("request_timeout_s", out.request_timeout_s, 1, 86400));
-  }
+  if (top.has("health")) TG_RETURN_IF_ERROR(parse_health(root["health"], file, out));
+  if (top.has("failover")) TG_RETURN_IF_ERROR(parse_failover(root["failover"], file, out.failover));
   return Status::ok();
 }
 
@@ -187,7 +213,7 @@ Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const s
     const YAML::Node root = YAML::Load(yaml_text);
     YamlFields top(root, "", file);
     TG_RETURN_IF_ERROR(top.expect_map({"listen", "replica", "clock", "signals", "policy", "default_region",
-                                       "ledger", "workers", "keys", "sites", "placement"}));
+                                       "ledger", "health", "failover", "keys", "sites", "placement"}));
     if (top.has("listen")) TG_RETURN_IF_ERROR(parse_listen(root["listen"], file, c));
     if (top.has("clock")) TG_RETURN_IF_ERROR(parse_clock(root["clock"], file, c.clock));
     const double default_start = c.clock.replay ? c.clock.start_unix_s : grid::SystemClock().now_unix_s();

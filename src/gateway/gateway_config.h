@@ -17,7 +17,9 @@
 //   ledger: {path: usage.db}
 //   keys:                                   # key_store.h; none: authentication off
 //     - {name: alice, sha256: 9f86..., region: us-east, limits: {requests_per_minute: 600}}
-//   workers: {poll_interval_ms: 500, request_timeout_s: 600}
+//   health: {interval_ms: 500, timeout_ms: 1000, unhealthy_threshold: 2, healthy_threshold: 1,
+//            consecutive_failures: 3, base_ejection_s: 5, max_ejection_s: 300}
+//   failover: {retries: 2, backoff_ms: 25, retry_budget: 0.2, ttft_s: 30, inter_token_s: 10}
 //   sites: [...]                            # grid_config.h; each with endpoints
 //   placement: [...]
 //
@@ -32,6 +34,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "gateway/endpoint_health.h"
 #include "gateway/key_store.h"
 #include "grid/grid_config.h"
 #include "grid/synthetic_signals.h"
@@ -69,6 +72,16 @@ struct ClockConfig {
   double speed = 1;
 };
 
+// When a request moves to another site: before its first byte reached the client (a retry),
+// or midway (a failover that continues from the tokens already delivered).
+struct FailoverOptions {
+  int retries = 2;              // further sites tried after the first, per request
+  double backoff_ms = 25;       // before a retry, doubled each time, with jitter
+  double retry_budget = 0.2;    // retries at most this share of recent requests
+  double ttft_s = 30;           // a site slower to its first token is abandoned for the request
+  double inter_token_s = 10;    // likewise for the gap between two tokens
+};
+
 struct GatewayConfig {
   std::string file;  // where it was read from, for messages
   std::string host = "127.0.0.1";
@@ -82,8 +95,10 @@ struct GatewayConfig {
   std::string default_region;
   std::string ledger_path;
   std::vector<KeyEntry> keys;
-  int poll_interval_ms = 500;
-  double request_timeout_s = 600;
+  int poll_interval_ms = 500;  // active health checks (and load polls)
+  int check_timeout_ms = 1000;
+  HealthOptions health;
+  FailoverOptions failover;
 };
 
 Result<GatewayConfig> load_gateway_config(const std::string& path);

@@ -19,7 +19,8 @@ signals:
 policy: {name: greenest, carbon_price_usd_per_t: 120}
 default_region: eu-west
 ledger: {path: usage.db}
-workers: {poll_interval_ms: 250, request_timeout_s: 30}
+health: {interval_ms: 250, timeout_ms: 400}
+failover: {retries: 3, ttft_s: 30}
 keys:
   - {name: alice, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, region: us-east}
 sites:
@@ -73,7 +74,9 @@ TEST(GatewayConfig, ParsesEverySection) {
   EXPECT_EQ(c.default_region, "eu-west");
   EXPECT_EQ(c.ledger_path, "/etc/tokengrid/usage.db");
   EXPECT_EQ(c.poll_interval_ms, 250);
-  EXPECT_EQ(c.request_timeout_s, 30);
+  EXPECT_EQ(c.check_timeout_ms, 400);
+  EXPECT_EQ(c.failover.retries, 3);
+  EXPECT_EQ(c.failover.ttft_s, 30);
   ASSERT_EQ(c.keys.size(), 1u);
   EXPECT_EQ(c.keys[0].region, "us-east");
   ASSERT_EQ(c.grid.sites.size(), 2u);

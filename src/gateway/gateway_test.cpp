@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gateway/gateway_test_util.h"
+#include "gateway/gateway_harness.h"
 #include "gateway/key_store.h"
 #include "gateway/usage_totals.h"
 #include "http/http_client.h"
@@ -23,120 +23,13 @@ namespace {
 
 using nlohmann::json;
 
-// A site's worker: answers chat completions with a fixed text and usage, as tokengrid serve.
-class FakeSite {
- public:
-  std::atomic<int> status{200};          // answer generation requests with this status
-  std::atomic<bool> malformed{false};    // send a broken chunk in streams
-  std::atomic<int> requests{0};
-  std::string last_body;
-
-  FakeSite() {
-    http::HttpServerOptions o;
-    o.port = 0;
-    server_ = std::move(http::HttpServer::start(o, [this](std::shared_ptr<http::HttpExchange> e) { handle(e); })).value();
-  }
-  uint16_t port() const { return server_->port(); }
-
- private:
-  void handle(const std::shared_ptr<http::HttpExchange>& e) {
-    if (e->request().path == "/v1/stats") return e->respond(http::HttpResponse::json(200, R"({"ready":true,"running":0,"queued":0})"));
-    ++requests;
-    last_body = e->request().body;
-    if (status != 200) return e->respond(http::HttpResponse::json(status, R"({"error":{"message":"site says no","type":"invalid_request_error","param":null,"code":null}})"));
-    const json body = json::parse(e->request().body);
-    const json usage = {{"prompt_tokens", 12}, {"completion_tokens", 3}, {"total_tokens", 15},
-                        {"prompt_tokens_details", {{"cached_tokens", 0}}}};
-    if (!body.value("stream", false)) {
-      json answer = {{"id", "chatcmpl-upstream"}, {"object", "chat.completion"}, {"created", 1}, {"model", "tiny"},
-                     {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "a b c"}}}, {"finish_reason", "length"}}}},
-                     {"usage", usage}};
-      return e->respond(http::HttpResponse::json(200, answer.dump()));
-    }
-    e->begin_stream(200, {});
-    for (const char* piece : {"a", " b", " c"}) {
-      json chunk = {{"id", "chatcmpl-upstream"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "tiny"},
-                    {"choices", {{{"index", 0}, {"delta", {{"content", piece}}}, {"finish_reason", nullptr}}}}};
-      e->write(http::sse_event(chunk.dump()));
-      if (malformed) e->write(http::sse_event("{not json"));
-    }
-    json last = {{"id", "chatcmpl-upstream"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "tiny"},
-                 {"choices", json::array()}, {"usage", usage}};
-    e->write(http::sse_event(last.dump()));
-    e->write(http::sse_done());
-    e->end_stream();
-  }
-  std::unique_ptr<http::HttpServer> server_;
-};
-
 std::vector<UsageTotals> totals_by(const std::vector<std::string>& ledgers, GroupBy by) {
   auto t = totals(ledgers, by, TimeRange{});
   EXPECT_TRUE(t.is_ok()) << t.status().to_string();
   return t.is_ok() ? *t : std::vector<UsageTotals>{};
 }
 
-constexpr const char* kUserKey = "tg-user-secret";
-constexpr const char* kAdminKey = "tg-admin-secret";
-
-class GatewayTest : public ::testing::Test {
- protected:
-  // Two sites: "expensive" (100 $/MWh, 300 g/kWh, 30 C) and "cheap" (20 $/MWh, 50 g/kWh, 10 C).
-  void start(const std::string& policy = "cheapest", const std::string& limits = "") {
-    std::ostringstream y;
-    y << "listen: {port: 0}\nreplica: test-gw\n"
-      << "clock: {mode: replay, start: \"2024-07-01T06:00Z\", speed: 1}\n"
-      << "signals:\n  zones:\n"
-      << "    HOT: {csv: \"" << write_constant_signals(dir_, "HOT", 100, 300, 30) << "\"}\n"
-      << "    COOL: {csv: \"" << write_constant_signals(dir_, "COOL", 20, 50, 10) << "\"}\n"
-      << "policy: {name: " << policy << "}\n"
-      << "ledger: {path: \"" << dir_.file("usage.db") << "\"}\n"
-      << "workers: {poll_interval_ms: 100}\n"
-      << "keys:\n"
-      << "  - {name: user, sha256: " << sha256_hex(kUserKey) << ", region: us-east" << limits << "}\n"
-      << "  - {name: ops, sha256: " << sha256_hex(kAdminKey) << ", role: admin}\n"
-      << "sites:\n";
-    const char* names[2] = {"expensive", "cheap"};
-    const char* zones[2] = {"HOT", "COOL"};
-    for (int i = 0; i < 2; ++i) {
-      y << "  - {name: " << names[i] << ", cloud: test, region: r" << i << ", zone: " << zones[i]
-        << ", accelerators: [{type: cpu, count: 1}], cpu_power: {idle_w: 20, busy_core_w: 10, cores: 2},"
-        << " pue: {base: 1.2, threshold_c: 20, rise_per_c: 0.02, max: 1.5},"
-        << " endpoints: [{url: \"http://127.0.0.1:" << sites_[i].port() << "\", models: [tiny]}]}\n";
-    }
-    auto config = parse_gateway_config(y.str(), dir_.file("grid.yaml"));
-    ASSERT_TRUE(config.is_ok()) << config.status().to_string();
-    auto gateway = Gateway::start(std::move(config).value());
-    ASSERT_TRUE(gateway.is_ok()) << gateway.status().to_string();
-    gateway_ = std::move(gateway).value();
-  }
-
-  http::ClientResponse post(const std::string& path, const json& body, const std::string& key = kUserKey,
-                            http::HttpHeaders headers = {}) {
-    http::HttpClient client("127.0.0.1", gateway_->port());
-    headers.set("Content-Type", "application/json");
-    if (!key.empty()) headers.set("Authorization", "Bearer " + key);
-    auto r = client.request("POST", path, headers, body.dump());
-    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
-    return r.is_ok() ? *r : http::ClientResponse{};
-  }
-
-  json get_json(const std::string& path) {
-    http::HttpClient client("127.0.0.1", gateway_->port());
-    auto r = client.request("GET", path, {}, "");
-    return r.is_ok() ? json::parse(r->body, nullptr, false) : json();
-  }
-
-  static json chat(bool stream = false, bool include_usage = false) {
-    json body = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", "hello there"}}}}, {"max_tokens", 3}};
-    if (stream) body["stream"] = true;
-    if (include_usage) body["stream_options"] = {{"include_usage", true}};
-    return body;
-  }
-
-  TempDir dir_;
-  FakeSite sites_[2];
-  std::unique_ptr<Gateway> gateway_;
-};
+using GatewayTest = GatewayHarness;
 
 TEST_F(GatewayTest, AWholeAnswerCarriesItsSiteReasonOneIdAndItsFootprint) {
   start();
@@ -148,9 +41,13 @@ TEST_F(GatewayTest, AWholeAnswerCarriesItsSiteReasonOneIdAndItsFootprint) {
   const std::string id = answer["id"];
   EXPECT_TRUE(id.rfind("chatcmpl-", 0) == 0 && id != "chatcmpl-upstream") << id;
   EXPECT_EQ(r.headers.get("x-request-id"), id);
+  EXPECT_EQ(answer["object"], "chat.completion");
+  EXPECT_EQ(answer["choices"][0]["message"]["content"], " t0 t1 t2");
+  EXPECT_EQ(answer["choices"][0]["finish_reason"], "length");
   const json& u = answer["usage"];
-  EXPECT_EQ(u["prompt_tokens"], 12);
+  EXPECT_EQ(u["prompt_tokens"], 3);
   EXPECT_EQ(u["completion_tokens"], 3);
+  EXPECT_EQ(u["total_tokens"], 6);
   EXPECT_EQ(u["site"], "cheap");
   EXPECT_EQ(u["zone"], "COOL");
   // Hand calculation from the constant signals: PUE 1.2 at 10 C, 20 $/MWh, 50 g/kWh.
@@ -192,12 +89,14 @@ TEST_F(GatewayTest, StreamsAreRelayedEventByEventAndUsageOnlyWhenAsked) {
         text += chunk["choices"][0]["delta"]["content"].get<std::string>();
       }
     }
-    EXPECT_EQ(text, "a b c");
+    EXPECT_EQ(text, " t0 t1 t2");
     EXPECT_EQ(ids.size(), 1u);
     EXPECT_EQ(ids.count("chatcmpl-upstream"), 0u);
     EXPECT_EQ(usage_chunks, include_usage ? 1 : 0);
-    // The site is always asked for usage, so the gateway can meter.
-    EXPECT_TRUE(json::parse(sites_[1].last_body)["stream_options"]["include_usage"].get<bool>());
+    // The site is always asked for usage and token ids, so the gateway can meter and resume.
+    const json asked = json::parse(sites_[1].last_body());
+    EXPECT_TRUE(asked["stream_options"]["include_usage"].get<bool>());
+    EXPECT_TRUE(asked["tokengrid"]["token_ids"].get<bool>());
   }
   EXPECT_EQ(totals_by({dir_.file("usage.db")}, GroupBy::kNone)[0].requests, 2);
 }
@@ -210,6 +109,7 @@ TEST_F(GatewayTest, ASiteErrorPassesThroughAndAMalformedStreamEndsInAnErrorEvent
   EXPECT_EQ(json::parse(bad.body)["error"]["message"], "site says no");
   sites_[1].status = 200;
   sites_[1].malformed = true;
+  sites_[0].malformed = true;
   http::ClientResponse broken = post("/v1/chat/completions", chat(true));
   EXPECT_EQ(broken.status, 200);
   EXPECT_NE(broken.body.find("\"code\":\"site_failed\""), std::string::npos) << broken.body;

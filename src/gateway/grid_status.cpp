@@ -20,6 +20,7 @@ json site_json(const SiteStatus& s, const ActivityTotals& since_start) {
     endpoints.push_back({{"url", e.url},
                          {"healthy", e.healthy},
                          {"reason", e.reason},
+                         {"ejections", e.ejections},
                          {"outstanding", e.outstanding},
                          {"running", e.report.running},
                          {"queued", e.report.queued},

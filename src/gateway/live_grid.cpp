@@ -1,6 +1,7 @@
 #include "gateway/live_grid.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace tokengrid::gateway {
 namespace {
@@ -10,8 +11,9 @@ constexpr double kInitialPrefillTokensPerS = 200;
 constexpr double kInitialStreamDecodeTokensPerS = 20;
 // Weight of the newest observation in the smoothed speeds.
 constexpr double kSmoothing = 0.2;
-// Consecutive failed polls that make an endpoint unhealthy.
-constexpr int kFailuresToUnhealthy = 2;
+double monotonic_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 double smooth(double old_value, double sample) {
   return old_value <= 0 ? sample : (1 - kSmoothing) * old_value + kSmoothing * sample;
@@ -19,7 +21,8 @@ double smooth(double old_value, double sample) {
 
 }  // namespace
 
-Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid, const LiveSignals& signals) {
+Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid, const LiveSignals& signals,
+                                                   HealthOptions health) {
   std::vector<SiteEnergy> energy;
   std::vector<std::vector<http::Url>> urls;
   for (const grid::Site& site : grid.sites) {
@@ -34,22 +37,22 @@ Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid,
       urls.back().push_back(*url);
     }
   }
-  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), std::move(urls), signals));
+  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), std::move(urls), signals, health));
 }
 
 LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy,
-                   std::vector<std::vector<http::Url>> urls, const LiveSignals& signals)
+                   std::vector<std::vector<http::Url>> urls, const LiveSignals& signals, HealthOptions health)
     : signals_(signals), placement_(grid.placement), prefixes_(grid.sites.size()) {
   for (size_t i = 0; i < grid.sites.size(); ++i) {
     LiveSite s{grid.sites[i], std::move(energy[i]), std::move(urls[i]), {}, 0, 0, 0, {}};
-    s.endpoints.resize(s.site.endpoints.size());
+    s.endpoints.assign(s.site.endpoints.size(), Endpoint{EndpointHealth(health), 0, {}});
     sites_.push_back(std::move(s));
   }
 }
 
-bool LiveGrid::healthy(const LiveSite& s) const {
+bool LiveGrid::healthy(const LiveSite& s, double now_s) const {
   for (const Endpoint& e : s.endpoints)
-    if (e.healthy) return true;
+    if (e.health.available(now_s)) return true;
   return false;
 }
 
@@ -81,7 +84,7 @@ grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request,
   const double load_now = load(s);
   grid::SiteState st;
   st.name = s.site.name;
-  st.healthy = healthy(s);
+  st.healthy = healthy(s, monotonic_seconds());
   st.serves_model = s.site.endpoint_serves(request.model);
   st.placement_allowed = grid::placement_allowed(placement_, s.site, request.model, now);
   st.curtailed = signal.curtailed;
@@ -116,8 +119,9 @@ std::vector<grid::SiteState> LiveGrid::states(const RequestEstimate& request, do
 int LiveGrid::pick_endpoint(const LiveSite& s, const std::string& model) const {
   int best = -1;
   int best_load = 0;
+  const double now_s = monotonic_seconds();
   for (size_t e = 0; e < s.endpoints.size(); ++e) {
-    if (!s.endpoints[e].healthy || !s.site.endpoints[e].serves(model)) continue;
+    if (!s.endpoints[e].health.available(now_s) || !s.site.endpoints[e].serves(model)) continue;
     const int endpoint_load = s.endpoints[e].outstanding + s.endpoints[e].report.queued;
     if (best < 0 || endpoint_load < best_load) {
       best = static_cast<int>(e);
@@ -144,11 +148,12 @@ std::string LiveGrid::refusal(std::span<const grid::SiteState> states, const gri
 }
 
 Admission LiveGrid::admit(const grid::Decision& decision, std::span<const grid::SiteState> states,
-                          const RequestEstimate& request) {
+                          const RequestEstimate& request, std::span<const int> tried) {
   std::lock_guard<std::mutex> lock(mutex_);
   Admission a;
   int queue_at = -1;
   for (int i : decision.ranked_sites) {
+    if (std::find(tried.begin(), tried.end(), i) != tried.end()) continue;
     const grid::SiteState& st = states[i];
     if (!grid::eligible(st) || st.curtailed || would_pass_cap(sites_[i], st.pue)) continue;
     if (pick_endpoint(sites_[i], request.model) < 0) continue;
@@ -166,7 +171,7 @@ Admission LiveGrid::admit(const grid::Decision& decision, std::span<const grid::
   LiveSite& s = sites_[a.site];
   a.endpoint = pick_endpoint(s, request.model);
   a.reason = decision.reason;
-  if (a.site != decision.ranked_sites.front())
+  if (a.site != decision.ranked_sites.front() && tried.empty())
     a.reason += "; sent to " + s.site.name + " (" + sites_[decision.ranked_sites.front()].site.name +
                 " full, capped or draining)";
   s.outstanding += 1;
@@ -212,16 +217,16 @@ void LiveGrid::report_poll(int site, int endpoint, const Result<WorkerReport>& r
   Endpoint& e = sites_[site].endpoints[endpoint];
   if (report.is_ok()) {
     e.report = *report;
-    e.failures = 0;
-    e.healthy = true;
-    e.reason = "answering";
+    e.health.check_passed(monotonic_seconds());
     return;
   }
   e.report = {};
-  if (++e.failures >= kFailuresToUnhealthy) {
-    e.healthy = false;
-    e.reason = report.status().message();
-  }
+  e.health.check_failed(report.status().message(), monotonic_seconds());
+}
+
+void LiveGrid::request_ended(const Admission& a, RequestOutcome outcome, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sites_[a.site].endpoints[a.endpoint].health.request_ended(outcome, why, monotonic_seconds());
 }
 
 std::vector<SiteStatus> LiveGrid::status(double now) const {
@@ -233,7 +238,8 @@ std::vector<SiteStatus> LiveGrid::status(double now) const {
     v.cloud = s.site.cloud;
     v.region = s.site.region;
     v.zone = s.site.zone;
-    v.healthy = healthy(s);
+    const double now_s = monotonic_seconds();
+    v.healthy = healthy(s, now_s);
     v.signal = signals_.at(s.site.zone, now);
     v.draining = v.signal.curtailed;
     v.outstanding_requests = load(s);
@@ -247,8 +253,10 @@ std::vector<SiteStatus> LiveGrid::status(double now) const {
     v.observed.outstanding = v.outstanding_requests;
     for (size_t e = 0; e < s.endpoints.size(); ++e) {
       const Endpoint& ep = s.endpoints[e];
-      v.endpoints.push_back({s.site.endpoints[e].url, ep.healthy, ep.reason, ep.outstanding, ep.report});
-      if (!ep.healthy && v.health_reason.empty()) v.health_reason = s.site.endpoints[e].url + ": " + ep.reason;
+      const bool available = ep.health.available(now_s);
+      v.endpoints.push_back({s.site.endpoints[e].url, available, ep.health.reason(now_s), ep.health.ejections(),
+                             ep.outstanding, ep.report});
+      if (!available && v.health_reason.empty()) v.health_reason = s.site.endpoints[e].url + ": " + ep.health.reason(now_s);
     }
     if (v.healthy) v.health_reason = "answering";
     out.push_back(std::move(v));

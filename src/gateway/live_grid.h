@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/endpoint_health.h"
 #include "gateway/live_signals.h"
 #include "gateway/prefix_index.h"
 #include "gateway/site_energy.h"
@@ -67,8 +68,9 @@ struct WorkerReport {
 
 struct EndpointStatus {
   std::string url;
-  bool healthy = true;
-  std::string reason;  // why it is (un)healthy
+  bool healthy = true;  // checks pass and not ejected
+  std::string reason;   // "answering", or why not
+  int ejections = 0;
   int outstanding = 0;
   WorkerReport report;
 };
@@ -94,14 +96,16 @@ struct SiteStatus {
 class LiveGrid {
  public:
   // Fails when a site's energy model cannot be built.
-  static Result<std::unique_ptr<LiveGrid>> create(const grid::GridConfig& grid, const LiveSignals& signals);
+  static Result<std::unique_ptr<LiveGrid>> create(const grid::GridConfig& grid, const LiveSignals& signals,
+                                                  HealthOptions health = {});
 
   size_t size() const { return sites_.size(); }
   const grid::Site& site(int i) const { return sites_[i].site; }
 
   std::vector<grid::SiteState> states(const RequestEstimate& request, double now) const;
+  // Sites in `tried` (a request's earlier attempts) are passed over.
   Admission admit(const grid::Decision& decision, std::span<const grid::SiteState> states,
-                  const RequestEstimate& request);
+                  const RequestEstimate& request, std::span<const int> tried = {});
   void first_token(const Admission& admission, const RequestEstimate& request);
   // Ends an admitted request: releases it, learns the site's speed, and meters it.
   RequestFootprint finish(const Admission& admission, const RequestEstimate& request, const Completion& done);
@@ -109,6 +113,8 @@ class LiveGrid {
   void abandon(const Admission& admission, const RequestEstimate& request, bool reached_first_token);
 
   void report_poll(int site, int endpoint, const Result<WorkerReport>& report);
+  // How a request's attempt at the admitted endpoint ended (passive outlier ejection).
+  void request_ended(const Admission& admission, RequestOutcome outcome, const std::string& why);
   std::vector<SiteStatus> status(double now) const;
   const grid::SiteEndpoint& endpoint(int site, int endpoint) const { return sites_[site].site.endpoints[endpoint]; }
   // Where to connect for an endpoint, and the path prefix of its API ("" or "/prefix").
@@ -116,9 +122,7 @@ class LiveGrid {
 
  private:
   struct Endpoint {
-    bool healthy = true;
-    std::string reason = "no check yet";
-    int failures = 0;
+    EndpointHealth health;
     int outstanding = 0;
     WorkerReport report;
   };
@@ -134,9 +138,9 @@ class LiveGrid {
   };
 
   LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, std::vector<std::vector<http::Url>> urls,
-           const LiveSignals& signals);
+           const LiveSignals& signals, HealthOptions health);
   grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
-  bool healthy(const LiveSite& s) const;
+  bool healthy(const LiveSite& s, double now_s) const;
   double load(const LiveSite& s) const;
   // The site's smoothed speeds, or, before it was seen, the mean of the sites that were.
   Observed speed_of(const LiveSite& s) const;

@@ -3,8 +3,10 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <random>
 
-#include "gateway/site_message.h"
+#include "gateway/answer_assembler.h"
+#include "gateway/stream_chunk.h"
 #include "http/openai_protocol.h"
 #include "http/sse.h"
 
@@ -12,9 +14,6 @@ namespace tokengrid::gateway {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-// A non-streamed answer larger than this is not relayed (a broken or hostile site).
-constexpr size_t kMaxBodyBytes = 64u << 20;
 
 // Header values come from policy reasons and site names: one printable line.
 std::string header_safe(std::string text) {
@@ -25,228 +24,345 @@ std::string header_safe(std::string text) {
   return text;
 }
 
-// The site's usage with the request's energy, cost and carbon added as extra fields.
-json usage_with_footprint(json usage, const UsageRecord& r) {
-  if (!usage.is_object()) {
-    usage = {{"prompt_tokens", r.prompt_tokens},
-             {"completion_tokens", r.completion_tokens},
-             {"total_tokens", r.prompt_tokens + r.completion_tokens}};
-  }
-  usage["site"] = r.site;
-  usage["zone"] = r.zone;
-  usage["it_wh"] = r.it_wh;
-  usage["facility_wh"] = r.facility_wh;
-  usage["pue"] = r.pue;
-  usage["usd"] = r.usd;
-  usage["g_co2e"] = r.g_co2e;
-  usage["price_usd_per_mwh"] = r.price_usd_per_mwh;
-  usage["carbon_g_per_kwh"] = r.carbon_g_per_kwh;
-  return usage;
-}
-
 int64_t usage_count(const json& usage, const char* field) {
-  if (!usage.is_object()) return 0;
+  if (!usage.is_object()) return -1;
   auto it = usage.find(field);
-  return it != usage.end() && it->is_number() ? it->get<int64_t>() : 0;
+  return it != usage.end() && it->is_number_integer() ? it->get<int64_t>() : -1;
 }
 
 int64_t cached_count(const json& usage) {
   if (!usage.is_object()) return 0;
   auto details = usage.find("prompt_tokens_details");
-  return details != usage.end() ? usage_count(*details, "cached_tokens") : 0;
+  if (details == usage.end() || !details->is_object()) return 0;
+  return std::max<int64_t>(0, usage_count(*details, "cached_tokens"));
 }
 
-// Replaces the site's response id by the gateway's wherever it appears.
-void replace_id(std::string& text, const std::string& from, const std::string& to) {
-  if (from.empty() || from == to) return;
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-    text.replace(at, from.size(), to);
+// Replaces the site's response id by the gateway's.
+void set_id(json& chunk, const std::string& id) {
+  if (chunk.contains("id")) chunk["id"] = id;
+}
+
+// OpenAI's usage with the request's energy, cost and carbon added as extra fields.
+json usage_json(const UsageRecord& r) {
+  return {{"prompt_tokens", r.prompt_tokens},
+          {"completion_tokens", r.completion_tokens},
+          {"total_tokens", r.prompt_tokens + r.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}},
+          {"site", r.site},
+          {"zone", r.zone},
+          {"it_wh", r.it_wh},
+          {"facility_wh", r.facility_wh},
+          {"pue", r.pue},
+          {"usd", r.usd},
+          {"g_co2e", r.g_co2e},
+          {"price_usd_per_mwh", r.price_usd_per_mwh},
+          {"carbon_g_per_kwh", r.carbon_g_per_kwh}};
+}
+
+double jitter() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.5, 1.5)(rng);
 }
 
 class Relay : public std::enable_shared_from_this<Relay> {
  public:
   Relay(const RelayContext& context, std::shared_ptr<http::HttpExchange> exchange, RelayRequest request)
-      : ctx_(context), exchange_(std::move(exchange)), req_(std::move(request)) {
-    const grid::Site& site = ctx_.grid->site(req_.admission.site);
-    site_name_ = site.name;
-    zone_ = site.zone;
-  }
+      : ctx_(context), exchange_(std::move(exchange)), req_(std::move(request)), assembler_(chat()) {}
 
   void start();
 
  private:
-  http::AsyncRequest upstream_request() const;
-  http::HttpHeaders client_headers() const;
-  void on_headers(int status);
-  void on_body(std::string_view piece);
+  bool chat() const { return req_.route == "/v1/chat/completions"; }
+  const grid::Site& site() const { return ctx_.grid->site(req_.admission.site); }
+  bool tokengrid_site() const { return ctx_.grid->endpoint(req_.admission.site, req_.admission.endpoint).api == "tokengrid"; }
+
+  void begin_attempt();
+  http::AsyncRequest attempt_request() const;
+  void on_head(int attempt, int status);
+  void on_body(int attempt, std::string_view piece);
   void on_event(const std::string& data);
-  void on_done(const http::CallOutcome& outcome);
+  void on_done(int attempt, const http::CallOutcome& outcome);
   void mark_first_token();
-  void finish_stream();
-  void finish_whole();
-  void relay_site_error();
-  void fail(const std::string& what);
-  void client_gone();
-  UsageRecord meter(const json& usage, int status);
+  void deliver(json chunk);
+  void close_attempt(RequestOutcome outcome, const std::string& why);
+  void attempt_failed(const std::string& why);
+  bool resumable() const;
+  void try_next_site(const std::string& why);
+  void redispatch(const std::string& why);
+  void finish();
+  UsageRecord record(int status) const;
   void commit_then(UsageRecord record, std::function<void()> send);
-  void release(bool reached_first_token);
+  void relay_site_error();
+  void fail_client(const std::string& what);
+  void client_gone();
+  http::HttpHeaders client_headers() const;
 
   const RelayContext& ctx_;
   std::shared_ptr<http::HttpExchange> exchange_;
   RelayRequest req_;
-  std::string site_name_, zone_;
-  std::shared_ptr<http::AsyncCall> call_;
 
   std::mutex mutex_;
-  bool done_ = false;  // metered, failed or abandoned: nothing more happens
-  int upstream_status_ = 0;
-  bool streaming_ = false;
+  bool done_ = false;  // answered, failed or abandoned: nothing more happens
+  // The attempt at the current site.
+  int attempt_ = 0;
+  std::shared_ptr<http::AsyncCall> call_;
   http::SseParser sse_;
-  std::string body_;
-  std::string upstream_id_;
-  json usage_;
-  int64_t content_events_ = 0;
+  int upstream_status_ = 0;
+  std::string error_body_;
+  json site_usage_;
+  int64_t attempt_tokens_ = 0;
+  bool saw_done_ = false;
+  double attempt_start_s_ = 0;
+  double attempt_first_token_s_ = 0;
+  std::vector<int> tried_;
+  int retries_ = 0;
+  // What reached the client (for a stream) or the gateway (for a whole answer).
+  bool client_started_ = false;
+  Delivered delivered_;
+  int64_t prompt_tokens_ = -1;
+  int64_t cached_tokens_ = 0;
   double first_token_s_ = 0;
+  AnswerAssembler assembler_;
+  RequestFootprint footprint_;
+  std::string sites_used_;
 };
 
-http::AsyncRequest Relay::upstream_request() const {
+void Relay::start() {
+  auto self = shared_from_this();
+  exchange_->on_client_gone([self] { self->client_gone(); });
+  std::lock_guard<std::mutex> lock(mutex_);
+  begin_attempt();
+}
+
+http::AsyncRequest Relay::attempt_request() const {
   const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
   http::AsyncRequest r;
   r.method = "POST";
   r.target = url.path + req_.route;
   r.headers.set("Content-Type", "application/json");
-  r.headers.set("Accept", req_.stream ? "text/event-stream" : "application/json");
+  r.headers.set("Accept", "text/event-stream");
   r.headers.set("x-request-id", req_.id);
-  r.body = req_.body;
-  r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(ctx_.request_timeout_s * 1000));
+  r.body = attempt_body(req_.body, chat(), tokengrid_site(), delivered_).dump();
+  r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.ttft_s * 1000));
   r.idle_timeout = r.head_timeout;
   return r;
 }
 
-http::HttpHeaders Relay::client_headers() const {
-  http::HttpHeaders h;
-  h.set("x-tokengrid-site", site_name_);
-  h.set("x-tokengrid-reason", header_safe(req_.admission.reason));
-  h.set("x-request-id", req_.id);
-  return h;
-}
-
-void Relay::start() {
+void Relay::begin_attempt() {
+  ++attempt_;
+  upstream_status_ = 0;
+  error_body_.clear();
+  site_usage_ = nullptr;
+  attempt_tokens_ = 0;
+  saw_done_ = false;
+  attempt_first_token_s_ = 0;
+  attempt_start_s_ = steady_seconds();
+  sse_ = http::SseParser();
   const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
   auto self = shared_from_this();
-  exchange_->on_client_gone([self] { self->client_gone(); });
+  const int attempt = attempt_;
   http::AsyncHandlers handlers;
-  handlers.on_headers = [self](int status, const http::HttpHeaders&) { self->on_headers(status); };
-  handlers.on_body = [self](std::string_view piece) { self->on_body(piece); };
-  handlers.on_done = [self](const http::CallOutcome& outcome) { self->on_done(outcome); };
-  std::lock_guard<std::mutex> lock(mutex_);
-  call_ = ctx_.client->start({url.host, url.port}, upstream_request(), std::move(handlers));
+  handlers.on_headers = [self, attempt](int status, const http::HttpHeaders&) { self->on_head(attempt, status); };
+  handlers.on_body = [self, attempt](std::string_view piece) { self->on_body(attempt, piece); };
+  handlers.on_done = [self, attempt](const http::CallOutcome& outcome) { self->on_done(attempt, outcome); };
+  call_ = ctx_.client->start({url.host, url.port}, attempt_request(), std::move(handlers));
 }
 
-void Relay::on_headers(int status) {
+void Relay::on_head(int attempt, int status) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (done_) return;
+  if (done_ || attempt != attempt_) return;
   upstream_status_ = status;
-  if (status != 200 || !req_.stream) return;
-  streaming_ = true;
-  http::HttpHeaders h = client_headers();
-  h.set("Content-Type", http::kSseContentType);
-  h.set("Cache-Control", "no-cache");
-  exchange_->begin_stream(200, std::move(h));
 }
 
-void Relay::on_body(std::string_view piece) {
+void Relay::on_body(int attempt, std::string_view piece) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (done_) return;
-  if (!streaming_) {
-    if (body_.size() + piece.size() > kMaxBodyBytes) return fail("the site's answer is over " + std::to_string(kMaxBodyBytes >> 20) + " MiB");
-    body_.append(piece);
+  if (done_ || attempt != attempt_) return;
+  if (upstream_status_ != 200) {
+    if (error_body_.size() < 65536) error_body_.append(piece);
     return;
   }
   for (const std::string& data : sse_.feed(piece)) {
     on_event(data);
-    if (done_) return;
+    if (done_ || attempt != attempt_) return;
   }
-}
-
-void Relay::mark_first_token() {
-  if (first_token_s_ > 0) return;
-  first_token_s_ = steady_seconds();
-  ctx_.grid->first_token(req_.admission, req_.estimate);
-  ctx_.metrics->first_token(site_name_, first_token_s_ - req_.wall_start_s);
 }
 
 void Relay::on_event(const std::string& data) {
-  if (data == "[DONE]") return;
-  auto chunk = read_site_message(data);
-  if (!chunk.is_ok()) return fail("the site sent a malformed stream chunk: " + chunk.status().message());
-  if (chunk->has_error) return fail("the site reported an error inside the stream: " + data.substr(0, 200));
-  if (upstream_id_.empty()) upstream_id_ = chunk->id;
-  const bool has_usage = chunk->usage.is_object();
-  if (has_usage) usage_ = std::move(chunk->usage);
-  if (!chunk->has_choices) return;  // the usage chunk: held
-  mark_first_token();
-  ++content_events_;
-  std::string out = data;
-  if (has_usage && !req_.include_usage) {
-    auto stripped = rewrite_site_message(data, {{"usage", nullptr}});
-    if (!stripped.is_ok()) return fail("the site sent a malformed stream chunk: " + stripped.status().message());
-    out = std::move(stripped).value();
+  if (data == "[DONE]") {
+    saw_done_ = true;
+    return;
   }
-  replace_id(out, upstream_id_, req_.id);
-  exchange_->write(http::sse_event(out));
+  json chunk = json::parse(data, nullptr, false);
+  if (chunk.is_discarded() || !chunk.is_object()) return attempt_failed("the site sent a malformed stream chunk");
+  if (chunk.contains("error")) return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
+  const ChunkReading r = read_chunk(chunk, delivered_.prompt_ids);
+  if (r.usage.is_object()) site_usage_ = r.usage;
+  if (!r.has_choices) return;
+  if (attempt_ > 1 && !r.has_content) return;  // the continuation's opening (role) chunk
+  if (r.has_content) mark_first_token();
+  const int64_t tokens = r.ids_present ? static_cast<int64_t>(r.ids.size()) : (r.text.empty() ? 0 : 1);
+  if (!r.ids_present && !r.text.empty()) delivered_.ids_complete = false;
+  delivered_.ids.insert(delivered_.ids.end(), r.ids.begin(), r.ids.end());
+  delivered_.text += r.text;
+  delivered_.tokens += tokens;
+  attempt_tokens_ += tokens;
+  deliver(std::move(chunk));
 }
 
-void Relay::on_done(const http::CallOutcome& outcome) {
+void Relay::mark_first_token() {
+  if (attempt_first_token_s_ > 0) return;
+  attempt_first_token_s_ = steady_seconds();
+  ctx_.grid->first_token(req_.admission, req_.estimate);
+  if (call_) call_->set_idle_timeout(std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.inter_token_s * 1000)));
+  if (first_token_s_ > 0) return;
+  first_token_s_ = attempt_first_token_s_;
+  ctx_.metrics->first_token(site().name, first_token_s_ - req_.wall_start_s);
+}
+
+void Relay::deliver(json chunk) {
+  if (!req_.stream) return assembler_.add(chunk);
+  set_id(chunk, req_.id);
+  if (req_.include_usage) chunk["usage"] = nullptr;
+  if (!client_started_) {
+    client_started_ = true;
+    http::HttpHeaders h = client_headers();
+    h.set("Content-Type", http::kSseContentType);
+    h.set("Cache-Control", "no-cache");
+    exchange_->begin_stream(200, std::move(h));
+  }
+  exchange_->write(http::sse_event(chunk.dump()));
+}
+
+void Relay::on_done(int attempt, const http::CallOutcome& outcome) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (done_) return;
-  if (!outcome.status.is_ok()) return fail(outcome.status.message());
+  if (done_ || attempt != attempt_) return;
+  if (!outcome.status.is_ok()) return attempt_failed(outcome.status.message());
+  if (upstream_status_ >= 500) return attempt_failed("answered " + std::to_string(upstream_status_));
   if (upstream_status_ != 200) return relay_site_error();
-  if (streaming_) return finish_stream();
-  finish_whole();
+  if (!saw_done_) return attempt_failed("the stream ended before [DONE]");
+  finish();
 }
 
-UsageRecord Relay::meter(const json& usage, int status) {
-  Completion done;
-  done.prompt_tokens = static_cast<double>(usage_count(usage, "prompt_tokens"));
-  done.completion_tokens = static_cast<double>(usage_count(usage, "completion_tokens"));
-  if (usage.is_null()) {
-    done.prompt_tokens = req_.estimate.prompt_tokens;  // a site that reports no usage
-    done.completion_tokens = static_cast<double>(content_events_);
-  }
-  done.cached_tokens = static_cast<double>(cached_count(usage));
+// Meters what the attempt did (the prompt, and the tokens it delivered) and releases its place.
+void Relay::close_attempt(RequestOutcome outcome, const std::string& why) {
+  Completion c;
+  const int64_t site_prompt = usage_count(site_usage_, "prompt_tokens");
+  const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
+  c.prompt_tokens = site_prompt >= 0 ? static_cast<double>(site_prompt) : req_.estimate.prompt_tokens;
+  c.completion_tokens = static_cast<double>(site_completion >= 0 ? site_completion : attempt_tokens_);
+  c.cached_tokens = static_cast<double>(cached_count(site_usage_));
   const double now = steady_seconds();
-  if (first_token_s_ <= 0) first_token_s_ = now;
-  done.ttft_s = first_token_s_ - req_.wall_start_s;
-  done.decode_s = now - first_token_s_;
-  done.signal_unix_s = ctx_.signal_clock->now_unix_s();
-  const RequestFootprint f = ctx_.grid->finish(req_.admission, req_.estimate, done);
+  const double first = attempt_first_token_s_ > 0 ? attempt_first_token_s_ : now;
+  c.ttft_s = first - attempt_start_s_;
+  c.decode_s = now - first;
+  c.signal_unix_s = ctx_.signal_clock->now_unix_s();
+  if (prompt_tokens_ < 0 && attempt_ == 1 && site_prompt >= 0) prompt_tokens_ = site_prompt;
+  if (attempt_ == 1) cached_tokens_ = static_cast<int64_t>(c.cached_tokens);
+  footprint_ += ctx_.grid->finish(req_.admission, req_.estimate, c);
+  sites_used_ += (sites_used_.empty() ? "" : ",") + site().name;
+  ctx_.grid->request_ended(req_.admission, outcome, why);
+}
+
+bool Relay::resumable() const {
+  if (delivered_.tokens == 0) return true;
+  return req_.choices == 1 && delivered_.ids_complete;
+}
+
+void Relay::attempt_failed(const std::string& why) {
+  if (call_) call_->cancel();
+  close_attempt(RequestOutcome::kFailure, why);
+  if (!resumable()) return fail_client(why + "; a request of several choices cannot continue on another site");
+  try_next_site(site().name + ": " + why);
+}
+
+void Relay::try_next_site(const std::string& why) {
+  if (retries_ >= ctx_.failover.retries) return fail_client(why + " (after " + std::to_string(retries_) + " retries)");
+  const bool before_first_byte = !client_started_ && delivered_.tokens == 0;
+  if (before_first_byte && !ctx_.retry_budget->try_retry(steady_seconds()))
+    return fail_client(why + " (the grid's retry budget is spent)");
+  ++retries_;
+  tried_.push_back(req_.admission.site);
+  const double backoff_ms = ctx_.failover.backoff_ms * std::pow(2.0, retries_ - 1) * jitter();
+  auto self = shared_from_this();
+  ctx_.client->post_after(std::chrono::milliseconds(static_cast<int64_t>(backoff_ms)), [self, why] {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->redispatch(why);
+  });
+}
+
+void Relay::redispatch(const std::string& why) {
+  if (done_) return;
+  Dispatch d = dispatch(ctx_, req_.estimate, req_.sequence, tried_);
+  if (d.admission.site < 0) return fail_client(why + "; no other site can take it: " + d.admission.reason);
+  req_.admission = d.admission;
+  req_.admission.reason = "after " + why + ": " + d.admission.reason;
+  begin_attempt();
+}
+
+UsageRecord Relay::record(int status) const {
   UsageRecord r;
   r.request_id = req_.id;
   r.finished_unix_s = grid::SystemClock().now_unix_s();
-  r.signal_unix_s = done.signal_unix_s;
+  r.signal_unix_s = ctx_.signal_clock->now_unix_s();
   r.key = req_.key->name;
   r.route = req_.route;
   r.model = req_.estimate.model;
-  r.site = site_name_;
-  r.zone = zone_;
+  r.site = site().name;
+  r.zone = site().zone;
   r.region = req_.estimate.region;
   r.status = status;
-  r.prompt_tokens = static_cast<int64_t>(done.prompt_tokens);
-  r.completion_tokens = static_cast<int64_t>(done.completion_tokens);
-  r.cached_tokens = static_cast<int64_t>(done.cached_tokens);
-  r.it_wh = f.it_wh;
-  r.facility_wh = f.facility_wh;
-  r.pue = f.pue;
-  r.price_usd_per_mwh = f.price_usd_per_mwh;
-  r.carbon_g_per_kwh = f.carbon_g_per_kwh;
-  r.usd = f.usd;
-  r.g_co2e = f.g_co2e;
-  r.ttft_ms = 1000 * done.ttft_s;
-  r.duration_ms = 1000 * (now - req_.wall_start_s);
+  r.prompt_tokens = !delivered_.prompt_ids.empty() ? static_cast<int64_t>(delivered_.prompt_ids.size())
+                    : prompt_tokens_ >= 0          ? prompt_tokens_
+                                                   : static_cast<int64_t>(req_.estimate.prompt_tokens);
+  r.completion_tokens = delivered_.tokens;
+  r.cached_tokens = cached_tokens_;
+  r.it_wh = footprint_.it_wh;
+  r.facility_wh = footprint_.facility_wh;
+  r.pue = footprint_.pue;
+  r.price_usd_per_mwh = footprint_.price_usd_per_mwh;
+  r.carbon_g_per_kwh = footprint_.carbon_g_per_kwh;
+  r.usd = footprint_.usd;
+  r.g_co2e = footprint_.g_co2e;
+  r.ttft_ms = first_token_s_ > 0 ? 1000 * (first_token_s_ - req_.wall_start_s) : 0;
+  r.duration_ms = 1000 * (steady_seconds() - req_.wall_start_s);
   r.replica = ctx_.replica;
-  r.sites_used = site_name_;
+  r.sites_used = sites_used_;
   return r;
+}
+
+void Relay::finish() {
+  // The last site's count of its own tokens is exact; a chunk count may not be.
+  const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
+  if (site_completion >= 0) delivered_.tokens += site_completion - attempt_tokens_;
+  close_attempt(RequestOutcome::kSuccess, "");
+  UsageRecord r = record(200);
+  const json usage = usage_json(r);
+  auto exchange = exchange_;
+  if (!req_.stream) {
+    http::HttpResponse response = http::HttpResponse::json(
+        200, assembler_.answer(req_.id, static_cast<int64_t>(r.finished_unix_s), req_.estimate.model, usage).dump());
+    for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
+    return commit_then(std::move(r), [exchange, response] { exchange->respond(response); });
+  }
+  std::string final_bytes;
+  if (req_.include_usage) {
+    json chunk = {{"id", req_.id},
+                  {"object", chat() ? "chat.completion.chunk" : "text_completion"},
+                  {"created", static_cast<int64_t>(r.finished_unix_s)},
+                  {"model", req_.estimate.model},
+                  {"choices", json::array()},
+                  {"usage", usage}};
+    final_bytes = http::sse_event(chunk.dump());
+  }
+  final_bytes += http::sse_done();
+  const bool began = client_started_;
+  http::HttpHeaders headers = client_headers();
+  headers.set("Content-Type", http::kSseContentType);
+  commit_then(std::move(r), [exchange, final_bytes, began, headers] {
+    if (!began) exchange->begin_stream(200, headers);
+    exchange->write(final_bytes);
+    exchange->end_stream();
+  });
 }
 
 // Records the metered request everywhere, then sends the final bytes once the ledger holds it.
@@ -256,83 +372,45 @@ void Relay::commit_then(UsageRecord record, std::function<void()> send) {
                                           record.facility_wh, record.g_co2e},
                        record.signal_unix_s);
   ctx_.metrics->metered(record);
-  ctx_.metrics->answered(req_.route, site_name_, record.status);
-  DecisionRecord d{record.request_id, record.finished_unix_s, record.signal_unix_s, record.model, record.region,
-                   record.key, record.site, req_.admission.reason, record.status, record.prompt_tokens,
-                   record.completion_tokens, record.facility_wh, record.usd, record.g_co2e};
-  ctx_.activity->record(req_.admission.site, d);
+  ctx_.metrics->answered(req_.route, record.site, record.status);
+  ctx_.activity->record(req_.admission.site,
+                        {record.request_id, record.finished_unix_s, record.signal_unix_s, record.model, record.region,
+                         record.key, record.site, req_.admission.reason, record.status, record.prompt_tokens,
+                         record.completion_tokens, record.facility_wh, record.usd, record.g_co2e});
   if (!ctx_.ledger) return send();
-  auto self = shared_from_this();
-  Status queued = ctx_.ledger->append(std::move(record), [self, send](Status committed) {
-    (void)committed;  // a failed commit is counted by the ledger; the client still gets its answer
-    send();
-  });
-  if (!queued.is_ok()) send();
+  Status queued = ctx_.ledger->append(std::move(record), [send](Status) { send(); });
+  if (!queued.is_ok()) send();  // the ledger counts what it could not take; the client still gets its answer
 }
 
-void Relay::finish_stream() {
-  UsageRecord record = meter(usage_, 200);
-  std::string final_bytes;
-  if (req_.include_usage) {
-    json chunk = {{"id", req_.id},
-                  {"object", req_.route == "/v1/chat/completions" ? "chat.completion.chunk" : "text_completion"},
-                  {"created", static_cast<int64_t>(record.finished_unix_s)},
-                  {"model", req_.estimate.model},
-                  {"choices", json::array()},
-                  {"usage", usage_with_footprint(usage_, record)}};
-    final_bytes = http::sse_event(chunk.dump());
-  }
-  final_bytes += http::sse_done();
-  auto exchange = exchange_;
-  commit_then(std::move(record), [exchange, final_bytes] {
-    exchange->write(final_bytes);
-    exchange->end_stream();
-  });
-}
-
-void Relay::finish_whole() {
-  auto answer = read_site_message(body_);
-  if (!answer.is_ok()) return fail("the site's answer is " + answer.status().message());
-  UsageRecord record = meter(answer->usage, 200);
-  const json id = req_.id;
-  const json usage = usage_with_footprint(std::move(answer->usage), record);
-  auto rewritten = rewrite_site_message(body_, {{"id", &id}, {"usage", &usage}});
-  if (!rewritten.is_ok()) return fail("the site's answer is " + rewritten.status().message());
-  http::HttpResponse response = http::HttpResponse::json(200, std::move(rewritten).value());
-  for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
-  auto exchange = exchange_;
-  commit_then(std::move(record), [exchange, response] { exchange->respond(response); });
-}
-
-// The site answered with an error of its own (a 4xx for the client's request, a 5xx): pass it on.
+// The site refused the request itself (a 4xx): the client's error, passed on unchanged.
 void Relay::relay_site_error() {
   done_ = true;
-  release(false);
-  http::HttpResponse response = http::HttpResponse::json(upstream_status_, body_);
-  const json parsed = json::parse(body_, nullptr, false);
+  ctx_.grid->abandon(req_.admission, req_.estimate, false);
+  ctx_.grid->request_ended(req_.admission, RequestOutcome::kClientError, "");
+  ctx_.limiter->release(req_.reservation);
+  http::HttpResponse response = http::HttpResponse::json(upstream_status_, error_body_);
+  const json parsed = json::parse(error_body_, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("error")) {
     http::ApiError e;
     e.status = upstream_status_ >= 400 ? upstream_status_ : 502;
-    e.type = e.status >= 500 ? "server_error" : "invalid_request_error";
-    e.message = "site " + site_name_ + " answered " + std::to_string(upstream_status_) + ".";
+    e.message = "site " + site().name + " answered " + std::to_string(upstream_status_) + ".";
     response = http::HttpResponse::json(e.status, http::error_body(e));
   }
   for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
-  ctx_.metrics->answered(req_.route, site_name_, response.status);
+  ctx_.metrics->answered(req_.route, site().name, response.status);
   exchange_->respond(std::move(response));
 }
 
-void Relay::fail(const std::string& what) {
+void Relay::fail_client(const std::string& what) {
   done_ = true;
-  if (call_) call_->cancel();
-  release(first_token_s_ > 0);
+  ctx_.limiter->release(req_.reservation);
   http::ApiError e;
   e.status = 502;
   e.type = "server_error";
   e.code = "site_failed";
-  e.message = "site " + site_name_ + " failed: " + what + ". Retry the request.";
-  ctx_.metrics->answered(req_.route, site_name_, 502);
-  if (streaming_) {
+  e.message = what + ". Retry the request.";
+  ctx_.metrics->answered(req_.route, site().name, 502);
+  if (client_started_) {
     exchange_->write(http::sse_event(http::stream_error_chunk(e)));
     exchange_->end_stream();
     return;
@@ -347,19 +425,39 @@ void Relay::client_gone() {
   if (done_) return;
   done_ = true;
   if (call_) call_->cancel();
-  release(first_token_s_ > 0);
-  ctx_.metrics->answered(req_.route, site_name_, 499);
+  ctx_.grid->abandon(req_.admission, req_.estimate, attempt_first_token_s_ > 0);
+  ctx_.limiter->release(req_.reservation);
+  ctx_.metrics->answered(req_.route, site().name, 499);
 }
 
-void Relay::release(bool reached_first_token) {
-  ctx_.grid->abandon(req_.admission, req_.estimate, reached_first_token);
-  ctx_.limiter->release(req_.reservation);
+http::HttpHeaders Relay::client_headers() const {
+  http::HttpHeaders h;
+  h.set("x-tokengrid-site", site().name);
+  h.set("x-tokengrid-reason", header_safe(req_.admission.reason));
+  h.set("x-request-id", req_.id);
+  return h;
 }
 
 }  // namespace
 
 double steady_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Dispatch dispatch(const RelayContext& ctx, const RequestEstimate& e, uint64_t sequence, std::span<const int> tried) {
+  Dispatch d;
+  const double now = ctx.signal_clock->now_unix_s();
+  d.states = ctx.grid->states(e, now);
+  grid::RequestInfo info;
+  info.model = e.model;
+  info.user_region = e.region;
+  info.prompt_tokens = e.prompt_tokens;
+  info.expected_output_tokens = e.max_output_tokens;
+  info.prefix_hashes = e.prefix_hashes;
+  info.sequence = sequence;
+  d.decision = ctx.policy->get()->rank(info, d.states);
+  d.admission = ctx.grid->admit(d.decision, d.states, e, tried);
+  return d;
 }
 
 void start_relay(const RelayContext& context, std::shared_ptr<http::HttpExchange> exchange, RelayRequest request) {

@@ -1,32 +1,41 @@
 // Relay: one admitted client request sent to its site and the answer relayed back, streamed
-// chunk by chunk as it arrives, metered at the end.
+// event by event as it arrives, moved to another site when one fails, and metered at the end.
 //
 // Guarantees:
-//   - The client sees one response id, the gateway's own, whatever the site called it; the
-//     headers x-tokengrid-site and x-tokengrid-reason say where it ran and why.
-//   - Streams are relayed event by event without waiting for the whole answer; the site is
-//     always asked for its usage (stream_options.include_usage), and the client gets the usage
-//     chunk only when it asked for one, as OpenAI does. Usage carries the request's energy,
-//     cost and carbon as extra fields; the standard fields are the site's.
-//   - The usage ledger holds the request's row before the response's final bytes are sent
-//     (the usage chunk and [DONE], or the whole body); the key's limits are settled with the
-//     actual figures, the metrics and the activity log get the same row.
+//   - The client sees one response id, the gateway's own, whatever the sites called theirs; the
+//     headers x-tokengrid-site and x-tokengrid-reason say where it (first) ran and why.
+//   - Sites are always asked for a stream with usage (and, tokengrid workers, the token ids of
+//     every chunk); a client that asked for no stream gets the answer assembled whole, a client
+//     that asked for one gets each event as it comes and the usage chunk only if it asked, as
+//     OpenAI does. Usage carries the request's energy, cost and carbon as extra fields.
+//   - A site that fails before the client got a byte (refused, reset, a 5xx, no first token in
+//     time) is replaced by the next site of the policy's ranking: at most `retries` times, after
+//     a backoff with jitter, within the retry budget. A site that fails midway (connection lost,
+//     reset, a gap between tokens past the limit, a malformed chunk) is replaced the same way and
+//     the request continues from the original prompt plus the tokens already delivered: from
+//     token ids on tokengrid workers (a greedy request continues byte for byte as if undisturbed),
+//     from text elsewhere (best effort). Several choices (n > 1) are not continued midway.
+//   - Usage counts each token once; energy, cost and carbon add every site's part; the ledger
+//     row lists the sites in order and is committed before the response's final bytes are sent.
+//   - A site's own 4xx is passed on and never counts against it; failures count toward its
+//     outlier ejection (endpoint_health.h).
 //   - A client that goes away cancels the site's work; the request is released, not metered.
-//   - A site that fails before answering, or answers a malformed stream, gets the client an
-//     OpenAI-shaped error: 502 before the stream began, an error event inside it after.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
 
 #include "gateway/active_policy.h"
+#include "gateway/gateway_config.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/grid_activity.h"
 #include "gateway/key_store.h"
 #include "gateway/ledger.h"
 #include "gateway/limiter.h"
 #include "gateway/live_grid.h"
+#include "gateway/retry_budget.h"
 #include "grid/clock.h"
 #include "http/async_client.h"
 #include "http/http_message.h"
@@ -36,30 +45,43 @@ namespace tokengrid::gateway {
 // What every relay shares; owned by the Gateway, outliving every relay.
 struct RelayContext {
   LiveGrid* grid = nullptr;
+  const ActivePolicy* policy = nullptr;
   const grid::Clock* signal_clock = nullptr;  // the grid's time (maybe a replay)
   http::AsyncHttpClient* client = nullptr;
   Ledger* ledger = nullptr;  // may be null: no ledger
   Limiter* limiter = nullptr;
   GatewayMetrics* metrics = nullptr;
   GridActivity* activity = nullptr;
+  RetryBudget* retry_budget = nullptr;
+  FailoverOptions failover;
   std::string replica;
-  double request_timeout_s = 600;
 };
 
 // A client request the gateway has checked, limited and admitted to a site.
 struct RelayRequest {
-  std::string route;          // /v1/chat/completions or /v1/completions
-  std::string body;           // what the site is sent: the client's body, with the model and
-                              // stream_options.include_usage set where they were not
+  std::string route;            // /v1/chat/completions or /v1/completions
+  nlohmann::ordered_json body;  // the client's body, to forward
   bool stream = false;
   bool include_usage = false;
-  std::string id;             // the gateway's response id
+  int choices = 1;              // n x prompts
+  std::string id;               // the gateway's response id
   RequestEstimate estimate;
+  uint64_t sequence = 0;        // arrival number, for the policy
   const KeyEntry* key = nullptr;
   Reservation reservation;
   Admission admission;
-  double wall_start_s = 0;    // steady seconds when the request arrived
+  double wall_start_s = 0;      // steady seconds when the request arrived
 };
+
+// The policy's ranking of the sites for a request now and the admission to one of them,
+// passing over the sites in `tried`.
+struct Dispatch {
+  std::vector<grid::SiteState> states;
+  grid::Decision decision;
+  Admission admission;
+};
+Dispatch dispatch(const RelayContext& context, const RequestEstimate& request, uint64_t sequence,
+                  std::span<const int> tried = {});
 
 void start_relay(const RelayContext& context, std::shared_ptr<http::HttpExchange> exchange, RelayRequest request);
 

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
 #include "http/openai_protocol.h"
 
 namespace tokengrid::gateway {
@@ -57,23 +55,6 @@ std::string joined(const std::vector<std::string>& names) {
   return out;
 }
 
-// The body sent to the site: the client's bytes as they came, unless the model must be named
-// or a stream must ask for its usage (the relay meters every stream by it).
-std::string forwarded_body(const std::string& client_body, const http::GenerationOptions& options,
-                           const std::string& model) {
-  const bool name_model = options.model.empty();
-  const bool ask_usage = options.stream && !options.include_usage;
-  if (!name_model && !ask_usage) return client_body;
-  json body = json::parse(client_body, nullptr, false);
-  if (name_model) body["model"] = model;
-  if (ask_usage) {
-    json& stream_options = body["stream_options"];
-    if (!stream_options.is_object()) stream_options = json::object();
-    stream_options["include_usage"] = true;
-  }
-  return body.dump();
-}
-
 }  // namespace
 
 http::HttpResponse api_error_response(int status, std::string message, std::string type, std::string code,
@@ -98,6 +79,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpReq
   RelayRequest r;
   r.route = route;
   r.key = *key;
+  r.body = json::parse(request.body, nullptr, false);
   r.stream = parsed->options.stream;
   r.include_usage = parsed->options.include_usage;
   RequestEstimate& e = r.estimate;
@@ -107,6 +89,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpReq
       return api_error_response(400, "'model' is required; this grid serves: " + joined(options_.models) + ".",
                                 "invalid_request_error", "", "model");
     e.model = options_.models.front();
+    r.body["model"] = e.model;
   }
   if (std::find(options_.models.begin(), options_.models.end(), e.model) == options_.models.end())
     return api_error_response(404, "The model '" + e.model + "' is not served by any site of this grid; it serves: " +
@@ -118,9 +101,9 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpReq
       route == "/v1/chat/completions" ? kChatDefaultOutputTokens : kCompletionDefaultOutputTokens);
   e.prompt_tokens = parsed->prompt_tokens;
   e.max_output_tokens = static_cast<double>(per_choice) * parsed->options.n * parsed->prompts;
+  r.choices = parsed->options.n * parsed->prompts;
   e.prefix_hashes = PrefixIndex::block_hashes(parsed->prompt_text);
   r.id = http::new_response_id(route == "/v1/chat/completions" ? "chatcmpl" : "cmpl");
-  r.body = forwarded_body(request.body, parsed->options, e.model);
   return r;
 }
 
@@ -151,19 +134,19 @@ Result<RelayRequest, http::HttpResponse> RequestFront::admit(const http::HttpReq
   if (!parsed.is_ok()) return parsed;
   RelayRequest r = std::move(parsed).value();
   r.wall_start_s = steady_seconds();
-  const double now = ctx_.signal_clock->now_unix_s();
-  const std::vector<grid::SiteState> states = ctx_.grid->states(r.estimate, now);
+  r.sequence = sequence_.fetch_add(1);
+  ctx_.retry_budget->request(r.wall_start_s);
+  Dispatch d = dispatch(ctx_, r.estimate, r.sequence);
   grid::RequestInfo info;
-  info.model = r.estimate.model;
-  info.user_region = r.estimate.region;
   info.prompt_tokens = r.estimate.prompt_tokens;
   info.expected_output_tokens = r.estimate.max_output_tokens;
-  info.sequence = sequence_.fetch_add(1);
-  auto reservation = reserve(r, states, info, now);
-  if (!reservation.is_ok()) return reservation.error();
+  auto reservation = reserve(r, d.states, info, ctx_.signal_clock->now_unix_s());
+  if (!reservation.is_ok()) {
+    if (d.admission.site >= 0) ctx_.grid->abandon(d.admission, r.estimate, false);
+    return reservation.error();
+  }
   r.reservation = *reservation;
-  const grid::Decision decision = policy_.get()->rank(info, states);
-  r.admission = ctx_.grid->admit(decision, states, r.estimate);
+  r.admission = d.admission;
   if (r.admission.site < 0) {
     ctx_.limiter->release(r.reservation);
     return api_error_response(503, r.admission.reason + ". Retry shortly.", "server_error", "grid_unavailable", "", 1);

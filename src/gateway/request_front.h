@@ -27,8 +27,8 @@ struct FrontOptions {
 
 class RequestFront {
  public:
-  RequestFront(const RelayContext& context, const KeyStore& keys, const ActivePolicy& policy, FrontOptions options)
-      : ctx_(context), keys_(keys), policy_(policy), options_(std::move(options)) {}
+  RequestFront(const RelayContext& context, const KeyStore& keys, FrontOptions options)
+      : ctx_(context), keys_(keys), options_(std::move(options)) {}
 
   // Checks, limits and admits the request; an error response otherwise.
   Result<RelayRequest, http::HttpResponse> admit(const http::HttpRequest& request, const std::string& route);
@@ -40,7 +40,6 @@ class RequestFront {
 
   const RelayContext& ctx_;
   const KeyStore& keys_;
-  const ActivePolicy& policy_;
   const FrontOptions options_;
   std::atomic<uint64_t> sequence_{0};
 };

@@ -35,8 +35,8 @@ Result<WorkerReport> parse_worker_stats(std::string_view body) {
 }
 
 WorkerPoller::WorkerPoller(LiveGrid& grid, LiveSignals& signals, http::AsyncHttpClient& client,
-                           std::chrono::milliseconds interval)
-    : grid_(grid), signals_(signals), client_(client), interval_(interval) {
+                           std::chrono::milliseconds interval, std::chrono::milliseconds timeout)
+    : grid_(grid), signals_(signals), client_(client), interval_(interval), timeout_(timeout) {
   for (size_t s = 0; s < grid_.size(); ++s) {
     for (size_t e = 0; e < grid_.site(static_cast<int>(s)).endpoints.size(); ++e) {
       auto t = std::make_shared<Target>();
@@ -73,7 +73,7 @@ void WorkerPoller::poll(const std::shared_ptr<Target>& t) {
   }
   http::AsyncRequest request;
   request.target = t->target;
-  request.connect_timeout = std::max(std::chrono::milliseconds(200), 2 * interval_);
+  request.connect_timeout = timeout_;
   request.head_timeout = request.connect_timeout;
   request.idle_timeout = request.connect_timeout;
   auto body = std::make_shared<std::string>();

@@ -26,7 +26,8 @@ Result<WorkerReport> parse_worker_stats(std::string_view body);
 
 class WorkerPoller {
  public:
-  WorkerPoller(LiveGrid& grid, LiveSignals& signals, http::AsyncHttpClient& client, std::chrono::milliseconds interval);
+  WorkerPoller(LiveGrid& grid, LiveSignals& signals, http::AsyncHttpClient& client, std::chrono::milliseconds interval,
+               std::chrono::milliseconds timeout);
   ~WorkerPoller();
 
   // Polls every feed and endpoint once and waits for the answers (or `timeout`).
@@ -45,6 +46,7 @@ class WorkerPoller {
   LiveSignals& signals_;
   http::AsyncHttpClient& client_;
   const std::chrono::milliseconds interval_;
+  const std::chrono::milliseconds timeout_;
   std::vector<std::shared_ptr<Target>> targets_;
   std::mutex mutex_;
   std::condition_variable wake_;

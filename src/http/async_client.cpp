@@ -65,6 +65,13 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   Strand new_strand() { return net::make_strand(ioc_); }
+
+  void post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
+    auto timer = std::make_shared<net::steady_timer>(ioc_, delay);
+    timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
+      if (!ec) fn();
+    });
+  }
   bool stopped() const { return stopped_.load(); }
 
   size_t idle_connections() const {
@@ -154,6 +161,10 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
 
   void cancel() override {
     net::post(strand_, [self = shared_from_this()] { self->finish(unavailable("cancelled")); });
+  }
+
+  void set_idle_timeout(std::chrono::milliseconds timeout) override {
+    net::post(strand_, [self = shared_from_this(), timeout] { self->request_.idle_timeout = timeout; });
   }
 
  private:
@@ -318,6 +329,10 @@ std::shared_ptr<AsyncCall> AsyncHttpClient::start(const Endpoint& endpoint, Asyn
 }
 
 size_t AsyncHttpClient::idle_connections() const { return impl_->idle_connections(); }
+
+void AsyncHttpClient::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  impl_->post_after(delay, std::move(fn));
+}
 
 void AsyncHttpClient::stop() { impl_->stop(); }
 

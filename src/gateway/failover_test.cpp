@@ -1,0 +1,157 @@
+// Faults at the sites: the gateway retries before the first byte, continues a stream on another
+// site midway, abandons a slow site, and ejects a failing one but never one that refuses bad
+// requests.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <set>
+
+#include "gateway/gateway_harness.h"
+#include "gateway/sqlite_db.h"
+#include "gateway/usage_totals.h"
+#include "http/sse.h"
+
+namespace tokengrid::gateway {
+namespace {
+
+using Failover = GatewayHarness;
+
+json chat_of(int tokens, bool stream) {
+  json body = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", "count"}}}}, {"max_tokens", tokens}};
+  if (stream) {
+    body["stream"] = true;
+    body["stream_options"] = {{"include_usage", true}};
+  }
+  return body;
+}
+
+std::string expected_text(int tokens) {
+  std::string text;
+  for (int i = 0; i < tokens; ++i) text += " t" + std::to_string(i);
+  return text;
+}
+
+struct StreamSeen {
+  std::string text;
+  std::set<std::string> ids;
+  json usage;
+  bool done = false;
+  bool error = false;
+};
+
+StreamSeen read_stream(const std::string& body) {
+  StreamSeen s;
+  http::SseParser parser;
+  for (const std::string& event : parser.feed(body)) {
+    if (event == "[DONE]") {
+      s.done = true;
+      continue;
+    }
+    const json chunk = json::parse(event);
+    if (chunk.contains("error")) s.error = true;
+    if (chunk.contains("id")) s.ids.insert(chunk["id"].get<std::string>());
+    if (chunk.contains("usage") && chunk["usage"].is_object()) s.usage = chunk["usage"];
+    if (chunk.contains("choices") && !chunk["choices"].empty())
+      s.text += chunk["choices"][0]["delta"].value("content", "");
+  }
+  return s;
+}
+
+std::string sites_used(const std::string& ledger) {
+  auto db = SqliteDb::open(ledger, SQLITE_OPEN_READONLY, 1000);
+  if (!db) return "";
+  auto used = db->query_text("SELECT sites_used FROM usage ORDER BY finished_unix_s DESC LIMIT 1", "reading");
+  return used ? *used : "";
+}
+
+TEST_F(Failover, ASiteThatDiesMidStreamIsContinuedElsewhereByteForByte) {
+  sites_[1].crash_after_tokens = 3;  // "cheap", ranked first, dies after three tokens
+  start("cheapest");
+  const StreamSeen s = read_stream(post("/v1/chat/completions", chat_of(8, true)).body);
+  EXPECT_FALSE(s.error);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.text, expected_text(8));
+  EXPECT_EQ(s.ids.size(), 1u);
+  EXPECT_EQ(sites_[0].resumed, 1);
+  ASSERT_TRUE(s.usage.is_object());
+  EXPECT_EQ(s.usage["completion_tokens"], 8);  // each token once
+  EXPECT_EQ(s.usage["prompt_tokens"], 3);
+  EXPECT_EQ(s.usage["site"], "expensive");
+  EXPECT_EQ(sites_used(dir_.file("usage.db")), "cheap,expensive");
+  // The resumed site was sent the tokens delivered so far.
+  const json resumed = json::parse(sites_[0].last_body());
+  EXPECT_EQ(resumed["tokengrid"]["resume_token_ids"], json({100, 101, 102}));
+}
+
+TEST_F(Failover, AWholeAnswerIsResumedTheSameWay) {
+  sites_[1].crash_after_tokens = 2;
+  start("cheapest");
+  http::ClientResponse r = post("/v1/chat/completions", chat_of(6, false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json answer = json::parse(r.body);
+  EXPECT_EQ(answer["choices"][0]["message"]["content"], expected_text(6));
+  EXPECT_EQ(answer["usage"]["completion_tokens"], 6);
+  EXPECT_GT(answer["usage"]["facility_wh"].get<double>(), 0);
+}
+
+TEST_F(Failover, ARefusedConnectionIsRetriedOnTheNextSite) {
+  start("cheapest");
+  sites_[1].crash_after_tokens = 0;  // the first request kills it before any token
+  http::ClientResponse first = post("/v1/chat/completions", chat_of(3, false));
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_FALSE(sites_[1].alive());
+  // Later requests find it refusing connections and go on to the other site.
+  for (int i = 0; i < 3; ++i) {
+    http::ClientResponse r = post("/v1/chat/completions", chat_of(3, true));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(read_stream(r.body).text, expected_text(3));
+  }
+}
+
+TEST_F(Failover, ASiteAnswering400IsNotEjectedOneAnswering503Is) {
+  start("cheapest");
+  sites_[1].status = 400;
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(post("/v1/chat/completions", chat_of(2, false)).status, 400);
+  json grid = get_json("/v1/grid");
+  EXPECT_TRUE(grid["sites"][1]["healthy"].get<bool>()) << grid["sites"][1].dump();
+  sites_[1].status = 503;
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(post("/v1/chat/completions", chat_of(2, false)).status, 200) << i;  // retried
+  grid = get_json("/v1/grid");
+  const json& cheap = grid["sites"][1];
+  EXPECT_FALSE(cheap["healthy"].get<bool>());
+  EXPECT_NE(cheap["health_reason"].get<std::string>().find("ejected for 5 s after 3 failed requests in a row"),
+            std::string::npos)
+      << cheap["health_reason"];
+  EXPECT_EQ(cheap["endpoints"][0]["ejections"], 1);
+  // While ejected it gets no requests at all.
+  const int before = sites_[1].requests;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(post("/v1/chat/completions", chat_of(2, false)).status, 200);
+  EXPECT_EQ(sites_[1].requests, before);
+}
+
+TEST_F(Failover, ASlowSiteIsAbandonedForAFastOneAndTheStreamCompletes) {
+  sites_[1].delay_ms = 300;
+  start("cheapest", "", "failover: {inter_token_s: 0.15, ttft_s: 0.15, backoff_ms: 1}\n");
+  const auto t0 = std::chrono::steady_clock::now();
+  const StreamSeen s = read_stream(post("/v1/chat/completions", chat_of(10, true)).body);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(s.done);
+  EXPECT_FALSE(s.error);
+  EXPECT_EQ(s.text, expected_text(10));
+  EXPECT_LT(seconds, 10 * 0.3);  // not at the slow site's pace
+  EXPECT_EQ(s.usage["site"], "expensive");
+}
+
+TEST_F(Failover, RetriesAreBoundedAndTheErrorSaysWhy) {
+  sites_[0].status = 503;
+  sites_[1].status = 503;
+  start("cheapest", "", "failover: {retries: 1, backoff_ms: 1}\n");
+  http::ClientResponse r = post("/v1/chat/completions", chat_of(2, false));
+  EXPECT_EQ(r.status, 502);
+  const json e = json::parse(r.body)["error"];
+  EXPECT_EQ(e["code"], "site_failed");
+  EXPECT_NE(e["message"].get<std::string>().find("answered 503"), std::string::npos) << e["message"];
+}
+
+}  // namespace
+}  // namespace tokengrid::gateway

@@ -1,0 +1,121 @@
+// FakeSite, for tests: an HTTP server that answers like a tokengrid worker, deterministically.
+//
+// A request for max_tokens N produces the tokens " t0", " t1", ... " t{N-1}" with ids 100, 101,
+// ..., one chunk each, as a stream (whole answers are never asked for: the gateway streams).
+// With the tokengrid extension it sends prompt_token_ids (always [1, 2, 3]) and each chunk's
+// token_ids, and resume_token_ids [100..100+k) continue at token k, so a request moved between
+// fake sites must come out as if it had stayed on one. Faults on demand: a status for every
+// generation request, a malformed chunk, a delay between chunks, and a crash (the server stops,
+// dropping its connections) after a number of tokens.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "http/http_server.h"
+#include "http/sse.h"
+
+namespace tokengrid::gateway {
+
+class FakeSite {
+ public:
+  std::atomic<int> status{200};
+  std::atomic<bool> malformed{false};
+  std::atomic<int> delay_ms{0};
+  std::atomic<int> crash_after_tokens{-1};
+  std::atomic<int> requests{0};
+  std::atomic<int> resumed{0};
+
+  FakeSite() {
+    http::HttpServerOptions o;
+    o.port = 0;
+    server_ = std::move(http::HttpServer::start(o, [this](std::shared_ptr<http::HttpExchange> e) { handle(e); })).value();
+    port_ = server_->port();
+  }
+  ~FakeSite() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  uint16_t port() const { return port_; }
+  bool alive() const { return alive_; }
+  std::string last_body() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_body_;
+  }
+
+ private:
+  using json = nlohmann::json;
+
+  void handle(const std::shared_ptr<http::HttpExchange>& e) {
+    if (e->request().path == "/v1/stats") return e->respond(http::HttpResponse::json(200, R"({"ready":true,"running":0,"queued":0})"));
+    ++requests;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      last_body_ = e->request().body;
+    }
+    if (status != 200)
+      return e->respond(http::HttpResponse::json(
+          status, R"({"error":{"message":"site says no","type":"invalid_request_error","param":null,"code":null}})"));
+    std::lock_guard<std::mutex> lock(mutex_);
+    threads_.emplace_back([this, e] { stream(e, json::parse(e->request().body)); });
+  }
+
+  json chunk(bool chat, const std::string& text, const json& finish, int id, bool ids) const {
+    json choice = chat ? json{{"index", 0}, {"delta", {{"content", text}}}, {"finish_reason", finish}}
+                       : json{{"index", 0}, {"text", text}, {"finish_reason", finish}};
+    if (ids && id >= 0) choice["token_ids"] = {id};
+    return {{"id", "chatcmpl-upstream"}, {"object", chat ? "chat.completion.chunk" : "text_completion"},
+            {"created", 1}, {"model", "tiny"}, {"choices", {choice}}};
+  }
+
+  void stream(const std::shared_ptr<http::HttpExchange>& e, const json& body) {
+    const bool chat = body.contains("messages");
+    const bool ids = body.contains("tokengrid") && body["tokengrid"].value("token_ids", false);
+    int start = 0;
+    if (body.contains("tokengrid") && body["tokengrid"].contains("resume_token_ids")) {
+      start = static_cast<int>(body["tokengrid"]["resume_token_ids"].size());
+      ++resumed;
+    }
+    const int max_tokens = body.value("max_tokens", 3);
+    e->begin_stream(200, {});
+    json opening = chat ? chunk(true, "", nullptr, -1, false) : json();
+    if (chat) opening["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+    if (ids) (chat ? opening : opening = json::object())["prompt_token_ids"] = {1, 2, 3};
+    if (chat || ids) e->write(http::sse_event(opening.dump()));
+    for (int i = start; i < max_tokens; ++i) {
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+      if (crash_after_tokens >= 0 && i - start >= crash_after_tokens) return crash();
+      const json finish = i + 1 == max_tokens ? json("length") : json(nullptr);
+      e->write(http::sse_event(chunk(chat, " t" + std::to_string(i), finish, 100 + i, ids).dump()));
+      if (malformed) e->write(http::sse_event("{not json"));
+    }
+    const int made = max_tokens - start;
+    json last = {{"id", "chatcmpl-upstream"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "tiny"},
+                 {"choices", json::array()},
+                 {"usage", {{"prompt_tokens", 3 + start}, {"completion_tokens", made}, {"total_tokens", 3 + start + made},
+                            {"prompt_tokens_details", {{"cached_tokens", 0}}}}}};
+    e->write(http::sse_event(last.dump()));
+    e->write(http::sse_done());
+    e->end_stream();
+  }
+
+  void crash() {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // what was written reaches the client
+    alive_ = false;
+    server_->stop();
+  }
+
+  std::unique_ptr<http::HttpServer> server_;
+  uint16_t port_ = 0;
+  std::atomic<bool> alive_{true};
+  mutable std::mutex mutex_;
+  std::string last_body_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace tokengrid::gateway

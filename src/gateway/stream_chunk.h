@@ -1,0 +1,43 @@
+// What the gateway sends a site for one attempt at a request, and how it reads each streamed
+// chunk the site answers: the extension fields of tokengrid workers (docs/serve.md, "Token ids
+// and resuming") are read and removed, so the client sees OpenAI's chunk.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tokengrid::gateway {
+
+// The tokens already delivered to the client, to continue from on another site.
+struct Delivered {
+  std::vector<int32_t> prompt_ids;  // as the first tokengrid site tokenized the prompt
+  std::vector<int32_t> ids;         // generated so far (choice 0)
+  bool ids_complete = true;         // every delivered chunk carried its ids
+  std::string text;                 // generated so far (choice 0)
+  int64_t tokens = 0;
+};
+
+// The body for one attempt: always a stream with usage; a tokengrid site is asked for token
+// ids and given the ids to resume from, any other site the delivered text (best effort: the
+// prompt continued for completions, a final assistant message to continue for chat).
+nlohmann::ordered_json attempt_body(nlohmann::ordered_json client_body, bool chat, bool tokengrid_site,
+                                    const Delivered& delivered);
+
+// What one chunk of a site's stream holds beyond OpenAI's fields.
+struct ChunkReading {
+  bool has_choices = false;      // false: the usage chunk, or a chunk with no choice
+  bool has_content = false;      // text, tool calls or a finish reason for some choice
+  std::vector<int32_t> ids;      // token ids of choice 0's text (tokengrid sites)
+  bool ids_present = false;
+  std::string text;              // choice 0's text in this chunk
+  nlohmann::ordered_json usage;  // null unless the chunk carried usage
+};
+
+// Reads and strips the extension fields (prompt_token_ids, token_ids) and the usage; stores
+// the prompt ids into `prompt_ids` when empty.
+ChunkReading read_chunk(nlohmann::ordered_json& chunk, std::vector<int32_t>& prompt_ids);
+
+}  // namespace tokengrid::gateway
