@@ -193,9 +193,12 @@ measure_streams() {  # RUN
   start "$work/hold-gateway-$run.log" "$tokengrid" gateway --config "$work/grid-hold-$run.yaml"
   gw=$started
   wait_ready "http://127.0.0.1:$gport/health" "$work/hold-gateway-$run.log"
-  # One small request first, so that the idle figure includes a warmed-up relay path.
-  curl -fsS -o /dev/null -H 'Content-Type: application/json' \
-    -d '{"model":"instant","messages":[{"role":"user","content":"hi"}]}' "http://127.0.0.1:$gport/v1/chat/completions"
+  # One stream first, so that the idle figure includes a warmed-up relay path. The held backend
+  # never ends a stream (nor a whole answer, which the gateway takes from a stream): read the
+  # stream for a second, then leave.
+  curl -sS -N -o /dev/null --max-time 1 -H 'Content-Type: application/json' \
+    -d '{"model":"instant","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    "http://127.0.0.1:$gport/v1/chat/completions" || true
   sleep 1
   local rss0 thr0
   rss0=$(proc_field "$gw" VmRSS)
