@@ -101,6 +101,9 @@ describe(`the gateway holds ${STREAMS} concurrent streams`, () => {
       'signals: {synthetic: {seed: 1}}',
       'policy: {name: least-outstanding}',
       'default_region: us-east',
+      // Patient health checks: on a starved machine a probe behind 2,000 streams may take
+      // seconds, and this test is about holding streams, not about ejecting slow sites.
+      'health: {interval_ms: 1000, timeout_ms: 10000, unhealthy_threshold: 5}',
       'sites:',
       '  - name: site-0',
       '    cloud: test',
