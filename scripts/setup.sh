@@ -9,7 +9,8 @@ packages=(build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libboost-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # the fuzz targets: clang's libFuzzer and sanitizer runtimes
-  iproute2 nftables)  # the chaos tests' network namespaces and partitions
+  iproute2 nftables  # the chaos tests' network namespaces and partitions
+  nginx wrk)  # the gateway benchmark's reverse proxy and load generator (scripts/bench_gateway.sh)
 # Node may come from elsewhere with npm inside; only install Debian's when either is absent.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 

@@ -118,10 +118,12 @@ class Session : public std::enable_shared_from_this<Session> {
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
-  // Called by the exchange, always on this session's strand.
-  void send(std::string bytes) {
+  // Called by the exchange, always on this session's strand. Pieces queued while a write is
+  // in flight go out together in the next one.
+  void send(std::string bytes, std::string more = {}) {
     if (closed_) return;
     out_.push_back(std::move(bytes));
+    if (!more.empty()) out_.push_back(std::move(more));
     if (!writing_) write_next();
   }
   void exchange_finished(bool keep_alive);
@@ -165,6 +167,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::weak_ptr<Exchange> exchange_;
   bool exchange_active_ = false;
   std::deque<std::string> out_;
+  std::vector<net::const_buffer> gather_;  // the front of out_ that the write in flight sends
   bool writing_ = false;
   bool watching_ = false;
   bool resume_after_watch_ = false;
@@ -195,20 +198,20 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
   const HttpRequest& request() const override { return request_; }
 
   void respond(HttpResponse response) override {
-    post([response = std::move(response)](Exchange& self) mutable {
+    on_strand([response = std::move(response)](Exchange& self) mutable {
       if (self.state_ != State::kWaiting) return;
       self.state_ = State::kDone;
       self.gone_callback_ = nullptr;
       bool keep_alive = self.keep_alive_ && !self.session_->server()->draining_.load();
-      self.session_->send(serialize_head(response.status, response.headers, keep_alive,
-                                         response.body.size()) +
-                          response.body);
+      std::string head =
+          serialize_head(response.status, response.headers, keep_alive, response.body.size());
+      self.session_->send(std::move(head), std::move(response.body));
       self.session_->exchange_finished(keep_alive);
     });
   }
 
   void begin_stream(int status, HttpHeaders headers) override {
-    post([status, headers = std::move(headers)](Exchange& self) {
+    on_strand([status, headers = std::move(headers)](Exchange& self) {
       if (self.state_ != State::kWaiting) return;
       self.state_ = State::kStreaming;
       self.session_->send(serialize_head(status, headers, self.keep_alive_, std::nullopt));
@@ -217,14 +220,14 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
 
   void write(std::string data) override {
     if (data.empty()) return;  // an empty chunk would end the body
-    post([data = std::move(data)](Exchange& self) {
+    on_strand([data = std::move(data)](Exchange& self) {
       if (self.state_ != State::kStreaming) return;
       self.session_->send(chunk(data));
     });
   }
 
   void end_stream() override {
-    post([](Exchange& self) {
+    on_strand([](Exchange& self) {
       if (self.state_ != State::kStreaming) return;
       self.state_ = State::kDone;
       self.gone_callback_ = nullptr;
@@ -235,9 +238,10 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
   }
 
   void on_client_gone(std::function<void()> callback) override {
-    post([callback = std::move(callback)](Exchange& self) mutable {
+    on_strand([callback = std::move(callback)](Exchange& self) mutable {
       if (self.state_ == State::kGone) {
-        if (callback) callback();
+        // Queued, never run inside the caller's call (which may hold its own lock).
+        if (callback) net::post(self.session_->executor(), std::move(callback));
         return;
       }
       self.gone_callback_ = std::move(callback);
@@ -254,10 +258,12 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
  private:
   enum class State { kWaiting, kStreaming, kDone, kGone };
 
+  // Runs fn on the session's strand: at once when called there (a handler answering from the
+  // server's thread), queued otherwise, so that answering inline costs no thread hand-off.
   template <typename Fn>
-  void post(Fn&& fn) {
-    net::post(session_->executor(),
-              [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable { fn(*self); });
+  void on_strand(Fn&& fn) {
+    net::dispatch(session_->executor(),
+                  [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable { fn(*self); });
   }
 
   std::shared_ptr<Session> session_;
@@ -497,15 +503,18 @@ void Session::write_next() {
     return;
   }
   writing_ = true;
-  // The front string stays alive in out_ until its write completes.
-  net::async_write(stream_.socket(), net::buffer(out_.front()),
-                   [self = shared_from_this()](beast::error_code ec, size_t) {
+  // Everything queued goes in one write; those strings stay in out_ (whose elements do not
+  // move as more are queued) until it completes.
+  gather_.clear();
+  for (const std::string& piece : out_) gather_.push_back(net::buffer(piece));
+  net::async_write(stream_.socket(), gather_,
+                   [self = shared_from_this(), pieces = out_.size()](beast::error_code ec, size_t) {
                      if (self->closed_) return;
                      if (ec) {
                        self->client_gone();
                        return;
                      }
-                     self->out_.pop_front();
+                     self->out_.erase(self->out_.begin(), self->out_.begin() + static_cast<std::ptrdiff_t>(pieces));
                      self->write_next();
                    });
 }
