@@ -65,10 +65,10 @@ std::string serialize_head(int status, const HttpHeaders& headers, bool keep_ali
     }
     out += k + ": " + value + "\r\n";
   }
-  if (content_length) {
-    out += "Content-Length: " + std::to_string(*content_length) + "\r\n";
-  } else {
-    out += "Transfer-Encoding: chunked\r\n";
+  // A 204 or 304 has no content, and a 304's Content-Length would have to be the 200's.
+  if (status != 204 && status != 304) {
+    out += content_length ? "Content-Length: " + std::to_string(*content_length) + "\r\n"
+                          : std::string("Transfer-Encoding: chunked\r\n");
   }
   out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   out += "\r\n";
@@ -107,6 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Called by the exchange, always on this session's strand.
   void send(std::string bytes) {
     if (closed_) return;
+    unsent_.fetch_add(bytes.size());
     out_.push_back(std::move(bytes));
     if (!writing_) write_next();
   }
@@ -117,6 +118,7 @@ class Session : public std::enable_shared_from_this<Session> {
   net::any_io_executor executor() { return stream_.get_executor(); }
   HttpServer::Impl* server() { return server_.get(); }
   bool closed() const { return closed_.load(); }
+  size_t unsent_bytes() const { return unsent_.load(); }
 
  private:
   void read_header();
@@ -149,6 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_write_ = false;
   bool read_next_after_write_ = false;
   std::atomic<bool> closed_{false};  // also read by HttpServer::stop() from its own thread
+  std::atomic<size_t> unsent_{0};    // bytes in out_, read by exchanges from any thread
   std::array<char, 4096> drain_buffer_{};
 };
 
@@ -211,6 +214,8 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
                                        !self.session_->server()->draining_.load());
     });
   }
+
+  size_t unsent_bytes() const override { return session_->unsent_bytes(); }
 
   void on_client_gone(std::function<void()> callback) override {
     post([callback = std::move(callback)](Exchange& self) mutable {
@@ -433,6 +438,7 @@ void Session::write_next() {
                        self->client_gone();
                        return;
                      }
+                     self->unsent_.fetch_sub(self->out_.front().size());
                      self->out_.pop_front();
                      self->write_next();
                    });
