@@ -15,6 +15,9 @@ export default defineConfig(({ mode }) => {
     return {
       ...common,
       publicDir: false,
+      // Library mode leaves process.env.NODE_ENV for a bundler that never comes: a report opened
+      // in a browser would stop at its first reference.
+      define: { 'process.env.NODE_ENV': JSON.stringify('production') },
       build: {
         ...common.build,
         outDir: resolve(out, 'report'),
