@@ -10,6 +10,7 @@ packages=(build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # the fuzz targets: clang's libFuzzer and sanitizer runtimes
   iproute2 nftables  # the chaos tests' network namespaces and partitions
+  chromium tmux curl  # the browser tests, `tokengrid status` in a tmux pane
   nginx wrk)  # the gateway benchmark's reverse proxy and load generator (scripts/bench_gateway.sh)
 # Node may come from elsewhere with npm inside; only install Debian's when either is absent.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
@@ -26,6 +27,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The dashboard's build (web/dashboard: Vite, ECharts) and the browser tests (tests/browser:
+# playwright-core, driving Debian's chromium above), exactly as locked; reinstalled when the
+# lockfile is newer than the installed tree.
+for dir in web/dashboard tests/browser; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "setup: installing the npm packages of $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 # The Node test client (tests/node) and the reference tokenizers (tests/tokenizers).
 for dir in tests/node tests/tokenizers; do
   if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then

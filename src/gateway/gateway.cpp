@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/dashboard.h"
+#include "gateway/grid_events.h"
 #include "gateway/grid_status.h"
 #include "gateway/local_limiter.h"
 #include "gateway/request_front.h"
@@ -77,6 +79,7 @@ class Gateway::Impl {
   std::unique_ptr<RequestFront> front_;
   http::Router router_;
   std::unique_ptr<WorkerPoller> poller_;
+  std::unique_ptr<GridEvents> events_;
   std::unique_ptr<http::HttpServer> server_;  // last: stopped first
 };
 
@@ -105,6 +108,7 @@ Status Gateway::Impl::open() {
   const std::vector<std::string> missing = signals_->missing_zones();
   if (!missing.empty()) return unavailable("no signals for zone " + missing.front() + ": its feed did not answer at start");
   poller_->start();
+  events_ = std::make_unique<GridEvents>([this] { return grid_json(); });
   add_routes();
   http::HttpServerOptions http;
   static_cast<http::HttpLimits&>(http) = config_.limits;
@@ -129,7 +133,9 @@ void Gateway::Impl::add_routes() {
   router_.add("GET", "/v1/grid", [this](std::shared_ptr<http::HttpExchange> e) {
     e->respond(http::HttpResponse::json(200, grid_json()));
   });
+  router_.add("GET", "/v1/grid/events", [this](std::shared_ptr<http::HttpExchange> e) { events_->subscribe(std::move(e)); });
   router_.add("POST", "/v1/grid/policy", [this](std::shared_ptr<http::HttpExchange> e) { handle_policy(std::move(e)); });
+  add_dashboard_routes(router_);
   router_.add("GET", "/metrics", [this](std::shared_ptr<http::HttpExchange> e) {
     metrics_.observe_sites(grid_->status(signal_clock_->now_unix_s()));
     e->respond(http::HttpResponse::text(200, metrics_.render(), http::kPrometheusContentType));
@@ -188,6 +194,7 @@ void Gateway::Impl::handle_policy(std::shared_ptr<http::HttpExchange> exchange) 
     return;
   }
   exchange->respond(http::HttpResponse::json(200, nlohmann::json{{"policy", policy_->get()->name()}}.dump()));
+  events_->notify();
 }
 
 std::string Gateway::Impl::grid_json() const {
@@ -199,10 +206,12 @@ std::string Gateway::Impl::grid_json() const {
   in.policy = std::string(policy_->get()->name());
   in.params = policy_->params();
   in.policies = grid::policy_names();
+  in.switch_requires_key = keys_.enabled();
   in.sites = grid_->status(in.signal_unix_s);
   in.minutes = activity_.minutes();
   in.totals = activity_.totals();
   in.decisions = activity_.latest(50);
+  in.comparison = activity_.comparison();
   return grid_status_json(in);
 }
 
@@ -223,6 +232,7 @@ std::string Gateway::grid_json() const { return impl_->grid_json(); }
 void Gateway::drain_and_stop(double drain_s) {
   if (!impl_ || !impl_->server_) return;
   impl_->server_->stop_accepting();
+  impl_->events_->stop();  // event streams never end by themselves: end them before draining
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(drain_s * 1000));
   while (impl_->server_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -7,8 +7,10 @@
 //   POST /v1/chat/completions, POST /v1/completions   relayed to a site
 //   GET  /v1/models                                    every model some site serves
 //   GET  /v1/grid                                      the grid now (grid_status.h)
+//   GET  /v1/grid/events                               the same, pushed every second (grid_events.h)
 //   POST /v1/grid/policy {"policy": NAME}              switches the policy; admin key only
 //   GET  /metrics, GET /health, GET /ready
+//   GET  /, /assets/...                                the dashboard (dashboard.h)
 //
 // Threads: the HTTP server's (listen.threads), one for the upstream client, one polling the
 // workers and feeds, and the ledger's writer: never one per request.

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/baseline.h"
 #include "grid/clock.h"
 
 namespace tokengrid::gateway {
@@ -12,6 +13,10 @@ using json = nlohmann::ordered_json;
 json totals_json(const ActivityTotals& t) {
   return {{"requests", t.requests}, {"tokens", t.tokens}, {"facility_wh", t.facility_wh}, {"usd", t.usd},
           {"g_co2e", t.g_co2e}};
+}
+
+json footprint_json(const ActivityTotals& t) {
+  return {{"facility_wh", t.facility_wh}, {"usd", t.usd}, {"g_co2e", t.g_co2e}};
 }
 
 json site_json(const SiteStatus& s, const ActivityTotals& since_start) {
@@ -55,7 +60,10 @@ json minutes_json(const GridStatusInput& in) {
   for (const MinuteBucket& m : in.minutes) {
     json sites = json::object();
     for (size_t i = 0; i < m.sites.size() && i < in.sites.size(); ++i) sites[in.sites[i].name] = totals_json(m.sites[i]);
-    out.push_back({{"minute_unix_s", m.minute * 60}, {"signal_unix_s", m.signal_unix_s}, {"sites", sites}});
+    out.push_back({{"minute_unix_s", m.minute * 60},
+                   {"signal_unix_s", m.signal_unix_s},
+                   {"sites", sites},
+                   {"baseline", footprint_json(m.baseline)}});
   }
   return out;
 }
@@ -76,7 +84,11 @@ json decisions_json(const std::vector<DecisionRecord>& decisions) {
                    {"completion_tokens", d.completion_tokens},
                    {"facility_wh", d.facility_wh},
                    {"usd", d.usd},
-                   {"g_co2e", d.g_co2e}});
+                   {"g_co2e", d.g_co2e},
+                   {"baseline_site", d.baseline_site},
+                   {"baseline_facility_wh", d.baseline_facility_wh},
+                   {"baseline_usd", d.baseline_usd},
+                   {"baseline_g_co2e", d.baseline_g_co2e}});
   }
   return out;
 }
@@ -99,10 +111,16 @@ std::string grid_status_json(const GridStatusInput& in) {
                 {"carbon_price_usd_per_t", in.params.carbon_price_usd_per_t},
                 {"slo_margin", in.params.slo_margin},
                 {"prefix_min_hit_tokens", in.params.prefix_min_hit_tokens},
-                {"available", in.policies}}},
+                {"available", in.policies},
+                {"switch_requires_key", in.switch_requires_key}}},
               {"sites", sites},
               {"minutes", minutes_json(in)},
-              {"decisions", decisions_json(in.decisions)}};
+              {"decisions", decisions_json(in.decisions)},
+              {"comparison",
+               {{"baseline_policy", kBaselinePolicy},
+                {"requests", in.comparison.actual.requests},
+                {"actual", footprint_json(in.comparison.actual)},
+                {"baseline", footprint_json(in.comparison.baseline)}}}};
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);  // a client may name any bytes as its region
 }
 

@@ -1,7 +1,9 @@
 // The body of GET /v1/grid: the grid as this gateway sees it now (docs/gateway.md lists every
 // field). Sites with their health, load, draw against cap, PUE, price and carbon; the traffic
 // share, energy, cost and carbon per minute over the last hour and since start; the active
-// policy; the latest decisions with their reasons; the clock (wall and signal time).
+// policy; the latest decisions with their reasons; the clock (wall and signal time); and the
+// same requests' energy, cost and carbon under latency-first (baseline.h), since start and per
+// minute.
 #pragma once
 
 #include <string>
@@ -21,10 +23,12 @@ struct GridStatusInput {
   std::string policy;
   grid::PolicyParams params;
   std::vector<std::string> policies;  // every name the switch accepts
+  bool switch_requires_key = false;   // authentication is on: the switch needs an admin key
   std::vector<SiteStatus> sites;
   std::vector<MinuteBucket> minutes;
   std::vector<ActivityTotals> totals;
   std::vector<DecisionRecord> decisions;
+  Comparison comparison;
 };
 
 std::string grid_status_json(const GridStatusInput& input);

@@ -379,10 +379,19 @@ void Relay::commit_then(UsageRecord record, std::function<void()> send) {
                        record.signal_unix_s);
   ctx_.metrics->metered(record);
   ctx_.metrics->answered(req_.route, record.site, record.status);
-  ctx_.activity->record(req_.admission.site,
-                        {record.request_id, record.finished_unix_s, record.signal_unix_s, record.model, record.region,
-                         record.key, record.site, req_.admission.reason, record.status, record.prompt_tokens,
-                         record.completion_tokens, record.facility_wh, record.usd, record.g_co2e});
+  DecisionRecord decision{record.request_id, record.finished_unix_s, record.signal_unix_s, record.model, record.region,
+                          record.key, record.site, req_.admission.reason, record.status, record.prompt_tokens,
+                          record.completion_tokens, record.facility_wh, record.usd, record.g_co2e};
+  const bool ran_at_baseline = req_.baseline.site == req_.admission.site && sites_used_ == record.site;
+  const RequestFootprint baseline =
+      baseline_footprint(req_.baseline, footprint_, ran_at_baseline,
+                         static_cast<double>(record.prompt_tokens - record.cached_tokens),
+                         static_cast<double>(record.completion_tokens));
+  decision.baseline_site = req_.baseline.site >= 0 ? ctx_.grid->site(req_.baseline.site).name : "";
+  decision.baseline_facility_wh = baseline.facility_wh;
+  decision.baseline_usd = baseline.usd;
+  decision.baseline_g_co2e = baseline.g_co2e;
+  ctx_.activity->record(req_.admission.site, decision);
   if (!ctx_.ledger) return send();
   Status queued = ctx_.ledger->append(std::move(record), [send](Status) { send(); });
   if (!queued.is_ok()) send();  // the ledger counts what it could not take; the client still gets its answer
@@ -463,6 +472,7 @@ Dispatch dispatch(const RelayContext& ctx, const RequestEstimate& e, uint64_t se
   info.sequence = sequence;
   d.decision = ctx.policy->get()->rank(info, d.states);
   d.admission = ctx.grid->admit(d.decision, d.states, e, tried);
+  d.baseline = latency_first_choice(info, d.states);
   return d;
 }
 

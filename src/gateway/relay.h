@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/active_policy.h"
+#include "gateway/baseline.h"
 #include "gateway/gateway_config.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/grid_activity.h"
@@ -70,6 +71,7 @@ struct RelayRequest {
   const KeyEntry* key = nullptr;
   Reservation reservation;
   Admission admission;
+  BaselineChoice baseline;      // where latency-first would have sent it
   double wall_start_s = 0;      // steady seconds when the request arrived
 };
 
@@ -79,6 +81,7 @@ struct Dispatch {
   std::vector<grid::SiteState> states;
   grid::Decision decision;
   Admission admission;
+  BaselineChoice baseline;
 };
 Dispatch dispatch(const RelayContext& context, const RequestEstimate& request, uint64_t sequence,
                   std::span<const int> tried = {});

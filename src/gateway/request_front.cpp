@@ -147,6 +147,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::admit(const http::HttpReq
   }
   r.reservation = *reservation;
   r.admission = d.admission;
+  r.baseline = d.baseline;
   if (r.admission.site < 0) {
     ctx_.limiter->release(r.reservation);
     return api_error_response(503, r.admission.reason + ". Retry shortly.", "server_error", "grid_unavailable", "", 1);

@@ -55,6 +55,9 @@ class HttpExchange {
   virtual void begin_stream(int status, HttpHeaders headers) = 0;
   virtual void write(std::string data) = 0;
   virtual void end_stream() = 0;
+  // Bytes handed to write() (or respond()) that the client has not taken yet: a stream that
+  // outpaces its reader shows here, so its writer can stop before memory grows without bound.
+  virtual size_t unsent_bytes() const = 0;
   // Called once, from a server thread, if the client disconnects before the answer is complete
   // (set it before starting long work; set again replaces it).
   virtual void on_client_gone(std::function<void()> callback) = 0;

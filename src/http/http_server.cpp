@@ -68,10 +68,10 @@ std::string serialize_head(int status, const HttpHeaders& headers, bool keep_ali
     }
     out += k + ": " + value + "\r\n";
   }
-  if (content_length) {
-    out += "Content-Length: " + std::to_string(*content_length) + "\r\n";
-  } else {
-    out += "Transfer-Encoding: chunked\r\n";
+  // A 204 or 304 has no content, and a 304's Content-Length would have to be the 200's.
+  if (status != 204 && status != 304) {
+    out += content_length ? "Content-Length: " + std::to_string(*content_length) + "\r\n"
+                          : std::string("Transfer-Encoding: chunked\r\n");
   }
   out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   out += "\r\n";
@@ -122,6 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // in flight go out together in the next one.
   void send(std::string bytes, std::string more = {}) {
     if (closed_) return;
+    unsent_.fetch_add(bytes.size());
     out_.push_back(std::move(bytes));
     if (!more.empty()) out_.push_back(std::move(more));
     if (!writing_) write_next();
@@ -133,6 +134,7 @@ class Session : public std::enable_shared_from_this<Session> {
   net::any_io_executor executor() { return stream_.get_executor(); }
   HttpServer::Impl* server() { return server_.get(); }
   bool closed() const { return closed_.load(); }
+  size_t unsent_bytes() const { return unsent_.load(); }
 
  private:
   void read_header();
@@ -174,6 +176,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_write_ = false;
   bool read_next_after_write_ = false;
   std::atomic<bool> closed_{false};  // also read by HttpServer::stop() from its own thread
+  std::atomic<size_t> unsent_{0};    // bytes in out_, read by exchanges from any thread
   std::array<char, 4096> drain_buffer_{};
 };
 
@@ -236,6 +239,8 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
                                        !self.session_->server()->draining_.load());
     });
   }
+
+  size_t unsent_bytes() const override { return session_->unsent_bytes(); }
 
   void on_client_gone(std::function<void()> callback) override {
     on_strand([callback = std::move(callback)](Exchange& self) mutable {
@@ -514,6 +519,9 @@ void Session::write_next() {
                        self->client_gone();
                        return;
                      }
+                     size_t sent = 0;
+                     for (size_t i = 0; i < pieces; ++i) sent += self->out_[i].size();
+                     self->unsent_.fetch_sub(sent);
                      self->out_.erase(self->out_.begin(), self->out_.begin() + static_cast<std::ptrdiff_t>(pieces));
                      self->write_next();
                    });

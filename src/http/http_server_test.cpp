@@ -258,6 +258,49 @@ TEST_F(HttpServerTest, StreamsChunksAndCountsInFlight) {
   EXPECT_EQ(server_->in_flight(), 0);
 }
 
+// A reader that stops reading shows as unsent bytes; once it reads, they drain to zero.
+TEST_F(HttpServerTest, UnsentBytesGrowWhileTheClientDoesNotRead) {
+  std::promise<std::shared_ptr<HttpExchange>> streaming;
+  start([&](std::shared_ptr<HttpExchange> e) {
+    e->begin_stream(200, {});
+    for (int i = 0; i < 256; ++i) e->write(std::string(64 << 10, 'x'));  // 16 MiB, past any socket buffer
+    streaming.set_value(e);
+  });
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  socket.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+  net::write(socket, net::buffer(std::string("GET /s HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::shared_ptr<HttpExchange> e = streaming.get_future().get();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (e->unsent_bytes() < (8u << 20) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(e->unsent_bytes(), 8u << 20);
+  e->end_stream();
+  std::string buf(1 << 16, '\0');
+  size_t read = 0;
+  boost::system::error_code ec;
+  while (e->unsent_bytes() > 0 && !ec) read += socket.read_some(net::buffer(buf), ec);
+  EXPECT_EQ(e->unsent_bytes(), 0u);
+  EXPECT_GT(read, 0u);
+}
+
+TEST_F(HttpServerTest, NotModifiedHasNoContentLength) {
+  start([](std::shared_ptr<HttpExchange> e) {
+    HttpResponse r;
+    r.status = 304;
+    r.headers.set("ETag", "\"a\"");
+    e->respond(r);
+  });
+  std::string out = raw_exchange(server_->port(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false);
+  EXPECT_EQ(out.rfind("HTTP/1.1 304", 0), 0u) << out;
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos) << out;
+  HttpClient client("127.0.0.1", server_->port());
+  auto r = client.request("GET", "/", {}, "");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->status, 304);
+}
+
 // Linux fails a read that has a timeout with EINTR when the process is stopped and continued
 // (signal(7)), with no signal handler anywhere; the client reads on.
 TEST_F(HttpServerTest, AClientWaitingWhileItsProcessIsStoppedAndContinuedReadsOn) {

@@ -23,6 +23,7 @@ class ObservedExchange : public HttpExchange {
   }
   void write(std::string data) override { inner_->write(std::move(data)); }
   void end_stream() override { inner_->end_stream(); }
+  size_t unsent_bytes() const override { return inner_->unsent_bytes(); }
   void on_client_gone(std::function<void()> callback) override {
     inner_->on_client_gone(std::move(callback));
   }

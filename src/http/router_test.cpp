@@ -14,6 +14,7 @@ class RecordingExchange : public HttpExchange {
   void begin_stream(int status, HttpHeaders) override { stream_status = status; }
   void write(std::string data) override { streamed += data; }
   void end_stream() override { ended = true; }
+  size_t unsent_bytes() const override { return 0; }
   void on_client_gone(std::function<void()>) override {}
 
   HttpRequest request_;

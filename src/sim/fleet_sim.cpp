@@ -5,7 +5,7 @@
 #include <map>
 
 #include "sim/perf_cost.h"
-#include "sim/progress.h"
+#include "core/progress.h"
 
 namespace tokengrid::sim {
 

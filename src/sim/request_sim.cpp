@@ -6,7 +6,7 @@
 #include <queue>
 
 #include "sim/perf_cost.h"
-#include "sim/progress.h"
+#include "core/progress.h"
 
 namespace tokengrid::sim {
 
