@@ -1,5 +1,6 @@
 #include "http/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <deque>
@@ -33,6 +34,20 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   void accept();
   void stop_accepting();
   void stop();
+
+  // The body limit of a request to `method` `target` (its path, up to any '?').
+  size_t body_limit_for(std::string_view method, std::string_view target) const {
+    const std::string_view path = target.substr(0, target.find('?'));
+    for (const auto& r : options_.route_body_limits)
+      if (r.method == method && r.path == path) return r.bytes;
+    return options_.body_limit;
+  }
+  // The largest limit of any route, which the header parser must allow before it knows the route.
+  size_t largest_body_limit() const {
+    size_t largest = options_.body_limit;
+    for (const auto& r : options_.route_body_limits) largest = std::max(largest, r.bytes);
+    return largest;
+  }
 
   HttpResponse error_response(int status, const std::string& message) const {
     if (options_.error_response) return options_.error_response(status, message);
@@ -136,6 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  size_t body_limit_ = 0;  // the request being read's
   void finish_exchange();
 
   // The request being answered, if any. Held weakly: the handler owns it, and an exchange
@@ -253,7 +269,7 @@ void Session::read_header() {
   }
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(server_->options_.header_limit));
-  parser_->body_limit(server_->options_.body_limit);
+  parser_->body_limit(server_->largest_body_limit());
   stream_.expires_after(server_->options_.idle_timeout);
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -269,7 +285,7 @@ void Session::on_header(beast::error_code ec) {
   }
   if (ec == http::error::body_limit) {
     reject(413, "The request body is over the limit of " +
-                    std::to_string(server_->options_.body_limit) + " bytes.");
+                    std::to_string(server_->largest_body_limit()) + " bytes.");
     return;
   }
   if (ec == http::error::header_limit) {
@@ -281,11 +297,16 @@ void Session::on_header(beast::error_code ec) {
     return;
   }
   auto& header = parser_->get();
-  if (auto length = parser_->content_length(); length && *length > server_->options_.body_limit) {
+  const auto method = header.method_string();
+  const auto target = header.target();
+  body_limit_ = server_->body_limit_for(std::string_view(method.data(), method.size()),
+                                        std::string_view(target.data(), target.size()));
+  if (auto length = parser_->content_length(); length && *length > body_limit_) {
     reject(413, "The request body is " + std::to_string(*length) + " bytes; the limit is " +
-                    std::to_string(server_->options_.body_limit) + " bytes.");
+                    std::to_string(body_limit_) + " bytes.");
     return;
   }
+  parser_->body_limit(body_limit_);
   auto expect = header[http::field::expect];
   if (beast::iequals(expect, "100-continue")) {
     send("HTTP/1.1 100 Continue\r\n\r\n");
@@ -296,8 +317,7 @@ void Session::on_header(beast::error_code ec) {
 
 void Session::on_body(beast::error_code ec) {
   if (ec == http::error::body_limit) {
-    reject(413, "The request body is over the limit of " +
-                    std::to_string(server_->options_.body_limit) + " bytes.");
+    reject(413, "The request body is over the limit of " + std::to_string(body_limit_) + " bytes.");
     return;
   }
   if (ec == beast::error::timeout || ec == net::error::eof || ec == http::error::end_of_stream ||

@@ -4,7 +4,7 @@
 //   - Keep-alive by default (HTTP/1.0 clients and "Connection: close" are honoured); several
 //     connections are served at once on a pool of threads; one connection's requests are
 //     answered in order.
-//   - A body over the limit is answered 413 (from Content-Length before the body is read, when
+//   - A body over the limit (the route's own, else the server's) is answered 413 (from Content-Length before the body is read, when
 //     the client says it), a malformed request 400, oversized headers 431; the connection is
 //     then closed after the client's remaining bytes are drained, so the client reads the answer.
 //     "Expect: 100-continue" is answered before the body is read.
@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "http/http_message.h"
@@ -34,6 +35,13 @@ struct HttpServerOptions {
   uint16_t port = 8080;  // 0 picks a free port; see HttpServer::port()
   int threads = 2;
   size_t body_limit = 8u << 20;
+  // Exact paths whose bodies may be larger (or must be smaller) than body_limit: an upload route.
+  struct RouteBodyLimit {
+    std::string method;
+    std::string path;
+    size_t bytes = 0;
+  };
+  std::vector<RouteBodyLimit> route_body_limits;
   size_t header_limit = 64u << 10;
   // How long a connection may sit idle between requests, or take to send one.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
