@@ -2,6 +2,9 @@
 //   tokengrid bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--batch 1,4,16] [--json]
 //   tokengrid bench --memory [-t THREADS]      sustained read bandwidth with 1 and N threads
 //   tokengrid bench --kernels [-t THREADS]     weight products per type, kernel path and batch
+//   tokengrid bench --grammar [-m MODEL | --vocab 32000,128256]
+//                                              constrained decoding's cost per token; with -m,
+//                                              with the model's vocabulary and against its decode step
 // With both -m and --memory, the bandwidth is measured in the same run, reading as many bytes
 // as a decode step, and tg is also given as a fraction of it.
 #include <CLI/CLI.hpp>
@@ -16,9 +19,12 @@
 
 #include "cli/command.h"
 #include "engine/bench.h"
+#include "engine/grammar_bench.h"
 #include "engine/model.h"
 #include "engine/model_bench.h"
+#include "engine/synthetic_model.h"
 #include "engine/thread_pool.h"
+#include "engine/tokenizer.h"
 
 namespace tokengrid::cli {
 namespace {
@@ -33,7 +39,8 @@ struct Options {
   std::vector<int> batches{1};
   int threads = 2;
   int reps = 5;
-  bool json = false, memory = false, kernels = false;
+  bool json = false, memory = false, kernels = false, grammar = false;
+  std::vector<int> vocabs{32000, 128256};
   size_t memory_mib = 1024;
   bool memory_mib_given = false;
   double kernel_seconds = 0.5;
@@ -82,6 +89,45 @@ std::string main_type(const engine::Model& model) {
   std::string name = engine::type_name(best);
   for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return name;
+}
+
+// Mask cost per token for each standard grammar with this vocabulary; against the decode step
+// when step_ms > 0.
+void print_grammar(const engine::Tokenizer& tokenizer, const std::string& vocab_name, double step_ms, int reps) {
+  auto trie = std::make_shared<const engine::TokenTrie>(engine::TokenTrie::from_tokenizer(tokenizer));
+  std::printf("\n| grammar | vocabulary | tokens | cold us/token | cold max us | warm us/token | warm p99 us |%s"
+              " positions | MiB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |%s ---: | ---: |\n",
+              step_ms > 0 ? " decode step ms | cold / step | warm / step |" : "", step_ms > 0 ? " ---: | ---: | ---: |" : "");
+  for (const auto& c : engine::standard_grammar_cases()) {
+    engine::GrammarBenchResult r = engine::bench_grammar(c, trie, reps);
+    std::string ratios;
+    if (step_ms > 0) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, " %.2f | %.2f%% | %.3f%% |", step_ms, 100.0 * r.cold_us_per_token / (step_ms * 1e3),
+                    100.0 * r.warm_us_per_token / (step_ms * 1e3));
+      ratios = buf;
+    }
+    std::printf("| %s | %s | %d | %.1f | %.0f | %.1f | %.1f |%s %zu | %.1f |\n", r.name.c_str(), vocab_name.c_str(),
+                r.tokens, r.cold_us_per_token, r.cold_max_us, r.warm_us_per_token, r.warm_p99_us, ratios.c_str(),
+                r.positions, static_cast<double>(r.mask_bytes) / (1 << 20));
+  }
+}
+
+int run_grammar_synthetic(const Options& o) {
+  for (int size : o.vocabs) {
+    engine::SyntheticVocabulary s = engine::make_synthetic_vocabulary(size, 1);
+    engine::Vocabulary v;
+    v.tokens = std::move(s.tokens);
+    v.scores = std::move(s.scores);
+    v.types = std::move(s.types);
+    auto tokenizer = engine::Tokenizer::create(std::move(v));
+    if (!tokenizer.is_ok()) {
+      std::fprintf(stderr, "tokengrid bench: %s\n", tokenizer.status().to_string().c_str());
+      return 1;
+    }
+    print_grammar(*tokenizer, "synthetic " + std::to_string(size), 0.0, o.reps);
+  }
+  return 0;
 }
 
 int run_model(const Options& o) {
@@ -153,6 +199,13 @@ int run_model(const Options& o) {
                 path, o.threads, r.test.name.c_str(), r.tokens_per_s.median, r.tokens_per_s.spread, gbps.c_str(),
                 bandwidth ? (" " + fraction + " |").c_str() : "");
   }
+  if (o.grammar) {
+    double step_ms = 0.0;
+    for (const auto& r : results) {
+      if (r.test.steps > 0 && r.test.sequences == 1 && r.tokens_per_s.median > 0) step_ms = 1e3 / r.tokens_per_s.median;
+    }
+    print_grammar(model.tokenizer(), std::to_string(model.config().vocab_size) + " (the model's)", step_ms, o.reps);
+  }
   return 0;
 }
 
@@ -194,6 +247,9 @@ int run_bench(int argc, char** argv) {
                   ->check(CLI::Range(1, 1 << 20));
   app.add_flag("--kernels", o.kernels, "Weight products per type, kernel path and batch (--batch)");
   app.add_option("--seconds", o.kernel_seconds, "Time per --kernels measurement")->check(CLI::Range(0.01, 60.0));
+  app.add_flag("--grammar", o.grammar, "Constrained decoding's cost per token (with -m: against the decode step)");
+  app.add_option("--vocab", o.vocabs, "Synthetic vocabulary sizes for --grammar without -m (comma-separated)")
+      ->delimiter(',')->check(CLI::Range(300, 1 << 20));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -202,11 +258,12 @@ int run_bench(int argc, char** argv) {
   o.memory_mib_given = mib->count() > 0;
   if (!o.model_path.empty()) return run_model(o);
   if (o.kernels) return run_kernels(o);
+  if (o.grammar) return run_grammar_synthetic(o);
   if (o.memory) {
     print_memory(o, measure_memory(o));
     return 0;
   }
-  std::fprintf(stderr, "tokengrid bench: give -m MODEL, --memory or --kernels (see --help)\n");
+  std::fprintf(stderr, "tokengrid bench: give -m MODEL, --memory, --kernels or --grammar (see --help)\n");
   return 2;
 }
 

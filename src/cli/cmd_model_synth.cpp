@@ -16,6 +16,7 @@ int run_model_synth(int argc, char** argv) {
   CLI::App app{"Write a random-weight Llama model of a named shape (GGUF v3)", argv[0]};
   std::string shape_name = "tiny", type_name = "q8_0", out, vocab_path;
   uint64_t seed = 1;
+  int context = 0;
   std::string shapes;
   for (const auto& s : engine::known_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   app.add_option("--shape", shape_name, "one of: " + shapes);
@@ -24,6 +25,8 @@ int run_model_synth(int argc, char** argv) {
   app.add_option("--vocab", vocab_path,
                  "use the vocabulary and chat template of a Hugging Face tokenizer.json (Llama 3, Qwen, "
                  "Gemma, ...) instead of a generated one; its size replaces the shape's");
+  app.add_option("--context", context, "context length in tokens (default: the shape's)")
+      ->check(CLI::Range(16, 1 << 20));
   app.add_option("-o,--output", out, "output file")->required();
   try {
     app.parse(argc, argv);
@@ -36,6 +39,7 @@ int run_model_synth(int argc, char** argv) {
                  shape_name.c_str(), shapes.c_str());
     return 2;
   }
+  if (context > 0) shape->context_length = context;
   auto type = engine::parse_type(type_name);
   if (!type) {
     std::fprintf(stderr, "tokengrid model synth: unknown type '%s'; use f32, f16, bf16, q8_0 or q4_0\n",

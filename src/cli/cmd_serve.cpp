@@ -18,6 +18,7 @@
 #include "http/auth.h"
 #include "serve/chat_template.h"
 #include "http/http_server.h"
+#include "serve/fim_tokens.h"
 #include "serve/openai_service.h"
 
 namespace tokengrid::cli {
@@ -141,6 +142,9 @@ int run_serve(int argc, char** argv) {
     served.encode = [&tokenizer](const std::string& text, std::span<const engine::TextRange> client_text) {
       return tokenizer.encode_prompt(text, client_text);
     };
+    served.decode = [&tokenizer](const std::vector<int32_t>& ids) { return tokenizer.decode(ids); };
+    served.bos_id = tokenizer.add_bos() ? tokenizer.bos_id() : -1;
+    served.fim = serve::find_fim_tokens(engine->model().gguf(), tokenizer);
     serve::ChatTemplateFamily family = serve::detect_chat_template(served.chat_template).family;
     std::string name = served.name;
     service.set_model(std::move(served));

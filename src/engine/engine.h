@@ -7,6 +7,11 @@
 //   - cancel() stops a request within one engine step and frees its KV blocks; its callback
 //     then receives Finished with reason kCancelled (unless it had already finished).
 //   - A greedy request yields the same tokens whether it runs alone or in a batch.
+//   - A request with a grammar only ever produces output that is a prefix of an output the
+//     grammar accepts, ends (kStop) only where the grammar accepts, and ends at once when the
+//     grammar allows nothing more.
+//   - An embedding request (kEmbed) computes its prompt only; its Finished carries the pooled,
+//     L2-normalised last hidden state, the same whatever else runs in the batch.
 #pragma once
 
 #include <cstdint>
@@ -20,12 +25,31 @@
 
 namespace tokengrid::engine {
 
+class Grammar;
 class Tokenizer;
+
+enum class RequestKind {
+  kGenerate,  // compute the prompt, then sample tokens
+  kEmbed,     // compute the prompt only and return its pooled hidden state
+};
 
 struct GenerationRequest {
   std::vector<int32_t> prompt_ids;  // already tokenized, BOS included when the model wants it
   SamplingParams sampling;
   StopRules stop;
+  // Constrained decoding: every sampled token keeps the output inside this grammar.
+  std::shared_ptr<const Grammar> grammar;
+  RequestKind kind = RequestKind::kGenerate;
+};
+
+// How an embedding is pooled from the hidden states of the prompt's tokens (GGUF
+// `<arch>.pooling_type`; models that do not say are pooled by the mean).
+enum class Pooling { kNone, kMean, kCls, kLast, kRank };
+
+struct EmbeddingInfo {
+  int dimensions = 0;       // the model's embedding length; 0: no embeddings
+  Pooling pooling = Pooling::kMean;
+  bool matryoshka = false;  // a prefix of the embedding, renormalised, is an embedding too
 };
 
 struct TokenLogprob {
@@ -49,6 +73,7 @@ struct Finished {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   int cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+  std::vector<float> embedding;  // kEmbed: EmbeddingInfo::dimensions values of unit length
 };
 
 struct RequestEvents {
@@ -77,6 +102,7 @@ class Engine {
   virtual const Tokenizer& tokenizer() const = 0;
   virtual int context_length() const = 0;
   virtual std::string model_name() const = 0;
+  virtual EmbeddingInfo embedding_info() const { return {}; }
 };
 
 }  // namespace tokengrid::engine

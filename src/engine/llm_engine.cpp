@@ -1,6 +1,7 @@
 #include "engine/llm_engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "engine/sampler.h"
@@ -14,30 +15,60 @@ namespace tokengrid::engine {
 namespace {
 
 constexpr int64_t kDefaultKvBytesCap = int64_t{1} << 30;
+constexpr size_t kGrammarsKept = 64;
+
+Pooling pooling_of(const ModelConfig& c) {
+  switch (c.pooling_type) {
+    case 0: return Pooling::kNone;
+    case 2: return Pooling::kCls;
+    case 3: return Pooling::kLast;
+    case 4: return Pooling::kRank;
+    default: return Pooling::kMean;
+  }
+}
+
+// The vector scaled to unit length (left as it is when it is all zeros).
+std::vector<float> normalized(const std::vector<double>& v) {
+  double norm = 0.0;
+  for (double x : v) norm += x * x;
+  norm = std::sqrt(norm);
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = static_cast<float>(norm > 0.0 ? v[i] / norm : v[i]);
+  return out;
+}
 
 }  // namespace
 
 struct LlmEngine::Active {
   Active(uint64_t id, GenerationRequest&& request, RequestEvents&& events, const Model& model)
       : id(id),
+        kind(request.kind),
         events(std::move(events)),
         stop(std::move(request.stop)),
         want_logprobs(request.sampling.top_logprobs >= 0),
+        after_bos(request.prompt_ids.back() == model.tokenizer().bos_id()),
         prompt_tokens(static_cast<int>(request.prompt_ids.size())),
         sampler(request.sampling, model.config().vocab_size),
         decoder(model.tokenizer(), request.prompt_ids.back()),
         matcher(stop.stop) {}
 
   uint64_t id;
+  RequestKind kind;
   RequestEvents events;
   StopRules stop;
   bool want_logprobs;
+  bool after_bos;  // the first token's text may differ from its piece (the dummy prefix)
   int prompt_tokens;
   Sampler sampler;
   StreamDecoder decoder;
   StopMatcher matcher;
   std::vector<int32_t> generated;
   std::vector<TokenEvent> held;  // events whose text is not final yet (see the header)
+  std::unique_ptr<GrammarMatcher> grammar;
+  TokenMask mask;
+  std::vector<double> pooled;  // kEmbed: the sum of the hidden rows (mean) or the chosen row
+  int pooled_rows = 0;         // kEmbed: positions pooled so far
+  std::vector<float> embedding;
 
   // The end of the stream: the text still held back by the decoder and the stop matcher.
   // Sets `stopped` when that text completes a stop string.
@@ -123,7 +154,17 @@ Result<uint64_t> LlmEngine::submit(GenerationRequest request, RequestEvents even
                               std::to_string(c.vocab_size - 1) + ")");
     }
   }
-  if (request.stop.max_tokens < 1) return invalid_argument("max_tokens must be at least 1");
+  if (request.kind == RequestKind::kEmbed) {
+    const Pooling pooling = pooling_of(c);
+    if (pooling == Pooling::kNone || pooling == Pooling::kRank) {
+      return invalid_argument(std::string("this model's pooling type is '") +
+                              (pooling == Pooling::kNone ? "none" : "rank") +
+                              "', which gives no single embedding per input: serve an embedding model with mean, "
+                              "cls or last pooling");
+    }
+  } else if (request.stop.max_tokens < 1) {
+    return invalid_argument("max_tokens must be at least 1");
+  }
   TG_RETURN_IF_ERROR(validate_sampling_params(request.sampling, c.vocab_size));
   const int64_t needed_blocks = (prompt_len + 1 + options_.block_size - 1) / options_.block_size;
   if (needed_blocks > blocks_.num_blocks()) {
@@ -161,6 +202,11 @@ const Tokenizer& LlmEngine::tokenizer() const { return model_->tokenizer(); }
 int LlmEngine::context_length() const { return model_->config().context_length; }
 std::string LlmEngine::model_name() const { return model_->config().name; }
 
+EmbeddingInfo LlmEngine::embedding_info() const {
+  const ModelConfig& c = model_->config();
+  return {c.dim, pooling_of(c), c.matryoshka};
+}
+
 void LlmEngine::shutdown(ShutdownMode mode) {
   std::lock_guard shutdown_lock(shutdown_mu_);
   {
@@ -174,7 +220,7 @@ void LlmEngine::shutdown(ShutdownMode mode) {
 }
 
 void LlmEngine::run() {
-  std::vector<float> logits;
+  std::vector<float> logits, hidden;
   std::vector<Incoming> incoming;
   std::vector<uint64_t> cancels;
   while (true) {
@@ -201,7 +247,7 @@ void LlmEngine::run() {
       std::sort(ids.begin(), ids.end());
       for (uint64_t id : ids) finish(id, FinishReason::kCancelled);
     }
-    if (!active_.empty()) step(logits);
+    if (!active_.empty()) step(logits, hidden);
     publish_stats();
     if (stopping && active_.empty()) {
       std::lock_guard lock(mu_);
@@ -212,7 +258,7 @@ void LlmEngine::run() {
 
 void LlmEngine::take_incoming(std::vector<Incoming>& incoming) {
   for (Incoming& in : incoming) {
-    Status added = scheduler_.add(in.id, in.request.prompt_ids);
+    Status added = scheduler_.add(in.id, in.request.prompt_ids, in.request.kind != RequestKind::kEmbed);
     if (!added.is_ok()) {
       Finished f;
       f.reason = FinishReason::kError;
@@ -221,11 +267,30 @@ void LlmEngine::take_incoming(std::vector<Incoming>& incoming) {
       if (in.events.on_finished) in.events.on_finished(f);
       continue;
     }
-    active_.emplace(in.id, std::make_unique<Active>(in.id, std::move(in.request), std::move(in.events), *model_));
+    std::shared_ptr<const Grammar> grammar = in.request.grammar;
+    auto active = std::make_unique<Active>(in.id, std::move(in.request), std::move(in.events), *model_);
+    if (grammar) {
+      active->grammar = std::make_unique<GrammarMatcher>(masks_for(grammar));
+      active->mask = TokenMask(model_->config().vocab_size);
+    }
+    active_.emplace(in.id, std::move(active));
   }
 }
 
-void LlmEngine::step(std::vector<float>& logits) {
+std::shared_ptr<GrammarMasks> LlmEngine::masks_for(const std::shared_ptr<const Grammar>& grammar) {
+  for (auto it = masks_.begin(); it != masks_.end(); ++it) {
+    if ((*it)->grammar_ptr() == grammar) {
+      masks_.splice(masks_.begin(), masks_, it);
+      return masks_.front();
+    }
+  }
+  if (!trie_) trie_ = std::make_shared<const TokenTrie>(TokenTrie::from_tokenizer(model_->tokenizer()));
+  masks_.push_front(std::make_shared<GrammarMasks>(grammar, trie_));
+  if (masks_.size() > kGrammarsKept) masks_.pop_back();
+  return masks_.front();
+}
+
+void LlmEngine::step(std::vector<float>& logits, std::vector<float>& hidden) {
   StepPlan plan = scheduler_.schedule();
   for (uint64_t id : plan.rejected) {
     // The scheduler has dropped it already: it cannot fit in the cache even alone.
@@ -251,32 +316,110 @@ void LlmEngine::step(std::vector<float>& logits) {
     entry.start_pos = chunk.start_pos;
     entry.block_table = scheduler_.block_table(chunk.id);
     entry.all_logits = false;
+    auto it = active_.find(chunk.id);
+    entry.hidden = it != active_.end() && it->second->kind == RequestKind::kEmbed;
     batch.push_back(entry);
   }
   logits.clear();
-  model_->forward(batch, cache_, forward_state_, logits, pool_.get());
+  hidden.clear();
+  model_->forward(batch, cache_, forward_state_, logits, pool_.get(), &hidden);
   scheduler_.complete(plan);
 
   const size_t vocab = static_cast<size_t>(model_->config().vocab_size);
+  const size_t dim = static_cast<size_t>(model_->config().dim);
+  size_t logits_row = 0, hidden_row = 0;
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     const ScheduledChunk& chunk = plan.chunks[i];
-    if (!chunk.samples) continue;
     auto it = active_.find(chunk.id);
-    if (it == active_.end()) continue;
+    if (batch[i].hidden) {
+      std::span<const float> rows(hidden.data() + hidden_row * dim, chunk.num_tokens * dim);
+      hidden_row += chunk.num_tokens;
+      if (it != active_.end()) pool_hidden(*it->second, chunk.start_pos, rows, chunk.samples);
+      continue;
+    }
+    std::span<float> row(logits.data() + logits_row++ * vocab, vocab);
+    if (!chunk.samples || it == active_.end()) continue;
     Active& active = *it->second;
-    std::span<float> row(logits.data() + i * vocab, vocab);
     if (!advance(active, row)) scheduler_.append_token(chunk.id, active.generated.back());
   }
 }
 
+void LlmEngine::pool_hidden(Active& a, int start, std::span<const float> rows, bool last) {
+  const size_t dim = static_cast<size_t>(model_->config().dim);
+  const Pooling pooling = pooling_of(model_->config());
+  if (a.pooled.empty()) a.pooled.assign(dim, 0.0);
+  const int n = static_cast<int>(rows.size() / dim);
+  for (int k = 0; k < n; ++k) {
+    const int pos = start + k;
+    if (pos < a.pooled_rows) continue;  // computed again after a preemption: pooled already
+    const float* row = rows.data() + k * dim;
+    const bool take = pooling == Pooling::kLast || (pooling == Pooling::kCls && pos == 0);
+    for (size_t d = 0; d < dim; ++d) {
+      if (pooling == Pooling::kMean) {
+        a.pooled[d] += row[d];
+      } else if (take) {
+        a.pooled[d] = row[d];
+      }
+    }
+    a.pooled_rows = pos + 1;
+  }
+  if (!last) return;
+  if (pooling == Pooling::kMean) {
+    for (double& x : a.pooled) x /= static_cast<double>(a.prompt_tokens);
+  }
+  a.embedding = normalized(a.pooled);
+  finish(a.id, FinishReason::kStop);
+}
+
+void LlmEngine::finish_with_text(Active& a, FinishReason reason) {
+  bool stopped = false;
+  a.emit_held(a.final_text(stopped));
+  finish(a.id, reason);
+}
+
+bool LlmEngine::constrain(Active& a, std::span<float> logits) {
+  if (a.grammar->is_complete()) {
+    finish_with_text(a, FinishReason::kStop);
+    return false;
+  }
+  const Tokenizer& tok = model_->tokenizer();
+  a.grammar->fill_mask(a.mask, tok.eos_id());
+  if (a.generated.empty() && a.after_bos) {
+    // Right after BOS a piece loses its leading space in the text: judge the text it adds.
+    for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+      const std::string after = tok.token_piece_after(tok.bos_id(), id);
+      if (id == tok.eos_id() || after == tok.token_piece(id)) continue;
+      if (!after.empty() && a.grammar->allows_bytes(after)) {
+        a.mask.set(id);
+      } else {
+        a.mask.clear(id);
+      }
+    }
+  }
+  if (a.mask.count() == 0) {
+    finish(a.id, FinishReason::kError,
+           invalid_argument("the response format allows no token of this model's vocabulary here: simplify it"));
+    return false;
+  }
+  a.mask.apply(logits);
+  return true;
+}
+
 bool LlmEngine::advance(Active& a, std::span<float> logits) {
   const Tokenizer& tok = model_->tokenizer();
+  if (a.grammar && !constrain(a, logits)) return true;
   SampleResult s = a.sampler.sample(logits, a.generated);
 
-  if (a.stop.stop_at_eos && tok.is_end_of_generation(s.token)) {
-    bool stopped = false;
-    a.emit_held(a.final_text(stopped));
-    finish(a.id, FinishReason::kStop);
+  if ((a.stop.stop_at_eos || a.grammar) && tok.is_end_of_generation(s.token)) {
+    finish_with_text(a, FinishReason::kStop);
+    return true;
+  }
+  const bool first_after_bos = a.generated.empty() && a.after_bos;
+  if (a.grammar && !(first_after_bos ? a.grammar->accept_bytes(tok.token_piece_after(tok.bos_id(), s.token))
+                                     : a.grammar->accept(s.token))) {
+    // Only when the request's logit_bias banned every token the grammar allowed.
+    finish(a.id, FinishReason::kError,
+           invalid_argument("logit_bias bans every token the response format allows here: relax the bias"));
     return true;
   }
 
@@ -298,11 +441,14 @@ bool LlmEngine::advance(Active& a, std::span<float> logits) {
     return true;
   }
   const int total = a.prompt_tokens + static_cast<int>(a.generated.size());
-  if (static_cast<int>(a.generated.size()) >= a.stop.max_tokens || total >= model_->config().context_length) {
+  // A grammar that allows nothing more ends the output now rather than a step later.
+  const bool complete = a.grammar && a.grammar->is_complete();
+  if (complete || static_cast<int>(a.generated.size()) >= a.stop.max_tokens ||
+      total >= model_->config().context_length) {
     bool stopped = false;
     std::string rest = a.final_text(stopped);
     a.emit_held(fed.text + rest);
-    finish(a.id, stopped ? FinishReason::kStop : FinishReason::kLength);
+    finish(a.id, stopped || complete ? FinishReason::kStop : FinishReason::kLength);
     return true;
   }
   if (a.matcher.held_bytes() == 0 && a.decoder.pending_bytes() == 0) {
@@ -324,6 +470,7 @@ void LlmEngine::finish(uint64_t id, FinishReason reason, Status error) {
   f.prompt_tokens = active->prompt_tokens;
   f.completion_tokens = static_cast<int>(active->generated.size());
   f.cached_prompt_tokens = scheduler_.cached_prompt_tokens(id);
+  f.embedding = std::move(active->embedding);
   scheduler_.remove(id);
   if (active->events.on_finished) active->events.on_finished(f);
 }

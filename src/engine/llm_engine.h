@@ -12,11 +12,19 @@
 //   - a request finishes with kLength at max_tokens or when the context is full, and with
 //     kStop at EOS (not delivered as a token) or a stop string (not included in the text);
 //   - identical prompts submitted together are computed once: later ones wait for the first
-//     one's blocks and share them (reported as cached_prompt_tokens).
+//     one's blocks and share them (reported as cached_prompt_tokens);
+//   - with a grammar, the logits are masked before sampling (grammar_matcher.h), so every
+//     sampler setting applies to the allowed tokens only and logprobs describe that
+//     distribution; the position masks of the last 64 grammars used are kept between requests;
+//     after a prompt that ends in BOS, the first token is judged by the text it adds there
+//     (a piece loses its leading space), so the text, not the pieces, matches the grammar;
+//   - an embedding request never reads the prefix cache (every position's hidden state is
+//     pooled, in position order, so the result does not depend on how its prompt was chunked).
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +34,7 @@
 
 #include "engine/block_manager.h"
 #include "engine/engine.h"
+#include "engine/grammar_matcher.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/scheduler.h"
@@ -63,6 +72,7 @@ class LlmEngine final : public Engine {
   const Tokenizer& tokenizer() const override;
   int context_length() const override;
   std::string model_name() const override;
+  EmbeddingInfo embedding_info() const override;
 
   // Refuses new requests (kUnavailable), then drains or cancels the accepted ones and joins
   // the worker. Every accepted request has received Finished when this returns. Not to be
@@ -85,9 +95,17 @@ class LlmEngine final : public Engine {
 
   void run();
   void take_incoming(std::vector<Incoming>& incoming);
-  void step(std::vector<float>& logits);
+  void step(std::vector<float>& logits, std::vector<float>& hidden);
   // Samples the next token of `active` from `logits`; returns true when the request finished.
   bool advance(Active& active, std::span<float> logits);
+  // Masks `logits` with the request's grammar; false when it finished the request instead.
+  bool constrain(Active& active, std::span<float> logits);
+  // Pools an embedding request's hidden rows for positions start.. (one per computed token);
+  // finishes it once the whole prompt is pooled.
+  void pool_hidden(Active& active, int start, std::span<const float> rows, bool last);
+  // Ends `active` with whatever text it holds back.
+  void finish_with_text(Active& active, FinishReason reason);
+  std::shared_ptr<GrammarMasks> masks_for(const std::shared_ptr<const Grammar>& grammar);
   void finish(uint64_t id, FinishReason reason, Status error = Status::ok());
   void publish_stats();
 
@@ -100,6 +118,8 @@ class LlmEngine final : public Engine {
   std::unique_ptr<ThreadPool> pool_;
   // Worker-thread state.
   std::unordered_map<uint64_t, std::unique_ptr<Active>> active_;
+  std::shared_ptr<const TokenTrie> trie_;  // built for the first grammar
+  std::list<std::shared_ptr<GrammarMasks>> masks_;  // most recently used first
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

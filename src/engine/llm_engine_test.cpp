@@ -13,7 +13,10 @@
 #include <vector>
 
 #include "engine/gguf.h"
+#include "engine/grammar_test_util.h"
+#include "engine/json_schema.h"
 #include "engine/quantize_model.h"
+#include "engine/synthetic_model.h"
 #include "engine/tensor_type.h"
 #include "engine/tokenizer.h"
 
@@ -485,6 +488,209 @@ TEST_F(LlmEngineTest, ShutdownDrainsOrCancels) {
     EXPECT_EQ(engine->submit(greedy(golden_[0].prompt_ids, 5), late.events()).status().code(),
               StatusCode::kUnavailable);
   }
+}
+
+
+// ---- constrained decoding and embeddings, on a random-weight model -------------------------
+
+class SyntheticEngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    path_ = (std::filesystem::temp_directory_path() / ("tokengrid_llm_engine_synth_" + std::to_string(::getpid()) + ".gguf"))
+                .string();
+    ASSERT_TRUE(write_synthetic_model(*find_shape("tiny"), TensorType::Q8_0, 3, path_).is_ok());
+  }
+  static void TearDownTestSuite() { std::filesystem::remove(path_); }
+
+  std::unique_ptr<LlmEngine> make_engine(LlmEngineOptions options = small_options()) {
+    auto engine = LlmEngine::load(path_, options);
+    EXPECT_TRUE(engine.is_ok()) << engine.status().to_string();
+    return engine.is_ok() ? std::move(engine).value() : nullptr;
+  }
+
+  static GenerationRequest constrained(const Tokenizer& tok, std::shared_ptr<const Grammar> grammar, uint64_t seed) {
+    GenerationRequest r;
+    r.prompt_ids = tok.encode("Answer in JSON: what is the weather like?", true);
+    r.sampling.temperature = 1.0f;
+    r.sampling.seed = seed;
+    r.stop.max_tokens = 300;
+    r.grammar = std::move(grammar);
+    return r;
+  }
+
+  static GenerationRequest embed(const Tokenizer& tok, const std::string& text) {
+    GenerationRequest r;
+    r.prompt_ids = tok.encode(text, true);
+    r.kind = RequestKind::kEmbed;
+    return r;
+  }
+
+  static std::string path_;
+};
+
+std::string SyntheticEngineTest::path_;
+
+std::shared_ptr<const Grammar> weather_schema() {
+  auto g = json_schema_grammar_from_text(R"({"type":"object","properties":{
+      "city":{"type":"string","maxLength":10},"temperature":{"type":"integer","minimum":-40,"maximum":50},
+      "sky":{"enum":["clear","cloudy","rain"]},"hours":{"type":"array","items":{"type":"integer","minimum":0,"maximum":23},"maxItems":4}},
+      "required":["city","temperature","sky","hours"],"additionalProperties":false})");
+  EXPECT_TRUE(g.is_ok()) << g.status().to_string();
+  return *g;
+}
+
+// Every sampler setting, each request with its own grammar, all in one batch: every output is
+// in its grammar's language and ends where the grammar accepts.
+TEST_F(SyntheticEngineTest, ConstrainedOutputsMatchTheirGrammarsInABatch) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Tokenizer& tok = engine->tokenizer();
+  auto regex = regex_grammar("(yes|no|maybe), [a-z]{2,6}!");
+  ASSERT_TRUE(regex.is_ok());
+  const std::vector<std::shared_ptr<const Grammar>> grammars = {weather_schema(), *regex, weather_schema()};
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 18; ++i) {
+    GenerationRequest r = constrained(tok, grammars[i % grammars.size()], 100 + i);
+    switch (i % 6) {
+      case 0: r.sampling.temperature = 0.0f; break;
+      case 1: r.sampling.top_k = 5; break;
+      case 2: r.sampling.top_p = 0.5f; break;
+      case 3: r.sampling.min_p = 0.2f; break;
+      case 4: r.sampling.presence_penalty = 1.5f; r.sampling.frequency_penalty = 1.0f; break;
+      case 5: r.sampling.logit_bias = {{tok.eos_id(), 100.0f}, {'{' + 3, -100.0f}}; r.sampling.top_logprobs = 3; break;
+    }
+    requests.push_back(std::move(r));
+  }
+  std::vector<Collector> c(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) ASSERT_TRUE(engine->submit(requests[i], c[i].events()).is_ok());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const Finished& f = c[i].wait();
+    EXPECT_EQ(f.reason, FinishReason::kStop) << i << ": " << c[i].text;
+    EXPECT_TRUE(testing_util::accepts(*requests[i].grammar, c[i].text)) << i << ": " << c[i].text;
+    if (i % grammars.size() != 1) EXPECT_FALSE(nlohmann::json::parse(c[i].text, nullptr, false).is_discarded());
+  }
+}
+
+TEST_F(SyntheticEngineTest, GreedyConstrainedOutputIsTheSameAloneAndBatched) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Tokenizer& tok = engine->tokenizer();
+  GenerationRequest r = constrained(tok, weather_schema(), 1);
+  r.sampling.temperature = 0.0f;
+  Collector alone;
+  ASSERT_TRUE(engine->submit(r, alone.events()).is_ok());
+  alone.wait();
+  std::vector<Collector> c(8);
+  for (size_t i = 0; i < c.size(); ++i) {
+    GenerationRequest other = i == 5 ? r : constrained(tok, i % 2 ? weather_schema() : json_object_grammar(), i);
+    ASSERT_TRUE(engine->submit(other, c[i].events()).is_ok());
+  }
+  for (auto& col : c) col.wait();
+  EXPECT_EQ(c[5].ids, alone.ids);
+  EXPECT_EQ(c[5].text, alone.text);
+}
+
+TEST_F(SyntheticEngineTest, TheEndOfSequenceComesOnlyWhereTheGrammarAccepts) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  auto g = regex_grammar("a{5}b");
+  ASSERT_TRUE(g.is_ok());
+  GenerationRequest r = constrained(engine->tokenizer(), *g, 9);
+  r.sampling.logit_bias = {{engine->tokenizer().eos_id(), 100.0f}};  // the model wants to stop at once
+  Collector c;
+  ASSERT_TRUE(engine->submit(r, c.events()).is_ok());
+  EXPECT_EQ(c.wait().reason, FinishReason::kStop);
+  EXPECT_EQ(c.text, "aaaaab");
+}
+
+// After a BOS-only prompt a piece loses its leading space in the text; the grammar must judge
+// that text, not the piece.
+TEST_F(SyntheticEngineTest, TheFirstTokenAfterBosIsJudgedByTheTextItAdds) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Tokenizer& tok = engine->tokenizer();
+  // A letter the vocabulary also has as a piece with a leading space ("▁e").
+  std::optional<int32_t> spaced;
+  char letter = 'a';
+  for (; letter <= 'z' && !spaced; ++letter) spaced = tok.piece_id("\xE2\x96\x81" + std::string(1, letter));
+  ASSERT_TRUE(spaced.has_value());
+  const std::string word = " " + std::string(1, static_cast<char>(letter - 1));
+  auto g = regex_grammar("(" + word + "){3}");
+  ASSERT_TRUE(g.is_ok());
+  GenerationRequest r = constrained(tok, *g, 4);
+  r.prompt_ids = {tok.bos_id()};
+  r.sampling.logit_bias = {{*spaced, 100.0f}};
+  Collector c;
+  ASSERT_TRUE(engine->submit(r, c.events()).is_ok());
+  EXPECT_EQ(c.wait().reason, FinishReason::kStop);
+  EXPECT_EQ(c.text, word + word + word);
+  EXPECT_NE(c.ids.front(), *spaced);  // its text here would lack the space
+}
+
+TEST_F(SyntheticEngineTest, ABiasThatBansEverythingTheGrammarAllowsIsAnError) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Tokenizer& tok = engine->tokenizer();
+  auto g = regex_grammar("q");
+  ASSERT_TRUE(g.is_ok());
+  GenerationRequest r = constrained(tok, *g, 1);
+  for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+    if (tok.token_piece(id) == "q") r.sampling.logit_bias.push_back({id, -100.0f});
+  }
+  Collector c;
+  ASSERT_TRUE(engine->submit(r, c.events()).is_ok());
+  const Finished& f = c.wait();
+  EXPECT_EQ(f.reason, FinishReason::kError);
+  EXPECT_NE(f.error.message().find("logit_bias"), std::string::npos);
+}
+
+TEST_F(SyntheticEngineTest, EmbeddingsAreUnitLengthAndTheSameInAnyBatch) {
+  LlmEngineOptions chunked = small_options();
+  chunked.prefill_chunk_tokens = 5;
+  chunked.threads = 2;
+  auto engine = make_engine(chunked);
+  auto solo_engine = make_engine();
+  ASSERT_TRUE(engine && solo_engine);
+  const Tokenizer& tok = engine->tokenizer();
+  const std::string text = "The quick brown fox jumps over the lazy dog near the river bank";
+  Collector alone;
+  ASSERT_TRUE(solo_engine->submit(embed(tok, text), alone.events()).is_ok());
+  const Finished& a = alone.wait();
+  ASSERT_EQ(a.reason, FinishReason::kStop);
+  ASSERT_EQ(static_cast<int>(a.embedding.size()), engine->embedding_info().dimensions);
+  double norm = 0;
+  for (float x : a.embedding) norm += static_cast<double>(x) * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  EXPECT_EQ(a.completion_tokens, 0);
+  EXPECT_TRUE(alone.ids.empty());
+
+  // Beside generation requests and other embeddings, chunked differently, on two threads.
+  std::vector<Collector> c(8);
+  for (size_t i = 0; i < c.size(); ++i) {
+    GenerationRequest r = i == 3 ? embed(tok, text) : i % 2 ? embed(tok, "other text " + std::to_string(i))
+                                                           : greedy(tok.encode("Once upon a time", true), 20);
+    ASSERT_TRUE(engine->submit(std::move(r), c[i].events()).is_ok());
+  }
+  for (auto& col : c) col.wait();
+  EXPECT_EQ(c[3].finished->embedding, a.embedding);  // bit for bit
+  EXPECT_NE(c[1].finished->embedding, a.embedding);
+  EXPECT_EQ(c[0].ids.size(), 20u);
+}
+
+TEST_F(SyntheticEngineTest, EmbeddingsIgnoreThePrefixCache) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Tokenizer& tok = engine->tokenizer();
+  const std::string text(200, 'x');
+  Collector warm, first, second;
+  ASSERT_TRUE(engine->submit(greedy(tok.encode(text, true), 2), warm.events()).is_ok());
+  warm.wait();
+  ASSERT_TRUE(engine->submit(embed(tok, text), first.events()).is_ok());
+  ASSERT_TRUE(engine->submit(embed(tok, text), second.events()).is_ok());
+  EXPECT_EQ(first.wait().cached_prompt_tokens, 0);
+  ASSERT_EQ(first.wait().embedding.size(), static_cast<size_t>(engine->embedding_info().dimensions));
+  EXPECT_EQ(second.wait().embedding, first.wait().embedding);
+  EXPECT_EQ(engine->embedding_info().pooling, Pooling::kMean);
 }
 
 }  // namespace

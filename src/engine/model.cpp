@@ -105,6 +105,12 @@ Result<ModelConfig> read_config(const GgufFile& gguf) {
   if (!(c.rope_freq_base > 0.0f) || !(c.rms_eps > 0.0f)) {
     return corrupt(gguf.name() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
   }
+  c.pooling_type = static_cast<int>(gguf.get_int("llama.pooling_type").value_or(1));
+  if (c.pooling_type < 0 || c.pooling_type > 4) {
+    return corrupt(gguf.name() + ": llama.pooling_type " + std::to_string(c.pooling_type) + " is not 0 to 4");
+  }
+  auto matryoshka = gguf.get_int_array("llama.matryoshka_dimensions");
+  c.matryoshka = matryoshka && !matryoshka->empty();
   return c;
 }
 
@@ -228,6 +234,7 @@ int64_t ForwardState::prepare(std::span<const SequenceBatchEntry> batch, KvCache
   row_entry_.clear();
   sequences_.clear();
   logit_rows_.clear();
+  hidden_rows_.clear();
   for (size_t e = 0; e < batch.size(); e++) {
     const SequenceBatchEntry& entry = batch[e];
     const int64_t first_row = static_cast<int64_t>(row_pos_.size());
@@ -237,7 +244,9 @@ int64_t ForwardState::prepare(std::span<const SequenceBatchEntry> batch, KvCache
       row_entry_.push_back(static_cast<int>(e));
     }
     sequences_.emplace_back(cache, entry.block_table);
-    if (entry.all_logits) {
+    if (entry.hidden) {
+      for (int64_t i = 0; i < count; i++) hidden_rows_.push_back(first_row + i);
+    } else if (entry.all_logits) {
       for (int64_t i = 0; i < count; i++) logit_rows_.push_back(first_row + i);
     } else if (count > 0) {
       logit_rows_.push_back(first_row + count - 1);
@@ -257,13 +266,19 @@ int64_t ForwardState::prepare(std::span<const SequenceBatchEntry> batch, KvCache
 }
 
 void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, ForwardState& state,
-                    std::vector<float>& logits, ThreadPool* pool) const {
+                    std::vector<float>& logits, ThreadPool* pool, std::vector<float>* hidden) const {
   const int64_t n = state.prepare(batch, cache, pool != nullptr ? pool->threads() : 1);
   if (n == 0) return;
   embed_tokens(batch, state);
   for (int l = 0; l < config_.n_layers; l++) {
     attention_block(layers_[l], l, n, state, pool);
     feed_forward_block(layers_[l], n, state, pool);
+  }
+  if (hidden != nullptr) {
+    for (int64_t r : state.hidden_rows_) {
+      hidden->resize(hidden->size() + config_.dim);
+      rmsnorm(hidden->data() + hidden->size() - config_.dim, state.x_.row(r), output_norm_, config_.dim, config_.rms_eps);
+    }
   }
   output_logits(state, logits, pool);
 }
@@ -345,6 +360,7 @@ void Model::feed_forward_block(const LayerWeights& w, int64_t n, ForwardState& s
 void Model::output_logits(ForwardState& s, std::vector<float>& logits, ThreadPool* pool) const {
   const ModelConfig& c = config_;
   const int64_t m = static_cast<int64_t>(s.logit_rows_.size());
+  if (m == 0) return;
   for (int64_t i = 0; i < m; i++) rmsnorm(s.normed_.row(i), s.x_.row(s.logit_rows_[i]), output_norm_, c.dim, c.rms_eps);
   const size_t old_size = logits.size();
   logits.resize(old_size + static_cast<size_t>(m) * c.vocab_size);

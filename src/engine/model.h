@@ -38,6 +38,11 @@ struct ModelConfig {
   int rope_dim = 0;     // leading dimensions of each head that RoPE rotates
   float rope_freq_base = 10000.0f;
   float rms_eps = 1e-5f;
+  // Embeddings: GGUF `llama.pooling_type` (0 none, 1 mean, 2 cls, 3 last, 4 rank; absent:
+  // mean), and whether `llama.matryoshka_dimensions` says prefixes of an embedding are
+  // embeddings too.
+  int pooling_type = 1;
+  bool matryoshka = false;
 };
 
 struct SequenceBatchEntry {
@@ -45,6 +50,7 @@ struct SequenceBatchEntry {
   int start_pos = 0;
   std::span<const int32_t> block_table;  // covers every position up to start_pos + tokens.size()
   bool all_logits = false;               // logits for every new token, or only for the last
+  bool hidden = false;  // instead of logits: every new token's final-normed hidden state
 };
 
 // The scratch memory of forward passes, like llama2.c's RunState: each buffer is sized the
@@ -89,6 +95,7 @@ class ForwardState {
   std::vector<int> row_entry_;          // batch entry of row r
   std::vector<SequenceKv> sequences_;   // the cache rows of each batch entry
   std::vector<int64_t> logit_rows_;     // rows whose logits were asked for, in entry order
+  std::vector<int64_t> hidden_rows_;    // rows of `hidden` entries, in entry order
   Rows rope_cos_sin_{config_.rope_dim};  // see rope_angles() in model.cpp
   Rows x_{config_.dim};                 // the residual stream
   Rows xb_{config_.dim};                // x normalized, the input of a block's products
@@ -122,10 +129,12 @@ class Model {
   const GgufFile& gguf() const { return gguf_; }
 
   // Runs the batch; appends config().vocab_size logits per requested position to `logits`, in
-  // entry order (the last new token of an entry, or all of them when all_logits is set).
+  // entry order (the last new token of an entry, or all of them when all_logits is set), and
+  // config().dim values per new token of the `hidden` entries to `hidden`.
   // `state` holds the scratch memory, made for this model's config.
   void forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, ForwardState& state,
-               std::vector<float>& logits, ThreadPool* pool = nullptr) const;
+               std::vector<float>& logits, ThreadPool* pool = nullptr,
+               std::vector<float>* hidden = nullptr) const;
 
  private:
   // The steps of forward(), in order.

@@ -11,7 +11,7 @@ Scheduler::Scheduler(BlockManager& blocks, SchedulerOptions options)
   options_.prefill_chunk_tokens = std::max(1, options_.prefill_chunk_tokens);
 }
 
-Status Scheduler::add(uint64_t id, std::vector<int32_t> prompt) {
+Status Scheduler::add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix) {
   if (prompt.empty()) return invalid_argument("the prompt is empty: give at least one token");
   if (seqs_.contains(id)) return invalid_argument("sequence id " + std::to_string(id) + " is already in use");
   // The prompt and the first generated token must fit in the cache.
@@ -26,6 +26,7 @@ Status Scheduler::add(uint64_t id, std::vector<int32_t> prompt) {
   seq.arrival = next_arrival_++;
   seq.prompt_length = static_cast<int>(prompt.size());
   seq.tokens = std::move(prompt);
+  seq.reuse_prefix = reuse_prefix;
   seqs_.emplace(id, std::move(seq));
   waiting_.push_back(id);
   return Status::ok();
@@ -88,7 +89,7 @@ void Scheduler::admit_waiting(StepPlan& plan, int& budget) {
     Sequence& seq = seqs_.at(id);
     const int known = static_cast<int>(seq.tokens.size());
     // At least the last token is computed, so that the step yields its logits.
-    PrefixMatch match = blocks_.find_prefix(seq.tokens, known - 1);
+    PrefixMatch match = blocks_.find_prefix(seq.tokens, seq.reuse_prefix ? known - 1 : 0);
     if (match.next_block_in_flight) {
       ++it;  // a running sequence is computing this prompt's next block: share it soon
       continue;

@@ -54,8 +54,10 @@ class Scheduler {
   Scheduler(BlockManager& blocks, SchedulerOptions options);
 
   // Queues a sequence. An error, queuing nothing, for an empty prompt, an id in use, or a
-  // prompt that could not fit in the whole KV cache.
-  Status add(uint64_t id, std::vector<int32_t> prompt);
+  // prompt that could not fit in the whole KV cache. Without reuse_prefix, every position is
+  // computed (for requests that read the hidden state of each prompt token), never taken
+  // from the prefix cache.
+  Status add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix = true);
 
   StepPlan schedule();
   // The forward pass of `plan` ran: its positions now hold keys and values.
@@ -85,6 +87,7 @@ class Scheduler {
     int num_computed = 0;
     int cached_prompt_tokens = 0;
     bool admitted_once = false;
+    bool reuse_prefix = true;
   };
 
   void schedule_decodes(StepPlan& plan);

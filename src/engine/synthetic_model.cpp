@@ -46,6 +46,8 @@ const std::vector<ModelShape>& known_shapes() {
       {"tiny", 64, 172, 5, 8, 4, 512, 512, 10000.0f, false},
       {"tinyllama-1.1b", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},
       {"llama-2-7b", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0f, false},
+      // Llama 3.2 1B's shape (its vocabulary size, not its byte-level BPE vocabulary).
+      {"llama-3.2-1b", 2048, 8192, 16, 32, 8, 128256, 131072, 500000.0f, true},
   };
   return shapes;
 }

@@ -26,7 +26,7 @@ struct ModelShape {
 };
 
 // The shapes `tokengrid model synth --shape` knows: "tiny" (stories260k-sized),
-// "tinyllama-1.1b" and "llama-2-7b".
+// "tinyllama-1.1b", "llama-2-7b" and "llama-3.2-1b" (128256 tokens, tied embeddings).
 const std::vector<ModelShape>& known_shapes();
 std::optional<ModelShape> find_shape(const std::string& name);
 

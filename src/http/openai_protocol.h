@@ -1,15 +1,23 @@
-// The OpenAI API's wire format: parsing and validating /v1/chat/completions and
-// /v1/completions request bodies, and building responses, stream chunks and error objects in
-// OpenAI's exact shapes.
+// The OpenAI API's wire format: parsing and validating /v1/chat/completions,
+// /v1/completions and /v1/embeddings request bodies, and building responses, stream chunks
+// and error objects in OpenAI's exact shapes.
 //
 // Guarantees:
 //   - Parsing never throws and never crashes on any input: malformed JSON, wrong types and
 //     out-of-range values each come back as an ApiError (status 400, type
 //     invalid_request_error, the offending field in `param`).
-//   - Unknown fields are ignored; `null` means "not given" for every optional field.
+//   - Unknown fields are ignored; `null` means "not given" for every optional field. Fields
+//     OpenAI (or vLLM) defines that change the output and that tokengrid does not implement
+//     (audio, modalities other than text, prediction, web_search_options, functions,
+//     function_call, store, reasoning_effort, verbosity, service_tier other than auto/default,
+//     guided_grammar, repetition_penalty, min_tokens, use_beam_search, stop_token_ids, ...)
+//     are refused with a 400 that names them, unless they hold their neutral value.
 //   - Ranges follow OpenAI: temperature 0..2, top_p 0..1, n 1..128, penalties -2..2,
 //     logit_bias -100..100, stop up to 4 sequences, chat top_logprobs 0..20 (needs logprobs),
-//     completions logprobs 0..20 (OpenAI documents 5; vLLM and tokengrid allow 20).
+//     completions logprobs 0..20 (OpenAI documents 5; vLLM and tokengrid allow 20), best_of
+//     n..20, embeddings input at most 2048 items.
+//   - JSON Schemas (response_format, tool parameters) are kept as JSON text with their key
+//     order, which decides the order properties are generated in.
 //   - Limits that depend on the model (context length, vocabulary) are checked by the caller.
 #pragma once
 
@@ -41,6 +49,19 @@ std::string error_body(const ApiError& error);
 template <typename T>
 using ApiResult = Result<T, ApiError>;
 
+// What the output must match: response_format, or vLLM's guided_json, guided_regex and
+// guided_choice.
+struct ResponseFormat {
+  enum class Kind { kText, kJsonObject, kJsonSchema, kRegex, kChoice };
+  Kind kind = Kind::kText;
+  std::string schema;                // kJsonSchema: JSON text
+  std::string name;                  // json_schema.name
+  bool strict = false;               // json_schema.strict (always enforced)
+  std::string regex;                 // kRegex
+  std::vector<std::string> choices;  // kChoice: the output is exactly one of them
+  std::string param;                 // the field it came from, for errors
+};
+
 // Fields shared by chat and text completions.
 struct GenerationOptions {
   std::string model;                 // as the client sent it; may be empty
@@ -58,16 +79,44 @@ struct GenerationOptions {
   bool stream = false;
   bool include_usage = false;        // stream_options.include_usage
   std::string user;
+  int top_k = 0;                     // vLLM's extensions, honoured: top_k, min_p, ignore_eos
+  float min_p = 0.0f;
+  bool ignore_eos = false;
+  ResponseFormat response_format;
+};
+
+// A function call the assistant made (or makes); arguments are JSON text.
+struct ToolCall {
+  std::string id;  // call_...
+  std::string name;
+  std::string arguments;
 };
 
 struct ChatMessage {
-  std::string role;  // system, user or assistant ("developer" is read as system)
+  std::string role;  // system, user, assistant or tool ("developer" is read as system)
   std::string content;
+  std::vector<ToolCall> tool_calls;  // assistant
+  std::string tool_call_id;          // tool: the call it answers
+};
+
+struct Tool {
+  std::string name;
+  std::string description;
+  std::string parameters;  // JSON Schema text; "" when the function takes none
+};
+
+struct ToolChoice {
+  enum class Mode { kAuto, kNone, kRequired, kFunction };
+  Mode mode = Mode::kAuto;
+  std::string name;  // kFunction
 };
 
 struct ChatRequest {
   std::vector<ChatMessage> messages;
   GenerationOptions options;
+  std::vector<Tool> tools;
+  ToolChoice tool_choice;  // auto when tools are given, none when not
+  bool parallel_tool_calls = true;
 };
 
 // One prompt of a text completion: text, or token ids given by the client.
@@ -80,10 +129,22 @@ struct Prompt {
 struct CompletionRequest {
   std::vector<Prompt> prompts;  // at least one; each yields n choices
   GenerationOptions options;
+  bool echo = false;                  // the prompt comes back before the completion
+  std::optional<std::string> suffix;  // fill in the middle: text after the completion
+  int best_of = 0;                    // 0: not given; else candidates per prompt, best n returned
+};
+
+struct EmbeddingRequest {
+  std::string model;
+  std::vector<Prompt> inputs;  // 1..2048
+  bool base64 = false;         // encoding_format
+  std::optional<int> dimensions;
+  std::string user;
 };
 
 ApiResult<ChatRequest> parse_chat_request(std::string_view body);
 ApiResult<CompletionRequest> parse_completion_request(std::string_view body);
+ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body);
 
 // ---- responses -------------------------------------------------------------------------------
 
@@ -106,10 +167,11 @@ struct Usage {
 
 struct Choice {
   int index = 0;
-  std::string text;
-  std::string finish_reason;  // "stop" or "length"
+  std::string text;  // chat: the message content; null in the body when empty beside tool calls
+  std::string finish_reason;  // "stop", "length" or "tool_calls"
   bool with_logprobs = false;
   std::vector<TokenLogprobs> logprobs;
+  std::vector<ToolCall> tool_calls;
 };
 
 // The fields every response and chunk of one request shares.
@@ -117,6 +179,7 @@ struct ResponseHeader {
   std::string id;  // chatcmpl-... or cmpl-...
   int64_t created = 0;
   std::string model;
+  std::string system_fingerprint;  // omitted when empty
 };
 
 // A fresh id with OpenAI's prefix ("chatcmpl", "cmpl") and 24 random hex digits.
@@ -133,6 +196,12 @@ std::string chat_content_chunk(const ResponseHeader& header, int index, const st
                                const TokenLogprobs* logprobs, bool include_usage);
 std::string chat_finish_chunk(const ResponseHeader& header, int index,
                               const std::string& finish_reason, bool include_usage);
+// Tool calls stream as OpenAI streams them: a first chunk with the call's index, id, type and
+// name and empty arguments, then chunks with pieces of the arguments.
+std::string chat_tool_call_start_chunk(const ResponseHeader& header, int index, int call_index,
+                                       const ToolCall& call, bool include_usage);
+std::string chat_tool_call_arguments_chunk(const ResponseHeader& header, int index, int call_index,
+                                           const std::string& arguments, bool include_usage);
 // text_completion chunk payloads; text_offset counts the bytes of the choice sent before.
 std::string text_chunk(const ResponseHeader& header, int index, const std::string& text,
                        const TokenLogprobs* logprobs, size_t text_offset,
@@ -142,6 +211,13 @@ std::string text_chunk(const ResponseHeader& header, int index, const std::strin
 std::string usage_chunk(const ResponseHeader& header, std::string_view object, const Usage& usage);
 // An error inside a stream: {"error": {...}}.
 std::string stream_error_chunk(const ApiError& error);
+
+// A fresh tool call id: "call_" and 24 random letters and digits.
+std::string new_tool_call_id();
+
+// POST /v1/embeddings: one vector per input, as floats or as base64 of little-endian float32.
+std::string embeddings_body(const std::string& model, const std::vector<std::vector<float>>& vectors,
+                            bool base64, int prompt_tokens);
 
 // GET /v1/models with one model.
 std::string models_body(const std::string& model, int64_t created);

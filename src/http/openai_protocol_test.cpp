@@ -290,5 +290,201 @@ TEST(OpenAiProtocol, ModelsList) {
   EXPECT_EQ(j["data"][0]["object"], "model");
 }
 
+
+// ---- structured output, tools, completions' extras, embeddings -----------------------------
+
+const std::string kUser = R"("messages":[{"role":"user","content":"x"}])";
+
+ChatRequest chat(const std::string& fields) {
+  auto r = parse_chat_request("{" + kUser + (fields.empty() ? "" : "," + fields) + "}");
+  EXPECT_TRUE(r.is_ok()) << fields << ": " << (r.is_ok() ? "" : r.error().message);
+  return r.is_ok() ? r.value() : ChatRequest{};
+}
+
+TEST(OpenAiProtocol, ResponseFormats) {
+  EXPECT_EQ(chat(R"("response_format":{"type":"text"})").options.response_format.kind, ResponseFormat::Kind::kText);
+  EXPECT_EQ(chat(R"("response_format":{"type":"json_object"})").options.response_format.kind,
+            ResponseFormat::Kind::kJsonObject);
+  ResponseFormat s = chat(R"("response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,
+                               "schema":{"type":"object","properties":{"z":{},"a":{}}}}})").options.response_format;
+  EXPECT_EQ(s.kind, ResponseFormat::Kind::kJsonSchema);
+  EXPECT_EQ(s.name, "n");
+  EXPECT_TRUE(s.strict);
+  EXPECT_EQ(s.schema, R"({"type":"object","properties":{"z":{},"a":{}}})");  // key order kept
+  EXPECT_EQ(s.param, "response_format");
+  ResponseFormat re = chat(R"("response_format":{"type":"regex","regex":"[0-9]+"})").options.response_format;
+  EXPECT_EQ(re.kind, ResponseFormat::Kind::kRegex);
+  EXPECT_EQ(re.regex, "[0-9]+");
+  EXPECT_EQ(chat(R"("guided_regex":"a+")").options.response_format.param, "guided_regex");
+  ResponseFormat gj = chat(R"("guided_json":"{\"type\":\"integer\"}")").options.response_format;
+  EXPECT_EQ(gj.kind, ResponseFormat::Kind::kJsonSchema);
+  EXPECT_EQ(gj.schema, R"({"type":"integer"})");
+  ResponseFormat gc = chat(R"("guided_choice":["yes","no"])").options.response_format;
+  EXPECT_EQ(gc.choices, (std::vector<std::string>{"yes", "no"}));
+  for (const auto& [fields, param] : std::vector<std::pair<std::string, std::string>>{
+           {R"("response_format":"json")", "response_format"},
+           {R"("response_format":{"type":"grammar"})", "response_format.type"},
+           {R"("response_format":{"type":"json_schema"})", "response_format.json_schema"},
+           {R"("response_format":{"type":"json_schema","json_schema":{"schema":5}})", "response_format.json_schema.schema"},
+           {R"("response_format":{"type":"regex"})", "response_format.regex"},
+           {R"("guided_choice":[])", "guided_choice"},
+           {R"("guided_json":"not json")", "guided_json"},
+           {R"("response_format":{"type":"json_object"},"guided_regex":"a")", "guided_regex"}}) {
+    EXPECT_EQ(chat_error("{" + kUser + "," + fields + "}").param, param) << fields;
+  }
+}
+
+TEST(OpenAiProtocol, ToolsAndToolChoice) {
+  const std::string tools = R"("tools":[{"type":"function","function":{"name":"get_weather","description":"d",
+                                 "parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},
+                                {"type":"function","function":{"name":"noop"}}])";
+  ChatRequest r = chat(tools);
+  ASSERT_EQ(r.tools.size(), 2u);
+  EXPECT_EQ(r.tools[0].name, "get_weather");
+  EXPECT_EQ(r.tools[0].parameters, R"({"type":"object","properties":{"city":{"type":"string"}}})");
+  EXPECT_EQ(r.tools[1].parameters, "");
+  EXPECT_EQ(r.tool_choice.mode, ToolChoice::Mode::kAuto);
+  EXPECT_TRUE(r.parallel_tool_calls);
+  EXPECT_EQ(chat("").tool_choice.mode, ToolChoice::Mode::kNone);
+  EXPECT_EQ(chat(tools + R"(,"tool_choice":"required","parallel_tool_calls":false)").tool_choice.mode,
+            ToolChoice::Mode::kRequired);
+  ChatRequest named = chat(tools + R"(,"tool_choice":{"type":"function","function":{"name":"noop"}})");
+  EXPECT_EQ(named.tool_choice.mode, ToolChoice::Mode::kFunction);
+  EXPECT_EQ(named.tool_choice.name, "noop");
+  for (const auto& [fields, param] : std::vector<std::pair<std::string, std::string>>{
+           {tools + R"(,"tool_choice":{"type":"function","function":{"name":"other"}})", "tool_choice"},
+           {tools + R"(,"tool_choice":"sometimes")", "tool_choice"},
+           {R"("tool_choice":"required")", "tool_choice"},
+           {R"("tools":[{"type":"web_search"}])", "tools[0].type"},
+           {R"("tools":[{"type":"function","function":{"name":"bad name"}}])", "tools[0].function.name"},
+           {R"("tools":[{"type":"function","function":{"name":"f","parameters":[]}}])", "tools[0].function.parameters"},
+           {R"("tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}])", "tools"},
+           {R"("tools":{})", "tools"}}) {
+    EXPECT_EQ(chat_error("{" + kUser + "," + fields + "}").param, param) << fields;
+  }
+}
+
+TEST(OpenAiProtocol, ToolMessagesAndAssistantCalls) {
+  auto r = parse_chat_request(R"({"messages":[
+      {"role":"user","content":"w?"},
+      {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
+        "function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},
+      {"role":"tool","tool_call_id":"call_1","content":[{"type":"text","text":"5 C"}]}]})");
+  ASSERT_TRUE(r.is_ok()) << r.error().message;
+  const auto& m = r.value().messages;
+  ASSERT_EQ(m[1].tool_calls.size(), 1u);
+  EXPECT_EQ(m[1].tool_calls[0].id, "call_1");
+  EXPECT_EQ(m[1].tool_calls[0].arguments, "{\"city\":\"Oslo\"}");
+  EXPECT_EQ(m[2].role, "tool");
+  EXPECT_EQ(m[2].tool_call_id, "call_1");
+  EXPECT_EQ(m[2].content, "5 C");
+  EXPECT_EQ(chat_error(R"({"messages":[{"role":"tool","content":"x"}]})").param, "messages[0].tool_call_id");
+  EXPECT_EQ(chat_error(R"({"messages":[{"role":"function","name":"f","content":"x"}]})").param, "messages[0].role");
+  EXPECT_EQ(chat_error(R"({"messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{}}]}]})").param,
+            "messages[0].tool_calls[0].function.name");
+}
+
+TEST(OpenAiProtocol, KnownUnsupportedFieldsAreRefusedUnlessNeutral) {
+  for (const char* field : {"audio", "prediction", "web_search_options", "functions", "function_call",
+                            "reasoning_effort", "verbosity", "guided_grammar", "prompt_logprobs", "chat_template",
+                            "documents"}) {
+    EXPECT_EQ(chat_error("{" + kUser + ",\"" + field + "\":{\"x\":1}}").param, field);
+  }
+  for (const auto& [fields, param] : std::vector<std::pair<std::string, std::string>>{
+           {R"("modalities":["audio"])", "modalities"}, {R"("store":true)", "store"},
+           {R"("service_tier":"priority")", "service_tier"}, {R"("repetition_penalty":1.1)", "repetition_penalty"},
+           {R"("min_tokens":3)", "min_tokens"}, {R"("use_beam_search":true)", "use_beam_search"},
+           {R"("stop_token_ids":[2])", "stop_token_ids"}, {R"("skip_special_tokens":false)", "skip_special_tokens"},
+           {R"("echo":true)", "echo"}, {R"("messages":[{"role":"user","content":"x","audio":{"id":"a"}}])", "messages[0].audio"}}) {
+    EXPECT_EQ(chat_error("{" + kUser + "," + fields + "}").param, param) << fields;
+  }
+  ChatRequest neutral = chat(R"("modalities":["text"],"store":false,"service_tier":"auto","repetition_penalty":1,
+                                 "min_tokens":0,"stop_token_ids":[],"audio":null,"metadata":{"a":"b"},"brand_new":[1])");
+  EXPECT_EQ(neutral.messages.size(), 1u);
+  ChatRequest ext = chat(R"("top_k":40,"min_p":0.05,"ignore_eos":true,"max_completion_tokens":7,"user":"u1")");
+  EXPECT_EQ(ext.options.top_k, 40);
+  EXPECT_FLOAT_EQ(ext.options.min_p, 0.05f);
+  EXPECT_TRUE(ext.options.ignore_eos);
+  EXPECT_EQ(ext.options.max_tokens, 7);
+  EXPECT_EQ(ext.options.user, "u1");
+}
+
+TEST(OpenAiProtocol, CompletionEchoSuffixAndBestOf) {
+  auto r = parse_completion_request(R"({"prompt":"a","echo":true,"best_of":3,"n":2,"suffix":null})");
+  ASSERT_TRUE(r.is_ok()) << r.error().message;
+  EXPECT_TRUE(r.value().echo);
+  EXPECT_EQ(r.value().best_of, 3);
+  EXPECT_FALSE(r.value().suffix);
+  auto s = parse_completion_request(R"({"prompt":"def f(","suffix":"):\n"})");
+  ASSERT_TRUE(s.is_ok());
+  EXPECT_EQ(*s.value().suffix, "):\n");
+  EXPECT_EQ(completion_error(R"({"prompt":"a","best_of":1,"n":2})").param, "best_of");
+  EXPECT_EQ(completion_error(R"({"prompt":"a","best_of":21})").param, "best_of");
+  EXPECT_EQ(completion_error(R"({"prompt":"a","best_of":2,"stream":true})").param, "best_of");
+  EXPECT_EQ(completion_error(R"({"prompt":"a","echo":true,"logprobs":2})").param, "echo");
+  EXPECT_EQ(completion_error(R"({"prompt":"a","suffix":5})").param, "suffix");
+  EXPECT_EQ(completion_error(R"({"prompt":["a","b","c","d","e","f","g"],"best_of":20})").param, "best_of");
+}
+
+TEST(OpenAiProtocol, EmbeddingRequests) {
+  auto r = parse_embedding_request(R"({"model":"m","input":["a","b"],"encoding_format":"base64","dimensions":8,"user":"u"})");
+  ASSERT_TRUE(r.is_ok()) << r.error().message;
+  EXPECT_EQ(r.value().inputs.size(), 2u);
+  EXPECT_TRUE(r.value().base64);
+  EXPECT_EQ(r.value().dimensions, 8);
+  auto ids = parse_embedding_request(R"({"input":[[1,2],[3]]})");
+  ASSERT_TRUE(ids.is_ok());
+  EXPECT_TRUE(ids.value().inputs[1].is_token_ids);
+  EXPECT_EQ(parse_embedding_request(R"({"input":[5,6]})").value().inputs[0].token_ids, (std::vector<int32_t>{5, 6}));
+  for (const char* body : {R"({})", R"({"input":""})", R"({"input":[]})", R"({"input":[[]]})", R"({"input":5})",
+                           R"({"input":["a",1]})", R"({"input":"a","encoding_format":"int8"})",
+                           R"({"input":"a","dimensions":0})", R"({"input":[-1]})", "not json"}) {
+    auto e = parse_embedding_request(body);
+    ASSERT_FALSE(e.is_ok()) << body;
+    EXPECT_EQ(e.error().status, 400);
+  }
+  std::string many = R"({"input":[)";
+  for (int i = 0; i < 2049; ++i) many += std::string(i ? "," : "") + "\"x\"";
+  EXPECT_EQ(parse_embedding_request(many + "]}").error().param, "input");
+}
+
+TEST(OpenAiProtocol, ToolCallResponsesAndChunks) {
+  ResponseHeader h{"chatcmpl-1", 1, "m", "fp_0123456789"};
+  Choice c;
+  c.finish_reason = "tool_calls";
+  c.tool_calls = {{"call_abc", "get_weather", "{\"city\":\"Oslo\"}"}};
+  json body = json::parse(chat_completion_body(h, {c}, Usage{}));
+  EXPECT_EQ(body["system_fingerprint"], "fp_0123456789");
+  const json& message = body["choices"][0]["message"];
+  EXPECT_TRUE(message["content"].is_null());
+  EXPECT_EQ(message["tool_calls"][0]["id"], "call_abc");
+  EXPECT_EQ(message["tool_calls"][0]["type"], "function");
+  EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Oslo\"}");
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "tool_calls");
+  json start = json::parse(chat_tool_call_start_chunk(h, 0, 1, c.tool_calls[0], false));
+  const json& piece = start["choices"][0]["delta"]["tool_calls"][0];
+  EXPECT_EQ(piece["index"], 1);
+  EXPECT_EQ(piece["id"], "call_abc");
+  EXPECT_EQ(piece["function"]["name"], "get_weather");
+  EXPECT_EQ(piece["function"]["arguments"], "");
+  json more = json::parse(chat_tool_call_arguments_chunk(h, 0, 1, "{\"ci", true));
+  EXPECT_EQ(more["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"], "{\"ci");
+  EXPECT_FALSE(more["choices"][0]["delta"]["tool_calls"][0].contains("id"));
+  EXPECT_TRUE(more["usage"].is_null());
+  const std::string id = new_tool_call_id();
+  EXPECT_EQ(id.size(), 29u);
+  EXPECT_EQ(id.rfind("call_", 0), 0u);
+}
+
+TEST(OpenAiProtocol, EmbeddingsBodiesAsFloatsAndBase64) {
+  json floats = json::parse(embeddings_body("m", {{0.5f, -1.0f}, {0.25f, 0.0f}}, false, 7));
+  EXPECT_EQ(floats["data"][1]["index"], 1);
+  EXPECT_EQ(floats["data"][0]["embedding"][1], -1.0);
+  EXPECT_EQ(floats["usage"]["total_tokens"], 7);
+  json b64 = json::parse(embeddings_body("m", {{1.0f, -2.0f}}, true, 1));
+  // 1.0f = 00 00 80 3F, -2.0f = 00 00 00 C0, little-endian.
+  EXPECT_EQ(b64["data"][0]["embedding"], "AACAPwAAAMA=");
+}
+
 }  // namespace
 }  // namespace tokengrid::http

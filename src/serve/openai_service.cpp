@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <set>
 
@@ -10,13 +11,18 @@
 #include "http/openai_protocol.h"
 #include "http/router.h"
 #include "http/sse.h"
+#include "serve/api_errors.h"
 #include "serve/chat_template.h"
+#include "serve/embedding_job.h"
 #include "serve/package_power.h"
+#include "serve/structured_output.h"
+#include "serve/tool_calls.h"
 
 namespace tokengrid::serve {
 
 using http::ApiError;
 using http::ApiResult;
+using http::ChatMessage;
 using http::ChatRequest;
 using http::Choice;
 using http::CompletionRequest;
@@ -36,11 +42,15 @@ using http::Prompt;
 using http::ResponseHeader;
 using http::Router;
 using http::TokenLogprobs;
+using http::ToolCall;
+using http::ToolChoice;
 using http::Usage;
 using http::chat_completion_body;
 using http::chat_content_chunk;
 using http::chat_finish_chunk;
 using http::chat_role_chunk;
+using http::chat_tool_call_arguments_chunk;
+using http::chat_tool_call_start_chunk;
 using http::error_body;
 using http::invalid_request;
 using http::kPrometheusContentType;
@@ -71,34 +81,6 @@ int64_t unix_now() {
       .count();
 }
 
-HttpResponse error_response(const ApiError& error) {
-  return HttpResponse::json(error.status, error_body(error));
-}
-
-ApiError api_error(int status, std::string type, std::string message, std::string code = "") {
-  ApiError e;
-  e.status = status;
-  e.type = std::move(type);
-  e.message = std::move(message);
-  e.code = std::move(code);
-  return e;
-}
-
-ApiError error_from_status(const Status& status) {
-  switch (status.code()) {
-    case StatusCode::kInvalidArgument:
-      return invalid_request(status.message());
-    case StatusCode::kResourceExhausted:
-      return api_error(429, "rate_limit_error",
-                       "The server is busy: " + status.message() + ". Retry shortly.",
-                       "rate_limit_exceeded");
-    case StatusCode::kUnavailable:
-      return api_error(503, "server_error", status.message(), "service_unavailable");
-    default:
-      return api_error(500, "server_error", "Internal error: " + status.message());
-  }
-}
-
 }  // namespace
 
 class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::Impl> {
@@ -112,10 +94,29 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   void handle_metrics(std::shared_ptr<HttpExchange> exchange);
   void handle_stats(std::shared_ptr<HttpExchange> exchange);
 
+  void handle_embeddings(std::shared_ptr<HttpExchange> exchange);
+
+  // One generation request as the engine and the answer see it.
+  struct Generation {
+    bool chat = false;
+    std::vector<std::vector<int32_t>> prompts;  // one per engine request
+    GenerationOptions options;
+    std::vector<std::string> extra_stops;
+    const char* prompt_param = "prompt";
+    std::shared_ptr<const engine::Grammar> grammar;
+    std::optional<ToolCallSyntax> tool_syntax;  // parse tool calls out of the output
+    std::vector<std::string> echo;              // per engine request: text before its output
+    int best_of = 1;                            // engine requests per group of choices...
+    int n = 1;                                  // ... of which the n most likely are returned
+  };
   // Validates sizes and starts the engine requests; answers the exchange in every case.
-  void generate(std::shared_ptr<HttpExchange> exchange, bool chat,
-                std::vector<std::vector<int32_t>> prompts, const GenerationOptions& options,
-                std::vector<std::string> extra_stops, const char* prompt_param);
+  void generate(std::shared_ptr<HttpExchange> exchange, Generation g);
+  // The engine request for one prompt of `g` (validated), the i-th of the HTTP request.
+  engine::GenerationRequest engine_request(const Generation& g, std::vector<int32_t> ids, size_t i) const;
+  // An error for a prompt the engine cannot take, or nullopt.
+  std::optional<ApiError> check_prompt(const Generation& g, const std::vector<int32_t>& ids) const;
+  // The prompt of a completion with a suffix, in the model's fill-in-the-middle layout.
+  http::ApiResult<std::vector<int32_t>> fill_in_the_middle(const Prompt& p, const std::string& suffix) const;
 
   const ServedModel* model() const { return model_ready_.load() ? &model_ : nullptr; }
 
@@ -128,6 +129,8 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   std::mutex load_mutex_;
   std::string load_error_;
   int64_t created_ = unix_now();
+  std::string fingerprint_;
+  GrammarCache grammars_;
 
   Family<Counter>& requests_total_;
   Histogram& ttft_;
@@ -152,7 +155,8 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   std::set<std::shared_ptr<Job>> jobs_;
 };
 
-// One HTTP request's generation: its engine requests (one per choice) and the answer.
+// One HTTP request's generation: its engine requests (one per choice, or best_of per group)
+// and the answer.
 class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
  public:
   struct Slot {
@@ -163,24 +167,33 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     std::string text;
     size_t text_bytes_streamed = 0;
     std::vector<TokenLogprobs> logprobs;
+    double cumulative_logprob = 0.0;  // for best_of
+    std::unique_ptr<ToolCallParser> tools;
     Clock::time_point submitted_at;
     Clock::time_point last_token_at;
     bool got_token = false;
   };
 
-  Job(std::shared_ptr<Impl> service, std::shared_ptr<HttpExchange> exchange, bool chat,
-      const GenerationOptions& options, size_t choices)
+  Job(std::shared_ptr<Impl> service, std::shared_ptr<HttpExchange> exchange, const Generation& g)
       : service_(std::move(service)),
         exchange_(std::move(exchange)),
-        chat_(chat),
-        stream_(options.stream),
-        include_usage_(options.include_usage),
-        with_logprobs_(options.logprobs),
-        slots_(choices),
-        remaining_(static_cast<int>(choices)) {
-    header_.id = new_response_id(chat ? "chatcmpl" : "cmpl");
+        chat_(g.chat),
+        stream_(g.options.stream),
+        include_usage_(g.options.include_usage),
+        with_logprobs_(g.options.logprobs),
+        tool_syntax_(g.tool_syntax),
+        echo_(g.echo),
+        best_of_(g.best_of),
+        n_(g.n),
+        slots_(g.prompts.size()),
+        remaining_(static_cast<int>(g.prompts.size())) {
+    header_.id = new_response_id(g.chat ? "chatcmpl" : "cmpl");
     header_.created = unix_now();
     header_.model = service_->model_.name;
+    header_.system_fingerprint = service_->fingerprint_;
+    if (tool_syntax_) {
+      for (Slot& slot : slots_) slot.tools = std::make_unique<ToolCallParser>(*tool_syntax_);
+    }
     started_ = Clock::now();
   }
 
@@ -219,20 +232,7 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     std::unique_lock<std::mutex> lock(mutex_);
     if (failed_) return;
     all_submitted_ = true;
-    if (stream_) {
-      HttpHeaders headers;
-      headers.set("Content-Type", kSseContentType);
-      headers.set("Cache-Control", "no-cache");
-      headers.set("X-Accel-Buffering", "no");
-      exchange_->begin_stream(200, std::move(headers));
-      if (chat_) {
-        for (size_t i = 0; i < slots_.size(); ++i) {
-          exchange_->write(sse_event(chat_role_chunk(header_, static_cast<int>(i), include_usage_)));
-        }
-      }
-      for (std::string& chunk : held_chunks_) exchange_->write(std::move(chunk));
-      held_chunks_.clear();
-    }
+    if (stream_) begin_stream_locked();
     if (remaining_ == 0) complete_locked();
   }
 
@@ -251,6 +251,25 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
   }
 
  private:
+  void begin_stream_locked() {
+    HttpHeaders headers;
+    headers.set("Content-Type", kSseContentType);
+    headers.set("Cache-Control", "no-cache");
+    headers.set("X-Accel-Buffering", "no");
+    exchange_->begin_stream(200, std::move(headers));
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      const int index = static_cast<int>(i);
+      if (chat_) {
+        exchange_->write(sse_event(chat_role_chunk(header_, index, include_usage_)));
+      } else if (!echo_.empty() && !echo_[i].empty()) {
+        exchange_->write(sse_event(text_chunk(header_, index, echo_[i], nullptr, 0, nullptr, include_usage_)));
+        slots_[i].text_bytes_streamed = echo_[i].size();
+      }
+    }
+    for (std::string& chunk : held_chunks_) exchange_->write(std::move(chunk));
+    held_chunks_.clear();
+  }
+
   void on_token(size_t i, const engine::TokenEvent& event) {
     Clock::time_point now = Clock::now();
     std::lock_guard<std::mutex> lock(mutex_);
@@ -262,6 +281,7 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
       service_->inter_token_.observe(seconds_between(slot.last_token_at, now));
     }
     slot.last_token_at = now;
+    slot.cumulative_logprob += event.logprob;
     if (failed_ || client_gone_) return;
     TokenLogprobs logprobs;
     if (with_logprobs_) {
@@ -274,15 +294,38 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     }
     slot.text += event.text;
     if (!stream_) return;
+    const TokenLogprobs* lp = with_logprobs_ ? &logprobs : nullptr;
+    if (slot.tools) {
+      stream_tool_events(i, slot.tools->push(event.text), lp);
+      return;
+    }
     if (event.text.empty() && !with_logprobs_) return;
-    std::string payload =
-        chat_ ? chat_content_chunk(header_, static_cast<int>(i), event.text,
-                                   with_logprobs_ ? &logprobs : nullptr, include_usage_)
-              : text_chunk(header_, static_cast<int>(i), event.text,
-                           with_logprobs_ ? &logprobs : nullptr, slot.text_bytes_streamed, nullptr,
-                           include_usage_);
+    std::string payload = chat_ ? chat_content_chunk(header_, static_cast<int>(i), event.text, lp, include_usage_)
+                                : text_chunk(header_, static_cast<int>(i), event.text, lp, slot.text_bytes_streamed,
+                                             nullptr, include_usage_);
     slot.text_bytes_streamed += event.text.size();
     emit(sse_event(payload));
+  }
+
+  // Chunks for what the tool call parser made of a piece of text; the token's logprobs go
+  // with its first piece of content.
+  void stream_tool_events(size_t i, const std::vector<ToolCallParser::Event>& events, const TokenLogprobs* lp) {
+    const int index = static_cast<int>(i);
+    const Slot& slot = slots_[i];
+    for (const ToolCallParser::Event& e : events) {
+      switch (e.kind) {
+        case ToolCallParser::Event::Kind::kContent:
+          emit(sse_event(chat_content_chunk(header_, index, e.text, lp, include_usage_)));
+          lp = nullptr;
+          break;
+        case ToolCallParser::Event::Kind::kCallStart:
+          emit(sse_event(chat_tool_call_start_chunk(header_, index, e.call, slot.tools->calls()[e.call], include_usage_)));
+          break;
+        case ToolCallParser::Event::Kind::kArguments:
+          emit(sse_event(chat_tool_call_arguments_chunk(header_, index, e.call, e.text, include_usage_)));
+          break;
+      }
+    }
   }
 
   void on_finished(size_t i, const engine::Finished& finished) {
@@ -298,12 +341,12 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     usage_.completion_tokens += finished.completion_tokens;
     usage_.cached_tokens += finished.cached_prompt_tokens;
     if (stream_ && !failed_ && !client_gone_ &&
-        (finished.reason == engine::FinishReason::kStop ||
-         finished.reason == engine::FinishReason::kLength)) {
-      std::string reason = finish_reason(finished.reason);
+        (finished.reason == engine::FinishReason::kStop || finished.reason == engine::FinishReason::kLength)) {
+      if (slot.tools) stream_tool_events(i, slot.tools->finish(), nullptr);
+      std::string reason = finish_reason(slot.result.reason, slot.tools && !slot.tools->calls().empty());
       emit(sse_event(chat_ ? chat_finish_chunk(header_, static_cast<int>(i), reason, include_usage_)
-                           : text_chunk(header_, static_cast<int>(i), "", nullptr,
-                                        slot.text_bytes_streamed, &reason, include_usage_)));
+                           : text_chunk(header_, static_cast<int>(i), "", nullptr, slot.text_bytes_streamed, &reason,
+                                        include_usage_)));
     }
     if (--remaining_ == 0 && all_submitted_) complete_locked();
   }
@@ -319,8 +362,9 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     if (remaining_ == 0) complete_locked();
   }
 
-  static std::string finish_reason(engine::FinishReason reason) {
-    return reason == engine::FinishReason::kLength ? "length" : "stop";
+  static std::string finish_reason(engine::FinishReason reason, bool made_calls) {
+    if (reason == engine::FinishReason::kLength) return "length";
+    return made_calls ? "tool_calls" : "stop";
   }
 
   // Writes a stream chunk now, or holds it until every choice is submitted and the stream has
@@ -358,53 +402,83 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     release();
   }
 
-  void answer_locked() {
-    const engine::Finished* error = nullptr;
-    bool cancelled = false;
+  // The error to answer with when a choice failed or was cancelled.
+  std::optional<ApiError> failure_locked() const {
     for (const Slot& s : slots_) {
-      if (s.result.reason == engine::FinishReason::kError) error = &s.result;
-      if (s.result.reason == engine::FinishReason::kCancelled) cancelled = true;
+      if (s.result.reason == engine::FinishReason::kError) {
+        return error_from_status(s.result.error.is_ok() ? internal_error("the engine failed the request") : s.result.error);
+      }
     }
-    if (error || cancelled) {
-      ApiError e = error ? error_from_status(error->error.is_ok()
-                                                 ? internal_error("the engine failed the request")
-                                                 : error->error)
-                         : api_error(503, "server_error",
-                                     "The server is shutting down; the request was cancelled. "
-                                     "Retry against another server.",
-                                     "service_unavailable");
+    for (const Slot& s : slots_) {
+      if (s.result.reason == engine::FinishReason::kCancelled) return shutting_down_error();
+    }
+    return std::nullopt;
+  }
+
+  void answer_locked() {
+    if (std::optional<ApiError> e = failure_locked()) {
       if (stream_) {
-        exchange_->write(sse_event(stream_error_chunk(e)));
+        exchange_->write(sse_event(stream_error_chunk(*e)));
         exchange_->write(sse_done());
         exchange_->end_stream();
       } else {
-        exchange_->respond(error_response(e));
+        exchange_->respond(error_response(*e));
       }
       return;
     }
     if (stream_) {
       if (include_usage_) {
-        exchange_->write(
-            sse_event(usage_chunk(header_, chat_ ? "chat.completion.chunk" : "text_completion",
-                                  usage_)));
+        exchange_->write(sse_event(usage_chunk(header_, chat_ ? "chat.completion.chunk" : "text_completion", usage_)));
       }
       exchange_->write(sse_done());
       exchange_->end_stream();
       return;
     }
     std::vector<Choice> choices;
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      Choice c;
-      c.index = static_cast<int>(i);
-      c.text = std::move(slots_[i].text);
-      c.finish_reason = finish_reason(slots_[i].result.reason);
-      c.with_logprobs = with_logprobs_;
-      c.logprobs = std::move(slots_[i].logprobs);
-      choices.push_back(std::move(c));
-    }
-    std::string body = chat_ ? chat_completion_body(header_, choices, usage_)
-                             : text_completion_body(header_, choices, usage_);
+    for (size_t i : returned_slots()) choices.push_back(choice(i, static_cast<int>(choices.size())));
+    std::string body = chat_ ? chat_completion_body(header_, choices, usage_) : text_completion_body(header_, choices, usage_);
     exchange_->respond(HttpResponse::json(200, std::move(body)));
+  }
+
+  // The slots whose output is returned, in choice order: every slot, or with best_of the n
+  // most likely (by the sum of their tokens' logprobs) of each group.
+  std::vector<size_t> returned_slots() const {
+    std::vector<size_t> out;
+    for (size_t group = 0; group * best_of_ < slots_.size(); ++group) {
+      std::vector<size_t> members;
+      for (size_t k = 0; k < static_cast<size_t>(best_of_); ++k) members.push_back(group * best_of_ + k);
+      std::stable_sort(members.begin(), members.end(), [&](size_t a, size_t b) {
+        return slots_[a].cumulative_logprob > slots_[b].cumulative_logprob;
+      });
+      if (best_of_ == 1) members.resize(1);
+      else members.resize(std::min<size_t>(members.size(), n_));
+      out.insert(out.end(), members.begin(), members.end());
+    }
+    return out;
+  }
+
+  Choice choice(size_t i, int index) {
+    Slot& slot = slots_[i];
+    Choice c;
+    c.index = index;
+    c.text = (echo_.empty() ? "" : echo_[i]) + std::move(slot.text);
+    c.with_logprobs = with_logprobs_;
+    c.logprobs = std::move(slot.logprobs);
+    if (slot.tools) {
+      ToolCallParser parser(*tool_syntax_);
+      parser.push(c.text);
+      parser.finish();
+      c.tool_calls = parser.calls();
+      c.text = parser.calls().empty() ? parser.content() : trimmed(parser.content());
+    }
+    c.finish_reason = finish_reason(slot.result.reason, !c.tool_calls.empty());
+    return c;
+  }
+
+  static std::string trimmed(const std::string& s) {
+    const size_t b = s.find_first_not_of(" \n\r\t");
+    if (b == std::string::npos) return "";
+    return s.substr(b, s.find_last_not_of(" \n\r\t") - b + 1);
   }
 
   // Drops the service's reference; the job lives on while the engine holds its callbacks.
@@ -421,6 +495,10 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
   const bool stream_;
   const bool include_usage_;
   const bool with_logprobs_;
+  const std::optional<ToolCallSyntax> tool_syntax_;
+  const std::vector<std::string> echo_;
+  const int best_of_;
+  const int n_;
   ResponseHeader header_;
   Clock::time_point started_;
 
@@ -539,11 +617,51 @@ void OpenAiService::Impl::handle_chat(std::shared_ptr<HttpExchange> exchange) {
     return;
   }
   ChatRequest& request = parsed.value();
-  const RenderedChat prompt = render_chat(chat_template_, request.messages);
+  const ToolCallSyntax syntax = tool_call_syntax(chat_template_.family);
+  const bool tools_on = !request.tools.empty() && request.tool_choice.mode != ToolChoice::Mode::kNone;
+  const std::vector<ChatMessage> messages = lower_tool_messages(syntax, request.messages, request.tools, tools_on);
+  const RenderedChat prompt = render_chat(chat_template_, messages);
   std::vector<int32_t> ids = served->encode(prompt.text, prompt.contents);
-  std::vector<std::vector<int32_t>> prompts(request.options.n, ids);
-  generate(std::move(exchange), /*chat=*/true, std::move(prompts), request.options,
-           chat_stop_sequences(chat_template_.family), "messages");
+  GrammarResult grammar = tools_on ? tool_output_grammar(syntax, request, grammars_)
+                                   : response_format_grammar(request.options.response_format, grammars_);
+  if (!grammar.is_ok()) {
+    exchange->respond(error_response(grammar.error()));
+    return;
+  }
+  Generation g;
+  g.chat = true;
+  g.prompts.assign(request.options.n, ids);
+  g.options = request.options;
+  g.extra_stops = chat_stop_sequences(chat_template_.family);
+  g.prompt_param = "messages";
+  g.grammar = std::move(grammar).value();
+  if (tools_on) g.tool_syntax = syntax;
+  generate(std::move(exchange), std::move(g));
+}
+
+http::ApiResult<std::vector<int32_t>> OpenAiService::Impl::fill_in_the_middle(const Prompt& p,
+                                                                            const std::string& suffix) const {
+  const ServedModel& served = model_;
+  if (!served.fim) {
+    return invalid_request("'suffix' needs a model with fill-in-the-middle tokens; this model's vocabulary has none.",
+                           "suffix");
+  }
+  // Text without the beginning-of-sequence token the model's encoder adds.
+  auto plain = [&](const std::string& text) {
+    std::vector<int32_t> ids = served.encode(text, std::vector<engine::TextRange>{{0, text.size()}});
+    if (served.bos_id >= 0 && !ids.empty() && ids.front() == served.bos_id) ids.erase(ids.begin());
+    return ids;
+  };
+  std::vector<int32_t> ids;
+  if (served.bos_id >= 0) ids.push_back(served.bos_id);
+  ids.push_back(served.fim->prefix);
+  const std::vector<int32_t> prefix = p.is_token_ids ? p.token_ids : plain(p.text);
+  ids.insert(ids.end(), prefix.begin(), prefix.end());
+  ids.push_back(served.fim->suffix);
+  const std::vector<int32_t> after = plain(suffix);
+  ids.insert(ids.end(), after.begin(), after.end());
+  ids.push_back(served.fim->middle);
+  return ids;
 }
 
 void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> exchange) {
@@ -558,85 +676,124 @@ void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> excha
     return;
   }
   CompletionRequest& request = parsed.value();
-  std::vector<std::vector<int32_t>> prompts;
+  GrammarResult grammar = response_format_grammar(request.options.response_format, grammars_);
+  if (!grammar.is_ok()) {
+    exchange->respond(error_response(grammar.error()));
+    return;
+  }
+  Generation g;
+  g.options = request.options;
+  g.grammar = std::move(grammar).value();
+  g.best_of = request.best_of > 0 ? request.best_of : 1;
+  g.n = request.best_of > 0 ? request.options.n : 1;
+  const int per_prompt = request.best_of > 0 ? request.best_of : request.options.n;
   for (const Prompt& p : request.prompts) {
     std::vector<int32_t> ids = p.is_token_ids ? p.token_ids : served->encode(p.text, std::vector<engine::TextRange>{{0, p.text.size()}});
-    for (int k = 0; k < request.options.n; ++k) prompts.push_back(ids);
+    if (request.suffix) {
+      http::ApiResult<std::vector<int32_t>> fim = fill_in_the_middle(p, *request.suffix);
+      if (!fim.is_ok()) {
+        exchange->respond(error_response(fim.error()));
+        return;
+      }
+      ids = std::move(fim).value();
+    }
+    const std::string echo = !request.echo ? "" : p.is_token_ids ? served->decode(p.token_ids) : p.text;
+    for (int k = 0; k < per_prompt; ++k) {
+      g.prompts.push_back(ids);
+      g.echo.push_back(echo);
+    }
   }
-  generate(std::move(exchange), /*chat=*/false, std::move(prompts), request.options, {}, "prompt");
+  generate(std::move(exchange), std::move(g));
 }
 
-void OpenAiService::Impl::generate(std::shared_ptr<HttpExchange> exchange, bool chat,
-                                   std::vector<std::vector<int32_t>> prompts,
-                                   const GenerationOptions& options,
-                                   std::vector<std::string> extra_stops, const char* prompt_param) {
+void OpenAiService::Impl::handle_embeddings(std::shared_ptr<HttpExchange> exchange) {
+  const ServedModel* served = model();
+  if (!served) {
+    exchange->respond(transport_error(503, "The model is still loading; retry shortly."));
+    return;
+  }
+  ApiResult<http::EmbeddingRequest> parsed = http::parse_embedding_request(exchange->request().body);
+  if (!parsed.is_ok()) {
+    exchange->respond(error_response(parsed.error()));
+    return;
+  }
+  answer_embeddings(std::move(exchange), *served, parsed.value());
+}
+
+std::optional<ApiError> OpenAiService::Impl::check_prompt(const Generation& g, const std::vector<int32_t>& ids) const {
+  const int context = model_.engine->context_length();
+  if (ids.empty()) return invalid_request("The prompt is empty after tokenization; send some text.", g.prompt_param);
+  for (int32_t id : ids) {
+    if (id < 0 || id >= model_.vocab_size) {
+      return invalid_request("The prompt holds token id " + std::to_string(id) + " but the vocabulary has " +
+                                 std::to_string(model_.vocab_size) + " tokens.",
+                             g.prompt_param);
+    }
+  }
+  if (static_cast<int>(ids.size()) >= context) {
+    const char* what = g.chat ? "messages" : "prompt";
+    return invalid_request("This model's maximum context length is " + std::to_string(context) +
+                               " tokens. However, your " + what + " resulted in " + std::to_string(ids.size()) +
+                               " tokens, leaving no room for the completion. Please reduce the length of the " +
+                               what + ".",
+                           g.prompt_param, "context_length_exceeded");
+  }
+  return std::nullopt;
+}
+
+engine::GenerationRequest OpenAiService::Impl::engine_request(const Generation& g, std::vector<int32_t> ids,
+                                                              size_t i) const {
+  const GenerationOptions& options = g.options;
+  const int room = model_.engine->context_length() - static_cast<int>(ids.size());
+  const int wanted = options.max_tokens ? *options.max_tokens : (g.chat ? room : options_.completions_default_max_tokens);
+  engine::GenerationRequest r;
+  r.prompt_ids = std::move(ids);
+  r.sampling.temperature = options.temperature;
+  r.sampling.top_p = options.top_p;
+  r.sampling.top_k = options.top_k;
+  r.sampling.min_p = options.min_p;
+  if (options.seed) r.sampling.seed = static_cast<uint64_t>(*options.seed) + i;
+  r.sampling.presence_penalty = options.presence_penalty;
+  r.sampling.frequency_penalty = options.frequency_penalty;
+  r.sampling.logit_bias = options.logit_bias;
+  // best_of ranks candidates by their tokens' logprobs, which the engine computes on request.
+  r.sampling.top_logprobs = options.logprobs ? options.top_logprobs : (g.best_of > 1 ? 0 : -1);
+  r.stop.max_tokens = std::min(wanted, room);
+  r.stop.stop = options.stop;
+  r.stop.stop_at_eos = !options.ignore_eos;
+  for (const std::string& s : g.extra_stops) r.stop.stop.push_back(s);
+  r.grammar = g.grammar;
+  return r;
+}
+
+void OpenAiService::Impl::generate(std::shared_ptr<HttpExchange> exchange, Generation g) {
   const ServedModel& served = *model();
   engine::Engine& engine = *served.engine;
-  const int context = engine.context_length();
-
-  if (options.max_tokens && *options.max_tokens > context) {
+  if (g.options.max_tokens && *g.options.max_tokens > engine.context_length()) {
     exchange->respond(error_response(invalid_request(
-        "'max_tokens' is " + std::to_string(*options.max_tokens) + " but this model's context is " +
-            std::to_string(context) + " tokens; ask for at most that many.",
+        "'max_tokens' is " + std::to_string(*g.options.max_tokens) + " but this model's context is " +
+            std::to_string(engine.context_length()) + " tokens; ask for at most that many.",
         "max_tokens")));
     return;
   }
-  for (const auto& [id, bias] : options.logit_bias) {
+  for (const auto& [id, bias] : g.options.logit_bias) {
     if (id >= served.vocab_size) {
-      exchange->respond(error_response(invalid_request(
-          "'logit_bias' names token " + std::to_string(id) + " but the vocabulary has " +
-              std::to_string(served.vocab_size) + " tokens.",
-          "logit_bias")));
+      exchange->respond(error_response(invalid_request("'logit_bias' names token " + std::to_string(id) +
+                                                           " but the vocabulary has " + std::to_string(served.vocab_size) +
+                                                           " tokens.",
+                                                       "logit_bias")));
       return;
     }
   }
   std::vector<engine::GenerationRequest> requests;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    std::vector<int32_t>& ids = prompts[i];
-    if (ids.empty()) {
-      exchange->respond(error_response(
-          invalid_request("The prompt is empty after tokenization; send some text.", prompt_param)));
+  for (size_t i = 0; i < g.prompts.size(); ++i) {
+    if (std::optional<ApiError> e = check_prompt(g, g.prompts[i])) {
+      exchange->respond(error_response(*e));
       return;
     }
-    for (int32_t id : ids) {
-      if (id < 0 || id >= served.vocab_size) {
-        exchange->respond(error_response(invalid_request(
-            "The prompt holds token id " + std::to_string(id) + " but the vocabulary has " +
-                std::to_string(served.vocab_size) + " tokens.",
-            prompt_param)));
-        return;
-      }
-    }
-    if (static_cast<int>(ids.size()) >= context) {
-      exchange->respond(error_response(invalid_request(
-          "This model's maximum context length is " + std::to_string(context) +
-              " tokens. However, your " + (chat ? "messages" : "prompt") + " resulted in " +
-              std::to_string(ids.size()) +
-              " tokens, leaving no room for the completion. Please reduce the length of the " +
-              (chat ? "messages." : "prompt."),
-          prompt_param, "context_length_exceeded")));
-      return;
-    }
-    int room = context - static_cast<int>(ids.size());
-    int wanted = options.max_tokens ? *options.max_tokens
-                                    : (chat ? room : options_.completions_default_max_tokens);
-    engine::GenerationRequest r;
-    r.prompt_ids = std::move(ids);
-    r.sampling.temperature = options.temperature;
-    r.sampling.top_p = options.top_p;
-    if (options.seed) r.sampling.seed = static_cast<uint64_t>(*options.seed) + i;
-    r.sampling.presence_penalty = options.presence_penalty;
-    r.sampling.frequency_penalty = options.frequency_penalty;
-    r.sampling.logit_bias = options.logit_bias;
-    r.sampling.top_logprobs = options.logprobs ? options.top_logprobs : -1;
-    r.stop.max_tokens = std::min(wanted, room);
-    r.stop.stop = options.stop;
-    for (const std::string& s : extra_stops) r.stop.stop.push_back(s);
-    requests.push_back(std::move(r));
+    requests.push_back(engine_request(g, std::move(g.prompts[i]), i));
   }
-
-  if (options_.max_queue > 0 &&
-      engine.stats().queued + static_cast<int>(requests.size()) > options_.max_queue) {
+  if (options_.max_queue > 0 && engine.stats().queued + static_cast<int>(requests.size()) > options_.max_queue) {
     HttpResponse response = error_response(api_error(
         429, "rate_limit_error",
         "The server's queue is full (" + std::to_string(options_.max_queue) +
@@ -646,9 +803,7 @@ void OpenAiService::Impl::generate(std::shared_ptr<HttpExchange> exchange, bool 
     exchange->respond(std::move(response));
     return;
   }
-
-  auto job = std::make_shared<Job>(shared_from_this(), std::move(exchange), chat, options,
-                                   requests.size());
+  auto job = std::make_shared<Job>(shared_from_this(), std::move(exchange), g);
   {
     std::lock_guard<std::mutex> lock(jobs_mutex_);
     jobs_.insert(job);
@@ -729,6 +884,7 @@ OpenAiService::OpenAiService(OpenAiServiceOptions options)
   };
   impl->router_.add("POST", "/v1/chat/completions", bind(&Impl::handle_chat), true);
   impl->router_.add("POST", "/v1/completions", bind(&Impl::handle_completions), true);
+  impl->router_.add("POST", "/v1/embeddings", bind(&Impl::handle_embeddings), true);
   impl->router_.add("GET", "/v1/models", bind(&Impl::handle_models), true);
   impl->router_.add("GET", "/health", [](std::shared_ptr<HttpExchange> e) {
     e->respond(HttpResponse::json(200, "{\"status\":\"ok\"}"));
@@ -766,9 +922,22 @@ HttpResponse OpenAiService::transport_error(int status, const std::string& messa
   return response;
 }
 
+// "fp_" and 10 hex digits of a hash of what decides the outputs: the model, its vocabulary and
+// context, and this server; the same server and model always give the same fingerprint.
+std::string fingerprint(const ServedModel& m) {
+  uint64_t h = 1469598103934665603ull;
+  const std::string key = "tokengrid|" + m.name + "|" + std::to_string(m.vocab_size) + "|" +
+                          std::to_string(m.engine ? m.engine->context_length() : 0) + "|" + m.chat_template;
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return "fp_" + std::string(hex, 10);
+}
+
 void OpenAiService::set_model(ServedModel model) {
   impl_->model_ = std::move(model);
   impl_->chat_template_ = detect_chat_template(impl_->model_.chat_template);
+  impl_->fingerprint_ = fingerprint(impl_->model_);
   impl_->model_ready_.store(true);
 }
 

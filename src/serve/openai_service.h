@@ -1,9 +1,9 @@
 // OpenAiService: the OpenAI-compatible API in front of one engine::Engine.
 //
-// Routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models (these three need
-// an API key when keys are configured), GET /health, GET /ready, GET /metrics, and GET
-// /v1/stats (the load a gateway polls: queued and running sequences, KV blocks, prefix cache,
-// package power when the host has RAPL counters).
+// Routes: POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET
+// /v1/models (these need an API key when keys are configured), GET /health, GET /ready,
+// GET /metrics, and GET /v1/stats (the load a gateway polls: queued and running sequences,
+// KV blocks, prefix cache, package power when the host has RAPL counters).
 //
 // Guarantees:
 //   - Until set_model() the generation and model routes answer 503 and /ready answers 503;
@@ -14,6 +14,13 @@
 //   - A request with n choices (and several prompts) becomes one engine request per choice;
 //     with a seed, choice i uses seed + i, so the whole response is reproducible.
 //   - When the client disconnects, every engine request of its HTTP request is cancelled.
+//   - response_format (and vLLM's guided_*) and forced tool calls are enforced by a grammar
+//     (structured_output.h, tool_calls.h), compiled once per distinct shape; tool calls are
+//     parsed out of the output (and streamed as OpenAI streams them) whenever tools are offered.
+//   - completions: echo returns the prompt first; suffix builds the model's fill-in-the-middle
+//     prompt (a 400 when the model has no such tokens); best_of runs that many candidates per
+//     prompt and returns the n whose tokens have the highest summed logprob.
+//   - Every response carries a system_fingerprint that changes with the model and the server.
 //   - /metrics reports requests by route and status, time to first token, inter-token and
 //     end-to-end latency histograms, prompt and generated token counters, and the engine's
 //     queue, running sequences, KV blocks and prefix-cache hit ratio.
@@ -23,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -44,8 +52,16 @@ struct ServedModel {
   // `client_text` ranges (what the client sent: message contents, a completion prompt) never
   // get that (engine::Tokenizer::encode_prompt).
   std::function<std::vector<int32_t>(const std::string& text, std::span<const engine::TextRange> client_text)> encode;
+  // The text of token ids (for echo of token prompts).
+  std::function<std::string(const std::vector<int32_t>& ids)> decode;
   int vocab_size = 0;
+  int32_t bos_id = -1;        // the beginning-of-sequence token encode() adds; -1: none
   std::string chat_template;  // GGUF tokenizer.chat_template; empty selects the fallback
+  // Fill-in-the-middle tokens, when the vocabulary has them (completions' suffix needs them).
+  struct FimTokens {
+    int32_t prefix, suffix, middle;
+  };
+  std::optional<FimTokens> fim;
 };
 
 struct OpenAiServiceOptions {

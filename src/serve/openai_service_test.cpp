@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -76,8 +78,23 @@ class CountingEngine : public engine::Engine {
     return s;
   }
   const engine::Tokenizer& tokenizer() const override { std::abort(); }
-  int context_length() const override { return 64; }
+  int context_length() const override { return context_; }
   std::string model_name() const override { return "counting"; }
+  engine::EmbeddingInfo embedding_info() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return embedding_info_;
+  }
+
+  // Every later request generates these pieces of text instead of counting.
+  void script(std::vector<std::string> pieces) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    script_ = std::move(pieces);
+  }
+  void set_embedding_info(engine::EmbeddingInfo info) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    embedding_info_ = info;
+  }
+  void set_context(int context) { context_ = context; }
 
   void pause(bool paused) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -118,14 +135,24 @@ class CountingEngine : public engine::Engine {
       finished.prompt_tokens = static_cast<int>(p.request.prompt_ids.size());
       finished.reason = engine::FinishReason::kLength;
       int32_t last = p.request.prompt_ids.back();
-      for (int k = 0; k < p.request.stop.max_tokens; ++k) {
+      if (p.request.kind == engine::RequestKind::kEmbed) {
+        finished.reason = engine::FinishReason::kStop;
+        finished.embedding = embedding_of(p.request.prompt_ids);
+      }
+      const int steps = p.request.kind == engine::RequestKind::kEmbed ? 0
+                        : script_.empty()                            ? p.request.stop.max_tokens
+                                                                     : static_cast<int>(script_.size());
+      if (!script_.empty() && steps > 0) finished.reason = engine::FinishReason::kStop;
+      // Seeded candidates differ in how likely their tokens are: seed 10 < 11 < 12 ...
+      const float logprob = p.request.sampling.seed ? -0.1f * (5 - static_cast<float>(*p.request.sampling.seed % 5)) : -0.5f;
+      for (int k = 0; k < steps; ++k) {
         if (cancelled_.count(p.id)) {
           finished.reason = engine::FinishReason::kCancelled;
           break;
         }
         engine::TokenEvent e;
         e.id = (last + k + 1) % 512;
-        e.text = std::to_string(e.id) + " ";
+        e.text = script_.empty() ? std::to_string(e.id) + " " : script_[k];
         text += e.text;
         bool stopped = false;
         for (const std::string& s : p.request.stop.stop) {
@@ -136,7 +163,7 @@ class CountingEngine : public engine::Engine {
           break;
         }
         if (p.request.sampling.top_logprobs >= 0) {
-          e.logprob = -0.5f;
+          e.logprob = logprob;
           for (int t = 0; t < p.request.sampling.top_logprobs; ++t) {
             e.top_logprobs.push_back({e.id + t, std::to_string(e.id + t) + " ", -0.5f - t});
           }
@@ -154,8 +181,23 @@ class CountingEngine : public engine::Engine {
     }
   }
 
+  // A unit vector that depends on the input alone.
+  std::vector<float> embedding_of(const std::vector<int32_t>& ids) const {
+    std::vector<float> v(static_cast<size_t>(embedding_info_.dimensions));
+    double norm = 0;
+    for (size_t d = 0; d < v.size(); ++d) {
+      v[d] = static_cast<float>((ids.size() + d * 7 + ids.back()) % 11) + 1.0f;
+      norm += static_cast<double>(v[d]) * v[d];
+    }
+    for (float& x : v) x = static_cast<float>(x / std::sqrt(norm));
+    return v;
+  }
+
   std::chrono::milliseconds delay_;
   int capacity_;
+  std::atomic<int> context_{64};
+  std::vector<std::string> script_;
+  engine::EmbeddingInfo embedding_info_{8, engine::Pooling::kMean, false};
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
@@ -511,6 +553,228 @@ TEST_F(ServiceTest, HostileRequestsLeaveTheServerServing) {
     }
   }
   EXPECT_EQ(call("GET", "/health").status, 200);
+}
+
+
+// ---- structured output, tools, embeddings, completions' extras --------------------------------
+
+std::string decode_bytes(const std::vector<int32_t>& ids) {
+  std::string text;
+  for (size_t i = 1; i < ids.size(); ++i) text += static_cast<char>(ids[i] - 3);
+  return text;
+}
+
+const char kWeatherTools[] =
+    R"("tools":[{"type":"function","function":{"name":"get_weather","description":"Weather now",
+       "parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}},
+      {"type":"function","function":{"name":"get_time"}}])";
+
+const std::vector<std::string> kScriptedCall = {"<tool_", "call>\n{\"name\": \"get_weather\", ", "\"arguments\": {\"ci",
+                                                "ty\": \"Par", "is\"}}\n</tool_call>"};
+
+TEST_F(ServiceTest, ToolCallsAreParsedAndForcedByAGrammar) {
+  start();
+  engine_->set_context(4096);
+  engine_->script(kScriptedCall);
+  ClientResponse r = call("POST", "/v1/chat/completions",
+                          std::string(R"({"messages":[{"role":"user","content":"Paris?"}],"tool_choice":"required",)") +
+                              kWeatherTools + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  const json& choice = j["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_TRUE(choice["message"]["content"].is_null());
+  const json& call0 = choice["message"]["tool_calls"][0];
+  EXPECT_EQ(call0["type"], "function");
+  EXPECT_EQ(call0["function"]["name"], "get_weather");
+  EXPECT_EQ(call0["function"]["arguments"], "{\"city\": \"Paris\"}");
+  EXPECT_EQ(call0["id"].get<std::string>().rfind("call_", 0), 0u);
+  EXPECT_EQ(call0["id"].get<std::string>().size(), 29u);
+  EXPECT_TRUE(j.contains("system_fingerprint"));
+  auto submitted = engine_->submitted();
+  ASSERT_EQ(submitted.size(), 1u);
+  EXPECT_TRUE(submitted[0].grammar);
+  const std::string prompt = decode_bytes(submitted[0].prompt_ids);
+  EXPECT_NE(prompt.find("<tools>"), std::string::npos);
+  EXPECT_NE(prompt.find("\"name\":\"get_weather\""), std::string::npos);
+}
+
+TEST_F(ServiceTest, ToolCallsStreamAsOpenAiStreamsThem) {
+  start();
+  engine_->set_context(4096);
+  engine_->script(kScriptedCall);
+  auto events = stream("/v1/chat/completions",
+                       std::string(R"({"messages":[{"role":"user","content":"Paris?"}],"stream":true,)") +
+                           R"("tool_choice":{"type":"function","function":{"name":"get_weather"}},)" + kWeatherTools + "}");
+  ASSERT_GE(events.size(), 5u);
+  EXPECT_EQ(events[0]["choices"][0]["delta"]["role"], "assistant");
+  const json& first = events[1]["choices"][0]["delta"]["tool_calls"][0];
+  EXPECT_EQ(first["index"], 0);
+  EXPECT_EQ(first["type"], "function");
+  EXPECT_EQ(first["function"]["name"], "get_weather");
+  EXPECT_EQ(first["function"]["arguments"], "");
+  EXPECT_EQ(first["id"].get<std::string>().rfind("call_", 0), 0u);
+  std::string arguments;
+  size_t i = 2;
+  for (; i < events.size() && events[i]["choices"][0]["finish_reason"].is_null(); ++i) {
+    const json& piece = events[i]["choices"][0]["delta"]["tool_calls"][0];
+    EXPECT_EQ(piece["index"], 0);
+    EXPECT_FALSE(piece.contains("id"));
+    arguments += piece["function"]["arguments"].get<std::string>();
+  }
+  EXPECT_EQ(arguments, "{\"city\": \"Paris\"}");
+  ASSERT_LT(i, events.size());
+  EXPECT_EQ(events[i]["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(events.back(), "[DONE]");
+}
+
+TEST_F(ServiceTest, WithToolChoiceNoneTheOutputIsText) {
+  start();
+  engine_->set_context(4096);
+  engine_->script(kScriptedCall);
+  ClientResponse r = call("POST", "/v1/chat/completions",
+                          std::string(R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"none",)") +
+                              kWeatherTools + "}");
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_NE(j["choices"][0]["message"]["content"].get<std::string>().find("<tool_call>"), std::string::npos);
+  EXPECT_FALSE(engine_->submitted()[0].grammar);
+  EXPECT_EQ(decode_bytes(engine_->submitted()[0].prompt_ids).find("<tools>"), std::string::npos);
+}
+
+TEST_F(ServiceTest, ToolResultsAndEarlierCallsAreRenderedIntoThePrompt) {
+  start();
+  engine_->set_context(4096);
+  ClientResponse r = call("POST", "/v1/chat/completions", std::string(R"({"max_tokens":1,"messages":[
+      {"role":"user","content":"Weather in Paris?"},
+      {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
+        "function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+      {"role":"tool","tool_call_id":"call_1","content":"21 C, sunny"}],)") + kWeatherTools + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string prompt = decode_bytes(engine_->submitted()[0].prompt_ids);
+  EXPECT_NE(prompt.find("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>"),
+            std::string::npos) << prompt;
+  EXPECT_NE(prompt.find("<tool_response>\n21 C, sunny\n</tool_response>"), std::string::npos) << prompt;
+}
+
+TEST_F(ServiceTest, ResponseFormatsBecomeGrammarsAndBadOnesAre400) {
+  start();
+  ClientResponse ok = call("POST", "/v1/chat/completions",
+                           R"({"messages":[{"role":"user","content":"x"}],"max_tokens":2,
+                               "response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"object"}}}})");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  ClientResponse guided = call("POST", "/v1/completions", R"({"prompt":"x","max_tokens":2,"guided_regex":"[0-9]+"})");
+  EXPECT_EQ(guided.status, 200) << guided.body;
+  auto submitted = engine_->submitted();
+  ASSERT_EQ(submitted.size(), 2u);
+  EXPECT_TRUE(submitted[0].grammar);
+  EXPECT_TRUE(submitted[1].grammar);
+  ClientResponse bad = call("POST", "/v1/chat/completions",
+                            R"({"messages":[{"role":"user","content":"x"}],
+                                "response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"integer","multipleOf":3}}}})");
+  EXPECT_EQ(bad.status, 400);
+  json e = json::parse(bad.body)["error"];
+  EXPECT_EQ(e["param"], "response_format");
+  EXPECT_NE(e["message"].get<std::string>().find("multipleOf"), std::string::npos);
+  ClientResponse bad_tool = call("POST", "/v1/chat/completions",
+                                 R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"required",
+                                     "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","not":{}}}}]})");
+  EXPECT_EQ(bad_tool.status, 400);
+  EXPECT_EQ(json::parse(bad_tool.body)["error"]["param"], "tools[0].function.parameters");
+}
+
+TEST_F(ServiceTest, KnownButUnsupportedFieldsAreRefusedByName) {
+  start();
+  const std::string m = R"("messages":[{"role":"user","content":"x"}])";
+  for (const char* field : {R"("audio":{"voice":"alloy"})", R"("modalities":["text","audio"])", R"("prediction":{})",
+                            R"("web_search_options":{})", R"("functions":[])", R"("store":true)",
+                            R"("reasoning_effort":"low")", R"("service_tier":"flex")", R"("repetition_penalty":1.2)"}) {
+    ClientResponse r = call("POST", "/v1/chat/completions", "{" + m + "," + field + "}");
+    EXPECT_EQ(r.status, 400) << field;
+    const std::string name = std::string(field).substr(1, std::string(field).find('"', 1) - 1);
+    EXPECT_EQ(json::parse(r.body)["error"]["param"], name) << r.body;
+  }
+  EXPECT_EQ(call("POST", "/v1/chat/completions", "{" + m + R"(,"max_tokens":1,"modalities":["text"],"store":false,"some_new_field":1})").status,
+            200);
+}
+
+TEST_F(ServiceTest, EmbeddingsAnswerInOrderAsFloatsOrBase64) {
+  start();
+  ClientResponse r = call("POST", "/v1/embeddings", R"({"model":"m","input":["hello","hi",[5,6,7]]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["object"], "list");
+  ASSERT_EQ(j["data"].size(), 3u);
+  EXPECT_EQ(j["data"][2]["index"], 2);
+  EXPECT_EQ(j["data"][0]["embedding"].size(), 8u);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 6 + 3 + 3);
+  EXPECT_EQ(j["usage"]["total_tokens"], 12);
+  ClientResponse b = call("POST", "/v1/embeddings", R"({"input":"hello","encoding_format":"base64"})");
+  ASSERT_EQ(b.status, 200) << b.body;
+  const std::string encoded = json::parse(b.body)["data"][0]["embedding"];
+  EXPECT_EQ(encoded.size(), 44u);  // 32 bytes
+  ClientResponse dims = call("POST", "/v1/embeddings", R"({"input":"hello","dimensions":4})");
+  EXPECT_EQ(dims.status, 400);
+  EXPECT_EQ(json::parse(dims.body)["error"]["param"], "dimensions");
+  engine_->set_embedding_info({8, engine::Pooling::kMean, true});
+  ClientResponse cut = call("POST", "/v1/embeddings", R"({"input":"hello","dimensions":4})");
+  ASSERT_EQ(cut.status, 200) << cut.body;
+  const json shortened = json::parse(cut.body)["data"][0]["embedding"];
+  ASSERT_EQ(shortened.size(), 4u);
+  double norm = 0;
+  for (double x : shortened) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-6);
+  EXPECT_EQ(call("POST", "/v1/embeddings", R"({"input":""})").status, 400);
+  EXPECT_EQ(call("POST", "/v1/embeddings", R"({"input":[]})").status, 400);
+  EXPECT_EQ(call("POST", "/v1/embeddings", R"({"input":"x","encoding_format":"int8"})").status, 400);
+  EXPECT_EQ(call("POST", "/v1/embeddings", R"({"input":[[600]]})").status, 400);
+  engine_->set_embedding_info({8, engine::Pooling::kNone, false});
+  EXPECT_EQ(call("POST", "/v1/embeddings", R"({"input":"x"})").status, 400);
+}
+
+TEST_F(ServiceTest, SuffixNeedsFillInTheMiddleTokens) {
+  start();
+  ClientResponse none = call("POST", "/v1/completions", R"({"prompt":"def f(","suffix":"):","max_tokens":2})");
+  EXPECT_EQ(none.status, 400);
+  EXPECT_EQ(json::parse(none.body)["error"]["param"], "suffix");
+  ServedModel model;
+  model.engine = engine_.get();
+  model.name = "counting";
+  model.encode = encode_bytes;
+  model.vocab_size = 512;
+  model.bos_id = 1;
+  model.fim = ServedModel::FimTokens{500, 501, 502};
+  service_->set_model(model);
+  ClientResponse ok = call("POST", "/v1/completions", R"({"prompt":"ab","suffix":"c","max_tokens":2})");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(engine_->submitted().back().prompt_ids,
+            (std::vector<int32_t>{1, 500, 'a' + 3, 'b' + 3, 501, 'c' + 3, 502}));
+}
+
+TEST_F(ServiceTest, EchoReturnsThePromptFirst) {
+  start();
+  json j = json::parse(call("POST", "/v1/completions", R"({"prompt":"ab","echo":true,"max_tokens":2})").body);
+  EXPECT_EQ(j["choices"][0]["text"].get<std::string>().rfind("ab", 0), 0u);
+  auto events = stream("/v1/completions", R"({"prompt":"ab","echo":true,"max_tokens":2,"stream":true})");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0]["choices"][0]["text"], "ab");
+  EXPECT_EQ(call("POST", "/v1/completions", R"({"prompt":"ab","echo":true,"logprobs":1})").status, 400);
+}
+
+TEST_F(ServiceTest, BestOfReturnsTheMostLikelyCandidates) {
+  start();
+  ClientResponse r = call("POST", "/v1/completions",
+                          R"({"prompt":"a","max_tokens":2,"best_of":3,"n":1,"seed":10,"logprobs":0})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  ASSERT_EQ(j["choices"].size(), 1u);
+  EXPECT_EQ(j["choices"][0]["index"], 0);
+  // Seeds 10, 11, 12: the last one's tokens are the most likely.
+  EXPECT_NEAR(j["choices"][0]["logprobs"]["token_logprobs"][0].get<double>(), -0.3, 1e-6);
+  EXPECT_EQ(engine_->submitted().size(), 3u);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 6);
+  EXPECT_EQ(call("POST", "/v1/completions", R"({"prompt":"a","best_of":2,"n":3})").status, 400);
+  EXPECT_EQ(call("POST", "/v1/completions", R"({"prompt":"a","best_of":2,"stream":true})").status, 400);
 }
 
 }  // namespace
