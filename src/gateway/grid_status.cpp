@@ -103,6 +103,7 @@ std::string grid_status_json(const GridStatusInput& in) {
               {"sites", sites},
               {"minutes", minutes_json(in)},
               {"decisions", decisions_json(in.decisions)}};
+  if (!in.batches.empty()) doc["batches"] = json::parse(in.batches, nullptr, false);
   return doc.dump();
 }
 

@@ -25,6 +25,7 @@ struct GridStatusInput {
   std::vector<MinuteBucket> minutes;
   std::vector<ActivityTotals> totals;
   std::vector<DecisionRecord> decisions;
+  std::string batches;  // the batch runner's view as JSON (batch_runner.h); "" without the batch API
 };
 
 std::string grid_status_json(const GridStatusInput& input);
