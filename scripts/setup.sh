@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libboost-dev libsqlite3-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev
+  iproute2 nftables)  # the chaos tests' network namespaces and partitions
 # Node may come from elsewhere with npm inside; only install Debian's when either is absent.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 

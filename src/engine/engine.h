@@ -10,6 +10,11 @@
 //   - A request with a grammar only ever produces output that is a prefix of an output the
 //     grammar accepts, ends (kStop) only where the grammar accepts, and ends at once when the
 //     grammar allows nothing more.
+//   - A request with resume_ids continues an output another engine began: those tokens extend
+//     the prompt but count as generated for max_tokens, penalties, stop strings and the grammar,
+//     and their text is never produced again, so a greedy request continued this way yields the
+//     same tokens as the undisturbed one. Its Finished counts them as prompt tokens (computed
+//     here) and counts as completion tokens only those generated here.
 //   - An embedding request (kEmbed) computes its prompt only; its Finished carries the pooled,
 //     L2-normalised last hidden state, the same whatever else runs in the batch.
 #pragma once
@@ -40,6 +45,9 @@ struct GenerationRequest {
   // Constrained decoding: every sampled token keeps the output inside this grammar.
   std::shared_ptr<const Grammar> grammar;
   RequestKind kind = RequestKind::kGenerate;
+  // Output already generated for this request elsewhere, as delivered (whole characters, no
+  // possible beginning of a stop string at its end): generation continues after it.
+  std::vector<int32_t> resume_ids;
 };
 
 // How an embedding is pooled from the hidden states of the prompt's tokens (GGUF

@@ -59,6 +59,7 @@ struct LlmEngine::Active {
   bool want_logprobs;
   bool after_bos;  // the first token's text may differ from its piece (the dummy prefix)
   int prompt_tokens;
+  int resumed = 0;  // leading tokens of `generated` that another engine generated
   Sampler sampler;
   StreamDecoder decoder;
   StopMatcher matcher;
@@ -141,17 +142,22 @@ LlmEngine::~LlmEngine() { shutdown(ShutdownMode::kCancel); }
 
 Result<uint64_t> LlmEngine::submit(GenerationRequest request, RequestEvents events) {
   const ModelConfig& c = model_->config();
-  const int prompt_len = static_cast<int>(request.prompt_ids.size());
-  if (prompt_len == 0) return invalid_argument("the prompt is empty: give at least one token");
+  if (request.prompt_ids.empty()) return invalid_argument("the prompt is empty: give at least one token");
+  if (!request.resume_ids.empty() && request.kind == RequestKind::kEmbed) {
+    return invalid_argument("an embedding request has no output to resume: send the input alone");
+  }
+  const int prompt_len = static_cast<int>(request.prompt_ids.size() + request.resume_ids.size());
   if (prompt_len >= c.context_length) {
     return invalid_argument("the prompt has " + std::to_string(prompt_len) +
                             " tokens but the model's context holds " + std::to_string(c.context_length) +
                             " positions including the answer: shorten the prompt");
   }
-  for (int32_t id : request.prompt_ids) {
-    if (id < 0 || id >= c.vocab_size) {
-      return invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                              std::to_string(c.vocab_size - 1) + ")");
+  for (const std::vector<int32_t>* ids : {&request.prompt_ids, &request.resume_ids}) {
+    for (int32_t id : *ids) {
+      if (id < 0 || id >= c.vocab_size) {
+        return invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                                std::to_string(c.vocab_size - 1) + ")");
+      }
     }
   }
   if (request.kind == RequestKind::kEmbed) {
@@ -258,22 +264,52 @@ void LlmEngine::run() {
 
 void LlmEngine::take_incoming(std::vector<Incoming>& incoming) {
   for (Incoming& in : incoming) {
-    Status added = scheduler_.add(in.id, in.request.prompt_ids, in.request.kind != RequestKind::kEmbed);
+    std::vector<int32_t> sequence = in.request.prompt_ids;
+    sequence.insert(sequence.end(), in.request.resume_ids.begin(), in.request.resume_ids.end());
+    Status added = scheduler_.add(in.id, sequence, in.request.kind != RequestKind::kEmbed);
     if (!added.is_ok()) {
       Finished f;
       f.reason = FinishReason::kError;
       f.error = added;
-      f.prompt_tokens = static_cast<int>(in.request.prompt_ids.size());
+      f.prompt_tokens = static_cast<int>(sequence.size());
       if (in.events.on_finished) in.events.on_finished(f);
       continue;
     }
     std::shared_ptr<const Grammar> grammar = in.request.grammar;
+    std::vector<int32_t> resume = std::move(in.request.resume_ids);
     auto active = std::make_unique<Active>(in.id, std::move(in.request), std::move(in.events), *model_);
     if (grammar) {
       active->grammar = std::make_unique<GrammarMatcher>(masks_for(grammar));
       active->mask = TokenMask(model_->config().vocab_size);
     }
+    Active& a = *active;
     active_.emplace(in.id, std::move(active));
+    resume_output(a, resume);
+  }
+}
+
+// Replays output generated elsewhere through the request's state, sending nothing; ends the
+// request at once when that output already ends it.
+void LlmEngine::resume_output(Active& a, const std::vector<int32_t>& resume) {
+  if (resume.empty()) return;
+  const Tokenizer& tok = model_->tokenizer();
+  bool stopped = false;
+  for (int32_t id : resume) {
+    const bool first_after_bos = a.generated.empty() && a.after_bos;
+    if (a.grammar && !(first_after_bos ? a.grammar->accept_bytes(tok.token_piece_after(tok.bos_id(), id))
+                                       : a.grammar->accept(id))) {
+      return finish(a.id, FinishReason::kError,
+                    invalid_argument("the output to resume from does not match the response format: resume "
+                                     "only from tokens this request generated"));
+    }
+    a.generated.push_back(id);
+    stopped = stopped || a.matcher.push(a.decoder.push(id)).stopped;
+  }
+  a.resumed = static_cast<int>(resume.size());
+  const bool complete = a.grammar && a.grammar->is_complete();
+  if (stopped || complete) return finish(a.id, FinishReason::kStop);
+  if (a.resumed >= a.stop.max_tokens || a.prompt_tokens + a.resumed >= model_->config().context_length) {
+    return finish(a.id, FinishReason::kLength);
   }
 }
 
@@ -467,8 +503,8 @@ void LlmEngine::finish(uint64_t id, FinishReason reason, Status error) {
   Finished f;
   f.reason = reason;
   f.error = std::move(error);
-  f.prompt_tokens = active->prompt_tokens;
-  f.completion_tokens = static_cast<int>(active->generated.size());
+  f.prompt_tokens = active->prompt_tokens + active->resumed;
+  f.completion_tokens = static_cast<int>(active->generated.size()) - active->resumed;
   f.cached_prompt_tokens = scheduler_.cached_prompt_tokens(id);
   f.embedding = std::move(active->embedding);
   scheduler_.remove(id);

@@ -96,6 +96,9 @@ class LlmEngine final : public Engine {
   void run();
   void take_incoming(std::vector<Incoming>& incoming);
   void step(std::vector<float>& logits, std::vector<float>& hidden);
+  // Feeds a request's resume_ids through its decoder, stop strings and grammar as output
+  // already sent; finishes it when they end it.
+  void resume_output(Active& active, const std::vector<int32_t>& resume);
   // Samples the next token of `active` from `logits`; returns true when the request finished.
   bool advance(Active& active, std::span<float> logits);
   // Masks `logits` with the request's grammar; false when it finished the request instead.

@@ -319,6 +319,68 @@ TEST_F(LlmEngineTest, StopStringsCutTheTextAndEndTheRequest) {
   EXPECT_EQ(f.completion_tokens, static_cast<int>(c.ids.size()));
 }
 
+// Output moved from another engine midway: the prompt plus the tokens already delivered as
+// resume_ids continue greedily token for token and byte for byte, within the same max_tokens.
+TEST_F(LlmEngineTest, ResumingFromDeliveredTokensContinuesAsIfUndisturbed) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Golden& g = golden_[1];
+  constexpr int kMaxTokens = 60;
+  Collector whole;
+  ASSERT_TRUE(engine->submit(greedy(g.prompt_ids, kMaxTokens), whole.events()).is_ok());
+  whole.wait();
+  ASSERT_EQ(whole.ids.size(), static_cast<size_t>(kMaxTokens));
+  for (size_t cut : {size_t{1}, size_t{17}, size_t{59}}) {
+    GenerationRequest r = greedy(g.prompt_ids, kMaxTokens);
+    r.resume_ids.assign(whole.ids.begin(), whole.ids.begin() + cut);
+    Collector rest;
+    ASSERT_TRUE(engine->submit(std::move(r), rest.events()).is_ok());
+    const Finished& f = rest.wait();
+    EXPECT_EQ(f.reason, FinishReason::kLength);
+    EXPECT_EQ(rest.ids, std::vector<int32_t>(whole.ids.begin() + cut, whole.ids.end())) << "cut at " << cut;
+    std::string before;
+    for (size_t i = 0; i < cut; ++i) before += whole.token_events[i].text;
+    EXPECT_EQ(before + rest.text, whole.text) << "cut at " << cut;
+    EXPECT_EQ(f.prompt_tokens, static_cast<int>(g.prompt_ids.size() + cut));
+    EXPECT_EQ(f.completion_tokens, static_cast<int>(kMaxTokens - cut));
+  }
+}
+
+// The resumed tokens count: all of max_tokens already spent ends at once with length, and a
+// stop string inside them ends at once with stop; neither generates anything.
+TEST_F(LlmEngineTest, ResumedTokensCountTowardMaxTokensAndStopStrings) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const Golden& g = golden_[1];  // ", there was a little girl named Lily. ..."
+  GenerationRequest spent = greedy(g.prompt_ids, 10);
+  spent.resume_ids.assign(g.greedy_ids.begin(), g.greedy_ids.begin() + 10);
+  Collector a;
+  ASSERT_TRUE(engine->submit(std::move(spent), a.events()).is_ok());
+  EXPECT_EQ(a.wait().reason, FinishReason::kLength);
+  EXPECT_TRUE(a.ids.empty());
+  EXPECT_EQ(a.finished->completion_tokens, 0);
+
+  Collector whole;
+  ASSERT_TRUE(engine->submit(greedy(g.prompt_ids, 30), whole.events()).is_ok());
+  whole.wait();
+  size_t through_girl = 0;
+  for (std::string text; text.find("girl") == std::string::npos && through_girl < whole.ids.size(); ++through_girl)
+    text += whole.token_events[through_girl].text;
+  ASSERT_NE(whole.text.find("girl"), std::string::npos);
+  GenerationRequest stopped = greedy(g.prompt_ids, 100);
+  stopped.stop.stop = {"girl"};
+  stopped.resume_ids.assign(whole.ids.begin(), whole.ids.begin() + through_girl);
+  Collector b;
+  ASSERT_TRUE(engine->submit(std::move(stopped), b.events()).is_ok());
+  EXPECT_EQ(b.wait().reason, FinishReason::kStop);
+  EXPECT_TRUE(b.ids.empty());
+
+  GenerationRequest outside = greedy(g.prompt_ids, 10);
+  outside.resume_ids = {1 << 20};
+  Collector c;
+  EXPECT_FALSE(engine->submit(std::move(outside), c.events()).is_ok());
+}
+
 TEST_F(LlmEngineTest, TextHeldForAStopStringThatDoesNotCompleteIsReleased) {
   auto engine = make_engine();
   ASSERT_TRUE(engine);

@@ -100,7 +100,9 @@ class HttpClient::Impl {
     // A number, not boost::none: Boost 1.74 compares Content-Length against an empty optional
     // as "over the limit".
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    http::read_header(socket_, buffer_, parser, ec);
+    do {
+      http::read_header(socket_, buffer_, parser, ec);
+    } while (ec == net::error::interrupted);
     if (ec) {
       close();
       return unavailable("reading the response failed: " + ec.message());
@@ -117,7 +119,8 @@ class HttpClient::Impl {
       parser.get().body().data = piece;
       parser.get().body().size = sizeof piece;
       http::read_some(socket_, buffer_, parser, ec);
-      if (ec == http::error::need_buffer) ec = {};
+      // A read with a timeout fails with EINTR when the process was stopped and continued.
+      if (ec == http::error::need_buffer || ec == net::error::interrupted) ec = {};
       if (ec) {
         close();
         return unavailable("reading the response body failed: " + ec.message());

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <future>
 #include <thread>
@@ -193,6 +197,35 @@ TEST_F(HttpServerTest, StreamsChunksAndCountsInFlight) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   EXPECT_EQ(server_->in_flight(), 0);
+}
+
+// Linux fails a read that has a timeout with EINTR when the process is stopped and continued
+// (signal(7)), with no signal handler anywhere; the client reads on.
+TEST_F(HttpServerTest, AClientWaitingWhileItsProcessIsStoppedAndContinuedReadsOn) {
+  std::thread responder;
+  start([&](std::shared_ptr<HttpExchange> e) {
+    responder = std::thread([e] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      e->respond(HttpResponse::text(200, "late"));
+    });
+  });
+  const pid_t parent = getpid();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const timespec before{0, 150'000'000}, stopped{0, 50'000'000};
+    nanosleep(&before, nullptr);
+    kill(parent, SIGSTOP);
+    nanosleep(&stopped, nullptr);
+    kill(parent, SIGCONT);
+    _exit(0);
+  }
+  HttpClient client("127.0.0.1", server_->port(), std::chrono::seconds(5));
+  auto r = client.request("GET", "/slow", {}, "");
+  waitpid(child, nullptr, 0);
+  responder.join();
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->body, "late");
 }
 
 TEST_F(HttpServerTest, AnExchangeDroppedUnansweredGets500) {

@@ -263,6 +263,7 @@ ApiResult<json> parse_object(std::string_view body) {
 }
 
 std::optional<ApiError> read_logprobs_and_stream(const json& body, bool chat, GenerationOptions& o);
+std::optional<ApiError> read_tokengrid_extension(const json& body, GenerationOptions& o);
 
 // Fields shared by both endpoints. `chat` selects the logprobs convention.
 std::optional<ApiError> read_options(const json& body, bool chat, GenerationOptions& o) {
@@ -335,7 +336,40 @@ std::optional<ApiError> read_options(const json& body, bool chat, GenerationOpti
   TG_API_CHECK(read_number(body, "min_p", 0.0, 1.0, o.min_p));
   TG_API_CHECK(read_bool(body, "ignore_eos", o.ignore_eos));
   TG_API_CHECK(read_response_format(body, o.response_format));
+  TG_API_CHECK(read_tokengrid_extension(body, o));
   return refuse_unsupported(body, chat);
+}
+
+// "tokengrid": {"token_ids": bool, "resume_token_ids": [non-negative int32]}; other keys refused.
+std::optional<ApiError> read_tokengrid_extension(const json& body, GenerationOptions& o) {
+  auto it = body.find("tokengrid");
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_object()) return wrong_type("tokengrid", "an object", *it);
+  for (const auto& [key, value] : it->items()) {
+    if (key != "token_ids" && key != "resume_token_ids") {
+      return invalid_request("'tokengrid." + key + "' is not a tokengrid extension field; send token_ids or "
+                             "resume_token_ids",
+                             "tokengrid." + key);
+    }
+  }
+  if (auto flag = it->find("token_ids"); flag != it->end() && !flag->is_null()) {
+    if (!flag->is_boolean()) return wrong_type("tokengrid.token_ids", "a boolean", *flag);
+    o.token_ids = flag->get<bool>();
+  }
+  auto ids = it->find("resume_token_ids");
+  if (ids == it->end() || ids->is_null()) return std::nullopt;
+  const char* param = "tokengrid.resume_token_ids";
+  if (!ids->is_array()) return wrong_type(param, "a list of token ids", *ids);
+  for (const json& id : *ids) {
+    if (!id.is_number_integer() || (id.is_number_unsigned() && id.get<uint64_t>() > INT32_MAX) ||
+        (!id.is_number_unsigned() && (id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX))) {
+      return invalid_request("'tokengrid.resume_token_ids' must hold token ids (non-negative integers); got " +
+                                 dump(id).substr(0, 40),
+                             param);
+    }
+    o.resume_token_ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return std::nullopt;
 }
 
 // logprobs (chat: a flag and top_logprobs; completions: a count), stream and stream_options.
@@ -812,7 +846,7 @@ json finish_value(const std::string& reason) {
 }  // namespace
 
 std::string chat_completion_body(const ResponseHeader& header, const std::vector<Choice>& choices,
-                                 const Usage& usage) {
+                                 const Usage& usage, const std::vector<int32_t>* prompt_token_ids) {
   json j = base(header, "chat.completion");
   json list = json::array();
   for (const Choice& c : choices) {
@@ -826,14 +860,16 @@ std::string chat_completion_body(const ResponseHeader& header, const std::vector
                     {"message", chat_message(c)},
                     {"logprobs", logprobs},
                     {"finish_reason", finish_value(c.finish_reason)}});
+    if (c.token_ids) list.back()["token_ids"] = *c.token_ids;
   }
+  if (prompt_token_ids) j["prompt_token_ids"] = *prompt_token_ids;
   j["choices"] = list;
   j["usage"] = usage_json(usage);
   return dump(j);
 }
 
 std::string text_completion_body(const ResponseHeader& header, const std::vector<Choice>& choices,
-                                 const Usage& usage) {
+                                 const Usage& usage, const std::vector<int32_t>* prompt_token_ids) {
   json j = base(header, "text_completion");
   json list = json::array();
   for (const Choice& c : choices) {
@@ -841,7 +877,9 @@ std::string text_completion_body(const ResponseHeader& header, const std::vector
                     {"text", c.text},
                     {"logprobs", c.with_logprobs ? completion_logprobs(c.logprobs, 0) : json(nullptr)},
                     {"finish_reason", finish_value(c.finish_reason)}});
+    if (c.token_ids) list.back()["token_ids"] = *c.token_ids;
   }
+  if (prompt_token_ids) j["prompt_token_ids"] = *prompt_token_ids;
   j["choices"] = list;
   j["usage"] = usage_json(usage);
   return dump(j);
@@ -849,54 +887,63 @@ std::string text_completion_body(const ResponseHeader& header, const std::vector
 
 namespace {
 
+// Adds tokengrid's extension fields to a chunk of one choice.
+void add_token_ids(json& chunk, const ChunkTokenIds& ids) {
+  if (ids.prompt) chunk["prompt_token_ids"] = *ids.prompt;
+  if (ids.output) chunk["choices"][0]["token_ids"] = *ids.output;
+}
+
 std::string chat_chunk(const ResponseHeader& header, int index, json delta, json logprobs,
-                       const std::string& finish_reason, bool include_usage) {
+                       const std::string& finish_reason, bool include_usage, const ChunkTokenIds& ids) {
   json j = base(header, "chat.completion.chunk");
   j["choices"] = json::array({{{"index", index},
                                {"delta", std::move(delta)},
                                {"logprobs", std::move(logprobs)},
                                {"finish_reason", finish_value(finish_reason)}}});
   if (include_usage) j["usage"] = nullptr;
+  add_token_ids(j, ids);
   return dump(j);
 }
 
 }  // namespace
 
-std::string chat_role_chunk(const ResponseHeader& header, int index, bool include_usage) {
+std::string chat_role_chunk(const ResponseHeader& header, int index, bool include_usage,
+                            const ChunkTokenIds& ids) {
   return chat_chunk(header, index, {{"role", "assistant"}, {"content", ""}}, nullptr, "",
-                    include_usage);
+                    include_usage, ids);
 }
 
 std::string chat_content_chunk(const ResponseHeader& header, int index, const std::string& text,
-                               const TokenLogprobs* logprobs, bool include_usage) {
+                               const TokenLogprobs* logprobs, bool include_usage, const ChunkTokenIds& ids) {
   json lp = nullptr;
   if (logprobs) lp = {{"content", json::array({chat_logprob_entry(*logprobs)})}};
-  return chat_chunk(header, index, {{"content", text}}, std::move(lp), "", include_usage);
+  return chat_chunk(header, index, {{"content", text}}, std::move(lp), "", include_usage, ids);
 }
 
 std::string chat_finish_chunk(const ResponseHeader& header, int index,
-                              const std::string& finish_reason, bool include_usage) {
-  return chat_chunk(header, index, json::object(), nullptr, finish_reason, include_usage);
+                              const std::string& finish_reason, bool include_usage, const ChunkTokenIds& ids) {
+  return chat_chunk(header, index, json::object(), nullptr, finish_reason, include_usage, ids);
 }
 
 std::string chat_tool_call_start_chunk(const ResponseHeader& header, int index, int call_index,
-                                       const ToolCall& call, bool include_usage) {
+                                       const ToolCall& call, bool include_usage, const ChunkTokenIds& ids) {
   json piece = {{"index", call_index},
                 {"id", call.id},
                 {"type", "function"},
                 {"function", {{"name", call.name}, {"arguments", ""}}}};
-  return chat_chunk(header, index, {{"tool_calls", json::array({std::move(piece)})}}, nullptr, "", include_usage);
+  return chat_chunk(header, index, {{"tool_calls", json::array({std::move(piece)})}}, nullptr, "", include_usage, ids);
 }
 
 std::string chat_tool_call_arguments_chunk(const ResponseHeader& header, int index, int call_index,
-                                           const std::string& arguments, bool include_usage) {
+                                           const std::string& arguments, bool include_usage,
+                                           const ChunkTokenIds& ids) {
   json piece = {{"index", call_index}, {"function", {{"arguments", arguments}}}};
-  return chat_chunk(header, index, {{"tool_calls", json::array({std::move(piece)})}}, nullptr, "", include_usage);
+  return chat_chunk(header, index, {{"tool_calls", json::array({std::move(piece)})}}, nullptr, "", include_usage, ids);
 }
 
 std::string text_chunk(const ResponseHeader& header, int index, const std::string& text,
                        const TokenLogprobs* logprobs, size_t text_offset,
-                       const std::string* finish_reason, bool include_usage) {
+                       const std::string* finish_reason, bool include_usage, const ChunkTokenIds& ids) {
   json j = base(header, "text_completion");
   json lp = nullptr;
   if (logprobs) lp = completion_logprobs({*logprobs}, text_offset);
@@ -906,6 +953,14 @@ std::string text_chunk(const ResponseHeader& header, int index, const std::strin
                                {"finish_reason", finish_reason ? finish_value(*finish_reason)
                                                                : json(nullptr)}}});
   if (include_usage) j["usage"] = nullptr;
+  add_token_ids(j, ids);
+  return dump(j);
+}
+
+std::string prompt_ids_chunk(const ResponseHeader& header, std::string_view object, const std::vector<int32_t>& ids) {
+  json j = base(header, std::string(object).c_str());
+  j["choices"] = json::array();
+  j["prompt_token_ids"] = ids;
   return dump(j);
 }
 

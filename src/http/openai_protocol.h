@@ -83,6 +83,11 @@ struct GenerationOptions {
   float min_p = 0.0f;
   bool ignore_eos = false;
   ResponseFormat response_format;
+  // tokengrid's extension, "tokengrid": {"token_ids": bool, "resume_token_ids": [int]}: return
+  // the token ids behind the prompt and every piece of output; continue an output already
+  // generated from its token ids (checked against the vocabulary by the caller).
+  bool token_ids = false;
+  std::vector<int32_t> resume_token_ids;
 };
 
 // A function call the assistant made (or makes); arguments are JSON text.
@@ -172,6 +177,13 @@ struct Choice {
   bool with_logprobs = false;
   std::vector<TokenLogprobs> logprobs;
   std::vector<ToolCall> tool_calls;
+  std::optional<std::vector<int32_t>> token_ids;  // tokengrid's extension: the output's ids
+};
+
+// tokengrid's extension fields of a chunk; null ones are left out.
+struct ChunkTokenIds {
+  const std::vector<int32_t>* prompt = nullptr;  // top level: prompt_token_ids
+  const std::vector<int32_t>* output = nullptr;  // in the choice: token_ids of its text
 };
 
 // The fields every response and chunk of one request shares.
@@ -185,27 +197,33 @@ struct ResponseHeader {
 // A fresh id with OpenAI's prefix ("chatcmpl", "cmpl") and 24 random hex digits.
 std::string new_response_id(std::string_view prefix);
 
+// prompt_token_ids (tokengrid's extension) is added at the top level when given.
 std::string chat_completion_body(const ResponseHeader& header, const std::vector<Choice>& choices,
-                                 const Usage& usage);
+                                 const Usage& usage, const std::vector<int32_t>* prompt_token_ids = nullptr);
 std::string text_completion_body(const ResponseHeader& header, const std::vector<Choice>& choices,
-                                 const Usage& usage);
+                                 const Usage& usage, const std::vector<int32_t>* prompt_token_ids = nullptr);
 
 // chat.completion.chunk payloads (without SSE framing).
-std::string chat_role_chunk(const ResponseHeader& header, int index, bool include_usage);
+std::string chat_role_chunk(const ResponseHeader& header, int index, bool include_usage,
+                            const ChunkTokenIds& ids = {});
 std::string chat_content_chunk(const ResponseHeader& header, int index, const std::string& text,
-                               const TokenLogprobs* logprobs, bool include_usage);
+                               const TokenLogprobs* logprobs, bool include_usage, const ChunkTokenIds& ids = {});
 std::string chat_finish_chunk(const ResponseHeader& header, int index,
-                              const std::string& finish_reason, bool include_usage);
+                              const std::string& finish_reason, bool include_usage, const ChunkTokenIds& ids = {});
 // Tool calls stream as OpenAI streams them: a first chunk with the call's index, id, type and
 // name and empty arguments, then chunks with pieces of the arguments.
 std::string chat_tool_call_start_chunk(const ResponseHeader& header, int index, int call_index,
-                                       const ToolCall& call, bool include_usage);
+                                       const ToolCall& call, bool include_usage, const ChunkTokenIds& ids = {});
 std::string chat_tool_call_arguments_chunk(const ResponseHeader& header, int index, int call_index,
-                                           const std::string& arguments, bool include_usage);
+                                           const std::string& arguments, bool include_usage,
+                                           const ChunkTokenIds& ids = {});
 // text_completion chunk payloads; text_offset counts the bytes of the choice sent before.
 std::string text_chunk(const ResponseHeader& header, int index, const std::string& text,
                        const TokenLogprobs* logprobs, size_t text_offset,
-                       const std::string* finish_reason, bool include_usage);
+                       const std::string* finish_reason, bool include_usage, const ChunkTokenIds& ids = {});
+// A chunk with no choice that carries only prompt_token_ids: how a completions stream that
+// was asked for token ids opens.
+std::string prompt_ids_chunk(const ResponseHeader& header, std::string_view object, const std::vector<int32_t>& ids);
 // The final chunk with empty choices and the usage; object is chat.completion.chunk or
 // text_completion.
 std::string usage_chunk(const ResponseHeader& header, std::string_view object, const Usage& usage);

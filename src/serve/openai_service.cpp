@@ -108,6 +108,7 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
     std::vector<std::string> echo;              // per engine request: text before its output
     int best_of = 1;                            // engine requests per group of choices...
     int n = 1;                                  // ... of which the n most likely are returned
+    std::vector<int32_t> reported_prompt;       // prompt_token_ids, when the client asked for ids
   };
   // Validates sizes and starts the engine requests; answers the exchange in every case.
   void generate(std::shared_ptr<HttpExchange> exchange, Generation g);
@@ -115,6 +116,8 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   engine::GenerationRequest engine_request(const Generation& g, std::vector<int32_t> ids, size_t i) const;
   // An error for a prompt the engine cannot take, or nullopt.
   std::optional<ApiError> check_prompt(const Generation& g, const std::vector<int32_t>& ids) const;
+  // An error for tokengrid.resume_token_ids that cannot continue this request, or nullopt.
+  std::optional<ApiError> check_resume(const Generation& g) const;
   // The prompt of a completion with a suffix, in the model's fill-in-the-middle layout.
   http::ApiResult<std::vector<int32_t>> fill_in_the_middle(const Prompt& p, const std::string& suffix) const;
 
@@ -172,6 +175,8 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     Clock::time_point submitted_at;
     Clock::time_point last_token_at;
     bool got_token = false;
+    std::vector<int32_t> ids;         // generated, when the client asked for token ids
+    std::vector<int32_t> unsent_ids;  // of those, the ones no chunk has carried yet
   };
 
   Job(std::shared_ptr<Impl> service, std::shared_ptr<HttpExchange> exchange, const Generation& g)
@@ -185,6 +190,8 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
         echo_(g.echo),
         best_of_(g.best_of),
         n_(g.n),
+        token_ids_(g.options.token_ids),
+        prompt_ids_(g.reported_prompt),
         slots_(g.prompts.size()),
         remaining_(static_cast<int>(g.prompts.size())) {
     header_.id = new_response_id(g.chat ? "chatcmpl" : "cmpl");
@@ -192,7 +199,14 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     header_.model = service_->model_.name;
     header_.system_fingerprint = service_->fingerprint_;
     if (tool_syntax_) {
-      for (Slot& slot : slots_) slot.tools = std::make_unique<ToolCallParser>(*tool_syntax_);
+      // Output resumed from was parsed where it was made: the parser only learns where it stands.
+      const ServedModel& m = service_->model_;
+      const std::vector<int32_t>& resume = g.options.resume_token_ids;
+      const std::string resumed = resume.empty() || !m.decode ? "" : m.decode(resume);
+      for (Slot& slot : slots_) {
+        slot.tools = std::make_unique<ToolCallParser>(*tool_syntax_);
+        slot.tools->push(resumed);
+      }
     }
     started_ = Clock::now();
   }
@@ -257,10 +271,13 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     headers.set("Cache-Control", "no-cache");
     headers.set("X-Accel-Buffering", "no");
     exchange_->begin_stream(200, std::move(headers));
+    if (token_ids_ && !chat_) exchange_->write(sse_event(http::prompt_ids_chunk(header_, "text_completion", prompt_ids_)));
     for (size_t i = 0; i < slots_.size(); ++i) {
       const int index = static_cast<int>(i);
       if (chat_) {
-        exchange_->write(sse_event(chat_role_chunk(header_, index, include_usage_)));
+        http::ChunkTokenIds ids;
+        if (token_ids_ && i == 0) ids.prompt = &prompt_ids_;
+        exchange_->write(sse_event(chat_role_chunk(header_, index, include_usage_, ids)));
       } else if (!echo_.empty() && !echo_[i].empty()) {
         exchange_->write(sse_event(text_chunk(header_, index, echo_[i], nullptr, 0, nullptr, include_usage_)));
         slots_[i].text_bytes_streamed = echo_[i].size();
@@ -293,6 +310,10 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
       slot.logprobs.push_back(logprobs);
     }
     slot.text += event.text;
+    if (token_ids_) {
+      slot.ids.push_back(event.id);
+      slot.unsent_ids.push_back(event.id);
+    }
     if (!stream_) return;
     const TokenLogprobs* lp = with_logprobs_ ? &logprobs : nullptr;
     if (slot.tools) {
@@ -300,31 +321,43 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
       return;
     }
     if (event.text.empty() && !with_logprobs_) return;
-    std::string payload = chat_ ? chat_content_chunk(header_, static_cast<int>(i), event.text, lp, include_usage_)
+    std::string payload = chat_ ? chat_content_chunk(header_, static_cast<int>(i), event.text, lp, include_usage_,
+                                                     unsent_ids(slot))
                                 : text_chunk(header_, static_cast<int>(i), event.text, lp, slot.text_bytes_streamed,
-                                             nullptr, include_usage_);
+                                             nullptr, include_usage_, unsent_ids(slot));
+    slot.unsent_ids.clear();
     slot.text_bytes_streamed += event.text.size();
     emit(sse_event(payload));
+  }
+
+  // The slot's token ids that no chunk has carried yet, for the next chunk (which then clears them).
+  http::ChunkTokenIds unsent_ids(const Slot& slot) const {
+    http::ChunkTokenIds ids;
+    if (token_ids_) ids.output = &slot.unsent_ids;
+    return ids;
   }
 
   // Chunks for what the tool call parser made of a piece of text; the token's logprobs go
   // with its first piece of content.
   void stream_tool_events(size_t i, const std::vector<ToolCallParser::Event>& events, const TokenLogprobs* lp) {
     const int index = static_cast<int>(i);
-    const Slot& slot = slots_[i];
+    Slot& slot = slots_[i];
     for (const ToolCallParser::Event& e : events) {
+      const http::ChunkTokenIds ids = unsent_ids(slot);
       switch (e.kind) {
         case ToolCallParser::Event::Kind::kContent:
-          emit(sse_event(chat_content_chunk(header_, index, e.text, lp, include_usage_)));
+          emit(sse_event(chat_content_chunk(header_, index, e.text, lp, include_usage_, ids)));
           lp = nullptr;
           break;
         case ToolCallParser::Event::Kind::kCallStart:
-          emit(sse_event(chat_tool_call_start_chunk(header_, index, e.call, slot.tools->calls()[e.call], include_usage_)));
+          emit(sse_event(
+              chat_tool_call_start_chunk(header_, index, e.call, slot.tools->calls()[e.call], include_usage_, ids)));
           break;
         case ToolCallParser::Event::Kind::kArguments:
-          emit(sse_event(chat_tool_call_arguments_chunk(header_, index, e.call, e.text, include_usage_)));
+          emit(sse_event(chat_tool_call_arguments_chunk(header_, index, e.call, e.text, include_usage_, ids)));
           break;
       }
+      slot.unsent_ids.clear();
     }
   }
 
@@ -344,9 +377,10 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
         (finished.reason == engine::FinishReason::kStop || finished.reason == engine::FinishReason::kLength)) {
       if (slot.tools) stream_tool_events(i, slot.tools->finish(), nullptr);
       std::string reason = finish_reason(slot.result.reason, slot.tools && !slot.tools->calls().empty());
-      emit(sse_event(chat_ ? chat_finish_chunk(header_, static_cast<int>(i), reason, include_usage_)
+      emit(sse_event(chat_ ? chat_finish_chunk(header_, static_cast<int>(i), reason, include_usage_, unsent_ids(slot))
                            : text_chunk(header_, static_cast<int>(i), "", nullptr, slot.text_bytes_streamed, &reason,
-                                        include_usage_)));
+                                        include_usage_, unsent_ids(slot))));
+      slot.unsent_ids.clear();
     }
     if (--remaining_ == 0 && all_submitted_) complete_locked();
   }
@@ -436,7 +470,9 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     }
     std::vector<Choice> choices;
     for (size_t i : returned_slots()) choices.push_back(choice(i, static_cast<int>(choices.size())));
-    std::string body = chat_ ? chat_completion_body(header_, choices, usage_) : text_completion_body(header_, choices, usage_);
+    const std::vector<int32_t>* prompt_ids = token_ids_ ? &prompt_ids_ : nullptr;
+    std::string body = chat_ ? chat_completion_body(header_, choices, usage_, prompt_ids)
+                             : text_completion_body(header_, choices, usage_, prompt_ids);
     exchange_->respond(HttpResponse::json(200, std::move(body)));
   }
 
@@ -464,6 +500,7 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
     c.text = (echo_.empty() ? "" : echo_[i]) + std::move(slot.text);
     c.with_logprobs = with_logprobs_;
     c.logprobs = std::move(slot.logprobs);
+    if (token_ids_) c.token_ids = slot.ids;
     if (slot.tools) {
       ToolCallParser parser(*tool_syntax_);
       parser.push(c.text);
@@ -499,6 +536,8 @@ class OpenAiService::Impl::Job : public std::enable_shared_from_this<Job> {
   const std::vector<std::string> echo_;
   const int best_of_;
   const int n_;
+  const bool token_ids_;
+  const std::vector<int32_t> prompt_ids_;
   ResponseHeader header_;
   Clock::time_point started_;
 
@@ -697,7 +736,9 @@ void OpenAiService::Impl::handle_completions(std::shared_ptr<HttpExchange> excha
       }
       ids = std::move(fim).value();
     }
-    const std::string echo = !request.echo ? "" : p.is_token_ids ? served->decode(p.token_ids) : p.text;
+    // A resumed output's prompt was echoed where it began.
+    const bool echo_now = request.echo && request.options.resume_token_ids.empty();
+    const std::string echo = !echo_now ? "" : p.is_token_ids ? served->decode(p.token_ids) : p.text;
     for (int k = 0; k < per_prompt; ++k) {
       g.prompts.push_back(ids);
       g.echo.push_back(echo);
@@ -763,7 +804,33 @@ engine::GenerationRequest OpenAiService::Impl::engine_request(const Generation& 
   r.stop.stop_at_eos = !options.ignore_eos;
   for (const std::string& s : g.extra_stops) r.stop.stop.push_back(s);
   r.grammar = g.grammar;
+  r.resume_ids = options.resume_token_ids;
   return r;
+}
+
+std::optional<ApiError> OpenAiService::Impl::check_resume(const Generation& g) const {
+  const std::vector<int32_t>& resume = g.options.resume_token_ids;
+  if (resume.empty()) return std::nullopt;
+  const char* param = "tokengrid.resume_token_ids";
+  if (g.prompts.size() != 1) {
+    return invalid_request("'tokengrid.resume_token_ids' continues one output: send n = 1, one prompt and no best_of.",
+                           param);
+  }
+  for (int32_t id : resume) {
+    if (id >= model_.vocab_size) {
+      return invalid_request("'tokengrid.resume_token_ids' holds token id " + std::to_string(id) +
+                                 " but the vocabulary has " + std::to_string(model_.vocab_size) + " tokens.",
+                             param);
+    }
+  }
+  const size_t total = g.prompts[0].size() + resume.size();
+  if (total >= static_cast<size_t>(model_.engine->context_length())) {
+    return invalid_request("The prompt and the output to resume from hold " + std::to_string(total) +
+                               " tokens, which leaves no room in this model's context of " +
+                               std::to_string(model_.engine->context_length()) + " tokens.",
+                           param, "context_length_exceeded");
+  }
+  return std::nullopt;
 }
 
 void OpenAiService::Impl::generate(std::shared_ptr<HttpExchange> exchange, Generation g) {
@@ -785,6 +852,11 @@ void OpenAiService::Impl::generate(std::shared_ptr<HttpExchange> exchange, Gener
       return;
     }
   }
+  if (std::optional<ApiError> e = check_resume(g)) {
+    exchange->respond(error_response(*e));
+    return;
+  }
+  if (g.options.token_ids && !g.prompts.empty()) g.reported_prompt = g.prompts[0];
   std::vector<engine::GenerationRequest> requests;
   for (size_t i = 0; i < g.prompts.size(); ++i) {
     if (std::optional<ApiError> e = check_prompt(g, g.prompts[i])) {

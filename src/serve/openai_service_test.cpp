@@ -382,6 +382,93 @@ TEST_F(ServiceTest, ChatStreamWithUsage) {
   EXPECT_EQ(events[6], "[DONE]");
 }
 
+// tokengrid's extension: the prompt's ids open the stream, each chunk carries the ids of its
+// text, and a whole answer carries them all.
+TEST_F(ServiceTest, TokenIdsComeWithThePromptAndEveryChunk) {
+  start();
+  auto events = stream("/v1/chat/completions",
+                       R"({"messages":[{"role":"user","content":"x"}],"max_tokens":3,"stream":true,
+                           "tokengrid":{"token_ids":true}})");
+  ASSERT_EQ(engine_->submitted().size(), 1u);
+  const std::vector<int32_t> prompt = engine_->submitted()[0].prompt_ids;
+  ASSERT_GE(events.size(), 5u);
+  EXPECT_EQ(events[0]["prompt_token_ids"].get<std::vector<int32_t>>(), prompt);
+  std::vector<int32_t> ids;
+  std::string text;
+  for (size_t i = 1; i + 1 < events.size(); ++i) {
+    EXPECT_FALSE(events[i].contains("prompt_token_ids"));
+    const json& choice = events[i]["choices"][0];
+    if (choice.contains("token_ids")) {
+      for (int32_t id : choice["token_ids"].get<std::vector<int32_t>>()) ids.push_back(id);
+    }
+    if (choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
+  }
+  const int32_t last = prompt.back();
+  EXPECT_EQ(ids, (std::vector<int32_t>{last + 1, last + 2, last + 3}));
+  EXPECT_EQ(text, std::to_string(last + 1) + " " + std::to_string(last + 2) + " " + std::to_string(last + 3) + " ");
+
+  auto opening = stream("/v1/completions", R"({"prompt":[7],"max_tokens":1,"stream":true,"tokengrid":{"token_ids":true}})");
+  ASSERT_GE(opening.size(), 2u);
+  EXPECT_TRUE(opening[0]["choices"].empty());
+  EXPECT_EQ(opening[0]["prompt_token_ids"], json::array({7}));
+  EXPECT_EQ(opening[1]["choices"][0]["token_ids"], json::array({8}));
+
+  json whole = json::parse(call("POST", "/v1/completions", R"({"prompt":[7],"max_tokens":2,"tokengrid":{"token_ids":true}})").body);
+  EXPECT_EQ(whole["prompt_token_ids"], json::array({7}));
+  EXPECT_EQ(whole["choices"][0]["token_ids"], json::array({8, 9}));
+  json plain = json::parse(call("POST", "/v1/completions", R"({"prompt":[7],"max_tokens":2})").body);
+  EXPECT_FALSE(plain.contains("prompt_token_ids"));
+  EXPECT_FALSE(plain["choices"][0].contains("token_ids"));
+}
+
+// resume_token_ids reach the engine as output already generated (not as prompt), and the
+// prompt is not echoed again.
+TEST_F(ServiceTest, ResumeTokenIdsReachTheEngineAsOutput) {
+  start();
+  json answer = json::parse(call("POST", "/v1/completions",
+                                 R"({"prompt":[7],"max_tokens":5,"echo":true,"tokengrid":{"resume_token_ids":[8,9]}})")
+                                .body);
+  ASSERT_EQ(engine_->submitted().size(), 1u);
+  EXPECT_EQ(engine_->submitted()[0].prompt_ids, std::vector<int32_t>{7});
+  EXPECT_EQ(engine_->submitted()[0].resume_ids, (std::vector<int32_t>{8, 9}));
+  EXPECT_EQ(engine_->submitted()[0].stop.max_tokens, 5);
+  EXPECT_EQ(answer["choices"][0]["text"].get<std::string>().rfind("8 ", 0), 0u) << answer.dump();
+}
+
+TEST_F(ServiceTest, HostileTokenIdExtensionsAre400) {
+  start();
+  const char* bodies[] = {
+      R"({"prompt":"a","tokengrid":[1]})",
+      R"({"prompt":"a","tokengrid":{"token_ids":"yes"}})",
+      R"({"prompt":"a","tokengrid":{"resume_token_ids":5}})",
+      R"({"prompt":"a","tokengrid":{"resume_token_ids":[1.5]}})",
+      R"({"prompt":"a","tokengrid":{"resume_token_ids":[-1]}})",
+      R"({"prompt":"a","tokengrid":{"resume_token_ids":["8"]}})",
+      R"({"prompt":"a","tokengrid":{"resume_token_ids":[99999999999999999999]}})",
+      R"({"prompt":"a","tokengrid":{"resume_token_ids":[2147483648]}})",
+      R"({"prompt":"a","tokengrid":{"resume_token_ids":[512]}})",
+      R"({"prompt":"a","n":2,"tokengrid":{"resume_token_ids":[5]}})",
+      R"({"prompt":["a","b"],"tokengrid":{"resume_token_ids":[5]}})",
+      R"({"prompt":"a","tokengrid":{"resume_token_ids":[5],"rewind":true}})",
+      R"({"messages":[{"role":"user","content":"x"}],"tokengrid":{"resume_token_ids":[null]}})",
+  };
+  for (const char* body : bodies) {
+    const bool chat = std::string(body).find("messages") != std::string::npos;
+    ClientResponse r = call("POST", chat ? "/v1/chat/completions" : "/v1/completions", body);
+    EXPECT_EQ(r.status, 400) << body;
+    json e = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << body;
+    EXPECT_EQ(e["error"]["type"], "invalid_request_error") << body;
+    EXPECT_EQ(e["error"]["param"].get<std::string>().rfind("tokengrid", 0), 0u) << body << " " << r.body;
+  }
+  std::string long_resume = R"({"prompt":"a","tokengrid":{"resume_token_ids":[)";
+  for (int i = 0; i < 70; ++i) long_resume += (i ? ",5" : "5");
+  ClientResponse full = call("POST", "/v1/completions", long_resume + "]}}");
+  EXPECT_EQ(full.status, 400);
+  EXPECT_EQ(json::parse(full.body)["error"]["code"], "context_length_exceeded");
+  EXPECT_EQ(call("GET", "/health").status, 200);
+}
+
 TEST_F(ServiceTest, CompletionStreamWithTwoPrompts) {
   start();
   auto events = stream("/v1/completions",

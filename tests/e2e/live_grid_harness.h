@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio.hpp>
@@ -21,7 +22,9 @@
 
 #include "gateway/child_process.h"
 #include "gateway/sqlite_db.h"
+#include "grid/clock.h"
 #include "http/http_client.h"
+#include "http/sse.h"
 
 namespace tokengrid::e2e {
 
@@ -65,6 +68,8 @@ struct TestSite {
   std::string name, zone;
   int port = 0;
   double power_cap_kw = 0;
+  std::string host = "127.0.0.1";
+  int max_concurrency = 8;
 };
 
 // A grid file: identical CPU sites (flat PUE), one endpoint each, the signals given.
@@ -79,8 +84,8 @@ inline std::string grid_yaml(int gateway_port, const std::vector<TestSite>& site
     y += "  - {name: " + s.name + ", cloud: test, region: " + s.name + ", zone: " + s.zone +
          ", accelerators: [{type: cpu, count: 1}], cpu_power: {idle_w: 20, busy_core_w: 20, cores: 1},"
          " pue: {base: 1.2, threshold_c: 20, rise_per_c: 0, max: 1.2}, power_cap_kw: " +
-         std::to_string(s.power_cap_kw) + ", endpoints: [{url: \"http://127.0.0.1:" + std::to_string(s.port) +
-         "\", models: [tiny], max_concurrency: 8}]}\n";
+         std::to_string(s.power_cap_kw) + ", endpoints: [{url: \"http://" + s.host + ":" + std::to_string(s.port) +
+         "\", models: [tiny], max_concurrency: " + std::to_string(s.max_concurrency) + "}]}\n";
   }
   return y;
 }
@@ -107,14 +112,33 @@ inline bool wait_for(int port, const std::string& path, gateway::ChildProcess* p
   return false;
 }
 
-// The synthetic tiny model the tests share, written once (as `tokengrid up` caches it).
-inline std::string cached_tiny_model() {
-  const std::string path = TOKENGRID_TEST_CACHE "/models/tiny-q8_0.gguf";
+// Constant signals for zones CHEAP and DEAR from 2024-07-01, CHEAP asking to shed during its
+// third hour; the grid file's `signals:` value for them.
+inline std::string write_signals(const TempDir& dir) {
+  const double start = *grid::parse_utc_time("2024-07-01");
+  for (const char* zone : {"CHEAP", "DEAR"}) {
+    std::string csv = "utc_hour,price_usd_per_mwh,carbon_g_per_kwh,temp_c,curtailed\n";
+    for (int h = 0; h < 48; ++h) {
+      const bool shed = std::string(zone) == "CHEAP" && h == 2;
+      csv += grid::format_utc_hour(start + 3600.0 * h) + (std::string(zone) == "CHEAP" ? ",10" : ",90") + ",300,15," +
+             (shed ? "1" : "0") + "\n";
+    }
+    write_file(dir.file(std::string(zone) + "_2024.csv"), csv);
+  }
+  return "{dir: \"" + dir.file("") + "\"}";
+}
+
+// The synthetic tiny model the tests share, written once (as `tokengrid up` caches it); with
+// `context`, the same weights with a longer context (long streams for failover tests).
+inline std::string cached_tiny_model(int context = 0) {
+  const std::string name = context > 0 ? "tiny-q8_0-ctx" + std::to_string(context) + ".gguf" : "tiny-q8_0.gguf";
+  const std::string path = TOKENGRID_TEST_CACHE "/models/" + name;
   if (std::filesystem::exists(path)) return path;
   std::filesystem::create_directories(TOKENGRID_TEST_CACHE "/models");
   const std::string partial = path + ".partial." + std::to_string(getpid());
-  auto synth = gateway::ChildProcess::spawn(
-      {TOKENGRID_BIN, "model", "synth", "--shape", "tiny", "--type", "q8_0", "--seed", "1", "-o", partial}, "/dev/null");
+  std::vector<std::string> argv = {TOKENGRID_BIN, "model", "synth", "--shape", "tiny", "--type", "q8_0", "--seed", "1", "-o", partial};
+  if (context > 0) argv.insert(argv.end(), {"--context", std::to_string(context)});
+  auto synth = gateway::ChildProcess::spawn(argv, "/dev/null");
   if (!synth.is_ok()) return path;
   while ((*synth)->running()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::filesystem::rename(partial, path);
@@ -182,9 +206,71 @@ class SteadyLoad {
   std::vector<std::thread> threads_;
 };
 
+// A streamed answer as a client saw it: the text of choice 0, its finish reason, the usage.
+struct StreamedAnswer {
+  int status = 0;
+  std::string id, text, finish_reason, error;
+  json usage;
+  bool done = false;  // [DONE] arrived
+  int chunks = 0;
+};
+
+// POSTs a streamed request and reads it to its end; `on_chunk` sees the answer after every chunk.
+inline StreamedAnswer stream_request(int port, const std::string& route, const json& body,
+                                     const std::function<void(const StreamedAnswer&)>& on_chunk = nullptr,
+                                     std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  http::HttpClient client("127.0.0.1", static_cast<uint16_t>(port), timeout);
+  http::HttpHeaders h;
+  h.set("Content-Type", "application/json");
+  StreamedAnswer a;
+  http::SseParser parser;
+  auto r = client.request("POST", route, h, body.dump(), [&](std::string_view piece) {
+    for (const std::string& data : parser.feed(piece)) {
+      if (data == "[DONE]") {
+        a.done = true;
+        continue;
+      }
+      const json chunk = json::parse(data, nullptr, false);
+      if (!chunk.is_object()) continue;
+      if (chunk.contains("error")) a.error = chunk["error"].dump();
+      if (chunk.contains("id") && chunk["id"].is_string()) a.id = chunk["id"];
+      if (chunk.contains("usage") && chunk["usage"].is_object()) a.usage = chunk["usage"];
+      if (!chunk.contains("choices") || !chunk["choices"].is_array() || chunk["choices"].empty()) continue;
+      const json& choice = chunk["choices"][0];
+      const json& holder = choice.contains("delta") ? choice["delta"] : choice;
+      const char* field = choice.contains("delta") ? "content" : "text";
+      if (holder.contains(field) && holder[field].is_string()) a.text += holder[field].get<std::string>();
+      if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) a.finish_reason = choice["finish_reason"];
+      ++a.chunks;
+      if (on_chunk) on_chunk(a);
+    }
+    return true;
+  });
+  if (!r.is_ok()) a.error = r.status().to_string();
+  if (r.is_ok()) {
+    a.status = r->status;
+    if (r->status != 200) a.error = r->body;
+  }
+  return a;
+}
+
+// A greedy (or seeded) chat request for `max_tokens` tokens that ignores the end of sequence.
+inline json long_chat(const std::string& content, int max_tokens, bool stream, bool greedy = true) {
+  json body = {{"model", "tiny"},
+               {"messages", {{{"role", "user"}, {"content", content}}}},
+               {"max_tokens", max_tokens},
+               {"ignore_eos", true},
+               {"stream", stream}};
+  if (stream) body["stream_options"] = {{"include_usage", true}};
+  if (greedy) body["temperature"] = 0;
+  else body["seed"] = 7;
+  return body;
+}
+
 struct LedgerRow {
   std::string id, site;
   double signal_unix_s = 0;
+  std::string sites_used;  // every site that worked on it, in order
 };
 
 inline std::vector<LedgerRow> ledger_rows(const std::string& path) {
@@ -194,7 +280,7 @@ inline std::vector<LedgerRow> ledger_rows(const std::string& path) {
     ADD_FAILURE() << db.status().to_string();
     return rows;
   }
-  auto st = gateway::SqliteStatement::prepare(*db, "SELECT request_id, site, signal_unix_s FROM usage");
+  auto st = gateway::SqliteStatement::prepare(*db, "SELECT request_id, site, signal_unix_s, sites_used FROM usage");
   if (!st.is_ok()) {
     ADD_FAILURE() << st.status().to_string();
     return rows;
@@ -202,7 +288,7 @@ inline std::vector<LedgerRow> ledger_rows(const std::string& path) {
   while (true) {
     auto more = st->step("reading the ledger");
     if (!more.is_ok() || !*more) break;
-    rows.push_back({st->column_text(0), st->column_text(1), st->column_double(2)});
+    rows.push_back({st->column_text(0), st->column_text(1), st->column_double(2), st->column_text(3)});
   }
   return rows;
 }

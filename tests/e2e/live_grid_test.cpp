@@ -93,21 +93,6 @@ TEST(LiveGrid, GreenestSendsMostTrafficToTheCleanestSiteHourByHour) {
   EXPECT_GE(share, 0.9);
 }
 
-// Constant signals with one zone asking to shed during its third hour.
-std::string write_signals(const TempDir& dir) {
-  const double start = *grid::parse_utc_time("2024-07-01");
-  for (const char* zone : {"CHEAP", "DEAR"}) {
-    std::string csv = "utc_hour,price_usd_per_mwh,carbon_g_per_kwh,temp_c,curtailed\n";
-    for (int h = 0; h < 48; ++h) {
-      const bool shed = std::string(zone) == "CHEAP" && h == 2;
-      csv += grid::format_utc_hour(start + 3600.0 * h) + (std::string(zone) == "CHEAP" ? ",10" : ",90") + ",300,15," +
-             (shed ? "1" : "0") + "\n";
-    }
-    write_file(dir.file(std::string(zone) + "_2024.csv"), csv);
-  }
-  return "{dir: \"" + dir.file("") + "\"}";
-}
-
 // The capped site's estimated draw, sampled every 100 ms under a load above its cap, never
 // passes the cap; a demand-response hour drains it within one poll interval.
 TEST(LiveGrid, PowerCapHoldsAndDemandResponseDrains) {
