@@ -22,8 +22,12 @@ int run_up_command(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--port", o.port, "the gateway's port")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--policy", o.policy, "dispatch policy (default: the grid's, balanced)");
+  app.add_option("--batch-schedule", o.batch_schedule,
+                 "when batches run: planned (the cheapest and greenest hours and sites of their window) or at_once")
+      ->check(CLI::IsMember({"planned", "at_once"}))
+      ->capture_default_str();
   app.add_option("--threads", o.worker_threads, "compute threads per worker")->check(CLI::Range(1, 256))->capture_default_str();
-  app.add_option("--cache-dir", o.cache_dir, "where the model, logs and ledger are kept (default ~/.cache/tokengrid)");
+  app.add_option("--cache-dir", o.cache_dir, "where the model, logs, ledger and batch store are kept (default ~/.cache/tokengrid)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -12,6 +12,8 @@
 
 #include "gateway/dashboard.h"
 #include "gateway/grid_events.h"
+#include "gateway/batch_api.h"
+#include "gateway/batch_runner.h"
 #include "gateway/grid_status.h"
 #include "gateway/local_limiter.h"
 #include "gateway/request_front.h"
@@ -35,10 +37,14 @@ std::vector<std::string> site_names(const grid::GridConfig& grid) {
   return names;
 }
 
-http::HttpResponse router_error(http::ErrorKind kind, const http::HttpRequest& request) {
+http::HttpResponse router_error(http::ErrorKind kind, const http::HttpRequest& request, bool batch_api) {
   if (kind == http::ErrorKind::kMethodNotAllowed)
     return api_error_response(405, request.method + " is not allowed on " + request.path + ".", "invalid_request_error",
                               "method_not_allowed");
+  const bool batch_route = request.path.starts_with("/v1/files") || request.path.starts_with("/v1/batches");
+  if (batch_route && !batch_api)
+    return api_error_response(404, "The batch API is off on this gateway: add batch: {path: batches.db} to its grid file.",
+                              "invalid_request_error", "not_found");
   return api_error_response(404, "No route " + request.path + " on this gateway; see docs/gateway.md.",
                             "invalid_request_error", "not_found");
 }
@@ -52,9 +58,12 @@ class Gateway::Impl {
         keys_(KeyStore()),
         metrics_(config_.replica),
         activity_(site_names(config_.grid)),
-        router_(&router_error) {}
+        router_([batch = !config_.batch.path.empty()](http::ErrorKind kind, const http::HttpRequest& request) {
+          return router_error(kind, request, batch);
+        }) {}
 
   Status open();
+  Status open_batches();
   void add_routes();
   void handle_generation(std::shared_ptr<http::HttpExchange> exchange, const std::string& route);
   void handle_models(std::shared_ptr<http::HttpExchange> exchange) const;
@@ -77,6 +86,13 @@ class Gateway::Impl {
   std::unique_ptr<RetryBudget> retry_budget_;
   RelayContext context_;
   std::unique_ptr<RequestFront> front_;
+  // The batch API, when the grid file names its store.
+  std::unique_ptr<BatchStore> batch_store_;
+  std::unique_ptr<ActivePolicy> batch_policy_;
+  RelayContext batch_context_;
+  std::unique_ptr<RequestFront> batch_front_;
+  std::unique_ptr<BatchRunner> batch_runner_;
+  std::unique_ptr<BatchApi> batch_api_;
   http::Router router_;
   std::unique_ptr<WorkerPoller> poller_;
   std::unique_ptr<GridEvents> events_;
@@ -84,8 +100,13 @@ class Gateway::Impl {
 };
 
 Status Gateway::Impl::open() {
+  if (!config_.batch.path.empty()) {
+    TG_ASSIGN_OR_RETURN(batch_store_, BatchStore::open(config_.batch.path));
+  }
   if (config_.clock.replay) {
-    replay_clock_ = std::make_unique<grid::ReplayClock>(wall_clock_, config_.clock.start_unix_s, config_.clock.speed);
+    const double start = batch_store_ ? resumed_replay_start(*batch_store_, config_.clock.start_unix_s, config_.clock.speed)
+                                      : config_.clock.start_unix_s;
+    replay_clock_ = std::make_unique<grid::ReplayClock>(wall_clock_, start, config_.clock.speed);
     signal_clock_ = replay_clock_.get();
   }
   TG_ASSIGN_OR_RETURN(signals_, LiveSignals::load(config_.signals, config_.grid.sites));
@@ -109,12 +130,14 @@ Status Gateway::Impl::open() {
   if (!missing.empty()) return unavailable("no signals for zone " + missing.front() + ": its feed did not answer at start");
   poller_->start();
   events_ = std::make_unique<GridEvents>([this] { return grid_json(); });
+  TG_RETURN_IF_ERROR(open_batches());
   add_routes();
   http::HttpServerOptions http;
   static_cast<http::HttpLimits&>(http) = config_.limits;
   http.host = config_.host;
   http.port = config_.port;
   http.threads = config_.threads;
+  if (batch_api_) http.route_body_limits.push_back({"POST", "/v1/files", kMaxUploadBodyBytes});
   http.error_response = [](int status, const std::string& message) {
     return api_error_response(status, message, "invalid_request_error");
   };
@@ -124,7 +147,35 @@ Status Gateway::Impl::open() {
   return Status::ok();
 }
 
+// Batch requests go through their own front and relay context: the same grid, limits, ledger
+// and metrics, ranked by the balanced objective whatever the interactive policy.
+Status Gateway::Impl::open_batches() {
+  if (!batch_store_) return Status::ok();
+  batch_policy_ = std::make_unique<ActivePolicy>(grid::make_balanced_policy(config_.grid.policy), config_.grid.policy);
+  batch_context_ = context_;
+  batch_context_.policy = batch_policy_.get();
+  batch_front_ = std::make_unique<RequestFront>(batch_context_, keys_, FrontOptions{config_.default_region, served_models(config_.grid)});
+  BatchRunnerContext c;
+  c.store = batch_store_.get();
+  c.grid = grid_.get();
+  c.front = batch_front_.get();
+  c.relay = &batch_context_;
+  c.keys = &keys_;
+  c.signal_clock = signal_clock_;
+  c.clock_speed = config_.clock.replay ? config_.clock.speed : 1;
+  c.params = config_.grid.policy;
+  c.options = config_.batch;
+  c.default_region = config_.default_region;
+  c.models = served_models(config_.grid);
+  c.persist_clock = config_.clock.replay;
+  batch_runner_ = std::make_unique<BatchRunner>(std::move(c));
+  TG_RETURN_IF_ERROR(batch_runner_->start());
+  batch_api_ = std::make_unique<BatchApi>(*batch_store_, *batch_runner_, keys_, *signal_clock_);
+  return Status::ok();
+}
+
 void Gateway::Impl::add_routes() {
+  if (batch_api_) batch_api_->add_routes(router_);
   router_.add("POST", "/v1/chat/completions",
               [this](std::shared_ptr<http::HttpExchange> e) { handle_generation(std::move(e), "/v1/chat/completions"); });
   router_.add("POST", "/v1/completions",
@@ -212,6 +263,7 @@ std::string Gateway::Impl::grid_json() const {
   in.totals = activity_.totals();
   in.decisions = activity_.latest(50);
   in.comparison = activity_.comparison();
+  if (batch_runner_) in.batches = batch_runner_->status_json().dump();
   return grid_status_json(in);
 }
 
@@ -236,6 +288,8 @@ void Gateway::drain_and_stop(double drain_s) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(drain_s * 1000));
   while (impl_->server_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Batch requests in flight are abandoned: they are still pending in the store and run again.
+  if (impl_->batch_runner_) impl_->batch_runner_->stop();
   impl_->server_->stop();
   impl_->poller_->stop();
   if (impl_->ledger_) (void)impl_->ledger_->flush();

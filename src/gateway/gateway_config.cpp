@@ -197,6 +197,23 @@ Status parse_failover(const YAML::Node& node, const std::string& file, FailoverO
   return Status::ok();
 }
 
+Status parse_batch(const YAML::Node& node, const std::string& file, BatchOptions& o) {
+  YamlFields f(node, "batch", file);
+  TG_RETURN_IF_ERROR(f.expect_map({"path", "schedule", "share", "max_in_flight", "preempt"}));
+  TG_ASSIGN_OR_RETURN(std::string path, f.string("path"));
+  o.path = grid::resolve_path(file, path);
+  TG_ASSIGN_OR_RETURN(std::string schedule, f.optional_string("schedule", "planned"));
+  if (schedule != "planned" && schedule != "at_once")
+    return f.error("schedule", "must be planned (the cheapest and greenest hours and sites of the window) or at_once, got '" +
+                                   schedule + "'");
+  o.planned = schedule == "planned";
+  TG_ASSIGN_OR_RETURN(o.share, f.number("share", o.share, 0.01, 1));
+  TG_ASSIGN_OR_RETURN(double in_flight, f.number("max_in_flight", o.max_in_flight, 1, 100000));
+  o.max_in_flight = static_cast<int>(in_flight);
+  TG_ASSIGN_OR_RETURN(o.preempt, f.boolean("preempt", o.preempt));
+  return Status::ok();
+}
+
 Status parse_small_sections(const YAML::Node& root, const std::string& file, GatewayConfig& out) {
   YamlFields top(root, "", file);
   TG_ASSIGN_OR_RETURN(out.replica, top.optional_string("replica", out.replica));
@@ -207,6 +224,7 @@ Status parse_small_sections(const YAML::Node& root, const std::string& file, Gat
     TG_ASSIGN_OR_RETURN(std::string path, l.string("path"));
     out.ledger_path = grid::resolve_path(file, path);
   }
+  if (top.has("batch")) TG_RETURN_IF_ERROR(parse_batch(root["batch"], file, out.batch));
   if (top.has("health")) TG_RETURN_IF_ERROR(parse_health(root["health"], file, out));
   if (top.has("failover")) TG_RETURN_IF_ERROR(parse_failover(root["failover"], file, out.failover));
   return Status::ok();
@@ -242,7 +260,7 @@ Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const s
     const YAML::Node root = YAML::Load(yaml_text);
     YamlFields top(root, "", file);
     TG_RETURN_IF_ERROR(top.expect_map({"listen", "replica", "clock", "signals", "policy", "default_region",
-                                       "ledger", "health", "failover", "keys", "sites", "placement"}));
+                                       "ledger", "batch", "health", "failover", "keys", "sites", "placement"}));
     if (top.has("listen")) TG_RETURN_IF_ERROR(parse_listen(root["listen"], file, c));
     if (top.has("clock")) TG_RETURN_IF_ERROR(parse_clock(root["clock"], file, c.clock));
     const double default_start = c.clock.replay ? c.clock.start_unix_s : grid::SystemClock().now_unix_s();

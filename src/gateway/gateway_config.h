@@ -17,6 +17,7 @@
 //   policy: {name: balanced, carbon_price_usd_per_t: 100, slo_margin: 0.8}
 //   default_region: us-east                 # when neither the header nor the key names one
 //   ledger: {path: usage.db}
+//   batch: {path: batches.db, schedule: planned, share: 0.5, max_in_flight: 32}   # the batch API
 //   keys:                                   # key_store.h; none: authentication off
 //     - {name: alice, sha256: 9f86..., region: us-east, limits: {requests_per_minute: 600}}
 //   health: {interval_ms: 500, timeout_ms: 1000, unhealthy_threshold: 2, healthy_threshold: 1,
@@ -85,6 +86,16 @@ struct FailoverOptions {
   double inter_token_s = 10;    // likewise for the gap between two tokens
 };
 
+// The batch API (batch_runner.h): where files, batches and results are kept, and how batch
+// work shares the sites with interactive traffic.
+struct BatchOptions {
+  std::string path;             // the SQLite file; empty: no batch API
+  bool planned = true;          // schedule: planned (cheapest hours and sites) or at_once
+  double share = 0.5;           // batch work may fill this share of a site's concurrency, less its interactive load
+  int max_in_flight = 32;       // batch requests in flight over the whole grid
+  bool preempt = true;          // cancel batch requests when interactive load takes their room
+};
+
 struct GatewayConfig {
   std::string file;  // where it was read from, for messages
   std::string host = "127.0.0.1";
@@ -98,6 +109,7 @@ struct GatewayConfig {
   grid::GridConfig grid;  // sites, placement, policy parameters
   std::string default_region;
   std::string ledger_path;
+  BatchOptions batch;
   std::vector<KeyEntry> keys;
   int poll_interval_ms = 500;  // active health checks (and load polls)
   int check_timeout_ms = 1000;

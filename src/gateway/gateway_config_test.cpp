@@ -19,6 +19,7 @@ signals:
 policy: {name: greenest, carbon_price_usd_per_t: 120}
 default_region: eu-west
 ledger: {path: usage.db}
+batch: {path: batches.db, schedule: at_once, share: 0.25, max_in_flight: 8, preempt: false}
 health: {interval_ms: 250, timeout_ms: 400}
 failover: {retries: 3, ttft_s: 30}
 keys:
@@ -73,6 +74,11 @@ TEST(GatewayConfig, ParsesEverySection) {
   EXPECT_EQ(c.grid.policy.carbon_price_usd_per_t, 120);
   EXPECT_EQ(c.default_region, "eu-west");
   EXPECT_EQ(c.ledger_path, "/etc/tokengrid/usage.db");
+  EXPECT_EQ(c.batch.path, "/etc/tokengrid/batches.db");
+  EXPECT_FALSE(c.batch.planned);
+  EXPECT_EQ(c.batch.share, 0.25);
+  EXPECT_EQ(c.batch.max_in_flight, 8);
+  EXPECT_FALSE(c.batch.preempt);
   EXPECT_EQ(c.poll_interval_ms, 250);
   EXPECT_EQ(c.check_timeout_ms, 400);
   EXPECT_EQ(c.failover.retries, 3);
@@ -95,6 +101,7 @@ sites:
   EXPECT_FALSE(r->clock.replay);
   EXPECT_EQ(r->policy, "balanced");
   EXPECT_TRUE(r->ledger_path.empty());
+  EXPECT_TRUE(r->batch.path.empty());  // no batch API
   EXPECT_TRUE(r->keys.empty());
   EXPECT_FALSE(r->replica.empty());
 }
@@ -132,6 +139,9 @@ TEST(GatewayConfig, ErrorsNameFileLineAndField) {
   expect_error(replace(kGrid, "name: greenest", "name: greediest"), "policy.name: unknown policy 'greediest'");
   expect_error(replace(kGrid, "replica: gw-7", "replika: gw-7"), "replika: unknown field");
   expect_error(replace(kGrid, "sha256: 9f86", "sha256: zz86"), "keys[0].sha256");
+  expect_error(replace(kGrid, "schedule: at_once", "schedule: whenever"), "batch.schedule: must be planned");
+  expect_error(replace(kGrid, "share: 0.25", "share: 2"), "batch.share: must be between");
+  expect_error(replace(kGrid, "batch: {path: batches.db,", "batch: {"), "batch.path");
   expect_error(replace(kGrid, "    endpoints: [{url: \"http://127.0.0.1:8102\", models: [tiny]}]\n", ""),
                "sites[1].models: must be a non-empty list of {name, accelerator, tensor_parallel, replicas} (a live "
                "site may give endpoints instead)");

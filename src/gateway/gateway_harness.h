@@ -28,7 +28,7 @@ class GatewayHarness : public ::testing::Test {
   void start(const std::string& policy = "cheapest", const std::string& limits = "", const std::string& extra = "") {
     std::ostringstream y;
     y << "listen: {port: 0}\nreplica: test-gw\n"
-      << "clock: {mode: replay, start: \"2024-07-01T06:00Z\", speed: 1}\n"
+      << "clock: {mode: replay, start: \"2024-07-01T06:00Z\", speed: " << clock_speed_ << "}\n"
       << "signals:\n  zones:\n"
       << "    HOT: {csv: \"" << write_constant_signals(dir_, "HOT", 100, 300, 30) << "\"}\n"
       << "    COOL: {csv: \"" << write_constant_signals(dir_, "COOL", 20, 50, 10) << "\"}\n"
@@ -78,6 +78,7 @@ class GatewayHarness : public ::testing::Test {
     return body;
   }
 
+  double clock_speed_ = 1;  // grid-clock seconds per wall second
   TempDir dir_;
   FakeSite sites_[2];
   std::unique_ptr<Gateway> gateway_;

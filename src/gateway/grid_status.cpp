@@ -121,6 +121,7 @@ std::string grid_status_json(const GridStatusInput& in) {
                 {"requests", in.comparison.actual.requests},
                 {"actual", footprint_json(in.comparison.actual)},
                 {"baseline", footprint_json(in.comparison.baseline)}}}};
+  if (!in.batches.empty()) doc["batches"] = json::parse(in.batches, nullptr, false);
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);  // a client may name any bytes as its region
 }
 

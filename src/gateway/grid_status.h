@@ -29,6 +29,7 @@ struct GridStatusInput {
   std::vector<ActivityTotals> totals;
   std::vector<DecisionRecord> decisions;
   Comparison comparison;
+  std::string batches;  // the batch runner's view as JSON (batch_runner.h); "" without the batch API
 };
 
 std::string grid_status_json(const GridStatusInput& input);

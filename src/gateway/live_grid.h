@@ -40,6 +40,7 @@ struct RequestEstimate {
   double prompt_tokens = 0;      // estimated from the prompt's length
   double max_output_tokens = 0;  // what the client allows
   std::vector<uint64_t> prefix_hashes;
+  double deferrable_window_s = 0;  // a batch request's time left in its window; 0: interactive
 };
 
 struct Admission {
@@ -101,6 +102,8 @@ class LiveGrid {
 
   size_t size() const { return sites_.size(); }
   const grid::Site& site(int i) const { return sites_[i].site; }
+  // Requests the site runs at once at full power (site_energy.h).
+  double concurrency(int i) const { return sites_[i].energy.concurrency(); }
 
   std::vector<grid::SiteState> states(const RequestEstimate& request, double now) const;
   // Sites in `tried` (a request's earlier attempts) are passed over.

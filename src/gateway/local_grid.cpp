@@ -91,7 +91,7 @@ std::string site_yaml(const char* name, const char* cloud, const char* region, c
 
 }  // namespace
 
-std::string default_grid_yaml(const UpOptions& o, const int (&ports)[4], const std::string& ledger_path) {
+std::string default_grid_yaml(const UpOptions& o, const int (&ports)[4], const std::string& state_dir) {
   std::ostringstream y;
   y << "listen: {host: 127.0.0.1, port: " << o.port << "}\n"
     << "replica: up\n"
@@ -99,7 +99,8 @@ std::string default_grid_yaml(const UpOptions& o, const int (&ports)[4], const s
     << "signals: " << signals_yaml(o) << "\n"
     << "policy: {name: " << (o.policy.empty() ? "balanced" : o.policy) << ", carbon_price_usd_per_t: 100}\n"
     << "default_region: us-east\n"
-    << "ledger: {path: \"" << ledger_path << "\"}\n"
+    << "ledger: {path: \"" << state_dir << "/usage.db\"}\n"
+    << "batch: {path: \"" << state_dir << "/batches.db\", schedule: " << o.batch_schedule << "}\n"
     << "sites:\n"
     << site_yaml("aws-us-east-1", "aws", "us-east-1", "US-MIDA-PJM", "{us-east: 5, us-west: 35, eu-west: 40}", "",
                  ports[0], kModelName)
@@ -172,11 +173,13 @@ void print_banner(const GatewayConfig& config, uint16_t port) {
                "  try              curl -s %s/v1/chat/completions -H 'Content-Type: application/json' -d "
                "'{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'\n"
                "  usage ledger     tokengrid usage %s --by site\n"
+               "  batch API        %s (POST /v1/files, /v1/batches)\n"
                "Ctrl-C stops the grid.\n",
                config.grid.sites.size(), config.policy.c_str(), config.clock.replay ? "the start time" : "now",
                config.clock.replay ? config.clock.speed : 1.0, base.c_str(), base.c_str(), base.c_str(),
                config.grid.sites.front().endpoints.front().models.front().c_str(),
-               config.ledger_path.empty() ? "(none)" : config.ledger_path.c_str());
+               config.ledger_path.empty() ? "(none)" : config.ledger_path.c_str(),
+               config.batch.path.empty() ? "off" : config.batch.path.c_str());
   std::fflush(stdout);
 }
 
@@ -194,7 +197,7 @@ Result<GatewayConfig> grid_config_for(UpOptions& o, const std::string& cache, st
   }
   std::error_code ec;
   fs::create_directories(cache + "/up", ec);
-  return parse_gateway_config(default_grid_yaml(o, ports, cache + "/up/usage.db"), "(tokengrid up's default grid)");
+  return parse_gateway_config(default_grid_yaml(o, ports, cache + "/up"), "(tokengrid up's default grid)");
 }
 
 int fail(const std::string& message) {

@@ -5,8 +5,8 @@
 // cap and a heat wave, gcp-europe-west3 in DE-LU), each a `tokengrid serve` worker process on
 // the synthetic `tiny` model (written once to the cache directory) or the given model; hourly
 // signals from the project's generator (or a directory of real CSVs), replayed from
-// 2024-07-01 at a day in ten minutes; the gateway on :8080 with its ledger in the cache
-// directory. With a grid file instead, it starts the gateway of that file and a worker for each
+// 2024-07-01 at a day in ten minutes; the gateway on :8080 with its ledger and batch store in
+// the cache directory. With a grid file instead, it starts the gateway of that file and a worker for each
 // of its endpoints on this machine (127.0.0.1 or localhost) whose port is free.
 //
 // Ctrl-C or SIGTERM drains the gateway and stops every worker; workers die with `up` however it
@@ -25,14 +25,15 @@ struct UpOptions {
   std::string signals_dir;  // empty: synthetic signals
   std::string cache_dir;    // empty: $XDG_CACHE_HOME/tokengrid or ~/.cache/tokengrid
   std::string policy;       // empty: the grid's (default: balanced)
+  std::string batch_schedule = "planned";  // the batch API's: planned or at_once
   double speed = 144;       // replayed seconds per second: a day in ten minutes
   int port = 8080;
   int worker_threads = 1;
 };
 
 // The default grid file with its workers on `worker_ports` (four); the caller's options set the
-// model name served, signals, speed, port and ledger.
-std::string default_grid_yaml(const UpOptions& options, const int (&worker_ports)[4], const std::string& ledger_path);
+// model name served, signals, speed and port; the ledger and the batch store lie in `state_dir`.
+std::string default_grid_yaml(const UpOptions& options, const int (&worker_ports)[4], const std::string& state_dir);
 
 // Runs until SIGINT or SIGTERM; the process exit code.
 int run_up(UpOptions options);

@@ -333,6 +333,7 @@ UsageRecord Relay::record(int status) const {
   r.duration_ms = 1000 * (steady_seconds() - req_.wall_start_s);
   r.replica = ctx_.replica;
   r.sites_used = sites_used_;
+  r.batch_id = req_.batch_id;
   return r;
 }
 
@@ -469,6 +470,7 @@ Dispatch dispatch(const RelayContext& ctx, const RequestEstimate& e, uint64_t se
   info.prompt_tokens = e.prompt_tokens;
   info.expected_output_tokens = e.max_output_tokens;
   info.prefix_hashes = e.prefix_hashes;
+  info.deferrable_window_s = e.deferrable_window_s;
   info.sequence = sequence;
   d.decision = ctx.policy->get()->rank(info, d.states);
   d.admission = ctx.grid->admit(d.decision, d.states, e, tried);

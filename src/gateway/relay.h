@@ -73,6 +73,7 @@ struct RelayRequest {
   Admission admission;
   BaselineChoice baseline;      // where latency-first would have sent it
   double wall_start_s = 0;      // steady seconds when the request arrived
+  std::string batch_id;         // the batch it belongs to; empty for an interactive request
 };
 
 // The policy's ranking of the sites for a request now and the admission to one of them,

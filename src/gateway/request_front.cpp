@@ -70,15 +70,13 @@ http::HttpResponse api_error_response(int status, std::string message, std::stri
   return response;
 }
 
-Result<RelayRequest, http::HttpResponse> RequestFront::parse(const http::HttpRequest& request,
+Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key, const http::HttpRequest& request,
                                                              const std::string& route) const {
-  auto key = keys_.lookup(request);
-  if (!key.is_ok()) return api_error_response(401, key.error().message, "invalid_request_error", key.error().code());
   auto parsed = parse_body(route, request);
   if (!parsed.is_ok()) return from_api_error(parsed.error());
   RelayRequest r;
   r.route = route;
-  r.key = *key;
+  r.key = &key;
   r.body = json::parse(request.body, nullptr, false);
   r.stream = parsed->options.stream;
   r.include_usage = parsed->options.include_usage;
@@ -130,13 +128,22 @@ Result<Reservation, http::HttpResponse> RequestFront::reserve(RelayRequest& r, c
 }
 
 Result<RelayRequest, http::HttpResponse> RequestFront::admit(const http::HttpRequest& request, const std::string& route) {
-  auto parsed = parse(request, route);
+  auto key = keys_.lookup(request);
+  if (!key.is_ok()) return api_error_response(401, key.error().message, "invalid_request_error", key.error().code());
+  return admit_as(**key, request, route, OnBehalf{});
+}
+
+Result<RelayRequest, http::HttpResponse> RequestFront::admit_as(const KeyEntry& key, const http::HttpRequest& request,
+                                                                const std::string& route, const OnBehalf& on_behalf) {
+  auto parsed = parse(key, request, route);
   if (!parsed.is_ok()) return parsed;
   RelayRequest r = std::move(parsed).value();
+  r.estimate.deferrable_window_s = on_behalf.deferrable_window_s;
+  r.batch_id = on_behalf.batch_id;
   r.wall_start_s = steady_seconds();
   r.sequence = sequence_.fetch_add(1);
   ctx_.retry_budget->request(r.wall_start_s);
-  Dispatch d = dispatch(ctx_, r.estimate, r.sequence);
+  Dispatch d = dispatch(ctx_, r.estimate, r.sequence, on_behalf.passed_over);
   grid::RequestInfo info;
   info.prompt_tokens = r.estimate.prompt_tokens;
   info.expected_output_tokens = r.estimate.max_output_tokens;

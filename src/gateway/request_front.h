@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,13 @@
 #include "gateway/relay.h"
 
 namespace tokengrid::gateway {
+
+// A request admitted on behalf of a key rather than presenting one: a batch's.
+struct OnBehalf {
+  std::span<const int> passed_over;  // sites without room for it now
+  double deferrable_window_s = 0;    // its time left to run (the policy ranks for it)
+  std::string batch_id;
+};
 
 struct FrontOptions {
   std::string default_region;
@@ -32,9 +40,13 @@ class RequestFront {
 
   // Checks, limits and admits the request; an error response otherwise.
   Result<RelayRequest, http::HttpResponse> admit(const http::HttpRequest& request, const std::string& route);
+  // The same for a request made on behalf of `key` (a batch's owner); its headers name no key.
+  Result<RelayRequest, http::HttpResponse> admit_as(const KeyEntry& key, const http::HttpRequest& request,
+                                                    const std::string& route, const OnBehalf& on_behalf);
 
  private:
-  Result<RelayRequest, http::HttpResponse> parse(const http::HttpRequest& request, const std::string& route) const;
+  Result<RelayRequest, http::HttpResponse> parse(const KeyEntry& key, const http::HttpRequest& request,
+                                                 const std::string& route) const;
   Result<Reservation, http::HttpResponse> reserve(RelayRequest& r, const std::vector<grid::SiteState>& states,
                                                   const grid::RequestInfo& info, double now);
 

@@ -122,6 +122,7 @@ Result<bool> SqliteStatement::step(std::string_view doing) {
 
 void SqliteStatement::reset() { sqlite3_reset(stmt_); }
 
+bool SqliteStatement::column_is_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
 double SqliteStatement::column_double(int index) const { return sqlite3_column_double(stmt_, index); }
 int64_t SqliteStatement::column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
 std::string SqliteStatement::column_text(int index) const {

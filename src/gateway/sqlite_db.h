@@ -64,6 +64,7 @@ class SqliteStatement {
   void reset();
 
   // Columns count from 0.
+  bool column_is_null(int index) const;
   double column_double(int index) const;
   int64_t column_int(int index) const;
   std::string column_text(int index) const;

@@ -1,5 +1,6 @@
 #include "http/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <deque>
@@ -35,6 +36,20 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   void accept();
   void stop_accepting();
   void stop();
+
+  // The body limit of a request to `method` `target` (its path, up to any '?').
+  size_t body_limit_for(std::string_view method, std::string_view target) const {
+    const std::string_view path = target.substr(0, target.find('?'));
+    for (const auto& r : options_.route_body_limits)
+      if (r.method == method && r.path == path) return r.bytes;
+    return options_.body_limit;
+  }
+  // The largest limit of any route, which the header parser must allow before it knows the route.
+  size_t largest_body_limit() const {
+    size_t largest = options_.body_limit;
+    for (const auto& r : options_.route_body_limits) largest = std::max(largest, r.bytes);
+    return largest;
+  }
 
   HttpResponse error_response(int status, const std::string& message) const {
     if (options_.error_response) return options_.error_response(status, message);
@@ -162,6 +177,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t request_number_ = 0;  // a timer that fires late for an earlier request does nothing
   bool request_timed_out_ = false;
   const bool counted_;
+  size_t body_limit_ = 0;  // the request being read's
   void finish_exchange();
 
   // The request being answered, if any. Held weakly: the handler owns it, and an exchange
@@ -287,7 +303,7 @@ void Session::read_header() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(
       std::min<size_t>(server_->options_.header_limit, std::numeric_limits<std::uint32_t>::max())));
-  parser_->body_limit(server_->options_.body_limit);
+  parser_->body_limit(server_->largest_body_limit());
   if (buffer_.size() > 0) {  // pipelined: the next request has begun
     read_request_header();
   } else {
@@ -339,7 +355,7 @@ void Session::on_header(beast::error_code ec) {
   }
   if (ec == http::error::body_limit) {
     reject(413, "The request body is over the limit of " +
-                    std::to_string(server_->options_.body_limit) + " bytes.");
+                    std::to_string(server_->largest_body_limit()) + " bytes.");
     return;
   }
   if (ec == http::error::header_limit) {
@@ -357,11 +373,16 @@ void Session::on_header(beast::error_code ec) {
                     std::to_string(server_->options_.max_header_count) + ".");
     return;
   }
-  if (auto length = parser_->content_length(); length && *length > server_->options_.body_limit) {
+  const auto method = header.method_string();
+  const auto target = header.target();
+  body_limit_ = server_->body_limit_for(std::string_view(method.data(), method.size()),
+                                        std::string_view(target.data(), target.size()));
+  if (auto length = parser_->content_length(); length && *length > body_limit_) {
     reject(413, "The request body is " + std::to_string(*length) + " bytes; the limit is " +
-                    std::to_string(server_->options_.body_limit) + " bytes.");
+                    std::to_string(body_limit_) + " bytes.");
     return;
   }
+  parser_->body_limit(body_limit_);
   auto expect = header[http::field::expect];
   if (beast::iequals(expect, "100-continue")) {
     send("HTTP/1.1 100 Continue\r\n\r\n");
@@ -377,8 +398,7 @@ void Session::on_body(beast::error_code ec) {
     return;
   }
   if (ec == http::error::body_limit) {
-    reject(413, "The request body is over the limit of " +
-                    std::to_string(server_->options_.body_limit) + " bytes.");
+    reject(413, "The request body is over the limit of " + std::to_string(body_limit_) + " bytes.");
     return;
   }
   if (ec == beast::error::timeout || ec == net::error::eof || ec == http::error::end_of_stream ||

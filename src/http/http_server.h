@@ -7,7 +7,7 @@
 //   - Limits (HttpLimits), each answered as nginx and Envoy do, then the connection is closed
 //     after the client's remaining bytes are drained, so that the client reads the answer:
 //       request line and headers over header_limit bytes, or over max_header_count fields: 431
-//       a body over body_limit: 413 (from Content-Length before the body is read, when the
+//       a body over the limit (the route's own in route_body_limits, else body_limit): 413 (from Content-Length before the body is read, when the
 //         client says it)
 //       a connection over max_connections: 503 with Retry-After: 1, before reading anything
 //         (nginx's limit_conn answers 503; a plain reset would leave the client guessing)
@@ -33,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "http/http_message.h"
@@ -53,6 +54,13 @@ struct HttpServerOptions : HttpLimits {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port; see HttpServer::port()
   int threads = 2;
+  // Exact paths whose bodies may be larger (or must be smaller) than body_limit: an upload route.
+  struct RouteBodyLimit {
+    std::string method;
+    std::string path;
+    size_t bytes = 0;
+  };
+  std::vector<RouteBodyLimit> route_body_limits;
   // Builds the answer to a request the server rejects before any handler sees it
   // (status 400, 408, 413, 431 or 503, and what was wrong).
   std::function<HttpResponse(int status, const std::string& message)> error_response;

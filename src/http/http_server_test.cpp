@@ -45,9 +45,11 @@ std::string raw_exchange(uint16_t port, const std::string& bytes, bool half_clos
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void start(HttpHandler handler, size_t body_limit = 1024) {
+  void start(HttpHandler handler, size_t body_limit = 1024,
+             std::vector<HttpServerOptions::RouteBodyLimit> route_limits = {}) {
     HttpServerOptions options;
     options.body_limit = body_limit;
+    options.route_body_limits = std::move(route_limits);
     start(std::move(handler), options);
   }
   void start(HttpHandler handler, HttpServerOptions options) {
@@ -134,6 +136,26 @@ TEST_F(HttpServerTest, OversizedBodyIs413FromContentLengthAndFromChunks) {
                                      "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                                      "20\r\n" + std::string(32, 'a') + "\r\n0\r\n\r\n");
   EXPECT_EQ(chunked.rfind("HTTP/1.1 413", 0), 0u) << chunked;
+}
+
+TEST_F(HttpServerTest, AnUploadRouteHasItsOwnBodyLimit) {
+  start(echo_handler(), 16, {{"POST", "/upload", 64}});
+  const std::string body(40, 'u');
+  std::string upload = raw_exchange(
+      server_->port(), "POST /upload?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + body);
+  EXPECT_EQ(upload.rfind("HTTP/1.1 200", 0), 0u) << upload;
+  // Elsewhere, and with another method, the server's limit holds, declared or chunked.
+  for (const std::string head : {"POST /x", "PUT /upload"}) {
+    std::string other = raw_exchange(server_->port(), head + " HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + body);
+    EXPECT_EQ(other.rfind("HTTP/1.1 413", 0), 0u) << head << ": " << other;
+    std::string chunked = raw_exchange(server_->port(), head + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                                              "28\r\n" + body + "\r\n0\r\n\r\n");
+    EXPECT_EQ(chunked.rfind("HTTP/1.1 413", 0), 0u) << head << ": " << chunked;
+  }
+  std::string over = raw_exchange(server_->port(),
+                                  "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  "50\r\n" + std::string(80, 'u') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(over.rfind("HTTP/1.1 413", 0), 0u) << over;
 }
 
 TEST_F(HttpServerTest, MalformedRequestIs400) {

@@ -131,5 +131,86 @@ TEST(Router, PathMatchIsExact) {
   }
 }
 
+Router pattern_router(std::vector<std::pair<std::string, int>>* observed, std::vector<std::string>* seen) {
+  Router router = make_router(observed);
+  auto record = [seen](const char* tag) {
+    return [seen, tag](std::shared_ptr<HttpExchange> e, const PathParams& p) {
+      std::string line = tag;
+      for (const auto& [k, v] : p.values) line += " " + k + "=" + v;
+      seen->push_back(line);
+      e->respond(HttpResponse::text(200, line));
+    };
+  };
+  router.add("GET", "/v1/files", [seen](std::shared_ptr<HttpExchange> e) {
+    seen->push_back("list");
+    e->respond(HttpResponse::text(200, "list"));
+  });
+  router.add_pattern("GET", "/v1/files/{file_id}", record("get"));
+  router.add_pattern("DELETE", "/v1/files/{file_id}", record("delete"));
+  router.add_pattern("GET", "/v1/files/{file_id}/content", record("content"));
+  router.add("GET", "/v1/files/special", [seen](std::shared_ptr<HttpExchange> e) {
+    seen->push_back("special");
+    e->respond(HttpResponse::text(200, "special"));
+  });
+  router.add_pattern("POST", "/v1/batches/{batch_id}/cancel", record("cancel"), /*requires_key=*/true);
+  return router;
+}
+
+TEST(Router, PatternSegmentsCaptureOneSegmentEach) {
+  std::vector<std::pair<std::string, int>> observed;
+  std::vector<std::string> seen;
+  Router router = pattern_router(&observed, &seen);
+  for (const char* p : {"/v1/files", "/v1/files/file-abc", "/v1/files/file-abc/content", "/v1/files/a%2Fb%20c"})
+    router.dispatch(std::make_shared<RecordingExchange>(make("GET", p)));
+  auto del = std::make_shared<RecordingExchange>(make("DELETE", "/v1/files/file-1"));
+  router.dispatch(del);
+  EXPECT_EQ(seen, (std::vector<std::string>{"list", "get file_id=file-abc", "content file_id=file-abc",
+                                            "get file_id=a/b c", "delete file_id=file-1"}));
+  // The observer hears patterns, never the ids in paths.
+  ASSERT_EQ(observed.size(), 5u);
+  EXPECT_EQ(observed[1], std::make_pair(std::string("/v1/files/{file_id}"), 200));
+  EXPECT_EQ(observed[2], std::make_pair(std::string("/v1/files/{file_id}/content"), 200));
+  EXPECT_EQ(observed[4], std::make_pair(std::string("/v1/files/{file_id}"), 200));
+}
+
+TEST(Router, AnExactPathWinsOverAPattern) {
+  std::vector<std::string> seen;
+  Router router = pattern_router(nullptr, &seen);
+  router.dispatch(std::make_shared<RecordingExchange>(make("GET", "/v1/files/special")));
+  EXPECT_EQ(seen, (std::vector<std::string>{"special"}));
+}
+
+TEST(Router, PatternsRefuseWhatTheyDoNotMatch) {
+  std::vector<std::pair<std::string, int>> observed;
+  std::vector<std::string> seen;
+  Router router = pattern_router(&observed, &seen);
+  for (const char* p : {"/v1/files/", "/v1/files//content", "/v1/files/a/b/content", "/v1/files/a/contents",
+                        "/v1/files/%zz", "/v1/files/%4", "/v1/files/a/content/", "/V1/files/a"}) {
+    auto e = std::make_shared<RecordingExchange>(make("GET", p));
+    router.dispatch(e);
+    ASSERT_EQ(e->responses.size(), 1u) << p;
+    EXPECT_EQ(e->responses[0].status, 404) << p;
+  }
+  EXPECT_TRUE(seen.empty());
+  for (const auto& [route, status] : observed) EXPECT_EQ(route, "other");
+}
+
+TEST(Router, PatternsAnswer405WithTheirMethodsAndCheckKeys) {
+  std::vector<std::string> seen;
+  Router router = pattern_router(nullptr, &seen);
+  auto put = std::make_shared<RecordingExchange>(make("PUT", "/v1/files/f1"));
+  router.dispatch(put);
+  ASSERT_EQ(put->responses.size(), 1u);
+  EXPECT_EQ(put->responses[0].status, 405);
+  EXPECT_EQ(put->responses[0].headers.get("allow"), "GET, DELETE");
+  auto no_key = std::make_shared<RecordingExchange>(make("POST", "/v1/batches/b1/cancel"));
+  router.dispatch(no_key);
+  EXPECT_EQ(no_key->responses.at(0).status, 401);
+  HttpRequest keyed = make("POST", "/v1/batches/b1/cancel");
+  keyed.headers.set("Authorization", "Bearer k1");
+  router.dispatch(std::make_shared<RecordingExchange>(keyed));
+  EXPECT_EQ(seen, (std::vector<std::string>{"cancel batch_id=b1"}));
+}
+
 }  // namespace
 }  // namespace tokengrid::http

@@ -144,19 +144,25 @@ TEST(LiveGrid, PowerCapHoldsAndDemandResponseDrains) {
 
 // kill -9 of the gateway under load, then a restart: every response a client received whole is
 // in the ledger exactly once.
-TEST(LiveGrid, TheLedgerKeepsEveryAnsweredRequestThroughAKill9) {
-  TempDir dir;
-  std::vector<TestSite> sites = {{"a", "CHEAP", free_port()}, {"b", "DEAR", free_port()}};
+// A tokengrid serve worker on the tiny model for each site, ready.
+std::vector<std::unique_ptr<gateway::ChildProcess>> start_workers(const TempDir& dir, const std::vector<TestSite>& sites) {
   std::vector<std::unique_ptr<gateway::ChildProcess>> workers;
   const std::string model = cached_tiny_model();
-  const int port = free_port();
-  write_file(dir.file("grid.yaml"), grid_yaml(port, sites, write_signals(dir), "round-robin", "2024-07-01T00:00Z", 60,
-                                              dir.file("usage.db")));
   for (const TestSite& s : sites) {
     workers.push_back(spawn({"serve", "-m", model, "--port", std::to_string(s.port), "--model-name", "tiny", "--threads", "1"},
                             dir.file(s.name + ".log")));
-    ASSERT_TRUE(wait_for(s.port, "/ready", workers.back().get()));
+    EXPECT_TRUE(wait_for(s.port, "/ready", workers.back().get()));
   }
+  return workers;
+}
+
+TEST(LiveGrid, TheLedgerKeepsEveryAnsweredRequestThroughAKill9) {
+  TempDir dir;
+  std::vector<TestSite> sites = {{"a", "CHEAP", free_port()}, {"b", "DEAR", free_port()}};
+  const int port = free_port();
+  write_file(dir.file("grid.yaml"), grid_yaml(port, sites, write_signals(dir), "round-robin", "2024-07-01T00:00Z", 60,
+                                              dir.file("usage.db")));
+  const auto workers = start_workers(dir, sites);
   std::vector<std::string> answered;
   for (int round = 0; round < 2; ++round) {
     auto gateway = spawn({"gateway", "--config", dir.file("grid.yaml")}, dir.file("gateway.log"));
@@ -179,6 +185,82 @@ TEST(LiveGrid, TheLedgerKeepsEveryAnsweredRequestThroughAKill9) {
   }
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(duplicated, 0);
+}
+
+// A batch's counts, status and files, from the gateway on `port`.
+json batch_of(int port, const std::string& id) { return get_json(port, "/v1/batches/" + id); }
+
+// Uploads `jsonl` as a batch file and creates a chat batch of it; the batch's id.
+std::string create_batch(int port, const std::string& jsonl) {
+  http::HttpClient client("127.0.0.1", static_cast<uint16_t>(port), std::chrono::seconds(30));
+  const std::string boundary = "e2e-batch-boundary";
+  const std::string form = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--" +
+                           boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"requests.jsonl\"\r\n\r\n" +
+                           jsonl + "\r\n--" + boundary + "--\r\n";
+  http::HttpHeaders h;
+  h.set("Content-Type", "multipart/form-data; boundary=" + boundary);
+  auto file = client.request("POST", "/v1/files", h, form);
+  if (!file.is_ok() || file->status != 200) return "";
+  h.set("Content-Type", "application/json");
+  const json body = {{"input_file_id", json::parse(file->body).value("id", "")},
+                     {"endpoint", "/v1/chat/completions"},
+                     {"completion_window", "24h"}};
+  auto batch = client.request("POST", "/v1/batches", h, body.dump());
+  return batch.is_ok() && batch->status == 200 ? json::parse(batch->body).value("id", "") : "";
+}
+
+// kill -9 of the gateway mid-batch, then a restart: the batch completes with every custom_id
+// exactly once in its output file.
+TEST(LiveGrid, ABatchCompletesThroughAKill9WithEveryCustomIdOnce) {
+  TempDir dir;
+  std::vector<TestSite> sites = {{"a", "CHEAP", free_port()}, {"b", "DEAR", free_port()}};
+  const int port = free_port();
+  write_file(dir.file("grid.yaml"), grid_yaml(port, sites, write_signals(dir), "round-robin", "2024-07-01T00:00Z", 60,
+                                              dir.file("usage.db")) +
+                                        "batch: {path: \"" + dir.file("batches.db") + "\", schedule: at_once}\n");
+  const auto workers = start_workers(dir, sites);
+  constexpr int kRequests = 120;
+  std::string jsonl;
+  for (int i = 0; i < kRequests; ++i)
+    jsonl += json{{"custom_id", "q" + std::to_string(i)},
+                  {"method", "POST"},
+                  {"url", "/v1/chat/completions"},
+                  {"body", {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", "Question " + std::to_string(i)}}}},
+                            {"max_tokens", 32}}}}
+                 .dump() +
+             "\n";
+  auto gateway = spawn({"gateway", "--config", dir.file("grid.yaml")}, dir.file("gateway.log"));
+  ASSERT_TRUE(wait_for(port, "/ready", gateway.get())) << read_file(dir.file("gateway.log"));
+  const std::string id = create_batch(port, jsonl);
+  ASSERT_FALSE(id.empty()) << read_file(dir.file("gateway.log"));
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  int64_t at_kill = 0;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (at_kill = batch_of(port, id).value("request_counts", json::object()).value("completed", int64_t{0})) < 5)
+    std::this_thread::sleep_for(10ms);
+  kill(gateway->pid(), SIGKILL);
+  gateway->terminate();
+  gateway = spawn({"gateway", "--config", dir.file("grid.yaml")}, dir.file("gateway2.log"));
+  ASSERT_TRUE(wait_for(port, "/ready", gateway.get())) << read_file(dir.file("gateway2.log"));
+  json done;
+  while (std::chrono::steady_clock::now() < deadline && (done = batch_of(port, id)).value("status", "") != "completed")
+    std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(done.value("status", ""), "completed") << done.dump();
+  http::HttpClient client("127.0.0.1", static_cast<uint16_t>(port), std::chrono::seconds(30));
+  auto output = client.request("GET", "/v1/files/" + done.value("output_file_id", "") + "/content", {}, "");
+  ASSERT_TRUE(output.is_ok());
+  std::map<std::string, int> seen;
+  size_t at = 0;
+  while (at < output->body.size()) {
+    const size_t end = output->body.find('\n', at);
+    ++seen[json::parse(output->body.substr(at, end - at), nullptr, false).value("custom_id", "")];
+    at = end == std::string::npos ? output->body.size() : end + 1;
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kRequests));
+  for (const auto& [custom_id, n] : seen) EXPECT_EQ(n, 1) << custom_id;
+  std::printf("killed with %lld of %d requests done; %zu custom_ids in the output\n", static_cast<long long>(at_kill),
+              kRequests, seen.size());
+  gateway->terminate();
 }
 
 }  // namespace

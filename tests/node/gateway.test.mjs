@@ -14,11 +14,13 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
 const BIN = process.env.TOKENGRID_BIN ?? path.join(repo, 'build/tokengrid');
-const CACHE = process.env.TOKENGRID_TEST_CACHE ?? mkdtempSync(path.join(os.tmpdir(), 'tokengrid-up-'));
+// A cache of its own: the batch store lives there, and no other suite's `up` may resume its batches.
+const CACHE = mkdtempSync(path.join(os.tmpdir(), 'tokengrid-up-'));
 
 let OpenAI;
+let toFile;
 try {
-  ({ default: OpenAI } = await import('openai'));
+  ({ default: OpenAI, toFile } = await import('openai'));
 } catch {
   console.log('# SKIP: the openai package is missing; run scripts/setup.sh (npm install in tests/node)');
   process.exit(77);
@@ -40,7 +42,8 @@ let client;
 // Starts `tokengrid up` and resolves with the OpenAI base URL it prints.
 function startGrid() {
   return new Promise((resolve, reject) => {
-    up = spawn(BIN, ['up', '--port', '0', '--cache-dir', CACHE, '--speed', '60', '--policy', 'round-robin'], {
+    up = spawn(BIN, ['up', '--port', '0', '--cache-dir', CACHE, '--speed', '60', '--policy', 'round-robin',
+      '--batch-schedule', 'at_once'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     upExit = new Promise((r) => up.on('exit', (code, signal) => r({ code, signal })));
@@ -192,5 +195,114 @@ describe('the gateway over four workers', () => {
     assert.equal(r.json.policy.name, 'round-robin');
     assert.ok(r.json.decisions.length > 0);
     assert.ok(r.json.clock.speed === 60);
+  });
+});
+
+// Polls a batch until its status is one of `statuses`.
+async function waitForBatch(id, statuses, timeoutMs = 120000) {
+  const deadline = Date.now() + timeoutMs;
+  let b;
+  while (Date.now() < deadline) {
+    b = await client.batches.retrieve(id);
+    if (statuses.includes(b.status)) return b;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`batch ${id} still ${JSON.stringify(b)}`);
+}
+
+async function uploadBatchFile(lines, name = 'requests.jsonl') {
+  const jsonl = lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
+  const file = await client.files.create({ file: await toFile(Buffer.from(jsonl), name), purpose: 'batch' });
+  assert.equal(file.object, 'file');
+  assert.equal(file.purpose, 'batch');
+  assert.equal(file.bytes, Buffer.byteLength(jsonl));
+  return file;
+}
+
+async function linesOf(fileId) {
+  if (!fileId) return [];
+  const text = await (await client.files.content(fileId)).text();
+  return text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l));
+}
+
+function chatLine(i, maxTokens = 6) {
+  return {
+    custom_id: `q-${i}`, method: 'POST', url: '/v1/chat/completions',
+    body: { model: 'tiny', messages: [{ role: 'user', content: `Question number ${i}` }], max_tokens: maxTokens, temperature: 0 },
+  };
+}
+
+describe('the batch API through the openai client', () => {
+  it('runs a batch into an output file equal, by custom_id, to the same requests sent one by one', async () => {
+    const requests = [0, 1, 2, 3, 4, 5].map((i) => chatLine(i));
+    const file = await uploadBatchFile(requests);
+    const batch = await client.batches.create({
+      input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { suite: 'node' },
+    });
+    assert.equal(batch.object, 'batch');
+    assert.equal(batch.status, 'validating');
+    const done = await waitForBatch(batch.id, ['completed', 'failed', 'expired', 'cancelled']);
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    assert.deepEqual(done.request_counts, { total: 6, completed: 6, failed: 0 });
+    assert.deepEqual(done.metadata, { suite: 'node' });
+    assert.equal(done.error_file_id, null);
+    for (const at of ['created_at', 'in_progress_at', 'finalizing_at', 'completed_at']) assert.equal(typeof done[at], 'number', at);
+    const lines = await linesOf(done.output_file_id);
+    assert.deepEqual(lines.map((l) => l.custom_id).sort(), requests.map((r) => r.custom_id).sort());
+    for (const r of requests) {
+      const line = lines.find((l) => l.custom_id === r.custom_id);
+      assert.equal(line.response.status_code, 200);
+      assert.equal(line.error, null);
+      const interactive = await client.chat.completions.create(r.body);
+      assert.equal(line.response.body.choices[0].message.content, interactive.choices[0].message.content, r.custom_id);
+      assert.equal(line.response.body.usage.completion_tokens, interactive.usage.completion_tokens);
+      assertFootprint(line.response.body.usage);
+    }
+    const listed = await client.batches.list({ limit: 100 });
+    assert.ok(listed.data.some((b) => b.id === batch.id));
+    const grid = await raw('GET', '/v1/grid');
+    assert.equal(grid.json.batches.schedule, 'at_once');
+    await assert.rejects(client.batches.cancel(batch.id), (e) => e.status === 409);
+  });
+
+  it('fails an invalid input file with an error per line', async () => {
+    const file = await uploadBatchFile([chatLine(0), '{"custom_id": "broken"', chatLine(0)]);
+    const batch = await client.batches.create({
+      input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h',
+    });
+    const done = await waitForBatch(batch.id, ['failed', 'completed']);
+    assert.equal(done.status, 'failed');
+    assert.deepEqual(done.errors.data.map((e) => e.line), [2, 3]);
+    assert.equal(done.errors.data[1].code, 'duplicate_custom_id');
+  });
+
+  it('cancels a batch, keeping what finished and marking the rest', async () => {
+    const requests = [...Array(200).keys()].map((i) => chatLine(i, 64));
+    const file = await uploadBatchFile(requests);
+    const batch = await client.batches.create({
+      input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h',
+    });
+    await waitForBatch(batch.id, ['in_progress']);
+    const cancelling = await client.batches.cancel(batch.id);
+    assert.ok(['cancelling', 'cancelled'].includes(cancelling.status), cancelling.status);
+    const done = await waitForBatch(batch.id, ['cancelled']);
+    assert.equal(typeof done.cancelled_at, 'number');
+    const ok = await linesOf(done.output_file_id);
+    const errors = await linesOf(done.error_file_id);
+    assert.equal(ok.length + errors.length, 200);
+    assert.ok(errors.length > 0);
+    assert.deepEqual(done.request_counts, { total: 200, completed: ok.length, failed: errors.length });
+    for (const e of errors) assert.equal(e.error.code, 'batch_cancelled');
+    assert.equal((await client.batches.cancel(batch.id)).status, 'cancelled');
+  });
+
+  it('refuses what OpenAI refuses, naming the field', async () => {
+    await assert.rejects(
+      client.files.create({ file: await toFile(Buffer.from('{}\n'), 'requests.txt'), purpose: 'batch' }),
+      (e) => e.status === 400 && e.param === 'file');
+    await assert.rejects(
+      client.batches.create({ input_file_id: 'file-none', endpoint: '/v1/chat/completions', completion_window: '24h' }),
+      (e) => e.status === 404);
+    await assert.rejects(client.batches.retrieve('batch_none'), (e) => e.status === 404);
   });
 });
