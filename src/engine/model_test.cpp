@@ -104,8 +104,8 @@ class ReferenceLlama {
   // Rotates the pairs (2i, 2i+1) of each head's first rope_dim values by pos / base^(2i / rope_dim).
   void rope(std::vector<double>& v, int heads) const {
     for (int h = 0; h < heads; h++) {
-      for (int i = 0; i < c_.rope_dim; i += 2) {
-        const double angle = pos_ / std::pow(static_cast<double>(c_.rope_freq_base), static_cast<double>(i) / c_.rope_dim);
+      for (int i = 0; i < c_.rope.dim; i += 2) {
+        const double angle = pos_ / std::pow(static_cast<double>(c_.rope.freq_base), static_cast<double>(i) / c_.rope.dim);
         double& a = v[static_cast<size_t>(h * c_.head_dim + i)];
         double& b = v[static_cast<size_t>(h * c_.head_dim + i + 1)];
         const double ra = a * std::cos(angle) - b * std::sin(angle), rb = a * std::sin(angle) + b * std::cos(angle);

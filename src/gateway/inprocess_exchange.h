@@ -36,6 +36,8 @@ class InProcessExchange : public http::HttpExchange {
   void begin_stream(int status, http::HttpHeaders headers) override;
   void write(std::string data) override;
   void end_stream() override;
+  // What is written goes straight into the answer being gathered: nothing waits unsent.
+  size_t unsent_bytes() const override { return 0; }
   void on_client_gone(std::function<void()> callback) override;
 
   // Asks the handler to stop, as a client that went away does.

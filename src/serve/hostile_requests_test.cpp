@@ -25,7 +25,7 @@ class ServeHostileTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     model_path_ = (std::filesystem::temp_directory_path() / "tokengrid_serve_hostile_tiny.gguf").string();
-    ASSERT_TRUE(engine::write_synthetic_model(*engine::find_shape("tiny"), engine::TensorType::F32, 1, model_path_)
+    ASSERT_TRUE(engine::write_synthetic_model(*engine::find_synthetic_shape("tiny"), engine::TensorType::F32, 1, model_path_)
                     .is_ok());
   }
   static void TearDownTestSuite() { std::filesystem::remove(model_path_); }
