@@ -12,7 +12,7 @@ TEST(Progress, RendersBarPercentCountAndTimeLeft) {
   EXPECT_EQ(Progress::render("sim", 0, 10, 0), "sim [                              ]   0%  0/10");
   EXPECT_EQ(Progress::render("sim", 5, 10, 4), "sim [###############               ]  50%  5/10  4 s left");
   EXPECT_EQ(Progress::render("sim", 10, 10, 9), "sim [##############################] 100%  10/10");
-  EXPECT_EQ(Progress::render("q", 1, 100, 60), "q [                              ]   1%  1/100  99 min left");
+  EXPECT_EQ(Progress::render("q", 1, 50, 60), "q [                              ]   2%  1/50  49 min left");
 }
 
 TEST(Progress, ClampsOutOfRangeCounts) {

@@ -101,6 +101,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void fail_client(const std::string& what);
   void client_gone();
   http::HttpHeaders client_headers() const;
+  bool current(int attempt) const { return !done_ && attempt_open_ && attempt == attempt_; }
 
   const RelayContext& ctx_;
   std::shared_ptr<http::HttpExchange> exchange_;
@@ -108,8 +109,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   std::mutex mutex_;
   bool done_ = false;  // answered, failed or abandoned: nothing more happens
-  // The attempt at the current site.
+  // The attempt at the current site; once it failed, what its call still reports (a cancel
+  // completes later) is ignored.
   int attempt_ = 0;
+  bool attempt_open_ = false;
   std::shared_ptr<http::AsyncCall> call_;
   http::SseParser sse_;
   int upstream_status_ = 0;
@@ -155,6 +158,7 @@ http::AsyncRequest Relay::attempt_request() const {
 
 void Relay::begin_attempt() {
   ++attempt_;
+  attempt_open_ = true;
   upstream_status_ = 0;
   error_body_.clear();
   site_usage_ = nullptr;
@@ -175,20 +179,20 @@ void Relay::begin_attempt() {
 
 void Relay::on_head(int attempt, int status) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (done_ || attempt != attempt_) return;
+  if (!current(attempt)) return;
   upstream_status_ = status;
 }
 
 void Relay::on_body(int attempt, std::string_view piece) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (done_ || attempt != attempt_) return;
+  if (!current(attempt)) return;
   if (upstream_status_ != 200) {
     if (error_body_.size() < 65536) error_body_.append(piece);
     return;
   }
   for (const std::string& data : sse_.feed(piece)) {
     on_event(data);
-    if (done_ || attempt != attempt_) return;
+    if (!current(attempt)) return;
   }
   if (sse_.overflowed()) attempt_failed("the site sent a stream event over " + std::to_string(http::kMaxSseEventBytes >> 20) + " MiB");
 }
@@ -241,7 +245,7 @@ void Relay::deliver(json chunk) {
 
 void Relay::on_done(int attempt, const http::CallOutcome& outcome) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (done_ || attempt != attempt_) return;
+  if (!current(attempt)) return;
   if (!outcome.status.is_ok()) return attempt_failed(outcome.status.message());
   if (upstream_status_ >= 500) return attempt_failed("answered " + std::to_string(upstream_status_));
   if (upstream_status_ != 200) return relay_site_error();
@@ -275,6 +279,7 @@ bool Relay::resumable() const {
 }
 
 void Relay::attempt_failed(const std::string& why) {
+  attempt_open_ = false;
   if (call_) call_->cancel();
   close_attempt(RequestOutcome::kFailure, why);
   if (!resumable()) return fail_client(why + "; a request of several choices cannot continue on another site");
