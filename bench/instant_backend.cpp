@@ -220,6 +220,7 @@ int run(const Options& options) {
   server_options.host = options.host;
   server_options.port = options.port;
   server_options.threads = options.threads;
+  server_options.max_connections = 1000000;  // it stands in for a fleet: no limit of its own
   auto server = http::HttpServer::start(server_options, [&router](std::shared_ptr<HttpExchange> e) {
     router.dispatch(std::move(e));
   });

@@ -4,7 +4,7 @@
 //
 //   listen: {host: 127.0.0.1, port: 8080, threads: 2,     # and the limits of http_server.h:
 //            body_limit: 8MiB, header_limit: 64KiB, max_header_count: 100,
-//            max_connections: 1024, idle_timeout_s: 60, request_timeout_s: 60}
+//            max_connections: 16384, idle_timeout_s: 60, request_timeout_s: 60}
 //   replica: gw-1                          # names this gateway in the ledger and metrics
 //   clock: {mode: replay, start: "2024-07-01T00:00Z", speed: 144}   # or {mode: real}
 //   signals:
@@ -96,12 +96,16 @@ struct BatchOptions {
   bool preempt = true;          // cancel batch requests when interactive load takes their room
 };
 
+constexpr int kGatewayMaxConnections = 16384;
+
 struct GatewayConfig {
   std::string file;  // where it was read from, for messages
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   int threads = 2;
-  http::HttpLimits limits;  // what one client may send and hold
+  // What one client may send and hold. A gateway holds every client's stream open at once,
+  // so it admits far more connections than one server does by default.
+  http::HttpLimits limits{.max_connections = kGatewayMaxConnections};
   std::string replica;
   ClockConfig clock;
   SignalsConfig signals;

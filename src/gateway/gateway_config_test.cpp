@@ -120,7 +120,7 @@ TEST(GatewayConfig, ListenTakesTheHttpLimits) {
   auto defaults = parse_gateway_config(kGrid, "/etc/tokengrid/grid.yaml");
   ASSERT_TRUE(defaults.is_ok());
   EXPECT_EQ(defaults->limits.body_limit, http::HttpLimits().body_limit);
-  EXPECT_EQ(defaults->limits.max_connections, http::HttpLimits().max_connections);
+  EXPECT_EQ(defaults->limits.max_connections, kGatewayMaxConnections);
   expect_error(replace(kGrid, "threads: 3}", "threads: 3, body_limit: 8 parsecs}"), "listen.body_limit: '8 parsecs'");
   expect_error(replace(kGrid, "threads: 3}", "threads: 3, header_limit: 10}"),
                "listen.header_limit: must be at least 1024 bytes");
