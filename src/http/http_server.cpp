@@ -137,7 +137,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // in flight go out together in the next one.
   void send(std::string bytes, std::string more = {}) {
     if (closed_) return;
-    unsent_.fetch_add(bytes.size());
+    unsent_.fetch_add(bytes.size() + more.size());
     out_.push_back(std::move(bytes));
     if (!more.empty()) out_.push_back(std::move(more));
     if (!writing_) write_next();

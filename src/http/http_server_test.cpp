@@ -306,6 +306,28 @@ TEST_F(HttpServerTest, UnsentBytesGrowWhileTheClientDoesNotRead) {
   EXPECT_GT(read, 0u);
 }
 
+// A whole answer's head and body are queued as two pieces: both count as unsent until written,
+// so a stream on the same connection afterwards starts from zero (it once started below zero,
+// wrapped around, and looked hopelessly behind).
+TEST_F(HttpServerTest, UnsentBytesStartAtZeroAfterAWholeAnswerOnTheConnection) {
+  std::promise<size_t> unsent_at_stream;
+  start([&](std::shared_ptr<HttpExchange> e) {
+    if (e->request().target == "/whole") return e->respond(HttpResponse::text(200, std::string(1000, 'b')));
+    unsent_at_stream.set_value(e->unsent_bytes());
+    e->begin_stream(200, {});
+    e->end_stream();
+  });
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  socket.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+  net::write(socket, net::buffer(std::string("GET /whole HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string buf(1 << 16, '\0');
+  std::string got;
+  while (got.find(std::string(1000, 'b')) == std::string::npos) got.append(buf.data(), socket.read_some(net::buffer(buf)));
+  net::write(socket, net::buffer(std::string("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")));
+  EXPECT_EQ(unsent_at_stream.get_future().get(), 0u);
+}
+
 TEST_F(HttpServerTest, NotModifiedHasNoContentLength) {
   start([](std::shared_ptr<HttpExchange> e) {
     HttpResponse r;
