@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Builds tokengrid and runs every test: in build/ the unit, golden, CLI and end-to-end tests;
-# in build-sanitize/ every part's unit tests again under AddressSanitizer and UBSan with asserts
-# on (the sanitize build has nothing else); then the fuzz targets for a bounded time each
-# (scripts/fuzz.sh, their own clang build in build-fuzz/). The last line says how many tests
-# were skipped and why.
-#   scripts/test.sh             everything
+# Builds tokengrid and runs every test in build/: the unit, golden, CLI and end-to-end tests.
+# With TOKENGRID_SANITIZE_TESTS=1, every part's unit tests again in build-sanitize/ under
+# AddressSanitizer and UBSan with asserts on (the sanitize build has nothing else); with
+# TOKENGRID_FUZZ_TESTS=1, the fuzz targets for a bounded time each (scripts/fuzz.sh, their own
+# clang build in build-fuzz/). The last line says how many tests were skipped and why.
+#   scripts/test.sh             the main build
 #   scripts/test.sh -L engine   one label of the main and sanitize builds (-L fuzz: the fuzz
 #                               targets only)
-#   TOKENGRID_SANITIZE_TESTS=0 / TOKENGRID_FUZZ_TESTS=0 leave out the sanitize build or the fuzzing
 #   BUILD_DIR=dir SANITIZE_BUILD_DIR=dir scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +17,7 @@ fi
 build_dir=${BUILD_DIR:-build}
 sanitize_dir=${SANITIZE_BUILD_DIR:-build-sanitize}
 dirs=("$build_dir")
-if [ "${TOKENGRID_SANITIZE_TESTS:-1}" = 1 ]; then
+if [ "${TOKENGRID_SANITIZE_TESTS:-0}" = 1 ]; then
   cmake -S . -B "$sanitize_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOKENGRID_SANITIZE=ON >/dev/null
   cmake --build "$sanitize_dir" -j "$(nproc)"
   dirs+=("$sanitize_dir")
@@ -29,7 +28,7 @@ for dir in "${dirs[@]}"; do
   echo "test: ctest in $dir"
   ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --output-junit junit.xml "$@" || status=$?
 done
-if [ $# -eq 0 ] && [ "${TOKENGRID_FUZZ_TESTS:-1}" = 1 ]; then
+if [ $# -eq 0 ] && [ "${TOKENGRID_FUZZ_TESTS:-0}" = 1 ]; then
   scripts/fuzz.sh || status=$?
 fi
 
