@@ -15,14 +15,18 @@
 # and for each: latency p50/p99 at a moderate fixed rate (RATE requests/s on LAT_CONNECTIONS
 # connections, each paced by wrk's delay()), then the most requests/s on MAX_CONNECTIONS
 # connections. The gateway's added latency is its p50/p99 minus direct's, from the same run.
+# Then the replicas: `tokengrid up --haproxy --gateways N` for each N in REPLICAS (1 2 3), N
+# `tokengrid gateway` replicas of the one-site grid behind Debian's HAProxy (round robin, its
+# request log on), measured the same way: wrk -> HAProxy -> replica -> backend.
 # Then the streams test: STREAMS streaming requests held open through a gateway to a backend in
 # --hold mode (one chunk per second per stream, bench/hold_streams.mjs), the gateway's VmRSS and
 # threads read from /proc before and while they are open, and every stream checked to receive.
 #
 # Settings (environment): RUNS=3 DURATION_S=10 WARMUP_S=2 RATE=1000 LAT_CONNECTIONS=8
 # MAX_CONNECTIONS=64 WRK_THREADS=2 BACKEND_THREADS=2 STREAMS=2000 HOLD_S=5 BUILD_DIR=build
-# KEEP=1 keeps the work directory (grid files, logs, raw wrk output). nginx and wrk are
-# installed with apt-get when missing. Every process started here is stopped on exit.
+# REPLICAS="1 2 3" SECTIONS="fronts replicas streams" (a subset runs only those parts).
+# KEEP=1 keeps the work directory (grid files, logs, raw wrk output). nginx, wrk and haproxy
+# are installed with apt-get when missing. Every process started here is stopped on exit.
 #
 # All processes share the machine's cores (wrk too): on a small machine the figures are what
 # the fronts cost each other, not what each could do alone.
@@ -40,10 +44,13 @@ backend_threads=${BACKEND_THREADS:-2}
 streams=${STREAMS:-2000}
 hold_s=${HOLD_S:-5}
 build=${BUILD_DIR:-build}
+replicas=${REPLICAS:-1 2 3}
+sections=${SECTIONS:-fronts replicas streams}
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: installing ${missing[*]}" >&2
   sudo_cmd=""
@@ -223,14 +230,10 @@ measure_streams() {  # RUN
   echo "bench: run $run streams done" >&2
 }
 
-one_run() {  # RUN
-  local run=$1 bport nport gport
-  bport=$(free_port)
-  start "$work/backend-$run.log" "$backend_bin" --port "$bport" --threads "$backend_threads"
-  local backend=$started
-  wait_ready "http://127.0.0.1:$bport/health" "$work/backend-$run.log"
-  measure_target "$run" direct "http://127.0.0.1:$bport"
+has_section() { [[ " $sections " == *" $1 "* ]]; }
 
+measure_fronts() {  # RUN BACKEND_PORT
+  local run=$1 bport=$2 nport gport
   nport=$(free_port)
   nginx_conf "$work/nginx-$run" "$nport" "$bport"
   start "$work/nginx-$run/stderr.log" "$nginx_bin" -p "$work/nginx-$run" -c "$work/nginx-$run/nginx.conf" \
@@ -251,8 +254,34 @@ one_run() {  # RUN
     measure_target "$run" "$name" "http://127.0.0.1:$gport"
     stop "$gw"
   done
+}
+
+# N replicas behind HAProxy, started by `tokengrid up` (which stops them all on SIGTERM).
+measure_replicas() {  # RUN BACKEND_PORT
+  local run=$1 bport=$2 n port
+  for n in $replicas; do
+    port=$(free_port)
+    grid_file "$work/grid-replicas-$n-$run.yaml" "$port" "$bport" 1 0
+    start "$work/up-$n-$run.log" "$tokengrid" up --haproxy --gateways "$n" --config "$work/grid-replicas-$n-$run.yaml" \
+      --cache-dir "$work/cache-$n-$run"
+    local up=$started
+    wait_ready "http://127.0.0.1:$port/health" "$work/up-$n-$run.log"
+    measure_target "$run" "replicas-$n" "http://127.0.0.1:$port"
+    stop "$up"
+  done
+}
+
+one_run() {  # RUN
+  local run=$1 bport
+  bport=$(free_port)
+  start "$work/backend-$run.log" "$backend_bin" --port "$bport" --threads "$backend_threads"
+  local backend=$started
+  wait_ready "http://127.0.0.1:$bport/health" "$work/backend-$run.log"
+  measure_target "$run" direct "http://127.0.0.1:$bport"
+  if has_section fronts; then measure_fronts "$run" "$bport"; fi
+  if has_section replicas; then measure_replicas "$run" "$bport"; fi
   stop "$backend"
-  measure_streams "$run"
+  if has_section streams; then measure_streams "$run"; fi
 }
 
 for run in $(seq 1 "$runs"); do one_run "$run"; done
@@ -267,7 +296,7 @@ const pick = (target, mode, col) => median(rows.filter((r) => r[1] === target &&
 const errors = (target) => rows.filter((r) => r[1] === target).reduce((n, r) => n + Number(r[6]), 0);
 const ms = (us) => (us / 1000).toFixed(3);
 const direct = { p50: pick("direct", "latency", 4), p99: pick("direct", "latency", 5) };
-const nginxRps = pick("nginx", "throughput", 3);
+const nginxRps = rows.some((r) => r[1] === "nginx") ? pick("nginx", "throughput", 3) : NaN;
 console.log(`Medians of ${runs} run(s). Latency at ${rate} req/s on ${latConn} connections; max req/s on ${maxConn} connections.\n`);
 console.log("| path | req/s at rate | p50 ms | p99 ms | added p50 ms | added p99 ms | max req/s | max vs nginx | p50 / p99 ms at max | errors |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -275,16 +304,29 @@ for (const t of targets) {
   const p50 = pick(t, "latency", 4), p99 = pick(t, "latency", 5), max = pick(t, "throughput", 3);
   const added = t === "direct" ? ["", ""] : [ms(p50 - direct.p50), ms(p99 - direct.p99)];
   console.log(`| ${t} | ${pick(t, "latency", 3).toFixed(0)} | ${ms(p50)} | ${ms(p99)} | ${added[0]} | ${added[1]} | ${max.toFixed(0)} | ` +
-    `${(max / nginxRps).toFixed(2)}x | ${ms(pick(t, "throughput", 4))} / ${ms(pick(t, "throughput", 5))} | ${errors(t)} |`);
+    `${Number.isNaN(nginxRps) ? "" : (max / nginxRps).toFixed(2) + "x"} | ${ms(pick(t, "throughput", 4))} / ${ms(pick(t, "throughput", 5))} | ${errors(t)} |`);
 }
-const s = fs.readFileSync(streamsFile, "utf8").trim().split("\n").map((l) => l.split(" ").map(Number));
-const col = (i) => median(s.map((r) => r[i]));
-console.log(`\n| gateway, ${s[0][6]} held streams | RSS MiB | threads |`);
-console.log("|---|---:|---:|");
-console.log(`| idle (after one request) | ${(col(1) / 1024).toFixed(1)} | ${col(3)} |`);
-console.log(`| with the streams open | ${(col(2) / 1024).toFixed(1)} | ${col(4)} |`);
-console.log(`\nStreams receiving chunks, per run: ${s.map((r) => `${r[5]}/${r[6]}`).join(", ")}; ` +
-  `per stream: ${((col(2) - col(1)) / s[0][6]).toFixed(1)} KiB.`);
+const replicaTargets = targets.filter((t) => t.startsWith("replicas-"));
+if (replicaTargets.length > 0) {
+  const one = rows.some((r) => r[1] === "replicas-1") ? pick("replicas-1", "throughput", 3) : NaN;
+  console.log("\n| replicas behind HAProxy | max req/s | vs one replica behind HAProxy | p50 / p99 ms at max |");
+  console.log("|---|---:|---:|---:|");
+  for (const t of replicaTargets) {
+    const max = pick(t, "throughput", 3);
+    console.log(`| ${t.slice("replicas-".length)} | ${max.toFixed(0)} | ${Number.isNaN(one) ? "" : (max / one).toFixed(2) + "x"} | ` +
+      `${ms(pick(t, "throughput", 4))} / ${ms(pick(t, "throughput", 5))} |`);
+  }
+}
+if (fs.existsSync(streamsFile)) {
+  const s = fs.readFileSync(streamsFile, "utf8").trim().split("\n").map((l) => l.split(" ").map(Number));
+  const col = (i) => median(s.map((r) => r[i]));
+  console.log(`\n| gateway, ${s[0][6]} held streams | RSS MiB | threads |`);
+  console.log("|---|---:|---:|");
+  console.log(`| idle (after one request) | ${(col(1) / 1024).toFixed(1)} | ${col(3)} |`);
+  console.log(`| with the streams open | ${(col(2) / 1024).toFixed(1)} | ${col(4)} |`);
+  console.log(`\nStreams receiving chunks, per run: ${s.map((r) => `${r[5]}/${r[6]}`).join(", ")}; ` +
+    `per stream: ${((col(2) - col(1)) / s[0][6]).toFixed(1)} KiB.`);
+}
 console.log("\nPer run (target mode req/s p50_us p99_us errors):");
 for (const r of rows) console.log(`  run ${r[0]} ${r.slice(1).join(" ")}`);
 EOF

@@ -16,9 +16,18 @@ int run_gateway_command(int argc, char** argv) {
   std::string path;
   int port = -1;
   double drain_s = 30;
+  std::string replica, ledger, policy;
+  bool no_batch = false;
   app.add_option("--config", path, "the grid file (YAML; see docs/gateway.md)")->required();
   app.add_option("--port", port, "listen on this port instead of the file's")->check(CLI::Range(0, 65535));
   app.add_option("--drain-timeout", drain_s, "seconds requests in flight get at shutdown")->capture_default_str();
+  app.add_option("--replica", replica, "this gateway's name in the ledger, metrics and /v1/grid, instead of the file's "
+                                       "replica (default: the host name)");
+  app.add_option("--ledger", ledger, "this gateway's usage ledger instead of the file's (replicas of one grid file "
+                                     "keep one each; tokengrid usage merges them)");
+  app.add_option("--policy", policy, "the dispatch policy to start with, instead of the file's");
+  app.add_flag("--no-batch", no_batch, "serve no batch API even when the file names a batch store (replicas behind "
+                                       "one load balancer leave batches to one of them)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -30,6 +39,10 @@ int run_gateway_command(int argc, char** argv) {
     return 2;
   }
   if (port >= 0) config->port = static_cast<uint16_t>(port);
+  if (!replica.empty()) config->replica = replica;
+  if (!policy.empty()) config->policy = policy;
+  if (!ledger.empty()) config->ledger_path = ledger;
+  if (no_batch) config->batch.path.clear();
   return gateway::run_gateway(std::move(config).value(), drain_s);
 }
 

@@ -26,6 +26,11 @@ int run_up_command(int argc, char** argv) {
                  "when batches run: planned (the cheapest and greenest hours and sites of their window) or at_once")
       ->check(CLI::IsMember({"planned", "at_once"}))
       ->capture_default_str();
+  app.add_option("--gateways", o.gateways,
+                 "gateway replicas: more than 1 runs each as a tokengrid gateway process behind HAProxy on the port")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_flag("--haproxy", o.haproxy, "HAProxy in front even of one gateway (run as a replica process)");
   app.add_option("--threads", o.worker_threads, "compute threads per worker")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_option("--cache-dir", o.cache_dir, "where the model, logs, ledger and batch store are kept (default ~/.cache/tokengrid)");
   try {

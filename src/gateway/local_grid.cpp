@@ -16,6 +16,7 @@
 
 #include "gateway/child_process.h"
 #include "gateway/gateway.h"
+#include "gateway/local_replicas.h"
 #include "http/http_client.h"
 
 namespace tokengrid::gateway {
@@ -146,26 +147,39 @@ Status start_workers(std::vector<LocalWorker>& workers, const std::string& self,
 }
 
 Status wait_ready(std::vector<LocalWorker>& workers, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (LocalWorker& w : workers) {
-    while (true) {
-      if (!w.process->running()) return unavailable("the worker of " + w.site + " exited; see " + w.log);
-      http::HttpClient probe("127.0.0.1", static_cast<uint16_t>(w.port), std::chrono::milliseconds(500));
-      auto r = probe.request("GET", "/ready", {}, "");
-      if (r.is_ok() && r->status == 200) break;
-      if (std::chrono::steady_clock::now() > deadline)
-        return unavailable("the worker of " + w.site + " is not ready after " + std::to_string(timeout.count()) +
-                           " s; see " + w.log);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    TG_RETURN_IF_ERROR(
+        wait_until_ready("the worker of " + w.site, "127.0.0.1", w.port, "/ready", *w.process, w.log, timeout));
     std::fprintf(stderr, "tokengrid up: site %-22s worker pid %d on http://127.0.0.1:%d (log %s)\n", w.site.c_str(),
                  static_cast<int>(w.process->pid()), w.port, w.log.c_str());
   }
   return Status::ok();
 }
 
-void print_banner(const GatewayConfig& config, uint16_t port) {
+// With replicas, each keeps its own ledger and gw-1 alone the batch store.
+std::string ledgers_of(const GatewayConfig& config, const LocalReplicas* replicas) {
+  if (config.ledger_path.empty()) return "(none)";
+  if (!replicas) return config.ledger_path;
+  std::string paths;
+  for (const ReplicaProcess& r : replicas->replicas())
+    paths += (paths.empty() ? "" : " ") + replica_ledger_path(config.ledger_path, r.name);
+  return paths;
+}
+
+void print_replicas(const LocalReplicas& replicas) {
+  std::string names;
+  for (const ReplicaProcess& r : replicas.replicas())
+    names += (names.empty() ? "" : ", ") + r.name + " :" + std::to_string(r.port);
+  std::fprintf(stdout, "  gateways         %zu replicas behind HAProxy, round robin (%s)\n"
+               "  HAProxy          config %s, request log %s\n",
+               replicas.replicas().size(), names.c_str(), replicas.haproxy_config_path().c_str(),
+               replicas.haproxy_log().c_str());
+}
+
+void print_banner(const GatewayConfig& config, uint16_t port, const LocalReplicas* replicas) {
   const std::string base = "http://" + config.host + ":" + std::to_string(port);
+  const std::string batch =
+      config.batch.path.empty() ? "off" : config.batch.path + (replicas ? ", on gw-1" : "");
   std::fprintf(stdout,
                "tokengrid up: the grid is running: %zu sites, policy %s, signals replayed from %s at %gx\n"
                "  OpenAI base URL  %s/v1\n"
@@ -173,17 +187,20 @@ void print_banner(const GatewayConfig& config, uint16_t port) {
                "  try              curl -s %s/v1/chat/completions -H 'Content-Type: application/json' -d "
                "'{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'\n"
                "  usage ledger     tokengrid usage %s --by site\n"
-               "  batch API        %s (POST /v1/files, /v1/batches)\n"
-               "Ctrl-C stops the grid.\n",
+               "  batch API        %s (POST /v1/files, /v1/batches)\n",
                config.grid.sites.size(), config.policy.c_str(), config.clock.replay ? "the start time" : "now",
                config.clock.replay ? config.clock.speed : 1.0, base.c_str(), base.c_str(), base.c_str(),
-               config.grid.sites.front().endpoints.front().models.front().c_str(),
-               config.ledger_path.empty() ? "(none)" : config.ledger_path.c_str(),
-               config.batch.path.empty() ? "off" : config.batch.path.c_str());
+               config.grid.sites.front().endpoints.front().models.front().c_str(), ledgers_of(config, replicas).c_str(),
+               batch.c_str());
+  if (replicas) print_replicas(*replicas);
+  std::fprintf(stdout, "Ctrl-C stops the grid.\n");
   std::fflush(stdout);
 }
 
-Result<GatewayConfig> grid_config_for(UpOptions& o, const std::string& cache, std::vector<LocalWorker>& workers) {
+// The grid of `up`: the given file, or the default grid on free ports (written to
+// `default_file` when the replicas need it as a file).
+Result<GatewayConfig> grid_config_for(UpOptions& o, const std::string& cache, const std::string& default_file,
+                                      std::vector<LocalWorker>& workers) {
   if (!o.config_path.empty()) {
     TG_ASSIGN_OR_RETURN(GatewayConfig config, load_gateway_config(o.config_path));
     workers = local_workers_of(config);
@@ -197,12 +214,75 @@ Result<GatewayConfig> grid_config_for(UpOptions& o, const std::string& cache, st
   }
   std::error_code ec;
   fs::create_directories(cache + "/up", ec);
-  return parse_gateway_config(default_grid_yaml(o, ports, cache + "/up"), "(tokengrid up's default grid)");
+  const std::string yaml = default_grid_yaml(o, ports, cache + "/up");
+  if (!default_file.empty()) {
+    std::ofstream out(default_file);
+    out << yaml;
+    if (!out) return io_error("cannot write " + default_file + " (set --cache-dir)");
+  }
+  return parse_gateway_config(yaml, "(tokengrid up's default grid)");
+}
+
+// A fresh directory for one `up --gateways N` run: its grid file, HAProxy's config and socket.
+Result<std::string> make_run_directory(const std::string& cache) {
+  std::error_code ec;
+  fs::create_directories(cache + "/up", ec);
+  std::string pattern = cache + "/up/run-XXXXXX";
+  if (!mkdtemp(pattern.data())) return io_error("cannot create a directory in " + cache + "/up (set --cache-dir)");
+  return pattern;
 }
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "tokengrid up: %s\n", message.c_str());
   return 1;
+}
+
+// Until SIGINT or SIGTERM, or until HAProxy exits.
+void wait_for_stop(const sigset_t& stop_signals, LocalReplicas* replicas) {
+  const timespec tick{0, 500 * 1000 * 1000};
+  while (sigtimedwait(&stop_signals, nullptr, &tick) < 0) {
+    if (replicas && !replicas->watch()) return;
+  }
+}
+
+void stop_workers(std::vector<LocalWorker>& workers) {
+  for (LocalWorker& w : workers) w.process->request_stop();
+  for (LocalWorker& w : workers) w.process->terminate(std::chrono::seconds(10));
+}
+
+int run_in_process(const GatewayConfig& config, std::vector<LocalWorker>& workers, const sigset_t& stop_signals) {
+  auto gateway = Gateway::start(config);
+  if (!gateway) return fail(gateway.status().message());
+  print_banner(config, (*gateway)->port(), nullptr);
+  wait_for_stop(stop_signals, nullptr);
+  std::fprintf(stderr, "tokengrid up: stopping: draining the gateway, then %zu workers\n", workers.size());
+  (*gateway)->drain_and_stop(10);
+  stop_workers(workers);
+  std::fprintf(stderr, "tokengrid up: stopped\n");
+  return 0;
+}
+
+int run_replicated(const UpOptions& o, const GatewayConfig& config, const std::string& grid_file,
+                   const std::string& run_dir, const std::string& cache, std::vector<LocalWorker>& workers,
+                   const sigset_t& stop_signals) {
+  ReplicaSetOptions options{.self = self_executable(), .grid_file = grid_file, .replicas = o.gateways,
+                            .run_dir = run_dir, .log_dir = cache + "/up/logs", .policy = o.policy};
+  std::error_code ec;
+  auto replicas = LocalReplicas::start(config, options);
+  if (!replicas) {
+    stop_workers(workers);
+    fs::remove_all(run_dir, ec);
+    return fail(replicas.status().message());
+  }
+  print_banner(config, config.port, replicas->get());
+  wait_for_stop(stop_signals, replicas->get());
+  std::fprintf(stderr, "tokengrid up: stopping: HAProxy stops accepting, the replicas drain, then %zu workers\n",
+               workers.size());
+  (*replicas)->stop();
+  stop_workers(workers);
+  fs::remove_all(run_dir, ec);
+  std::fprintf(stderr, "tokengrid up: stopped\n");
+  return 0;
 }
 
 }  // namespace
@@ -216,8 +296,16 @@ int run_up(UpOptions o) {
   signal(SIGPIPE, SIG_IGN);
   const std::string self = self_executable();
   const std::string cache = cache_directory(o);
+  const bool replicated = o.gateways > 1 || o.haproxy;
+  std::string run_dir;
+  if (replicated) {
+    auto made = make_run_directory(cache);
+    if (!made) return fail(made.status().message());
+    run_dir = *made;
+  }
+  const std::string default_file = run_dir.empty() || !o.config_path.empty() ? "" : run_dir + "/grid.yaml";
   std::vector<LocalWorker> workers;
-  auto config = grid_config_for(o, cache, workers);
+  auto config = grid_config_for(o, cache, default_file, workers);
   if (!config) return fail(config.status().message());
   if (!o.policy.empty()) config->policy = o.policy;
   std::string model = o.model_path;
@@ -229,17 +317,10 @@ int run_up(UpOptions o) {
   Status started = start_workers(workers, self, model, cache + "/up/logs", o.worker_threads);
   if (started.is_ok()) started = wait_ready(workers, std::chrono::seconds(120));
   if (!started.is_ok()) return fail(started.message());
-  auto gateway = Gateway::start(*config);
-  if (!gateway) return fail(gateway.status().message());
-  print_banner(*config, (*gateway)->port());
-  int received = 0;
-  sigwait(&stop_signals, &received);
-  std::fprintf(stderr, "tokengrid up: stopping: draining the gateway, then %zu workers\n", workers.size());
-  (*gateway)->drain_and_stop(10);
-  for (LocalWorker& w : workers) w.process->request_stop();
-  for (LocalWorker& w : workers) w.process->terminate(std::chrono::seconds(10));
-  std::fprintf(stderr, "tokengrid up: stopped\n");
-  return 0;
+  if (replicated)
+    return run_replicated(o, *config, o.config_path.empty() ? default_file : o.config_path, run_dir, cache, workers,
+                          stop_signals);
+  return run_in_process(*config, workers, stop_signals);
 }
 
 }  // namespace tokengrid::gateway

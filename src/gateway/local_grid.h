@@ -9,8 +9,12 @@
 // the cache directory. With a grid file instead, it starts the gateway of that file and a worker for each
 // of its endpoints on this machine (127.0.0.1 or localhost) whose port is free.
 //
-// Ctrl-C or SIGTERM drains the gateway and stops every worker; workers die with `up` however it
-// dies (child_process.h), so no process outlives it.
+// With `gateways` above one (or `haproxy`), the gateway runs as that many `tokengrid gateway` replica processes
+// of one grid file behind Debian's HAProxy on the grid's port (local_replicas.h) instead of in
+// this process.
+//
+// Ctrl-C or SIGTERM drains the gateway (or the replicas) and stops every worker; every child
+// dies with `up` however it dies (child_process.h), so no process outlives it.
 #pragma once
 
 #include <string>
@@ -29,6 +33,8 @@ struct UpOptions {
   double speed = 144;       // replayed seconds per second: a day in ten minutes
   int port = 8080;
   int worker_threads = 1;
+  int gateways = 1;  // more: that many `tokengrid gateway` replicas behind HAProxy (local_replicas.h)
+  bool haproxy = false;  // HAProxy in front even of a single replica
 };
 
 // The default grid file with its workers on `worker_ports` (four); the caller's options set the
