@@ -14,6 +14,7 @@
 
 #include <boost/asio.hpp>
 
+#include "core/shutdown_signals.h"
 #include "gateway/child_process.h"
 #include "gateway/gateway.h"
 #include "gateway/local_replicas.h"
@@ -239,9 +240,12 @@ int fail(const std::string& message) {
 
 // Until SIGINT or SIGTERM, or until HAProxy exits.
 void wait_for_stop(const sigset_t& stop_signals, LocalReplicas* replicas) {
-  const timespec tick{0, 500 * 1000 * 1000};
-  while (sigtimedwait(&stop_signals, nullptr, &tick) < 0) {
-    if (replicas && !replicas->watch()) return;
+  if (!replicas) {
+    wait_for_shutdown_signal(stop_signals);
+    return;
+  }
+  while (!wait_for_shutdown_signal(stop_signals, std::chrono::milliseconds(500))) {
+    if (!replicas->watch()) return;
   }
 }
 
@@ -288,12 +292,7 @@ int run_replicated(const UpOptions& o, const GatewayConfig& config, const std::s
 }  // namespace
 
 int run_up(UpOptions o) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t stop_signals = block_shutdown_signals();
   const std::string self = self_executable();
   const std::string cache = cache_directory(o);
   const bool replicated = o.gateways > 1 || o.haproxy;
