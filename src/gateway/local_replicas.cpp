@@ -24,15 +24,24 @@ namespace fs = std::filesystem;
 constexpr std::chrono::seconds kReadyTimeout{60};
 constexpr std::chrono::seconds kLogSettle{2};
 
-int free_port_on(const std::string& host) {
+// Binds host:port (0: any free port) and releases it; the port bound.
+Result<int> bind_once(const std::string& host, int port) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) return invalid_argument("listen.host '" + host + "' is not an IP address: replicas behind HAProxy need one");
   boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address(host), 0});
-  return a.local_endpoint().port();
+  boost::asio::ip::tcp::acceptor a(ioc);
+  a.open(address.is_v6() ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4(), ec);
+  if (!ec) a.bind({address, static_cast<uint16_t>(port)}, ec);
+  if (ec)
+    return unavailable("cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message() +
+                       (port ? " (stop what listens there, or choose another --port)" : ""));
+  return static_cast<int>(a.local_endpoint().port());
 }
 
 // Where HAProxy reaches a replica that listens on `host`.
 std::string reachable_host(const std::string& host) {
-  return host == "0.0.0.0" || host == "::" || host.empty() ? "127.0.0.1" : host;
+  return host == "0.0.0.0" || host == "::" || host.empty() || host == "localhost" ? "127.0.0.1" : host;
 }
 
 std::string describe_exit(int code) {
@@ -86,6 +95,7 @@ std::string replica_ledger_path(const std::string& ledger, const std::string& re
 Result<std::unique_ptr<LocalReplicas>> LocalReplicas::start(const GatewayConfig& config,
                                                             const ReplicaSetOptions& options) {
   if (options.replicas < 1) return invalid_argument("--gateways must be at least 1");
+  TG_RETURN_IF_ERROR(bind_once(config.host, config.port).status());  // HAProxy's address, before anything starts
   std::unique_ptr<LocalReplicas> set(new LocalReplicas());
   set->drain_s_ = options.drain_s;
   std::error_code ec;
@@ -102,7 +112,7 @@ Status LocalReplicas::start_replicas(const GatewayConfig& config, const ReplicaS
     ReplicaProcess r;
     r.name = "gw-" + std::to_string(k);
     r.host = host;
-    r.port = free_port_on(host);
+    TG_ASSIGN_OR_RETURN(r.port, bind_once(host, 0));
     r.log = o.log_dir + "/" + r.name + ".log";
     TG_ASSIGN_OR_RETURN(r.process, ChildProcess::spawn(replica_argv(config, o, r), r.log));
     replicas_.push_back(std::move(r));
