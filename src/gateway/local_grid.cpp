@@ -14,7 +14,7 @@
 
 #include <boost/asio.hpp>
 
-#include "gateway/child_process.h"
+#include "core/child_process.h"
 #include "gateway/gateway.h"
 #include "http/http_client.h"
 
