@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -54,6 +55,17 @@ inline uint16_t free_loopback_port() {
     port = ntohs(addr.sin_port);
   close(fd);
   return port;
+}
+
+// Polls `done` every 20 ms until it holds (true) or `timeout` passes (false): what a test of
+// processes that converge through etcd waits with.
+inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 class EtcdTestServer {
