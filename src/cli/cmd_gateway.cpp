@@ -16,13 +16,15 @@ int run_gateway_command(int argc, char** argv) {
   std::string path;
   int port = -1;
   double drain_s = 30;
-  std::string replica, ledger, policy;
+  std::string etcd, replica, ledger, policy;
   bool no_batch = false;
   app.add_option("--config", path, "the grid file (YAML; see docs/gateway.md)")->required();
   app.add_option("--port", port, "listen on this port instead of the file's")->check(CLI::Range(0, 65535));
   app.add_option("--drain-timeout", drain_s, "seconds requests in flight get at shutdown")->capture_default_str();
-  app.add_option("--replica", replica, "this gateway's name in the ledger, metrics and /v1/grid, instead of the file's "
-                                       "replica (default: the host name)");
+  app.add_option("--etcd", etcd, "share sites, the policy and load with other replicas through this etcd "
+                                 "(etcd://HOST:PORT; overrides control_plane.etcd)");
+  app.add_option("--replica", replica, "this replica's name in the ledger, metrics, /v1/grid and etcd (default: the "
+                                       "file's, else the host name); unique per replica");
   app.add_option("--ledger", ledger, "this gateway's usage ledger instead of the file's (replicas of one grid file "
                                      "keep one each; tokengrid usage merges them)");
   app.add_option("--policy", policy, "the dispatch policy to start with, instead of the file's");
@@ -39,6 +41,7 @@ int run_gateway_command(int argc, char** argv) {
     return 2;
   }
   if (port >= 0) config->port = static_cast<uint16_t>(port);
+  if (!etcd.empty()) config->control_plane.etcd = etcd;
   if (!replica.empty()) config->replica = replica;
   if (!policy.empty()) config->policy = policy;
   if (!ledger.empty()) config->ledger_path = ledger;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <thread>
 
-#include "gateway/child_process.h"
+#include "core/child_process.h"
 #include "gateway/gateway_test_util.h"
 #include "gateway/local_replicas.h"
 

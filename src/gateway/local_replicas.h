@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "gateway/child_process.h"
+#include "core/child_process.h"
 #include "gateway/gateway_config.h"
 
 namespace tokengrid::gateway {

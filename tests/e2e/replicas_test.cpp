@@ -73,7 +73,7 @@ class UpWithReplicas : public ::testing::Test {
 
   TempDir dir_;
   int port_ = 0;
-  std::unique_ptr<gateway::ChildProcess> up_;
+  std::unique_ptr<ChildProcess> up_;
   std::map<std::string, ReplicaInfo> replicas_;
   pid_t haproxy_pid_ = 0;
 };
