@@ -14,6 +14,7 @@
 
 #include <boost/asio.hpp>
 
+#include "core/progress.h"
 #include "core/shutdown_signals.h"
 #include "gateway/child_process.h"
 #include "gateway/gateway.h"
@@ -146,22 +147,29 @@ Status start_workers(std::vector<LocalWorker>& workers, const std::string& self,
   return Status::ok();
 }
 
+// Waits for every worker to load its model, with a progress bar on a terminal; the workers are
+// listed once all are ready (a line printed under the bar would break it).
 Status wait_ready(std::vector<LocalWorker>& workers, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (LocalWorker& w : workers) {
-    while (true) {
-      if (!w.process->running()) return unavailable("the worker of " + w.site + " exited; see " + w.log);
-      http::HttpClient probe("127.0.0.1", static_cast<uint16_t>(w.port), std::chrono::milliseconds(500));
-      auto r = probe.request("GET", "/ready", {}, "");
-      if (r.is_ok() && r->status == 200) break;
-      if (std::chrono::steady_clock::now() > deadline)
-        return unavailable("the worker of " + w.site + " is not ready after " + std::to_string(timeout.count()) +
-                           " s; see " + w.log);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  {
+    Progress progress("up: workers loading", static_cast<int64_t>(workers.size()));
+    for (LocalWorker& w : workers) {
+      while (true) {
+        if (!w.process->running()) return unavailable("the worker of " + w.site + " exited; see " + w.log);
+        http::HttpClient probe("127.0.0.1", static_cast<uint16_t>(w.port), std::chrono::milliseconds(500));
+        auto r = probe.request("GET", "/ready", {}, "");
+        if (r.is_ok() && r->status == 200) break;
+        if (std::chrono::steady_clock::now() > deadline)
+          return unavailable("the worker of " + w.site + " is not ready after " + std::to_string(timeout.count()) +
+                             " s; see " + w.log);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      progress.advance();
     }
+  }
+  for (const LocalWorker& w : workers)
     std::fprintf(stderr, "tokengrid up: site %-22s worker pid %d on http://127.0.0.1:%d (log %s)\n", w.site.c_str(),
                  static_cast<int>(w.process->pid()), w.port, w.log.c_str());
-  }
   return Status::ok();
 }
 
