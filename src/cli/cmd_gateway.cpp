@@ -19,6 +19,11 @@ int run_gateway_command(int argc, char** argv) {
   app.add_option("--config", path, "the grid file (YAML; see docs/gateway.md)")->required();
   app.add_option("--port", port, "listen on this port instead of the file's")->check(CLI::Range(0, 65535));
   app.add_option("--drain-timeout", drain_s, "seconds requests in flight get at shutdown")->capture_default_str();
+  std::string etcd, replica;
+  app.add_option("--etcd", etcd, "share sites, the policy and load with other replicas through this etcd "
+                                 "(etcd://HOST:PORT; overrides control_plane.etcd)");
+  app.add_option("--replica", replica, "this replica's name in the ledger, metrics and etcd (default: the file's, "
+                                       "else the host name); unique per replica");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -30,6 +35,8 @@ int run_gateway_command(int argc, char** argv) {
     return 2;
   }
   if (port >= 0) config->port = static_cast<uint16_t>(port);
+  if (!etcd.empty()) config->control_plane.etcd = etcd;
+  if (!replica.empty()) config->replica = replica;
   return gateway::run_gateway(std::move(config).value(), drain_s);
 }
 

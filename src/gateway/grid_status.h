@@ -30,6 +30,7 @@ struct GridStatusInput {
   std::vector<DecisionRecord> decisions;
   Comparison comparison;
   std::string batches;  // the batch runner's view as JSON (batch_runner.h); "" without the batch API
+  std::string control_plane;  // the control plane's state as JSON (control_plane.h); "" without one
 };
 
 std::string grid_status_json(const GridStatusInput& input);

@@ -14,9 +14,9 @@
 
 #include <boost/asio.hpp>
 
+#include "core/child_process.h"
 #include "core/progress.h"
 #include "core/shutdown_signals.h"
-#include "gateway/child_process.h"
 #include "gateway/gateway.h"
 #include "http/http_client.h"
 
