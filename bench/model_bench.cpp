@@ -3,6 +3,7 @@
 #include <chrono>
 #include <random>
 
+#include "core/progress.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 
@@ -82,11 +83,16 @@ std::vector<ModelBenchResult> bench_model(const Model& model, ThreadPool* pool,
   std::vector<ModelBenchResult> out;
   std::mt19937 rng(1);
   const double step_bytes = weight_bytes_per_step(model);
+  Progress progress("bench", static_cast<int64_t>(tests.size()) * (reps + 1));
   for (const ModelBenchTest& test : tests) {
     run_once(model, pool, test, rng);  // warm-up: page in the weights, size the buffers
+    progress.advance();
     std::vector<double> rates;
     const double tokens = static_cast<double>(test.prompt > 0 ? test.prompt : test.steps * test.sequences);
-    for (int r = 0; r < reps; r++) rates.push_back(tokens / run_once(model, pool, test, rng));
+    for (int r = 0; r < reps; r++) {
+      rates.push_back(tokens / run_once(model, pool, test, rng));
+      progress.advance();
+    }
     ModelBenchResult result{test, summarize(rates), 0.0};
     if (test.prompt == 0) {
       result.weight_gb_per_s = result.tokens_per_s.median / test.sequences * step_bytes / 1e9;

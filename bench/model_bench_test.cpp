@@ -47,7 +47,9 @@ TEST(ModelBench, RunsEveryKindOfTestOnATinyModel) {
   EXPECT_GT(model_bytes(model), static_cast<int64_t>(expected) / 2);
 
   ThreadPool pool(2);
+  testing::internal::CaptureStderr();
   auto results = bench_model(model, &pool, {{"pp16", 16, 0, 1}, {"tg8", 0, 8, 1}, {"tg8 x3", 0, 8, 3}}, 2);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");  // no progress bar: stderr is not a terminal
   ASSERT_EQ(results.size(), 3u);
   for (const auto& r : results) EXPECT_GT(r.tokens_per_s.median, 0.0) << r.test.name;
   EXPECT_EQ(results[0].weight_gb_per_s, 0.0);  // only decode reads all weights per token

@@ -25,6 +25,8 @@
 # Settings (environment): RUNS=3 DURATION_S=10 WARMUP_S=2 RATE=1000 LAT_CONNECTIONS=8
 # MAX_CONNECTIONS=64 WRK_THREADS=2 BACKEND_THREADS=2 STREAMS=2000 HOLD_S=5 BUILD_DIR=build
 # REPLICAS="1 2 3" SECTIONS="fronts replicas streams" (a subset runs only those parts).
+# BASELINE=PATH also runs the gateway paths with that tokengrid binary (say, one built from an
+# earlier commit), labelled "NAME-baseline", interleaved with this build's in the same run.
 # KEEP=1 keeps the work directory (grid files, logs, raw wrk output). nginx, wrk and haproxy
 # are installed with apt-get when missing. Every process started here is stopped on exit.
 #
@@ -243,16 +245,20 @@ measure_fronts() {  # RUN BACKEND_PORT
   measure_target "$run" nginx "http://127.0.0.1:$nport"
   stop "$nginx"
 
-  local spec name sites ledger
+  local spec name sites ledger binary label
   for spec in gateway:1:0 gateway-4-sites:4:0 gateway-4-sites-ledger:4:1; do
     IFS=: read -r name sites ledger <<<"$spec"
-    gport=$(free_port)
-    grid_file "$work/grid-$name-$run.yaml" "$gport" "$bport" "$sites" "$ledger"
-    start "$work/$name-$run.log" "$tokengrid" gateway --config "$work/grid-$name-$run.yaml"
-    local gw=$started
-    wait_ready "http://127.0.0.1:$gport/health" "$work/$name-$run.log"
-    measure_target "$run" "$name" "http://127.0.0.1:$gport"
-    stop "$gw"
+    for binary in ${BASELINE:+"$BASELINE"} "$tokengrid"; do
+      label=$name
+      [ "$binary" = "$tokengrid" ] || label="$name-baseline"
+      gport=$(free_port)
+      grid_file "$work/grid-$label-$run.yaml" "$gport" "$bport" "$sites" "$ledger"
+      start "$work/$label-$run.log" "$binary" gateway --config "$work/grid-$label-$run.yaml"
+      local gw=$started
+      wait_ready "http://127.0.0.1:$gport/health" "$work/$label-$run.log"
+      measure_target "$run" "$label" "http://127.0.0.1:$gport"
+      stop "$gw"
+    done
   done
 }
 

@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <optional>
 
+#include "core/progress.h"
 #include "engine/tensor_type.h"
 
 namespace tokengrid::engine {
@@ -202,7 +204,7 @@ Result<size_t> GgufWriter::alignment() const {
   return static_cast<size_t>(*v);
 }
 
-Status GgufWriter::emit(const std::function<Status(const void*, size_t)>& put) const {
+Status GgufWriter::emit(const std::function<Status(const void*, size_t)>& put, Progress* progress) const {
   TG_ASSIGN_OR_RETURN(size_t align, alignment());
   Bytes head;
   head.raw<uint32_t>(0x46554747u);  // "GGUF" read as a little-endian uint32
@@ -239,6 +241,7 @@ Status GgufWriter::emit(const std::function<Status(const void*, size_t)>& put) c
     }
     size_t padding = (align - t.n_bytes % align) % align;
     TG_RETURN_IF_ERROR(put(zeros.data(), padding));
+    if (progress) progress->advance();
   }
   return Status::ok();
 }
@@ -253,18 +256,22 @@ Result<std::vector<uint8_t>> GgufWriter::to_bytes() const {
   return out;
 }
 
-Status GgufWriter::write(const std::string& path) const {
+Status GgufWriter::write(const std::string& path, const std::string& progress_label) const {
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) return io_error("cannot create " + tmp + ": " + std::strerror(errno));
   std::vector<char> buffer(1 << 20);
   std::setvbuf(f, buffer.data(), _IOFBF, buffer.size());
-  Status s = emit([&](const void* p, size_t n) {
-    if (n && std::fwrite(p, 1, n, f) != n) {
-      return io_error("cannot write " + tmp + ": " + std::strerror(errno));
-    }
-    return Status::ok();
-  });
+  std::optional<Progress> progress;
+  if (!progress_label.empty()) progress.emplace(progress_label, static_cast<int64_t>(tensors_.size()));
+  Status s = emit(
+      [&](const void* p, size_t n) {
+        if (n && std::fwrite(p, 1, n, f) != n) {
+          return io_error("cannot write " + tmp + ": " + std::strerror(errno));
+        }
+        return Status::ok();
+      },
+      progress ? &*progress : nullptr);
   if (std::fclose(f) != 0 && s.is_ok()) {
     s = io_error("cannot write " + tmp + ": " + std::strerror(errno));
   }

@@ -16,6 +16,10 @@
 #include "core/status.h"
 #include "engine/gguf.h"
 
+namespace tokengrid {
+class Progress;
+}
+
 namespace tokengrid::engine {
 
 class GgufWriter {
@@ -55,8 +59,10 @@ class GgufWriter {
                     TensorFiller fill);
   size_t tensor_count() const { return tensors_.size(); }
 
-  // Writes the file; fails without touching `path` on a bad value or an I/O error.
-  Status write(const std::string& path) const;
+  // Writes the file; fails without touching `path` on a bad value or an I/O error. With a
+  // `progress_label`, a progress bar over the tensors written is drawn on a terminal
+  // (core/progress.h): filling the tensors is where quantizing and synthesizing take their time.
+  Status write(const std::string& path, const std::string& progress_label = {}) const;
   // The same file in memory (for tests and small files).
   Result<std::vector<uint8_t>> to_bytes() const;
 
@@ -72,7 +78,7 @@ class GgufWriter {
   Status check_tensor(const std::string& name, const std::vector<int64_t>& dims, uint32_t type_id,
                       size_t* n_bytes) const;
   Result<size_t> alignment() const;
-  Status emit(const std::function<Status(const void*, size_t)>& put) const;
+  Status emit(const std::function<Status(const void*, size_t)>& put, Progress* progress = nullptr) const;
 
   std::vector<std::pair<std::string, GgufValue>> metadata_;
   std::vector<Tensor> tensors_;

@@ -159,5 +159,23 @@ TEST(GgufWriter, WritesFilesAtomically) {
   std::filesystem::remove_all(dir);
 }
 
+// A progress bar is drawn only on a terminal: written to a pipe or file (tests, logs, scripts),
+// stderr stays empty.
+TEST(GgufWriter, ProgressStaysQuietWhenStderrIsNotATerminal) {
+  auto dir = std::filesystem::temp_directory_path() / ("tokengrid_gguf_progress_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "model.gguf").string();
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(w.add_tensor("t" + std::to_string(i), {4}, kF32, float_bytes({1, 2, 3, 4})).is_ok());
+  testing::internal::CaptureStderr();
+  const Status written = w.write(path, "synth test");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  ASSERT_TRUE(written.is_ok()) << written.to_string();
+  EXPECT_EQ(GgufFile::open(path)->tensors().size(), 50u);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace tokengrid::engine

@@ -160,7 +160,7 @@ Result<QuantizeSummary> quantize_model(const GgufFile& in, QuantScheme scheme,
     summary.bytes_in += t.n_bytes;
     summary.bytes_out += static_cast<uint64_t>(rows) * out_row_bytes;
   }
-  TG_RETURN_IF_ERROR(writer.write(out_path));
+  TG_RETURN_IF_ERROR(writer.write(out_path, std::string("quantize ") + scheme_name(scheme)));
   return summary;
 }
 

@@ -408,7 +408,7 @@ Status write_synthetic_model(const SyntheticShape& named_shape, TensorType type,
     TG_RETURN_IF_ERROR(out.vector("rope_factors_long.weight", shape.rope_size() / 2, 4.0f, 1.0f));
     TG_RETURN_IF_ERROR(out.vector("rope_factors_short.weight", shape.rope_size() / 2, 1.5f, 0.2f));
   }
-  return writer.write(path);
+  return writer.write(path, "synth " + shape.name);
 }
 
 }  // namespace tokengrid::engine

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -50,6 +51,18 @@ std::string format(const char* f, double v) {
 // "12.3 W" below 1 kW, "4.56 kW" above.
 std::string power(double kw) { return kw < 1 ? format("%.1f W", kw * 1000) : format("%.2f kW", kw); }
 
+// An energy, cost or carbon figure in a few characters that keep its significant digits: a
+// request's share is often a thousandth of a Wh or a millionth of a dollar, which a fixed
+// number of decimals would show as 0.000.
+std::string figure(double v) {
+  const double a = std::fabs(v);
+  if (a == 0 || !std::isfinite(v)) return a == 0 ? "0" : format("%g", v);
+  if (a >= 100) return format("%.0f", v);
+  if (a >= 1) return format("%.2f", v);
+  if (a >= 1e-4) return format("%.3g", v);  // 0.123, 0.00042
+  return format("%.2g", v);                 // 4.2e-05
+}
+
 std::string change(double value, double base) {
   if (base <= 0) return "–";
   return format("%+.1f%%", 100 * (value - base) / base);
@@ -79,12 +92,12 @@ std::string site_line(const json& site, bool color) {
   const std::string draw = power(number(site, "facility_kw")) + (cap > 0 ? " / " + power(cap) : "");
   const json& served = member(site, "since_start");
   char line[320];
-  std::snprintf(line, sizeof line, "%-22s %s%-9s%s %5.0f %-19s %5.2f %8.1f %8.0f %7.0f %10.3f %10.5f %9.3f",
+  std::snprintf(line, sizeof line, "%-22s %s%-9s%s %5.0f %-19s %5.2f %8.1f %8.0f %7.0f %10s %10s %9s",
                 fit(text(site, "name"), 22).c_str(), color ? status.color : "", status.label.c_str(),
                 color ? "\033[0m" : "", number(site, "outstanding_requests"), fit(draw, 19).c_str(),
                 number(site, "pue"), number(site, "price_usd_per_mwh"), number(site, "carbon_g_per_kwh"),
-                number(served, "requests"), number(served, "facility_wh"), number(served, "usd"),
-                number(served, "g_co2e"));
+                number(served, "requests"), figure(number(served, "facility_wh")).c_str(),
+                figure(number(served, "usd")).c_str(), figure(number(served, "g_co2e")).c_str());
   return line;
 }
 

@@ -56,6 +56,25 @@ TEST(GridTop, OneLinePerSiteWithItsHealth) {
   EXPECT_EQ(out.find('\033'), std::string::npos);  // no colour asked
 }
 
+TEST(GridTop, SmallFiguresKeepTheirSignificantDigits) {
+  json grid = sample();
+  grid["sites"][0]["since_start"] = {{"requests", 3}, {"facility_wh", 0.00042}, {"usd", 4.2e-8}, {"g_co2e", 0.1234}};
+  grid["sites"][1]["since_start"] = {{"requests", 900}, {"facility_wh", 12.5}, {"usd", 0}, {"g_co2e", 45678.9}};
+  const auto lines = lines_of(render_grid_top(grid, 200, false));
+  std::string small, large;
+  for (const auto& l : lines) {
+    if (l.rfind("aws-us-east-1", 0) == 0) small = l;
+    if (l.rfind("azure-southcentralus", 0) == 0) large = l;
+  }
+  EXPECT_NE(small.find(" 0.00042 "), std::string::npos) << small;
+  EXPECT_NE(small.find(" 4.2e-08 "), std::string::npos) << small;
+  EXPECT_NE(small.find(" 0.123"), std::string::npos) << small;
+  EXPECT_EQ(small.find("0.000 "), std::string::npos) << small;
+  EXPECT_NE(large.find(" 12.50 "), std::string::npos) << large;
+  EXPECT_NE(large.find(" 0 "), std::string::npos) << large;
+  EXPECT_NE(large.find(" 45679"), std::string::npos) << large;
+}
+
 TEST(GridTop, LinesFitTheWidthAndColoursDoNotCount) {
   for (int width : {20, 60, 100}) {
     for (const auto& line : lines_of(render_grid_top(sample(), width, true))) {

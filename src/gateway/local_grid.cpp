@@ -15,6 +15,7 @@
 #include <boost/asio.hpp>
 
 #include "core/child_process.h"
+#include "core/progress.h"
 #include "core/shutdown_signals.h"
 #include "gateway/gateway.h"
 #include "gateway/local_replicas.h"
@@ -147,13 +148,20 @@ Status start_workers(std::vector<LocalWorker>& workers, const std::string& self,
   return Status::ok();
 }
 
+// Waits for every worker to load its model, with a progress bar on a terminal; the workers are
+// listed once all are ready (a line printed under the bar would break it).
 Status wait_ready(std::vector<LocalWorker>& workers, std::chrono::seconds timeout) {
-  for (LocalWorker& w : workers) {
-    TG_RETURN_IF_ERROR(
-        wait_until_ready("the worker of " + w.site, "127.0.0.1", w.port, "/ready", *w.process, w.log, timeout));
+  {
+    Progress progress("up: workers loading", static_cast<int64_t>(workers.size()));
+    for (LocalWorker& w : workers) {
+      TG_RETURN_IF_ERROR(
+          wait_until_ready("the worker of " + w.site, "127.0.0.1", w.port, "/ready", *w.process, w.log, timeout));
+      progress.advance();
+    }
+  }
+  for (const LocalWorker& w : workers)
     std::fprintf(stderr, "tokengrid up: site %-22s worker pid %d on http://127.0.0.1:%d (log %s)\n", w.site.c_str(),
                  static_cast<int>(w.process->pid()), w.port, w.log.c_str());
-  }
   return Status::ok();
 }
 

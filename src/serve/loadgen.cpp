@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/progress.h"
 #include "http/http_client.h"
 #include "http/sse.h"
 #include "serve/synthetic_prompt.h"
@@ -285,18 +286,22 @@ Result<LoadgenReport> run_loadgen(const LoadgenOptions& options) {
         "--trace FILE");
   }
 
-  std::vector<RequestRecord> records;
-  std::mutex records_mutex;
-  auto record = [&](RequestRecord r) {
-    std::lock_guard<std::mutex> lock(records_mutex);
-    records.push_back(std::move(r));
-  };
   Clock::time_point start = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   size_t limit = o.requests > 0 ? static_cast<size_t>(o.requests)
                                 : (o.concurrency > 0 && !o.trace.empty() && o.duration_s <= 0
                                        ? o.trace.size()
                                        : SIZE_MAX);
+  // The bar counts requests when their number is known, else the seconds of --duration.
+  const size_t known = limit != SIZE_MAX ? limit : (!o.trace.empty() && o.duration_s <= 0 ? o.trace.size() : 0);
+  Progress progress("loadgen", known > 0 ? static_cast<int64_t>(known) : static_cast<int64_t>(std::ceil(o.duration_s)));
+  std::vector<RequestRecord> records;
+  std::mutex records_mutex;
+  auto record = [&](RequestRecord r) {
+    std::lock_guard<std::mutex> lock(records_mutex);
+    records.push_back(std::move(r));
+    progress.update(known > 0 ? static_cast<int64_t>(records.size()) : static_cast<int64_t>(elapsed()));
+  };
 
   if (o.concurrency > 0) {
     std::atomic<size_t> next{0};

@@ -116,7 +116,9 @@ TEST(Loadgen, ClosedLoopAgainstAStreamingServer) {
   o.requests = 7;
   o.input_tokens = 20;
   o.max_tokens = 3;
+  testing::internal::CaptureStderr();
   auto r = run_loadgen(o);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");  // no progress bar: stderr is not a terminal
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(server.requests.load(), 7);
   EXPECT_EQ(server.last_model, "fake-model");
