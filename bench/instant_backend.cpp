@@ -13,7 +13,6 @@
 // --stream-delay-ms spaces the chunks of a stream; --hold streams content chunks forever, one
 // per interval (--stream-delay-ms, 1000 when it is 0), until the client goes away. The bodies
 // are built once at start; a request costs one parse of its JSON body to read "stream".
-#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -27,6 +26,7 @@
 #include <boost/asio.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/shutdown_signals.h"
 #include "http/http_server.h"
 #include "http/openai_protocol.h"
 #include "http/router.h"
@@ -58,12 +58,18 @@ struct Answers {
 };
 
 Answers build_answers() {
-  const http::ResponseHeader chat{"chatcmpl-instant", 1700000000, kModel};
-  const http::ResponseHeader text{"cmpl-instant", 1700000000, kModel};
+  http::ResponseHeader chat;
+  chat.id = "chatcmpl-instant";
+  chat.created = 1700000000;
+  chat.model = kModel;
+  http::ResponseHeader text = chat;
+  text.id = "cmpl-instant";
   std::string whole;
   for (const char* w : kWords) whole += w;
   const http::Usage usage{8, kContentChunks, 0};
-  const std::vector<http::Choice> choice{{0, whole, "stop", false, {}}};
+  std::vector<http::Choice> choice(1);
+  choice[0].text = whole;
+  choice[0].finish_reason = "stop";
   Answers a;
   a.chat = http::chat_completion_body(chat, choice, usage);
   a.completion = http::text_completion_body(text, choice, usage);
@@ -206,12 +212,7 @@ http::HttpResponse router_error(http::ErrorKind kind, const http::HttpRequest& r
 }
 
 int run(const Options& options) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t stop_signals = block_shutdown_signals();
   InstantBackend backend(options);
   http::Router router(&router_error);
   backend.add_routes(router);
@@ -230,8 +231,7 @@ int run(const Options& options) {
     return 1;
   }
   std::fprintf(stderr, "instant_backend: listening on http://%s:%u\n", options.host.c_str(), (*server)->port());
-  int received = 0;
-  sigwait(&stop_signals, &received);
+  wait_for_shutdown_signal(stop_signals);
   (*server)->stop();
   backend.stop_timers();
   return 0;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "core/shutdown_signals.h"
 #include "engine/gguf.h"
 #include "engine/llm_engine.h"
 #include "engine/tokenizer.h"
@@ -25,14 +26,6 @@ namespace tokengrid::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Waits up to `timeout` for SIGINT or SIGTERM (blocked in every thread); true when one came.
-bool wait_for_signal(const sigset_t& signals, std::chrono::milliseconds timeout) {
-  timespec ts{};
-  ts.tv_sec = timeout.count() / 1000;
-  ts.tv_nsec = (timeout.count() % 1000) * 1000000;
-  return sigtimedwait(&signals, nullptr, &ts) > 0;
-}
 
 // The HTTP server's limits as flags; http_server.h says how each is answered.
 struct LimitFlags {
@@ -136,18 +129,6 @@ Result<serve::OpenAiServiceOptions> service_options(const ServeFlags& f) {
   return options;
 }
 
-// Signals go to sigtimedwait, never to a random thread: blocked before any thread starts
-// (threads inherit the mask).
-sigset_t block_shutdown_signals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-  return signals;
-}
-
 // Loads the engine and hands the model to the service; on failure the service answers so.
 std::unique_ptr<engine::LlmEngine> load_model(const ServeFlags& f, const engine::LlmEngineOptions& options,
                                               serve::OpenAiService& service) {
@@ -188,7 +169,7 @@ void drain(serve::OpenAiService& service, http::HttpServer& server, const sigset
   Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   bool cancelled = false;
   while (service.active_requests() > 0 || server.in_flight() > 0) {
-    if (!cancelled && (Clock::now() >= deadline || wait_for_signal(signals, std::chrono::milliseconds(0)))) {
+    if (!cancelled && (Clock::now() >= deadline || wait_for_shutdown_signal(signals, std::chrono::milliseconds(0)))) {
       std::fprintf(stderr, "tokengrid serve: cancelling %d running requests\n", service.active_requests());
       service.cancel_all();
       cancelled = true;
@@ -239,7 +220,7 @@ int run_serve(int argc, char** argv) {
     engine = load_model(flags, *engine_opts, service);
     if (!engine) load_failed.store(true);
   });
-  while (!wait_for_signal(signals, std::chrono::milliseconds(200))) {
+  while (!wait_for_shutdown_signal(signals, std::chrono::milliseconds(200))) {
     if (load_failed.load()) break;
   }
   const bool failed = load_failed.load();

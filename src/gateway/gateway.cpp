@@ -1,6 +1,5 @@
 #include "gateway/gateway.h"
 
-#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/shutdown_signals.h"
 #include "gateway/dashboard.h"
 #include "gateway/grid_events.h"
 #include "gateway/batch_api.h"
@@ -298,12 +298,7 @@ void Gateway::drain_and_stop(double drain_s) {
 }
 
 int run_gateway(GatewayConfig config, double drain_s) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t stop_signals = block_shutdown_signals();
   const std::string file = config.file;
   const std::string host = config.host;
   auto gateway = Gateway::start(std::move(config));
@@ -313,8 +308,7 @@ int run_gateway(GatewayConfig config, double drain_s) {
   }
   std::fprintf(stderr, "tokengrid gateway: listening on http://%s:%u (OpenAI base URL http://%s:%u/v1)\n",
                host.c_str(), (*gateway)->port(), host.c_str(), (*gateway)->port());
-  int received = 0;
-  sigwait(&stop_signals, &received);
+  wait_for_shutdown_signal(stop_signals);
   std::fprintf(stderr, "tokengrid gateway: draining\n");
   (*gateway)->drain_and_stop(drain_s);
   std::fprintf(stderr, "tokengrid gateway: stopped\n");

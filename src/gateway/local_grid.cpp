@@ -14,6 +14,7 @@
 
 #include <boost/asio.hpp>
 
+#include "core/shutdown_signals.h"
 #include "gateway/child_process.h"
 #include "gateway/gateway.h"
 #include "http/http_client.h"
@@ -208,12 +209,7 @@ int fail(const std::string& message) {
 }  // namespace
 
 int run_up(UpOptions o) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t stop_signals = block_shutdown_signals();
   const std::string self = self_executable();
   const std::string cache = cache_directory(o);
   std::vector<LocalWorker> workers;
@@ -232,8 +228,7 @@ int run_up(UpOptions o) {
   auto gateway = Gateway::start(*config);
   if (!gateway) return fail(gateway.status().message());
   print_banner(*config, (*gateway)->port());
-  int received = 0;
-  sigwait(&stop_signals, &received);
+  wait_for_shutdown_signal(stop_signals);
   std::fprintf(stderr, "tokengrid up: stopping: draining the gateway, then %zu workers\n", workers.size());
   (*gateway)->drain_and_stop(10);
   for (LocalWorker& w : workers) w.process->request_stop();

@@ -108,8 +108,8 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   // A session that is not `counted` is over the connection limit: it answers 503 and closes.
   Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server, bool counted)
-      : stream_(std::move(socket)),
-        server_(std::move(server)),
+      : server_(std::move(server)),
+        stream_(std::move(socket)),
         request_timer_(stream_.get_executor()),
         counted_(counted) {
     beast::error_code ec;
@@ -166,8 +166,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void client_gone();
   void close();
 
-  beast::tcp_stream stream_;
+  // Declared first so that it goes last: the server's io_context must outlive the socket and
+  // timers, and a session can hold the last reference to it.
   std::shared_ptr<HttpServer::Impl> server_;
+  beast::tcp_stream stream_;
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -281,8 +283,10 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
 
   // Runs fn on the session's strand: at once when called there (a handler answering from the
   // server's thread), queued otherwise, so that answering inline costs no thread hand-off.
+  // Once the server has stopped nothing runs the strand any more, so nothing is queued on it.
   template <typename Fn>
   void on_strand(Fn&& fn) {
+    if (session_->server()->stopped_.load()) return;
     net::dispatch(session_->executor(),
                   [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable { fn(*self); });
   }
@@ -694,6 +698,12 @@ void HttpServer::Impl::stop() {
   ioc_.stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
+  }
+  // Handlers still queued (reads and writes the closes aborted) hold their sessions, which hold
+  // this state and so the queue itself: run them out (each sees its session closed and returns)
+  // so that the last exchange a handler drops frees everything.
+  ioc_.restart();
+  while (ioc_.poll() > 0) {
   }
 }
 

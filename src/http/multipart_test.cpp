@@ -44,10 +44,13 @@ TEST(Multipart, ReadsTheOpenAIClientsUpload) {
 TEST(Multipart, KeepsContentBytesThatLookLikeSyntax) {
   // CRLFs, dashes and a near-boundary inside the content are data.
   const std::string content = std::string("a\r\n\r\n--\r\n------formdata-undici-012345678\r\n\0\xff", 43);
-  auto parts = parse_multipart(kType, upload_body(content));
+  // The parts view into the body, so the body must outlive them.
+  const std::string body = upload_body(content);
+  auto parts = parse_multipart(kType, body);
   ASSERT_TRUE(parts.is_ok()) << parts.status().to_string();
   EXPECT_EQ((*parts)[1].data, content);
-  auto empty = parse_multipart(kType, upload_body(""));
+  const std::string empty_body = upload_body("");
+  auto empty = parse_multipart(kType, empty_body);
   ASSERT_TRUE(empty.is_ok());
   EXPECT_EQ((*empty)[1].data, "");
 }
