@@ -14,8 +14,8 @@
 
 #include <boost/asio.hpp>
 
+#include "core/child_process.h"
 #include "core/shutdown_signals.h"
-#include "gateway/child_process.h"
 #include "gateway/gateway.h"
 #include "http/http_client.h"
 

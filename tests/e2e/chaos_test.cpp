@@ -104,7 +104,7 @@ class Chaos : public ::testing::Test {
     const std::string model = cached_tiny_model(4096);
     for (int i = 0; i < kSites; ++i) {
       const std::string log = dir_.file("site" + std::to_string(i) + ".log");
-      auto child = gateway::ChildProcess::spawn({"/usr/sbin/ip", "netns", "exec", namespaces_[i]->name(), TOKENGRID_BIN,
+      auto child = ChildProcess::spawn({"/usr/sbin/ip", "netns", "exec", namespaces_[i]->name(), TOKENGRID_BIN,
                                                  "serve", "-m", model, "--host", "0.0.0.0", "--port",
                                                  std::to_string(kWorkerPort), "--model-name", "tiny", "--threads", "1"},
                                                 log);
@@ -158,9 +158,9 @@ class Chaos : public ::testing::Test {
 
   TempDir dir_;
   std::vector<std::unique_ptr<SiteNamespace>> namespaces_;  // outlive the workers inside them
-  std::vector<std::unique_ptr<gateway::ChildProcess>> workers_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
   std::vector<TestSite> sites_;
-  std::unique_ptr<gateway::ChildProcess> gateway_;
+  std::unique_ptr<ChildProcess> gateway_;
   int port_ = 0;
 };
 

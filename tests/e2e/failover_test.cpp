@@ -48,9 +48,9 @@ class WorkerFailover : public ::testing::Test {
   TempDir dir_;
   std::vector<TestSite> sites_;
   std::vector<int> worker_ports_;
-  std::vector<std::unique_ptr<gateway::ChildProcess>> workers_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
   std::vector<std::unique_ptr<FaultProxy>> proxies_;
-  std::unique_ptr<gateway::ChildProcess> gateway_;
+  std::unique_ptr<ChildProcess> gateway_;
   int port_ = 0;
 };
 

@@ -21,7 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/test_data.h"
-#include "gateway/child_process.h"
+#include "core/child_process.h"
 #include "gateway/sqlite_db.h"
 #include "grid/clock.h"
 #include "http/http_client.h"
@@ -90,16 +90,16 @@ inline std::string grid_yaml(int gateway_port, const std::vector<TestSite>& site
   return y;
 }
 
-inline std::unique_ptr<gateway::ChildProcess> spawn(const std::vector<std::string>& args, const std::string& log) {
+inline std::unique_ptr<ChildProcess> spawn(const std::vector<std::string>& args, const std::string& log) {
   std::vector<std::string> argv = {TOKENGRID_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto child = gateway::ChildProcess::spawn(argv, log);
+  auto child = ChildProcess::spawn(argv, log);
   EXPECT_TRUE(child.is_ok()) << child.status().to_string();
   return child.is_ok() ? std::move(child).value() : nullptr;
 }
 
 // Waits until GET `path` on `port` answers 200 (or the process dies, or `timeout`).
-inline bool wait_for(int port, const std::string& path, gateway::ChildProcess* process,
+inline bool wait_for(int port, const std::string& path, ChildProcess* process,
                      std::chrono::seconds timeout = std::chrono::seconds(120)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -138,7 +138,7 @@ inline std::string cached_tiny_model(int context = 0) {
   const std::string partial = path + ".partial." + std::to_string(getpid());
   std::vector<std::string> argv = {TOKENGRID_BIN, "model", "synth", "--shape", "tiny", "--type", "q8_0", "--seed", "1", "-o", partial};
   if (context > 0) argv.insert(argv.end(), {"--context", std::to_string(context)});
-  auto synth = gateway::ChildProcess::spawn(argv, "/dev/null");
+  auto synth = ChildProcess::spawn(argv, "/dev/null");
   if (!synth.is_ok()) return path;
   while ((*synth)->running()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::filesystem::rename(partial, path);

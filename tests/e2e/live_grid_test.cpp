@@ -145,8 +145,8 @@ TEST(LiveGrid, PowerCapHoldsAndDemandResponseDrains) {
 // kill -9 of the gateway under load, then a restart: every response a client received whole is
 // in the ledger exactly once.
 // A tokengrid serve worker on the tiny model for each site, ready.
-std::vector<std::unique_ptr<gateway::ChildProcess>> start_workers(const TempDir& dir, const std::vector<TestSite>& sites) {
-  std::vector<std::unique_ptr<gateway::ChildProcess>> workers;
+std::vector<std::unique_ptr<ChildProcess>> start_workers(const TempDir& dir, const std::vector<TestSite>& sites) {
+  std::vector<std::unique_ptr<ChildProcess>> workers;
   const std::string model = cached_tiny_model();
   for (const TestSite& s : sites) {
     workers.push_back(spawn({"serve", "-m", model, "--port", std::to_string(s.port), "--model-name", "tiny", "--threads", "1"},

@@ -1,4 +1,4 @@
-#include "gateway/child_process.h"
+#include "core/child_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <thread>
 
-namespace tokengrid::gateway {
+namespace tokengrid {
 namespace {
 
 // In the child, between fork and exec: only async-signal-safe calls.
@@ -84,4 +84,4 @@ void ChildProcess::terminate(std::chrono::milliseconds grace) {
   while (running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
-}  // namespace tokengrid::gateway
+}  // namespace tokengrid

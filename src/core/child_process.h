@@ -15,7 +15,7 @@
 
 #include "core/status.h"
 
-namespace tokengrid::gateway {
+namespace tokengrid {
 
 class ChildProcess {
  public:
@@ -43,4 +43,4 @@ class ChildProcess {
 // The path of this process's own executable (to start `tokengrid serve` as a child).
 std::string self_executable();
 
-}  // namespace tokengrid::gateway
+}  // namespace tokengrid
