@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.h"
+#include "controlplane/redis_client.h"
 #include "gateway/gateway.h"
 
 namespace tokengrid::cli {
@@ -16,9 +17,14 @@ int run_gateway_command(int argc, char** argv) {
   std::string path;
   int port = -1;
   double drain_s = 30;
+  std::string replica, redis;
   app.add_option("--config", path, "the grid file (YAML; see docs/gateway.md)")->required();
   app.add_option("--port", port, "listen on this port instead of the file's")->check(CLI::Range(0, 65535));
   app.add_option("--drain-timeout", drain_s, "seconds requests in flight get at shutdown")->capture_default_str();
+  app.add_option("--replica", replica, "this gateway's name in the ledger, metrics and /v1/grid, instead of the file's "
+                                       "replica (default: HOST:PORT)");
+  app.add_option("--redis", redis, "share limits and power headroom with other gateway replicas through this Redis "
+                                   "(redis://HOST:PORT), instead of the file's control_plane.redis");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -29,7 +35,19 @@ int run_gateway_command(int argc, char** argv) {
     std::fprintf(stderr, "tokengrid gateway: %s\n", config.status().message().c_str());
     return 2;
   }
-  if (port >= 0) config->port = static_cast<uint16_t>(port);
+  if (port >= 0) {
+    if (config->replica == gateway::default_replica_name(config->port)) config->replica = gateway::default_replica_name(port);
+    config->port = static_cast<uint16_t>(port);
+  }
+  if (!replica.empty()) config->replica = replica;
+  if (!redis.empty()) {
+    auto url = controlplane::parse_redis_url(redis);
+    if (!url) {
+      std::fprintf(stderr, "tokengrid gateway: --redis: %s\n", url.status().message().c_str());
+      return 2;
+    }
+    config->shared.redis_url = redis;
+  }
   return gateway::run_gateway(std::move(config).value(), drain_s);
 }
 

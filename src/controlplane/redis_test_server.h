@@ -6,14 +6,10 @@
 //   auto redis = RedisTestServer::start();
 //   if (!redis) GTEST_SKIP() << redis.status().message();
 //
-// The server dies with the test process too (PR_SET_PDEATHSIG), so a crashed test leaves none.
+// The server dies with the test process too (core/child_process.h), so a crashed test leaves none.
 #pragma once
 
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,9 +17,10 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
+#include "controlplane/etcd_test_server.h"
 #include "controlplane/redis_client.h"
+#include "core/child_process.h"
 #include "core/status.h"
 
 namespace tokengrid::controlplane {
@@ -37,7 +34,7 @@ class RedisTestServer {
       return unavailable(std::string("needs ") + kBinary + ": install Debian's redis-server (scripts/setup.sh)");
     std::string dir = (std::filesystem::temp_directory_path() / "tokengrid-redis-XXXXXX").string();
     if (mkdtemp(dir.data()) == nullptr) return io_error("cannot make a temporary directory for redis-server");
-    std::unique_ptr<RedisTestServer> s(new RedisTestServer(dir, free_port()));
+    std::unique_ptr<RedisTestServer> s(new RedisTestServer(dir, free_loopback_port()));
     TG_RETURN_IF_ERROR(s->launch());
     return s;
   }
@@ -51,12 +48,10 @@ class RedisTestServer {
   int port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
 
-  // SIGKILL, and waits for it to be gone.
+  // SIGKILL, as a crash, and waits for it to be gone.
   void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    if (process_) ::kill(process_->pid(), SIGKILL);
+    process_.reset();
   }
   // Starts it again on the same port, with no data.
   Status restart() {
@@ -67,38 +62,14 @@ class RedisTestServer {
  private:
   RedisTestServer(std::string dir, int port) : dir_(std::move(dir)), port_(port) {}
 
-  static int free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-  }
-
   Status launch() {
-    const std::vector<std::string> argv = {kBinary,      "--port",       std::to_string(port_), "--bind",
-                                           "127.0.0.1",  "--dir",        dir_,                  "--save",
-                                           "",           "--appendonly", "no",                  "--logfile",
-                                           dir_ + "/redis.log"};
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ < 0) return io_error("cannot start redis-server");
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    RedisClient probe(*parse_redis_url(url()), RedisOptions{0.2, 0.2, 0});
+    TG_ASSIGN_OR_RETURN(process_, ChildProcess::spawn({kBinary, "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                                       "--dir", dir_, "--save", "", "--appendonly", "no"},
+                                                      dir_ + "/redis.log"));
+    RedisClient probe(RedisUrl{"127.0.0.1", port_, "", 0}, RedisOptions{0.2, 0.2, 0});
     for (int i = 0; i < 250; ++i) {
       if (probe.command({"PING"})) return Status::ok();
+      if (!process_->running()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     kill();
@@ -107,7 +78,7 @@ class RedisTestServer {
 
   std::string dir_;
   int port_;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> process_;
 };
 
 }  // namespace tokengrid::controlplane

@@ -14,7 +14,9 @@
 // admit() walks the policy's ranking and takes the first site that may take the request now:
 // healthy, not draining, serving the model, under its power cap with the request added, and
 // below its concurrency; when every such site is at its concurrency, the first one under its
-// cap queues it. A site at its cap or draining never gets new work. Thread-safe.
+// cap queues it. A site at its cap or draining never gets new work. Whether a capped site has
+// room is the PowerHeadroom's answer (power_headroom.h): this process's own count by default,
+// or, with RedisHeadroom, the count of every gateway replica. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,7 @@
 
 #include "gateway/endpoint_health.h"
 #include "gateway/live_signals.h"
+#include "gateway/power_headroom.h"
 #include "gateway/prefix_index.h"
 #include "gateway/site_energy.h"
 #include "grid/grid_config.h"
@@ -47,6 +50,7 @@ struct Admission {
   int site = -1;      // -1: refused, see reason
   int endpoint = -1;
   std::string reason;  // why this site, or why none
+  bool holds_headroom = false;  // it reserved room under the site's power cap
 };
 
 // How a request ended at its site.
@@ -96,9 +100,10 @@ struct SiteStatus {
 
 class LiveGrid {
  public:
-  // Fails when a site's energy model cannot be built.
+  // Fails when a site's energy model cannot be built. `headroom` (outliving the grid) decides
+  // whether capped sites have room; none: this process's own count.
   static Result<std::unique_ptr<LiveGrid>> create(const grid::GridConfig& grid, const LiveSignals& signals,
-                                                  HealthOptions health = {});
+                                                  HealthOptions health = {}, PowerHeadroom* headroom = nullptr);
 
   size_t size() const { return sites_.size(); }
   const grid::Site& site(int i) const { return sites_[i].site; }
@@ -141,22 +146,30 @@ class LiveGrid {
   };
 
   LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, std::vector<std::vector<http::Url>> urls,
-           const LiveSignals& signals, HealthOptions health);
+           const LiveSignals& signals, HealthOptions health, PowerHeadroom* headroom);
   grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
   bool healthy(const LiveSite& s, double now_s) const;
   double load(const LiveSite& s) const;
   // The site's smoothed speeds, or, before it was seen, the mean of the sites that were.
   Observed speed_of(const LiveSite& s) const;
-  // Checked under the lock at admission, so concurrent requests cannot pass the cap together.
-  bool would_pass_cap(const LiveSite& s, double pue) const;
+  // The most requests the site's cap allows at once at this PUE (1e15: the cap never binds).
+  double max_requests_under_cap(const LiveSite& s, double pue) const;
+  // Admits at site i when its cap has room, taken under the lock at admission so that
+  // concurrent requests cannot pass the cap together; counts why not in `no_room`.
+  bool take_room(int i, double pue, Admission& a, int& no_room, bool& store_down);
+  // Ends an admitted request's hold on its site; under the lock.
+  void release_locked(const Admission& a, const RequestEstimate& request);
   int pick_endpoint(const LiveSite& s, const std::string& model) const;
-  std::string refusal(std::span<const grid::SiteState> states, const grid::Decision& decision) const;
+  std::string refusal(std::span<const grid::SiteState> states, const grid::Decision& decision, int no_room,
+                      bool store_down) const;
 
   const LiveSignals& signals_;
   std::vector<grid::PlacementRule> placement_;
   mutable std::mutex mutex_;
   std::vector<LiveSite> sites_;
   PrefixIndex prefixes_;
+  LocalHeadroom local_headroom_;
+  PowerHeadroom* headroom_;
 };
 
 }  // namespace tokengrid::gateway
