@@ -11,6 +11,10 @@
 
 #include "engine/kernels_impl.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace tokengrid::engine {
 
 using kernels_detail::GemmArgs;
@@ -66,13 +70,23 @@ std::optional<KernelPath> parse_kernel_path(const std::string& name) {
   return std::nullopt;
 }
 
+#if defined(__x86_64__)
+namespace {
+// F16C (half-float conversion), asked of CPUID itself: clang's __builtin_cpu_supports does not
+// know the feature.
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+}  // namespace
+#endif
+
 bool kernel_path_supported(KernelPath path) {
   switch (path) {
     case KernelPath::kScalar: return true;
 #if defined(__x86_64__)
     case KernelPath::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case KernelPath::kAvx512:
       return kernel_path_supported(KernelPath::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
