@@ -1,13 +1,10 @@
 #include "controlplane/redis_client.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <thread>
 
+#include "controlplane/raw_test_server.h"
 #include "controlplane/redis_test_server.h"
 
 namespace tokengrid::controlplane {
@@ -97,52 +94,6 @@ TEST(RedisClient, FailsFastWhileTheServerIsDownAndReconnectsWhenItIsBack) {
   EXPECT_EQ(back->text, "PONG");
 }
 
-// A server that answers every connection with `reply` and then closes it (or, with hold,
-// keeps it open without a word more).
-class FakeServer {
- public:
-  FakeServer(std::string reply, bool hold) : reply_(std::move(reply)), hold_(hold) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(fd_, 8);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~FakeServer() {
-    stop_ = true;
-    shutdown(fd_, SHUT_RDWR);
-    close(fd_);
-    thread_.join();
-    for (int c : held_) close(c);
-  }
-  int port() const { return port_; }
-
- private:
-  void serve() {
-    while (!stop_) {
-      const int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      char buf[4096];
-      (void)read(c, buf, sizeof buf);
-      (void)write(c, reply_.data(), reply_.size());
-      if (hold_) held_.push_back(c);
-      else close(c);
-    }
-  }
-  std::string reply_;
-  bool hold_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::vector<int> held_;
-  std::thread thread_;
-};
-
 TEST(RedisClient, HostileRepliesAreErrorsNeverCrashes) {
   const std::vector<std::pair<std::string, bool>> replies = {
       {"garbage that is not RESP\r\n", false},
@@ -157,7 +108,7 @@ TEST(RedisClient, HostileRepliesAreErrorsNeverCrashes) {
   };
   RedisScript script("return 1");
   for (const auto& [reply, hold] : replies) {
-    FakeServer fake(reply, hold);
+    RawTestServer fake(reply, hold);
     RedisClient c(RedisUrl{"127.0.0.1", fake.port(), "", 0}, RedisOptions{0.2, 0.2, 0});
     auto r = c.command({"PING"});
     auto e = c.eval(script, {}, {});
