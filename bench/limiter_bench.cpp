@@ -87,9 +87,9 @@ int main(int argc, char** argv) {
   RedisLimiter shared(*store);
   measure("RedisLimiter (one Lua script per call)", 1, calls, [&](int t, int i) { pair(shared, t, i); });
   measure("RedisLimiter (one Lua script per call)", 4, calls, [&](int t, int i) { pair(shared, t, i); });
-  RedisHeadroom headroom(*store, {"site"});
+  RedisHeadroom headroom(*store);
   measure("RedisHeadroom reserve + release", 1, calls, [&](int, int) {
-    if (headroom.reserve(0, 0, 1e9) == HeadroomAnswer::kGranted) headroom.release(0, 0);
+    if (headroom.reserve("site", 0, 1e9) == HeadroomAnswer::kGranted) headroom.release("site", 0);
   });
   return 0;
 }

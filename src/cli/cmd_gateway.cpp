@@ -21,8 +21,11 @@ int run_gateway_command(int argc, char** argv) {
   app.add_option("--config", path, "the grid file (YAML; see docs/gateway.md)")->required();
   app.add_option("--port", port, "listen on this port instead of the file's")->check(CLI::Range(0, 65535));
   app.add_option("--drain-timeout", drain_s, "seconds requests in flight get at shutdown")->capture_default_str();
-  app.add_option("--replica", replica, "this gateway's name in the ledger, metrics and /v1/grid, instead of the file's "
-                                       "replica (default: HOST:PORT)");
+  std::string etcd;
+  app.add_option("--etcd", etcd, "share sites, the policy and load with other replicas through this etcd "
+                                 "(etcd://HOST:PORT; overrides control_plane.etcd)");
+  app.add_option("--replica", replica, "this gateway's name in the ledger, metrics, etcd and Redis, instead of the "
+                                       "file's replica (default: HOST:PORT); unique per replica");
   app.add_option("--redis", redis, "share limits and power headroom with other gateway replicas through this Redis "
                                    "(redis://HOST:PORT), instead of the file's control_plane.redis");
   try {
@@ -48,6 +51,7 @@ int run_gateway_command(int argc, char** argv) {
     }
     config->shared.redis_url = redis;
   }
+  if (!etcd.empty()) config->control_plane.etcd = etcd;
   return gateway::run_gateway(std::move(config).value(), drain_s);
 }
 

@@ -13,6 +13,7 @@
 
 #include "cli/command.h"
 #include "core/shutdown_signals.h"
+#include "controlplane/site_registration.h"
 #include "engine/gguf.h"
 #include "engine/llm_engine.h"
 #include "engine/tokenizer.h"
@@ -74,7 +75,26 @@ struct ServeFlags {
   LimitFlags limit_flags;
   int port = 8080, threads = 0, http_threads = 2, max_batch = 32, max_queue = 256;
   double drain_timeout_s = 30;
+  controlplane::JoinOptions join;
+  std::string advertise;
 };
+
+void add_join_flags(CLI::App& app, ServeFlags& f) {
+  auto* join = app.add_option("--join", f.join.etcd, "register this worker as a site in etcd (etcd://HOST:PORT) "
+                                                     "once its model is loaded; gateways with --etcd route to it");
+  app.add_option("--site", f.join.site, "the site's name in the grid (with --join)")->needs(join);
+  join->needs("--site");
+  app.add_option("--site-file", f.join.site_file, "the site's description in the grid file's schema, for gateways "
+                                                  "whose grid file does not name it")
+      ->check(CLI::ExistingFile)
+      ->needs(join);
+  app.add_option("--advertise", f.advertise, "the URL gateways reach this worker at (default http://HOST:PORT/v1)")
+      ->needs(join);
+  app.add_option("--lease-ttl", f.join.ttl_s, "seconds the site stays registered after the worker stops renewing")
+      ->check(CLI::Range(1, 300))
+      ->capture_default_str();
+  app.add_option("--etcd-prefix", f.join.prefix, "where tokengrid's keys live in etcd")->capture_default_str();
+}
 
 void add_flags(CLI::App& app, ServeFlags& f) {
   app.add_option("-m,--model", f.model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -99,6 +119,7 @@ void add_flags(CLI::App& app, ServeFlags& f) {
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   f.limit_flags.add_to(app);
+  add_join_flags(app, f);
   app.add_option("--drain-timeout", f.drain_timeout_s, "seconds running requests get at shutdown")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -129,6 +150,23 @@ Result<serve::OpenAiServiceOptions> service_options(const ServeFlags& f) {
   return options;
 }
 
+std::string served_model_name(const ServeFlags& f) {
+  return !f.model_name.empty() ? f.model_name : std::filesystem::path(f.model_path).stem().string();
+}
+
+// Registers the loaded worker as a site; nullptr without --join.
+std::unique_ptr<controlplane::SiteRegistrar> join_grid(const ServeFlags& f, uint16_t port) {
+  if (f.join.etcd.empty()) return nullptr;
+  const std::string url =
+      !f.advertise.empty() ? f.advertise : "http://" + f.host + ":" + std::to_string(port) + "/v1";
+  auto registrar = controlplane::join_site(f.join, {{url, {served_model_name(f)}, "tokengrid", f.max_batch}});
+  if (!registrar) {
+    std::fprintf(stderr, "tokengrid serve: cannot join the grid: %s\n", registrar.status().message().c_str());
+    return nullptr;
+  }
+  return std::move(registrar).value();
+}
+
 // Loads the engine and hands the model to the service; on failure the service answers so.
 std::unique_ptr<engine::LlmEngine> load_model(const ServeFlags& f, const engine::LlmEngineOptions& options,
                                               serve::OpenAiService& service) {
@@ -143,7 +181,7 @@ std::unique_ptr<engine::LlmEngine> load_model(const ServeFlags& f, const engine:
   const engine::Tokenizer& tokenizer = engine->tokenizer();
   serve::ServedModel served;
   served.engine = engine.get();
-  served.name = !f.model_name.empty() ? f.model_name : std::filesystem::path(f.model_path).stem().string();
+  served.name = served_model_name(f);
   served.vocab_size = tokenizer.vocab_size();
   served.chat_template = engine->model().gguf().get_string("tokenizer.chat_template").value_or("");
   served.encode = [&tokenizer](const std::string& text, std::span<const engine::TextRange> client_text) {
@@ -215,17 +253,26 @@ int run_serve(int argc, char** argv) {
                (*server)->port(), flags.model_path.c_str());
 
   std::unique_ptr<engine::LlmEngine> engine;
-  std::atomic<bool> load_failed{false};
+  std::atomic<bool> load_failed{false}, loaded{false};
   std::thread loader([&] {
     engine = load_model(flags, *engine_opts, service);
     if (!engine) load_failed.store(true);
+    else loaded.store(true);
   });
+  std::unique_ptr<controlplane::SiteRegistrar> registration;
+  bool joined = false;
   while (!wait_for_shutdown_signal(signals, std::chrono::milliseconds(200))) {
     if (load_failed.load()) break;
+    if (loaded.load() && !joined) {
+      registration = join_grid(flags, (*server)->port());
+      joined = true;
+    }
   }
   const bool failed = load_failed.load();
   std::fprintf(stderr, "tokengrid serve: %s\n",
                failed ? "stopping" : "draining: no new connections, finishing running requests");
+  // Gateways stop sending new requests at once rather than after the lease's TTL.
+  if (registration) registration->stop();
   (*server)->stop_accepting();
   loader.join();
   drain(service, **server, signals, flags.drain_timeout_s);

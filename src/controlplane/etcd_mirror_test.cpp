@@ -37,14 +37,6 @@ struct Seen {
   }
 };
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
 
 class EtcdMirrorTest : public ::testing::Test {
  protected:
@@ -70,7 +62,7 @@ TEST_F(EtcdMirrorTest, CopiesThePrefixThenFollowsItsChanges) {
   ASSERT_TRUE(writer_->put("/tg/sites/b", "2").is_ok());
   ASSERT_TRUE(writer_->put("/tg/sites/a", "1").is_ok());  // the same value: no change
   ASSERT_TRUE(writer_->erase("/tg/sites/a").is_ok());
-  ASSERT_TRUE(eventually([&] { return seen.now() == std::map<std::string, std::string>{{"sites/b", "2"}}; }));
+  ASSERT_TRUE(eventually([&] { return seen.now() == std::map<std::string, std::string>{{"sites/b", "2"}}; }, 5s));
   std::lock_guard<std::mutex> lock(seen.mutex);
   EXPECT_EQ(seen.log, (std::vector<std::string>{"put sites/a=1", "put sites/b=2", "delete sites/a"}));
 }
@@ -84,7 +76,7 @@ TEST_F(EtcdMirrorTest, KeepsItsCopyWhileEtcdIsDownSaysSinceWhenAndRecovers) {
   ASSERT_TRUE(mirror.start(5s));
   const double before = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   etcd_.stop();
-  ASSERT_TRUE(eventually([&] { return !mirror.status().connected; }));
+  ASSERT_TRUE(eventually([&] { return !mirror.status().connected; }, 5s));
   const MirrorStatus down = mirror.status();
   EXPECT_GE(down.disconnected_since_unix_s, before - 1);
   EXPECT_FALSE(down.last_error.empty());
@@ -97,7 +89,7 @@ TEST_F(EtcdMirrorTest, KeepsItsCopyWhileEtcdIsDownSaysSinceWhenAndRecovers) {
   ASSERT_TRUE(writer_->put("/tg/config/grid", "policy: greenest").is_ok());
   ASSERT_TRUE(eventually([&] {
     return seen.now() == std::map<std::string, std::string>{{"config/grid", "policy: greenest"}};
-  }));
+  }, 5s));
 }
 
 TEST_F(EtcdMirrorTest, StartsWithoutEtcdAndSyncsWhenItComes) {

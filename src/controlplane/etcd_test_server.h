@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -56,6 +57,17 @@ inline uint16_t free_loopback_port() {
   return port;
 }
 
+// Polls `done` every 20 ms until it holds (true) or `timeout` passes (false): what a test of
+// processes that converge through etcd waits with.
+inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
 class EtcdTestServer {
  public:
   EtcdTestServer() : client_port_(free_loopback_port()), peer_port_(free_loopback_port()) {
@@ -69,8 +81,34 @@ class EtcdTestServer {
   EtcdTestServer(const EtcdTestServer&) = delete;
   EtcdTestServer& operator=(const EtcdTestServer&) = delete;
 
-  // Starts etcd and waits until it answers (15 s at most).
+  // Starts etcd and waits until it answers (15 s at most). The first start moves to other free
+  // ports when another process took one meanwhile; a start again keeps them.
   Status start() {
+    Status started = launch();
+    for (int attempt = 0; attempt < 3 && !started.is_ok() && !started_once_ && process_ && !process_->running(); ++attempt) {
+      client_port_ = free_loopback_port();
+      peer_port_ = free_loopback_port();
+      std::filesystem::remove_all(dir_ + "/data");  // bootstrapped for the old ports, maybe
+      started = launch();
+    }
+    started_once_ = started_once_ || started.is_ok();
+    return started;
+  }
+  // Stops etcd (SIGTERM); the data stays for a start() again.
+  void stop() { process_.reset(); }
+  // SIGKILL, as a crash.
+  void kill() {
+    if (process_) ::kill(process_->pid(), SIGKILL);
+    process_.reset();
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  std::string etcd_url() const { return "etcd://127.0.0.1:" + std::to_string(client_port_); }
+  uint16_t port() const { return client_port_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  Status launch() {
     if (dir_.empty()) return io_error("cannot create a temporary directory for etcd");
     const std::string binary = etcd_binary();
     if (binary.empty()) return unavailable(kEtcdMissing);
@@ -90,24 +128,12 @@ class EtcdTestServer {
     }
     return unavailable("etcd did not answer within 15 s; see " + dir_ + "/etcd.log");
   }
-  // Stops etcd (SIGTERM); the data stays for a start() again.
-  void stop() { process_.reset(); }
-  // SIGKILL, as a crash.
-  void kill() {
-    if (process_) ::kill(process_->pid(), SIGKILL);
-    process_.reset();
-  }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
-  std::string etcd_url() const { return "etcd://127.0.0.1:" + std::to_string(client_port_); }
-  uint16_t port() const { return client_port_; }
-  const std::string& dir() const { return dir_; }
-
- private:
   uint16_t client_port_;
   uint16_t peer_port_;
   std::string dir_;
   std::unique_ptr<ChildProcess> process_;
+  bool started_once_ = false;
 };
 
 }  // namespace tokengrid::controlplane

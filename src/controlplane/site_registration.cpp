@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -136,6 +138,28 @@ void SiteRegistrar::stop() {
   if (thread_.joinable()) thread_.join();
   if (const int64_t lease = lease_.exchange(0); lease != 0) (void)client_->revoke_lease(lease);
   client_->stop();
+}
+
+Result<std::unique_ptr<SiteRegistrar>> join_site(const JoinOptions& options, std::vector<RegisteredEndpoint> endpoints) {
+  SiteRegistration r;
+  r.name = options.site;
+  r.endpoints = std::move(endpoints);
+  if (!options.site_file.empty()) {
+    std::ifstream in(options.site_file, std::ios::binary);
+    if (!in) return not_found("cannot read the site file " + options.site_file + ": check the path");
+    std::ostringstream text;
+    text << in.rdbuf();
+    r.site = text.str();
+  }
+  // The gateways parse what is registered: refuse here what they would refuse.
+  TG_RETURN_IF_ERROR(parse_site_registration(r.to_json()).status());
+  TG_ASSIGN_OR_RETURN(auto client, EtcdClient::create(options.etcd));
+  auto registrar = std::make_unique<SiteRegistrar>(std::move(client), std::move(r),
+                                                   RegistrarOptions{options.prefix, options.ttl_s});
+  Status first = registrar->start();
+  if (first.is_ok()) std::fprintf(stderr, "tokengrid: site %s registered in etcd at %s\n", options.site.c_str(), options.etcd.c_str());
+  else std::fprintf(stderr, "tokengrid: site %s not registered yet (%s); retrying\n", options.site.c_str(), first.message().c_str());
+  return registrar;
 }
 
 }  // namespace tokengrid::controlplane

@@ -81,4 +81,19 @@ class SiteRegistrar {
   std::thread thread_;
 };
 
+// How a site joins: `tokengrid serve --join etcd://HOST:PORT --site NAME [--site-file FILE]`
+// and `tokengrid site-agent` take these as flags.
+struct JoinOptions {
+  std::string etcd;       // etcd://HOST:PORT
+  std::string site;       // the site's name
+  std::string site_file;  // its description in the grid file's schema; empty: the gateways know it
+  std::string prefix = "/tokengrid/";
+  int64_t ttl_s = 5;
+};
+
+// Registers `endpoints` as site `options.site` and keeps the registration alive; fails only on
+// options it cannot use (a bad URL or name, an unreadable site file). When etcd does not answer
+// yet it says so on stderr and keeps trying.
+Result<std::unique_ptr<SiteRegistrar>> join_site(const JoinOptions& options, std::vector<RegisteredEndpoint> endpoints);
+
 }  // namespace tokengrid::controlplane

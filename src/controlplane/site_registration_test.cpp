@@ -71,14 +71,6 @@ class SiteRegistrarTest : public ::testing::Test {
     if (!r || r->kvs.empty()) return std::nullopt;
     return r->kvs[0];
   }
-  bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(50ms);
-    }
-    return true;
-  }
   EtcdTestServer etcd_;
   std::unique_ptr<EtcdClient> client_;
 };
@@ -102,7 +94,7 @@ TEST_F(SiteRegistrarTest, RegistersAgainWhenItsLeaseIsRevoked) {
   const int64_t first = registration()->lease;
   ASSERT_TRUE(client_->revoke_lease(first).is_ok());
   EXPECT_FALSE(registration().has_value());
-  ASSERT_TRUE(wait_until([&] { auto kv = registration(); return kv && kv->lease != first; }, 3s));
+  ASSERT_TRUE(eventually([&] { auto kv = registration(); return kv && kv->lease != first; }, 3s));
 }
 
 TEST_F(SiteRegistrarTest, KeepsTryingWhileEtcdIsDownAndRegistersWhenItIsBack) {
@@ -111,7 +103,7 @@ TEST_F(SiteRegistrarTest, KeepsTryingWhileEtcdIsDownAndRegistersWhenItIsBack) {
                           {"/tokengrid/", 2});
   EXPECT_FALSE(registrar.start().is_ok());
   ASSERT_TRUE(etcd_.start().is_ok());
-  EXPECT_TRUE(wait_until([&] { return registration().has_value(); }, 5s));
+  EXPECT_TRUE(eventually([&] { return registration().has_value(); }, 5s));
 }
 
 }  // namespace

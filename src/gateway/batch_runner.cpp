@@ -101,6 +101,16 @@ BatchRunner::BatchRunner(BatchRunnerContext context) : ctx_(std::move(context)),
 BatchRunner::~BatchRunner() { stop(); }
 
 Status BatchRunner::start() {
+  if (thread_.joinable()) return Status::ok();
+  // Started again after a stop (a replica that lost the batch leadership and won it back): the
+  // store says what is left; answers of the requests abandoned at the stop are dropped.
+  active_.clear();
+  in_flight_.clear();
+  {
+    std::lock_guard<std::mutex> lock(sink_->mutex);
+    sink_->stop = false;
+    sink_->outcomes.clear();
+  }
   TG_ASSIGN_OR_RETURN(std::vector<BatchRecord> resumed, ctx_.store->active_batches());
   for (BatchRecord& b : resumed) track(std::move(b));
   thread_ = std::thread([this] { loop(); });

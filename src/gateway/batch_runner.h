@@ -74,7 +74,7 @@ class BatchRunner {
   explicit BatchRunner(BatchRunnerContext context);
   ~BatchRunner();
 
-  // Loads the batches to resume and starts the thread.
+  // Loads the batches to resume and starts the thread; again after a stop(), from the store.
   Status start();
   // Abandons the requests in flight (they stay pending in the store) and joins the thread.
   void stop();

@@ -69,7 +69,9 @@ CREATE INDEX requests_by_state ON requests(batch_id, state, line);
 CREATE TABLE state (name TEXT PRIMARY KEY, value REAL NOT NULL);
 )sql";
 
-constexpr int kPending = 0, kSucceeded = 1, kFailed = 2;
+// A request's state: 0 while it waits (written as the literal `state = 0` in the queries), then
+// one of these.
+constexpr int kSucceeded = 1, kFailed = 2;
 
 constexpr const char* kTimestampColumns[] = {"in_progress_at", "finalizing_at", "completed_at", "failed_at",
                                              "expired_at",     "cancelling_at", "cancelled_at"};

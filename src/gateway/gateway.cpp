@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/shutdown_signals.h"
+#include "gateway/control_plane.h"
 #include "gateway/dashboard.h"
 #include "gateway/grid_events.h"
 #include "gateway/batch_api.h"
@@ -67,6 +68,7 @@ class Gateway::Impl {
   Status open();
   Status open_shared_store();
   Status open_batches();
+  Status open_control_plane();
   void add_routes();
   void handle_generation(std::shared_ptr<http::HttpExchange> exchange, const std::string& route);
   void handle_models(std::shared_ptr<http::HttpExchange> exchange) const;
@@ -103,6 +105,7 @@ class Gateway::Impl {
   http::Router router_;
   std::unique_ptr<WorkerPoller> poller_;
   std::unique_ptr<GridEvents> events_;
+  std::unique_ptr<ControlPlane> control_plane_;
   std::unique_ptr<http::HttpServer> server_;  // last: stopped first
 };
 
@@ -130,7 +133,7 @@ Status Gateway::Impl::open() {
   context_ = {grid_.get(),  policy_.get(), signal_clock_,        &client_,        ledger_.get(),
               shared_limiter_ ? static_cast<Limiter*>(shared_limiter_.get()) : &local_limiter_,    &metrics_,     &activity_,           retry_budget_.get(), config_.failover,
               config_.replica};
-  front_ = std::make_unique<RequestFront>(context_, keys_, FrontOptions{config_.default_region, served_models(config_.grid)});
+  front_ = std::make_unique<RequestFront>(context_, keys_, FrontOptions{config_.default_region});
   poller_ = std::make_unique<WorkerPoller>(*grid_, *signals_, client_, std::chrono::milliseconds(config_.poll_interval_ms),
                                            std::chrono::milliseconds(config_.check_timeout_ms));
   poller_->poll_once(std::chrono::seconds(5));
@@ -139,6 +142,7 @@ Status Gateway::Impl::open() {
   poller_->start();
   events_ = std::make_unique<GridEvents>([this] { return grid_json(); });
   TG_RETURN_IF_ERROR(open_batches());
+  TG_RETURN_IF_ERROR(open_control_plane());
   add_routes();
   http::HttpServerOptions http;
   static_cast<http::HttpLimits&>(http) = config_.limits;
@@ -164,7 +168,7 @@ Status Gateway::Impl::open_shared_store() {
   o.replicas = config_.shared.replicas;
   o.connections = std::max(2, config_.threads);
   TG_ASSIGN_OR_RETURN(store_, SharedStore::open(std::move(o), metrics_.registry()));
-  headroom_ = std::make_unique<RedisHeadroom>(*store_, site_names(config_.grid));
+  headroom_ = std::make_unique<RedisHeadroom>(*store_);
   shared_limiter_ = std::make_unique<RedisLimiter>(*store_);
   return Status::ok();
 }
@@ -176,7 +180,7 @@ Status Gateway::Impl::open_batches() {
   batch_policy_ = std::make_unique<ActivePolicy>(grid::make_balanced_policy(config_.grid.policy), config_.grid.policy);
   batch_context_ = context_;
   batch_context_.policy = batch_policy_.get();
-  batch_front_ = std::make_unique<RequestFront>(batch_context_, keys_, FrontOptions{config_.default_region, served_models(config_.grid)});
+  batch_front_ = std::make_unique<RequestFront>(batch_context_, keys_, FrontOptions{config_.default_region});
   BatchRunnerContext c;
   c.store = batch_store_.get();
   c.grid = grid_.get();
@@ -191,8 +195,30 @@ Status Gateway::Impl::open_batches() {
   c.models = served_models(config_.grid);
   c.persist_clock = config_.clock.replay;
   batch_runner_ = std::make_unique<BatchRunner>(std::move(c));
-  TG_RETURN_IF_ERROR(batch_runner_->start());
+  // With a control plane only the replica leading the batch scheduler runs it.
+  if (config_.control_plane.etcd.empty()) TG_RETURN_IF_ERROR(batch_runner_->start());
   batch_api_ = std::make_unique<BatchApi>(*batch_store_, *batch_runner_, keys_, *signal_clock_);
+  return Status::ok();
+}
+
+Status Gateway::Impl::open_control_plane() {
+  if (config_.control_plane.etcd.empty()) return Status::ok();
+  ControlPlaneParts parts;
+  parts.grid = grid_.get();
+  parts.poller = poller_.get();
+  parts.activity = &activity_;
+  parts.policy = policy_.get();
+  parts.signals = signals_.get();
+  parts.file_grid = &config_.grid;
+  parts.changed = [this] { events_->notify(); };
+  if (batch_runner_) {
+    parts.on_leadership = [this](bool leader) {
+      if (!leader) return batch_runner_->stop();
+      Status started = batch_runner_->start();
+      if (!started.is_ok()) std::fprintf(stderr, "tokengrid gateway: cannot run the batches: %s\n", started.message().c_str());
+    };
+  }
+  TG_ASSIGN_OR_RETURN(control_plane_, ControlPlane::start(config_.control_plane, config_.replica, std::move(parts)));
   return Status::ok();
 }
 
@@ -238,7 +264,7 @@ void Gateway::Impl::handle_models(std::shared_ptr<http::HttpExchange> exchange) 
     return;
   }
   nlohmann::json data = nlohmann::json::array();
-  for (const std::string& model : served_models(config_.grid))
+  for (const std::string& model : grid_->served_models())
     data.push_back({{"id", model}, {"object", "model"}, {"created", 0}, {"owned_by", "tokengrid"}});
   const nlohmann::json list = {{"object", "list"}, {"data", data}};
   exchange->respond(http::HttpResponse::json(200, list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
@@ -266,7 +292,13 @@ void Gateway::Impl::handle_policy(std::shared_ptr<http::HttpExchange> exchange) 
     exchange->respond(api_error_response(400, switched.message(), "invalid_request_error", "", "policy"));
     return;
   }
-  exchange->respond(http::HttpResponse::json(200, nlohmann::json{{"policy", policy_->get()->name()}}.dump()));
+  nlohmann::json answer = {{"policy", policy_->get()->name()}};
+  if (control_plane_) {
+    // Every replica takes the switch from etcd; this one has it already.
+    Status shared = control_plane_->publish_policy(name.value());
+    answer["replicas"] = shared.is_ok() ? "all: stored in etcd" : "this one only: " + shared.message();
+  }
+  exchange->respond(http::HttpResponse::json(200, answer.dump()));
   events_->notify();
 }
 
@@ -287,6 +319,7 @@ std::string Gateway::Impl::grid_json() const {
   in.comparison = activity_.comparison();
   if (batch_runner_) in.batches = batch_runner_->status_json().dump();
   if (store_) in.shared_store = store_->status().dump();
+  if (control_plane_) in.control_plane = control_plane_->status_json().dump();
   return grid_status_json(in);
 }
 
@@ -311,6 +344,8 @@ void Gateway::drain_and_stop(double drain_s) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(drain_s * 1000));
   while (impl_->server_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Leadership and this replica's load go with its lease.
+  if (impl_->control_plane_) impl_->control_plane_->stop();
   // Batch requests in flight are abandoned: they are still pending in the store and run again.
   if (impl_->batch_runner_) impl_->batch_runner_->stop();
   impl_->server_->stop();

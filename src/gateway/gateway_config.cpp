@@ -197,6 +197,19 @@ Status parse_failover(const YAML::Node& node, const std::string& file, FailoverO
   return Status::ok();
 }
 
+Status parse_control_plane(const YAML::Node& node, const std::string& file, ControlPlaneConfig& o) {
+  YamlFields f(node, "control_plane", file);
+  TG_RETURN_IF_ERROR(f.expect_map({"etcd", "prefix", "lease_ttl_s", "redis"}));
+  TG_ASSIGN_OR_RETURN(o.etcd, f.optional_string("etcd", o.etcd));
+  if (!o.etcd.empty() && !o.etcd.starts_with("etcd://") && !o.etcd.starts_with("http://"))
+    return f.error("etcd", "must be etcd://HOST:PORT, got '" + o.etcd + "'");
+  TG_ASSIGN_OR_RETURN(o.prefix, f.optional_string("prefix", o.prefix));
+  if (!o.prefix.starts_with("/") || !o.prefix.ends_with("/")) return f.error("prefix", "must start and end with '/'");
+  TG_ASSIGN_OR_RETURN(double ttl, f.number("lease_ttl_s", static_cast<double>(o.lease_ttl_s), 1, 300));
+  o.lease_ttl_s = static_cast<int>(ttl);
+  return Status::ok();
+}
+
 Status parse_batch(const YAML::Node& node, const std::string& file, BatchOptions& o) {
   YamlFields f(node, "batch", file);
   TG_RETURN_IF_ERROR(f.expect_map({"path", "schedule", "share", "max_in_flight", "preempt"}));
@@ -219,7 +232,6 @@ Status parse_shared_store(const YAML::Node& root, const std::string& file, Share
   YamlFields top(root, "", file);
   if (top.has("control_plane")) {
     YamlFields c(root["control_plane"], "control_plane", file);
-    TG_RETURN_IF_ERROR(c.expect_map({"redis"}));
     TG_ASSIGN_OR_RETURN(o.redis_url, c.optional_string("redis", o.redis_url));
     if (!o.redis_url.empty()) {
       auto url = controlplane::parse_redis_url(o.redis_url);
@@ -253,17 +265,20 @@ Status parse_small_sections(const YAML::Node& root, const std::string& file, Gat
   if (top.has("batch")) TG_RETURN_IF_ERROR(parse_batch(root["batch"], file, out.batch));
   if (top.has("health")) TG_RETURN_IF_ERROR(parse_health(root["health"], file, out));
   if (top.has("failover")) TG_RETURN_IF_ERROR(parse_failover(root["failover"], file, out.failover));
+  if (top.has("control_plane")) TG_RETURN_IF_ERROR(parse_control_plane(root["control_plane"], file, out.control_plane));
   return Status::ok();
 }
 
-// Every site's zone has a source, and every site has endpoints to send work to.
+// Every site's zone has a source, and every site has endpoints to send work to (with a control
+// plane a site may leave them to its registration).
 Status check_sites(const YAML::Node& root, const std::string& file, const GatewayConfig& c) {
   for (size_t i = 0; i < c.grid.sites.size(); ++i) {
     const grid::Site& site = c.grid.sites[i];
     YamlFields f(root["sites"][i], grid::indexed("sites", i), file);
-    if (site.endpoints.empty())
+    if (site.endpoints.empty() && c.control_plane.etcd.empty())
       return f.error("endpoints", "is required in a gateway's grid file: the servers to send '" + site.name +
-                                      "' its requests");
+                                      "' its requests (endpoints: [] waits for the site to register, with a "
+                                      "control_plane)");
     const bool has_source = c.signals.zones.count(site.zone) || !c.signals.dir.empty() || c.signals.synthetic;
     if (!has_source) return f.error("zone", "zone '" + site.zone + "' has no signals: add it under signals");
   }
@@ -286,8 +301,8 @@ Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const s
     const YAML::Node root = YAML::Load(yaml_text);
     YamlFields top(root, "", file);
     TG_RETURN_IF_ERROR(top.expect_map({"listen", "replica", "clock", "signals", "policy", "default_region",
-                                       "ledger", "batch", "health", "failover", "keys", "sites", "placement",
-                                       "control_plane", "limits"}));
+                                       "ledger", "batch", "health", "failover", "keys", "control_plane", "limits",
+                                       "sites", "placement"}));
     if (top.has("listen")) TG_RETURN_IF_ERROR(parse_listen(root["listen"], file, c));
     c.replica = default_replica_name(c.port);
     if (top.has("clock")) TG_RETURN_IF_ERROR(parse_clock(root["clock"], file, c.clock));

@@ -27,7 +27,9 @@
 //   health: {interval_ms: 500, timeout_ms: 1000, unhealthy_threshold: 2, healthy_threshold: 1,
 //            consecutive_failures: 3, base_ejection_s: 5, max_ejection_s: 300}
 //   failover: {retries: 2, backoff_ms: 25, retry_budget: 0.2, ttft_s: 30, inter_token_s: 10}
-//   sites: [...]                            # grid_config.h; each with endpoints
+//   control_plane: {etcd: "etcd://127.0.0.1:2379", prefix: /tokengrid/, lease_ttl_s: 3}
+//   sites: [...]                            # grid_config.h; each with endpoints (or, with a
+//                                           # control plane, those its registration names)
 //   placement: [...]
 //
 // Relative paths are resolved against the file's directory. Every zone a site names must get
@@ -109,6 +111,13 @@ struct SharedStateConfig {
   int replicas = 0;  // the divisor of each replica's share while the store is down; 0: replicas seen alive
 };
 
+// The stores that replicas share (docs/gateway.md, "Replicas and the control plane").
+struct ControlPlaneConfig {
+  std::string etcd;                  // etcd://HOST:PORT; empty: no control plane
+  std::string prefix = "/tokengrid/";
+  int lease_ttl_s = 3;               // this replica's lease (its load/ and leader/ keys)
+};
+
 constexpr int kGatewayMaxConnections = 16384;
 
 struct GatewayConfig {
@@ -133,6 +142,7 @@ struct GatewayConfig {
   int check_timeout_ms = 1000;
   HealthOptions health;
   FailoverOptions failover;
+  ControlPlaneConfig control_plane;
 };
 
 Result<GatewayConfig> load_gateway_config(const std::string& path);

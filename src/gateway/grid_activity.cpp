@@ -39,11 +39,18 @@ void GridActivity::record(int site, const DecisionRecord& record) {
   // A record finishing late may belong to an earlier minute still held.
   for (auto it = minutes_.rbegin(); it != minutes_.rend(); ++it) {
     if (it->minute != minute) continue;
+    if (it->sites.size() <= static_cast<size_t>(site)) it->sites.resize(names_.size());
     it->sites[site].add(record);
     it->baseline.add_baseline(record);
     it->signal_unix_s = record.signal_unix_s;
     return;
   }
+}
+
+void GridActivity::add_site(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  names_.push_back(name);
+  totals_.emplace_back();
 }
 
 std::vector<DecisionRecord> GridActivity::latest(size_t n) const {

@@ -55,13 +55,14 @@ class GridActivity {
 
   explicit GridActivity(std::vector<std::string> site_names);
 
-  // `site` indexes the names given at construction; -1 for a request no site took.
+  // `site` indexes the names given at construction and then added; -1 for a request no site took.
   void record(int site, const DecisionRecord& record);
+  // A site that joined the grid, at the next index.
+  void add_site(const std::string& name);
   std::vector<DecisionRecord> latest(size_t n) const;  // newest first
   std::vector<MinuteBucket> minutes() const;           // oldest first
   std::vector<ActivityTotals> totals() const;          // per site, since start
   Comparison comparison() const;
-  const std::vector<std::string>& site_names() const { return names_; }
 
  private:
   std::vector<std::string> names_;

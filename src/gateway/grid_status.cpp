@@ -36,6 +36,8 @@ json site_json(const SiteStatus& s, const ActivityTotals& since_start) {
           {"region", s.region},
           {"zone", s.zone},
           {"healthy", s.healthy},
+          {"joined", s.joined},
+          {"left", s.left},
           {"health_reason", s.health_reason},
           {"draining", s.draining},
           {"outstanding_requests", s.outstanding_requests},
@@ -123,6 +125,7 @@ std::string grid_status_json(const GridStatusInput& in) {
                 {"baseline", footprint_json(in.comparison.baseline)}}}};
   if (!in.batches.empty()) doc["batches"] = json::parse(in.batches, nullptr, false);
   doc["shared_store"] = in.shared_store.empty() ? json{{"store", "memory"}} : json::parse(in.shared_store, nullptr, false);
+  if (!in.control_plane.empty()) doc["control_plane"] = json::parse(in.control_plane, nullptr, false);
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);  // a client may name any bytes as its region
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 
 namespace tokengrid::gateway {
 namespace {
@@ -22,6 +23,15 @@ double smooth(double old_value, double sample) {
   return old_value <= 0 ? sample : (1 - kSmoothing) * old_value + kSmoothing * sample;
 }
 
+
+Result<http::Url> endpoint_base_url(const grid::Site& site, const grid::SiteEndpoint& endpoint) {
+  auto url = http::parse_url(endpoint.url);
+  if (!url) return invalid_argument("site '" + site.name + "': " + url.status().message());
+  // Clients write base URLs ending in /v1; the gateway adds the /v1 routes itself.
+  if (url->path.ends_with("/v1")) url->path.resize(url->path.size() - 3);
+  return *url;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid, const LiveSignals& signals,
@@ -33,11 +43,8 @@ Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid,
     energy.push_back(std::move(e));
     urls.emplace_back();
     for (const grid::SiteEndpoint& endpoint : site.endpoints) {
-      auto url = http::parse_url(endpoint.url);
-      if (!url) return invalid_argument("site '" + site.name + "': " + url.status().message());
-      // Clients write base URLs ending in /v1; the gateway adds the /v1 routes itself.
-      if (url->path.ends_with("/v1")) url->path.resize(url->path.size() - 3);
-      urls.back().push_back(*url);
+      TG_ASSIGN_OR_RETURN(http::Url url, endpoint_base_url(site, endpoint));
+      urls.back().push_back(url);
     }
   }
   return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), std::move(urls), signals, health, headroom));
@@ -48,19 +55,138 @@ LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy,
                    PowerHeadroom* headroom)
     : signals_(signals),
       placement_(grid.placement),
+      health_(health),
       prefixes_(grid.sites.size()),
       headroom_(headroom != nullptr ? headroom : &local_headroom_) {
   for (size_t i = 0; i < grid.sites.size(); ++i) {
-    LiveSite s{grid.sites[i], std::move(energy[i]), std::move(urls[i]), {}, 0, 0, 0, {}};
-    s.endpoints.assign(s.site.endpoints.size(), Endpoint{EndpointHealth(health), 0, {}});
+    LiveSite s(grid.sites[i], std::move(energy[i]), std::move(urls[i]));
+    s.endpoints.assign(s.site.endpoints.size(), Endpoint{EndpointHealth(health), 0, {}, true});
     sites_.push_back(std::move(s));
   }
+  refresh_models();
 }
 
 bool LiveGrid::healthy(const LiveSite& s, double now_s) const {
+  if (s.left) return false;
   for (const Endpoint& e : s.endpoints)
-    if (e.health.available(now_s)) return true;
+    if (e.listed && e.health.available(now_s)) return true;
   return false;
+}
+
+size_t LiveGrid::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sites_.size();
+}
+
+int LiveGrid::find(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = 0; i < sites_.size(); ++i)
+    if (sites_[i].site.name == name) return static_cast<int>(i);
+  return -1;
+}
+
+double LiveGrid::concurrency(int i) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sites_[i].energy.concurrency();
+}
+
+std::vector<std::string> LiveGrid::served_models() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return models_;
+}
+
+void LiveGrid::refresh_models() {
+  std::set<std::string> names;
+  for (const LiveSite& s : sites_)
+    for (size_t e = 0; e < s.endpoints.size(); ++e)
+      if (s.endpoints[e].listed) names.insert(s.site.endpoints[e].models.begin(), s.site.endpoints[e].models.end());
+  models_.assign(names.begin(), names.end());
+}
+
+grid::SiteEndpoint LiveGrid::endpoint(int site, int endpoint) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sites_[site].site.endpoints[endpoint];
+}
+
+size_t LiveGrid::endpoint_count(int site) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sites_[site].endpoints.size();
+}
+
+http::Url LiveGrid::endpoint_url(int site, int endpoint) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sites_[site].urls[endpoint];
+}
+
+// Endpoints are matched by URL: one registered again keeps its index and health; one no longer
+// registered stays, unlisted.
+void LiveGrid::take_endpoints(LiveSite& s, const grid::Site& registered) {
+  for (Endpoint& e : s.endpoints) e.listed = false;
+  for (const grid::SiteEndpoint& endpoint : registered.endpoints) {
+    auto url = endpoint_base_url(registered, endpoint);
+    size_t e = 0;
+    while (e < s.site.endpoints.size() && s.site.endpoints[e].url != endpoint.url) ++e;
+    if (e == s.site.endpoints.size()) {
+      s.site.endpoints.push_back(endpoint);
+      s.urls.push_back(*url);
+      s.endpoints.push_back(Endpoint{EndpointHealth(health_), 0, {}, true});
+    }
+    s.site.endpoints[e] = endpoint;
+    s.endpoints[e].listed = true;
+  }
+}
+
+Result<int> LiveGrid::join(const grid::Site& site) {
+  for (const grid::SiteEndpoint& endpoint : site.endpoints) TG_RETURN_IF_ERROR(endpoint_base_url(site, endpoint).status());
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t i = 0;
+  while (i < sites_.size() && sites_[i].site.name != site.name) ++i;
+  if (i == sites_.size()) {
+    grid::Site empty = site;
+    empty.endpoints.clear();
+    TG_ASSIGN_OR_RETURN(SiteEnergy energy, SiteEnergy::create(site));
+    sites_.emplace_back(std::move(empty), std::move(energy), std::vector<http::Url>{});
+    prefixes_.add_site();
+  }
+  LiveSite& s = sites_[i];
+  take_endpoints(s, site);
+  grid::Site listed = s.site;
+  listed.endpoints = site.endpoints;
+  TG_ASSIGN_OR_RETURN(s.energy, SiteEnergy::create(listed));
+  s.joined = true;
+  s.left = false;
+  s.left_reason.clear();
+  refresh_models();
+  return static_cast<int>(i);
+}
+
+void LiveGrid::leave(const std::string& name, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (LiveSite& s : sites_) {
+    if (s.site.name != name) continue;
+    s.joined = false;
+    s.left = true;
+    s.left_reason = why;
+  }
+}
+
+void LiveGrid::set_remote_load(const std::string& site, const std::string& replica, double requests, double tokens) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (LiveSite& s : sites_)
+    if (s.site.name == site) s.remote[replica] = RemoteLoad{std::max(0.0, requests), std::max(0.0, tokens)};
+}
+
+void LiveGrid::clear_remote_load(const std::string& site, const std::string& replica) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (LiveSite& s : sites_)
+    if (s.site.name == site) s.remote.erase(replica);
+}
+
+std::vector<std::tuple<std::string, double, double>> LiveGrid::own_load() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::tuple<std::string, double, double>> out;
+  for (const LiveSite& s : sites_) out.emplace_back(s.site.name, s.outstanding, s.outstanding_tokens);
+  return out;
 }
 
 Observed LiveGrid::speed_of(const LiveSite& s) const {
@@ -83,7 +209,18 @@ Observed LiveGrid::speed_of(const LiveSite& s) const {
 
 // The gateway's own count: a worker's report lags the requests that just ended or began, and
 // an estimate that jumps with it would let the draw pass a cap between two polls.
-double LiveGrid::load(const LiveSite& s) const { return s.outstanding; }
+// Other replicas' load comes from what they publish (control_plane.h).
+double LiveGrid::load(const LiveSite& s) const {
+  double total = s.outstanding;
+  for (const auto& [replica, remote] : s.remote) total += remote.requests;
+  return total;
+}
+
+double LiveGrid::tokens(const LiveSite& s) const {
+  double total = s.outstanding_tokens;
+  for (const auto& [replica, remote] : s.remote) total += remote.tokens;
+  return total;
+}
 
 grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request, double now) const {
   const LiveSite& s = sites_[index];
@@ -96,7 +233,7 @@ grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request,
   st.placement_allowed = grid::placement_allowed(placement_, s.site, request.model, now);
   st.curtailed = signal.curtailed;
   st.outstanding_requests = load_now;
-  st.outstanding_tokens = s.outstanding_tokens;
+  st.outstanding_tokens = tokens(s);
   st.queued_prefill_tokens = s.waiting_prefill_tokens;
   const Observed speed = speed_of(s);
   st.prefill_tokens_per_s = speed.prefill_tokens_per_s;
@@ -128,7 +265,7 @@ int LiveGrid::pick_endpoint(const LiveSite& s, const std::string& model) const {
   int best_load = 0;
   const double now_s = monotonic_seconds();
   for (size_t e = 0; e < s.endpoints.size(); ++e) {
-    if (!s.endpoints[e].health.available(now_s) || !s.site.endpoints[e].serves(model)) continue;
+    if (!s.endpoints[e].listed || !s.endpoints[e].health.available(now_s) || !s.site.endpoints[e].serves(model)) continue;
     const int endpoint_load = s.endpoints[e].outstanding + s.endpoints[e].report.queued;
     if (best < 0 || endpoint_load < best_load) {
       best = static_cast<int>(e);
@@ -153,7 +290,7 @@ double LiveGrid::max_requests_under_cap(const LiveSite& s, double pue) const {
 bool LiveGrid::take_room(int i, double pue, Admission& a, int& no_room, bool& store_down) {
   const LiveSite& s = sites_[i];
   if (s.site.power_cap_kw > 0) {
-    const HeadroomAnswer answer = headroom_->reserve(i, load(s), max_requests_under_cap(s, pue));
+    const HeadroomAnswer answer = headroom_->reserve(s.site.name, load(s), max_requests_under_cap(s, pue));
     if (answer != HeadroomAnswer::kGranted) {
       no_room += answer == HeadroomAnswer::kNoRoom ? 1 : 0;
       store_down = store_down || answer == HeadroomAnswer::kStoreDown;
@@ -226,7 +363,7 @@ void LiveGrid::release_locked(const Admission& a, const RequestEstimate& request
   s.outstanding = std::max(0.0, s.outstanding - 1);
   s.outstanding_tokens = std::max(0.0, s.outstanding_tokens - request.prompt_tokens - request.max_output_tokens);
   s.endpoints[a.endpoint].outstanding = std::max(0, s.endpoints[a.endpoint].outstanding - 1);
-  if (a.holds_headroom) headroom_->release(a.site, load(s));
+  if (a.holds_headroom) headroom_->release(s.site.name, load(s));
 }
 
 void LiveGrid::abandon(const Admission& a, const RequestEstimate& request, bool reached_first_token) {
@@ -278,10 +415,12 @@ std::vector<SiteStatus> LiveGrid::status(double now) const {
     v.zone = s.site.zone;
     const double now_s = monotonic_seconds();
     v.healthy = healthy(s, now_s);
+    v.joined = s.joined;
+    v.left = s.left;
     v.signal = signals_.at(s.site.zone, now);
     v.draining = v.signal.curtailed;
     v.outstanding_requests = load(s);
-    v.outstanding_tokens = s.outstanding_tokens;
+    v.outstanding_tokens = tokens(s);
     v.it_watts = s.energy.it_watts(v.outstanding_requests);
     v.pue = s.site.pue.at(v.signal.temp_c);
     v.facility_kw = v.pue * v.it_watts / 1000.0;
@@ -291,12 +430,14 @@ std::vector<SiteStatus> LiveGrid::status(double now) const {
     v.observed.outstanding = v.outstanding_requests;
     for (size_t e = 0; e < s.endpoints.size(); ++e) {
       const Endpoint& ep = s.endpoints[e];
+      if (!ep.listed) continue;
       const bool available = ep.health.available(now_s);
       v.endpoints.push_back({s.site.endpoints[e].url, available, ep.health.reason(now_s), ep.health.ejections(),
                              ep.outstanding, ep.report});
       if (!available && v.health_reason.empty()) v.health_reason = s.site.endpoints[e].url + ": " + ep.health.reason(now_s);
     }
     if (v.healthy) v.health_reason = "answering";
+    if (s.left) v.health_reason = s.left_reason;
     out.push_back(std::move(v));
   }
   return out;

@@ -16,13 +16,23 @@
 // below its concurrency; when every such site is at its concurrency, the first one under its
 // cap queues it. A site at its cap or draining never gets new work. Whether a capped site has
 // room is the PowerHeadroom's answer (power_headroom.h): this process's own count by default,
-// or, with RedisHeadroom, the count of every gateway replica. Thread-safe.
+// or, with RedisHeadroom, the count of every gateway replica.
+// Thread-safe.
+//
+// Sites come and go through the control plane (control_plane.h): join() adds a site or brings
+// one back with the endpoints it registered, leave() takes it out of routing. A site's index
+// never changes and an endpoint's index within its site never changes either (one no longer
+// registered is kept, unlisted), so an admitted request's indices stay valid; references to a
+// site's description stay valid as sites join (the sites live in a deque).
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gateway/endpoint_health.h"
@@ -85,6 +95,8 @@ struct SiteStatus {
   std::string name, cloud, region, zone;
   bool healthy = true;
   bool draining = false;
+  bool joined = false;  // registered through the control plane now
+  bool left = false;    // its registration vanished: takes no requests
   std::string health_reason;
   double outstanding_requests = 0;
   double outstanding_tokens = 0;
@@ -105,10 +117,28 @@ class LiveGrid {
   static Result<std::unique_ptr<LiveGrid>> create(const grid::GridConfig& grid, const LiveSignals& signals,
                                                   HealthOptions health = {}, PowerHeadroom* headroom = nullptr);
 
-  size_t size() const { return sites_.size(); }
+  size_t size() const;
+  // The description: name, cloud, region and zone never change; endpoints only under the lock
+  // (read one with endpoint()).
   const grid::Site& site(int i) const { return sites_[i].site; }
+  int find(const std::string& name) const;
   // Requests the site runs at once at full power (site_energy.h).
-  double concurrency(int i) const { return sites_[i].energy.concurrency(); }
+  double concurrency(int i) const;
+  // Every model some listed endpoint of a site in the grid serves.
+  std::vector<std::string> served_models() const;
+
+  // Adds `site` (joined through the control plane), or, for a site of that name, takes its
+  // endpoints and brings it back if it had left; its index, new or kept. Fails when its energy
+  // model or an endpoint's URL is wrong.
+  Result<int> join(const grid::Site& site);
+  // Takes the site out of routing (requests in flight finish) until it joins again.
+  void leave(const std::string& name, const std::string& why);
+  // What other replicas report as outstanding at a site (the control plane's load/ keys);
+  // counted with this replica's own in every state, cap and admission.
+  void set_remote_load(const std::string& site, const std::string& replica, double requests, double tokens);
+  void clear_remote_load(const std::string& site, const std::string& replica);
+  // This replica's own outstanding requests and tokens per site, by name (what it publishes).
+  std::vector<std::tuple<std::string, double, double>> own_load() const;
 
   std::vector<grid::SiteState> states(const RequestEstimate& request, double now) const;
   // Sites in `tried` (a request's earlier attempts) are passed over.
@@ -124,21 +154,33 @@ class LiveGrid {
   // How a request's attempt at the admitted endpoint ended (passive outlier ejection).
   void request_ended(const Admission& admission, RequestOutcome outcome, const std::string& why);
   std::vector<SiteStatus> status(double now) const;
-  const grid::SiteEndpoint& endpoint(int site, int endpoint) const { return sites_[site].site.endpoints[endpoint]; }
+  grid::SiteEndpoint endpoint(int site, int endpoint) const;
+  size_t endpoint_count(int site) const;
   // Where to connect for an endpoint, and the path prefix of its API ("" or "/prefix").
-  const http::Url& endpoint_url(int site, int endpoint) const { return sites_[site].urls[endpoint]; }
+  http::Url endpoint_url(int site, int endpoint) const;
 
  private:
   struct Endpoint {
     EndpointHealth health;
     int outstanding = 0;
     WorkerReport report;
+    bool listed = true;  // false: no longer registered by its site
+  };
+  struct RemoteLoad {
+    double requests = 0;
+    double tokens = 0;
   };
   struct LiveSite {
+    LiveSite(grid::Site s, SiteEnergy e, std::vector<http::Url> u)
+        : site(std::move(s)), energy(std::move(e)), urls(std::move(u)) {}
     grid::Site site;
     SiteEnergy energy;
     std::vector<http::Url> urls;
     std::vector<Endpoint> endpoints;
+    bool joined = false;
+    bool left = false;
+    std::string left_reason;
+    std::map<std::string, RemoteLoad> remote;  // by replica
     double outstanding = 0;
     double outstanding_tokens = 0;
     double waiting_prefill_tokens = 0;
@@ -150,6 +192,9 @@ class LiveGrid {
   grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
   bool healthy(const LiveSite& s, double now_s) const;
   double load(const LiveSite& s) const;
+  double tokens(const LiveSite& s) const;
+  void take_endpoints(LiveSite& s, const grid::Site& registered);
+  void refresh_models();
   // The site's smoothed speeds, or, before it was seen, the mean of the sites that were.
   Observed speed_of(const LiveSite& s) const;
   // The most requests the site's cap allows at once at this PUE (1e15: the cap never binds).
@@ -166,7 +211,9 @@ class LiveGrid {
   const LiveSignals& signals_;
   std::vector<grid::PlacementRule> placement_;
   mutable std::mutex mutex_;
-  std::vector<LiveSite> sites_;
+  HealthOptions health_;
+  std::deque<LiveSite> sites_;
+  std::vector<std::string> models_;  // served_models()
   PrefixIndex prefixes_;
   LocalHeadroom local_headroom_;
   PowerHeadroom* headroom_;

@@ -21,19 +21,19 @@ enum class HeadroomAnswer {
 class PowerHeadroom {
  public:
   virtual ~PowerHeadroom() = default;
-  // Room for one more request at `site` (its index in the grid), where this replica runs
+  // Room for one more request at the site named `site`, where this replica runs
   // `local_requests` now and the cap allows `max_requests` in all.
-  virtual HeadroomAnswer reserve(int site, double local_requests, double max_requests) = 0;
+  virtual HeadroomAnswer reserve(const std::string& site, double local_requests, double max_requests) = 0;
   // A request reserved at `site` ended; this replica runs `local_requests` there now.
-  virtual void release(int site, double local_requests) = 0;
+  virtual void release(const std::string& site, double local_requests) = 0;
 };
 
 class LocalHeadroom final : public PowerHeadroom {
  public:
-  HeadroomAnswer reserve(int, double local_requests, double max_requests) override {
+  HeadroomAnswer reserve(const std::string&, double local_requests, double max_requests) override {
     return local_requests + 1 <= max_requests ? HeadroomAnswer::kGranted : HeadroomAnswer::kNoRoom;
   }
-  void release(int, double) override {}
+  void release(const std::string&, double) override {}
 };
 
 }  // namespace tokengrid::gateway

@@ -33,6 +33,11 @@ double PrefixIndex::hit_tokens(size_t site, const std::vector<uint64_t>& hashes)
   return static_cast<double>(matched * kBlockBytes) / kBytesPerToken;
 }
 
+void PrefixIndex::add_site() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sites_.emplace_back();
+}
+
 void PrefixIndex::remember(size_t site, const std::vector<uint64_t>& hashes) {
   std::lock_guard<std::mutex> lock(mutex_);
   SiteBlocks& blocks = sites_[site];

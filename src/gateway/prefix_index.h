@@ -27,6 +27,8 @@ class PrefixIndex {
   // Estimated tokens of the longest remembered prefix of `hashes` at `site`.
   double hit_tokens(size_t site, const std::vector<uint64_t>& hashes) const;
   void remember(size_t site, const std::vector<uint64_t>& hashes);
+  // Makes room for one more site (one that joined the grid).
+  void add_site();
 
  private:
   struct SiteBlocks {

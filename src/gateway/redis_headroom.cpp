@@ -38,19 +38,14 @@ std::string count(double v) { return std::to_string(static_cast<int64_t>(std::cl
 
 }  // namespace
 
-RedisHeadroom::RedisHeadroom(SharedStore& store, std::vector<std::string> sites, double ttl_s)
-    : store_(store),
-      sites_(std::move(sites)),
-      ttl_ms_(static_cast<int64_t>(ttl_s * 1000)),
-      script_(kHeadroomScript),
-      published_(sites_.size(), 0),
-      totals_(sites_.size(), 0) {
+RedisHeadroom::RedisHeadroom(SharedStore& store, double ttl_s)
+    : store_(store), ttl_ms_(static_cast<int64_t>(ttl_s * 1000)), script_(kHeadroomScript) {
   store_.on_heartbeat([this] { publish_all(); });
 }
 
 // Each call holds the lock over its round trip, so this replica's entry is written in the order
 // its requests came and went: a heartbeat never writes back a count older than a reservation.
-HeadroomAnswer RedisHeadroom::reserve(int site, double local_requests, double max_requests) {
+HeadroomAnswer RedisHeadroom::reserve(const std::string& site, double local_requests, double max_requests) {
   std::lock_guard lock(mu_);
   auto reply = call(site, "reserve", local_requests, max_requests);
   if (reply) {
@@ -69,22 +64,21 @@ HeadroomAnswer RedisHeadroom::reserve(int site, double local_requests, double ma
   return HeadroomAnswer::kGranted;
 }
 
-void RedisHeadroom::release(int site, double local_requests) {
+void RedisHeadroom::release(const std::string& site, double local_requests) {
   std::lock_guard lock(mu_);
   published_[site] = local_requests;
   if (auto reply = call(site, "set", local_requests, 0)) totals_[site] = (*reply)[1];
 }
 
 void RedisHeadroom::publish_all() {
-  for (size_t i = 0; i < sites_.size(); ++i) {
-    std::lock_guard lock(mu_);
-    if (auto reply = call(static_cast<int>(i), "set", published_[i], 0)) totals_[i] = (*reply)[1];
-  }
+  std::lock_guard lock(mu_);
+  for (auto& [site, mine] : published_)
+    if (auto reply = call(site, "set", mine, 0)) totals_[site] = (*reply)[1];
 }
 
-std::optional<std::array<double, 2>> RedisHeadroom::call(int site, const char* op, double local_requests,
-                                                         double max_requests) {
-  const std::string hash = "tokengrid:headroom:" + sites_[site];
+std::optional<std::array<double, 2>> RedisHeadroom::call(const std::string& site, const char* op,
+                                                         double local_requests, double max_requests) {
+  const std::string hash = "tokengrid:headroom:" + site;
   auto reply = store_.eval(script_, {hash, hash + ":expiry"},
                            {op, store_.replica(), count(local_requests), std::to_string(ttl_ms_), count(max_requests)});
   using Type = controlplane::RedisReply::Type;
@@ -94,9 +88,10 @@ std::optional<std::array<double, 2>> RedisHeadroom::call(int site, const char* o
   return std::array<double, 2>{static_cast<double>(reply->elements[0].integer), static_cast<double>(reply->elements[1].integer)};
 }
 
-double RedisHeadroom::site_requests(int site) const {
+double RedisHeadroom::site_requests(const std::string& site) const {
   std::lock_guard lock(mu_);
-  return totals_[site];
+  const auto it = totals_.find(site);
+  return it == totals_.end() ? 0 : it->second;
 }
 
 }  // namespace tokengrid::gateway

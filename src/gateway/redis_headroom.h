@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -26,25 +27,25 @@ namespace tokengrid::gateway {
 class RedisHeadroom final : public PowerHeadroom {
  public:
   // Registers its heartbeat with `store`.
-  RedisHeadroom(SharedStore& store, std::vector<std::string> sites, double ttl_s = 10);
+  explicit RedisHeadroom(SharedStore& store, double ttl_s = 10);
 
-  HeadroomAnswer reserve(int site, double local_requests, double max_requests) override;
-  void release(int site, double local_requests) override;
+  HeadroomAnswer reserve(const std::string& site, double local_requests, double max_requests) override;
+  void release(const std::string& site, double local_requests) override;
   // Requests at `site` over all replicas, as the store last said (this replica's included).
-  double site_requests(int site) const;
+  double site_requests(const std::string& site) const;
 
  private:
   void publish_all();
   // The script's {granted, requests over all replicas}; none when the store did not answer.
-  std::optional<std::array<double, 2>> call(int site, const char* op, double local_requests, double max_requests);
+  std::optional<std::array<double, 2>> call(const std::string& site, const char* op, double local_requests,
+                                            double max_requests);
 
   SharedStore& store_;
-  std::vector<std::string> sites_;
   int64_t ttl_ms_;
   controlplane::RedisScript script_;
   mutable std::mutex mu_;
-  std::vector<double> published_;  // this replica's entry per site
-  std::vector<double> totals_;     // all replicas', as last seen
+  std::map<std::string, double> published_;  // this replica's entry per site
+  std::map<std::string, double> totals_;     // all replicas', as last seen
 };
 
 }  // namespace tokengrid::gateway

@@ -40,7 +40,7 @@ struct GridReplica {
     o.heartbeat_s = 0.2;
     o.redis = controlplane::RedisOptions{0.2, 0.2, 0.2};
     store = std::move(SharedStore::open(o, metrics)).value();
-    headroom = std::make_unique<RedisHeadroom>(*store, std::vector<std::string>{"capped"}, 1.0);
+    headroom = std::make_unique<RedisHeadroom>(*store, 1.0);
     grid = std::move(LiveGrid::create(config, signals, {}, headroom.get())).value();
     store->start();
   }
@@ -163,8 +163,8 @@ TEST_F(RedisHeadroomTest, RedisDownFallsBackToTheReplicasShareOrRefusesAndRecove
 
 TEST(LocalHeadroom, KeepsTheSingleGatewaysCheck) {
   LocalHeadroom h;
-  EXPECT_EQ(h.reserve(0, 1, 2), HeadroomAnswer::kGranted);
-  EXPECT_EQ(h.reserve(0, 2, 2), HeadroomAnswer::kNoRoom);
+  EXPECT_EQ(h.reserve("site", 1, 2), HeadroomAnswer::kGranted);
+  EXPECT_EQ(h.reserve("site", 2, 2), HeadroomAnswer::kNoRoom);
 }
 
 }  // namespace

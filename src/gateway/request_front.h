@@ -30,7 +30,6 @@ struct OnBehalf {
 
 struct FrontOptions {
   std::string default_region;
-  std::vector<std::string> models;  // every model some endpoint serves
 };
 
 class RequestFront {

@@ -37,18 +37,7 @@ Result<WorkerReport> parse_worker_stats(std::string_view body) {
 WorkerPoller::WorkerPoller(LiveGrid& grid, LiveSignals& signals, http::AsyncHttpClient& client,
                            std::chrono::milliseconds interval, std::chrono::milliseconds timeout)
     : grid_(grid), signals_(signals), client_(client), interval_(interval), timeout_(timeout) {
-  for (size_t s = 0; s < grid_.size(); ++s) {
-    for (size_t e = 0; e < grid_.site(static_cast<int>(s)).endpoints.size(); ++e) {
-      auto t = std::make_shared<Target>();
-      t->site = static_cast<int>(s);
-      t->endpoint = static_cast<int>(e);
-      const http::Url& url = grid_.endpoint_url(t->site, t->endpoint);
-      t->where = {url.host, url.port};
-      t->target = url.path + (grid_.endpoint(t->site, t->endpoint).api == "tokengrid" ? "/v1/stats" : "/v1/models");
-      t->every = interval_;
-      targets_.push_back(t);
-    }
-  }
+  track_new_endpoints();
   for (const FeedPoll& feed : signals_.feeds()) {
     auto url = http::parse_url(feed.source.url);
     if (!url) continue;  // the grid file's parser checked the scheme; a bad host fails each poll
@@ -59,6 +48,28 @@ WorkerPoller::WorkerPoller(LiveGrid& grid, LiveSignals& signals, http::AsyncHttp
     t->every = std::chrono::milliseconds(static_cast<int64_t>(feed.source.interval_s * 1000));
     targets_.push_back(t);
   }
+}
+
+void WorkerPoller::track_new_endpoints() {
+  std::vector<std::shared_ptr<Target>> added;
+  for (size_t s = 0; s < grid_.size(); ++s) {
+    const size_t count = grid_.endpoint_count(static_cast<int>(s));
+    for (size_t e = s < polled_.size() ? polled_[s] : 0; e < count; ++e) {
+      auto t = std::make_shared<Target>();
+      t->site = static_cast<int>(s);
+      t->endpoint = static_cast<int>(e);
+      const http::Url url = grid_.endpoint_url(t->site, t->endpoint);
+      t->where = {url.host, url.port};
+      t->target = url.path + (grid_.endpoint(t->site, t->endpoint).api == "tokengrid" ? "/v1/stats" : "/v1/models");
+      t->every = interval_;
+      added.push_back(t);
+    }
+    if (polled_.size() <= s) polled_.resize(s + 1, 0);
+    polled_[s] = count;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  targets_.insert(targets_.end(), added.begin(), added.end());
+  wake_.notify_all();
 }
 
 WorkerPoller::~WorkerPoller() { stop(); }
@@ -118,7 +129,9 @@ void WorkerPoller::loop() {
   while (!stopping_) {
     const auto now = std::chrono::steady_clock::now();
     auto next = now + interval_;
-    for (const auto& t : targets_) {
+    // By index: endpoints that join while the lock is released for a poll append to targets_.
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      const std::shared_ptr<Target> t = targets_[i];
       if (!t->in_flight && t->due <= now) {
         lock.unlock();
         poll(t);

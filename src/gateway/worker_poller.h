@@ -33,6 +33,8 @@ class WorkerPoller {
   // Polls every feed and endpoint once and waits for the answers (or `timeout`).
   void poll_once(std::chrono::milliseconds timeout);
   void start();
+  // Starts polling the endpoints that joined the grid since (LiveGrid::join); one caller at a time.
+  void track_new_endpoints();
   // Stops polling and waits for calls in flight.
   void stop();
 
@@ -48,6 +50,7 @@ class WorkerPoller {
   const std::chrono::milliseconds interval_;
   const std::chrono::milliseconds timeout_;
   std::vector<std::shared_ptr<Target>> targets_;
+  std::vector<size_t> polled_;  // endpoints tracked per site
   std::mutex mutex_;
   std::condition_variable wake_;
   int in_flight_ = 0;

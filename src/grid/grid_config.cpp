@@ -45,9 +45,10 @@ Result<SiteEndpoint> parse_endpoint(const YAML::Node& node, const std::string& p
   return endpoint;
 }
 
+// An empty list says the site's endpoints come from its registration in the control plane.
 Status parse_endpoints(const YAML::Node& node, const std::string& path, const std::string& file, Site& site) {
-  if (!node.IsSequence() || node.size() == 0)
-    return YamlFields(node, path, file).error(node, "", "must be a non-empty list of {url, models}");
+  if (!node.IsSequence())
+    return YamlFields(node, path, file).error(node, "", "must be a list of {url, models} ([]: those the site registers)");
   for (size_t i = 0; i < node.size(); ++i) {
     TG_ASSIGN_OR_RETURN(SiteEndpoint endpoint, parse_endpoint(node[i], indexed(path, i), file));
     for (const auto& other : site.endpoints)
@@ -148,7 +149,7 @@ Result<Site> parse_site(const YAML::Node& node, const std::string& path, const s
   if (f.has("endpoints")) TG_RETURN_IF_ERROR(parse_endpoints(node["endpoints"], path + ".endpoints", file, site));
 
   // A live site may be described by its endpoints alone; its models are what they serve.
-  const bool models_optional = !site.endpoints.empty() && !f.has("models");
+  const bool models_optional = f.has("endpoints") && !f.has("models");
   if (!models_optional) TG_RETURN_IF_ERROR(parse_models(node, path, file, site));
 
   if (f.has("latency_ms")) {

@@ -163,7 +163,14 @@ TEST(GridConfig, RejectsBadEndpointsAndPower) {
   expect_error(replace(kLiveSite, "busy_core_w: 10", "busy_core_w: -1"), "grid.yaml:8: sites[0].cpu_power.busy_core_w: must be between 0");
   expect_error(replace(kLiveSite, "cores: 2", "cores: many"), "cpu_power.cores: 'many' is not an integer");
   expect_error(replace(kLiveSite, "max_concurrency: 8", "max_concurency: 8"), "unknown field");
-  expect_error(replace(kLiveSite, "endpoints:\n      - {url: \"http://127.0.0.1:8101\", models: [tiny, tiny-chat], max_concurrency: 8}\n      - {url: \"http://127.0.0.1:8102\", models: [tiny], api: openai}\n", "endpoints: []\n"), "endpoints: must be a non-empty list");
+  expect_error(replace(kLiveSite, "endpoints:\n      - {url: \"http://127.0.0.1:8101\", models: [tiny, tiny-chat], max_concurrency: 8}\n      - {url: \"http://127.0.0.1:8102\", models: [tiny], api: openai}\n", "endpoints: {url: x}\n"), "endpoints: must be a list");
+}
+
+TEST(GridConfig, ASiteMayLeaveItsEndpointsToItsRegistration) {
+  auto r = parse_grid_config(replace(kLiveSite, "endpoints:\n      - {url: \"http://127.0.0.1:8101\", models: [tiny, tiny-chat], max_concurrency: 8}\n      - {url: \"http://127.0.0.1:8102\", models: [tiny], api: openai}\n", "endpoints: []\n"), "grid.yaml");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_TRUE(r->sites[0].endpoints.empty());
+  EXPECT_EQ(r->sites[0].zone, "US-MIDA-PJM");
 }
 
 }  // namespace
