@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.h"
+#include "controlplane/redis_client.h"
 #include "gateway/gateway.h"
 
 namespace tokengrid::cli {
@@ -16,15 +17,17 @@ int run_gateway_command(int argc, char** argv) {
   std::string path;
   int port = -1;
   double drain_s = 30;
-  std::string etcd, replica, ledger, policy;
+  std::string etcd, redis, replica, ledger, policy;
   bool no_batch = false;
   app.add_option("--config", path, "the grid file (YAML; see docs/gateway.md)")->required();
   app.add_option("--port", port, "listen on this port instead of the file's")->check(CLI::Range(0, 65535));
   app.add_option("--drain-timeout", drain_s, "seconds requests in flight get at shutdown")->capture_default_str();
   app.add_option("--etcd", etcd, "share sites, the policy and load with other replicas through this etcd "
                                  "(etcd://HOST:PORT; overrides control_plane.etcd)");
-  app.add_option("--replica", replica, "this replica's name in the ledger, metrics, /v1/grid and etcd (default: the "
-                                       "file's, else the host name); unique per replica");
+  app.add_option("--redis", redis, "share limits and power headroom with other gateway replicas through this Redis "
+                                   "(redis://HOST:PORT), instead of the file's control_plane.redis");
+  app.add_option("--replica", replica, "this gateway's name in the ledger, metrics, /v1/grid, etcd and Redis, instead "
+                                       "of the file's replica (default: HOST:PORT); unique per replica");
   app.add_option("--ledger", ledger, "this gateway's usage ledger instead of the file's (replicas of one grid file "
                                      "keep one each; tokengrid usage merges them)");
   app.add_option("--policy", policy, "the dispatch policy to start with, instead of the file's");
@@ -40,12 +43,23 @@ int run_gateway_command(int argc, char** argv) {
     std::fprintf(stderr, "tokengrid gateway: %s\n", config.status().message().c_str());
     return 2;
   }
-  if (port >= 0) config->port = static_cast<uint16_t>(port);
-  if (!etcd.empty()) config->control_plane.etcd = etcd;
+  if (port >= 0) {
+    if (config->replica == gateway::default_replica_name(config->port)) config->replica = gateway::default_replica_name(port);
+    config->port = static_cast<uint16_t>(port);
+  }
   if (!replica.empty()) config->replica = replica;
   if (!policy.empty()) config->policy = policy;
   if (!ledger.empty()) config->ledger_path = ledger;
   if (no_batch) config->batch.path.clear();
+  if (!redis.empty()) {
+    auto url = controlplane::parse_redis_url(redis);
+    if (!url) {
+      std::fprintf(stderr, "tokengrid gateway: --redis: %s\n", url.status().message().c_str());
+      return 2;
+    }
+    config->shared.redis_url = redis;
+  }
+  if (!etcd.empty()) config->control_plane.etcd = etcd;
   return gateway::run_gateway(std::move(config).value(), drain_s);
 }
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/etcd_test_server.h"
+#include "controlplane/raw_test_server.h"
 
 namespace tokengrid::controlplane {
 namespace {
@@ -216,44 +217,9 @@ TEST(EtcdClient, ParsersRefuseCorruptAndHostileBodies) {
 }
 
 // A server that answers every connection with bytes of the test's choosing, then closes.
-class RawServer {
- public:
-  explicit RawServer(std::string answer) : answer_(std::move(answer)) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(fd_, 8);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~RawServer() {
-    stopping_ = true;
-    shutdown(fd_, SHUT_RDWR);
-    close(fd_);
-    thread_.join();
-  }
-  std::string url() const { return "etcd://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  void serve() {
-    while (!stopping_) {
-      const int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      char buf[4096];
-      (void)!read(c, buf, sizeof buf);
-      (void)!write(c, answer_.data(), answer_.size());
-      close(c);
-    }
-  }
-  std::string answer_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+struct RawServer : RawTestServer {
+  using RawTestServer::RawTestServer;
+  std::string url() const { return "etcd://127.0.0.1:" + std::to_string(port()); }
 };
 
 std::string http_answer(const std::string& body, const std::string& status = "200 OK") {

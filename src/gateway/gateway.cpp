@@ -17,6 +17,8 @@
 #include "gateway/batch_runner.h"
 #include "gateway/grid_status.h"
 #include "gateway/local_limiter.h"
+#include "gateway/redis_headroom.h"
+#include "gateway/redis_limiter.h"
 #include "gateway/request_front.h"
 #include "gateway/worker_poller.h"
 #include "http/http_server.h"
@@ -56,14 +58,15 @@ class Gateway::Impl {
  public:
   explicit Impl(GatewayConfig config)
       : config_(std::move(config)),
-        keys_(KeyStore()),
         metrics_(config_.replica),
+        keys_(KeyStore()),
         activity_(site_names(config_.grid)),
         router_([batch = !config_.batch.path.empty()](http::ErrorKind kind, const http::HttpRequest& request) {
           return router_error(kind, request, batch);
         }) {}
 
   Status open();
+  Status open_shared_store();
   Status open_batches();
   Status open_control_plane();
   void add_routes();
@@ -73,6 +76,11 @@ class Gateway::Impl {
   std::string grid_json() const;
 
   GatewayConfig config_;
+  GatewayMetrics metrics_;
+  // The Redis that replicas share limits and power headroom through; none: a single gateway.
+  std::unique_ptr<SharedStore> store_;
+  std::unique_ptr<RedisHeadroom> headroom_;
+  std::unique_ptr<RedisLimiter> shared_limiter_;
   grid::SystemClock wall_clock_;
   std::unique_ptr<grid::Clock> replay_clock_;
   const grid::Clock* signal_clock_ = &wall_clock_;
@@ -81,8 +89,7 @@ class Gateway::Impl {
   http::AsyncHttpClient client_;
   std::unique_ptr<Ledger> ledger_;
   KeyStore keys_;
-  LocalLimiter limiter_;
-  GatewayMetrics metrics_;
+  LocalLimiter local_limiter_;
   GridActivity activity_;
   std::unique_ptr<ActivePolicy> policy_;
   std::unique_ptr<RetryBudget> retry_budget_;
@@ -113,7 +120,8 @@ Status Gateway::Impl::open() {
     signal_clock_ = replay_clock_.get();
   }
   TG_ASSIGN_OR_RETURN(signals_, LiveSignals::load(config_.signals, config_.grid.sites));
-  TG_ASSIGN_OR_RETURN(grid_, LiveGrid::create(config_.grid, *signals_, config_.health));
+  if (!config_.shared.redis_url.empty()) TG_RETURN_IF_ERROR(open_shared_store());
+  TG_ASSIGN_OR_RETURN(grid_, LiveGrid::create(config_.grid, *signals_, config_.health, headroom_.get()));
   TG_ASSIGN_OR_RETURN(keys_, KeyStore::from_entries(config_.keys));
   auto policy = grid::make_policy(config_.policy, config_.grid.policy);
   if (!policy) return policy.status();
@@ -123,7 +131,7 @@ Status Gateway::Impl::open() {
   }
   retry_budget_ = std::make_unique<RetryBudget>(config_.failover.retry_budget);
   context_ = {grid_.get(),  policy_.get(), signal_clock_,        &client_,        ledger_.get(),
-              &limiter_,    &metrics_,     &activity_,           retry_budget_.get(), config_.failover,
+              shared_limiter_ ? static_cast<Limiter*>(shared_limiter_.get()) : &local_limiter_,    &metrics_,     &activity_,           retry_budget_.get(), config_.failover,
               config_.replica};
   front_ = std::make_unique<RequestFront>(context_, keys_, FrontOptions{config_.default_region});
   poller_ = std::make_unique<WorkerPoller>(*grid_, *signals_, client_, std::chrono::milliseconds(config_.poll_interval_ms),
@@ -148,6 +156,20 @@ Status Gateway::Impl::open() {
   TG_ASSIGN_OR_RETURN(server_, http::HttpServer::start(http, [this](std::shared_ptr<http::HttpExchange> e) {
                         router_.dispatch(std::move(e));
                       }));
+  if (store_) store_->start();
+  return Status::ok();
+}
+
+Status Gateway::Impl::open_shared_store() {
+  SharedStoreOptions o;
+  o.url = config_.shared.redis_url;
+  o.replica = config_.replica;
+  o.on_store_failure = config_.shared.on_store_failure;
+  o.replicas = config_.shared.replicas;
+  o.connections = std::max(2, config_.threads);
+  TG_ASSIGN_OR_RETURN(store_, SharedStore::open(std::move(o), metrics_.registry()));
+  headroom_ = std::make_unique<RedisHeadroom>(*store_);
+  shared_limiter_ = std::make_unique<RedisLimiter>(*store_);
   return Status::ok();
 }
 
@@ -296,6 +318,7 @@ std::string Gateway::Impl::grid_json() const {
   in.decisions = activity_.latest(50);
   in.comparison = activity_.comparison();
   if (batch_runner_) in.batches = batch_runner_->status_json().dump();
+  if (store_) in.shared_store = store_->status().dump();
   if (control_plane_) in.control_plane = control_plane_->status_json().dump();
   return grid_status_json(in);
 }
@@ -327,6 +350,7 @@ void Gateway::drain_and_stop(double drain_s) {
   if (impl_->batch_runner_) impl_->batch_runner_->stop();
   impl_->server_->stop();
   impl_->poller_->stop();
+  if (impl_->store_) impl_->store_->stop();
   if (impl_->ledger_) (void)impl_->ledger_->flush();
   impl_->client_.stop();
   impl_->server_.reset();

@@ -199,7 +199,7 @@ Status parse_failover(const YAML::Node& node, const std::string& file, FailoverO
 
 Status parse_control_plane(const YAML::Node& node, const std::string& file, ControlPlaneConfig& o) {
   YamlFields f(node, "control_plane", file);
-  TG_RETURN_IF_ERROR(f.expect_map({"etcd", "prefix", "lease_ttl_s"}));
+  TG_RETURN_IF_ERROR(f.expect_map({"etcd", "prefix", "lease_ttl_s", "redis"}));
   TG_ASSIGN_OR_RETURN(o.etcd, f.optional_string("etcd", o.etcd));
   if (!o.etcd.empty() && !o.etcd.starts_with("etcd://") && !o.etcd.starts_with("http://"))
     return f.error("etcd", "must be etcd://HOST:PORT, got '" + o.etcd + "'");
@@ -227,8 +227,33 @@ Status parse_batch(const YAML::Node& node, const std::string& file, BatchOptions
   return Status::ok();
 }
 
+// control_plane: {redis: URL} and limits: {on_store_failure: open|closed, replicas: N}.
+Status parse_shared_store(const YAML::Node& root, const std::string& file, SharedStateConfig& o) {
+  YamlFields top(root, "", file);
+  if (top.has("control_plane")) {
+    YamlFields c(root["control_plane"], "control_plane", file);
+    TG_ASSIGN_OR_RETURN(o.redis_url, c.optional_string("redis", o.redis_url));
+    if (!o.redis_url.empty()) {
+      auto url = controlplane::parse_redis_url(o.redis_url);
+      if (!url) return c.error("redis", url.status().message());
+    }
+  }
+  if (!top.has("limits")) return Status::ok();
+  YamlFields l(root["limits"], "limits", file);
+  TG_RETURN_IF_ERROR(l.expect_map({"on_store_failure", "replicas"}));
+  TG_ASSIGN_OR_RETURN(std::string mode, l.optional_string("on_store_failure", failure_mode_name(o.on_store_failure)));
+  if (mode != "open" && mode != "closed")
+    return l.error("on_store_failure", "must be open (each replica enforces its share of the limits) or closed (refuse "
+                                       "with 503 while the store is down), got '" + mode + "'");
+  o.on_store_failure = mode == "open" ? StoreFailureMode::kOpen : StoreFailureMode::kClosed;
+  TG_ASSIGN_OR_RETURN(int64_t replicas, l.optional_integer("replicas", o.replicas, 0, 10000));
+  o.replicas = static_cast<int>(replicas);
+  return Status::ok();
+}
+
 Status parse_small_sections(const YAML::Node& root, const std::string& file, GatewayConfig& out) {
   YamlFields top(root, "", file);
+  TG_RETURN_IF_ERROR(parse_shared_store(root, file, out.shared));
   TG_ASSIGN_OR_RETURN(out.replica, top.optional_string("replica", out.replica));
   TG_ASSIGN_OR_RETURN(out.default_region, top.optional_string("default_region", out.default_region));
   if (top.has("ledger")) {
@@ -260,25 +285,26 @@ Status check_sites(const YAML::Node& root, const std::string& file, const Gatewa
   return Status::ok();
 }
 
-std::string default_replica_name() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "gateway";
-  return host;
-}
-
 }  // namespace
+
+std::string default_replica_name(uint16_t port) {
+  char host[256] = {};
+  const std::string name = gethostname(host, sizeof host - 1) != 0 || host[0] == '\0' ? "gateway" : host;
+  return name + ":" + std::to_string(port);
+}
 
 Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const std::string& file) {
   GatewayConfig c;
   c.file = file;
-  c.replica = default_replica_name();
+
   try {
     const YAML::Node root = YAML::Load(yaml_text);
     YamlFields top(root, "", file);
     TG_RETURN_IF_ERROR(top.expect_map({"listen", "replica", "clock", "signals", "policy", "default_region",
-                                       "ledger", "batch", "health", "failover", "keys", "control_plane", "sites",
-                                       "placement"}));
+                                       "ledger", "batch", "health", "failover", "keys", "control_plane", "limits",
+                                       "sites", "placement"}));
     if (top.has("listen")) TG_RETURN_IF_ERROR(parse_listen(root["listen"], file, c));
+    c.replica = default_replica_name(c.port);
     if (top.has("clock")) TG_RETURN_IF_ERROR(parse_clock(root["clock"], file, c.clock));
     const double default_start = c.clock.replay ? c.clock.start_unix_s : grid::SystemClock().now_unix_s();
     if (!top.has("signals")) return top.error("signals", "is required: where each zone's price and carbon come from");

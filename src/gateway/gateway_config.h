@@ -5,7 +5,11 @@
 //   listen: {host: 127.0.0.1, port: 8080, threads: 2,     # and the limits of http_server.h:
 //            body_limit: 8MiB, header_limit: 64KiB, max_header_count: 100,
 //            max_connections: 16384, idle_timeout_s: 60, request_timeout_s: 60}
-//   replica: gw-1                          # names this gateway in the ledger and metrics
+//   replica: gw-1                          # names this gateway in the ledger and metrics (default host:port)
+//   control_plane: {redis: "redis://127.0.0.1:6379"}   # limits and power headroom shared by replicas
+//   limits: {on_store_failure: open, replicas: 3}       # while Redis is down: open (each replica its
+//                                           # share: limit / replicas; 0 or absent: as many as seen
+//                                           # alive) or closed (503)
 //   clock: {mode: replay, start: "2024-07-01T00:00Z", speed: 144}   # or {mode: real}
 //   signals:
 //     dir: ../shared/data/grid              # every <ZONE>_*.csv there
@@ -41,6 +45,7 @@
 #include "core/status.h"
 #include "gateway/endpoint_health.h"
 #include "gateway/key_store.h"
+#include "gateway/shared_store.h"
 #include "grid/grid_config.h"
 #include "grid/synthetic_signals.h"
 #include "http/http_server.h"
@@ -98,6 +103,14 @@ struct BatchOptions {
   bool preempt = true;          // cancel batch requests when interactive load takes their room
 };
 
+// The store gateway replicas share limits and power headroom through; no URL: this process's
+// memory, as a single gateway.
+struct SharedStateConfig {
+  std::string redis_url;
+  StoreFailureMode on_store_failure = StoreFailureMode::kOpen;
+  int replicas = 0;  // the divisor of each replica's share while the store is down; 0: replicas seen alive
+};
+
 // The stores that replicas share (docs/gateway.md, "Replicas and the control plane").
 struct ControlPlaneConfig {
   std::string etcd;                  // etcd://HOST:PORT; empty: no control plane
@@ -116,6 +129,7 @@ struct GatewayConfig {
   // so it admits far more connections than one server does by default.
   http::HttpLimits limits{.max_connections = kGatewayMaxConnections};
   std::string replica;
+  SharedStateConfig shared;
   ClockConfig clock;
   SignalsConfig signals;
   std::string policy = "balanced";
@@ -132,6 +146,8 @@ struct GatewayConfig {
 };
 
 Result<GatewayConfig> load_gateway_config(const std::string& path);
+// A replica's name when nothing names it: HOST:PORT.
+std::string default_replica_name(uint16_t port);
 Result<GatewayConfig> parse_gateway_config(const std::string& yaml_text, const std::string& file);
 
 }  // namespace tokengrid::gateway

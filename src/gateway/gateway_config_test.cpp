@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
+
 #include "grid/clock.h"
 
 namespace tokengrid::gateway {
@@ -172,6 +174,47 @@ TEST(GatewayConfig, HostileFilesNeverCrash) {
     (void)r;  // truncated files may parse or fail, never crash
   }
   EXPECT_FALSE(load_gateway_config("/nonexistent/grid.yaml").is_ok());
+}
+
+TEST(GatewayConfig, ReadsTheSharedStoreAndWhatToDoWhenItIsDown) {
+  auto single = parse_gateway_config(kGrid, "/etc/tokengrid/grid.yaml");
+  ASSERT_TRUE(single.is_ok());
+  EXPECT_TRUE(single->shared.redis_url.empty()) << "no Redis: a single gateway's memory";
+  EXPECT_EQ(single->shared.on_store_failure, StoreFailureMode::kOpen);
+  auto r = parse_gateway_config(replace(kGrid, "replica: gw-7\n",
+                                        "replica: gw-7\ncontrol_plane: {redis: \"redis://10.0.0.5:6380\"}\n"
+                                        "limits: {on_store_failure: closed, replicas: 3}\n"),
+                                "/etc/tokengrid/grid.yaml");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->shared.redis_url, "redis://10.0.0.5:6380");
+  EXPECT_EQ(r->shared.on_store_failure, StoreFailureMode::kClosed);
+  EXPECT_EQ(r->shared.replicas, 3);
+  expect_error(replace(kGrid, "replica: gw-7\n", "replica: gw-7\nlimits: {on_store_failure: maybe}\n"),
+               "limits.on_store_failure: must be open (each replica enforces its share of the limits) or closed");
+  expect_error(replace(kGrid, "replica: gw-7\n", "replica: gw-7\ncontrol_plane: {redis: \"http://x\"}\n"),
+               "control_plane.redis: the Redis URL 'http://x' is not redis://");
+  expect_error(replace(kGrid, "replica: gw-7\n", "replica: gw-7\nlimits: {replicas: -1}\n"), "limits.replicas");
+}
+
+TEST(GatewayConfig, TheReplicaIsHostAndPortUnlessNamed) {
+  auto r = parse_gateway_config(replace(kGrid, "replica: gw-7\n", ""), "/etc/tokengrid/grid.yaml");
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->replica, default_replica_name(9000));
+  EXPECT_TRUE(r->replica.ends_with(":9000")) << r->replica;
+}
+
+// The grid file of deploy/k8s/gateway.yaml's ConfigMap is one the gateway takes.
+TEST(GatewayConfig, TheKubernetesManifestsGridFileParses) {
+  const std::vector<YAML::Node> docs = YAML::LoadAllFromFile(std::string(TOKENGRID_SOURCE_DIR) + "/deploy/k8s/gateway.yaml");
+  int found = 0;
+  for (const YAML::Node& doc : docs) {
+    if (doc["kind"].as<std::string>() != "ConfigMap") continue;
+    auto c = parse_gateway_config(doc["data"]["grid.yaml"].as<std::string>(), "deploy/k8s/gateway.yaml");
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    EXPECT_EQ(c->shared.redis_url, "redis://tokengrid-redis:6379");
+    ++found;
+  }
+  EXPECT_EQ(found, 1);
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 //   tokengrid_gateway_limit_refusals_total{replica,key,limit}
 //   tokengrid_gateway_site_* gauges{replica,site}: healthy, draining, outstanding_requests,
 //     facility_kw, power_cap_kw, pue, price_usd_per_mwh, carbon_g_per_kwh (set at each scrape)
+//   with a shared store (shared_store.h), in the same registry: tokengrid_gateway_store_up,
+//     _store_failure_mode, _store_replicas, _store_errors_total, _store_fallbacks_total
 //
 // The energy, cost and carbon counters add exactly what the usage ledger records, so their
 // sums equal the ledger's.

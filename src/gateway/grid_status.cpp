@@ -124,6 +124,7 @@ std::string grid_status_json(const GridStatusInput& in) {
                 {"actual", footprint_json(in.comparison.actual)},
                 {"baseline", footprint_json(in.comparison.baseline)}}}};
   if (!in.batches.empty()) doc["batches"] = json::parse(in.batches, nullptr, false);
+  doc["shared_store"] = in.shared_store.empty() ? json{{"store", "memory"}} : json::parse(in.shared_store, nullptr, false);
   if (!in.control_plane.empty()) doc["control_plane"] = json::parse(in.control_plane, nullptr, false);
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);  // a client may name any bytes as its region
 }

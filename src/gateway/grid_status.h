@@ -30,6 +30,7 @@ struct GridStatusInput {
   std::vector<DecisionRecord> decisions;
   Comparison comparison;
   std::string batches;  // the batch runner's view as JSON (batch_runner.h); "" without the batch API
+  std::string shared_store;  // SharedStore::status() as JSON; "": limits and headroom in this process's memory
   std::string control_plane;  // the control plane's state as JSON (control_plane.h); "" without one
 };
 

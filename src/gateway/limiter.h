@@ -10,9 +10,9 @@
 // window frees up, for a 429 with Retry-After.
 //
 // Times are passed in (the grid clock's, which may be a replay) and never read from a clock;
-// the day of a budget is the UTC day of that time. Every call is thread-safe. This is the seam
-// for a shared implementation (Redis, one server-side Lua script per call, for many gateway
-// replicas); an implementation that cannot reach its store decides by its own failure mode.
+// the day of a budget is the UTC day of that time. Every call is thread-safe. LocalLimiter
+// (local_limiter.h) keeps one process's counts in memory; RedisLimiter (redis_limiter.h) the
+// counts of many gateway replicas in Redis, and decides by its failure mode when Redis is down.
 #pragma once
 
 #include <cstdint>
@@ -35,14 +35,18 @@ struct Reservation {
   std::string key;        // the key's name
   double at_unix_s = 0;   // the time its use counts at: its minute bucket and UTC day
   Consumption demand;
+  bool local = false;     // counted in memory by a shared limiter whose store was down
 };
 
 struct LimitRefusal {
   std::string key;
-  LimitKind limit;
+  LimitKind limit = LimitKind::kRequestsPerMinute;
   double limit_value = 0;
   double used = 0;           // in the last minute or this UTC day, reservations included
   double retry_after_s = 0;  // until the use falls below the limit (day budgets: next UTC day)
+  // Not over a limit: the shared store of the limits is down and the gateway refuses rather
+  // than guess (on_store_failure: closed); a 503 with this message.
+  std::string unavailable;
 
   // "key 'alice' is over its tokens_per_minute limit (100000): 100512 used in the last minute;
   // retry after 12 s".

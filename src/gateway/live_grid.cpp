@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <set>
 
 namespace tokengrid::gateway {
@@ -10,6 +11,8 @@ namespace {
 // Speeds assumed until the gateway has seen a site answer (a small model on CPU cores).
 constexpr double kInitialPrefillTokensPerS = 200;
 constexpr double kInitialStreamDecodeTokensPerS = 20;
+// What max_requests_under_cap says of a cap that never binds.
+constexpr double kUnboundedRequests = 1e15;
 // Weight of the newest observation in the smoothed speeds.
 constexpr double kSmoothing = 0.2;
 double monotonic_seconds() {
@@ -32,7 +35,7 @@ Result<http::Url> endpoint_base_url(const grid::Site& site, const grid::SiteEndp
 }  // namespace
 
 Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid, const LiveSignals& signals,
-                                                   HealthOptions health) {
+                                                   HealthOptions health, PowerHeadroom* headroom) {
   std::vector<SiteEnergy> energy;
   std::vector<std::vector<http::Url>> urls;
   for (const grid::Site& site : grid.sites) {
@@ -44,12 +47,17 @@ Result<std::unique_ptr<LiveGrid>> LiveGrid::create(const grid::GridConfig& grid,
       urls.back().push_back(url);
     }
   }
-  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), std::move(urls), signals, health));
+  return std::unique_ptr<LiveGrid>(new LiveGrid(grid, std::move(energy), std::move(urls), signals, health, headroom));
 }
 
 LiveGrid::LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy,
-                   std::vector<std::vector<http::Url>> urls, const LiveSignals& signals, HealthOptions health)
-    : signals_(signals), placement_(grid.placement), health_(health), prefixes_(grid.sites.size()) {
+                   std::vector<std::vector<http::Url>> urls, const LiveSignals& signals, HealthOptions health,
+                   PowerHeadroom* headroom)
+    : signals_(signals),
+      placement_(grid.placement),
+      health_(health),
+      prefixes_(grid.sites.size()),
+      headroom_(headroom != nullptr ? headroom : &local_headroom_) {
   for (size_t i = 0; i < grid.sites.size(); ++i) {
     LiveSite s(grid.sites[i], std::move(energy[i]), std::move(urls[i]));
     s.endpoints.assign(s.site.endpoints.size(), Endpoint{EndpointHealth(health), 0, {}, true});
@@ -267,41 +275,68 @@ int LiveGrid::pick_endpoint(const LiveSite& s, const std::string& model) const {
   return best;
 }
 
-bool LiveGrid::would_pass_cap(const LiveSite& s, double pue) const {
-  if (s.site.power_cap_kw <= 0) return false;
-  return pue * s.energy.it_watts(load(s) + 1) / 1000.0 > s.site.power_cap_kw;
+double LiveGrid::max_requests_under_cap(const LiveSite& s, double pue) const {
+  const auto fits = [&](double n) { return pue * s.energy.it_watts(n) / 1000.0 <= s.site.power_cap_kw; };
+  // The draw grows with the requests up to the site's concurrency and no further.
+  int64_t lo = -1, hi = static_cast<int64_t>(std::ceil(s.energy.concurrency()));
+  if (fits(static_cast<double>(hi))) return kUnboundedRequests;
+  while (hi - lo > 1) {  // fits(lo) (or lo = -1), !fits(hi)
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(static_cast<double>(mid)) ? lo : hi) = mid;
+  }
+  return static_cast<double>(std::max<int64_t>(lo, 0));
 }
 
-std::string LiveGrid::refusal(std::span<const grid::SiteState> states, const grid::Decision& decision) const {
+bool LiveGrid::take_room(int i, double pue, Admission& a, int& no_room, bool& store_down) {
+  const LiveSite& s = sites_[i];
+  if (s.site.power_cap_kw > 0) {
+    const HeadroomAnswer answer = headroom_->reserve(s.site.name, load(s), max_requests_under_cap(s, pue));
+    if (answer != HeadroomAnswer::kGranted) {
+      no_room += answer == HeadroomAnswer::kNoRoom ? 1 : 0;
+      store_down = store_down || answer == HeadroomAnswer::kStoreDown;
+      return false;
+    }
+    a.holds_headroom = true;
+  }
+  a.site = i;
+  return true;
+}
+
+std::string LiveGrid::refusal(std::span<const grid::SiteState> states, const grid::Decision& decision, int no_room,
+                              bool store_down) const {
   if (decision.ranked_sites.empty()) return decision.reason;
   int capped = 0, draining = 0;
   for (int i : decision.ranked_sites) {
     capped += grid::at_power_cap(states[i]) ? 1 : 0;
     draining += states[i].curtailed ? 1 : 0;
   }
-  return "no site can take the request now: " + std::to_string(capped) + " at their power cap, " +
-         std::to_string(draining) + " draining on a demand-response signal";
+  std::string why = "no site can take the request now: " + std::to_string(std::max(capped, no_room)) +
+                    " at their power cap, " + std::to_string(draining) + " draining on a demand-response signal";
+  if (store_down) why += ", and the power headroom shared with other gateway replicas cannot be checked (its store is down)";
+  return why;
 }
 
 Admission LiveGrid::admit(const grid::Decision& decision, std::span<const grid::SiteState> states,
                           const RequestEstimate& request, std::span<const int> tried) {
   std::lock_guard<std::mutex> lock(mutex_);
   Admission a;
-  int queue_at = -1;
+  std::vector<int> full;  // at their concurrency: the first with room queues the request
+  int no_room = 0;
+  bool store_down = false;
   for (int i : decision.ranked_sites) {
     if (std::find(tried.begin(), tried.end(), i) != tried.end()) continue;
     const grid::SiteState& st = states[i];
-    if (!grid::eligible(st) || st.curtailed || would_pass_cap(sites_[i], st.pue)) continue;
+    if (!grid::eligible(st) || st.curtailed) continue;
     if (pick_endpoint(sites_[i], request.model) < 0) continue;
-    if (load(sites_[i]) < sites_[i].energy.concurrency()) {
-      a.site = i;
-      break;
+    if (load(sites_[i]) >= sites_[i].energy.concurrency()) {
+      full.push_back(i);
+      continue;
     }
-    if (queue_at < 0) queue_at = i;
+    if (take_room(i, st.pue, a, no_room, store_down)) break;
   }
-  if (a.site < 0) a.site = queue_at;
+  for (size_t k = 0; a.site < 0 && k < full.size(); ++k) take_room(full[k], states[full[k]].pue, a, no_room, store_down);
   if (a.site < 0) {
-    a.reason = refusal(states, decision);
+    a.reason = refusal(states, decision, no_room, store_down);
     return a;
   }
   LiveSite& s = sites_[a.site];
@@ -323,13 +358,19 @@ void LiveGrid::first_token(const Admission& a, const RequestEstimate& request) {
   s.waiting_prefill_tokens = std::max(0.0, s.waiting_prefill_tokens - request.prompt_tokens);
 }
 
-void LiveGrid::abandon(const Admission& a, const RequestEstimate& request, bool reached_first_token) {
-  std::lock_guard<std::mutex> lock(mutex_);
+void LiveGrid::release_locked(const Admission& a, const RequestEstimate& request) {
   LiveSite& s = sites_[a.site];
   s.outstanding = std::max(0.0, s.outstanding - 1);
   s.outstanding_tokens = std::max(0.0, s.outstanding_tokens - request.prompt_tokens - request.max_output_tokens);
-  if (!reached_first_token) s.waiting_prefill_tokens = std::max(0.0, s.waiting_prefill_tokens - request.prompt_tokens);
   s.endpoints[a.endpoint].outstanding = std::max(0, s.endpoints[a.endpoint].outstanding - 1);
+  if (a.holds_headroom) headroom_->release(s.site.name, load(s));
+}
+
+void LiveGrid::abandon(const Admission& a, const RequestEstimate& request, bool reached_first_token) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LiveSite& s = sites_[a.site];
+  if (!reached_first_token) s.waiting_prefill_tokens = std::max(0.0, s.waiting_prefill_tokens - request.prompt_tokens);
+  release_locked(a, request);
 }
 
 RequestFootprint LiveGrid::finish(const Admission& a, const RequestEstimate& request, const Completion& done) {
@@ -342,9 +383,7 @@ RequestFootprint LiveGrid::finish(const Admission& a, const RequestEstimate& req
         smooth(s.observed.stream_decode_tokens_per_s, (done.completion_tokens - 1) / done.decode_s);
   const EnergyRates rates = s.energy.rates(request.model, speed_of(s));
   prefixes_.remember(a.site, request.prefix_hashes);
-  s.outstanding = std::max(0.0, s.outstanding - 1);
-  s.outstanding_tokens = std::max(0.0, s.outstanding_tokens - request.prompt_tokens - request.max_output_tokens);
-  s.endpoints[a.endpoint].outstanding = std::max(0, s.endpoints[a.endpoint].outstanding - 1);
+  release_locked(a, request);
   return meter_request(s.site, rates, signals_.at(s.site.zone, done.signal_unix_s), uncached, done.completion_tokens);
 }
 

@@ -14,7 +14,10 @@
 // admit() walks the policy's ranking and takes the first site that may take the request now:
 // healthy, not draining, serving the model, under its power cap with the request added, and
 // below its concurrency; when every such site is at its concurrency, the first one under its
-// cap queues it. A site at its cap or draining never gets new work. Thread-safe.
+// cap queues it. A site at its cap or draining never gets new work. Whether a capped site has
+// room is the PowerHeadroom's answer (power_headroom.h): this process's own count by default,
+// or, with RedisHeadroom, the count of every gateway replica.
+// Thread-safe.
 //
 // Sites come and go through the control plane (control_plane.h): join() adds a site or brings
 // one back with the endpoints it registered, leave() takes it out of routing. A site's index
@@ -34,6 +37,7 @@
 
 #include "gateway/endpoint_health.h"
 #include "gateway/live_signals.h"
+#include "gateway/power_headroom.h"
 #include "gateway/prefix_index.h"
 #include "gateway/site_energy.h"
 #include "grid/grid_config.h"
@@ -56,6 +60,7 @@ struct Admission {
   int site = -1;      // -1: refused, see reason
   int endpoint = -1;
   std::string reason;  // why this site, or why none
+  bool holds_headroom = false;  // it reserved room under the site's power cap
 };
 
 // How a request ended at its site.
@@ -107,9 +112,10 @@ struct SiteStatus {
 
 class LiveGrid {
  public:
-  // Fails when a site's energy model cannot be built.
+  // Fails when a site's energy model cannot be built. `headroom` (outliving the grid) decides
+  // whether capped sites have room; none: this process's own count.
   static Result<std::unique_ptr<LiveGrid>> create(const grid::GridConfig& grid, const LiveSignals& signals,
-                                                  HealthOptions health = {});
+                                                  HealthOptions health = {}, PowerHeadroom* headroom = nullptr);
 
   size_t size() const;
   // The description: name, cloud, region and zone never change; endpoints only under the lock
@@ -182,7 +188,7 @@ class LiveGrid {
   };
 
   LiveGrid(const grid::GridConfig& grid, std::vector<SiteEnergy> energy, std::vector<std::vector<http::Url>> urls,
-           const LiveSignals& signals, HealthOptions health);
+           const LiveSignals& signals, HealthOptions health, PowerHeadroom* headroom);
   grid::SiteState state_of(size_t index, const RequestEstimate& request, double now) const;
   bool healthy(const LiveSite& s, double now_s) const;
   double load(const LiveSite& s) const;
@@ -191,10 +197,16 @@ class LiveGrid {
   void refresh_models();
   // The site's smoothed speeds, or, before it was seen, the mean of the sites that were.
   Observed speed_of(const LiveSite& s) const;
-  // Checked under the lock at admission, so concurrent requests cannot pass the cap together.
-  bool would_pass_cap(const LiveSite& s, double pue) const;
+  // The most requests the site's cap allows at once at this PUE (1e15: the cap never binds).
+  double max_requests_under_cap(const LiveSite& s, double pue) const;
+  // Admits at site i when its cap has room, taken under the lock at admission so that
+  // concurrent requests cannot pass the cap together; counts why not in `no_room`.
+  bool take_room(int i, double pue, Admission& a, int& no_room, bool& store_down);
+  // Ends an admitted request's hold on its site; under the lock.
+  void release_locked(const Admission& a, const RequestEstimate& request);
   int pick_endpoint(const LiveSite& s, const std::string& model) const;
-  std::string refusal(std::span<const grid::SiteState> states, const grid::Decision& decision) const;
+  std::string refusal(std::span<const grid::SiteState> states, const grid::Decision& decision, int no_room,
+                      bool store_down) const;
 
   const LiveSignals& signals_;
   std::vector<grid::PlacementRule> placement_;
@@ -203,6 +215,8 @@ class LiveGrid {
   std::deque<LiveSite> sites_;
   std::vector<std::string> models_;  // served_models()
   PrefixIndex prefixes_;
+  LocalHeadroom local_headroom_;
+  PowerHeadroom* headroom_;
 };
 
 }  // namespace tokengrid::gateway

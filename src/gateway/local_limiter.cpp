@@ -112,11 +112,11 @@ Result<Reservation, LimitRefusal> LocalLimiter::reserve(const KeyEntry& key, con
     if (!limit) continue;
     const double used = k.use(kind);
     if (used < *limit) continue;
-    LimitRefusal r{key.name, kind, *limit, used, k.retry_after(kind, *limit, at)};
+    LimitRefusal r{key.name, kind, *limit, used, k.retry_after(kind, *limit, at), {}};
     if (!refusal || r.retry_after_s > refusal->retry_after_s) refusal = r;
   }
   if (refusal) return *refusal;
-  Reservation r{key.name, at, cleaned(demand)};
+  Reservation r{key.name, at, cleaned(demand), false};
   k.add(at, 1, r.demand, +1);
   return r;
 }

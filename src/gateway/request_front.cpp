@@ -124,6 +124,8 @@ Result<Reservation, http::HttpResponse> RequestFront::reserve(RelayRequest& r, c
   auto reservation = ctx_.limiter->reserve(*r.key, demand, now);
   if (reservation.is_ok()) return *reservation;
   const LimitRefusal& refusal = reservation.error();
+  if (!refusal.unavailable.empty())
+    return api_error_response(503, refusal.unavailable, "server_error", "limits_unavailable", "", 1);
   ctx_.metrics->limit_refused(r.key->name, limit_name(refusal.limit));
   return api_error_response(429, refusal.message(), "rate_limit_exceeded", limit_name(refusal.limit), "",
                             static_cast<int>(refusal.retry_after_header()));

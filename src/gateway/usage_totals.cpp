@@ -1,5 +1,7 @@
 #include "gateway/usage_totals.h"
 
+#include <glob.h>
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -116,6 +118,23 @@ void UsageTotals::add(const UsageTotals& o) {
   facility_wh += o.facility_wh;
   usd += o.usd;
   g_co2e += o.g_co2e;
+}
+
+Result<std::vector<std::string>> expand_ledger_paths(const std::vector<std::string>& patterns) {
+  std::vector<std::string> paths;
+  for (const std::string& pattern : patterns) {
+    if (pattern.find_first_of("*?[") == std::string::npos) {
+      paths.push_back(pattern);
+      continue;
+    }
+    glob_t matches{};
+    const int rc = glob(pattern.c_str(), 0, nullptr, &matches);
+    if (rc == 0)
+      for (size_t i = 0; i < matches.gl_pathc; ++i) paths.emplace_back(matches.gl_pathv[i]);
+    globfree(&matches);
+    if (rc != 0) return not_found("no ledger matches " + pattern + ": check the directory and the pattern");
+  }
+  return paths;
 }
 
 Result<std::vector<UsageTotals>> totals(const std::vector<std::string>& ledger_paths, GroupBy by, TimeRange range) {

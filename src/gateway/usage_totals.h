@@ -40,6 +40,10 @@ struct UsageTotals {
   void add(const UsageTotals& other);
 };
 
+// The ledgers `patterns` name: a path, or a shell glob (gw-*.db) for every file it matches, in
+// order; a glob that matches nothing is an error naming it.
+Result<std::vector<std::string>> expand_ledger_paths(const std::vector<std::string>& patterns);
+
 // One row per group, sorted by group; kNone gives one row even for empty ledgers.
 Result<std::vector<UsageTotals>> totals(const std::vector<std::string>& ledger_paths, GroupBy by, TimeRange range);
 

@@ -141,5 +141,17 @@ TEST(GroupByTest, NamesRoundTripAndUnknownOnesAreListed) {
   EXPECT_NE(bad.status().message().find("use key, site, zone, day, model or none"), std::string::npos);
 }
 
+TEST_F(UsageTotalsTest, ExpandsGlobsOfLedgers) {
+  auto paths = expand_ledger_paths({file("gw-*.db")});
+  ASSERT_TRUE(paths.is_ok()) << paths.status().to_string();
+  EXPECT_EQ(*paths, both());
+  auto plain = expand_ledger_paths({file("gw-2.db"), file("none.db")});
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_EQ(plain->size(), 2u) << "a plain path is kept as it is, for totals() to report";
+  auto none = expand_ledger_paths({file("nothing-*.db")});
+  ASSERT_FALSE(none.is_ok());
+  EXPECT_NE(none.status().message().find("no ledger matches"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tokengrid::gateway
