@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds tokengrid and runs every test in build/: the unit, golden, CLI and end-to-end tests;
-# then every part's unit tests again in build-sanitize/ under AddressSanitizer and UBSan with
-# asserts on (the sanitize build has nothing else; TOKENGRID_SANITIZE_TESTS=0 leaves it out); with
+# with TOKENGRID_SANITIZE_TESTS=1, every part's unit tests again in build-sanitize/ under
+# AddressSanitizer and UBSan with asserts on (the sanitize build has nothing else); with
 # TOKENGRID_FUZZ_TESTS=1, the fuzz targets for a bounded time each (scripts/fuzz.sh, their own
 # clang build in build-fuzz/). The last line says how many tests were skipped and why.
 #   scripts/test.sh             the main build
@@ -17,7 +17,7 @@ fi
 build_dir=${BUILD_DIR:-build}
 sanitize_dir=${SANITIZE_BUILD_DIR:-build-sanitize}
 dirs=("$build_dir")
-if [ "${TOKENGRID_SANITIZE_TESTS:-1}" = 1 ]; then
+if [ "${TOKENGRID_SANITIZE_TESTS:-0}" = 1 ]; then
   cmake -S . -B "$sanitize_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOKENGRID_SANITIZE=ON >/dev/null
   cmake --build "$sanitize_dir" -j "$(nproc)"
   dirs+=("$sanitize_dir")

@@ -66,6 +66,11 @@ double hours_led_by_best(const RoutingRun& run, const std::function<double(const
     }
     ++hours;
     led += leader == best ? 1 : 0;
+    if (leader != best) {
+      std::printf("hour %lld led by %s, best %s:", static_cast<long long>(hour), leader.c_str(), best.c_str());
+      for (const auto& [site, n] : counts) std::printf(" %s=%d", site.c_str(), n);
+      std::printf("\n");
+    }
   }
   EXPECT_GE(hours, 20) << "too few replayed hours had traffic";
   std::printf("%d of %d replayed hours led by the best site, %zu requests\n", led, hours, run.rows.size());
