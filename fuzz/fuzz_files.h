@@ -46,12 +46,15 @@ inline const std::string& fixture_input_path() {
   return path;
 }
 
-// Removes the directory when the process exits.
+// Removes the directory when the process exits. It keeps its own copy of the directory's
+// name: the path above is a function's static, which may be destroyed before this object.
 struct FixtureCleanup {
+  FixtureCleanup() : dir(std::filesystem::path(fixture_input_path()).parent_path()) {}
   ~FixtureCleanup() {
     std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::path(fixture_input_path()).parent_path(), ec);
+    std::filesystem::remove_all(dir, ec);
   }
+  std::filesystem::path dir;
 };
 
 }  // namespace tokengrid::fuzz
