@@ -207,6 +207,14 @@ Observed LiveGrid::speed_of(const LiveSite& s) const {
   return mean;
 }
 
+Observed LiveGrid::energy_speed_of(const LiveSite& s) const {
+  auto pooled = class_speeds_.find(s.hardware);
+  if (pooled != class_speeds_.end() && pooled->second.prefill_tokens_per_s > 0 &&
+      pooled->second.stream_decode_tokens_per_s > 0)
+    return pooled->second;
+  return speed_of(s);
+}
+
 // The gateway's own count: a worker's report lags the requests that just ended or began, and
 // an estimate that jumps with it would let the draw pass a cap between two polls.
 // Other replicas' load comes from what they publish (control_plane.h).
@@ -246,7 +254,7 @@ grid::SiteState LiveGrid::state_of(size_t index, const RequestEstimate& request,
   st.carbon_g_per_kwh = signal.carbon_g_per_kwh;
   st.latency_ms = s.site.latency.empty() ? 0 : s.site.latency_ms(request.region);
   st.prefix_hit_tokens = prefixes_.hit_tokens(index, request.prefix_hashes);
-  const EnergyRates rates = s.energy.rates(request.model, speed);
+  const EnergyRates rates = s.energy.rates(request.model, energy_speed_of(s));
   st.prefill_joules_per_token = rates.prefill_j_per_token;
   st.decode_joules_per_token = rates.decode_j_per_token;
   return st;
@@ -377,11 +385,12 @@ RequestFootprint LiveGrid::finish(const Admission& a, const RequestEstimate& req
   std::lock_guard<std::mutex> lock(mutex_);
   LiveSite& s = sites_[a.site];
   const double uncached = std::max(0.0, done.prompt_tokens - done.cached_tokens);
-  if (uncached > 0 && done.ttft_s > 0) s.observed.prefill_tokens_per_s = smooth(s.observed.prefill_tokens_per_s, uncached / done.ttft_s);
-  if (done.completion_tokens > 1 && done.decode_s > 0)
-    s.observed.stream_decode_tokens_per_s =
-        smooth(s.observed.stream_decode_tokens_per_s, (done.completion_tokens - 1) / done.decode_s);
-  const EnergyRates rates = s.energy.rates(request.model, speed_of(s));
+  for (Observed* o : {&s.observed, &class_speeds_[s.hardware]}) {
+    if (uncached > 0 && done.ttft_s > 0) o->prefill_tokens_per_s = smooth(o->prefill_tokens_per_s, uncached / done.ttft_s);
+    if (done.completion_tokens > 1 && done.decode_s > 0)
+      o->stream_decode_tokens_per_s = smooth(o->stream_decode_tokens_per_s, (done.completion_tokens - 1) / done.decode_s);
+  }
+  const EnergyRates rates = s.energy.rates(request.model, energy_speed_of(s));
   prefixes_.remember(a.site, request.prefix_hashes);
   release_locked(a, request);
   return meter_request(s.site, rates, signals_.at(s.site.zone, done.signal_unix_s), uncached, done.completion_tokens);

@@ -172,8 +172,9 @@ class LiveGrid {
   };
   struct LiveSite {
     LiveSite(grid::Site s, SiteEnergy e, std::vector<http::Url> u)
-        : site(std::move(s)), energy(std::move(e)), urls(std::move(u)) {}
+        : site(std::move(s)), hardware(hardware_class(site)), energy(std::move(e)), urls(std::move(u)) {}
     grid::Site site;
+    std::string hardware;  // its hardware class (site_energy.h)
     SiteEnergy energy;
     std::vector<http::Url> urls;
     std::vector<Endpoint> endpoints;
@@ -197,6 +198,9 @@ class LiveGrid {
   void refresh_models();
   // The site's smoothed speeds, or, before it was seen, the mean of the sites that were.
   Observed speed_of(const LiveSite& s) const;
+  // The speeds its energy per token comes from: those pooled over its hardware class, or,
+  // before any site of the class finished a request, speed_of(s).
+  Observed energy_speed_of(const LiveSite& s) const;
   // The most requests the site's cap allows at once at this PUE (1e15: the cap never binds).
   double max_requests_under_cap(const LiveSite& s, double pue) const;
   // Admits at site i when its cap has room, taken under the lock at admission so that
@@ -215,6 +219,7 @@ class LiveGrid {
   std::deque<LiveSite> sites_;
   std::vector<std::string> models_;  // served_models()
   PrefixIndex prefixes_;
+  std::map<std::string, Observed> class_speeds_;  // by hardware class
   LocalHeadroom local_headroom_;
   PowerHeadroom* headroom_;
 };

@@ -143,5 +143,35 @@ TEST_F(LiveGridTest, FinishLearnsTheSpeedAndMetersAtTheSignalsOfItsEnd) {
   EXPECT_NEAR(f.g_co2e, j / 3600 * 1.2 / 1000 * 50, 1e-12);
 }
 
+// A busy site answers each request more slowly than an idle one; were its energy per token
+// taken from its own answers, the cheap site carrying the load would look dearer than an idle,
+// expensive twin and the traffic would move there on load instead of on price.
+TEST_F(LiveGridTest, IdenticalSitesShareTheirEnergyPerTokenWhateverTheirLoad) {
+  build();
+  std::vector<Admission> cool;
+  for (int i = 0; i < 4; ++i) cool.push_back(admit_cheapest());
+  Admission hot = admit_cheapest();  // cool is full
+  ASSERT_EQ(hot.site, 0);
+  grid_->first_token(hot, request_);
+  grid_->finish(hot, request_, Completion{100, 51, 0, 0.25, 2.5, kJuly});
+  for (const Admission& a : cool) {
+    ASSERT_EQ(a.site, 1);
+    grid_->first_token(a, request_);
+    grid_->finish(a, request_, Completion{100, 51, 0, 2.5, 25, kJuly});  // ten times slower: busy
+  }
+  const auto states = grid_->states(request_, kJuly);
+  EXPECT_DOUBLE_EQ(states[0].prefill_joules_per_token, states[1].prefill_joules_per_token);
+  EXPECT_DOUBLE_EQ(states[0].decode_joules_per_token, states[1].decode_joules_per_token);
+  EXPECT_EQ(admit_cheapest().site, 1);
+  const auto s = grid_->status(kJuly);
+  EXPECT_NEAR(s[0].observed.prefill_tokens_per_s, 400, 1e-9);  // latency estimates stay each site's own
+  EXPECT_LT(s[1].observed.prefill_tokens_per_s, 100);
+
+  grid::Site other = cpu_test_site("big", "HOT", 3);
+  other.cpu_power = {200, 40, 32};
+  EXPECT_NE(hardware_class(other), hardware_class(config_.sites[0]));
+  EXPECT_EQ(hardware_class(cpu_test_site("twin", "COOL", 4)), hardware_class(config_.sites[0]));
+}
+
 }  // namespace
 }  // namespace tokengrid::gateway

@@ -64,6 +64,17 @@ EnergyRates SiteEnergy::rates(std::string_view model, const Observed& observed) 
   return r;
 }
 
+std::string hardware_class(const grid::Site& site) {
+  std::string key;
+  for (const grid::AcceleratorPool& pool : site.accelerators)
+    key += std::string(grid::accelerator_spec(pool.kind).name) + "x" + std::to_string(pool.count) + ";";
+  if (site.accelerator_count(grid::AcceleratorKind::kCpuServer) > 0) {
+    key += "cpu:" + std::to_string(site.cpu_power.idle_w) + "," + std::to_string(site.cpu_power.busy_core_w) + "," +
+           std::to_string(site.cpu_power.cores);
+  }
+  return key;
+}
+
 double SiteEnergy::it_watts(double outstanding) const {
   const double utilisation = std::clamp(outstanding / concurrency_, 0.0, 1.0);
   return idle_w_ + (busy_w_ - idle_w_) * utilisation;

@@ -12,6 +12,9 @@
 //     stream's decode tokens/s x the site's concurrency): the energy per token of the site at
 //     full use, a property of the site rather than of the moment, so that a policy comparing
 //     sites compares their hardware, prices and carbon, not which one happens to be busy.
+//     The throughput is pooled over the sites of one hardware class (hardware_class below):
+//     a site's own measurements move with its load and with noise on shared machines, and
+//     two identical sites ranked by them would trade traffic on noise instead of on price.
 // Estimated IT draw: idle power plus the busy increment times utilisation (outstanding requests
 // over the site's concurrency, at most 1). All functions are pure.
 #pragma once
@@ -62,6 +65,10 @@ class SiteEnergy {
   double concurrency_ = 1;
   bool cpu_ = false;
 };
+
+// What makes two sites' energy per token the same: their accelerators and, for CPU sites,
+// their power model. Sites of one class share their observed throughput in energy estimates.
+std::string hardware_class(const grid::Site& site);
 
 // One request's energy, cost and carbon at a site, and the figures they came from.
 struct RequestFootprint {

@@ -78,9 +78,6 @@ double hours_led_by_best(const RoutingRun& run, const std::function<double(const
 }
 
 TEST(LiveGrid, CheapestSendsMostTrafficToTheCheapestSiteHourByHour) {
-  GTEST_SKIP() << "quarantined: from one run to the next the share of replayed hours led by the best site "
-                  "varies from 0.72 to 1.0 (whole hours go to the second-best site); until that is explained "
-                  "this test does not gate";
   TOKENGRID_SKIP_WITHOUT_SHARED_DATA("grid/DE-LU_2024.csv");
   TempDir dir;
   RoutingRun run = run_day(dir, {"CA-ON", "US-TEX-ERCO", "US-CAL-CISO", "DE-LU"}, "cheapest");
@@ -93,9 +90,6 @@ TEST(LiveGrid, CheapestSendsMostTrafficToTheCheapestSiteHourByHour) {
 }
 
 TEST(LiveGrid, GreenestSendsMostTrafficToTheCleanestSiteHourByHour) {
-  GTEST_SKIP() << "quarantined: from one run to the next the share of replayed hours led by the best site "
-                  "varies from 0.72 to 1.0 (whole hours go to the second-best site); until that is explained "
-                  "this test does not gate";
   TOKENGRID_SKIP_WITHOUT_SHARED_DATA("grid/DE-LU_2024.csv");
   TempDir dir;
   RoutingRun run = run_day(dir, {"US-CAL-CISO", "DE-LU", "US-TEX-ERCO", "US-MIDA-PJM"}, "greenest");
