@@ -12,9 +12,11 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio.hpp>
 
+#include "controlplane/local_etcd.h"
+#include "controlplane/local_redis.h"
 #include "core/child_process.h"
+#include "core/loopback_port.h"
 #include "core/progress.h"
 #include "core/shutdown_signals.h"
 #include "gateway/gateway.h"
@@ -42,12 +44,6 @@ std::string cache_directory(const UpOptions& o) {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/tokengrid";
   if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/tokengrid";
   return (fs::temp_directory_path() / "tokengrid").string();
-}
-
-int free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
 }
 
 bool port_in_use(const std::string& host, int port) {
@@ -134,18 +130,38 @@ std::vector<LocalWorker> local_workers_of(const GatewayConfig& config) {
   return workers;
 }
 
+// With `join_etcd`, each worker registers its site there under a lease (serve --join).
 Status start_workers(std::vector<LocalWorker>& workers, const std::string& self, const std::string& model,
-                     const std::string& log_dir, int threads) {
+                     const std::string& log_dir, int threads, const std::string& join_etcd) {
   std::error_code ec;
   fs::create_directories(log_dir, ec);
   for (LocalWorker& w : workers) {
     w.log = log_dir + "/" + w.site + ".log";
-    TG_ASSIGN_OR_RETURN(w.process, ChildProcess::spawn({self, "serve", "-m", model, "--host", "127.0.0.1", "--port",
-                                                        std::to_string(w.port), "--model-name", w.model_name,
-                                                        "--threads", std::to_string(threads)},
-                                                       w.log));
+    std::vector<std::string> argv = {self,         "serve",      "-m",       model, "--host", "127.0.0.1",
+                                     "--port",     std::to_string(w.port), "--model-name", w.model_name,
+                                     "--threads",  std::to_string(threads)};
+    if (!join_etcd.empty()) argv.insert(argv.end(), {"--join", join_etcd, "--site", w.site});
+    TG_ASSIGN_OR_RETURN(w.process, ChildProcess::spawn(argv, w.log));
   }
   return Status::ok();
+}
+
+// What the replicas share: sites, policy and load in etcd, limits and power headroom in Redis.
+struct SharedState {
+  std::unique_ptr<controlplane::LocalEtcd> etcd;
+  std::unique_ptr<controlplane::LocalRedis> redis;
+};
+
+Result<SharedState> start_shared_state() {
+  const std::string why = "gateway replicas share their state through etcd and Redis: ";
+  const std::string otherwise = " (or run one gateway: --gateways 1)";
+  SharedState shared;
+  shared.etcd = std::make_unique<controlplane::LocalEtcd>();
+  if (Status s = shared.etcd->start(); !s.is_ok()) return unavailable(why + s.message() + otherwise);
+  auto redis = controlplane::LocalRedis::start();
+  if (!redis) return unavailable(why + redis.status().message() + otherwise);
+  shared.redis = std::move(redis).value();
+  return shared;
 }
 
 // Waits for every worker to load its model, with a progress bar on a terminal; the workers are
@@ -185,7 +201,8 @@ void print_replicas(const LocalReplicas& replicas) {
                replicas.haproxy_log().c_str());
 }
 
-void print_banner(const GatewayConfig& config, uint16_t port, const LocalReplicas* replicas) {
+void print_banner(const GatewayConfig& config, uint16_t port, const LocalReplicas* replicas,
+                  const SharedState* shared) {
   const std::string base = "http://" + config.host + ":" + std::to_string(port);
   const std::string batch =
       config.batch.path.empty() ? "off" : config.batch.path + (replicas ? ", on gw-1" : "");
@@ -202,6 +219,9 @@ void print_banner(const GatewayConfig& config, uint16_t port, const LocalReplica
                config.grid.sites.front().endpoints.front().models.front().c_str(), ledgers_of(config, replicas).c_str(),
                batch.c_str());
   if (replicas) print_replicas(*replicas);
+  if (shared && shared->etcd)
+    std::fprintf(stdout, "  shared state     etcd %s (sites by lease, policy, load), Redis %s (limits, power headroom)\n",
+                 shared->etcd->etcd_url().c_str(), shared->redis->url().c_str());
   std::fprintf(stdout, "Ctrl-C stops the grid.\n");
   std::fflush(stdout);
 }
@@ -218,7 +238,7 @@ Result<GatewayConfig> grid_config_for(UpOptions& o, const std::string& cache, co
   int ports[4];
   const char* names[4] = {"aws-us-east-1", "gcp-us-west2", "azure-southcentralus", "gcp-europe-west3"};
   for (int i = 0; i < 4; ++i) {
-    ports[i] = free_port();
+    ports[i] = free_loopback_port();
     workers.push_back({names[i], kModelName, ports[i], "", nullptr});
   }
   std::error_code ec;
@@ -265,7 +285,7 @@ void stop_workers(std::vector<LocalWorker>& workers) {
 int run_in_process(const GatewayConfig& config, std::vector<LocalWorker>& workers, const sigset_t& stop_signals) {
   auto gateway = Gateway::start(config);
   if (!gateway) return fail(gateway.status().message());
-  print_banner(config, (*gateway)->port(), nullptr);
+  print_banner(config, (*gateway)->port(), nullptr, nullptr);
   wait_for_stop(stop_signals, nullptr);
   std::fprintf(stderr, "tokengrid up: stopping: draining the gateway, then %zu workers\n", workers.size());
   (*gateway)->drain_and_stop(10);
@@ -276,9 +296,10 @@ int run_in_process(const GatewayConfig& config, std::vector<LocalWorker>& worker
 
 int run_replicated(const UpOptions& o, const GatewayConfig& config, const std::string& grid_file,
                    const std::string& run_dir, const std::string& cache, std::vector<LocalWorker>& workers,
-                   const sigset_t& stop_signals) {
+                   const SharedState& shared, const sigset_t& stop_signals) {
   ReplicaSetOptions options{.self = self_executable(), .grid_file = grid_file, .replicas = o.gateways,
-                            .run_dir = run_dir, .log_dir = cache + "/up/logs", .policy = o.policy};
+                            .run_dir = run_dir, .log_dir = cache + "/up/logs", .policy = o.policy,
+                            .etcd_url = shared.etcd->etcd_url(), .redis_url = shared.redis->url()};
   std::error_code ec;
   auto replicas = LocalReplicas::start(config, options);
   if (!replicas) {
@@ -286,7 +307,7 @@ int run_replicated(const UpOptions& o, const GatewayConfig& config, const std::s
     fs::remove_all(run_dir, ec);
     return fail(replicas.status().message());
   }
-  print_banner(config, config.port, replicas->get());
+  print_banner(config, config.port, replicas->get(), &shared);
   wait_for_stop(stop_signals, replicas->get());
   std::fprintf(stderr, "tokengrid up: stopping: HAProxy stops accepting, the replicas drain, then %zu workers\n",
                workers.size());
@@ -315,18 +336,25 @@ int run_up(UpOptions o) {
   auto config = grid_config_for(o, cache, default_file, workers);
   if (!config) return fail(config.status().message());
   if (!o.policy.empty()) config->policy = o.policy;
+  SharedState shared;
+  if (replicated) {
+    auto started = start_shared_state();
+    if (!started) return fail(started.status().message());
+    shared = std::move(started).value();
+  }
   std::string model = o.model_path;
   if (model.empty() && !workers.empty()) {
     auto tiny = cached_tiny_model(cache, self);
     if (!tiny) return fail(tiny.status().message());
     model = *tiny;
   }
-  Status started = start_workers(workers, self, model, cache + "/up/logs", o.worker_threads);
+  Status started =
+      start_workers(workers, self, model, cache + "/up/logs", o.worker_threads, replicated ? shared.etcd->etcd_url() : "");
   if (started.is_ok()) started = wait_ready(workers, std::chrono::seconds(120));
   if (!started.is_ok()) return fail(started.message());
   if (replicated)
     return run_replicated(o, *config, o.config_path.empty() ? default_file : o.config_path, run_dir, cache, workers,
-                          stop_signals);
+                          shared, stop_signals);
   return run_in_process(*config, workers, stop_signals);
 }
 

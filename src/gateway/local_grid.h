@@ -11,9 +11,10 @@
 //
 // With `gateways` above one (or `haproxy`), the gateway runs as that many `tokengrid gateway` replica processes
 // of one grid file behind Debian's HAProxy on the grid's port (local_replicas.h) instead of in
-// this process.
+// this process, sharing their state through a local etcd and Redis that `up` starts
+// (controlplane/local_etcd.h, local_redis.h); the workers join that etcd by lease.
 //
-// Ctrl-C or SIGTERM drains the gateway (or the replicas) and stops every worker; every child
+// Ctrl-C or SIGTERM drains the gateway (or the replicas) and stops every worker (then etcd and Redis); every child
 // dies with `up` however it dies (child_process.h), so no process outlives it.
 #pragma once
 

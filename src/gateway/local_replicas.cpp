@@ -56,6 +56,8 @@ std::vector<std::string> replica_argv(const GatewayConfig& config, const Replica
   if (!config.ledger_path.empty()) argv.insert(argv.end(), {"--ledger", replica_ledger_path(config.ledger_path, r.name)});
   if (!config.batch.path.empty() && r.name != "gw-1") argv.push_back("--no-batch");
   if (!o.policy.empty()) argv.insert(argv.end(), {"--policy", o.policy});
+  if (!o.etcd_url.empty()) argv.insert(argv.end(), {"--etcd", o.etcd_url});
+  if (!o.redis_url.empty()) argv.insert(argv.end(), {"--redis", o.redis_url});
   return argv;
 }
 

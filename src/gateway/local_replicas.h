@@ -33,6 +33,8 @@ struct ReplicaSetOptions {
   std::string log_dir;    // gw-K.log, haproxy.log
   double drain_s = 10;    // what each replica's requests in flight get at stop
   std::string policy;     // empty: the file's
+  std::string etcd_url;   // etcd://HOST:PORT the replicas share sites, policy and load through; empty: none
+  std::string redis_url;  // redis://HOST:PORT for shared limits and power headroom; empty: none
 };
 
 struct ReplicaProcess {

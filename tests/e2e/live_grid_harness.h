@@ -151,6 +151,16 @@ inline json get_json(int port, const std::string& path) {
   return r.is_ok() ? json::parse(r->body, nullptr, false) : json();
 }
 
+// Where one small request went ("" when it was not answered).
+inline std::string routed_to(int port) {
+  http::HttpClient client("127.0.0.1", static_cast<uint16_t>(port), std::chrono::seconds(10));
+  http::HttpHeaders h;
+  h.set("Content-Type", "application/json");
+  const json body = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}};
+  auto r = client.request("POST", "/v1/chat/completions", h, body.dump());
+  return r.is_ok() && r->status == 200 ? std::string(r->headers.get("x-tokengrid-site")) : "";
+}
+
 // Client threads sending small chat requests until stopped; counts what completed.
 class SteadyLoad {
  public:

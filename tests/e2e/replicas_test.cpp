@@ -13,6 +13,7 @@
 #include <mutex>
 #include <regex>
 
+#include "controlplane/etcd_test_server.h"
 #include "gateway/haproxy_log.h"
 #include "gateway/local_replicas.h"
 #include "live_grid_harness.h"
@@ -28,6 +29,14 @@ struct ReplicaInfo {
   int port = 0;
 };
 
+bool listening(int port) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  boost::system::error_code ec;
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)}, ec);
+  return !ec;
+}
+
 // `tokengrid up --gateways N` in a private cache directory, and what its log says it started.
 class UpWithReplicas : public ::testing::Test {
  protected:
@@ -35,11 +44,12 @@ class UpWithReplicas : public ::testing::Test {
     if (gateway::find_haproxy().empty()) GTEST_SKIP() << "haproxy is not installed: apt-get install haproxy";
   }
 
-  void start(int gateways) {
+  void start(int gateways, const std::vector<std::string>& more = {}) {
     port_ = free_port();
-    up_ = spawn({"up", "--gateways", std::to_string(gateways), "--port", std::to_string(port_), "--cache-dir",
-                 dir_.file("cache"), "--model", cached_tiny_model(), "--speed", "1"},
-                dir_.file("up.log"));
+    std::vector<std::string> args = {"up", "--gateways", std::to_string(gateways), "--port", std::to_string(port_),
+                                     "--cache-dir", dir_.file("cache"), "--model", cached_tiny_model(), "--speed", "1"};
+    args.insert(args.end(), more.begin(), more.end());
+    up_ = spawn(args, dir_.file("up.log"));
     const auto deadline = Clock::now() + 180s;
     while (read_file(dir_.file("up.log")).find("Ctrl-C stops the grid.") == std::string::npos) {
       ASSERT_TRUE(up_->running()) << read_file(dir_.file("up.log"));
@@ -50,6 +60,14 @@ class UpWithReplicas : public ::testing::Test {
     const std::regex replica_line(R"(replica (gw-\d+)\s+pid (\d+) on http://[0-9.]+:(\d+))");
     for (std::sregex_iterator m(log.begin(), log.end(), replica_line), end; m != end; ++m)
       replicas_[(*m)[1]] = {static_cast<pid_t>(std::stoi((*m)[2])), std::stoi((*m)[3])};
+    const std::regex worker_line(R"(site (\S+)\s+worker pid (\d+) on http://[0-9.]+:(\d+))");
+    for (std::sregex_iterator m(log.begin(), log.end(), worker_line), end; m != end; ++m)
+      workers_[(*m)[1]] = {static_cast<pid_t>(std::stoi((*m)[2])), std::stoi((*m)[3])};
+    std::smatch shared;
+    ASSERT_TRUE(std::regex_search(log, shared, std::regex(R"(etcd (etcd://[0-9.]+:(\d+)).*Redis redis://[0-9.]+:(\d+))")))
+        << log;
+    etcd_url_ = shared[1];
+    shared_ports_ = {std::stoi(shared[2]), std::stoi(shared[3])};
     std::smatch haproxy;
     ASSERT_TRUE(std::regex_search(log, haproxy, std::regex(R"(HAProxy pid (\d+))"))) << log;
     haproxy_pid_ = std::stoi(haproxy[1]);
@@ -66,6 +84,7 @@ class UpWithReplicas : public ::testing::Test {
     std::vector<pid_t> pids = {haproxy_pid_};
     for (const auto& [name, r] : replicas_) pids.push_back(r.pid);
     for (pid_t pid : pids) EXPECT_NE(kill(pid, 0), 0) << "process " << pid << " outlived up";
+    for (int port : shared_ports_) EXPECT_FALSE(listening(port)) << "etcd or Redis on " << port << " outlived up";
     EXPECT_NE(read_file(dir_.file("up.log")).find("tokengrid up: stopped"), std::string::npos);
   }
 
@@ -75,8 +94,20 @@ class UpWithReplicas : public ::testing::Test {
   int port_ = 0;
   std::unique_ptr<ChildProcess> up_;
   std::map<std::string, ReplicaInfo> replicas_;
+  std::map<std::string, ReplicaInfo> workers_;  // by site
+  std::string etcd_url_;
+  std::vector<int> shared_ports_;  // etcd's and Redis's
   pid_t haproxy_pid_ = 0;
 };
+
+// A site's entry in a replica's /v1/grid (null when it does not list it).
+json site_at(int replica_port, const std::string& name) {
+  const json grid = get_json(replica_port, "/v1/grid");
+  if (grid.contains("sites") && grid["sites"].is_array())
+    for (const json& site : grid["sites"])
+      if (site.value("name", std::string()) == name) return site;
+  return json();
+}
 
 // One request of the load as its client saw it.
 struct Outcome {
@@ -234,6 +265,46 @@ TEST_F(UpWithReplicas, AReplicaKilledUnderLoadLosesOnlyWhatItHadInFlightAndTheOt
   EXPECT_NE(up_log.find("HAProxy logged " + std::to_string(cut_logged) + " requests cut by replica gw-2"),
             std::string::npos)
       << up_log;
+  stop_and_expect_nothing_left();
+}
+
+// Sites join the replicas through the local etcd by lease: a site whose worker dies by kill -9
+// leaves every replica within its 5 s lease, and a site none of them knew, registering with its
+// description, is routed to by every replica within 5 s.
+TEST_F(UpWithReplicas, AKilledSiteLeavesEveryReplicaWithinItsLeaseAndANewOneGetsTrafficWithinFiveSeconds) {
+  start(3, {"--policy", "round-robin"});
+  ASSERT_EQ(workers_.size(), 4u) << read_file(dir_.file("up.log"));
+  const auto& [victim, worker] = *workers_.begin();
+  ASSERT_EQ(kill(worker.pid, SIGKILL), 0);
+  const Clock::time_point killed_at = Clock::now();
+  for (const auto& [name, replica] : replicas_) {
+    ASSERT_TRUE(controlplane::eventually([&] { return site_at(replica.port, victim).value("left", false); }, 8s))
+        << name << " still routes to " << victim << ": " << site_at(replica.port, victim).dump();
+  }
+  const auto to_leave = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at);
+  std::printf("site %s killed: gone from all %zu replicas after %lld ms (lease 5 s)\n", victim.c_str(),
+              replicas_.size(), static_cast<long long>(to_leave.count()));
+  EXPECT_LT(to_leave, 6500ms) << "a 5 s lease, etcd's expiry check and the watch";
+  for (const auto& [name, replica] : replicas_)
+    for (int i = 0; i < 8; ++i) EXPECT_NE(routed_to(replica.port), victim) << name;
+
+  write_file(dir_.file("new-site.yaml"),
+             "{name: newcomer, cloud: test, region: newcomer, zone: US-MIDA-PJM, accelerators: [{type: cpu, count: 1}], "
+             "cpu_power: {idle_w: 20, busy_core_w: 20, cores: 1}}\n");
+  const int port = free_port();
+  auto newcomer = spawn({"serve", "-m", cached_tiny_model(), "--port", std::to_string(port), "--model-name", "tiny",
+                         "--threads", "1", "--join", etcd_url_, "--site", "newcomer", "--site-file",
+                         dir_.file("new-site.yaml")},
+                        dir_.file("newcomer.log"));
+  ASSERT_TRUE(wait_for(port, "/ready", newcomer.get())) << read_file(dir_.file("newcomer.log"));
+  const Clock::time_point ready_at = Clock::now();
+  for (const auto& [name, replica] : replicas_)
+    ASSERT_TRUE(controlplane::eventually([&] { return routed_to(replica.port) == "newcomer"; }, 5s))
+        << name << " never routed to the new site: " << site_at(replica.port, "newcomer").dump();
+  std::printf("a new site was routed to by all replicas %lld ms after it was ready\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ready_at).count()));
+  newcomer->terminate();
   stop_and_expect_nothing_left();
 }
 
