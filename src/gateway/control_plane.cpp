@@ -126,6 +126,8 @@ void ControlPlane::on_put(const std::string& key, const std::string& value) {
       apply_policy(j["policy"].get<std::string>(), "a switch by replica " + j.value("by", std::string("?")));
   } else if (key.starts_with(cp::kLoadDir)) {
     on_load(key.substr(cp::kLoadDir.size()), &value);
+  } else if (key.starts_with(cp::kKeysDir)) {
+    on_key(key.substr(cp::kKeysDir.size()), &value);
   }
 }
 
@@ -137,7 +139,30 @@ void ControlPlane::on_delete(const std::string& key) {
     if (parts_.changed) parts_.changed();
   } else if (key.starts_with(cp::kLoadDir)) {
     on_load(key.substr(cp::kLoadDir.size()), nullptr);
+  } else if (key.starts_with(cp::kKeysDir)) {
+    on_key(key.substr(cp::kKeysDir.size()), nullptr);
   }
+}
+
+void ControlPlane::on_key(const std::string& name, const std::string* value) {
+  if (!parts_.keys) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  rejected_keys_.erase(name);
+  if (!value) {
+    parts_.keys->erase_shared(name);
+    return;
+  }
+  Status added = [&]() -> Status {
+    TG_ASSIGN_OR_RETURN(KeyEntry entry, parse_key_entry_json(*value, "etcd " + config_.prefix + "keys/" + name));
+    if (entry.name != name) return invalid_argument("etcd key keys/" + name + " holds the key named '" + entry.name + "'");
+    return parts_.keys->put_shared(std::move(entry));
+  }();
+  if (added.is_ok()) return;
+  // A key this replica cannot take must not keep its old version either.
+  parts_.keys->erase_shared(name);
+  rejected_keys_[name.substr(0, 80)] = added.message();
+  std::fprintf(stderr, "tokengrid gateway: refused the shared key %s: %s\n", name.substr(0, 80).c_str(),
+               added.message().c_str());
 }
 
 void ControlPlane::join(const std::string& name, const std::string& value) {
@@ -195,6 +220,14 @@ void ControlPlane::on_load(const std::string& rest, const std::string* value) {
 Status ControlPlane::publish_policy(const std::string& name) {
   const json record = {{"policy", name}, {"by", replica_}, {"at_unix_s", grid::SystemClock().now_unix_s()}};
   return writer_->put(config_.prefix + "config/policy", record.dump()).status();
+}
+
+Status ControlPlane::publish_key(const KeyEntry& key) {
+  return writer_->put(cp::api_key_key(config_.prefix, key.name), key_entry_json(key)).status();
+}
+
+Status ControlPlane::revoke_key(const std::string& name) {
+  return writer_->erase(cp::api_key_key(config_.prefix, name)).status();
 }
 
 void ControlPlane::keep_lease() {
@@ -294,6 +327,9 @@ json ControlPlane::status_json() const {
   json rejected = json::object();
   for (const auto& [site, why] : rejected_) rejected[site] = why;
   out["rejected_sites"] = rejected;
+  json rejected_keys = json::object();
+  for (const auto& [name, why] : rejected_keys_) rejected_keys[name] = why;
+  out["rejected_keys"] = rejected_keys;
   return out;
 }
 

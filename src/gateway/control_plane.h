@@ -12,6 +12,9 @@
 //     transaction that succeeds only while it is absent, under its lease; it holds it while it
 //     renews the lease and steps down on its own once it could not renew for a whole TTL (by
 //     then etcd has let the key go, so two leaders never run at once for longer than that).
+//   - keys/<name>: API keys added on any replica (key_admin.h); every replica accepts them
+//     beside its grid file's, and stops when they are deleted. A grid file key's name, or an
+//     entry that does not parse, is refused and shown in status_json().
 //   - load/<site>/<replica>: this replica publishes its outstanding requests and tokens per site
 //     under its own short lease, and counts every other replica's in each SiteState, so that
 //     draw estimates and caps see the whole site.
@@ -37,6 +40,7 @@
 #include "gateway/active_policy.h"
 #include "gateway/gateway_config.h"
 #include "gateway/grid_activity.h"
+#include "gateway/key_store.h"
 #include "gateway/live_grid.h"
 #include "gateway/live_signals.h"
 #include "gateway/worker_poller.h"
@@ -48,6 +52,7 @@ struct ControlPlaneParts {
   WorkerPoller* poller = nullptr;
   GridActivity* activity = nullptr;
   ActivePolicy* policy = nullptr;
+  KeyStore* keys = nullptr;  // set: keys/ entries are added to it
   const LiveSignals* signals = nullptr;
   const grid::GridConfig* file_grid = nullptr;  // the sites this replica's grid file describes
   std::function<void()> changed;                // the grid changed (pushes /v1/grid/events)
@@ -67,6 +72,9 @@ class ControlPlane {
 
   // Stores an admin's policy switch for every replica (config/policy).
   Status publish_policy(const std::string& name);
+  // Stores a key for every replica (keys/<name>), or deletes it.
+  Status publish_key(const KeyEntry& key);
+  Status revoke_key(const std::string& name);
   // What /v1/grid shows under "control_plane".
   nlohmann::json status_json() const;
 
@@ -78,6 +86,7 @@ class ControlPlane {
   void join(const std::string& name, const std::string& value);
   void apply_policy(const std::string& name, const std::string& source);
   void on_load(const std::string& rest, const std::string* value);
+  void on_key(const std::string& name, const std::string* value);
   void publish_loop();
   void keep_lease();
   void publish_load();
@@ -93,6 +102,7 @@ class ControlPlane {
 
   mutable std::mutex mutex_;
   std::map<std::string, std::string> rejected_;  // site -> why its registration was refused
+  std::map<std::string, std::string> rejected_keys_;  // key name -> why this replica refused it
   std::string policy_source_;                    // where the policy in force came from
   int64_t lease_ = 0;
   std::chrono::steady_clock::time_point lease_renewed_{};

@@ -191,6 +191,67 @@ TEST_F(ControlPlaneTest, PolicySwitchOnOneReplicaHoldsOnAnotherWithinASecond) {
   EXPECT_NE(grid(*b)["control_plane"]["policy_from"].get<std::string>().find("gw-a"), std::string::npos);
 }
 
+// The status of GET /v1/models on `g` with `key`.
+int models_status(const Gateway& g, const std::string& key) {
+  http::HttpClient client("127.0.0.1", g.port());
+  http::HttpHeaders h;
+  h.set("Authorization", "Bearer " + key);
+  auto r = client.request("GET", "/v1/models", h, "");
+  return r.is_ok() ? r->status : 0;
+}
+
+TEST_F(ControlPlaneTest, AKeyAddedOnOneReplicaHoldsOnAnotherWithinASecondAndSoDoesItsRevocation) {
+  auto a = start_replica("gw-a");
+  auto b = start_replica("gw-b");
+  ASSERT_TRUE(a && b);
+  http::HttpClient client("127.0.0.1", a->port());
+  http::HttpHeaders h;
+  h.set("Content-Type", "application/json");
+  h.set("Authorization", std::string("Bearer ") + kAdmin);
+  auto added = client.request("POST", "/v1/keys", h, R"({"name":"bob","limits":{"requests_per_minute":600}})");
+  ASSERT_TRUE(added.is_ok());
+  ASSERT_EQ(added->status, 201) << added->body;
+  const json answer = json::parse(added->body);
+  const std::string secret = answer.value("key", "");
+  ASSERT_TRUE(secret.starts_with("tg-")) << added->body;
+  EXPECT_FALSE(answer.contains("sha256"));
+  EXPECT_EQ(answer["replicas"], "all: stored in etcd");
+  EXPECT_EQ(models_status(*a, secret), 200);  // at once on the replica that took it
+  const auto at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return models_status(*b, secret) == 200; }, 1s));
+  RecordProperty("key_propagation_ms",
+                 static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - at).count()));
+
+  auto revoked = client.request("DELETE", "/v1/keys/bob", h, "");
+  ASSERT_TRUE(revoked.is_ok());
+  ASSERT_EQ(revoked->status, 200) << revoked->body;
+  EXPECT_EQ(models_status(*a, secret), 401);
+  ASSERT_TRUE(eventually([&] { return models_status(*b, secret) == 401; }, 1s));
+}
+
+TEST_F(ControlPlaneTest, HostileKeysInEtcdAreRefusedAndNamedWithoutTouchingTheOthers) {
+  auto a = start_replica("gw-a");
+  ASSERT_TRUE(a);
+  KeyEntry good{"carol", sha256_hex("tg-carol"), KeyRole::kUser, "", {}};
+  ASSERT_TRUE(etcd_client_->put(cp::api_key_key("/tokengrid/", "carol"), key_entry_json(good)).is_ok());
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"garbage", "{not json"},
+           {"deep", std::string(5000, '[')},
+           {"short-hash", R"({"name":"short-hash","sha256":"abc"})"},
+           {"renamed", key_entry_json({"someone-else", sha256_hex("x"), KeyRole::kUser, "", {}})},
+           {"ops", key_entry_json({"ops", sha256_hex("tg-steal"), KeyRole::kAdmin, "", {}})},
+           {"stolen-hash", key_entry_json({"stolen-hash", sha256_hex(kAdmin), KeyRole::kAdmin, "", {}})}})
+    ASSERT_TRUE(etcd_client_->put(cp::api_key_key("/tokengrid/", name), value).is_ok());
+  ASSERT_TRUE(eventually([&] { return grid(*a)["control_plane"]["rejected_keys"].size() == 6; }, 2s))
+      << grid(*a)["control_plane"].dump();
+  EXPECT_EQ(models_status(*a, "tg-carol"), 200);
+  EXPECT_EQ(models_status(*a, kAdmin), 200);
+  EXPECT_EQ(models_status(*a, "tg-steal"), 401) << "a shared key never replaces the grid file's";
+  const json rejected = grid(*a)["control_plane"]["rejected_keys"];
+  EXPECT_NE(rejected["ops"].get<std::string>().find("grid file"), std::string::npos) << rejected.dump();
+  EXPECT_NE(rejected["stolen-hash"].get<std::string>().find("same sha256"), std::string::npos) << rejected.dump();
+}
+
 TEST_F(ControlPlaneTest, GridFileStoredInEtcdSetsThePolicyOnEveryReplica) {
   auto a = start_replica("gw-a");
   auto b = start_replica("gw-b");

@@ -11,6 +11,7 @@
 
 #include "core/shutdown_signals.h"
 #include "gateway/control_plane.h"
+#include "gateway/key_admin.h"
 #include "gateway/dashboard.h"
 #include "gateway/grid_events.h"
 #include "gateway/batch_api.h"
@@ -106,6 +107,7 @@ class Gateway::Impl {
   std::unique_ptr<WorkerPoller> poller_;
   std::unique_ptr<GridEvents> events_;
   std::unique_ptr<ControlPlane> control_plane_;
+  std::unique_ptr<KeyAdmin> key_admin_;
   std::unique_ptr<http::HttpServer> server_;  // last: stopped first
 };
 
@@ -208,6 +210,7 @@ Status Gateway::Impl::open_control_plane() {
   parts.poller = poller_.get();
   parts.activity = &activity_;
   parts.policy = policy_.get();
+  parts.keys = &keys_;
   parts.signals = signals_.get();
   parts.file_grid = &config_.grid;
   parts.changed = [this] { events_->notify(); };
@@ -224,6 +227,8 @@ Status Gateway::Impl::open_control_plane() {
 
 void Gateway::Impl::add_routes() {
   if (batch_api_) batch_api_->add_routes(router_);
+  key_admin_ = std::make_unique<KeyAdmin>(keys_, control_plane_.get());
+  key_admin_->add_routes(router_);
   router_.add("POST", "/v1/chat/completions",
               [this](std::shared_ptr<http::HttpExchange> e) { handle_generation(std::move(e), "/v1/chat/completions"); });
   router_.add("POST", "/v1/completions",

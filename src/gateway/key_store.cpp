@@ -8,8 +8,15 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <set>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
+#include "core/json_depth.h"
 #include "grid/yaml_fields.h"
 
 namespace tokengrid::gateway {
@@ -156,41 +163,116 @@ Status check_key_name(std::string_view name) {
   return invalid_argument("a key name is 1 to 64 of A-Z a-z 0-9 . _ - @, got '" + std::string(name.substr(0, 80)) + "'");
 }
 
+struct KeyStore::State {
+  mutable std::shared_mutex mutex;
+  std::deque<KeyEntry> versions;  // every entry ever held: their addresses never change
+  std::vector<const KeyEntry*> file;
+  std::map<std::string, const KeyEntry*, std::less<>> shared;
+  std::unordered_map<std::string, const KeyEntry*> by_hash;  // every key now
+};
+
+namespace {
+
+// Checks a key as from_entries() and put_shared() take it; lowercases its hash.
+Status check_entry(KeyEntry& e) {
+  const std::string who = "key '" + e.name.substr(0, 80) + "': ";
+  TG_RETURN_IF_ERROR(check_key_name(e.name));
+  if (Status s = check_sha256(e.sha256); !s) return invalid_argument(who + "sha256 " + s.message());
+  e.sha256 = lowercase(e.sha256);
+  for (LimitKind kind : kLimitKinds)
+    if (const auto& v = e.limits.get(kind); v && !limit_problem(kind, *v).empty())
+      return invalid_argument(who + limit_name(kind) + " " + limit_problem(kind, *v));
+  return Status::ok();
+}
+
+}  // namespace
+
+KeyStore::KeyStore() : state_(std::make_unique<State>()) {}
+KeyStore::~KeyStore() = default;
+KeyStore::KeyStore(KeyStore&&) noexcept = default;
+KeyStore& KeyStore::operator=(KeyStore&&) noexcept = default;
+
 Result<KeyStore> KeyStore::from_entries(std::vector<KeyEntry> entries) {
   KeyStore store;
-  std::set<std::string> names;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    KeyEntry& e = entries[i];
+  State& st = *store.state_;
+  for (KeyEntry& e : entries) {
+    TG_RETURN_IF_ERROR(check_entry(e));
     const std::string who = "key '" + e.name + "': ";
-    TG_RETURN_IF_ERROR(check_key_name(e.name));
-    if (Status s = check_sha256(e.sha256); !s) return invalid_argument(who + "sha256 " + s.message());
-    e.sha256 = lowercase(e.sha256);
-    for (LimitKind kind : kLimitKinds)
-      if (const auto& v = e.limits.get(kind); v && !limit_problem(kind, *v).empty())
-        return invalid_argument(who + limit_name(kind) + " " + limit_problem(kind, *v));
-    if (!names.insert(e.name).second) return invalid_argument(who + "the name is used twice: give each key its own");
-    if (!store.by_hash_.emplace(e.sha256, i).second)
+    for (const KeyEntry* other : st.file)
+      if (other->name == e.name) return invalid_argument(who + "the name is used twice: give each key its own");
+    if (st.by_hash.contains(e.sha256))
       return invalid_argument(who + "has the same sha256 as another key: give each key its own secret");
+    const KeyEntry* stored = &st.versions.emplace_back(std::move(e));
+    st.file.push_back(stored);
+    st.by_hash.emplace(stored->sha256, stored);
   }
-  store.entries_ = std::move(entries);
   return store;
 }
 
+bool KeyStore::enabled() const {
+  std::shared_lock lock(state_->mutex);
+  return !state_->by_hash.empty();
+}
+
+std::vector<KeyEntry> KeyStore::entries() const {
+  std::shared_lock lock(state_->mutex);
+  std::vector<KeyEntry> out;
+  for (const KeyEntry* e : state_->file) out.push_back(*e);
+  for (const auto& [name, e] : state_->shared) out.push_back(*e);
+  return out;
+}
+
 const KeyEntry* KeyStore::find(std::string_view name) const {
-  for (const KeyEntry& e : entries_)
-    if (e.name == name) return &e;
-  return nullptr;
+  std::shared_lock lock(state_->mutex);
+  for (const KeyEntry* e : state_->file)
+    if (e->name == name) return e;
+  const auto it = state_->shared.find(name);
+  return it == state_->shared.end() ? nullptr : it->second;
 }
 
 Result<const KeyEntry*, KeyRefusal> KeyStore::lookup(const http::HttpRequest& request) const {
   if (!enabled()) return &anonymous();
   Result<std::string_view, KeyRefusal> key = presented_key(request);
   if (!key) return key.error();
-  const auto it = by_hash_.find(sha256_hex(*key));
-  if (it == by_hash_.end())
+  const std::string hash = sha256_hex(*key);
+  std::shared_lock lock(state_->mutex);
+  const auto it = state_->by_hash.find(hash);
+  if (it == state_->by_hash.end())
     return refusal(KeyRefusal::Reason::kUnknown,
                    "Incorrect API key provided. Check the key, or ask this gateway's operator for one.");
-  return &entries_[it->second];
+  return it->second;
+}
+
+Status KeyStore::put_shared(KeyEntry entry) {
+  TG_RETURN_IF_ERROR(check_entry(entry));
+  const std::string who = "key '" + entry.name + "': ";
+  std::unique_lock lock(state_->mutex);
+  State& st = *state_;
+  for (const KeyEntry* e : st.file)
+    if (e->name == entry.name) return invalid_argument(who + "the grid file has a key of this name: a shared key needs its own");
+  const auto old = st.shared.find(entry.name);
+  const auto same_hash = st.by_hash.find(entry.sha256);
+  if (same_hash != st.by_hash.end() && (old == st.shared.end() || same_hash->second != old->second))
+    return invalid_argument(who + "has the same sha256 as another key: give each key its own secret");
+  if (old != st.shared.end()) st.by_hash.erase(old->second->sha256);
+  const KeyEntry* stored = &st.versions.emplace_back(std::move(entry));
+  st.shared[stored->name] = stored;
+  st.by_hash[stored->sha256] = stored;
+  return Status::ok();
+}
+
+bool KeyStore::erase_shared(std::string_view name) {
+  std::unique_lock lock(state_->mutex);
+  const auto it = state_->shared.find(name);
+  if (it == state_->shared.end()) return false;
+  state_->by_hash.erase(it->second->sha256);
+  state_->shared.erase(it);
+  return true;
+}
+
+bool KeyStore::is_shared(std::string_view name) const {
+  std::shared_lock lock(state_->mutex);
+  return state_->shared.find(name) != state_->shared.end();
 }
 
 const KeyEntry& KeyStore::anonymous() {
@@ -266,6 +348,29 @@ std::string key_yaml_line(const KeyEntry& e) {
     line += ", limits: {" + limits + "}";
   }
   return line + "}";
+}
+
+std::string key_entry_json(const KeyEntry& e) {
+  nlohmann::json j = {{"name", e.name}, {"sha256", e.sha256}, {"role", key_role_name(e.role)}};
+  if (!e.region.empty()) j["region"] = e.region;
+  nlohmann::json limits = nlohmann::json::object();
+  for (LimitKind kind : kLimitKinds)
+    if (const auto& v = e.limits.get(kind)) limits[limit_name(kind)] = *v;
+  if (!limits.empty()) j["limits"] = limits;
+  return j.dump();
+}
+
+Result<KeyEntry> parse_key_entry_json(std::string_view text, const std::string& source) {
+  // JSON is YAML: the grid file's reader checks it, field by field, once its depth is known
+  // to be small (yaml-cpp recurses once per level).
+  if (json_depth(text, 4) > 4) return invalid_argument(source + ": a key must be a JSON object of {name, sha256, role, region, limits}");
+  try {
+    const YAML::Node node = YAML::Load(std::string(text));
+    if (!node.IsMap()) return invalid_argument(source + ": a key must be a JSON object of {name, sha256, role, region, limits}");
+    return parse_key(node, "key", source);
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(source + ": a key is not JSON: " + e.msg);
+  }
 }
 
 }  // namespace tokengrid::gateway

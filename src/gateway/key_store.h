@@ -14,10 +14,10 @@
 // authentication off: every request is then the anonymous key, an admin without limits.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -69,25 +69,45 @@ struct KeyRefusal {
 
 class KeyStore {
  public:
-  KeyStore() = default;  // no keys: authentication off
+  KeyStore();  // no keys: authentication off
+  ~KeyStore();
+  KeyStore(KeyStore&&) noexcept;
+  KeyStore& operator=(KeyStore&&) noexcept;
 
-  // Checks names, hashes and their uniqueness; hashes are stored lowercase.
+  // The grid file's keys. Checks names, hashes and their uniqueness; hashes are stored lowercase.
   static Result<KeyStore> from_entries(std::vector<KeyEntry> entries);
 
-  bool enabled() const { return !entries_.empty(); }
-  const std::vector<KeyEntry>& entries() const { return entries_; }
+  // Whether any key exists now (a store that gains its first shared key turns authentication on).
+  bool enabled() const;
+  // Every key now: the grid file's, then the shared ones by name (copies: shared keys change).
+  std::vector<KeyEntry> entries() const;
   const KeyEntry* find(std::string_view name) const;
 
-  // The key the request presents; with authentication off, anonymous().
+  // The key the request presents; with authentication off, anonymous(). An entry returned here
+  // or by find() stays valid as long as the store, even once its key is replaced or revoked: a
+  // request in flight keeps the key it was admitted with.
   Result<const KeyEntry*, KeyRefusal> lookup(const http::HttpRequest& request) const;
+
+  // Keys shared by gateway replicas (the control plane's keys/, key_admin.h): adds `entry` or
+  // replaces the shared key of its name. Fails when the entry is invalid, has a grid file key's
+  // name, or another key's hash.
+  Status put_shared(KeyEntry entry);
+  // Revokes the shared key `name`; false when there is none.
+  bool erase_shared(std::string_view name);
+  bool is_shared(std::string_view name) const;
 
   // Every request's key while authentication is off.
   static const KeyEntry& anonymous();
 
  private:
-  std::vector<KeyEntry> entries_;
-  std::unordered_map<std::string, size_t> by_hash_;
+  struct State;
+  std::unique_ptr<State> state_;
 };
+
+// A key as JSON (name, sha256, role, region, limits): what the control plane stores.
+std::string key_entry_json(const KeyEntry& entry);
+// The JSON above back, checked as the grid file's keys are; errors name `source` and the field.
+Result<KeyEntry> parse_key_entry_json(std::string_view text, const std::string& source);
 
 // `node` is the sequence under `keys:`. Errors name the file, line and field
 // ("grid.yaml:14: keys[2].sha256: ...").

@@ -115,7 +115,8 @@ TEST(KeyStoreTest, FromEntriesRefusesBadNamesHashesLimitsAndRepeats) {
   auto lowered = KeyStore::from_entries({entry("a", upper)});
   ASSERT_TRUE(lowered.is_ok());
   EXPECT_EQ(lowered->entries()[0].sha256, kTestHash);
-  EXPECT_EQ(lowered->find("a"), &lowered->entries()[0]);
+  ASSERT_NE(lowered->find("a"), nullptr);
+  EXPECT_EQ(lowered->find("a")->sha256, kTestHash);
   EXPECT_EQ(lowered->find("b"), nullptr);
 }
 
@@ -204,6 +205,90 @@ TEST(KeyNameTest, NamesAreShortAndPlain) {
   EXPECT_FALSE(check_key_name(std::string(65, 'a')).is_ok());
   EXPECT_FALSE(check_key_name("a\"b").is_ok());
   EXPECT_FALSE(check_key_name("a\nb").is_ok());
+}
+
+}  // namespace
+}  // namespace tokengrid::gateway
+
+namespace tokengrid::gateway {
+namespace {
+
+http::HttpRequest with_key(const std::string& key) {
+  http::HttpRequest r;
+  r.headers.set("Authorization", "Bearer " + key);
+  return r;
+}
+
+TEST(SharedKeysTest, AddReplaceAndRevokeWhileEntriesHandedOutStayValid) {
+  auto store = KeyStore::from_entries({{"ops", sha256_hex("tg-ops"), KeyRole::kAdmin, "", {}}});
+  ASSERT_TRUE(store.is_ok());
+  ASSERT_TRUE(store->put_shared({"bob", sha256_hex("tg-bob-1"), KeyRole::kUser, "eu", {}}).is_ok());
+  auto bob = store->lookup(with_key("tg-bob-1"));
+  ASSERT_TRUE(bob.is_ok());
+  const KeyEntry* first = *bob;
+  EXPECT_TRUE(store->is_shared("bob"));
+  EXPECT_FALSE(store->is_shared("ops"));
+
+  // A new secret for bob: the old one stops working, the entry a request holds does not move.
+  ASSERT_TRUE(store->put_shared({"bob", sha256_hex("tg-bob-2"), KeyRole::kUser, "us", {}}).is_ok());
+  EXPECT_FALSE(store->lookup(with_key("tg-bob-1")).is_ok());
+  ASSERT_TRUE(store->lookup(with_key("tg-bob-2")).is_ok());
+  EXPECT_EQ(first->region, "eu");
+  EXPECT_EQ(store->find("bob")->region, "us");
+  EXPECT_EQ(store->entries().size(), 2u);
+
+  EXPECT_TRUE(store->erase_shared("bob"));
+  EXPECT_FALSE(store->erase_shared("bob"));
+  EXPECT_FALSE(store->erase_shared("ops")) << "the grid file's keys are not revoked here";
+  EXPECT_FALSE(store->lookup(with_key("tg-bob-2")).is_ok());
+  EXPECT_EQ(store->find("bob"), nullptr);
+  EXPECT_EQ(first->name, "bob");
+}
+
+TEST(SharedKeysTest, RefusesWhatWouldShadowOrDuplicateAKey) {
+  auto store = KeyStore::from_entries({{"ops", sha256_hex("tg-ops"), KeyRole::kAdmin, "", {}}});
+  ASSERT_TRUE(store.is_ok());
+  EXPECT_NE(store->put_shared({"ops", sha256_hex("tg-other"), KeyRole::kAdmin, "", {}}).message().find("grid file"),
+            std::string::npos);
+  EXPECT_NE(store->put_shared({"eve", sha256_hex("tg-ops"), KeyRole::kUser, "", {}}).message().find("same sha256"),
+            std::string::npos);
+  EXPECT_FALSE(store->put_shared({"bad name!", sha256_hex("x"), KeyRole::kUser, "", {}}).is_ok());
+  KeyEntry negative{"neg", sha256_hex("y"), KeyRole::kUser, "", {}};
+  negative.limits.tokens_per_minute = -5;
+  EXPECT_FALSE(store->put_shared(negative).is_ok());
+  EXPECT_EQ(store->entries().size(), 1u);
+}
+
+TEST(SharedKeysTest, AStoreWithoutKeysTurnsAuthenticationOnWithItsFirstSharedKey) {
+  KeyStore store;
+  EXPECT_FALSE(store.enabled());
+  EXPECT_EQ(*store.lookup(with_key("anything")), &KeyStore::anonymous());
+  ASSERT_TRUE(store.put_shared({"first", sha256_hex("tg-first"), KeyRole::kAdmin, "", {}}).is_ok());
+  EXPECT_TRUE(store.enabled());
+  EXPECT_FALSE(store.lookup(with_key("anything")).is_ok());
+}
+
+TEST(KeyEntryJsonTest, RoundTripsAndRefusesHostileText) {
+  KeyEntry e{"alice", sha256_hex("tg-a"), KeyRole::kAdmin, "us-east", {}};
+  e.limits.requests_per_minute = 600;
+  e.limits.g_co2e_per_day = 2.5;
+  auto back = parse_key_entry_json(key_entry_json(e), "test");
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(back->name, "alice");
+  EXPECT_EQ(back->role, KeyRole::kAdmin);
+  EXPECT_EQ(back->region, "us-east");
+  EXPECT_EQ(back->limits.requests_per_minute, 600);
+  EXPECT_EQ(back->limits.g_co2e_per_day, 2.5);
+  const std::string full = key_entry_json(e);
+  for (size_t cut = 0; cut < full.size(); cut += 7) EXPECT_FALSE(parse_key_entry_json(full.substr(0, cut), "test").is_ok()) << cut;
+  for (const std::string& hostile : {std::string(100000, '['), std::string("[1,2]"), std::string("\"x\""),
+                                     std::string(R"({"name":"a","sha256":"tg-secret"})"),
+                                     std::string(R"({"name":"a","sha256":")") + sha256_hex("z") + R"(","extra":1})",
+                                     std::string(R"({"name":"a","sha256":")") + sha256_hex("z") + R"(","role":"root"})"}) {
+    auto parsed = parse_key_entry_json(hostile, "etcd keys/a");
+    EXPECT_FALSE(parsed.is_ok()) << hostile.substr(0, 60);
+    if (!parsed.is_ok()) EXPECT_NE(parsed.status().message().find("etcd keys/a"), std::string::npos) << parsed.status().message();
+  }
 }
 
 }  // namespace
