@@ -5,9 +5,16 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string string_at(const json& object, const char* field) {
-  auto it = object.find(field);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+std::string string_at(json_scan::Value object, std::string_view field) {
+  const std::optional<json_scan::Value> v = json_scan::member(object, field);
+  return v ? json_scan::string_value(*v) : std::string();
+}
+
+// A choice's or tool call's index; 0 when absent or not an int.
+int index_of(json_scan::Value object) {
+  const std::optional<json_scan::Value> index = json_scan::member(object, "index");
+  const std::optional<int64_t> i = index ? json_scan::integer_value(*index) : std::nullopt;
+  return i && *i >= INT32_MIN && *i <= INT32_MAX ? static_cast<int>(*i) : 0;
 }
 
 // Appends each array of `from` under the same key of `to` (logprobs pieces).
@@ -22,50 +29,45 @@ void append_arrays(json& to, const json& from) {
   }
 }
 
+// A value of a scanned (so valid) text as a document; only for the rare fields kept whole.
+json document(json_scan::Value v) { return json::parse(v.text, nullptr, /*allow_exceptions=*/false); }
+
 }  // namespace
 
-void AnswerAssembler::add(const json& chunk) {
-  auto choices = chunk.find("choices");
-  if (choices == chunk.end() || !choices->is_array()) return;
-  for (const json& choice : *choices) {
-    if (!choice.is_object()) continue;
-    auto index = choice.find("index");
-    const int i = index != choice.end() && index->is_number_integer() ? index->get<int>() : 0;
-    Choice& c = choices_[i];
-    if (chat_) {
-      add_chat(c, choice);
-    } else {
-      add_text(c, choice);
-    }
-    auto finish = choice.find("finish_reason");
-    if (finish != choice.end() && !finish->is_null()) c.finish_reason = *finish;
-    auto logprobs = choice.find("logprobs");
-    if (logprobs != choice.end() && logprobs->is_object()) append_arrays(c.logprobs, *logprobs);
-  }
+void AnswerAssembler::add(json_scan::Value chunk) {
+  const std::optional<json_scan::Value> choices = json_scan::member(chunk, "choices");
+  if (!choices) return;
+  json_scan::for_each_element(*choices, [&](json_scan::Value choice) {
+    if (!choice.is_object()) return true;
+    Choice& c = choices_[index_of(choice)];
+    json_scan::for_each_member(choice, [&](std::string_view key, json_scan::Value v, std::string_view) {
+      if (key == "delta" && chat_ && v.is_object()) add_chat(c, v);
+      if (key == "text" && !chat_) c.text += json_scan::string_value(v);
+      if (key == "finish_reason" && !v.is_null()) c.finish_reason = document(v);
+      if (key == "logprobs" && v.is_object()) append_arrays(c.logprobs, document(v));
+      return true;
+    });
+    return true;
+  });
 }
 
-void AnswerAssembler::add_chat(Choice& c, const json& choice) {
-  auto delta = choice.find("delta");
-  if (delta == choice.end() || !delta->is_object()) return;
-  if (const std::string role = string_at(*delta, "role"); !role.empty()) c.role = role;
-  c.text += string_at(*delta, "content");
-  auto calls = delta->find("tool_calls");
-  if (calls == delta->end() || !calls->is_array()) return;
-  for (const json& piece : *calls) {
-    if (!piece.is_object()) continue;
-    auto index = piece.find("index");
-    const int i = index != piece.end() && index->is_number_integer() ? index->get<int>() : 0;
-    ToolCall& call = c.tool_calls[i];
+void AnswerAssembler::add_chat(Choice& c, json_scan::Value delta) {
+  if (const std::string role = string_at(delta, "role"); !role.empty()) c.role = role;
+  c.text += string_at(delta, "content");
+  const std::optional<json_scan::Value> calls = json_scan::member(delta, "tool_calls");
+  if (!calls) return;
+  json_scan::for_each_element(*calls, [&](json_scan::Value piece) {
+    if (!piece.is_object()) return true;
+    ToolCall& call = c.tool_calls[index_of(piece)];
     if (const std::string id = string_at(piece, "id"); !id.empty()) call.id = id;
     if (const std::string type = string_at(piece, "type"); !type.empty()) call.type = type;
-    auto function = piece.find("function");
-    if (function == piece.end() || !function->is_object()) continue;
+    const std::optional<json_scan::Value> function = json_scan::member(piece, "function");
+    if (!function || !function->is_object()) return true;
     call.name += string_at(*function, "name");
     call.arguments += string_at(*function, "arguments");
-  }
+    return true;
+  });
 }
-
-void AnswerAssembler::add_text(Choice& c, const json& choice) { c.text += string_at(choice, "text"); }
 
 json AnswerAssembler::chat_choice(int index, const Choice& c) const {
   json message = {{"role", c.role}, {"content", c.text}};

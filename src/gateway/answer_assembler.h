@@ -13,14 +13,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_scan.h"
+
 namespace tokengrid::gateway {
 
 class AnswerAssembler {
  public:
   explicit AnswerAssembler(bool chat) : chat_(chat) {}
 
-  // One chunk's choices (its id, model and other fields are not kept).
-  void add(const nlohmann::ordered_json& chunk);
+  // One chunk's choices (its id, model and other fields are not kept); `chunk` is a value
+  // from json_scan::scan, read without a document.
+  void add(json_scan::Value chunk);
   // The whole answer with these fields; `usage` is set as given.
   nlohmann::ordered_json answer(const std::string& id, int64_t created, const std::string& model,
                                 const nlohmann::ordered_json& usage) const;
@@ -36,8 +39,7 @@ class AnswerAssembler {
     nlohmann::ordered_json logprobs;       // null unless chunks carry logprobs
     std::map<int, ToolCall> tool_calls;
   };
-  void add_chat(Choice& c, const nlohmann::ordered_json& choice);
-  void add_text(Choice& c, const nlohmann::ordered_json& choice);
+  void add_chat(Choice& c, json_scan::Value delta);
   nlohmann::ordered_json chat_choice(int index, const Choice& c) const;
   nlohmann::ordered_json text_choice(int index, const Choice& c) const;
 

@@ -9,11 +9,11 @@ using json = nlohmann::ordered_json;
 
 TEST(AnswerAssembler, ChatChunksBecomeOneCompletion) {
   AnswerAssembler a(true);
-  a.add(json::parse(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})"));
-  a.add(json::parse(R"({"choices":[{"index":0,"delta":{"content":"Hel"},"logprobs":{"content":[{"token":"Hel","logprob":-0.5}]}}]})"));
-  a.add(json::parse(R"({"choices":[{"index":1,"delta":{"content":"Yo"}}]})"));
-  a.add(json::parse(R"({"choices":[{"index":0,"delta":{"content":"lo"},"logprobs":{"content":[{"token":"lo","logprob":-0.25}]},"finish_reason":"stop"}]})"));
-  a.add(json::parse(R"({"choices":[{"index":1,"delta":{},"finish_reason":"length"}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":0,"delta":{"content":"Hel"},"logprobs":{"content":[{"token":"Hel","logprob":-0.5}]}}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":1,"delta":{"content":"Yo"}}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":0,"delta":{"content":"lo"},"logprobs":{"content":[{"token":"lo","logprob":-0.25}]},"finish_reason":"stop"}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":1,"delta":{},"finish_reason":"length"}]})"));
   const json r = a.answer("chatcmpl-x", 7, "tiny", {{"prompt_tokens", 3}});
   EXPECT_EQ(r["object"], "chat.completion");
   ASSERT_EQ(r["choices"].size(), 2u);
@@ -28,9 +28,9 @@ TEST(AnswerAssembler, ChatChunksBecomeOneCompletion) {
 
 TEST(AnswerAssembler, ToolCallPiecesMergeByIndex) {
   AnswerAssembler a(true);
-  a.add(json::parse(R"({"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]}}]})"));
-  a.add(json::parse(R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]})"));
-  a.add(json::parse(R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":"tool_calls"}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]}}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":"tool_calls"}]})"));
   const json m = a.answer("id", 0, "m", nullptr)["choices"][0]["message"];
   EXPECT_TRUE(m["content"].is_null());
   ASSERT_EQ(m["tool_calls"].size(), 1u);
@@ -41,8 +41,8 @@ TEST(AnswerAssembler, ToolCallPiecesMergeByIndex) {
 
 TEST(AnswerAssembler, TextCompletionChunksAndLogprobArrays) {
   AnswerAssembler a(false);
-  a.add(json::parse(R"({"choices":[{"index":0,"text":"a","logprobs":{"tokens":["a"],"token_logprobs":[-1],"top_logprobs":[{}],"text_offset":[0]}}]})"));
-  a.add(json::parse(R"({"choices":[{"index":0,"text":"b","logprobs":{"tokens":["b"],"token_logprobs":[-2],"top_logprobs":[{}],"text_offset":[1]}, "finish_reason":"length"}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":0,"text":"a","logprobs":{"tokens":["a"],"token_logprobs":[-1],"top_logprobs":[{}],"text_offset":[0]}}]})"));
+  a.add(*json_scan::scan(R"({"choices":[{"index":0,"text":"b","logprobs":{"tokens":["b"],"token_logprobs":[-2],"top_logprobs":[{}],"text_offset":[1]}, "finish_reason":"length"}]})"));
   const json c = a.answer("cmpl-1", 0, "m", nullptr)["choices"][0];
   EXPECT_EQ(c["text"], "ab");
   EXPECT_EQ(c["logprobs"]["tokens"], json::parse(R"(["a","b"])"));
@@ -55,7 +55,7 @@ TEST(AnswerAssembler, HostileChunksAreIgnoredNotThrown) {
   for (const char* text : {R"({"choices":5})", R"({"choices":[1,"x",null]})", R"({"choices":[{"index":"zero","delta":[]}]})",
                            R"({"choices":[{"delta":{"content":7,"tool_calls":[{"index":"a","function":{"name":1}}]}}]})",
                            R"({"choices":[{"delta":{"tool_calls":{"index":0}}, "logprobs":[1]}]})", "{}", "[]"}) {
-    EXPECT_NO_THROW(a.add(json::parse(text))) << text;
+    EXPECT_NO_THROW(a.add(*json_scan::scan(text))) << text;
   }
   EXPECT_NO_THROW(a.answer("id", 0, "m", nullptr).dump());
 }

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/json_depth.h"
+#include "core/json_scan.h"
 #include "gateway/answer_assembler.h"
 #include "gateway/stream_chunk.h"
 #include "http/openai_protocol.h"
@@ -40,11 +41,6 @@ int64_t cached_count(const json& usage) {
   auto details = usage.find("prompt_tokens_details");
   if (details == usage.end() || !details->is_object()) return 0;
   return std::max<int64_t>(0, usage_count(*details, "cached_tokens"));
-}
-
-// Replaces the site's response id by the gateway's.
-void set_id(json& chunk, const std::string& id) {
-  if (chunk.contains("id")) chunk["id"] = id;
 }
 
 // OpenAI's usage with the request's energy, cost and carbon added as extra fields.
@@ -88,7 +84,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void on_event(const std::string& data);
   void on_done(int attempt, const http::CallOutcome& outcome);
   void mark_first_token();
-  void deliver(json chunk);
+  void deliver(json_scan::Value chunk, const ChunkReading& reading);
   void close_attempt(RequestOutcome outcome, const std::string& why);
   void attempt_failed(const std::string& why);
   bool resumable() const;
@@ -202,10 +198,11 @@ void Relay::on_event(const std::string& data) {
     saw_done_ = true;
     return;
   }
-  json chunk = parse_json_bounded<json>(data);
-  if (chunk.is_discarded() || !chunk.is_object()) return attempt_failed("the site sent a malformed stream chunk");
-  if (chunk.contains("error")) return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
-  const ChunkReading r = read_chunk(chunk, delivered_.prompt_ids);
+  const std::optional<json_scan::Value> chunk = json_scan::scan(data);
+  if (!chunk || !chunk->is_object()) return attempt_failed("the site sent a malformed stream chunk");
+  if (json_scan::member(*chunk, "error"))
+    return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
+  const ChunkReading r = read_chunk(*chunk, delivered_.prompt_ids);
   if (r.usage.is_object()) site_usage_ = r.usage;
   if (!r.has_choices) return;
   if (attempt_ > 1 && !r.has_content) return;  // the continuation's opening (role) chunk
@@ -216,7 +213,7 @@ void Relay::on_event(const std::string& data) {
   delivered_.text += r.text;
   delivered_.tokens += tokens;
   attempt_tokens_ += tokens;
-  deliver(std::move(chunk));
+  deliver(*chunk, r);
 }
 
 void Relay::mark_first_token() {
@@ -229,10 +226,8 @@ void Relay::mark_first_token() {
   ctx_.metrics->first_token(site().name, first_token_s_ - req_.wall_start_s);
 }
 
-void Relay::deliver(json chunk) {
+void Relay::deliver(json_scan::Value chunk, const ChunkReading& reading) {
   if (!req_.stream) return assembler_.add(chunk);
-  set_id(chunk, req_.id);
-  if (req_.include_usage) chunk["usage"] = nullptr;
   if (!client_started_) {
     client_started_ = true;
     http::HttpHeaders h = client_headers();
@@ -240,7 +235,7 @@ void Relay::deliver(json chunk) {
     h.set("Cache-Control", "no-cache");
     exchange_->begin_stream(200, std::move(h));
   }
-  exchange_->write(http::sse_event(chunk.dump()));
+  exchange_->write(http::sse_event(client_chunk(chunk, reading, req_.id, req_.include_usage)));
 }
 
 void Relay::on_done(int attempt, const http::CallOutcome& outcome) {

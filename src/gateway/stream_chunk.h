@@ -1,6 +1,8 @@
 // What the gateway sends a site for one attempt at a request, and how it reads each streamed
 // chunk the site answers: the extension fields of tokengrid workers (docs/serve.md, "Token ids
-// and resuming") are read and removed, so the client sees OpenAI's chunk.
+// and resuming") are read and removed, so the client sees OpenAI's chunk. Chunks are read by
+// byte ranges (core/json_scan.h) and passed on with only what changes rewritten: a stream's
+// every chunk goes through here, and a document per chunk was most of the relay's cost.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +10,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "core/json_scan.h"
 
 namespace tokengrid::gateway {
 
@@ -30,14 +34,21 @@ nlohmann::ordered_json attempt_body(nlohmann::ordered_json client_body, bool cha
 struct ChunkReading {
   bool has_choices = false;      // false: the usage chunk, or a chunk with no choice
   bool has_content = false;      // text, tool calls or a finish reason for some choice
+  bool has_extensions = false;   // token ids to strip before a client sees the chunk
   std::vector<int32_t> ids;      // token ids of choice 0's text (tokengrid sites)
   bool ids_present = false;
   std::string text;              // choice 0's text in this chunk
   nlohmann::ordered_json usage;  // null unless the chunk carried usage
 };
 
-// Reads and strips the extension fields (prompt_token_ids, token_ids) and the usage; stores
-// the prompt ids into `prompt_ids` when empty.
-ChunkReading read_chunk(nlohmann::ordered_json& chunk, std::vector<int32_t>& prompt_ids);
+// Reads a chunk (an object from json_scan::scan) without building a document: the extension
+// fields (prompt_token_ids, token_ids) and the usage; stores the prompt ids into `prompt_ids`
+// when empty.
+ChunkReading read_chunk(json_scan::Value chunk, std::vector<int32_t>& prompt_ids);
+
+// The chunk as the client sees it: the site's bytes with the id replaced by `id`, the usage
+// and the extension fields left out, and "usage":null added when the client asked for usage
+// (OpenAI's chunks before the last carry a null usage then).
+std::string client_chunk(json_scan::Value chunk, const ChunkReading& reading, std::string_view id, bool include_usage);
 
 }  // namespace tokengrid::gateway
