@@ -33,32 +33,10 @@ struct Avx2Isa {
   static constexpr int kLanes = 8;
   using I = __m256i;
   using F = __m256;
-  static I load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   static F load_f16(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-  static I bcast32(const void* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-  }
-  static I set1(int32_t v) { return _mm256_set1_epi32(v); }
-  static F set1f(float v) { return _mm256_set1_ps(v); }
-  static I zero() { return _mm256_setzero_si256(); }
-  static I add(I a, I b) { return _mm256_add_epi32(a, b); }
-  static I sub(I a, I b) { return _mm256_sub_epi32(a, b); }
-  static I and_(I a, I b) { return _mm256_and_si256(a, b); }
-  static I or_(I a, I b) { return _mm256_or_si256(a, b); }
-  static I mullo(I a, I b) { return _mm256_mullo_epi32(a, b); }
-  template <int N> static I slli(I v) { return _mm256_slli_epi32(v, N); }
-  static I sll(I v, int n) { return _mm256_sll_epi32(v, _mm_cvtsi32_si128(n)); }
-  static I srl(I v, int n) { return _mm256_srl_epi32(v, _mm_cvtsi32_si128(n)); }
-  template <int N> static I srai(I v) { return _mm256_srai_epi32(v, N); }
   static I dot_u8(I acc, I u, I s) { return _mm256_add_epi32(acc, dot_u8s8(u, s)); }
   static I dot_s16(I acc, I a, I b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
-  static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
-  static void store(float* p, F v) { _mm256_store_ps(p, v); }
+  TOKENGRID_X86_LANE_OPS(256)
 };
 
 struct WidenF32 {

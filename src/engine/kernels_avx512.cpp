@@ -49,32 +49,10 @@ struct Avx512Isa {
   static constexpr int kLanes = 16;
   using I = __m512i;
   using F = __m512;
-  static I load(const uint8_t* p) { return _mm512_loadu_si512(p); }
   static F load_f16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-  static I bcast32(const void* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-  }
-  static I set1(int32_t v) { return _mm512_set1_epi32(v); }
-  static F set1f(float v) { return _mm512_set1_ps(v); }
-  static I zero() { return _mm512_setzero_si512(); }
-  static I add(I a, I b) { return _mm512_add_epi32(a, b); }
-  static I sub(I a, I b) { return _mm512_sub_epi32(a, b); }
-  static I and_(I a, I b) { return _mm512_and_si512(a, b); }
-  static I or_(I a, I b) { return _mm512_or_si512(a, b); }
-  static I mullo(I a, I b) { return _mm512_mullo_epi32(a, b); }
-  template <int N> static I slli(I v) { return _mm512_slli_epi32(v, N); }
-  static I sll(I v, int n) { return _mm512_sll_epi32(v, _mm_cvtsi32_si128(n)); }
-  static I srl(I v, int n) { return _mm512_srl_epi32(v, _mm_cvtsi32_si128(n)); }
-  template <int N> static I srai(I v) { return _mm512_srai_epi32(v, N); }
   static I dot_u8(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
   static I dot_s16(I acc, I a, I b) { return _mm512_dpwssd_epi32(acc, a, b); }
-  static F cvt(I v) { return _mm512_cvtepi32_ps(v); }
-  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
-  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
-  static F fnmadd(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
-  static void store(float* p, F v) { _mm512_store_ps(p, v); }
+  TOKENGRID_X86_LANE_OPS(512)
 };
 
 // y for a tile of NG packed groups by C activation rows whose accumulators hold one output

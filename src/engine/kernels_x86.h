@@ -200,6 +200,40 @@ void gemm_block32(const GemmArgs& a) {
 //
 // Integer sums are exact and the same as the scalar reference's; each output takes its
 // super-blocks in order with the same instructions whatever the tile, hence batch invariance.
+//
+// The members of Isa that are the same operation at either register width W (256 or 512 bits),
+// spelled once: an Isa struct defines kLanes, I, F, load_f16, dot_u8 and dot_s16 itself and
+// takes the rest from TOKENGRID_X86_LANE_OPS(W).
+#define TOKENGRID_X86_LANE_OPS(W)                                                                     \
+  static I load(const uint8_t* p) { return _mm##W##_loadu_si##W(reinterpret_cast<const I*>(p)); }    \
+  static I bcast32(const void* p) {                                                                  \
+    int32_t v;                                                                                       \
+    std::memcpy(&v, p, 4);                                                                           \
+    return _mm##W##_set1_epi32(v);                                                                   \
+  }                                                                                                  \
+  static I set1(int32_t v) { return _mm##W##_set1_epi32(v); }                                        \
+  static F set1f(float v) { return _mm##W##_set1_ps(v); }                                            \
+  static I zero() { return _mm##W##_setzero_si##W(); }                                               \
+  static I add(I a, I b) { return _mm##W##_add_epi32(a, b); }                                        \
+  static I sub(I a, I b) { return _mm##W##_sub_epi32(a, b); }                                        \
+  static I and_(I a, I b) { return _mm##W##_and_si##W(a, b); }                                       \
+  static I or_(I a, I b) { return _mm##W##_or_si##W(a, b); }                                         \
+  static I mullo(I a, I b) { return _mm##W##_mullo_epi32(a, b); }                                    \
+  template <int N>                                                                                   \
+  static I slli(I v) {                                                                               \
+    return _mm##W##_slli_epi32(v, N);                                                                \
+  }                                                                                                  \
+  static I sll(I v, int n) { return _mm##W##_sll_epi32(v, _mm_cvtsi32_si128(n)); }                   \
+  static I srl(I v, int n) { return _mm##W##_srl_epi32(v, _mm_cvtsi32_si128(n)); }                   \
+  template <int N>                                                                                   \
+  static I srai(I v) {                                                                               \
+    return _mm##W##_srai_epi32(v, N);                                                                \
+  }                                                                                                  \
+  static F cvt(I v) { return _mm##W##_cvtepi32_ps(v); }                                              \
+  static F mul(F a, F b) { return _mm##W##_mul_ps(a, b); }                                           \
+  static F fmadd(F a, F b, F c) { return _mm##W##_fmadd_ps(a, b, c); }                               \
+  static F fnmadd(F a, F b, F c) { return _mm##W##_fnmadd_ps(a, b, c); }                             \
+  static void store(float* p, F v) { _mm##W##_store_ps(p, v); }
 
 template <typename Isa>
 struct PackedRowBlock {
