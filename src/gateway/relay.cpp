@@ -182,7 +182,7 @@ void Relay::begin_attempt() {
   attempt_open_ = true;
   upstream_status_ = 0;
   error_body_.clear();
-  whole_body_.clear();
+  std::string().swap(whole_body_);  // a failed attempt's bytes are not kept
   site_usage_ = nullptr;
   attempt_tokens_ = 0;
   tokens_before_attempt_ = delivered_.tokens;
