@@ -33,7 +33,8 @@ Progress::~Progress() {
   std::fflush(stderr);
 }
 
-std::string Progress::render(const std::string& label, int64_t done, int64_t total, double elapsed_s) {
+std::string Progress::render(const std::string& label, int64_t done, int64_t total, double elapsed_s,
+                             const std::string& note) {
   total = std::max<int64_t>(1, total);
   done = std::clamp<int64_t>(done, 0, total);
   const int percent = static_cast<int>(100 * done / total);
@@ -45,6 +46,7 @@ std::string Progress::render(const std::string& label, int64_t done, int64_t tot
   line += figures;
   if (done > 0 && done < total && elapsed_s >= 1)
     line += "  " + duration_text(elapsed_s * static_cast<double>(total - done) / static_cast<double>(done)) + " left";
+  if (!note.empty()) line += "  " + note;
   return line;
 }
 
@@ -53,6 +55,16 @@ void Progress::update(int64_t done) {
   std::lock_guard<std::mutex> lock(mutex_);
   done_ = done;
   draw_locked(done >= total_);
+}
+
+void Progress::update(int64_t done, int64_t total, std::string note) {
+  if (!enabled_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const bool changed = total != total_ || note != note_;
+  done_ = done;
+  total_ = std::max<int64_t>(1, total);
+  note_ = std::move(note);
+  draw_locked(changed || done >= total_);
 }
 
 void Progress::advance(int64_t steps) {
@@ -68,7 +80,7 @@ void Progress::draw_locked(bool force) {
   last_draw_ = now;
   drawn_ = true;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  std::fprintf(stderr, "\r\033[K%s", render(label_, done_, total_, elapsed).c_str());
+  std::fprintf(stderr, "\r\033[K%s", render(label_, done_, total_, elapsed, note_).c_str());
   std::fflush(stderr);
 }
 

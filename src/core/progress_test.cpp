@@ -15,6 +15,12 @@ TEST(Progress, RendersBarPercentCountAndTimeLeft) {
   EXPECT_EQ(Progress::render("q", 1, 50, 60), "q [                              ]   2%  1/50  49 min left");
 }
 
+TEST(Progress, RendersANoteAfterTheFigures) {
+  EXPECT_EQ(Progress::render("batch b1", 2, 10, 2, "in_progress"),
+            "batch b1 [######                        ]  20%  2/10  8 s left  in_progress");
+  EXPECT_EQ(Progress::render("batch b1", 0, 0, 0, "validating"), "batch b1 [                              ]   0%  0/1  validating");
+}
+
 TEST(Progress, ClampsOutOfRangeCounts) {
   EXPECT_EQ(Progress::render("x", -3, 4, 1), Progress::render("x", 0, 4, 1));
   EXPECT_EQ(Progress::render("x", 9, 4, 1), Progress::render("x", 4, 4, 1));

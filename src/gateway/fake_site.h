@@ -8,10 +8,17 @@
 // generation request, a malformed chunk, a delay between chunks, a crash (the server stops,
 // dropping its connections) after a number of tokens, and a raw stream: bytes of the test's
 // choosing sent as the whole answer, for what a broken or hostile site sends.
+//
+// POST /v1/embeddings answers as `tokengrid serve` does, whole: per input a unit vector of
+// kEmbeddingDims floats that depends only on the input, and usage.prompt_tokens = 2 per input.
+// The faults apply to it too: the status, the delay (before answering), a crash before
+// answering (crash_after_tokens 0), and the raw bytes as the whole body.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,6 +32,19 @@ namespace tokengrid::gateway {
 
 class FakeSite {
  public:
+  static constexpr int kEmbeddingDims = 4;
+  static constexpr int kEmbeddingPromptTokens = 2;  // per input
+
+  // The vector answered for an input (its JSON: a string or a list of token ids).
+  static std::vector<double> embedding_of(const nlohmann::json& input) {
+    const double h = static_cast<double>(std::hash<std::string>{}(input.dump()) % 1000) + 1;
+    std::vector<double> v = {h, 1000 - h, 0.5 * h, 1};
+    double norm = 0;
+    for (double x : v) norm += x * x;
+    for (double& x : v) x /= std::sqrt(norm);
+    return v;
+  }
+
   std::atomic<int> status{200};
   std::atomic<bool> malformed{false};
   std::atomic<int> delay_ms{0};
@@ -68,6 +88,10 @@ class FakeSite {
       return e->respond(http::HttpResponse::json(
           status, R"({"error":{"message":"site says no","type":"invalid_request_error","param":null,"code":null}})"));
     std::lock_guard<std::mutex> lock(mutex_);
+    if (e->request().path == "/v1/embeddings") {
+      threads_.emplace_back([this, e] { embed(e, json::parse(e->request().body)); });
+      return;
+    }
     if (!raw_stream_.empty()) {
       e->begin_stream(200, {});
       e->write(raw_stream_);
@@ -113,6 +137,26 @@ class FakeSite {
     e->write(http::sse_event(last.dump()));
     e->write(http::sse_done());
     e->end_stream();
+  }
+
+  void embed(const std::shared_ptr<http::HttpExchange>& e, const json& body) {
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+    if (crash_after_tokens == 0) return crash();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!raw_stream_.empty()) return e->respond(http::HttpResponse::json(200, raw_stream_));
+    }
+    const json inputs = body["input"].is_array() && !body["input"].empty() && !body["input"][0].is_number()
+                            ? body["input"]
+                            : json::array({body["input"]});
+    json data = json::array();
+    for (size_t i = 0; i < inputs.size(); ++i)
+      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", embedding_of(inputs[i])}});
+    const int tokens = kEmbeddingPromptTokens * static_cast<int>(inputs.size());
+    e->respond(http::HttpResponse::json(
+        200, json{{"object", "list"}, {"data", data}, {"model", "tiny"},
+                  {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}}
+                 .dump()));
   }
 
   void crash() {

@@ -71,7 +71,7 @@ class Gateway::Impl {
   Status open_batches();
   Status open_control_plane();
   void add_routes();
-  void handle_generation(std::shared_ptr<http::HttpExchange> exchange, const std::string& route);
+  void handle_relayed(std::shared_ptr<http::HttpExchange> exchange, const std::string& route);
   void handle_models(std::shared_ptr<http::HttpExchange> exchange) const;
   void handle_policy(std::shared_ptr<http::HttpExchange> exchange);
   std::string grid_json() const;
@@ -230,9 +230,11 @@ void Gateway::Impl::add_routes() {
   key_admin_ = std::make_unique<KeyAdmin>(keys_, control_plane_.get());
   key_admin_->add_routes(router_);
   router_.add("POST", "/v1/chat/completions",
-              [this](std::shared_ptr<http::HttpExchange> e) { handle_generation(std::move(e), "/v1/chat/completions"); });
+              [this](std::shared_ptr<http::HttpExchange> e) { handle_relayed(std::move(e), "/v1/chat/completions"); });
   router_.add("POST", "/v1/completions",
-              [this](std::shared_ptr<http::HttpExchange> e) { handle_generation(std::move(e), "/v1/completions"); });
+              [this](std::shared_ptr<http::HttpExchange> e) { handle_relayed(std::move(e), "/v1/completions"); });
+  router_.add("POST", kEmbeddingsRoute,
+              [this](std::shared_ptr<http::HttpExchange> e) { handle_relayed(std::move(e), kEmbeddingsRoute); });
   router_.add("GET", "/v1/models", [this](std::shared_ptr<http::HttpExchange> e) { handle_models(std::move(e)); });
   router_.add("GET", "/v1/grid", [this](std::shared_ptr<http::HttpExchange> e) {
     e->respond(http::HttpResponse::json(200, grid_json()));
@@ -252,7 +254,7 @@ void Gateway::Impl::add_routes() {
   });
 }
 
-void Gateway::Impl::handle_generation(std::shared_ptr<http::HttpExchange> exchange, const std::string& route) {
+void Gateway::Impl::handle_relayed(std::shared_ptr<http::HttpExchange> exchange, const std::string& route) {
   auto admitted = front_->admit(exchange->request(), route);
   if (!admitted.is_ok()) {
     metrics_.answered(route, "", admitted.error().status);

@@ -5,6 +5,7 @@
 //
 // Routes (docs/gateway.md):
 //   POST /v1/chat/completions, POST /v1/completions   relayed to a site
+//   POST /v1/embeddings                                relayed to a site, its JSON answer whole
 //   GET  /v1/models                                    every model some site serves
 //   GET  /v1/grid                                      the grid now (grid_status.h)
 //   GET  /v1/grid/events                               the same, pushed every second (grid_events.h)

@@ -34,7 +34,7 @@ class GatewayHarness : public ::testing::Test {
       << "    COOL: {csv: \"" << write_constant_signals(dir_, "COOL", 20, 50, 10) << "\"}\n"
       << "policy: {name: " << policy << "}\n"
       << "ledger: {path: \"" << dir_.file("usage.db") << "\"}\n"
-      << "health: {interval_ms: 100}\n"
+      << "health: " << health_ << "\n"
       << extra
       << "keys:\n"
       << "  - {name: user, sha256: " << sha256_hex(kUserKey) << ", region: us-east" << limits << "}\n"
@@ -79,6 +79,7 @@ class GatewayHarness : public ::testing::Test {
   }
 
   double clock_speed_ = 1;  // grid-clock seconds per wall second
+  std::string health_ = "{interval_ms: 100}";  // the grid file's health section
   TempDir dir_;
   FakeSite sites_[2];
   std::unique_ptr<Gateway> gateway_;

@@ -62,6 +62,20 @@ TEST_F(GatewayHostileTest, HostileCompletionBodiesAre400BeforeAnySite) {
   expect_alive();
 }
 
+TEST_F(GatewayHostileTest, HostileEmbeddingBodiesAre400BeforeAnySite) {
+  for (const auto& b : http::testing::hostile_embedding_bodies()) {
+    SCOPED_TRACE(b.what);
+    auto r = send("POST", "/v1/embeddings", b.body);
+    expect_openai_error(r.status, r.body, 400, b.param);
+  }
+  for (const std::string& type : http::testing::wrong_content_types()) {
+    auto r = send("POST", "/v1/embeddings", R"({"model": "tiny", "input": "x"})", type);
+    expect_openai_error(r.status, r.body, 400, "", "unsupported_content_type");
+  }
+  EXPECT_EQ(site_requests(), 0);
+  expect_alive();
+}
+
 // A client body nested a few hundred thousand levels deep used to crash the gateway where it
 // copied the body to forward it.
 TEST_F(GatewayHostileTest, DeepNestingIsRefusedNotForwarded) {

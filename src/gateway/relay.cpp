@@ -9,6 +9,7 @@
 #include "core/json_scan.h"
 #include "gateway/answer_assembler.h"
 #include "gateway/stream_chunk.h"
+#include "gateway/whole_answer.h"
 #include "http/openai_protocol.h"
 #include "http/sse.h"
 
@@ -43,21 +44,31 @@ int64_t cached_count(const json& usage) {
   return std::max<int64_t>(0, usage_count(*details, "cached_tokens"));
 }
 
-// OpenAI's usage with the request's energy, cost and carbon added as extra fields.
-json usage_json(const UsageRecord& r) {
-  return {{"prompt_tokens", r.prompt_tokens},
-          {"completion_tokens", r.completion_tokens},
-          {"total_tokens", r.prompt_tokens + r.completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}},
-          {"site", r.site},
-          {"zone", r.zone},
-          {"it_wh", r.it_wh},
-          {"facility_wh", r.facility_wh},
-          {"pue", r.pue},
-          {"usd", r.usd},
-          {"g_co2e", r.g_co2e},
-          {"price_usd_per_mwh", r.price_usd_per_mwh},
-          {"carbon_g_per_kwh", r.carbon_g_per_kwh}};
+// The request's energy, cost and carbon, the extra fields of every answer's usage.
+void add_footprint(json& usage, const UsageRecord& r) {
+  usage["site"] = r.site;
+  usage["zone"] = r.zone;
+  usage["it_wh"] = r.it_wh;
+  usage["facility_wh"] = r.facility_wh;
+  usage["pue"] = r.pue;
+  usage["usd"] = r.usd;
+  usage["g_co2e"] = r.g_co2e;
+  usage["price_usd_per_mwh"] = r.price_usd_per_mwh;
+  usage["carbon_g_per_kwh"] = r.carbon_g_per_kwh;
+}
+
+// OpenAI's usage with the footprint added: a generation's, or an embedding's (prompt tokens only).
+json usage_json(const UsageRecord& r, bool generation) {
+  json usage = {{"prompt_tokens", r.prompt_tokens}};
+  if (generation) {
+    usage["completion_tokens"] = r.completion_tokens;
+    usage["total_tokens"] = r.prompt_tokens + r.completion_tokens;
+    usage["prompt_tokens_details"] = {{"cached_tokens", r.cached_tokens}};
+  } else {
+    usage["total_tokens"] = r.prompt_tokens;
+  }
+  add_footprint(usage, r);
+  return usage;
 }
 
 double jitter() {
@@ -74,6 +85,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
  private:
   bool chat() const { return req_.route == "/v1/chat/completions"; }
+  bool whole() const { return req_.upstream == UpstreamAnswer::kWholeJson; }
   const grid::Site& site() const { return ctx_.grid->site(req_.admission.site); }
   bool tokengrid_site() const { return ctx_.grid->endpoint(req_.admission.site, req_.admission.endpoint).api == "tokengrid"; }
 
@@ -82,6 +94,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void on_head(int attempt, int status);
   void on_body(int attempt, std::string_view piece);
   void on_event(const std::string& data);
+  void take_whole_piece(std::string_view piece);
+  void whole_answer_arrived();
   void on_done(int attempt, const http::CallOutcome& outcome);
   void mark_first_token();
   void deliver(json_scan::Value chunk, const ChunkReading& reading);
@@ -91,7 +105,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void try_next_site(const std::string& why);
   void redispatch(const std::string& why);
   void finish();
+  void respond_whole(UsageRecord record);
+  void respond_assembled(UsageRecord record);
+  void end_stream(UsageRecord record);
   UsageRecord record(int status) const;
+  DecisionRecord decision_of(const UsageRecord& record) const;
   void commit_then(UsageRecord record, std::function<void()> send);
   void relay_site_error();
   void fail_client(const std::string& what);
@@ -113,8 +131,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
   http::SseParser sse_;
   int upstream_status_ = 0;
   std::string error_body_;
+  std::string whole_body_;  // a whole answer as it arrives
+  json whole_answer_;       // ... and once read
   json site_usage_;
   int64_t attempt_tokens_ = 0;
+  int64_t tokens_before_attempt_ = 0;  // 0: the attempt was sent the client's own prompt
   bool saw_done_ = false;
   double attempt_start_s_ = 0;
   double attempt_first_token_s_ = 0;
@@ -144,9 +165,9 @@ http::AsyncRequest Relay::attempt_request() const {
   r.method = "POST";
   r.target = url.path + req_.route;
   r.headers.set("Content-Type", "application/json");
-  r.headers.set("Accept", "text/event-stream");
+  r.headers.set("Accept", whole() ? "application/json" : "text/event-stream");
   r.headers.set("x-request-id", req_.id);
-  r.body = attempt_body(req_.body, chat(), tokengrid_site(), delivered_).dump();
+  r.body = whole() ? req_.body.dump() : attempt_body(req_.body, chat(), tokengrid_site(), delivered_).dump();
   r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.ttft_s * 1000));
   r.idle_timeout = r.head_timeout;
   return r;
@@ -157,8 +178,10 @@ void Relay::begin_attempt() {
   attempt_open_ = true;
   upstream_status_ = 0;
   error_body_.clear();
+  std::string().swap(whole_body_);  // a failed attempt's bytes are not kept
   site_usage_ = nullptr;
   attempt_tokens_ = 0;
+  tokens_before_attempt_ = delivered_.tokens;
   saw_done_ = false;
   attempt_first_token_s_ = 0;
   attempt_start_s_ = steady_seconds();
@@ -186,6 +209,7 @@ void Relay::on_body(int attempt, std::string_view piece) {
     if (error_body_.size() < 65536) error_body_.append(piece);
     return;
   }
+  if (whole()) return take_whole_piece(piece);
   for (const std::string& data : sse_.feed(piece)) {
     on_event(data);
     if (!current(attempt)) return;
@@ -216,6 +240,26 @@ void Relay::on_event(const std::string& data) {
   deliver(*chunk, r);
 }
 
+void Relay::take_whole_piece(std::string_view piece) {
+  if (whole_body_.size() + piece.size() > kMaxWholeAnswerBytes)
+    return attempt_failed("the site's answer is over " + std::to_string(kMaxWholeAnswerBytes >> 20) + " MiB");
+  whole_body_.append(piece);
+}
+
+// The whole answer is the request's only "token": its prefill is over, and the time to it is
+// the prefill time the grid learns from (no TTFT is observed for it).
+void Relay::whole_answer_arrived() {
+  auto answer = read_whole_answer(whole_body_, static_cast<size_t>(req_.choices));
+  std::string().swap(whole_body_);
+  if (!answer.is_ok()) return attempt_failed(answer.status().message());
+  site_usage_ = std::move(answer->usage);
+  whole_answer_ = std::move(answer->document);
+  attempt_first_token_s_ = steady_seconds();
+  if (first_token_s_ == 0) first_token_s_ = attempt_first_token_s_;
+  ctx_.grid->first_token(req_.admission, req_.estimate);
+  finish();
+}
+
 void Relay::mark_first_token() {
   if (attempt_first_token_s_ > 0) return;
   attempt_first_token_s_ = steady_seconds();
@@ -244,6 +288,7 @@ void Relay::on_done(int attempt, const http::CallOutcome& outcome) {
   if (!outcome.status.is_ok()) return attempt_failed(outcome.status.message());
   if (upstream_status_ >= 500) return attempt_failed("answered " + std::to_string(upstream_status_));
   if (upstream_status_ != 200) return relay_site_error();
+  if (whole()) return whole_answer_arrived();
   if (!saw_done_) return attempt_failed("the stream ended before [DONE]");
   finish();
 }
@@ -254,15 +299,18 @@ void Relay::close_attempt(RequestOutcome outcome, const std::string& why) {
   const int64_t site_prompt = usage_count(site_usage_, "prompt_tokens");
   const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
   c.prompt_tokens = site_prompt >= 0 ? static_cast<double>(site_prompt) : req_.estimate.prompt_tokens;
-  c.completion_tokens = static_cast<double>(site_completion >= 0 ? site_completion : attempt_tokens_);
+  c.completion_tokens = whole() ? 0 : static_cast<double>(site_completion >= 0 ? site_completion : attempt_tokens_);
   c.cached_tokens = static_cast<double>(cached_count(site_usage_));
   const double now = steady_seconds();
   const double first = attempt_first_token_s_ > 0 ? attempt_first_token_s_ : now;
   c.ttft_s = first - attempt_start_s_;
   c.decode_s = now - first;
   c.signal_unix_s = ctx_.signal_clock->now_unix_s();
-  if (prompt_tokens_ < 0 && attempt_ == 1 && site_prompt >= 0) prompt_tokens_ = site_prompt;
-  if (attempt_ == 1) cached_tokens_ = static_cast<int64_t>(c.cached_tokens);
+  // A continuation's prompt holds the tokens delivered before it: only the client's prompt counts.
+  if (tokens_before_attempt_ == 0) {
+    if (site_prompt >= 0) prompt_tokens_ = site_prompt;
+    cached_tokens_ = static_cast<int64_t>(c.cached_tokens);
+  }
   footprint_ += ctx_.grid->finish(req_.admission, req_.estimate, c);
   sites_used_ += (sites_used_.empty() ? "" : ",") + site().name;
   ctx_.grid->request_ended(req_.admission, outcome, why);
@@ -340,17 +388,34 @@ UsageRecord Relay::record(int status) const {
 void Relay::finish() {
   // The last site's count of its own tokens is exact; a chunk count may not be.
   const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
-  if (site_completion >= 0) delivered_.tokens += site_completion - attempt_tokens_;
+  if (!whole() && site_completion >= 0) delivered_.tokens += site_completion - attempt_tokens_;
   close_attempt(RequestOutcome::kSuccess, "");
   UsageRecord r = record(200);
-  const json usage = usage_json(r);
+  if (whole()) return respond_whole(std::move(r));
+  if (!req_.stream) return respond_assembled(std::move(r));
+  end_stream(std::move(r));
+}
+
+// The site's answer as it sent it, but for the usage: the gateway's metered one.
+void Relay::respond_whole(UsageRecord r) {
+  whole_answer_["usage"] = usage_json(r, false);
+  http::HttpResponse response = http::HttpResponse::json(200, whole_answer_.dump());
+  json().swap(whole_answer_);
+  for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
   auto exchange = exchange_;
-  if (!req_.stream) {
-    http::HttpResponse response = http::HttpResponse::json(
-        200, assembler_.answer(req_.id, static_cast<int64_t>(r.finished_unix_s), req_.estimate.model, usage).dump());
-    for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
-    return commit_then(std::move(r), [exchange, response] { exchange->respond(response); });
-  }
+  commit_then(std::move(r), [exchange, response = std::move(response)] { exchange->respond(response); });
+}
+
+void Relay::respond_assembled(UsageRecord r) {
+  http::HttpResponse response = http::HttpResponse::json(
+      200, assembler_.answer(req_.id, static_cast<int64_t>(r.finished_unix_s), req_.estimate.model, usage_json(r, true))
+               .dump());
+  for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
+  auto exchange = exchange_;
+  commit_then(std::move(r), [exchange, response = std::move(response)] { exchange->respond(response); });
+}
+
+void Relay::end_stream(UsageRecord r) {
   std::string final_bytes;
   if (req_.include_usage) {
     json chunk = {{"id", req_.id},
@@ -358,18 +423,34 @@ void Relay::finish() {
                   {"created", static_cast<int64_t>(r.finished_unix_s)},
                   {"model", req_.estimate.model},
                   {"choices", json::array()},
-                  {"usage", usage}};
+                  {"usage", usage_json(r, true)}};
     final_bytes = http::sse_event(chunk.dump());
   }
   final_bytes += http::sse_done();
   const bool began = client_started_;
   http::HttpHeaders headers = client_headers();
   headers.set("Content-Type", http::kSseContentType);
+  auto exchange = exchange_;
   commit_then(std::move(r), [exchange, final_bytes, began, headers] {
     if (!began) exchange->begin_stream(200, headers);
     exchange->write(final_bytes);
     exchange->end_stream();
   });
+}
+
+// What /v1/grid and the dashboard show of the request: where it ran and why, its footprint,
+// and where latency-first would have sent it with the footprint it would have had there.
+DecisionRecord Relay::decision_of(const UsageRecord& record) const {
+  const bool ran_at_baseline = req_.baseline.site == req_.admission.site && sites_used_ == record.site;
+  const RequestFootprint baseline =
+      baseline_footprint(req_.baseline, footprint_, ran_at_baseline,
+                         static_cast<double>(record.prompt_tokens - record.cached_tokens),
+                         static_cast<double>(record.completion_tokens));
+  return DecisionRecord{record.request_id, record.finished_unix_s, record.signal_unix_s, record.model, record.region,
+                        record.key, record.site, req_.admission.reason, record.status, record.prompt_tokens,
+                        record.completion_tokens, record.facility_wh, record.usd, record.g_co2e,
+                        req_.baseline.site >= 0 ? ctx_.grid->site(req_.baseline.site).name : "",
+                        baseline.facility_wh, baseline.usd, baseline.g_co2e};
 }
 
 // Records the metered request everywhere, then sends the final bytes once the ledger holds it.
@@ -380,19 +461,7 @@ void Relay::commit_then(UsageRecord record, std::function<void()> send) {
                        record.signal_unix_s);
   ctx_.metrics->metered(record);
   ctx_.metrics->answered(req_.route, record.site, record.status);
-  DecisionRecord decision{record.request_id, record.finished_unix_s, record.signal_unix_s, record.model, record.region,
-                          record.key, record.site, req_.admission.reason, record.status, record.prompt_tokens,
-                          record.completion_tokens, record.facility_wh, record.usd, record.g_co2e};
-  const bool ran_at_baseline = req_.baseline.site == req_.admission.site && sites_used_ == record.site;
-  const RequestFootprint baseline =
-      baseline_footprint(req_.baseline, footprint_, ran_at_baseline,
-                         static_cast<double>(record.prompt_tokens - record.cached_tokens),
-                         static_cast<double>(record.completion_tokens));
-  decision.baseline_site = req_.baseline.site >= 0 ? ctx_.grid->site(req_.baseline.site).name : "";
-  decision.baseline_facility_wh = baseline.facility_wh;
-  decision.baseline_usd = baseline.usd;
-  decision.baseline_g_co2e = baseline.g_co2e;
-  ctx_.activity->record(req_.admission.site, decision);
+  ctx_.activity->record(req_.admission.site, decision_of(record));
   if (!ctx_.ledger) return send();
   Status queued = ctx_.ledger->append(std::move(record), [send](Status) { send(); });
   if (!queued.is_ok()) send();  // the ledger counts what it could not take; the client still gets its answer

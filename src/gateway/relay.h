@@ -1,13 +1,14 @@
 // Relay: one admitted client request sent to its site and the answer relayed back, streamed
-// event by event as it arrives, moved to another site when one fails, and metered at the end.
+// event by event as it arrives (or, for embeddings, as one whole JSON document), moved to
+// another site when one fails, and metered at the end.
 //
 // Guarantees:
 //   - The client sees one response id, the gateway's own, whatever the sites called theirs; the
 //     headers x-tokengrid-site and x-tokengrid-reason say where it (first) ran and why.
-//   - Sites are always asked for a stream with usage (and, tokengrid workers, the token ids of
-//     every chunk); a client that asked for no stream gets the answer assembled whole, a client
-//     that asked for one gets each event as it comes and the usage chunk only if it asked, as
-//     OpenAI does. Usage carries the request's energy, cost and carbon as extra fields.
+//   - Sites are always asked for generation as a stream with usage (and, tokengrid workers, the
+//     token ids of every chunk); a client that asked for no stream gets the answer assembled
+//     whole, a client that asked for one gets each event as it comes and the usage chunk only if
+//     it asked, as OpenAI does. Usage carries the request's energy, cost and carbon as extra fields.
 //   - A site that fails before the client got a byte (refused, reset, a 5xx, no first token in
 //     time) is replaced by the next site of the policy's ranking: at most `retries` times, after
 //     a backoff with jitter, within the retry budget. A site that fails midway (connection lost,
@@ -15,6 +16,10 @@
 //     the request continues from the original prompt plus the tokens already delivered: from
 //     token ids on tokengrid workers (a greedy request continues byte for byte as if undisturbed),
 //     from text elsewhere (best effort). Several choices (n > 1) are not continued midway.
+//   - An embeddings request (UpstreamAnswer::kWholeJson) is sent to the site as the client sent
+//     it; the site's JSON answer, at most kMaxWholeAnswerBytes with one vector per input, goes to
+//     the client whole with its usage replaced by the metered one (prompt tokens, energy, cost,
+//     carbon of prefill-only work). A malformed answer counts as the site failing.
 //   - Usage counts each token once; energy, cost and carbon add every site's part; the ledger
 //     row lists the sites in order and is committed before the response's final bytes are sent.
 //   - A site's own 4xx is passed on and never counts against it; failures count toward its
@@ -58,13 +63,23 @@ struct RelayContext {
   std::string replica;
 };
 
+// The largest whole answer read from a site (2048 inputs of 1536 floats written out as text).
+inline constexpr size_t kMaxWholeAnswerBytes = 128u << 20;
+
+inline constexpr const char* kEmbeddingsRoute = "/v1/embeddings";
+
+// How a site is asked to answer: as a stream (generation, relayed event by event or assembled),
+// or with one JSON document passed to the client whole (embeddings, whose answer has no events).
+enum class UpstreamAnswer { kStream, kWholeJson };
+
 // A client request the gateway has checked, limited and admitted to a site.
 struct RelayRequest {
-  std::string route;            // /v1/chat/completions or /v1/completions
+  std::string route;            // /v1/chat/completions, /v1/completions or /v1/embeddings
+  UpstreamAnswer upstream = UpstreamAnswer::kStream;
   nlohmann::ordered_json body;  // the client's body, to forward
   bool stream = false;
   bool include_usage = false;
-  int choices = 1;              // n x prompts
+  int choices = 1;              // n x prompts; for embeddings, the inputs
   std::string id;               // the gateway's response id
   RequestEstimate estimate;
   uint64_t sequence = 0;        // arrival number, for the policy

@@ -17,32 +17,64 @@ constexpr int kChatDefaultOutputTokens = 256;
 constexpr int kCompletionDefaultOutputTokens = 16;
 
 struct ParsedBody {
-  http::GenerationOptions options;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;
   double prompt_tokens = 0;
-  int prompts = 1;
-  std::string prompt_text;  // for prefix affinity
+  double max_output_tokens = 0;  // over every choice of every prompt
+  int choices = 1;               // n x prompts; for embeddings, the inputs (one vector each)
+  std::string prompt_text;       // for prefix affinity
 };
 
+void take_options(ParsedBody& p, const http::GenerationOptions& options, int prompts, int default_output_tokens) {
+  p.model = options.model;
+  p.stream = options.stream;
+  p.include_usage = options.include_usage;
+  p.choices = options.n * prompts;
+  p.max_output_tokens = static_cast<double>(options.max_tokens.value_or(default_output_tokens)) * p.choices;
+}
+
+double estimated_tokens(const http::Prompt& prompt) {
+  return prompt.is_token_ids ? static_cast<double>(prompt.token_ids.size())
+                             : static_cast<double>(prompt.text.size()) / kBytesPerToken;
+}
+
+// Embeddings compute their prompts only, and never read a site's prefix cache.
+Result<ParsedBody, http::ApiError> parse_embeddings_body(const http::HttpRequest& request) {
+  auto embedding = http::parse_embedding_request(request);
+  if (!embedding.is_ok()) return embedding.error();
+  ParsedBody p;
+  p.model = embedding->model;
+  p.choices = static_cast<int>(embedding->inputs.size());
+  for (const auto& input : embedding->inputs) p.prompt_tokens += estimated_tokens(input);
+  return p;
+}
+
 Result<ParsedBody, http::ApiError> parse_body(const std::string& route, const http::HttpRequest& request) {
+  if (route == kEmbeddingsRoute) return parse_embeddings_body(request);
   ParsedBody p;
   if (route == "/v1/chat/completions") {
     auto chat = http::parse_chat_request(request);
     if (!chat.is_ok()) return chat.error();
-    p.options = chat->options;
+    take_options(p, chat->options, 1, kChatDefaultOutputTokens);
     for (const auto& m : chat->messages) p.prompt_text += m.role + ":" + m.content + "\n";
     p.prompt_tokens = static_cast<double>(p.prompt_text.size()) / kBytesPerToken;
     return p;
   }
   auto completion = http::parse_completion_request(request);
   if (!completion.is_ok()) return completion.error();
-  p.options = completion->options;
-  p.prompts = static_cast<int>(completion->prompts.size());
+  take_options(p, completion->options, static_cast<int>(completion->prompts.size()), kCompletionDefaultOutputTokens);
   for (const auto& prompt : completion->prompts) {
-    p.prompt_tokens += prompt.is_token_ids ? static_cast<double>(prompt.token_ids.size())
-                                           : static_cast<double>(prompt.text.size()) / kBytesPerToken;
+    p.prompt_tokens += estimated_tokens(prompt);
     if (!prompt.is_token_ids && p.prompt_text.empty()) p.prompt_text = prompt.text;
   }
   return p;
+}
+
+std::string response_id_prefix(const std::string& route) {
+  if (route == "/v1/chat/completions") return "chatcmpl";
+  if (route == kEmbeddingsRoute) return "embd";
+  return "cmpl";
 }
 
 http::HttpResponse from_api_error(const http::ApiError& e) {
@@ -78,10 +110,11 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key
   r.route = route;
   r.key = &key;
   r.body = json::parse(request.body, nullptr, false);
-  r.stream = parsed->options.stream;
-  r.include_usage = parsed->options.include_usage;
+  r.stream = parsed->stream;
+  r.include_usage = parsed->include_usage;
+  r.upstream = route == kEmbeddingsRoute ? UpstreamAnswer::kWholeJson : UpstreamAnswer::kStream;
   RequestEstimate& e = r.estimate;
-  e.model = parsed->options.model;
+  e.model = parsed->model;
   // Sites join and leave: the models are the grid's now.
   const std::vector<std::string> models = ctx_.grid->served_models();
   if (e.model.empty()) {
@@ -97,13 +130,11 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key
                               "invalid_request_error", "model_not_found", "model");
   const std::string_view header_region = request.headers.get("x-tokengrid-region");
   e.region = !header_region.empty() ? std::string(header_region) : !r.key->region.empty() ? r.key->region : options_.default_region;
-  const int per_choice = parsed->options.max_tokens.value_or(
-      route == "/v1/chat/completions" ? kChatDefaultOutputTokens : kCompletionDefaultOutputTokens);
   e.prompt_tokens = parsed->prompt_tokens;
-  e.max_output_tokens = static_cast<double>(per_choice) * parsed->options.n * parsed->prompts;
-  r.choices = parsed->options.n * parsed->prompts;
+  e.max_output_tokens = parsed->max_output_tokens;
+  r.choices = parsed->choices;
   e.prefix_hashes = PrefixIndex::block_hashes(parsed->prompt_text);
-  r.id = http::new_response_id(route == "/v1/chat/completions" ? "chatcmpl" : "cmpl");
+  r.id = http::new_response_id(response_id_prefix(route));
   return r;
 }
 

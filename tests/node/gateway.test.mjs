@@ -183,6 +183,41 @@ describe('the gateway over four workers', () => {
     assert.ok('param' in r.json.error && 'code' in r.json.error && 'type' in r.json.error);
   });
 
+  it('answers embeddings through the openai client, equal to the worker\'s own answer', async () => {
+    const inputs = ['The grid at noon', 'Carbon at midnight', 'x'];
+    const { data: r, response } = await client.embeddings.create({ model: 'tiny', input: inputs }).withResponse();
+    assert.equal(r.object, 'list');
+    assert.equal(r.data.length, inputs.length);
+    for (const [i, item] of r.data.entries()) {
+      assert.equal(item.index, i);
+      const norm = Math.hypot(...item.embedding);
+      assert.ok(Math.abs(norm - 1) < 1e-5, `vector ${i} has length ${norm}`);
+    }
+    assert.notDeepStrictEqual(r.data[0].embedding, r.data[1].embedding);
+    assert.ok(r.usage.prompt_tokens >= inputs.length);
+    assert.equal(r.usage.total_tokens, r.usage.prompt_tokens);
+    assertFootprint(r.usage);
+    const site = response.headers.get('x-tokengrid-site');
+    assert.equal(site, r.usage.site);
+    assert.match(response.headers.get('x-request-id'), /^embd-/);
+    // The same inputs sent straight to the worker that answered.
+    const grid = await raw('GET', '/v1/grid');
+    const worker = grid.json.sites.find((s) => s.name === site).endpoints[0].url.replace(/\/v1$/, '');
+    const res = await fetch(`${worker}/v1/embeddings`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', input: inputs, encoding_format: 'float' }),
+    });
+    assert.equal(res.status, 200);
+    const direct = await res.json();
+    for (const [i, item] of r.data.entries()) assert.deepStrictEqual(item.embedding, direct.data[i].embedding, `input ${i}`);
+    assert.equal(r.usage.prompt_tokens, direct.usage.prompt_tokens);
+    // One input alone gets the vector it got in the batch, floats as the client asked.
+    const one = await client.embeddings.create({ model: 'tiny', input: inputs[1], encoding_format: 'float' });
+    assert.deepStrictEqual(one.data[0].embedding, direct.data[1].embedding);
+    await assert.rejects(client.embeddings.create({ model: 'tiny', input: '' }), (e) => e.status === 400 && e.param === 'input');
+    await assert.rejects(client.embeddings.create({ model: 'gpt-9', input: 'x' }), (e) => e.status === 404);
+  });
+
   it('shows every site, the policy and the decisions at /v1/grid', async () => {
     const r = await raw('GET', '/v1/grid');
     assert.equal(r.status, 200);
