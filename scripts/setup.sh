@@ -12,6 +12,7 @@ packages=(build-essential cmake ninja-build pkg-config git
   iproute2 nftables  # the chaos tests' network namespaces and partitions
   chromium tmux curl  # the browser tests, `tokengrid status` in a tmux pane
   nginx wrk  # the gateway benchmark's reverse proxy and load generator (scripts/bench_gateway.sh)
+  universal-ctags  # the lint test's function lengths (scripts/long_functions.sh)
   etcd-server etcd-client redis-server libhiredis-dev haproxy)  # replicas' shared state, their load balancer
 # Node may come from elsewhere with npm inside; only install Debian's when either is absent.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
