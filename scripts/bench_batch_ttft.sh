@@ -181,8 +181,14 @@ phase_with() {  # ROUND
   done
 }
 
-echo "bench: warming up (10 s of interactive load)" >&2
-loadgen "$work/warmup.json" 10
+# The warm-up touches what the measured phases use (the KV cache of a full batch included),
+# and its figures are dropped.
+echo "bench: warming up (a round of 20 s phases, not counted)" >&2
+: >"$work/results.txt"
+saved_duration=$duration duration=20
+phase_without 0
+phase_with 0
+duration=$saved_duration
 : >"$work/results.txt"
 for r in $(seq 1 "$rounds"); do
   if [ $((r % 2)) = 1 ]; then phase_without "$r"; phase_with "$r"; else phase_with "$r"; phase_without "$r"; fi

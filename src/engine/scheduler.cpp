@@ -1,6 +1,7 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 namespace tokengrid::engine {
@@ -43,7 +44,18 @@ StepPlan Scheduler::schedule() {
     // After a preemption memory is short: admitting now would only preempt again.
     admitting = admitting && plan.preempted.empty() && admit_waiting(plan, budget, priority);
   }
+  leave_worse_priorities(plan);
   return plan;
+}
+
+// A step's cost grows with every sequence in it: one that computes a prompt leaves the work of
+// worse priorities for the next, so the first token comes as soon as it would without them.
+// Their blocks stay reserved; the next step plans them again.
+void Scheduler::leave_worse_priorities(StepPlan& plan) const {
+  int lead = std::numeric_limits<int>::max();
+  for (const ScheduledChunk& c : plan.chunks)
+    if (c.prefill) lead = std::min(lead, seqs_.at(c.id).priority);
+  std::erase_if(plan.chunks, [&](const ScheduledChunk& c) { return seqs_.at(c.id).priority > lead; });
 }
 
 std::vector<int> Scheduler::priority_levels() const {

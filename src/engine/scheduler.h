@@ -10,7 +10,9 @@
 //
 // Every sequence has a priority (lower is served first, as vLLM's `priority`; 0 by default).
 // The prefill budget goes to the sequences of the best priority first, running or waiting,
-// and within a priority first come first served. A waiting sequence that cannot be admitted
+// and within a priority first come first served. A step that computes a prompt leaves out the
+// decodes and prompt chunks of worse priorities (they run in the next step), so that a
+// request's first token waits for no worse work. A waiting sequence that cannot be admitted
 // (no blocks, or max_running reached) while a sequence of a worse priority runs preempts that
 // one; one of the same or a better priority is never overtaken.
 //
@@ -106,6 +108,7 @@ class Scheduler {
   bool admit_waiting(StepPlan& plan, int& budget, int priority);
   // Preempts a running sequence of a priority worse than `priority`; false when none runs.
   bool preempt_for(int priority, StepPlan& plan, int& budget);
+  void leave_worse_priorities(StepPlan& plan) const;
   // The running sequence to preempt first: of the worst priority, the most recently admitted.
   uint64_t preemption_victim() const;
   // Finds blocks for `id` to compute positions up to `end`, preempting as needed. False when

@@ -291,18 +291,27 @@ TEST(SchedulerPriority, AdmitsTheBestPriorityFirst) {
   EXPECT_EQ(e.finished, (std::vector<uint64_t>{3, 1, 2}));
 }
 
-TEST(SchedulerPriority, ThePrefillBudgetGoesToTheBestPriorityFirst) {
+TEST(SchedulerPriority, ABetterPromptTakesTheBudgetAndItsStepAlone) {
   FakeEngine e(128, {.max_running = 8, .prefill_chunk_tokens = 10});
+  e.submit(3, iota_tokens(2, 300), 20, kBackground);
   e.submit(1, iota_tokens(40, 0), 2, kBackground);
-  e.step();  // 1 is prefilling: 30 of its tokens are left
+  e.step();  // 3 is in; 1 takes the rest of the budget
+  e.step();  // 3 decodes; 1 has 22 tokens left
   e.submit(2, iota_tokens(7, 100), 2, kInteractive);
   StepPlan plan = e.step();
-  ASSERT_EQ(plan.chunks.size(), 2u);
+  ASSERT_EQ(plan.chunks.size(), 1u);  // 1's chunk and 3's decode wait for the next step
   EXPECT_EQ(plan.chunks[0].id, 2u);
   EXPECT_EQ(plan.chunks[0].num_tokens, 7);
   EXPECT_TRUE(plan.chunks[0].samples);
-  EXPECT_EQ(plan.chunks[1].id, 1u);
-  EXPECT_EQ(plan.chunks[1].num_tokens, 3);  // what the interactive prompt left
+  plan = e.step();
+  ASSERT_EQ(plan.chunks.size(), 3u);
+  EXPECT_EQ(plan.chunks[0].id, 3u);  // decodes first, in admission order
+  EXPECT_EQ(plan.chunks[1].id, 2u);
+  EXPECT_EQ(plan.chunks[2].id, 1u);
+  EXPECT_EQ(plan.chunks[2].num_tokens, 10);
+  e.run_to_completion();
+  EXPECT_EQ(e.outputs[1].size(), 2u);
+  EXPECT_EQ(e.outputs[3].size(), 20u);
 }
 
 TEST(SchedulerPriority, AWaitingSequencePreemptsAWorsePriorityAtMaxRunning) {
@@ -313,9 +322,9 @@ TEST(SchedulerPriority, AWaitingSequencePreemptsAWorsePriorityAtMaxRunning) {
   e.submit(3, iota_tokens(5, 20), 3, kInteractive);
   StepPlan plan = e.step();
   EXPECT_EQ(plan.preempted, (std::vector<uint64_t>{2}));  // the most recently admitted
-  ASSERT_EQ(plan.chunks.size(), 2u);
-  EXPECT_EQ(plan.chunks[0].id, 1u);
-  EXPECT_EQ(plan.chunks[1].id, 3u);
+  ASSERT_EQ(plan.chunks.size(), 1u);                      // 1 decodes in the next step
+  EXPECT_EQ(plan.chunks[0].id, 3u);
+  EXPECT_EQ(e.sched.num_running(), 2);
   e.run_to_completion();
   EXPECT_EQ(e.finished.front(), 3u);
   EXPECT_EQ(e.outputs[2].size(), 20u);
@@ -358,9 +367,9 @@ TEST(SchedulerPriority, AWaitingSequencePreemptsAWorsePriorityForBlocks) {
   e.submit(3, iota_tokens(12, 200), 2, kInteractive);  // 3 blocks: 2 are free
   StepPlan plan = e.step();
   EXPECT_EQ(plan.preempted, (std::vector<uint64_t>{2}));
-  ASSERT_EQ(plan.chunks.size(), 2u);
-  EXPECT_EQ(plan.chunks[1].id, 3u);
-  EXPECT_EQ(plan.chunks[1].num_tokens, 12);
+  ASSERT_EQ(plan.chunks.size(), 1u);
+  EXPECT_EQ(plan.chunks[0].id, 3u);
+  EXPECT_EQ(plan.chunks[0].num_tokens, 12);
   e.run_to_completion();
   EXPECT_EQ(e.finished.front(), 3u);
   EXPECT_TRUE(e.rejected.empty());
