@@ -7,6 +7,7 @@
 
 #include "core/json_depth.h"
 #include "gateway/answer_assembler.h"
+#include "gateway/request_priority.h"
 #include "gateway/stream_chunk.h"
 #include "http/openai_protocol.h"
 #include "http/sse.h"
@@ -150,7 +151,9 @@ http::AsyncRequest Relay::attempt_request() const {
   r.headers.set("Content-Type", "application/json");
   r.headers.set("Accept", "text/event-stream");
   r.headers.set("x-request-id", req_.id);
-  r.body = attempt_body(req_.body, chat(), tokengrid_site(), delivered_).dump();
+  json body = attempt_body(req_.body, chat(), tokengrid_site(), delivered_);
+  set_attempt_priority(body, !req_.batch_id.empty(), tokengrid_site());
+  r.body = body.dump();
   r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.ttft_s * 1000));
   r.idle_timeout = r.head_timeout;
   return r;
