@@ -217,5 +217,8 @@ print()
 print(f"median TTFT p50: without {p50_without:.1f} ms, with a batch {p50_with:.1f} ms ({p50_with / p50_without:.2f}x)")
 print(f"median TTFT p99: without {p99_without:.1f} ms, with a batch {p99_with:.1f} ms")
 print(f"p99 ratio (with / without): {p99_with / p99_without:.2f} (goal: at most 1.10)")
+# The same, round by round: each round's two phases ran next to each other, under one load.
+paired = [float(w[3]) / float(o[3]) for w in rows if w[1] == "with" for o in rows if o[1] == "without" and o[0] == w[0]]
+print(f"p99 ratio per round: {', '.join(f'{x:.2f}' for x in paired)}; median {statistics.median(paired):.2f}")
 print(f"batch requests done in a window: median {done:.0f} ({done / float(duration):.1f}/s)")
 PY
