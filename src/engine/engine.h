@@ -48,6 +48,9 @@ struct GenerationRequest {
   // Output already generated for this request elsewhere, as delivered (whole characters, no
   // possible beginning of a stop string at its end): generation continues after it.
   std::vector<int32_t> resume_ids;
+  // Lower is served first (scheduler.h): admitted, given prefill room and spared from
+  // preemption before requests of a higher value.
+  int priority = 0;
 };
 
 // How an embedding is pooled from the hidden states of the prompt's tokens (GGUF

@@ -266,7 +266,7 @@ void LlmEngine::take_incoming(std::vector<Incoming>& incoming) {
   for (Incoming& in : incoming) {
     std::vector<int32_t> sequence = in.request.prompt_ids;
     sequence.insert(sequence.end(), in.request.resume_ids.begin(), in.request.resume_ids.end());
-    Status added = scheduler_.add(in.id, sequence, in.request.kind != RequestKind::kEmbed);
+    Status added = scheduler_.add(in.id, sequence, in.request.kind != RequestKind::kEmbed, in.request.priority);
     if (!added.is_ok()) {
       Finished f;
       f.reason = FinishReason::kError;

@@ -309,6 +309,34 @@ TEST_F(LlmEngineTest, PreemptionUnderATinyCacheKeepsOutputsCorrect) {
   EXPECT_EQ(s.kv_blocks_total, 12);
 }
 
+// Priorities change when each sequence runs, never what it generates: background requests
+// left out of steps and preempted for a foreground one continue as they would alone.
+TEST_F(LlmEngineTest, MixedPrioritiesUnderATinyCacheKeepOutputsCorrect) {
+  auto prompts = many_prompts(make_engine()->tokenizer());
+  prompts.resize(8);
+  constexpr int kMaxTokens = 40;
+  std::vector<std::vector<int32_t>> solo;
+  {
+    auto engine = make_engine();
+    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
+  }
+  LlmEngineOptions tiny = small_options();
+  tiny.kv_blocks = 12;
+  tiny.prefill_chunk_tokens = 5;
+  auto engine = make_engine(tiny);
+  std::vector<Collector> collectors(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerationRequest r = greedy(prompts[i], kMaxTokens);
+    r.priority = i % 4 == 3 ? 0 : 1000;
+    ASSERT_TRUE(engine->submit(std::move(r), collectors[i].events()).is_ok());
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(collectors[i].wait().reason, FinishReason::kLength);
+    EXPECT_EQ(collectors[i].ids, solo[i]) << "request " << i;
+  }
+  EXPECT_GT(engine->stats().preemptions, 0);
+}
+
 TEST_F(LlmEngineTest, CancellationStopsTheStreamAndFreesBlocks) {
   auto engine = make_engine();
   ASSERT_TRUE(engine);

@@ -1,6 +1,7 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 namespace tokengrid::engine {
@@ -11,7 +12,7 @@ Scheduler::Scheduler(BlockManager& blocks, SchedulerOptions options)
   options_.prefill_chunk_tokens = std::max(1, options_.prefill_chunk_tokens);
 }
 
-Status Scheduler::add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix) {
+Status Scheduler::add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix, int priority) {
   if (prompt.empty()) return invalid_argument("the prompt is empty: give at least one token");
   if (seqs_.contains(id)) return invalid_argument("sequence id " + std::to_string(id) + " is already in use");
   // The prompt and the first generated token must fit in the cache.
@@ -27,8 +28,9 @@ Status Scheduler::add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefi
   seq.prompt_length = static_cast<int>(prompt.size());
   seq.tokens = std::move(prompt);
   seq.reuse_prefix = reuse_prefix;
+  seq.priority = priority;
   seqs_.emplace(id, std::move(seq));
-  waiting_.push_back(id);
+  enqueue(id);
   return Status::ok();
 }
 
@@ -36,10 +38,32 @@ StepPlan Scheduler::schedule() {
   StepPlan plan;
   int budget = options_.prefill_chunk_tokens;
   schedule_decodes(plan);
-  schedule_running_prefills(plan, budget);
-  // After a preemption memory is short: admitting now would only preempt again.
-  if (plan.preempted.empty()) admit_waiting(plan, budget);
+  bool admitting = true;
+  for (int priority : priority_levels()) {
+    schedule_running_prefills(plan, budget, priority);
+    // After a preemption memory is short: admitting now would only preempt again.
+    admitting = admitting && plan.preempted.empty() && admit_waiting(plan, budget, priority);
+  }
+  leave_worse_priorities(plan);
   return plan;
+}
+
+// A step's cost grows with every sequence in it: one that computes a prompt leaves the work of
+// worse priorities for the next, so the first token comes as soon as it would without them.
+// Their blocks stay reserved; the next step plans them again.
+void Scheduler::leave_worse_priorities(StepPlan& plan) const {
+  int lead = std::numeric_limits<int>::max();
+  for (const ScheduledChunk& c : plan.chunks)
+    if (c.prefill) lead = std::min(lead, seqs_.at(c.id).priority);
+  std::erase_if(plan.chunks, [&](const ScheduledChunk& c) { return seqs_.at(c.id).priority > lead; });
+}
+
+std::vector<int> Scheduler::priority_levels() const {
+  std::vector<int> levels;
+  for (const auto& [id, seq] : seqs_) levels.push_back(seq.priority);
+  std::sort(levels.begin(), levels.end());
+  levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+  return levels;
 }
 
 void Scheduler::schedule_decodes(StepPlan& plan) {
@@ -55,13 +79,14 @@ void Scheduler::schedule_decodes(StepPlan& plan) {
   }
 }
 
-void Scheduler::schedule_running_prefills(StepPlan& plan, int& budget) {
+void Scheduler::schedule_running_prefills(StepPlan& plan, int& budget, int priority) {
   const std::vector<uint64_t> order = running_;
   for (uint64_t id : order) {
     if (budget <= 0) return;
     auto it = seqs_.find(id);
     if (it == seqs_.end() || std::find(running_.begin(), running_.end(), id) == running_.end()) continue;
     Sequence& seq = it->second;
+    if (seq.priority != priority) continue;
     const int remaining = static_cast<int>(seq.tokens.size()) - seq.num_computed;
     if (remaining <= 1) continue;
     while (true) {
@@ -82,26 +107,40 @@ void Scheduler::schedule_running_prefills(StepPlan& plan, int& budget) {
   }
 }
 
-void Scheduler::admit_waiting(StepPlan& plan, int& budget) {
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if (budget <= 0 || num_running() >= options_.max_running) return;
-    const uint64_t id = *it;
+bool Scheduler::admit_waiting(StepPlan& plan, int& budget, int priority) {
+  // Preempted sequences are of a worse priority: they queue behind this level, so the index
+  // of the next candidate stays valid.
+  size_t next = 0;
+  while (next < waiting_.size()) {
+    const uint64_t id = waiting_[next];
     Sequence& seq = seqs_.at(id);
+    if (seq.priority < priority) {
+      ++next;
+      continue;
+    }
+    if (seq.priority > priority) return true;
+    if (budget <= 0) return false;
+    if (num_running() >= options_.max_running) {
+      if (preempt_for(priority, plan, budget)) continue;
+      return false;
+    }
     const int known = static_cast<int>(seq.tokens.size());
     // At least the last token is computed, so that the step yields its logits.
     PrefixMatch match = blocks_.find_prefix(seq.tokens, seq.reuse_prefix ? known - 1 : 0);
     if (match.next_block_in_flight) {
-      ++it;  // a running sequence is computing this prompt's next block: share it soon
+      ++next;  // a running sequence is computing this prompt's next block: share it soon
       continue;
     }
     int matched_idle = 0;
     for (int32_t b : match.blocks) matched_idle += blocks_.ref_count(b) == 0 ? 1 : 0;
     const int free_after_match = blocks_.num_available_blocks() - matched_idle;
     const int blocks_needed = blocks_.blocks_for_tokens(known) - static_cast<int>(match.blocks.size());
-    if (blocks_needed > free_after_match) return;  // first come, first served: nobody jumps ahead
-
     const int chunk = std::min(known - match.num_tokens, budget);
-    if (!blocks_.allocate(id, seq.tokens, match, match.num_tokens + chunk)) return;
+    // First come, first served within a priority: nobody of this one or a worse jumps ahead.
+    if (blocks_needed > free_after_match || !blocks_.allocate(id, seq.tokens, match, match.num_tokens + chunk)) {
+      if (preempt_for(priority, plan, budget)) continue;
+      return false;
+    }
     if (!seq.admitted_once) {
       seq.admitted_once = true;
       seq.cached_prompt_tokens = std::min(match.num_tokens, seq.prompt_length);
@@ -110,13 +149,29 @@ void Scheduler::admit_waiting(StepPlan& plan, int& budget) {
     budget -= chunk;
     running_.push_back(id);
     plan.chunks.push_back({id, seq.num_computed, chunk, true, seq.num_computed + chunk == known});
-    it = waiting_.erase(it);
+    waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(next));
   }
+  return true;
+}
+
+bool Scheduler::preempt_for(int priority, StepPlan& plan, int& budget) {
+  if (running_.empty()) return false;
+  const uint64_t victim = preemption_victim();
+  if (seqs_.at(victim).priority <= priority) return false;
+  preempt(victim, plan, budget);
+  return true;
+}
+
+uint64_t Scheduler::preemption_victim() const {
+  uint64_t victim = running_.back();
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it)
+    if (seqs_.at(*it).priority > seqs_.at(victim).priority) victim = *it;
+  return victim;
 }
 
 bool Scheduler::reserve_or_preempt(uint64_t id, int end, StepPlan& plan, int& budget) {
   while (!blocks_.reserve(id, end)) {
-    const uint64_t victim = running_.back();
+    const uint64_t victim = preemption_victim();
     if (victim == id && running_.size() == 1) {
       // Alone and still out of blocks: this sequence can never finish in this cache.
       plan.rejected.push_back(id);
@@ -139,15 +194,17 @@ void Scheduler::preempt(uint64_t id, StepPlan& plan, int& budget) {
   blocks_.release(id);
   seqs_.at(id).num_computed = 0;
   running_.erase(std::find(running_.begin(), running_.end(), id));
-  requeue(id);
+  enqueue(id);
   plan.preempted.push_back(id);
   ++preemptions_;
 }
 
-void Scheduler::requeue(uint64_t id) {
-  const uint64_t arrival = seqs_.at(id).arrival;
-  auto pos = std::find_if(waiting_.begin(), waiting_.end(),
-                          [&](uint64_t other) { return seqs_.at(other).arrival > arrival; });
+void Scheduler::enqueue(uint64_t id) {
+  const Sequence& seq = seqs_.at(id);
+  auto pos = std::find_if(waiting_.begin(), waiting_.end(), [&](uint64_t other) {
+    const Sequence& o = seqs_.at(other);
+    return o.priority > seq.priority || (o.priority == seq.priority && o.arrival > seq.arrival);
+  });
   waiting_.insert(pos, id);
 }
 

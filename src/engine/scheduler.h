@@ -1,17 +1,26 @@
 // Scheduler: iteration-level continuous batching over the block manager.
 //
 // Every step, schedule() forms one batch: one decode token for each running sequence, then
-// prompt chunks of sequences still prefilling and of newly admitted ones, first come first
-// served, within a budget of prefill tokens per step (chunked prefill: a long prompt is spread
-// over several steps so that running streams keep producing tokens). A waiting sequence is
-// admitted when the blocks for all its known tokens are available; it starts from the longest
-// cached prefix of its tokens. A waiting prompt whose next block is being computed by a
-// running sequence waits for it, so identical prompts submitted together share their blocks.
+// prompt chunks of sequences still prefilling and of newly admitted ones, within a budget of
+// prefill tokens per step (chunked prefill: a long prompt is spread over several steps so that
+// running streams keep producing tokens). A waiting sequence is admitted when the blocks for
+// all its known tokens are available; it starts from the longest cached prefix of its tokens.
+// A waiting prompt whose next block is being computed by a running sequence waits for it, so
+// identical prompts submitted together share their blocks.
 //
-// When a running sequence needs a block and none is left, the most recently admitted sequence
-// is preempted: its blocks are released and it goes back to the waiting queue, in arrival
-// order, to recompute its prompt and generated tokens later (mostly from the prefix cache).
-// A sequence that cannot fit even alone in the cache is rejected, never retried forever.
+// Every sequence has a priority (lower is served first, as vLLM's `priority`; 0 by default).
+// The prefill budget goes to the sequences of the best priority first, running or waiting,
+// and within a priority first come first served. A step that computes a prompt leaves out the
+// decodes and prompt chunks of worse priorities (they run in the next step), so that a
+// request's first token waits for no worse work. A waiting sequence that cannot be admitted
+// (no blocks, or max_running reached) while a sequence of a worse priority runs preempts that
+// one; one of the same or a better priority is never overtaken.
+//
+// When a running sequence needs a block and none is left, a sequence of the worst priority
+// running, the most recently admitted of them, is preempted: its blocks are released and it
+// goes back to the waiting queue, in (priority, arrival) order, to recompute its prompt and
+// generated tokens later (mostly from the prefix cache). A sequence that cannot fit even
+// alone in the cache is rejected, never retried forever.
 //
 // The scheduler runs no model: the caller executes the plan, calls complete(plan), then
 // append_token() for each sampled token and remove() for finished or cancelled sequences
@@ -43,7 +52,7 @@ struct ScheduledChunk {
 };
 
 struct StepPlan {
-  std::vector<ScheduledChunk> chunks;  // running sequences' chunks, in admission order per pass
+  std::vector<ScheduledChunk> chunks;  // decodes, then prefills best priority first; admission order within
   std::vector<uint64_t> preempted;     // released and requeued during this step
   std::vector<uint64_t> rejected;      // can never fit in the KV cache; already removed
   bool empty() const { return chunks.empty(); }
@@ -56,8 +65,8 @@ class Scheduler {
   // Queues a sequence. An error, queuing nothing, for an empty prompt, an id in use, or a
   // prompt that could not fit in the whole KV cache. Without reuse_prefix, every position is
   // computed (for requests that read the hidden state of each prompt token), never taken
-  // from the prefix cache.
-  Status add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix = true);
+  // from the prefix cache. Lower priorities are served first.
+  Status add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix = true, int priority = 0);
 
   StepPlan schedule();
   // The forward pass of `plan` ran: its positions now hold keys and values.
@@ -88,22 +97,32 @@ class Scheduler {
     int cached_prompt_tokens = 0;
     bool admitted_once = false;
     bool reuse_prefix = true;
+    int priority = 0;
   };
 
   void schedule_decodes(StepPlan& plan);
-  void schedule_running_prefills(StepPlan& plan, int& budget);
-  void admit_waiting(StepPlan& plan, int& budget);
-  // Finds blocks for `id` to compute positions up to `end`, preempting the most recently
-  // admitted sequences as needed. False when `id` itself was preempted or rejected.
+  // The priorities of the running and waiting sequences, best first.
+  std::vector<int> priority_levels() const;
+  void schedule_running_prefills(StepPlan& plan, int& budget, int priority);
+  // False when the head of this priority's queue could not be admitted: nobody behind it may be.
+  bool admit_waiting(StepPlan& plan, int& budget, int priority);
+  // Preempts a running sequence of a priority worse than `priority`; false when none runs.
+  bool preempt_for(int priority, StepPlan& plan, int& budget);
+  void leave_worse_priorities(StepPlan& plan) const;
+  // The running sequence to preempt first: of the worst priority, the most recently admitted.
+  uint64_t preemption_victim() const;
+  // Finds blocks for `id` to compute positions up to `end`, preempting as needed. False when
+  // `id` itself was preempted or rejected.
   bool reserve_or_preempt(uint64_t id, int end, StepPlan& plan, int& budget);
   void preempt(uint64_t id, StepPlan& plan, int& budget);
-  void requeue(uint64_t id);
+  // Puts `id` into the waiting queue at its place in (priority, arrival) order.
+  void enqueue(uint64_t id);
 
   BlockManager& blocks_;
   SchedulerOptions options_;
   std::unordered_map<uint64_t, Sequence> seqs_;
-  std::deque<uint64_t> waiting_;   // arrival order
-  std::vector<uint64_t> running_;  // admission order: the last one is preempted first
+  std::deque<uint64_t> waiting_;   // (priority, arrival) order
+  std::vector<uint64_t> running_;  // admission order
   uint64_t next_arrival_ = 0;
   int64_t preemptions_ = 0;
 };

@@ -26,8 +26,8 @@ class FakeEngine {
   FakeEngine(int num_blocks, SchedulerOptions options)
       : blocks(num_blocks, kBlockSize), sched(blocks, options), slots_(num_blocks, std::vector<int32_t>(kBlockSize, -1)) {}
 
-  void submit(uint64_t id, std::vector<int32_t> prompt, int max_new) {
-    ASSERT_TRUE(sched.add(id, std::move(prompt)).is_ok());
+  void submit(uint64_t id, std::vector<int32_t> prompt, int max_new, int priority = 0) {
+    ASSERT_TRUE(sched.add(id, std::move(prompt), true, priority).is_ok());
     max_new_[id] = max_new;
   }
 
@@ -273,6 +273,129 @@ TEST(Scheduler, ARepeatedPromptStartsFromTheCache) {
   EXPECT_EQ(plan.chunks[0].num_tokens, 1);
   e.run_to_completion();
   EXPECT_EQ(e.outputs[2], e.outputs[1]);
+}
+
+// Priorities: lower first. Batch work runs at a high value beside interactive requests at 0.
+constexpr int kInteractive = 0;
+constexpr int kBackground = 10;
+
+TEST(SchedulerPriority, AdmitsTheBestPriorityFirst) {
+  FakeEngine e(128, {.max_running = 1, .prefill_chunk_tokens = 100});
+  e.submit(1, iota_tokens(3, 0), 2, kBackground);
+  e.submit(2, iota_tokens(3, 10), 2, kBackground);
+  e.submit(3, iota_tokens(3, 20), 2, kInteractive);
+  StepPlan plan = e.step();
+  ASSERT_EQ(plan.chunks.size(), 1u);
+  EXPECT_EQ(plan.chunks[0].id, 3u);
+  e.run_to_completion();
+  EXPECT_EQ(e.finished, (std::vector<uint64_t>{3, 1, 2}));
+}
+
+TEST(SchedulerPriority, ABetterPromptTakesTheBudgetAndItsStepAlone) {
+  FakeEngine e(128, {.max_running = 8, .prefill_chunk_tokens = 10});
+  e.submit(3, iota_tokens(2, 300), 20, kBackground);
+  e.submit(1, iota_tokens(40, 0), 2, kBackground);
+  e.step();  // 3 is in; 1 takes the rest of the budget
+  e.step();  // 3 decodes; 1 has 22 tokens left
+  e.submit(2, iota_tokens(7, 100), 2, kInteractive);
+  StepPlan plan = e.step();
+  ASSERT_EQ(plan.chunks.size(), 1u);  // 1's chunk and 3's decode wait for the next step
+  EXPECT_EQ(plan.chunks[0].id, 2u);
+  EXPECT_EQ(plan.chunks[0].num_tokens, 7);
+  EXPECT_TRUE(plan.chunks[0].samples);
+  plan = e.step();
+  ASSERT_EQ(plan.chunks.size(), 3u);
+  EXPECT_EQ(plan.chunks[0].id, 3u);  // decodes first, in admission order
+  EXPECT_EQ(plan.chunks[1].id, 2u);
+  EXPECT_EQ(plan.chunks[2].id, 1u);
+  EXPECT_EQ(plan.chunks[2].num_tokens, 10);
+  e.run_to_completion();
+  EXPECT_EQ(e.outputs[1].size(), 2u);
+  EXPECT_EQ(e.outputs[3].size(), 20u);
+}
+
+TEST(SchedulerPriority, AWaitingSequencePreemptsAWorsePriorityAtMaxRunning) {
+  FakeEngine e(128, {.max_running = 2, .prefill_chunk_tokens = 100});
+  e.submit(1, iota_tokens(5, 0), 20, kBackground);
+  e.submit(2, iota_tokens(5, 10), 20, kBackground);
+  e.step();
+  e.submit(3, iota_tokens(5, 20), 3, kInteractive);
+  StepPlan plan = e.step();
+  EXPECT_EQ(plan.preempted, (std::vector<uint64_t>{2}));  // the most recently admitted
+  ASSERT_EQ(plan.chunks.size(), 1u);                      // 1 decodes in the next step
+  EXPECT_EQ(plan.chunks[0].id, 3u);
+  EXPECT_EQ(e.sched.num_running(), 2);
+  e.run_to_completion();
+  EXPECT_EQ(e.finished.front(), 3u);
+  EXPECT_EQ(e.outputs[2].size(), 20u);
+}
+
+TEST(SchedulerPriority, NoSequenceIsPreemptedForOneOfTheSameOrAWorsePriority) {
+  FakeEngine e(128, {.max_running = 2, .prefill_chunk_tokens = 100});
+  e.submit(1, iota_tokens(5, 0), 6, kInteractive);
+  e.submit(2, iota_tokens(5, 10), 6, kBackground);
+  e.step();
+  e.submit(3, iota_tokens(5, 20), 2, kBackground);
+  e.submit(4, iota_tokens(5, 30), 2, kBackground + 1);
+  StepPlan plan = e.step();
+  EXPECT_TRUE(plan.preempted.empty());
+  EXPECT_EQ(e.sched.num_waiting(), 2);
+  e.run_to_completion();
+  EXPECT_EQ(e.finished, (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(e.sched.preemptions(), 0);
+}
+
+TEST(SchedulerPriority, AShortCachePreemptsTheWorstPriorityBeforeTheMostRecent) {
+  FakeEngine e(6, {.max_running = 8, .prefill_chunk_tokens = 100});
+  e.submit(1, iota_tokens(8, 0), 10, kInteractive);    // 2 blocks
+  e.submit(2, iota_tokens(8, 100), 10, kBackground);   // 2 blocks
+  e.submit(3, iota_tokens(8, 200), 10, kInteractive);  // 2 blocks: the cache is full
+  e.step();
+  ASSERT_EQ(e.sched.num_running(), 3);
+  StepPlan plan = e.step();  // 1 needs a third block: 2 goes, though 3 came after it
+  EXPECT_EQ(plan.preempted, (std::vector<uint64_t>{2}));
+  ASSERT_EQ(plan.chunks.size(), 2u);
+  EXPECT_EQ(plan.chunks[0].id, 1u);
+  EXPECT_EQ(plan.chunks[1].id, 3u);
+}
+
+TEST(SchedulerPriority, AWaitingSequencePreemptsAWorsePriorityForBlocks) {
+  FakeEngine e(6, {.max_running = 8, .prefill_chunk_tokens = 100});
+  e.submit(1, iota_tokens(8, 0), 4, kBackground);
+  e.submit(2, iota_tokens(8, 100), 4, kBackground);
+  e.step();
+  e.submit(3, iota_tokens(12, 200), 2, kInteractive);  // 3 blocks: 2 are free
+  StepPlan plan = e.step();
+  EXPECT_EQ(plan.preempted, (std::vector<uint64_t>{2}));
+  ASSERT_EQ(plan.chunks.size(), 1u);
+  EXPECT_EQ(plan.chunks[0].id, 3u);
+  EXPECT_EQ(plan.chunks[0].num_tokens, 12);
+  e.run_to_completion();
+  EXPECT_EQ(e.finished.front(), 3u);
+  EXPECT_TRUE(e.rejected.empty());
+}
+
+// Mixed priorities in a cache so small that sequences are preempted for each other: every
+// output equals the one made with room.
+TEST(SchedulerPriority, PreemptedSequencesOfEveryPriorityRecomputeToTheSameOutput) {
+  auto run = [](int num_blocks, int64_t* preemptions) {
+    FakeEngine e(num_blocks, {.max_running = 3, .prefill_chunk_tokens = 12});
+    for (uint64_t id = 1; id <= 8; ++id) {
+      e.submit(id, iota_tokens(9 + static_cast<int>(id), 7 * id), 20, id % 3 == 0 ? kInteractive : kBackground);
+      e.step();
+    }
+    e.run_to_completion();
+    EXPECT_TRUE(e.rejected.empty());
+    EXPECT_EQ(e.blocks.stats().blocks_used, 0);
+    *preemptions = e.sched.preemptions();
+    return e.outputs;
+  };
+  int64_t roomy_preemptions = 0, tight_preemptions = 0;
+  auto roomy = run(200, &roomy_preemptions);
+  auto tight = run(12, &tight_preemptions);
+  EXPECT_GT(roomy_preemptions, 0);  // for the interactive arrivals, at max_running
+  EXPECT_GT(tight_preemptions, roomy_preemptions);
+  EXPECT_EQ(roomy, tight);
 }
 
 }  // namespace

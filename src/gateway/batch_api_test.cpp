@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/batch_test_util.h"
+#include "gateway/request_priority.h"
 #include "gateway/sqlite_db.h"
 
 namespace tokengrid::gateway {
@@ -90,6 +91,15 @@ TEST_F(BatchApiTest, UsageRowsCarryTheBatchId) {
     ids.push_back(stmt->column_text(0));
   }
   EXPECT_EQ(ids, std::vector<std::string>(2, created["id"].get<std::string>()));
+}
+
+// Inside a tokengrid site's engine, batch requests queue behind interactive ones.
+TEST_F(BatchApiTest, BatchRequestsReachTokengridSitesAtTheBatchPriority) {
+  start_batches();
+  const json created = create(upload(chat_requests(1)));
+  ASSERT_EQ(wait_for(created["id"], {"completed", "failed"})["status"], "completed");
+  const std::string body = sites_[0].requests > 0 ? sites_[0].last_body() : sites_[1].last_body();
+  EXPECT_EQ(json::parse(body)["priority"], kBatchPriority) << body;
 }
 
 TEST_F(BatchApiTest, AnInvalidInputFileFailsTheBatchWithPerLineErrors) {

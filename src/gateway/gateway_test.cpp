@@ -132,6 +132,23 @@ TEST_F(GatewayTest, RequestsAreRefusedInOpenAisShape) {
   EXPECT_EQ(post("/v1/nothing", chat()).status, 404);
 }
 
+// A client's priority reaches the site as sent; one that would overtake other clients is refused.
+TEST_F(GatewayTest, AClientsPriorityIsForwardedUnlessNegative) {
+  start();
+  json later = chat();
+  later["priority"] = 5;
+  ASSERT_EQ(post("/v1/chat/completions", later).status, 200);
+  const std::string body = sites_[0].requests > 0 ? sites_[0].last_body() : sites_[1].last_body();
+  EXPECT_EQ(json::parse(body)["priority"], 5) << body;
+  json ahead = chat();
+  ahead["priority"] = -1;
+  http::ClientResponse r = post("/v1/chat/completions", ahead);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["error"]["param"], "priority");
+  ahead["priority"] = "high";
+  EXPECT_EQ(json::parse(post("/v1/chat/completions", ahead).body)["error"]["param"], "priority");
+}
+
 TEST_F(GatewayTest, ThePolicySwitchNeedsTheAdminKey) {
   start("cheapest");
   EXPECT_EQ(post("/v1/grid/policy", {{"policy", "greenest"}}).status, 403);

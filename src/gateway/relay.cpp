@@ -8,6 +8,7 @@
 #include "core/json_depth.h"
 #include "core/json_scan.h"
 #include "gateway/answer_assembler.h"
+#include "gateway/request_priority.h"
 #include "gateway/stream_chunk.h"
 #include "gateway/whole_answer.h"
 #include "http/openai_protocol.h"
@@ -167,7 +168,13 @@ http::AsyncRequest Relay::attempt_request() const {
   r.headers.set("Content-Type", "application/json");
   r.headers.set("Accept", whole() ? "application/json" : "text/event-stream");
   r.headers.set("x-request-id", req_.id);
-  r.body = whole() ? req_.body.dump() : attempt_body(req_.body, chat(), tokengrid_site(), delivered_).dump();
+  if (whole()) {
+    r.body = req_.body.dump();
+  } else {
+    json body = attempt_body(req_.body, chat(), tokengrid_site(), delivered_);
+    set_attempt_priority(body, !req_.batch_id.empty(), tokengrid_site());
+    r.body = body.dump();
+  }
   r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.ttft_s * 1000));
   r.idle_timeout = r.head_timeout;
   return r;

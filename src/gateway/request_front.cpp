@@ -106,6 +106,10 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key
                                                              const std::string& route) const {
   auto parsed = parse_body(route, request);
   if (!parsed.is_ok()) return from_api_error(parsed.error());
+  if (parsed->options.priority < 0)
+    return api_error_response(400, "'priority' must be 0 (the default) or more: a lower value would put this request "
+                                   "ahead of other clients' requests.",
+                              "invalid_request_error", "", "priority");
   RelayRequest r;
   r.route = route;
   r.key = &key;

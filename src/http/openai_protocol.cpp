@@ -341,6 +341,10 @@ std::optional<ApiError> read_options(const json& body, bool chat, GenerationOpti
   if (top_k && *top_k > 0) o.top_k = static_cast<int>(*top_k);  // -1 and 0: no limit, as vLLM
   TG_API_CHECK(read_number(body, "min_p", 0.0, 1.0, o.min_p));
   TG_API_CHECK(read_bool(body, "ignore_eos", o.ignore_eos));
+  std::optional<int64_t> priority;
+  TG_API_CHECK(read_int(body, "priority", std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max(),
+                        priority));
+  if (priority) o.priority = static_cast<int>(*priority);
   TG_API_CHECK(read_response_format(body, o.response_format));
   TG_API_CHECK(read_tokengrid_extension(body, o));
   return refuse_unsupported(body, chat);

@@ -86,9 +86,10 @@ struct GenerationOptions {
   bool stream = false;
   bool include_usage = false;        // stream_options.include_usage
   std::string user;
-  int top_k = 0;                     // vLLM's extensions, honoured: top_k, min_p, ignore_eos
+  int top_k = 0;                     // vLLM's extensions, honoured: top_k, min_p, ignore_eos,
   float min_p = 0.0f;
   bool ignore_eos = false;
+  int priority = 0;                  // and priority: lower is scheduled first
   ResponseFormat response_format;
   // tokengrid's extension, "tokengrid": {"token_ids": bool, "resume_token_ids": [int]}: return
   // the token ids behind the prompt and every piece of output; continue an output already

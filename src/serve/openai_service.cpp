@@ -805,6 +805,7 @@ engine::GenerationRequest OpenAiService::Impl::engine_request(const Generation& 
   for (const std::string& s : g.extra_stops) r.stop.stop.push_back(s);
   r.grammar = g.grammar;
   r.resume_ids = options.resume_token_ids;
+  r.priority = options.priority;
   return r;
 }
 

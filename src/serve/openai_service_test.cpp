@@ -435,6 +435,28 @@ TEST_F(ServiceTest, ResumeTokenIdsReachTheEngineAsOutput) {
   EXPECT_EQ(answer["choices"][0]["text"].get<std::string>().rfind("8 ", 0), 0u) << answer.dump();
 }
 
+// vLLM's `priority` reaches the engine's scheduler; anything but an int32 is a 400 naming it.
+TEST_F(ServiceTest, PriorityReachesTheEngineAndBadOnesAre400) {
+  start();
+  const std::string m = R"("messages":[{"role":"user","content":"x"}],"max_tokens":1)";
+  ASSERT_EQ(call("POST", "/v1/chat/completions", "{" + m + R"(,"priority":7})").status, 200);
+  ASSERT_EQ(call("POST", "/v1/completions", R"({"prompt":[7],"max_tokens":1,"priority":-3})").status, 200);
+  ASSERT_EQ(call("POST", "/v1/completions", R"({"prompt":[7],"max_tokens":1,"priority":null})").status, 200);
+  ASSERT_EQ(engine_->submitted().size(), 3u);
+  EXPECT_EQ(engine_->submitted()[0].priority, 7);
+  EXPECT_EQ(engine_->submitted()[1].priority, -3);
+  EXPECT_EQ(engine_->submitted()[2].priority, 0);
+  for (const char* bad : {R"("priority":"high")", R"("priority":1.5)", R"("priority":true)", R"("priority":[1])",
+                          R"("priority":2147483648)", R"("priority":-2147483649)", R"("priority":99999999999999999999)"}) {
+    ClientResponse r = call("POST", "/v1/chat/completions", "{" + m + "," + bad + "}");
+    EXPECT_EQ(r.status, 400) << bad;
+    json e = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << bad;
+    EXPECT_EQ(e["error"]["param"], "priority") << bad << " " << r.body;
+  }
+  EXPECT_EQ(engine_->submitted().size(), 3u);
+}
+
 TEST_F(ServiceTest, HostileTokenIdExtensionsAre400) {
   start();
   const char* bodies[] = {

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): what a running batch costs interactive traffic. The goal is that
+# interactive p99 time to first token during a batch stays within 10% of a run without one.
+#
+#   scripts/bench_batch_ttft.sh                  3 rounds of both phases; prints a summary
+#   ROUNDS=1 DURATION_S=20 scripts/bench_batch_ttft.sh
+#
+# `tokengrid up --config GRID` starts one site (a `tokengrid serve` worker, so interactive and
+# batch requests share one engine, as they share a site's machines) and the gateway with the
+# batch API (`schedule: at_once`, so the batch runs in the hour it is submitted; the replay
+# clock runs at speed 1 from 2024-07-01T00:00Z, so that hour outlasts the benchmark). Each
+# round runs two phases, in alternating order (ABBA) so that the shared machine's drift falls
+# on both alike:
+#   without  interactive load alone: `tokengrid loadgen --chat --rate RATE --duration DURATION_S`
+#   with     the same load while a batch of BATCH_REQUESTS short chat requests runs: the batch is
+#            uploaded (/v1/files) and created (/v1/batches), the load starts once WARM_REQUESTS of
+#            it are done, its request_counts are read before and after the load (the batch
+#            requests done during the window), and it is cancelled after.
+# Prints each phase's TTFT p50/p99, the load average it ran under, the batch requests done in
+# the window, then the medians over rounds and the ratio of p99 with to p99 without.
+#
+# The model is a synthetic one written with `tokengrid model synth --shape SHAPE --layers LAYERS`
+# (real dimensions, random weights: their speed is real), so that a decode step's cost grows
+# with the sequences in it as on any CPU engine.
+#
+# Settings (environment): ROUNDS=3 DURATION_S=30 RATE=2 INPUT_TOKENS=64 MAX_TOKENS=32
+# BATCH_REQUESTS=2000 BATCH_MAX_TOKENS=16 WARM_REQUESTS=8 SHAPE=tinyllama-1.1b LAYERS=2
+# THREADS=1 (compute threads of the worker) SITE_CONCURRENCY=8 (the endpoint's max_concurrency)
+# SHARE=0.5 MAX_IN_FLIGHT=32 PREEMPT=true (the grid file's batch: settings) SEED=1
+# BUILD_DIR=build KEEP=1 (keep the work directory: grid file, logs, loadgen reports).
+# Every process started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=${ROUNDS:-3}
+duration=${DURATION_S:-30}
+rate=${RATE:-2}
+input_tokens=${INPUT_TOKENS:-64}
+max_tokens=${MAX_TOKENS:-32}
+batch_requests=${BATCH_REQUESTS:-2000}
+batch_max_tokens=${BATCH_MAX_TOKENS:-16}
+warm_requests=${WARM_REQUESTS:-8}
+shape=${SHAPE:-tinyllama-1.1b}
+layers=${LAYERS:-2}
+threads=${THREADS:-1}
+site_concurrency=${SITE_CONCURRENCY:-8}
+share=${SHARE:-0.5}
+max_in_flight=${MAX_IN_FLIGHT:-32}
+preempt=${PREEMPT:-true}
+seed=${SEED:-1}
+build=${BUILD_DIR:-build}
+
+bin=$build/tokengrid
+[ -x "$bin" ] || { echo "bench: no $bin; build first (ninja -C $build tokengrid)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "bench: python3 is needed to read the JSON answers" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/bench_batch_ttft.XXXXXX)
+up_pid=""
+cleanup() {
+  if [ -n "$up_pid" ]; then kill -TERM "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A field of a JSON document on stdin, by a Python expression on `d`.
+field() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+
+port=$(free_port)
+worker_port=$(free_port)
+base=http://127.0.0.1:$port
+model_name=bench
+cat >"$work/grid.yaml" <<EOF
+listen: {host: 127.0.0.1, port: $port}
+replica: bench
+clock: {mode: replay, start: "2024-07-01T00:00Z", speed: 1}
+signals: {synthetic: {seed: 7, start: "2024-07-01", days: 3}}
+policy: {name: balanced, carbon_price_usd_per_t: 100}
+default_region: us-east
+ledger: {path: "$work/usage.db"}
+batch: {path: "$work/batches.db", schedule: at_once, share: $share, max_in_flight: $max_in_flight, preempt: $preempt}
+sites:
+  - name: site-a
+    cloud: bench
+    region: us-east-1
+    zone: US-MIDA-PJM
+    accelerators: [{type: cpu, count: 1}]
+    latency_ms: {us-east: 5}
+    endpoints: [{url: "http://127.0.0.1:$worker_port", models: [$model_name], max_concurrency: $site_concurrency}]
+EOF
+
+echo "bench: writing the model (shape $shape, $layers layers, q8_0)" >&2
+"$bin" model synth --shape "$shape" --layers "$layers" --type q8_0 --seed 1 -o "$work/model.gguf" >"$work/synth.log" 2>&1
+
+# The batch's input: BATCH_REQUESTS short chat requests with prompts of their own.
+python3 - "$work/batch.jsonl" "$batch_requests" "$batch_max_tokens" "$model_name" <<'PY'
+import json, random, sys
+path, n, max_tokens, model = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+words = "the of and to in is was he for it with as his on be at by had are but from or have an they which one".split()
+rng = random.Random(7)
+with open(path, "w") as f:
+    for i in range(n):
+        text = f"Item {i}: " + " ".join(rng.choice(words) for _ in range(24))
+        body = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": text}]}
+        f.write(json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}) + "\n")
+PY
+
+"$bin" up --config "$work/grid.yaml" --model "$work/model.gguf" --threads "$threads" --cache-dir "$work/cache" \
+  >"$work/up.out" 2>"$work/up.log" &
+up_pid=$!
+for _ in $(seq 1 600); do
+  curl -sf "$base/ready" >/dev/null 2>&1 && break
+  kill -0 "$up_pid" 2>/dev/null || { echo "bench: tokengrid up exited:" >&2; cat "$work/up.log" >&2; exit 1; }
+  sleep 0.2
+done
+curl -sf "$base/ready" >/dev/null || { echo "bench: the gateway never became ready:" >&2; cat "$work/up.log" >&2; exit 1; }
+
+loadgen() {  # OUT DURATION
+  "$bin" loadgen "$base" --chat --model "$model_name" --rate "$rate" --duration "$2" --input-tokens "$input_tokens" \
+    --max-tokens "$max_tokens" --seed "$seed" --json >"$1" 2>"$1.log"
+}
+
+batch_counts() {  # ID -> "status completed failed"
+  curl -sf "$base/v1/batches/$1" | field 'd["status"], d["request_counts"]["completed"], d["request_counts"]["failed"]' |
+    tr -d "(),'"
+}
+
+batch_in_flight() {
+  curl -sf "$base/v1/grid" | field 'd.get("batches", {}).get("in_flight", 0)'
+}
+
+# Appends "round phase p50_ms p99_ms requests failed batch_done load" to results.
+record() {  # ROUND PHASE REPORT BATCH_DONE LOAD
+  python3 - "$@" >>"$work/results.txt" <<'PY'
+import json, sys
+rnd, phase, report, done, load = sys.argv[1:]
+r = json.load(open(report))
+print(rnd, phase, f'{r["ttft"]["p50_ms"]:.1f}', f'{r["ttft"]["p99_ms"]:.1f}', r["requests"]["succeeded"],
+      r["requests"]["failed"], done, load)
+PY
+}
+
+load_average() { cut -d' ' -f1 /proc/loadavg; }
+
+phase_without() {  # ROUND
+  while [ "$(batch_in_flight)" != 0 ]; do sleep 0.5; done
+  local load
+  load=$(load_average)
+  loadgen "$work/without-$1.json" "$duration"
+  record "$1" without "$work/without-$1.json" 0 "$load"
+  echo "bench: round $1 without a batch: done" >&2
+}
+
+phase_with() {  # ROUND
+  local file batch status before after failed load
+  file=$(curl -sf "$base/v1/files" -F purpose=batch -F "file=@$work/batch.jsonl" | field 'd["id"]')
+  batch=$(curl -sf "$base/v1/batches" -H 'Content-Type: application/json' \
+    -d "{\"input_file_id\": \"$file\", \"endpoint\": \"/v1/chat/completions\", \"completion_window\": \"24h\"}" |
+    field 'd["id"]')
+  for _ in $(seq 1 600); do
+    read -r status before failed < <(batch_counts "$batch")
+    [ "$status" = in_progress ] && [ "$before" -ge "$warm_requests" ] && break
+    sleep 0.2
+  done
+  [ "$status" = in_progress ] && [ "$before" -ge "$warm_requests" ] ||
+    { echo "bench: batch $batch did not start running (status $status, $before done)" >&2; exit 1; }
+  load=$(load_average)
+  loadgen "$work/with-$1.json" "$duration"
+  read -r status after failed < <(batch_counts "$batch")
+  [ "$status" = in_progress ] ||
+    echo "bench: warning: batch $batch was $status by the end of round $1's window (raise BATCH_REQUESTS)" >&2
+  record "$1" with "$work/with-$1.json" $((after - before)) "$load"
+  echo "bench: round $1 with batch $batch: $((after - before)) batch requests done in the window ($failed failed)" >&2
+  curl -sf -X POST "$base/v1/batches/$batch/cancel" >/dev/null
+  for _ in $(seq 1 600); do
+    [ "$(batch_counts "$batch" | cut -d' ' -f1)" = cancelled ] && break
+    sleep 0.2
+  done
+}
+
+# The warm-up touches what the measured phases use (the KV cache of a full batch included),
+# and its figures are dropped.
+echo "bench: warming up (a round of 20 s phases, not counted)" >&2
+: >"$work/results.txt"
+saved_duration=$duration duration=20
+phase_without 0
+phase_with 0
+duration=$saved_duration
+: >"$work/results.txt"
+for r in $(seq 1 "$rounds"); do
+  if [ $((r % 2)) = 1 ]; then phase_without "$r"; phase_with "$r"; else phase_with "$r"; phase_without "$r"; fi
+done
+
+python3 - "$work/results.txt" "$duration" "$rate" "$input_tokens" "$max_tokens" "$batch_max_tokens" "$threads" \
+  "$site_concurrency" "$share" "$max_in_flight" "$preempt" "$shape" "$layers" <<'PY'
+import statistics, sys
+path, duration, rate, inp, out, bout, threads, conc, share, mif, preempt, shape, layers = sys.argv[1:]
+rows = [l.split() for l in open(path) if l.strip()]
+print(f"interactive: chat at {rate}/s for {duration} s, {inp} prompt tokens, {out} output tokens; "
+      f"batch requests: {bout} output tokens")
+print(f"site: one tokengrid serve worker ({shape}, {layers} layers, q8_0, {threads} thread(s)), "
+      f"max_concurrency {conc}; batch share {share}, max_in_flight {mif}, preempt {preempt}")
+print()
+print("| round | phase | TTFT p50 ms | TTFT p99 ms | requests | failed | batch done in window | load avg |")
+print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+def med(phase, col):
+    return statistics.median(float(r[col]) for r in rows if r[1] == phase)
+p99_without, p99_with = med("without", 3), med("with", 3)
+p50_without, p50_with = med("without", 2), med("with", 2)
+done = med("with", 6)
+print()
+print(f"median TTFT p50: without {p50_without:.1f} ms, with a batch {p50_with:.1f} ms ({p50_with / p50_without:.2f}x)")
+print(f"median TTFT p99: without {p99_without:.1f} ms, with a batch {p99_with:.1f} ms")
+print(f"p99 ratio (with / without): {p99_with / p99_without:.2f} (goal: at most 1.10)")
+# The same, round by round: each round's two phases ran next to each other, under one load.
+paired = [float(w[3]) / float(o[3]) for w in rows if w[1] == "with" for o in rows if o[1] == "without" and o[0] == w[0]]
+print(f"p99 ratio per round: {', '.join(f'{x:.2f}' for x in paired)}; median {statistics.median(paired):.2f}")
+print(f"batch requests done in a window: median {done:.0f} ({done / float(duration):.1f}/s)")
+PY
