@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds tokengrid and runs every test in build/: the unit, golden, CLI and end-to-end tests;
-# with TOKENGRID_SANITIZE_TESTS=1, every part's unit tests again in build-sanitize/ under
-# AddressSanitizer and UBSan with asserts on (the sanitize build has nothing else); with
-# TOKENGRID_FUZZ_TESTS=1, the fuzz targets for a bounded time each (scripts/fuzz.sh, their own
-# clang build in build-fuzz/). The last line says how many tests were skipped and why.
-#   scripts/test.sh             the main build
+# Builds tokengrid and runs every test: the unit, golden, CLI and end-to-end tests in build/,
+# then every part's unit tests again and the fuzz targets in build-sanitize/, one clang build
+# under AddressSanitizer and UBSan with asserts on (scripts/configure_sanitize.sh; it has
+# nothing else). Each fuzz target runs FUZZ_SECONDS (default 20) from its seed corpus; a table
+# of their seconds, executions per second and crashes follows. TOKENGRID_SANITIZE_TESTS=0 skips
+# the sanitize build, TOKENGRID_FUZZ_TESTS=0 only the fuzz targets. The last line says how many
+# tests were skipped and why.
+#   scripts/test.sh             everything
 #   scripts/test.sh -L engine   one label of the main and sanitize builds (-L fuzz: the fuzz
-#                               targets only)
+#                               targets only, scripts/fuzz.sh)
 #   BUILD_DIR=dir SANITIZE_BUILD_DIR=dir scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,20 +19,27 @@ fi
 build_dir=${BUILD_DIR:-build}
 sanitize_dir=${SANITIZE_BUILD_DIR:-build-sanitize}
 dirs=("$build_dir")
-if [ "${TOKENGRID_SANITIZE_TESTS:-0}" = 1 ]; then
-  cmake -S . -B "$sanitize_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOKENGRID_SANITIZE=ON >/dev/null
+fuzz=0
+if [ "${TOKENGRID_SANITIZE_TESTS:-1}" = 1 ]; then
+  start=$SECONDS
+  scripts/configure_sanitize.sh "$sanitize_dir"
   cmake --build "$sanitize_dir" -j "$(nproc)"
+  echo "test: the sanitize build in $sanitize_dir took $((SECONDS - start)) s"
   dirs+=("$sanitize_dir")
+  rm -rf "$sanitize_dir/fuzz/logs" && mkdir -p "$sanitize_dir/fuzz/logs"
+  [ "${TOKENGRID_FUZZ_TESTS:-1}" = 1 ] && fuzz=1
 fi
 
 status=0
 for dir in "${dirs[@]}"; do
   echo "test: ctest in $dir"
-  ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --output-junit junit.xml "$@" || status=$?
+  only=()
+  [ "$dir" = "$sanitize_dir" ] && [ "$fuzz" = 0 ] && only=(-LE fuzz)
+  start=$SECONDS
+  ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --output-junit junit.xml "${only[@]}" "$@" || status=$?
+  echo "test: ctest in $dir took $((SECONDS - start)) s"
 done
-if [ $# -eq 0 ] && [ "${TOKENGRID_FUZZ_TESTS:-0}" = 1 ]; then
-  scripts/fuzz.sh || status=$?
-fi
+[ "$fuzz" = 1 ] && scripts/fuzz_summary.sh "$sanitize_dir"
 
 # Every skip says why in its output; the real-data ones say "needs the real data in
 # ../shared/data" (core/test_data.h).

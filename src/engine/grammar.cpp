@@ -200,6 +200,22 @@ class Nfa {
   int max_states_;
 };
 
+// Steps spent compiling, against GrammarLimits::max_work; once spent, every stage stops early
+// and build() refuses the grammar.
+class WorkBudget {
+ public:
+  explicit WorkBudget(int64_t steps) : left_(steps) {}
+  // False once the budget is spent.
+  bool spend(int64_t steps) {
+    left_ -= steps;
+    return left_ >= 0;
+  }
+  bool spent() const { return left_ < 0; }
+
+ private:
+  int64_t left_;
+};
+
 struct VectorHash {
   size_t operator()(const std::vector<int>& v) const {
     uint64_t h = 1469598103934665603ull;
@@ -218,16 +234,17 @@ struct RuleDfa {
 
 class SubsetConstruction {
  public:
-  SubsetConstruction(const Nfa& nfa, int final_state, int num_classes, const ByteClasses& bc)
-      : nfa_(nfa), final_(final_state), classes_(num_classes), bc_(bc) {}
+  SubsetConstruction(const Nfa& nfa, int final_state, int num_classes, const ByteClasses& bc, WorkBudget& budget)
+      : nfa_(nfa), final_(final_state), classes_(num_classes), bc_(bc), budget_(budget) {}
 
-  // False when the automaton would exceed `max_states`.
+  // False when the automaton would exceed `max_states` or the budget.
   bool run(int start, int max_states, RuleDfa& out) {
     id_of(closure({start}), out);
     std::vector<std::vector<int>> by_class(classes_);
     std::map<int32_t, std::vector<int>> by_rule;
     for (size_t d = 0; d < sets_.size(); ++d) {
       if (static_cast<int>(sets_.size()) > max_states) return false;
+      if (!budget_.spend(classes_ + static_cast<int64_t>(sets_[d].size()))) return false;
       for (auto& v : by_class) v.clear();
       by_rule.clear();
       for (int s : sets_[d]) {
@@ -246,7 +263,7 @@ class SubsetConstruction {
         out.calls[d].push_back({rule, to});
       }
     }
-    return static_cast<int>(sets_.size()) <= max_states;
+    return static_cast<int>(sets_.size()) <= max_states && !budget_.spent();
   }
 
  private:
@@ -255,6 +272,7 @@ class SubsetConstruction {
     while (!seeds.empty()) {
       int s = seeds.back();
       seeds.pop_back();
+      budget_.spend(1 + static_cast<int64_t>(out.size()));
       if (std::find(out.begin(), out.end(), s) != out.end()) continue;
       out.push_back(s);
       for (int t : nfa_.eps[s]) seeds.push_back(t);
@@ -278,29 +296,33 @@ class SubsetConstruction {
   int final_;
   int classes_;
   const ByteClasses& bc_;
+  WorkBudget& budget_;
   std::vector<std::vector<int>> sets_;
   std::unordered_map<std::vector<int>, int32_t, VectorHash> ids_;
 };
 
 // States of each rule from which an accepting state is reachable, calling only productive
-// rules (those whose start is such a state), computed to a fixpoint.
-std::vector<std::vector<bool>> live_states(const std::vector<RuleDfa>& dfas, int classes) {
+// rules (those whose start is such a state), computed to a fixpoint; stops early once the
+// budget is spent.
+std::vector<std::vector<bool>> live_states(const std::vector<RuleDfa>& dfas, int classes, WorkBudget& budget) {
   const size_t n_rules = dfas.size();
   std::vector<bool> productive(n_rules, false);
   std::vector<std::vector<bool>> live(n_rules);
   bool changed = true;
-  while (changed) {
+  while (changed && !budget.spent()) {
     changed = false;
     for (size_t r = 0; r < n_rules; ++r) {
       const RuleDfa& d = dfas[r];
       std::vector<bool>& alive = live[r];
       alive.assign(d.size(), false);
       for (int s = 0; s < d.size(); ++s) alive[s] = d.accepting[s] != 0;
+      // States are numbered breadth-first from the start, so edges mostly lead to higher
+      // numbers: a pass from the last state back settles a chain at once.
       bool grew = true;
-      while (grew) {
+      while (grew && budget.spend(d.size())) {
         grew = false;
-        for (int s = 0; s < d.size(); ++s) {
-          if (alive[s]) continue;
+        for (int s = d.size() - 1; s >= 0; --s) {
+          if (alive[s] || !budget.spend(classes + static_cast<int64_t>(d.calls[s].size()))) continue;
           bool reaches = false;
           for (int c = 0; c < classes && !reaches; ++c) {
             int32_t t = d.next[s * classes + c];
@@ -318,8 +340,9 @@ std::vector<std::vector<bool>> live_states(const std::vector<RuleDfa>& dfas, int
 
 // The smallest automaton for the same rule (Moore's partition refinement) over the states
 // reachable from the start through live states only; calls of unproductive rules dropped.
+// Stops early, with a partition too coarse, once the budget is spent.
 RuleDfa minimize(const RuleDfa& d, const std::vector<bool>& alive, const std::vector<std::vector<bool>>& live,
-                 int classes) {
+                 int classes, WorkBudget& budget) {
   auto edge_ok = [&](int32_t t) { return t >= 0 && alive[t]; };
   std::vector<int32_t> order = {0};  // reachable live states
   std::vector<int32_t> index(d.size(), -1);
@@ -341,7 +364,7 @@ RuleDfa minimize(const RuleDfa& d, const std::vector<bool>& alive, const std::ve
   std::vector<int32_t> block(n, 0), next_block(n);
   int32_t blocks = 1;
   std::vector<int32_t> signature;
-  while (true) {
+  while (budget.spend(static_cast<int64_t>(n) * (classes + 2))) {
     std::map<std::vector<int32_t>, int32_t> ids;
     for (int32_t i = 0; i < n; ++i) {
       const int32_t s = order[i];
@@ -460,14 +483,19 @@ Result<std::shared_ptr<const Grammar>> GrammarBuilder::build(int root, GrammarLi
   for (const GrammarExpr& body : bodies_) bc.collect(body);
   bc.refine();
 
+  WorkBudget budget(limits.max_work);
+  const Status too_much_work = resource_exhausted(
+      "the grammar is too large to compile (more than " + std::to_string(limits.max_work) +
+      " steps): lower its minLength, maxLength, minItems or maxItems, or simplify the schema or pattern");
   std::vector<RuleDfa> dfas(n_rules);
   int total_states = 0;
   for (int r = 0; r < n_rules; ++r) {
     Nfa nfa(bc, limits.max_states);
     int start = nfa.add_state();
     int final_state = nfa.build(bodies_[r], start);
-    SubsetConstruction subsets(nfa, final_state, bc.count, bc);
+    SubsetConstruction subsets(nfa, final_state, bc.count, bc, budget);
     if (nfa.overflow || !subsets.run(start, limits.max_states - total_states, dfas[r])) {
+      if (budget.spent()) return too_much_work;
       return resource_exhausted("the grammar is too large to compile (more than " +
                                 std::to_string(limits.max_states) +
                                 " automaton states): simplify the schema or pattern");
@@ -475,11 +503,13 @@ Result<std::shared_ptr<const Grammar>> GrammarBuilder::build(int root, GrammarLi
     total_states += dfas[r].size();
   }
 
-  std::vector<std::vector<bool>> live = live_states(dfas, bc.count);
+  std::vector<std::vector<bool>> live = live_states(dfas, bc.count, budget);
+  if (budget.spent()) return too_much_work;
   if (!live[root][0]) return invalid_argument("the grammar matches no output at all");
-  for (int r = 0; r < n_rules; ++r) {
-    if (live[r][0]) dfas[r] = minimize(dfas[r], live[r], live, bc.count);
+  for (int r = 0; r < n_rules && !budget.spent(); ++r) {
+    if (live[r][0]) dfas[r] = minimize(dfas[r], live[r], live, bc.count, budget);
   }
+  if (budget.spent()) return too_much_work;
 
   auto g = std::shared_ptr<Grammar>(new Grammar());
   g->num_classes_ = bc.count;

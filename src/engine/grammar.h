@@ -10,7 +10,9 @@
 // Guarantees:
 //   - build() refuses, with a message, a grammar that matches nothing, a rule that calls
 //     itself before consuming a byte (left recursion, which would never terminate), a rule
-//     left undefined, and a grammar whose automata exceed GrammarLimits::max_states;
+//     left undefined, and a grammar whose automata exceed GrammarLimits::max_states or take
+//     more than GrammarLimits::max_work steps to compile (so a hostile schema is refused in
+//     about a second rather than compiled for minutes);
 //   - a built Grammar is immutable and safe to share between threads;
 //   - a position (a rule and one of its states) is a dense integer: positions of one rule are
 //     consecutive, and next() is one table read.
@@ -55,6 +57,8 @@ struct GrammarExpr {
 struct GrammarLimits {
   int max_states = 200000;    // automaton states over all rules (and NFA states while compiling)
   int max_stack_depth = 128;  // nested rule calls while matching; deeper input is refused
+  // Steps (an automaton state's edges visited once) that compiling may take over all rules.
+  int64_t max_work = 50'000'000;
 };
 
 class Grammar;

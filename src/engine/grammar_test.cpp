@@ -114,6 +114,19 @@ TEST(Grammar, RefusesAutomataOverTheStateLimit) {
   EXPECT_EQ(g.status().code(), StatusCode::kResourceExhausted);
 }
 
+TEST(Grammar, RefusesGrammarsOverTheWorkBudget) {
+  // Few states, but minimizing a chain this long takes a pass per state.
+  GrammarBuilder b;
+  int root = b.add("root", E::repeat(E::bytes({{'a', 'z'}}), 0, 600));
+  GrammarLimits limits;
+  limits.max_work = 200'000;
+  auto g = b.build(root, limits);
+  ASSERT_FALSE(g.is_ok());
+  EXPECT_EQ(g.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(g.status().message().find("too large to compile"), std::string::npos) << g.status().message();
+  EXPECT_TRUE(b.build(root).is_ok());  // the default budget allows it
+}
+
 TEST(Grammar, MinimizesEquivalentStates) {
   // Ten optional pieces in order: the expression repeats suffixes, the automaton does not.
   GrammarBuilder b;

@@ -286,6 +286,17 @@ TEST(JsonSchema, RefusesMalformedSchemas) {
   }
 }
 
+TEST(JsonSchema, RefusesSchemasTooLargeToCompileWithinTheBudget) {
+  // Within max_items and max_length, yet minutes of compilation without the work budget.
+  auto g = json_schema_grammar_from_text(
+      R"({"type":"array","items":{"type":"string","minLength":2000,"maxLength":2048},"minItems":256,"maxItems":256})");
+  ASSERT_FALSE(g.is_ok());
+  EXPECT_EQ(g.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(g.status().message().find("too large to compile"), std::string::npos) << g.status().message();
+  EXPECT_NE(g.status().message().find("maxLength"), std::string::npos) << g.status().message();
+  EXPECT_TRUE(schema(R"({"type":"array","items":{"type":"string","maxLength":64},"maxItems":16})"));
+}
+
 TEST(JsonSchema, RefusesSchemasNestedTooDeep) {
   std::string deep;
   for (int i = 0; i < 100; ++i) deep += R"({"type":"array","items":)";

@@ -56,6 +56,21 @@ TEST(ResponseFormatGrammar, ErrorsNameTheFieldAndAreNotCached) {
   }
 }
 
+TEST(ResponseFormatGrammar, RefusesASchemaTooLargeToCompileAsABadRequest) {
+  GrammarCache cache;
+  ResponseFormat big = format(ResponseFormat::Kind::kJsonSchema);
+  big.schema =
+      R"({"type":"array","items":{"type":"string","minLength":2000,"maxLength":2048},"minItems":256,"maxItems":256})";
+  auto g = response_format_grammar(big, cache);
+  ASSERT_FALSE(g.is_ok());
+  EXPECT_EQ(g.error().status, 400);
+  EXPECT_EQ(g.error().type, "invalid_request_error");
+  EXPECT_EQ(g.error().param, "response_format");
+  EXPECT_NE(g.error().message.find("'response_format' cannot be used: the grammar is too large to compile"),
+            std::string::npos)
+      << g.error().message;
+}
+
 TEST(GrammarCache, SharesOneGrammarPerKeyAndEvictsTheOldest) {
   GrammarCache cache(2);
   ResponseFormat schema = format(ResponseFormat::Kind::kJsonSchema);
