@@ -23,6 +23,7 @@ struct ParsedBody {
   double prompt_tokens = 0;
   double max_output_tokens = 0;  // over every choice of every prompt
   int choices = 1;               // n x prompts; for embeddings, the inputs (one vector each)
+  int priority = 0;              // the client's, as vLLM's field: lower is served first
   std::string prompt_text;       // for prefix affinity
 };
 
@@ -30,6 +31,7 @@ void take_options(ParsedBody& p, const http::GenerationOptions& options, int pro
   p.model = options.model;
   p.stream = options.stream;
   p.include_usage = options.include_usage;
+  p.priority = options.priority;
   p.choices = options.n * prompts;
   p.max_output_tokens = static_cast<double>(options.max_tokens.value_or(default_output_tokens)) * p.choices;
 }
@@ -106,7 +108,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key
                                                              const std::string& route) const {
   auto parsed = parse_body(route, request);
   if (!parsed.is_ok()) return from_api_error(parsed.error());
-  if (parsed->options.priority < 0)
+  if (parsed->priority < 0)
     return api_error_response(400, "'priority' must be 0 (the default) or more: a lower value would put this request "
                                    "ahead of other clients' requests.",
                               "invalid_request_error", "", "priority");
