@@ -108,6 +108,29 @@ TEST_F(Failover, ARefusedConnectionIsRetriedOnTheNextSite) {
   }
 }
 
+// A stream whose site died goes on elsewhere; a site that refuses the continuation (429: full)
+// cannot pass its refusal to a client whose stream has begun, so the stream ends with an error
+// event instead of hanging open, and the refusal does not count against the site.
+TEST_F(Failover, AContinuationRefusedWithA4xxEndsTheStreamWithAnErrorAndEjectsNothing) {
+  sites_[1].crash_after_tokens = 3;  // "cheap", ranked first, dies after three tokens
+  sites_[0].status = 429;            // "expensive" is full
+  start("cheapest", "", "failover: {retries: 2, backoff_ms: 1}\n");
+  const http::ClientResponse r = post("/v1/chat/completions", chat_of(8, true));
+  ASSERT_EQ(r.status, 200);
+  const StreamSeen s = read_stream(r.body);
+  EXPECT_TRUE(s.error) << r.body;
+  EXPECT_EQ(s.text, expected_text(3));
+  const json grid = get_json("/v1/grid");
+  EXPECT_TRUE(grid["sites"][0]["healthy"].get<bool>()) << grid["sites"][0].dump();
+  EXPECT_EQ(grid["sites"][0]["outstanding_requests"], 0);
+
+  // With room again, the same continuation completes on it.
+  sites_[0].status = 200;
+  const StreamSeen again = read_stream(post("/v1/chat/completions", chat_of(8, true)).body);
+  EXPECT_FALSE(again.error);
+  EXPECT_EQ(again.text, expected_text(8));
+}
+
 TEST_F(Failover, ASiteAnswering400IsNotEjectedOneAnswering503Is) {
   start("cheapest");
   sites_[1].status = 400;

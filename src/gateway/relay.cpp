@@ -113,6 +113,9 @@ class Relay : public std::enable_shared_from_this<Relay> {
   DecisionRecord decision_of(const UsageRecord& record) const;
   void commit_then(UsageRecord record, std::function<void()> send);
   void relay_site_error();
+  void continuation_refused();
+  // Whether the request has delivered tokens (its answer has begun, or is being assembled).
+  bool continuing() const;
   void fail_client(const std::string& what);
   void client_gone();
   http::HttpHeaders client_headers() const;
@@ -294,7 +297,7 @@ void Relay::on_done(int attempt, const http::CallOutcome& outcome) {
   if (!current(attempt)) return;
   if (!outcome.status.is_ok()) return attempt_failed(outcome.status.message());
   if (upstream_status_ >= 500) return attempt_failed("answered " + std::to_string(upstream_status_));
-  if (upstream_status_ != 200) return relay_site_error();
+  if (upstream_status_ != 200) return continuing() ? continuation_refused() : relay_site_error();
   if (whole()) return whole_answer_arrived();
   if (!saw_done_) return attempt_failed("the stream ended before [DONE]");
   finish();
@@ -322,6 +325,8 @@ void Relay::close_attempt(RequestOutcome outcome, const std::string& why) {
   sites_used_ += (sites_used_.empty() ? "" : ",") + site().name;
   ctx_.grid->request_ended(req_.admission, outcome, why);
 }
+
+bool Relay::continuing() const { return client_started_ || delivered_.tokens > 0; }
 
 bool Relay::resumable() const {
   if (delivered_.tokens == 0) return true;
@@ -472,6 +477,17 @@ void Relay::commit_then(UsageRecord record, std::function<void()> send) {
   if (!ctx_.ledger) return send();
   Status queued = ctx_.ledger->append(std::move(record), [send](Status) { send(); });
   if (!queued.is_ok()) send();  // the ledger counts what it could not take; the client still gets its answer
+}
+
+// A site refused the continuation of a request that has delivered tokens (a 429 when it is
+// full, most often): the client's answer has begun and cannot become this refusal, so the
+// request goes on at the next site. A 4xx never counts against a site's health.
+void Relay::continuation_refused() {
+  attempt_open_ = false;
+  const std::string why = site().name + " refused the continuation with " + std::to_string(upstream_status_);
+  ctx_.grid->abandon(req_.admission, req_.estimate, false);
+  ctx_.grid->request_ended(req_.admission, RequestOutcome::kClientError, "");
+  try_next_site(why);
 }
 
 // The site refused the request itself (a 4xx): the client's error, passed on unchanged.
