@@ -1,18 +1,19 @@
 // A site's event stream as the gateway's relay reads it: http::SseParser fed arbitrary bytes in
 // pieces split where the input's first four bytes say (1 to 256 bytes, cycling), as a network
 // delivers them; the events must be the same as from one whole feed. Each event then goes
-// through the relay's chunk handling (relay.cpp): the bounded parse, read_chunk() taking out
+// through the relay's chunk handling (relay.cpp): the validating scan, read_chunk() taking out
 // the usage and tokengrid's token ids, the AnswerAssembler for clients that did not ask for a
 // stream, and the serialization of what is sent on.
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "core/json_depth.h"
+#include "core/json_scan.h"
 #include "gateway/answer_assembler.h"
 #include "gateway/stream_chunk.h"
 #include "http/sse.h"
@@ -27,14 +28,13 @@ void relay_events(const std::vector<std::string>& events, bool chat) {
   json usage;
   for (const std::string& data : events) {
     if (data == "[DONE]") continue;
-    json chunk = tokengrid::parse_json_bounded<json>(data);
-    if (!chunk.is_object() || chunk.contains("error")) return;  // the relay fails the attempt
-    const tokengrid::gateway::ChunkReading r = tokengrid::gateway::read_chunk(chunk, prompt_ids);
+    const std::optional<tokengrid::json_scan::Value> chunk = tokengrid::json_scan::scan(data);
+    if (!chunk || !chunk->is_object() || tokengrid::json_scan::member(*chunk, "error")) return;  // the relay fails the attempt
+    const tokengrid::gateway::ChunkReading r = tokengrid::gateway::read_chunk(*chunk, prompt_ids);
     if (r.usage.is_object()) usage = r.usage;
     if (!r.has_choices) continue;
-    assembler.add(chunk);
-    if (chunk.contains("id")) chunk["id"] = "chatcmpl-gateway";
-    (void)chunk.dump();
+    assembler.add(*chunk);
+    (void)tokengrid::gateway::client_chunk(*chunk, r, "chatcmpl-gateway", /*include_usage=*/true);
   }
   (void)assembler.answer("chatcmpl-gateway", 1, "tiny", usage).dump();
 }
