@@ -15,16 +15,7 @@ namespace tokengrid::controlplane {
 
 std::string etcd_binary() {
   if (const char* env = std::getenv("TOKENGRID_ETCD"); env && *env) return env;
-  const char* path = std::getenv("PATH");
-  const std::string dirs = path ? path : "/usr/bin:/bin";
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    const std::filesystem::path candidate = std::filesystem::path(dirs.substr(start, end - start)) / "etcd";
-    if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
-    start = end + 1;
-  }
-  return "";
+  return find_executable("etcd");
 }
 
 LocalEtcd::LocalEtcd() : client_port_(free_loopback_port()), peer_port_(free_loopback_port()) {

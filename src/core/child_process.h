@@ -43,4 +43,8 @@ class ChildProcess {
 // The path of this process's own executable (to start `tokengrid serve` as a child).
 std::string self_executable();
 
+// The first executable `name` in the directories of $PATH (/usr/bin:/bin when unset), else
+// `fallback` when that is executable (a daemon in /usr/sbin, off a user's PATH), else "".
+std::string find_executable(const std::string& name, const std::string& fallback = "");
+
 }  // namespace tokengrid

@@ -9,6 +9,7 @@
 
 #include "core/json_depth.h"
 #include "gateway/batch_input.h"
+#include "http/multipart.h"
 
 namespace tokengrid::gateway {
 namespace {
@@ -83,13 +84,8 @@ void read_errors(const json& b, BatchView& v) {
 }
 
 std::string multipart_upload(const std::string& filename, const std::string& content) {
-  std::string body = std::string("--") + kBoundary +
-                     "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n" + "--" + kBoundary +
-                     "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename +
-                     "\"\r\nContent-Type: application/jsonl\r\n\r\n";
-  body.reserve(body.size() + content.size() + 64);
-  body += content;
-  return body + "\r\n--" + kBoundary + "--\r\n";
+  return http::encode_multipart({{"purpose", std::nullopt, "", "batch"}, {"file", filename, "application/jsonl", content}},
+                                kBoundary);
 }
 
 Result<std::string> read_file(const std::string& path) {

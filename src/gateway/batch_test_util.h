@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gateway/gateway_harness.h"
+#include "http/multipart.h"
 
 namespace tokengrid::gateway {
 
@@ -23,13 +24,10 @@ struct FormPart {
 inline constexpr const char* kBoundary = "----tokengrid-test-boundary";
 
 inline std::string multipart_body(const std::vector<FormPart>& parts) {
-  std::string body;
-  for (const FormPart& p : parts) {
-    body += std::string("--") + kBoundary + "\r\nContent-Disposition: form-data; name=\"" + p.name + "\"";
-    if (p.filename) body += "; filename=\"" + *p.filename + "\"\r\nContent-Type: application/octet-stream";
-    body += "\r\n\r\n" + p.data + "\r\n";
-  }
-  return body + "--" + kBoundary + "--\r\n";
+  std::vector<http::MultipartPart> encoded;
+  for (const FormPart& p : parts)
+    encoded.push_back({p.name, p.filename, p.filename ? "application/octet-stream" : "", p.data});
+  return http::encode_multipart(encoded, kBoundary);
 }
 
 // `n` chat requests "req-0" ... asking for `max_tokens` each.

@@ -12,7 +12,7 @@ namespace {
 using json = nlohmann::json;
 
 json key_json(const KeyEntry& key, bool shared) {
-  json j = json::parse(key_entry_json(key));
+  json j = key_entry_object(key);
   j.erase("sha256");
   j["object"] = "api_key";
   j["source"] = shared ? "admin" : "grid file";

@@ -350,15 +350,17 @@ std::string key_yaml_line(const KeyEntry& e) {
   return line + "}";
 }
 
-std::string key_entry_json(const KeyEntry& e) {
+nlohmann::json key_entry_object(const KeyEntry& e) {
   nlohmann::json j = {{"name", e.name}, {"sha256", e.sha256}, {"role", key_role_name(e.role)}};
   if (!e.region.empty()) j["region"] = e.region;
   nlohmann::json limits = nlohmann::json::object();
   for (LimitKind kind : kLimitKinds)
     if (const auto& v = e.limits.get(kind)) limits[limit_name(kind)] = *v;
   if (!limits.empty()) j["limits"] = limits;
-  return j.dump();
+  return j;
 }
+
+std::string key_entry_json(const KeyEntry& e) { return key_entry_object(e).dump(); }
 
 Result<KeyEntry> parse_key_entry_json(std::string_view text, const std::string& source) {
   // JSON is YAML: the grid file's reader checks it, field by field, once its depth is known

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "core/status.h"
@@ -105,6 +106,7 @@ class KeyStore {
 };
 
 // A key as JSON (name, sha256, role, region, limits): what the control plane stores.
+nlohmann::json key_entry_object(const KeyEntry& entry);
 std::string key_entry_json(const KeyEntry& entry);
 // The JSON above back, checked as the grid file's keys are; errors name `source` and the field.
 Result<KeyEntry> parse_key_entry_json(std::string_view text, const std::string& source);

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <boost/asio.hpp>
@@ -78,16 +77,7 @@ Status wait_until_ready(const std::string& what, const std::string& host, int po
   }
 }
 
-std::string find_haproxy() {
-  if (const char* path = std::getenv("PATH")) {
-    std::istringstream dirs(path);
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-      const fs::path candidate = fs::path(dir.empty() ? "." : dir) / "haproxy";
-      if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
-    }
-  }
-  return access("/usr/sbin/haproxy", X_OK) == 0 ? "/usr/sbin/haproxy" : "";
-}
+std::string find_haproxy() { return find_executable("haproxy", "/usr/sbin/haproxy"); }
 
 std::string replica_ledger_path(const std::string& ledger, const std::string& replica) {
   const fs::path path(ledger);

@@ -207,4 +207,33 @@ Result<std::vector<MultipartPart>> parse_multipart(std::string_view content_type
   }
 }
 
+namespace {
+
+std::string header_value(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '"') out += "%22";
+    else if (c == '\r') out += "%0D";
+    else if (c == '\n') out += "%0A";
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string encode_multipart(const std::vector<MultipartPart>& parts, std::string_view boundary) {
+  const std::string delimiter = "--" + std::string(boundary);
+  std::string body;
+  for (const MultipartPart& p : parts) {
+    body += delimiter + "\r\nContent-Disposition: form-data; name=\"" + header_value(p.name) + "\"";
+    if (p.filename) body += "; filename=\"" + header_value(*p.filename) + "\"";
+    if (!p.content_type.empty()) body += "\r\nContent-Type: " + header_value(p.content_type);
+    body += "\r\n\r\n";
+    body += p.data;
+    body += "\r\n";
+  }
+  return body + delimiter + "--\r\n";
+}
+
 }  // namespace tokengrid::http

@@ -1,5 +1,5 @@
-// Multipart: a reader of multipart/form-data bodies (RFC 7578 over RFC 2046), the encoding of
-// file uploads such as OpenAI's POST /v1/files.
+// Multipart: a reader and a writer of multipart/form-data bodies (RFC 7578 over RFC 2046), the
+// encoding of file uploads such as OpenAI's POST /v1/files.
 //
 // Guarantees:
 //   - Never throws, never reads past the body, and never copies a part's content: each part's
@@ -43,5 +43,10 @@ Result<std::string> multipart_boundary(std::string_view content_type);
 // Splits `body` into its parts; `content_type` is the request's Content-Type header.
 Result<std::vector<MultipartPart>> parse_multipart(std::string_view content_type, std::string_view body,
                                                    const MultipartLimits& limits = {});
+
+// A body of `parts` between `boundary` delimiters, each with its disposition (and filename) and,
+// when set, its Content-Type. Quotes and line breaks in names and filenames are percent-encoded
+// as browsers send them, so no value can end its header early.
+std::string encode_multipart(const std::vector<MultipartPart>& parts, std::string_view boundary);
 
 }  // namespace tokengrid::http

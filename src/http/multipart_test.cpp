@@ -173,3 +173,24 @@ TEST(Multipart, MutatedBodiesNeverCrashOrReadOutside) {
 
 }  // namespace
 }  // namespace tokengrid::http
+
+namespace tokengrid::http {
+namespace {
+
+TEST(MultipartWriter, WhatItWritesReadsBackAndNoValueEndsItsHeader) {
+  const std::string content = "line 1\r\nline 2\n";
+  const std::string body = encode_multipart(
+      {{"purpose", std::nullopt, "", "batch"}, {"file", "we\"ird\r\nname.jsonl", "application/jsonl", content}}, "b0und");
+  auto parts = parse_multipart("multipart/form-data; boundary=b0und", body);
+  ASSERT_TRUE(parts.is_ok()) << parts.status().to_string();
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].name, "purpose");
+  EXPECT_FALSE((*parts)[0].filename);
+  EXPECT_EQ((*parts)[0].data, "batch");
+  EXPECT_EQ((*parts)[1].filename, "we%22ird%0D%0Aname.jsonl");
+  EXPECT_EQ((*parts)[1].content_type, "application/jsonl");
+  EXPECT_EQ((*parts)[1].data, content);
+}
+
+}  // namespace
+}  // namespace tokengrid::http
