@@ -23,6 +23,7 @@
 #include "gateway/request_front.h"
 #include "gateway/worker_poller.h"
 #include "http/http_server.h"
+#include "http/io_threads.h"
 #include "http/router.h"
 
 namespace tokengrid::gateway {
@@ -60,6 +61,8 @@ class Gateway::Impl {
   explicit Impl(GatewayConfig config)
       : config_(std::move(config)),
         metrics_(config_.replica),
+        io_(config_.threads),
+        client_(http::AsyncClientOptions{.io = &io_}),
         keys_(KeyStore()),
         activity_(site_names(config_.grid)),
         router_([batch = !config_.batch.path.empty()](http::ErrorKind kind, const http::HttpRequest& request) {
@@ -87,6 +90,9 @@ class Gateway::Impl {
   const grid::Clock* signal_clock_ = &wall_clock_;
   std::unique_ptr<LiveSignals> signals_;
   std::unique_ptr<LiveGrid> grid_;
+  // The server and the client to the sites share these threads: a request is read, sent to its
+  // site and answered on one thread, without a hand-off between the two.
+  http::IoThreads io_;
   http::AsyncHttpClient client_;
   std::unique_ptr<Ledger> ledger_;
   KeyStore keys_;
@@ -150,7 +156,7 @@ Status Gateway::Impl::open() {
   static_cast<http::HttpLimits&>(http) = config_.limits;
   http.host = config_.host;
   http.port = config_.port;
-  http.threads = config_.threads;
+  http.io = &io_;
   if (batch_api_) http.route_body_limits.push_back({"POST", "/v1/files", kMaxUploadBodyBytes});
   http.error_response = [](int status, const std::string& message) {
     return api_error_response(status, message, "invalid_request_error");
@@ -360,6 +366,7 @@ void Gateway::drain_and_stop(double drain_s) {
   if (impl_->store_) impl_->store_->stop();
   if (impl_->ledger_) (void)impl_->ledger_->flush();
   impl_->client_.stop();
+  impl_->io_.stop();
   impl_->server_.reset();
 }
 

@@ -42,8 +42,8 @@ double estimated_tokens(const http::Prompt& prompt) {
 }
 
 // Embeddings compute their prompts only, and never read a site's prefix cache.
-Result<ParsedBody, http::ApiError> parse_embeddings_body(const http::HttpRequest& request) {
-  auto embedding = http::parse_embedding_request(request);
+Result<ParsedBody, http::ApiError> parse_embeddings_body(const json& body) {
+  auto embedding = http::read_embedding_request(body);
   if (!embedding.is_ok()) return embedding.error();
   ParsedBody p;
   p.model = embedding->model;
@@ -52,18 +52,19 @@ Result<ParsedBody, http::ApiError> parse_embeddings_body(const http::HttpRequest
   return p;
 }
 
-Result<ParsedBody, http::ApiError> parse_body(const std::string& route, const http::HttpRequest& request) {
-  if (route == kEmbeddingsRoute) return parse_embeddings_body(request);
+// Validates the client's body (already parsed: the same document is what goes to the site).
+Result<ParsedBody, http::ApiError> parse_body(const std::string& route, const json& body) {
+  if (route == kEmbeddingsRoute) return parse_embeddings_body(body);
   ParsedBody p;
   if (route == "/v1/chat/completions") {
-    auto chat = http::parse_chat_request(request);
+    auto chat = http::read_chat_request(body);
     if (!chat.is_ok()) return chat.error();
     take_options(p, chat->options, 1, kChatDefaultOutputTokens);
     for (const auto& m : chat->messages) p.prompt_text += m.role + ":" + m.content + "\n";
     p.prompt_tokens = static_cast<double>(p.prompt_text.size()) / kBytesPerToken;
     return p;
   }
-  auto completion = http::parse_completion_request(request);
+  auto completion = http::read_completion_request(body);
   if (!completion.is_ok()) return completion.error();
   take_options(p, completion->options, static_cast<int>(completion->prompts.size()), kCompletionDefaultOutputTokens);
   for (const auto& prompt : completion->prompts) {
@@ -106,7 +107,9 @@ http::HttpResponse api_error_response(int status, std::string message, std::stri
 
 Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key, const http::HttpRequest& request,
                                                              const std::string& route) const {
-  auto parsed = parse_body(route, request);
+  auto document = http::parse_request_object(request);
+  if (!document.is_ok()) return from_api_error(document.error());
+  auto parsed = parse_body(route, document.value());
   if (!parsed.is_ok()) return from_api_error(parsed.error());
   if (parsed->priority < 0)
     return api_error_response(400, "'priority' must be 0 (the default) or more: a lower value would put this request "
@@ -115,7 +118,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key
   RelayRequest r;
   r.route = route;
   r.key = &key;
-  r.body = json::parse(request.body, nullptr, false);
+  r.body = std::move(document).value();
   r.stream = parsed->stream;
   r.include_usage = parsed->include_usage;
   r.upstream = route == kEmbeddingsRoute ? UpstreamAnswer::kWholeJson : UpstreamAnswer::kStream;

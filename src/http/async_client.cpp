@@ -12,6 +12,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "http/io_threads.h"
+
 namespace tokengrid::http {
 
 namespace net = boost::asio;
@@ -30,11 +32,9 @@ struct Connection {
 
 class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
  public:
-  explicit Impl(AsyncClientOptions options) : options_(options), work_(net::make_work_guard(ioc_)) {}
-
-  void run() {
-    for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] { ioc_.run(); });
-  }
+  explicit Impl(AsyncClientOptions options)
+      : options_(options), own_threads_(options.io ? nullptr : std::make_unique<IoThreads>(options.threads)),
+        ioc_(options.io ? options.io->context() : own_threads_->context()) {}
 
   std::unique_ptr<Connection> take_idle(const std::string& key) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -92,20 +92,15 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
         }
       }
     }
-    work_.reset();
-    ioc_.stop();
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
+    if (own_threads_) own_threads_->stop();
     std::lock_guard<std::mutex> lock(mutex_);
     idle_.clear();
   }
 
  private:
   AsyncClientOptions options_;
-  net::io_context ioc_;
-  net::executor_work_guard<net::io_context::executor_type> work_;
-  std::vector<std::thread> threads_;
+  std::unique_ptr<IoThreads> own_threads_;  // none when running on shared ones
+  net::io_context& ioc_;
   mutable std::mutex mutex_;
   std::atomic<bool> stopped_{false};
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
@@ -317,7 +312,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
 
 }  // namespace
 
-AsyncHttpClient::AsyncHttpClient(AsyncClientOptions options) : impl_(std::make_shared<Impl>(options)) { impl_->run(); }
+AsyncHttpClient::AsyncHttpClient(AsyncClientOptions options) : impl_(std::make_shared<Impl>(options)) {}
 
 AsyncHttpClient::~AsyncHttpClient() { stop(); }
 

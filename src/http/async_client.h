@@ -69,9 +69,15 @@ class AsyncCall {
   virtual void set_idle_timeout(std::chrono::milliseconds timeout) = 0;
 };
 
+class IoThreads;
+
 struct AsyncClientOptions {
   int threads = 1;
   size_t max_idle_per_endpoint = 256;
+  // Threads to run on, shared with others (an HttpServer); none: `threads` of the client's own.
+  // A call started from one of them then begins on the calling thread, without a hand-off.
+  // The client must be stopped before them.
+  IoThreads* io = nullptr;
 };
 
 class AsyncHttpClient {
@@ -86,7 +92,8 @@ class AsyncHttpClient {
   void post_after(std::chrono::milliseconds delay, std::function<void()> fn);
   // Connections held idle now, over all endpoints.
   size_t idle_connections() const;
-  // Closes idle connections and joins the threads (see above for calls in flight).
+  // Closes idle connections and joins the threads (see above for calls in flight); on shared
+  // IoThreads, calls still in flight end when those stop.
   void stop();
 
   class Impl;

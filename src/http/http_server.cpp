@@ -15,6 +15,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "http/io_threads.h"
+
 namespace tokengrid::http {
 
 namespace net = boost::asio;
@@ -29,7 +31,11 @@ class Session;
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(HttpServerOptions options, HttpHandler handler)
-      : options_(std::move(options)), handler_(std::move(handler)), acceptor_(ioc_) {}
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        own_ioc_(options_.io ? std::nullopt : std::make_optional<net::io_context>()),
+        ioc_(options_.io ? options_.io->context() : *own_ioc_),
+        acceptor_(ioc_) {}
 
   Status listen();
   void run();
@@ -58,7 +64,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
   HttpServerOptions options_;
   HttpHandler handler_;
-  net::io_context ioc_;
+  std::optional<net::io_context> own_ioc_;  // none when serving on shared IoThreads
+  net::io_context& ioc_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::atomic<int> in_flight_{0};
@@ -419,6 +426,7 @@ void Session::on_body(beast::error_code ec) {
 }
 
 void Session::dispatch_request() {
+  if (server_->stopped_.load()) return close();
   request_timer_.cancel();
   ++request_number_;
   auto message = parser_->release();
@@ -651,6 +659,7 @@ void HttpServer::Impl::accept() {
 
 void HttpServer::Impl::run() {
   accept();
+  if (!own_ioc_) return;
   int n = std::max(1, options_.threads);
   for (int i = 0; i < n; ++i) {
     threads_.emplace_back([this] {
@@ -695,6 +704,7 @@ void HttpServer::Impl::stop() {
     if (!any_open) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  if (!own_ioc_) return;
   ioc_.stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();

@@ -50,10 +50,16 @@ struct HttpLimits {
   std::chrono::milliseconds request_timeout{std::chrono::seconds(60)};  // to send one request
 };
 
+class IoThreads;
+
 struct HttpServerOptions : HttpLimits {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port; see HttpServer::port()
   int threads = 2;
+  // Threads to serve on, shared with others (an AsyncHttpClient); none: `threads` of the
+  // server's own. The server must be stopped before them; queued handlers that hold its state
+  // then free it as they are run or destroyed there.
+  IoThreads* io = nullptr;
   // Exact paths whose bodies may be larger (or must be smaller) than body_limit: an upload route.
   struct RouteBodyLimit {
     std::string method;

@@ -630,7 +630,10 @@ std::optional<ApiError> read_tools(const json& body, ChatRequest& request) {
 ApiResult<ChatRequest> parse_chat_request(std::string_view body) {
   ApiResult<json> parsed = parse_object(body);
   if (!parsed.is_ok()) return parsed.error();
-  const json& j = parsed.value();
+  return read_chat_request(parsed.value());
+}
+
+ApiResult<ChatRequest> read_chat_request(const json& j) {
   ChatRequest request;
 
   auto it = j.find("messages");
@@ -721,7 +724,10 @@ std::optional<ApiError> read_completion_extras(const json& j, CompletionRequest&
 ApiResult<CompletionRequest> parse_completion_request(std::string_view body) {
   ApiResult<json> parsed = parse_object(body);
   if (!parsed.is_ok()) return parsed.error();
-  const json& j = parsed.value();
+  return read_completion_request(parsed.value());
+}
+
+ApiResult<CompletionRequest> read_completion_request(const json& j) {
   CompletionRequest request;
 
   auto it = j.find("prompt");
@@ -746,7 +752,10 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body) {
 ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body) {
   ApiResult<json> parsed = parse_object(body);
   if (!parsed.is_ok()) return parsed.error();
-  const json& j = parsed.value();
+  return read_embedding_request(parsed.value());
+}
+
+ApiResult<EmbeddingRequest> read_embedding_request(const json& j) {
   EmbeddingRequest request;
   TG_API_CHECK(read_string(j, "model", request.model));
   auto it = j.find("input");
@@ -769,6 +778,11 @@ ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body) {
   if (dimensions) request.dimensions = static_cast<int>(*dimensions);
   TG_API_CHECK(read_string(j, "user", request.user));
   return request;
+}
+
+ApiResult<json> parse_request_object(const HttpRequest& request) {
+  if (auto e = check_content_type(request.headers.get("content-type"))) return *e;
+  return parse_object(request.body);
 }
 
 ApiResult<ChatRequest> parse_chat_request(const HttpRequest& request) {

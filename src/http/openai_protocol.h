@@ -30,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/status.h"
 #include "http/http_message.h"
 
@@ -162,6 +164,13 @@ ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body);
 ApiResult<ChatRequest> parse_chat_request(const HttpRequest& request);
 ApiResult<CompletionRequest> parse_completion_request(const HttpRequest& request);
 ApiResult<EmbeddingRequest> parse_embedding_request(const HttpRequest& request);
+// A whole HTTP request's body as a JSON object (its Content-Type checked first, its depth
+// bounded), for a caller that validates the body and then forwards it: one parse serves both.
+ApiResult<nlohmann::ordered_json> parse_request_object(const HttpRequest& request);
+// The same validation as parse_*_request, of an object from parse_request_object.
+ApiResult<ChatRequest> read_chat_request(const nlohmann::ordered_json& object);
+ApiResult<CompletionRequest> read_completion_request(const nlohmann::ordered_json& object);
+ApiResult<EmbeddingRequest> read_embedding_request(const nlohmann::ordered_json& object);
 
 // ---- responses -------------------------------------------------------------------------------
 
