@@ -1,5 +1,7 @@
 #include "gateway/answer_assembler.h"
 
+#include "core/json_string.h"
+
 namespace tokengrid::gateway {
 namespace {
 
@@ -69,31 +71,64 @@ void AnswerAssembler::add_chat(Choice& c, json_scan::Value delta) {
   });
 }
 
-json AnswerAssembler::chat_choice(int index, const Choice& c) const {
-  json message = {{"role", c.role}, {"content", c.text}};
-  if (!c.tool_calls.empty()) {
-    json calls = json::array();
-    for (const auto& [i, call] : c.tool_calls)
-      calls.push_back({{"id", call.id}, {"type", call.type}, {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
-    message["tool_calls"] = calls;
-    if (c.text.empty()) message["content"] = nullptr;
+void AnswerAssembler::write_chat_choice(std::string& out, int index, const Choice& c) {
+  out += "{\"index\":" + std::to_string(index) + ",\"message\":{\"role\":";
+  append_json_string(out, c.role);
+  out += ",\"content\":";
+  // A message of tool calls alone has a null content, as OpenAI's has.
+  if (!c.tool_calls.empty() && c.text.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, c.text);
   }
-  return {{"index", index}, {"message", message}, {"logprobs", c.logprobs}, {"finish_reason", c.finish_reason}};
+  if (!c.tool_calls.empty()) {
+    out += ",\"tool_calls\":[";
+    bool first = true;
+    for (const auto& [i, call] : c.tool_calls) {
+      out += first ? "{\"id\":" : ",{\"id\":";
+      first = false;
+      append_json_string(out, call.id);
+      out += ",\"type\":";
+      append_json_string(out, call.type);
+      out += ",\"function\":{\"name\":";
+      append_json_string(out, call.name);
+      out += ",\"arguments\":";
+      append_json_string(out, call.arguments);
+      out += "}}";
+    }
+    out += ']';
+  }
+  out += "},\"logprobs\":" + c.logprobs.dump() + ",\"finish_reason\":" + c.finish_reason.dump() + '}';
 }
 
-json AnswerAssembler::text_choice(int index, const Choice& c) const {
-  return {{"index", index}, {"text", c.text}, {"logprobs", c.logprobs}, {"finish_reason", c.finish_reason}};
+void AnswerAssembler::write_text_choice(std::string& out, int index, const Choice& c) {
+  out += "{\"index\":" + std::to_string(index) + ",\"text\":";
+  append_json_string(out, c.text);
+  out += ",\"logprobs\":" + c.logprobs.dump() + ",\"finish_reason\":" + c.finish_reason.dump() + '}';
 }
 
-json AnswerAssembler::answer(const std::string& id, int64_t created, const std::string& model, const json& usage) const {
-  json choices = json::array();
-  for (const auto& [i, c] : choices_) choices.push_back(chat_ ? chat_choice(i, c) : text_choice(i, c));
-  return {{"id", id},
-          {"object", chat_ ? "chat.completion" : "text_completion"},
-          {"created", created},
-          {"model", model},
-          {"choices", choices},
-          {"usage", usage}};
+std::string AnswerAssembler::answer(const std::string& id, int64_t created, const std::string& model,
+                                    const json& usage) const {
+  std::string out;
+  out.reserve(512);
+  out += "{\"id\":";
+  append_json_string(out, id);
+  out += chat_ ? ",\"object\":\"chat.completion\",\"created\":" : ",\"object\":\"text_completion\",\"created\":";
+  out += std::to_string(created) + ",\"model\":";
+  append_json_string(out, model);
+  out += ",\"choices\":[";
+  bool first = true;
+  for (const auto& [i, c] : choices_) {
+    if (!first) out += ',';
+    first = false;
+    if (chat_) {
+      write_chat_choice(out, i, c);
+    } else {
+      write_text_choice(out, i, c);
+    }
+  }
+  out += "],\"usage\":" + usage.dump() + '}';
+  return out;
 }
 
 }  // namespace tokengrid::gateway

@@ -24,9 +24,10 @@ class AnswerAssembler {
   // One chunk's choices (its id, model and other fields are not kept); `chunk` is a value
   // from json_scan::scan, read without a document.
   void add(json_scan::Value chunk);
-  // The whole answer with these fields; `usage` is set as given.
-  nlohmann::ordered_json answer(const std::string& id, int64_t created, const std::string& model,
-                                const nlohmann::ordered_json& usage) const;
+  // The whole answer with these fields, `usage` as given, as JSON text: byte for byte the dump
+  // of the document it describes, written without building one.
+  std::string answer(const std::string& id, int64_t created, const std::string& model,
+                     const nlohmann::ordered_json& usage) const;
 
  private:
   struct ToolCall {
@@ -40,8 +41,8 @@ class AnswerAssembler {
     std::map<int, ToolCall> tool_calls;
   };
   void add_chat(Choice& c, json_scan::Value delta);
-  nlohmann::ordered_json chat_choice(int index, const Choice& c) const;
-  nlohmann::ordered_json text_choice(int index, const Choice& c) const;
+  static void write_chat_choice(std::string& out, int index, const Choice& c);
+  static void write_text_choice(std::string& out, int index, const Choice& c);
 
   bool chat_;
   std::map<int, Choice> choices_;

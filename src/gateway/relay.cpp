@@ -415,16 +415,15 @@ void Relay::respond_whole(UsageRecord r) {
   json().swap(whole_answer_);
   for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
   auto exchange = exchange_;
-  commit_then(std::move(r), [exchange, response = std::move(response)] { exchange->respond(response); });
+  commit_then(std::move(r), [exchange, response = std::move(response)]() mutable { exchange->respond(std::move(response)); });
 }
 
 void Relay::respond_assembled(UsageRecord r) {
   http::HttpResponse response = http::HttpResponse::json(
-      200, assembler_.answer(req_.id, static_cast<int64_t>(r.finished_unix_s), req_.estimate.model, usage_json(r, true))
-               .dump());
+      200, assembler_.answer(req_.id, static_cast<int64_t>(r.finished_unix_s), req_.estimate.model, usage_json(r, true)));
   for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
   auto exchange = exchange_;
-  commit_then(std::move(r), [exchange, response = std::move(response)] { exchange->respond(response); });
+  commit_then(std::move(r), [exchange, response = std::move(response)]() mutable { exchange->respond(std::move(response)); });
 }
 
 void Relay::end_stream(UsageRecord r) {

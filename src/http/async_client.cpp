@@ -170,7 +170,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     wire_.set(bhttp::field::host, endpoint_.host + ":" + std::to_string(endpoint_.port));
     for (const auto& [name, value] : request_.headers.fields) wire_.set(name, value);
     wire_.keep_alive(true);
-    wire_.body() = request_.body;
+    wire_.body() = std::move(request_.body);  // sent from wire_ alone, also when sent again
     wire_.prepare_payload();
   }
 

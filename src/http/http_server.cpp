@@ -81,14 +81,22 @@ namespace {
 
 std::string serialize_head(int status, const HttpHeaders& headers, bool keep_alive,
                            std::optional<size_t> content_length) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + http_reason(status) + "\r\n";
+  std::string out;
+  out.reserve(256);
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += http_reason(status);
+  out += "\r\n";
   for (const auto& [k, v] : headers.fields) {
     if (k.empty() || k.find_first_of("\r\n:") != std::string::npos) continue;
-    std::string value = v;
-    for (char& c : value) {
-      if (c == '\r' || c == '\n') c = ' ';
-    }
-    out += k + ": " + value + "\r\n";
+    out += k;
+    out += ": ";
+    const size_t value_at = out.size();
+    out += v;
+    std::replace_if(out.begin() + static_cast<std::ptrdiff_t>(value_at), out.end(),
+                    [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    out += "\r\n";
   }
   // A 204 or 304 has no content, and a 304's Content-Length would have to be the 200's.
   if (status != 204 && status != 304) {
