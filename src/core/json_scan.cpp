@@ -1,5 +1,6 @@
 #include "core/json_scan.h"
 
+#include <cstring>
 #include <limits>
 
 namespace tokengrid::json_scan {
@@ -291,10 +292,18 @@ Kind kind_at(std::string_view t, size_t pos) {
 size_t skip_value(std::string_view t, size_t pos) {
   const char c = t[pos];
   if (c == '"') {
-    for (++pos; t[pos] != '"'; ++pos) {
-      if (t[pos] == '\\') ++pos;
+    // The closing quote is the first one after an even number of backslashes; memchr finds
+    // each candidate at once where a byte loop would test every byte of the string.
+    const size_t first = pos + 1;
+    for (size_t from = first;;) {
+      const void* found = std::memchr(t.data() + from, '"', t.size() - from);
+      if (found == nullptr) return t.size();
+      const size_t quote = static_cast<size_t>(static_cast<const char*>(found) - t.data());
+      size_t backslashes = 0;
+      while (quote - backslashes > first && t[quote - backslashes - 1] == '\\') ++backslashes;
+      if (backslashes % 2 == 0) return quote + 1;
+      from = quote + 1;
     }
-    return pos + 1;
   }
   if (c == '{' || c == '[') {
     int depth = 0;

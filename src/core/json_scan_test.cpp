@@ -115,5 +115,21 @@ TEST(JsonScan, QuotedRoundTrips) {
   }
 }
 
+// Strings are skipped to their closing quote: escaped quotes and runs of backslashes inside.
+TEST(JsonScan, SkipsStringsWithEscapedQuotesAndBackslashes) {
+  const std::string text = R"({"a\"b":"x\\","c":"\\\"q\\\\","d":["\"",{"e":"\\"}],"f":1})";
+  const auto v = json_scan::scan(text);
+  ASSERT_TRUE(v);
+  std::vector<std::string> keys;
+  json_scan::for_each_member(*v, [&](std::string_view key, json_scan::Value, std::string_view) {
+    keys.emplace_back(key);
+    return true;
+  });
+  EXPECT_EQ(keys, (std::vector<std::string>{"a\\\"b", "c", "d", "f"}));
+  ASSERT_TRUE(json_scan::member(*v, "f"));
+  EXPECT_EQ(json_scan::member(*v, "f")->text, "1");
+  EXPECT_EQ(json_scan::string_value(*json_scan::member(*v, "c")), "\\\"q\\\\");
+}
+
 }  // namespace
 }  // namespace tokengrid::json_scan

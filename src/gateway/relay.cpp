@@ -234,9 +234,8 @@ void Relay::on_event(const std::string& data) {
   }
   const std::optional<json_scan::Value> chunk = json_scan::scan(data);
   if (!chunk || !chunk->is_object()) return attempt_failed("the site sent a malformed stream chunk");
-  if (json_scan::member(*chunk, "error"))
-    return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
   const ChunkReading r = read_chunk(*chunk, delivered_.prompt_ids);
+  if (r.has_error) return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
   if (r.usage.is_object()) site_usage_ = r.usage;
   if (!r.has_choices) return;
   if (attempt_ > 1 && !r.has_content) return;  // the continuation's opening (role) chunk

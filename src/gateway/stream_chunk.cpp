@@ -118,18 +118,23 @@ json attempt_body(json body, bool chat, bool tokengrid_site, const Delivered& de
 
 ChunkReading read_chunk(json_scan::Value chunk, std::vector<int32_t>& prompt_ids) {
   ChunkReading r;
-  std::optional<json_scan::Value> choices;
+  std::optional<json_scan::Value> choices, usage, chunk_prompt_ids;
   json_scan::for_each_member(chunk, [&](std::string_view key, json_scan::Value v, std::string_view) {
-    if (key == "prompt_token_ids") {
-      if (prompt_ids.empty()) read_ids(v, prompt_ids);
-      r.has_extensions = true;
-    } else if (key == "usage") {
-      if (v.is_object()) r.usage = json::parse(v.text, nullptr, /*allow_exceptions=*/false);
-    } else if (key == "choices") {
-      choices = v;
+    if (key == "error") {
+      r.has_error = true;
+      return false;
     }
+    if (key == "prompt_token_ids" && !chunk_prompt_ids) chunk_prompt_ids = v;
+    if (key == "usage") usage = v;
+    if (key == "choices") choices = v;
     return true;
   });
+  if (r.has_error) return r;
+  if (chunk_prompt_ids) {
+    if (prompt_ids.empty()) read_ids(*chunk_prompt_ids, prompt_ids);
+    r.has_extensions = true;
+  }
+  if (usage && usage->is_object()) r.usage = json::parse(usage->text, nullptr, /*allow_exceptions=*/false);
   if (!choices || !choices->is_array() || choices->empty_container()) return r;
   r.has_choices = true;
   json_scan::for_each_element(*choices, [&](json_scan::Value choice) {

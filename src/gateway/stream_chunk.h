@@ -35,6 +35,7 @@ struct ChunkReading {
   bool has_choices = false;      // false: the usage chunk, or a chunk with no choice
   bool has_content = false;      // text, tool calls or a finish reason for some choice
   bool has_extensions = false;   // token ids to strip before a client sees the chunk
+  bool has_error = false;        // an "error" member: the site failed midway; nothing else is read
   std::vector<int32_t> ids;      // token ids of choice 0's text (tokengrid sites)
   bool ids_present = false;
   std::string text;              // choice 0's text in this chunk
@@ -43,7 +44,7 @@ struct ChunkReading {
 
 // Reads a chunk (an object from json_scan::scan) without building a document: the extension
 // fields (prompt_token_ids, token_ids) and the usage; stores the prompt ids into `prompt_ids`
-// when empty.
+// when empty. One walk over the chunk's members finds all of them and an "error".
 ChunkReading read_chunk(json_scan::Value chunk, std::vector<int32_t>& prompt_ids);
 
 // The chunk as the client sees it: the site's bytes with the id replaced by `id`, the usage

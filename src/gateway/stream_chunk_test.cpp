@@ -87,5 +87,18 @@ TEST(StreamChunk, HostileFieldsAreIgnoredNotTrusted) {
   EXPECT_TRUE(prompt.empty());
 }
 
+// An error in the stream is found in the same walk as the rest; the failing chunk's prompt ids
+// are not taken for the request.
+TEST(StreamChunk, AnErrorMemberIsReportedAndNothingElseIsRead) {
+  std::vector<int32_t> prompt;
+  const Read r = read(R"({"prompt_token_ids":[1,2],"choices":[{"index":0,"delta":{"content":"x"}}],"error":{"message":"boom"}})", prompt);
+  EXPECT_TRUE(r.reading.has_error);
+  EXPECT_FALSE(r.reading.has_choices);
+  EXPECT_TRUE(prompt.empty());
+  const Read fine = read(R"({"choices":[{"index":0,"delta":{"content":"x"}}],"errors":1})", prompt);
+  EXPECT_FALSE(fine.reading.has_error);
+  EXPECT_TRUE(fine.reading.has_choices);
+}
+
 }  // namespace
 }  // namespace tokengrid::gateway
