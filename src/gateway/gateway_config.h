@@ -124,7 +124,7 @@ struct GatewayConfig {
   std::string file;  // where it was read from, for messages
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
-  int threads = 2;
+  int threads = 2;  // serve the clients and call the sites, both on the same threads
   // What one client may send and hold. A gateway holds every client's stream open at once,
   // so it admits far more connections than one server does by default.
   http::HttpLimits limits{.max_connections = kGatewayMaxConnections};
