@@ -6,7 +6,8 @@
 //   - Every call ends with exactly one on_done, after on_headers (if the response started) and
 //     every on_body piece; all three run on the client's threads, one call's callbacks never
 //     concurrently.
-//   - A connection is reused only after a complete response that allows keep-alive. A request
+//   - A connection is reused only after a complete response that allows keep-alive, and only
+//     within max_idle_time of its last use (older ones are closed as the pool is used). A request
 //     that fails on a reused connection before any response byte arrived (the server had closed
 //     the idle connection) is sent once more on a fresh connection.
 //   - Timeouts: connecting, waiting for the response head, and the gap between two body pieces
@@ -72,6 +73,9 @@ class AsyncCall {
 struct AsyncClientOptions {
   int threads = 1;
   size_t max_idle_per_endpoint = 256;
+  // A connection idle longer is closed instead of reused: under the keep-alive timeouts of
+  // common servers (tokengrid serve 60 s, nginx 75 s).
+  std::chrono::milliseconds max_idle_time{std::chrono::seconds(30)};
 };
 
 class AsyncHttpClient {
