@@ -20,18 +20,18 @@
 //     (a piece loses its leading space), so the text, not the pieces, matches the grammar;
 //   - an embedding request never reads the prefix cache (every position's hidden state is
 //     pooled, in position order, so the result does not depend on how its prompt was chunked);
-//   - background work gives way to foreground work within a layer, not a step: when a request
-//     of priority 0 or less is submitted while a step runs, the step's background sequences
-//     (priority above 0) are left out of the rest of its forward pass at the next layer
-//     boundary (ForwardInterrupt in model.h). Nothing of theirs advances: no token is sampled,
-//     the scheduler is not told their positions were computed (so nothing enters the prefix
-//     cache and their reserved blocks stay theirs), and the next step computes them again,
-//     overwriting what the partial pass wrote; batch invariance makes their outputs exactly
-//     those of an undisturbed run. Foreground sequences in the same step finish it, and the new
-//     request's prompt is computed next. Foreground work is never abandoned. After
-//     abandon_limit abandoned steps in a row, the next step's background work runs to its end,
-//     so under a steady foreground stream background work still advances one step in
-//     abandon_limit + 1 of those it is planned in.
+//   - background work gives way to foreground work within a step: when a request of priority
+//     0 or less is submitted while a step runs, the step's background sequences (priority above
+//     0) are left out of the rest of its forward pass at the next block (attention or
+//     feed-forward) of a layer, or before the output (ForwardInterrupt in model.h). Nothing of
+//     theirs advances: no token is sampled, the scheduler is not told their positions were
+//     computed (so nothing enters the prefix cache and their reserved blocks stay theirs), and
+//     the next step computes them again, overwriting what the partial pass wrote; batch
+//     invariance makes their outputs exactly those of an undisturbed run. Foreground sequences
+//     in the same step finish it, and the new request's prompt is computed next. Foreground
+//     work is never abandoned. After abandon_limit abandoned steps in a row, the next step's
+//     background work runs to its end, so under a steady foreground stream background work
+//     still advances one step in abandon_limit + 1 of those it is planned in.
 #pragma once
 
 #include <atomic>

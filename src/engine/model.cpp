@@ -304,6 +304,8 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, F
     n = give_way(batch, kept, cache, state, pool, interrupt, n);
     if (n == 0) return;
     attention_block(layers_[l], l, n, state, pool);
+    n = give_way(batch, kept, cache, state, pool, interrupt, n);
+    if (n == 0) return;
     feed_forward_block(layers_[l], n, state, pool);
   }
   n = give_way(batch, kept, cache, state, pool, interrupt, n);

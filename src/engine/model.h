@@ -38,9 +38,9 @@ struct SequenceBatchEntry {
   bool yields = false;  // background work: left out of the pass when an interrupt asks (below)
 };
 
-// Lets a forward pass give way: before each layer and before the output, `requested` is asked
-// whether more urgent work waits; the first time it says yes, every `yields` entry is left out
-// of the rest of the pass. A left-out entry gets no logits and no hidden rows, and the cache
+// Lets a forward pass give way: before each layer's attention and feed-forward blocks and before
+// the output, `requested` is asked whether more urgent work waits; the first time it says yes,
+// every `yields` entry is left out of the rest of the pass. A left-out entry gets no logits and no hidden rows, and the cache
 // positions it wrote hold unfinished values: its caller must compute them again (the same
 // entry, run later, overwrites them with exactly what an uninterrupted pass writes). The other
 // entries' numbers are unchanged (batch invariance).

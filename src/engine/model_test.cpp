@@ -279,7 +279,7 @@ TEST_P(AnyModel, BatchedForwardEqualsSoloForward) {
 TEST_P(AnyModel, AnInterruptedPassLeavesOutYieldingEntriesAndTheirRerunIsExact) {
   const ModelConfig& c = model_->config();
   const size_t vocab = static_cast<size_t>(c.vocab_size);
-  for (int interrupt_at = 0; interrupt_at <= c.n_layers; interrupt_at++) {
+  for (int interrupt_at = 0; interrupt_at <= 2 * c.n_layers; interrupt_at++) {
     KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 16, 3 * 4);
     const std::vector<float> solo = expect_batch_invariant(*model_, cache, prompts_, 4);
     std::vector<size_t> offset = {0};
