@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -55,14 +57,23 @@ HttpServer& server() {
   return *s;
 }
 
-// Reads until the server closes; false if it does not within `timeout_ms`.
+// Reads until the server closes; false if it does not within `timeout_ms` of the last byte.
+// libFuzzer's timeout alarm (SIGALRM) interrupts poll and read now and then: that is no
+// answer from the server, so both are retried.
 bool read_until_closed(int fd, int timeout_ms) {
   char buf[8192];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    const int ready = poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
     ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return true;
+    deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   }
 }
 
@@ -84,6 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   for (size_t sent = 0; sent < size;) {
     ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server answered and closed early
     sent += static_cast<size_t>(n);
   }

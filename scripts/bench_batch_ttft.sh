@@ -17,7 +17,9 @@
 #            it are done, its request_counts are read before and after the load (the batch
 #            requests done during the window), and it is cancelled after.
 # Prints each phase's TTFT p50/p99, the load average it ran under, the batch requests done in
-# the window, then the medians over rounds and the ratio of p99 with to p99 without.
+# the window and the worker's steps abandoned for interactive requests in it (`abandoned_steps`
+# of its /v1/stats; "-" for a build without them), then the medians over rounds and the ratio
+# of p99 with to p99 without.
 #
 # The model is a synthetic one written with `tokengrid model synth --shape SHAPE --layers LAYERS`
 # (real dimensions, random weights: their speed is real), so that a decode step's cost grows
@@ -128,18 +130,26 @@ batch_counts() {  # ID -> "status completed failed"
     tr -d "(),'"
 }
 
+# The worker's abandoned steps so far, or "-" when its /v1/stats has no such field.
+abandoned_steps() {
+  curl -sf "http://127.0.0.1:$worker_port/v1/stats" | field 'd.get("abandoned_steps", "-")'
+}
+
+# The abandoned steps between two readings of abandoned_steps.
+abandoned_between() { if [ "$1" = - ] || [ "$2" = - ]; then echo -; else echo $(($2 - $1)); fi; }
+
 batch_in_flight() {
   curl -sf "$base/v1/grid" | field 'd.get("batches", {}).get("in_flight", 0)'
 }
 
-# Appends "round phase p50_ms p99_ms requests failed batch_done load" to results.
-record() {  # ROUND PHASE REPORT BATCH_DONE LOAD
+# Appends "round phase p50_ms p99_ms requests failed batch_done abandoned load" to results.
+record() {  # ROUND PHASE REPORT BATCH_DONE ABANDONED LOAD
   python3 - "$@" >>"$work/results.txt" <<'PY'
 import json, sys
-rnd, phase, report, done, load = sys.argv[1:]
+rnd, phase, report, done, abandoned, load = sys.argv[1:]
 r = json.load(open(report))
 print(rnd, phase, f'{r["ttft"]["p50_ms"]:.1f}', f'{r["ttft"]["p99_ms"]:.1f}', r["requests"]["succeeded"],
-      r["requests"]["failed"], done, load)
+      r["requests"]["failed"], done, abandoned, load)
 PY
 }
 
@@ -147,15 +157,17 @@ load_average() { cut -d' ' -f1 /proc/loadavg; }
 
 phase_without() {  # ROUND
   while [ "$(batch_in_flight)" != 0 ]; do sleep 0.5; done
-  local load
+  local load a0 a1
   load=$(load_average)
+  a0=$(abandoned_steps)
   loadgen "$work/without-$1.json" "$duration"
-  record "$1" without "$work/without-$1.json" 0 "$load"
+  a1=$(abandoned_steps)
+  record "$1" without "$work/without-$1.json" 0 "$(abandoned_between "$a0" "$a1")" "$load"
   echo "bench: round $1 without a batch: done" >&2
 }
 
 phase_with() {  # ROUND
-  local file batch status before after failed load
+  local file batch status before after failed load a0 a1
   file=$(curl -sf "$base/v1/files" -F purpose=batch -F "file=@$work/batch.jsonl" | field 'd["id"]')
   batch=$(curl -sf "$base/v1/batches" -H 'Content-Type: application/json' \
     -d "{\"input_file_id\": \"$file\", \"endpoint\": \"/v1/chat/completions\", \"completion_window\": \"24h\"}" |
@@ -168,11 +180,13 @@ phase_with() {  # ROUND
   [ "$status" = in_progress ] && [ "$before" -ge "$warm_requests" ] ||
     { echo "bench: batch $batch did not start running (status $status, $before done)" >&2; exit 1; }
   load=$(load_average)
+  a0=$(abandoned_steps)
   loadgen "$work/with-$1.json" "$duration"
+  a1=$(abandoned_steps)
   read -r status after failed < <(batch_counts "$batch")
   [ "$status" = in_progress ] ||
     echo "bench: warning: batch $batch was $status by the end of round $1's window (raise BATCH_REQUESTS)" >&2
-  record "$1" with "$work/with-$1.json" $((after - before)) "$load"
+  record "$1" with "$work/with-$1.json" $((after - before)) "$(abandoned_between "$a0" "$a1")" "$load"
   echo "bench: round $1 with batch $batch: $((after - before)) batch requests done in the window ($failed failed)" >&2
   curl -sf -X POST "$base/v1/batches/$batch/cancel" >/dev/null
   for _ in $(seq 1 600); do
@@ -204,8 +218,8 @@ print(f"interactive: chat at {rate}/s for {duration} s, {inp} prompt tokens, {ou
 print(f"site: one tokengrid serve worker ({shape}, {layers} layers, q8_0, {threads} thread(s)), "
       f"max_concurrency {conc}; batch share {share}, max_in_flight {mif}, preempt {preempt}")
 print()
-print("| round | phase | TTFT p50 ms | TTFT p99 ms | requests | failed | batch done in window | load avg |")
-print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| round | phase | TTFT p50 ms | TTFT p99 ms | requests | failed | batch done in window | steps abandoned | load avg |")
+print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 def med(phase, col):
@@ -221,4 +235,7 @@ print(f"p99 ratio (with / without): {p99_with / p99_without:.2f} (goal: at most 
 paired = [float(w[3]) / float(o[3]) for w in rows if w[1] == "with" for o in rows if o[1] == "without" and o[0] == w[0]]
 print(f"p99 ratio per round: {', '.join(f'{x:.2f}' for x in paired)}; median {statistics.median(paired):.2f}")
 print(f"batch requests done in a window: median {done:.0f} ({done / float(duration):.1f}/s)")
+abandoned = [float(r[7]) for r in rows if r[1] == "with" and r[7] != "-"]
+if abandoned:
+    print(f"steps abandoned for interactive requests in a window with a batch: median {statistics.median(abandoned):.0f}")
 PY

@@ -2,8 +2,8 @@
 # Soak benchmark (not a CI test): the Azure conversation trace through `tokengrid up` for a
 # while (30 minutes by default) with one site's worker killed (kill -9) and restarted every
 # 5 minutes, in turn. Prints the requests sent and answered, the errors, the requests that
-# continued on another site (failovers, from the ledger), and the gateway's RSS at the start
-# and the end.
+# continued on another site (failovers, from the ledger), and the gateway's RSS at the start,
+# every 5 minutes and at the end (each minute's figure is in rss.tsv in the work directory).
 #
 #   scripts/soak.sh [--duration SECONDS] [--kill-every SECONDS] [--speedup X] [--port PORT]
 #                   [--max-tokens N] [--max-input-tokens N] [--build DIR]
@@ -58,8 +58,12 @@ echo "soak: ${#workers[@]} sites up, gateway pid $up_pid, RSS ${rss_start} kB; r
 loadgen_pid=$!
 
 # Every kill_every seconds the next site's worker gets kill -9 and is started again, same command.
-kills=0 next=$((SECONDS + kill_every)) turn=0
+kills=0 next=$((SECONDS + kill_every)) turn=0 started_at=$SECONDS next_sample=$SECONDS
 while kill -0 "$loadgen_pid" 2>/dev/null; do
+  if [ "$SECONDS" -ge "$next_sample" ]; then
+    printf '%s\t%s\n' $(( (SECONDS - started_at) / 60 )) "$(rss_kb "$up_pid")" >> "$work/rss.tsv"
+    next_sample=$((next_sample + 60))
+  fi
   if [ "$SECONDS" -ge "$next" ]; then
     i=$((turn % ${#workers[@]}))
     victim=${workers[$i]}
@@ -76,6 +80,7 @@ while kill -0 "$loadgen_pid" 2>/dev/null; do
 done
 wait "$loadgen_pid" || true
 rss_end=$(rss_kb "$up_pid")
+echo "gateway RSS by minute (MiB): $(awk '$1 % 5 == 0 { printf "%s min %.1f  ", $1, $2 / 1024 }' "$work/rss.tsv")"
 
 python3 - "$work/loadgen.json" "$work/up/usage.db" "$rss_start" "$rss_end" "$kills" "$duration" <<'PY'
 import json, sqlite3, sys

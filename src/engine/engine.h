@@ -49,7 +49,8 @@ struct GenerationRequest {
   // possible beginning of a stop string at its end): generation continues after it.
   std::vector<int32_t> resume_ids;
   // Lower is served first (scheduler.h): admitted, given prefill room and spared from
-  // preemption before requests of a higher value.
+  // preemption before requests of a higher value. Above 0 is background work: a step running
+  // it alone gives way, mid-step, to a request of 0 or less (llm_engine.h).
   int priority = 0;
 };
 
@@ -100,6 +101,10 @@ struct EngineStats {
   int64_t prefix_hit_tokens = 0;    // prompt tokens found in the prefix cache, cumulative
   int64_t prefix_query_tokens = 0;  // prompt tokens looked up, cumulative
   int64_t preemptions = 0;
+  // Steps whose background work (priority above 0) was abandoned for a foreground request
+  // that arrived while they ran, and the positions that work had to compute again, cumulative.
+  int64_t abandoned_steps = 0;
+  int64_t abandoned_tokens = 0;
 };
 
 class Engine {

@@ -45,6 +45,7 @@ struct LlmEngine::Active {
         kind(request.kind),
         events(std::move(events)),
         stop(std::move(request.stop)),
+        priority(request.priority),
         want_logprobs(request.sampling.top_logprobs >= 0),
         after_bos(request.prompt_ids.back() == model.tokenizer().bos_id()),
         prompt_tokens(static_cast<int>(request.prompt_ids.size())),
@@ -56,6 +57,7 @@ struct LlmEngine::Active {
   RequestKind kind;
   RequestEvents events;
   StopRules stop;
+  int priority;
   bool want_logprobs;
   bool after_bos;  // the first token's text may differ from its piece (the dummy prefix)
   int prompt_tokens;
@@ -104,6 +106,10 @@ Result<std::unique_ptr<LlmEngine>> LlmEngine::create(std::unique_ptr<Model> mode
   }
   if (options.max_batch_sequences < 1) return invalid_argument("max batch sequences must be at least 1");
   if (options.prefill_chunk_tokens < 1) return invalid_argument("prefill chunk tokens must be at least 1");
+  if (options.background_prefill_chunk_tokens < 1) {
+    return invalid_argument("background prefill chunk tokens must be at least 1");
+  }
+  if (options.abandon_limit < 0) return invalid_argument("the abandon limit must be 0 or more");
   if (options.max_queue < 1) return invalid_argument("the queue must hold at least 1 request");
   const ModelConfig& c = model->config();
   const int64_t bytes_per_block =
@@ -132,7 +138,8 @@ LlmEngine::LlmEngine(std::unique_ptr<Model> model, const LlmEngineOptions& optio
       forward_state_(model_->config()),
       blocks_(num_blocks, options.block_size),
       scheduler_(blocks_, {.max_running = options.max_batch_sequences,
-                           .prefill_chunk_tokens = options.prefill_chunk_tokens}),
+                           .prefill_chunk_tokens = options.prefill_chunk_tokens,
+                           .background_prefill_chunk_tokens = options.background_prefill_chunk_tokens}),
       pool_(std::make_unique<ThreadPool>(options.threads)) {
   publish_stats();
   worker_ = std::thread([this] { run(); });
@@ -186,6 +193,7 @@ Result<uint64_t> LlmEngine::submit(GenerationRequest request, RequestEvents even
                               " waiting): retry later");
   }
   const uint64_t id = next_id_++;
+  if (request.priority <= 0) foreground_waiting_.store(true, std::memory_order_relaxed);
   incoming_.push_back({id, std::move(request), std::move(events)});
   wake_.notify_one();
   return id;
@@ -236,6 +244,7 @@ void LlmEngine::run() {
       std::unique_lock lock(mu_);
       wake_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !cancels_.empty() || !active_.empty(); });
       incoming.swap(incoming_);
+      foreground_waiting_.store(false, std::memory_order_relaxed);
       in_transit_ = static_cast<int>(incoming.size());
       cancels.swap(cancels_);
       stopping = stopping_;
@@ -344,6 +353,27 @@ void LlmEngine::step(std::vector<float>& logits, std::vector<float>& hidden) {
   }
   if (plan.empty()) return;
 
+  std::vector<SequenceBatchEntry> batch = batch_of(plan);
+  logits.clear();
+  hidden.clear();
+  ForwardInterrupt interrupt;
+  interrupt.requested = [this] { return foreground_waiting_.load(std::memory_order_relaxed); };
+  model_->forward(batch, cache_, forward_state_, logits, pool_.get(), &hidden, &interrupt);
+  if (interrupt.any_left_out()) {
+    abandon(plan, batch, interrupt.left_out);
+  } else if (std::any_of(plan.chunks.begin(), plan.chunks.end(), [&](const ScheduledChunk& c) {
+               auto it = active_.find(c.id);
+               return it != active_.end() && it->second->priority > 0;
+             })) {
+    abandoned_in_a_row_ = 0;  // background work advanced
+  }
+  scheduler_.complete(plan);
+  deliver(plan, batch, logits, hidden);
+}
+
+std::vector<SequenceBatchEntry> LlmEngine::batch_of(const StepPlan& plan) const {
+  // Past the limit the step runs to its end, and yields nothing: the count starts again after it.
+  const bool may_yield = abandoned_in_a_row_ < options_.abandon_limit;
   std::vector<SequenceBatchEntry> batch;
   batch.reserve(plan.chunks.size());
   for (const ScheduledChunk& chunk : plan.chunks) {
@@ -354,13 +384,30 @@ void LlmEngine::step(std::vector<float>& logits, std::vector<float>& hidden) {
     entry.all_logits = false;
     auto it = active_.find(chunk.id);
     entry.hidden = it != active_.end() && it->second->kind == RequestKind::kEmbed;
+    entry.yields = may_yield && it != active_.end() && it->second->priority > 0;
     batch.push_back(entry);
   }
-  logits.clear();
-  hidden.clear();
-  model_->forward(batch, cache_, forward_state_, logits, pool_.get(), &hidden);
-  scheduler_.complete(plan);
+  return batch;
+}
 
+void LlmEngine::abandon(StepPlan& plan, std::vector<SequenceBatchEntry>& batch, const std::vector<bool>& left_out) {
+  ++abandoned_in_a_row_;
+  ++abandoned_steps_;
+  size_t kept = 0;
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    if (left_out[i]) {
+      abandoned_tokens_ += plan.chunks[i].num_tokens;
+      continue;
+    }
+    plan.chunks[kept] = plan.chunks[i];
+    batch[kept++] = batch[i];
+  }
+  plan.chunks.resize(kept);
+  batch.resize(kept);
+}
+
+void LlmEngine::deliver(const StepPlan& plan, const std::vector<SequenceBatchEntry>& batch,
+                        std::vector<float>& logits, const std::vector<float>& hidden) {
   const size_t vocab = static_cast<size_t>(model_->config().vocab_size);
   const size_t dim = static_cast<size_t>(model_->config().dim);
   size_t logits_row = 0, hidden_row = 0;
@@ -522,6 +569,8 @@ void LlmEngine::publish_stats() {
   published_.prefix_hit_tokens = b.hit_tokens;
   published_.prefix_query_tokens = b.query_tokens;
   published_.preemptions = scheduler_.preemptions();
+  published_.abandoned_steps = abandoned_steps_;
+  published_.abandoned_tokens = abandoned_tokens_;
 }
 
 }  // namespace tokengrid::engine

@@ -19,9 +19,22 @@
 //     after a prompt that ends in BOS, the first token is judged by the text it adds there
 //     (a piece loses its leading space), so the text, not the pieces, matches the grammar;
 //   - an embedding request never reads the prefix cache (every position's hidden state is
-//     pooled, in position order, so the result does not depend on how its prompt was chunked).
+//     pooled, in position order, so the result does not depend on how its prompt was chunked);
+//   - background work gives way to foreground work within a step: when a request of priority
+//     0 or less is submitted while a step runs, the step's background sequences (priority above
+//     0) are left out of the rest of its forward pass at the next block (attention or
+//     feed-forward) of a layer, or before the output (ForwardInterrupt in model.h). Nothing of
+//     theirs advances: no token is sampled, the scheduler is not told their positions were
+//     computed (so nothing enters the prefix cache and their reserved blocks stay theirs), and
+//     the next step computes them again, overwriting what the partial pass wrote; batch
+//     invariance makes their outputs exactly those of an undisturbed run. Foreground sequences
+//     in the same step finish it, and the new request's prompt is computed next. Foreground
+//     work is never abandoned. After abandon_limit abandoned steps in a row, the next step's
+//     background work runs to its end, so under a steady foreground stream background work
+//     still advances one step in abandon_limit + 1 of those it is planned in.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <list>
@@ -50,6 +63,8 @@ struct LlmEngineOptions {
                                     // max_batch_sequences full contexts, at most 1 GiB
   int block_size = 16;              // token positions per KV block
   int prefill_chunk_tokens = 256;   // prompt tokens computed per step, all sequences together
+  int background_prefill_chunk_tokens = 64;  // of those, for priorities above 0 (scheduler.h)
+  int abandon_limit = 4;            // background steps abandoned in a row; 0: never abandoned
   int max_queue = 256;              // requests waiting to start; more are refused
   int threads = 0;                  // threads for the forward pass; 0: all hardware threads
 };
@@ -96,6 +111,13 @@ class LlmEngine final : public Engine {
   void run();
   void take_incoming(std::vector<Incoming>& incoming);
   void step(std::vector<float>& logits, std::vector<float>& hidden);
+  // The forward pass's entries for `plan`; background ones yield unless abandon_limit is reached.
+  std::vector<SequenceBatchEntry> batch_of(const StepPlan& plan) const;
+  // Drops the chunks (and entries) the forward pass left out, counting them as abandoned.
+  void abandon(StepPlan& plan, std::vector<SequenceBatchEntry>& batch, const std::vector<bool>& left_out);
+  // Samples (or pools) what the completed step computed.
+  void deliver(const StepPlan& plan, const std::vector<SequenceBatchEntry>& batch, std::vector<float>& logits,
+               const std::vector<float>& hidden);
   // Feeds a request's resume_ids through its decoder, stop strings and grammar as output
   // already sent; finishes it when they end it.
   void resume_output(Active& active, const std::vector<int32_t>& resume);
@@ -123,6 +145,10 @@ class LlmEngine final : public Engine {
   std::unordered_map<uint64_t, std::unique_ptr<Active>> active_;
   std::shared_ptr<const TokenTrie> trie_;  // built for the first grammar
   std::list<std::shared_ptr<GrammarMasks>> masks_;  // most recently used first
+  int abandoned_in_a_row_ = 0;
+  int64_t abandoned_steps_ = 0, abandoned_tokens_ = 0;
+  // A foreground request was submitted and not yet taken by the worker: the step running gives way.
+  std::atomic<bool> foreground_waiting_{false};
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

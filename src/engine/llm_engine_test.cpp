@@ -11,11 +11,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/engine_test_util.h"
@@ -63,6 +65,10 @@ class Collector {
               finished = f;
               done_.notify_all();
             }};
+  }
+  bool done() {
+    std::lock_guard lock(mu_);
+    return finished.has_value();
   }
   const Finished& wait() {
     std::unique_lock lock(mu_);
@@ -337,6 +343,87 @@ TEST_F(LlmEngineTest, MixedPrioritiesUnderATinyCacheKeepOutputsCorrect) {
     EXPECT_EQ(collectors[i].ids, solo[i]) << "request " << i;
   }
   EXPECT_GT(engine->stats().preemptions, 0);
+}
+
+// Runs background requests (priority 1000) of the first 8 prompts, and while they run submits
+// short foreground ones of the others, one after another with a pause between them (so that
+// background steps run between), until 5 steps were abandoned or the background
+// requests finished. Every request must generate what it does alone.
+void expect_abandoning_keeps_outputs(LlmEngine& engine, const std::vector<std::vector<int32_t>>& prompts,
+                                     const std::vector<std::vector<int32_t>>& solo, int max_tokens) {
+  std::vector<Collector> background(8);
+  for (size_t i = 0; i < background.size(); ++i) {
+    GenerationRequest r = greedy(prompts[i], max_tokens);
+    r.priority = 1000;
+    ASSERT_TRUE(engine.submit(std::move(r), background[i].events()).is_ok());
+  }
+  int foreground = 0;
+  for (size_t i = 0; engine.stats().abandoned_steps < 5 && !background.back().done(); ++i) {
+    const size_t p = 8 + i % (prompts.size() - 8);
+    Collector c;
+    auto id = engine.submit(greedy(prompts[p], 3), c.events());
+    EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+    if (!id.is_ok()) break;
+    c.wait();
+    EXPECT_EQ(c.ids, std::vector<int32_t>(solo[p].begin(), solo[p].begin() + 3)) << "foreground " << i;
+    ++foreground;
+    std::this_thread::sleep_for(std::chrono::microseconds(300 + 97 * (i % 7)));
+  }
+  for (size_t i = 0; i < background.size(); ++i) {
+    EXPECT_EQ(background[i].wait().reason, FinishReason::kLength);
+    EXPECT_EQ(background[i].ids, solo[i]) << "background request " << i;
+  }
+  EXPECT_GT(foreground, 0);
+}
+
+// A foreground request arriving while background work runs takes the engine within a layer:
+// the step's background sequences are left out of it and computed again later, and generate
+// exactly what they would undisturbed.
+TEST_F(LlmEngineTest, BackgroundStepsAbandonedForForegroundRequestsKeepOutputsExact) {
+  auto prompts = many_prompts(make_engine()->tokenizer());
+  prompts.resize(12);
+  constexpr int kMaxTokens = 200;
+  std::vector<std::vector<int32_t>> solo;
+  {
+    auto engine = make_engine();
+    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
+  }
+  LlmEngineOptions options = small_options();
+  options.background_prefill_chunk_tokens = 4;
+  auto engine = make_engine(options);
+  expect_abandoning_keeps_outputs(*engine, prompts, solo, kMaxTokens);
+  EngineStats s = engine->stats();
+  EXPECT_GT(s.abandoned_steps, 0);
+  EXPECT_GE(s.abandoned_tokens, s.abandoned_steps);
+}
+
+TEST_F(LlmEngineTest, AnAbandonLimitOfZeroNeverAbandons) {
+  auto prompts = many_prompts(make_engine()->tokenizer());
+  prompts.resize(12);
+  constexpr int kMaxTokens = 40;
+  std::vector<std::vector<int32_t>> solo;
+  {
+    auto engine = make_engine();
+    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
+  }
+  LlmEngineOptions options = small_options();
+  options.abandon_limit = 0;
+  auto engine = make_engine(options);
+  expect_abandoning_keeps_outputs(*engine, prompts, solo, kMaxTokens);
+  EXPECT_EQ(engine->stats().abandoned_steps, 0);
+}
+
+TEST_F(LlmEngineTest, HostileBackgroundSettingsAreRefused) {
+  auto model = Model::load(testing::synthetic_tiny_model());
+  ASSERT_TRUE(model.is_ok());
+  LlmEngineOptions options = small_options();
+  options.background_prefill_chunk_tokens = 0;
+  EXPECT_FALSE(LlmEngine::create(std::move(model).value(), options).is_ok());
+  auto again = Model::load(testing::synthetic_tiny_model());
+  ASSERT_TRUE(again.is_ok());
+  options = small_options();
+  options.abandon_limit = -1;
+  EXPECT_FALSE(LlmEngine::create(std::move(again).value(), options).is_ok());
 }
 
 TEST_F(LlmEngineTest, CancellationStopsTheStreamAndFreesBlocks) {

@@ -281,15 +281,35 @@ int64_t ForwardState::prepare(std::span<const SequenceBatchEntry> batch, KvCache
   return n;
 }
 
+int64_t ForwardState::leave_out(std::span<const SequenceBatchEntry> kept, const std::vector<bool>& left_out,
+                                KvCache& cache, int threads) {
+  int64_t to = 0;
+  for (size_t r = 0; r < row_entry_.size(); r++) {
+    if (left_out[static_cast<size_t>(row_entry_[r])]) continue;
+    if (to != static_cast<int64_t>(r)) std::memcpy(x_.row(to), x_.row(static_cast<int64_t>(r)), sizeof(float) * config_.dim);
+    ++to;
+  }
+  return prepare(kept, cache, threads);
+}
+
 void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, ForwardState& state,
-                    std::vector<float>& logits, ThreadPool* pool, std::vector<float>* hidden) const {
-  const int64_t n = state.prepare(batch, cache, pool != nullptr ? pool->threads() : 1);
+                    std::vector<float>& logits, ThreadPool* pool, std::vector<float>* hidden,
+                    ForwardInterrupt* interrupt) const {
+  if (interrupt != nullptr) interrupt->left_out.assign(batch.size(), false);
+  int64_t n = state.prepare(batch, cache, pool != nullptr ? pool->threads() : 1);
   if (n == 0) return;
   embed_tokens(batch, state);
+  std::vector<SequenceBatchEntry> kept;
   for (int l = 0; l < config_.n_layers; l++) {
+    n = give_way(batch, kept, cache, state, pool, interrupt, n);
+    if (n == 0) return;
     attention_block(layers_[l], l, n, state, pool);
+    n = give_way(batch, kept, cache, state, pool, interrupt, n);
+    if (n == 0) return;
     feed_forward_block(layers_[l], n, state, pool);
   }
+  n = give_way(batch, kept, cache, state, pool, interrupt, n);
+  if (n == 0) return;
   if (hidden != nullptr) {
     for (int64_t r : state.hidden_rows_) {
       hidden->resize(hidden->size() + config_.dim);
@@ -297,6 +317,19 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, F
     }
   }
   output_logits(state, logits, pool);
+}
+
+int64_t Model::give_way(std::span<const SequenceBatchEntry> batch, std::vector<SequenceBatchEntry>& kept,
+                        KvCache& cache, ForwardState& s, ThreadPool* pool, ForwardInterrupt* interrupt,
+                        int64_t n) const {
+  if (interrupt == nullptr || !interrupt->requested || interrupt->any_left_out()) return n;
+  const bool any_yields = std::any_of(batch.begin(), batch.end(), [](const auto& e) { return e.yields; });
+  if (!any_yields || !interrupt->requested()) return n;
+  for (size_t e = 0; e < batch.size(); e++) {
+    interrupt->left_out[e] = batch[e].yields;
+    if (!batch[e].yields) kept.push_back(batch[e]);
+  }
+  return s.leave_out(kept, interrupt->left_out, cache, pool != nullptr ? pool->threads() : 1);
 }
 
 // x = the embedding rows of the batch's tokens (times embedding_scale: Gemma).

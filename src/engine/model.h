@@ -8,7 +8,9 @@
 // if it ran alone (batch invariance): the batch only shares the passes over the weights.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,6 +35,19 @@ struct SequenceBatchEntry {
   std::span<const int32_t> block_table;  // covers every position up to start_pos + tokens.size()
   bool all_logits = false;               // logits for every new token, or only for the last
   bool hidden = false;  // instead of logits: every new token's final-normed hidden state
+  bool yields = false;  // background work: left out of the pass when an interrupt asks (below)
+};
+
+// Lets a forward pass give way: before each layer's attention and feed-forward blocks and before
+// the output, `requested` is asked whether more urgent work waits; the first time it says yes,
+// every `yields` entry is left out of the rest of the pass. A left-out entry gets no logits and no hidden rows, and the cache
+// positions it wrote hold unfinished values: its caller must compute them again (the same
+// entry, run later, overwrites them with exactly what an uninterrupted pass writes). The other
+// entries' numbers are unchanged (batch invariance).
+struct ForwardInterrupt {
+  std::function<bool()> requested;
+  std::vector<bool> left_out;  // set by forward(): per batch entry
+  bool any_left_out() const { return std::find(left_out.begin(), left_out.end(), true) != left_out.end(); }
 };
 
 // The scratch memory of forward passes, like llama2.c's RunState: each buffer is sized the
@@ -71,6 +86,10 @@ class ForwardState {
 
   // Lays out the batch's rows and sizes every buffer for them; returns the number of rows.
   int64_t prepare(std::span<const SequenceBatchEntry> batch, KvCache& cache, int threads);
+  // Drops the rows of the entries `left_out` marks from a prepared batch, keeping the residual
+  // stream of the others; `kept` is the batch without them. Returns the number of rows left.
+  int64_t leave_out(std::span<const SequenceBatchEntry> kept, const std::vector<bool>& left_out, KvCache& cache,
+                    int threads);
 
   ModelConfig config_;
   std::vector<int> row_pos_;            // position of row r in its sequence
@@ -123,10 +142,11 @@ class Model {
   // Runs the batch; appends config().vocab_size logits per requested position to `logits`, in
   // entry order (the last new token of an entry, or all of them when all_logits is set), and
   // config().dim values per new token of the `hidden` entries to `hidden`.
-  // `state` holds the scratch memory, made for this model's config.
+  // `state` holds the scratch memory, made for this model's config. With `interrupt`, the
+  // `yields` entries may be left out (ForwardInterrupt); the output then covers the others only.
   void forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, ForwardState& state,
                std::vector<float>& logits, ThreadPool* pool = nullptr,
-               std::vector<float>* hidden = nullptr) const;
+               std::vector<float>* hidden = nullptr, ForwardInterrupt* interrupt = nullptr) const;
 
  private:
   // The steps of forward(), in order.
@@ -135,6 +155,10 @@ class Model {
   void feed_forward_block(const LayerWeights& w, int64_t n, ForwardState& s, ThreadPool* pool) const;
   void add_block_output(const float* post_norm, int64_t n, ForwardState& s, ThreadPool* pool) const;
   void output_logits(ForwardState& s, std::vector<float>& logits, ThreadPool* pool) const;
+  // Asks `interrupt` (when there is one and nothing was left out yet) and leaves the yielding
+  // entries out when it says so; returns the rows left.
+  int64_t give_way(std::span<const SequenceBatchEntry> batch, std::vector<SequenceBatchEntry>& kept, KvCache& cache,
+                   ForwardState& s, ThreadPool* pool, ForwardInterrupt* interrupt, int64_t n) const;
 
   Model(GgufFile gguf, ModelConfig config, Tokenizer tokenizer)
       : gguf_(std::move(gguf)), config_(std::move(config)), tokenizer_(std::move(tokenizer)) {}

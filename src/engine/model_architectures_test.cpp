@@ -7,6 +7,7 @@
 // RoPE base. Then, for each, batch invariance, paged KV blocks in any order, and the prefix
 // cache through the engine, sliding layers included.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -425,7 +426,9 @@ INSTANTIATE_TEST_SUITE_P(Architectures, ArchitectureTest, ::testing::ValuesIn(va
 
 TEST(ArchitectureLoad, UnknownArchitectureIsRefusedNamingTheSupportedOnes) {
   SyntheticShape shape = tiny("llama", Architecture::kLlama);
-  const std::string path = (std::filesystem::temp_directory_path() / "tokengrid_arch_unknown.gguf").string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("tokengrid_arch_unknown_" + std::to_string(getpid()) + ".gguf"))
+                               .string();
   ASSERT_TRUE(write_synthetic_model(shape, TensorType::F32, 1, path).is_ok());
   auto file = GgufFile::open(path);
   ASSERT_TRUE(file.is_ok());

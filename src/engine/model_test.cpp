@@ -273,6 +273,66 @@ TEST_P(AnyModel, BatchedForwardEqualsSoloForward) {
   expect_batch_invariant(*model_, cache, prompts_, 4);
 }
 
+// An interrupt leaves the yielding entries out of the rest of the pass: the others' logits keep
+// their bits, and the left-out ones, run again, overwrite what the partial pass wrote and give
+// the logits of a pass never interrupted.
+TEST_P(AnyModel, AnInterruptedPassLeavesOutYieldingEntriesAndTheirRerunIsExact) {
+  const ModelConfig& c = model_->config();
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  for (int interrupt_at = 0; interrupt_at <= 2 * c.n_layers; interrupt_at++) {
+    KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 16, 3 * 4);
+    const std::vector<float> solo = expect_batch_invariant(*model_, cache, prompts_, 4);
+    std::vector<size_t> offset = {0};
+    for (const auto& p : prompts_) offset.push_back(offset.back() + p.size() * vocab);
+    std::vector<std::vector<int32_t>> tables = {{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}};
+    KvCache fresh(c.n_layers, c.n_kv_heads, c.head_dim, 16, 3 * 4);
+    ForwardState state(c);
+    std::vector<SequenceBatchEntry> batch;
+    for (size_t s = 0; s < prompts_.size(); s++) batch.push_back({prompts_[s], 0, tables[s], true});
+    batch[0].yields = batch[2].yields = true;
+    int polls = 0;
+    ForwardInterrupt interrupt;
+    interrupt.requested = [&] { return polls++ == interrupt_at; };
+    std::vector<float> kept;
+    model_->forward(batch, fresh, state, kept, nullptr, nullptr, &interrupt);
+    EXPECT_EQ(interrupt.left_out, (std::vector<bool>{true, false, true})) << "interrupted at " << interrupt_at;
+    ASSERT_EQ(kept.size(), prompts_[1].size() * vocab);
+    EXPECT_EQ(0, std::memcmp(kept.data(), &solo[offset[1]], kept.size() * sizeof(float)));
+    EXPECT_EQ(polls, interrupt_at + 1) << "no poll after the interrupt";
+
+    std::vector<float> rerun;
+    model_->forward({&batch[0], 1}, fresh, state, rerun);
+    model_->forward({&batch[2], 1}, fresh, state, rerun);
+    ASSERT_EQ(rerun.size(), (prompts_[0].size() + prompts_[2].size()) * vocab);
+    EXPECT_EQ(0, std::memcmp(rerun.data(), &solo[offset[0]], prompts_[0].size() * vocab * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(rerun.data() + prompts_[0].size() * vocab, &solo[offset[2]],
+                             prompts_[2].size() * vocab * sizeof(float)));
+  }
+}
+
+// A pass of yielding entries only ends at the interrupt with no output; one without yielding
+// entries never asks.
+TEST_P(AnyModel, AnInterruptEndsAPassOfYieldingEntriesOnly) {
+  const ModelConfig& c = model_->config();
+  KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 16, 4);
+  ForwardState state(c);
+  std::vector<int32_t> table = {0, 1, 2, 3};
+  SequenceBatchEntry e{prompts_[1], 0, table, false};
+  int polls = 0;
+  ForwardInterrupt interrupt;
+  interrupt.requested = [&] { return ++polls > 0; };
+  std::vector<float> logits;
+  model_->forward({&e, 1}, cache, state, logits, nullptr, nullptr, &interrupt);
+  EXPECT_EQ(polls, 0);
+  EXPECT_EQ(logits.size(), static_cast<size_t>(c.vocab_size));
+  e.yields = true;
+  logits.clear();
+  model_->forward({&e, 1}, cache, state, logits, nullptr, nullptr, &interrupt);
+  EXPECT_EQ(polls, 1);
+  EXPECT_TRUE(logits.empty());
+  EXPECT_EQ(interrupt.left_out, std::vector<bool>{true});
+}
+
 // Decoding one token at a time must agree with prefilling the same tokens at once.
 TEST_P(AnyModel, IncrementalDecodeEqualsPrefill) {
   const ModelConfig& c = model_->config();

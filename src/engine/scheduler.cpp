@@ -10,6 +10,7 @@ Scheduler::Scheduler(BlockManager& blocks, SchedulerOptions options)
     : blocks_(blocks), options_(options) {
   options_.max_running = std::max(1, options_.max_running);
   options_.prefill_chunk_tokens = std::max(1, options_.prefill_chunk_tokens);
+  options_.background_prefill_chunk_tokens = std::max(1, options_.background_prefill_chunk_tokens);
 }
 
 Status Scheduler::add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix, int priority) {
@@ -40,6 +41,7 @@ StepPlan Scheduler::schedule() {
   schedule_decodes(plan);
   bool admitting = true;
   for (int priority : priority_levels()) {
+    if (priority > 0) budget = std::min(budget, options_.background_prefill_chunk_tokens);
     schedule_running_prefills(plan, budget, priority);
     // After a preemption memory is short: admitting now would only preempt again.
     admitting = admitting && plan.preempted.empty() && admit_waiting(plan, budget, priority);

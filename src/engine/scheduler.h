@@ -12,7 +12,10 @@
 // The prefill budget goes to the sequences of the best priority first, running or waiting,
 // and within a priority first come first served. A step that computes a prompt leaves out the
 // decodes and prompt chunks of worse priorities (they run in the next step), so that a
-// request's first token waits for no worse work. A waiting sequence that cannot be admitted
+// request's first token waits for no worse work. Background sequences (priority above 0) share
+// a smaller prefill budget, so that no step spends long on their prompts: a step of background
+// work may be abandoned for urgent work (llm_engine.h), and a short one costs less to redo and
+// keeps that work from holding the engine. A waiting sequence that cannot be admitted
 // (no blocks, or max_running reached) while a sequence of a worse priority runs preempts that
 // one; one of the same or a better priority is never overtaken.
 //
@@ -41,6 +44,7 @@ namespace tokengrid::engine {
 struct SchedulerOptions {
   int max_running = 32;            // sequences admitted at once
   int prefill_chunk_tokens = 256;  // prompt (or recompute) tokens per step, all sequences together
+  int background_prefill_chunk_tokens = 64;  // of those, at most this many for priorities above 0
 };
 
 struct ScheduledChunk {
@@ -69,7 +73,9 @@ class Scheduler {
   Status add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix = true, int priority = 0);
 
   StepPlan schedule();
-  // The forward pass of `plan` ran: its positions now hold keys and values.
+  // The forward pass of `plan` ran: its positions now hold keys and values. A chunk whose pass
+  // was abandoned is left out of `plan` here: its sequence stays as it was (its blocks stay
+  // reserved, nothing is registered in the prefix cache) and the next schedule() plans it again.
   void complete(const StepPlan& plan);
   void append_token(uint64_t id, int32_t token);
   // Forgets a finished or cancelled sequence and frees its blocks. Unknown ids are ignored.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <numeric>
 #include <vector>
@@ -63,6 +64,22 @@ class FakeEngine {
       }
     }
     ++steps;
+    return plan;
+  }
+
+  // Plans a step and abandons its pass part way: its positions get values that are not the
+  // tokens' (an unfinished pass's), and the scheduler is never told they were computed.
+  StepPlan abandon_step() {
+    StepPlan plan = sched.schedule();
+    for (uint64_t id : plan.rejected) rejected.push_back(id);
+    for (const ScheduledChunk& c : plan.chunks) {
+      auto table = sched.block_table(c.id);
+      for (int p = c.start_pos; p < c.start_pos + c.num_tokens; ++p) {
+        const int32_t block = table[p / kBlockSize];
+        EXPECT_EQ(blocks.ref_count(block), 1) << "an abandoned pass must never write a shared block";
+        slots_[block][p % kBlockSize] = -7;
+      }
+    }
     return plan;
   }
 
@@ -396,6 +413,57 @@ TEST(SchedulerPriority, PreemptedSequencesOfEveryPriorityRecomputeToTheSameOutpu
   EXPECT_GT(roomy_preemptions, 0);  // for the interactive arrivals, at max_running
   EXPECT_GT(tight_preemptions, roomy_preemptions);
   EXPECT_EQ(roomy, tight);
+}
+
+TEST(SchedulerPriority, BackgroundPromptsShareASmallerPrefillBudget) {
+  FakeEngine e(64, {.max_running = 8, .prefill_chunk_tokens = 16, .background_prefill_chunk_tokens = 6});
+  e.submit(1, iota_tokens(10, 0), 3, kBackground);
+  e.submit(2, iota_tokens(10, 50), 3, kBackground);
+  e.step();
+  EXPECT_EQ(e.prefill_tokens_this_step, 6);
+  e.run_to_completion();
+  e.prefill_tokens_this_step = 0;
+  e.submit(3, iota_tokens(14, 100), 3, kInteractive);
+  e.step();
+  EXPECT_EQ(e.prefill_tokens_this_step, 14);
+}
+
+// A step whose pass was abandoned changes nothing: the next plans the same work, the positions
+// the partial pass wrote are computed again, and the outputs (prefix sharing included) are
+// those of a run where nothing was abandoned.
+TEST(Scheduler, AnAbandonedStepIsPlannedAgainAndChangesNoOutput) {
+  auto run = [](bool abandoning, int64_t* hit_tokens) {
+    FakeEngine e(40, {.max_running = 4, .prefill_chunk_tokens = 10});
+    for (uint64_t id = 1; id <= 6; ++id) {
+      e.submit(id, id % 2 == 0 ? iota_tokens(13, 0) : iota_tokens(8 + static_cast<int>(id), 9 * id), 12, kBackground);
+    }
+    for (int i = 0; i < 200 && (e.sched.num_running() > 0 || e.sched.num_waiting() > 0); ++i) {
+      if (abandoning && i % 3 == 1) {
+        StepPlan abandoned = e.abandon_step();
+        StepPlan again = e.step();
+        EXPECT_EQ(again.chunks.size(), abandoned.chunks.size()) << "step " << i;
+        for (size_t k = 0; k < std::min(again.chunks.size(), abandoned.chunks.size()); ++k) {
+          EXPECT_EQ(again.chunks[k].id, abandoned.chunks[k].id);
+          EXPECT_EQ(again.chunks[k].start_pos, abandoned.chunks[k].start_pos);
+          EXPECT_EQ(again.chunks[k].num_tokens, abandoned.chunks[k].num_tokens);
+        }
+      } else {
+        e.step();
+      }
+    }
+    e.run_to_completion();
+    EXPECT_TRUE(e.rejected.empty());
+    EXPECT_EQ(e.blocks.stats().blocks_used, 0);
+    *hit_tokens = e.blocks.stats().hit_tokens;
+    return e.outputs;
+  };
+  int64_t plain_hits = 0, abandoning_hits = 0;
+  auto plain = run(false, &plain_hits);
+  auto abandoning = run(true, &abandoning_hits);
+  EXPECT_EQ(plain.size(), 6u);
+  EXPECT_EQ(abandoning, plain);
+  EXPECT_GT(plain_hits, 0);
+  EXPECT_EQ(abandoning_hits, plain_hits);
 }
 
 }  // namespace

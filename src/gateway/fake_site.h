@@ -77,19 +77,26 @@ class FakeSite {
  private:
   using json = nlohmann::json;
 
+  // Anything it does not serve is refused as a worker would refuse it: another test's gateway
+  // may still poll a port this site has been given since.
   void handle(const std::shared_ptr<http::HttpExchange>& e) {
-    if (e->request().path == "/v1/stats") return e->respond(http::HttpResponse::json(200, R"({"ready":true,"running":0,"queued":0})"));
+    const std::string& path = e->request().path;
+    if (path == "/v1/stats") return e->respond(http::HttpResponse::json(200, R"({"ready":true,"running":0,"queued":0})"));
+    if (path == "/v1/models")
+      return e->respond(http::HttpResponse::json(200, R"({"object":"list","data":[{"id":"tiny","object":"model"}]})"));
+    if (path != "/v1/chat/completions" && path != "/v1/completions" && path != "/v1/embeddings")
+      return e->respond(error_response(404, "no route " + path));
+    json body = json::parse(e->request().body, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object()) return e->respond(error_response(400, "the body is not a JSON object"));
     ++requests;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       last_body_ = e->request().body;
     }
-    if (status != 200)
-      return e->respond(http::HttpResponse::json(
-          status, R"({"error":{"message":"site says no","type":"invalid_request_error","param":null,"code":null}})"));
+    if (status != 200) return e->respond(error_response(status, "site says no"));
     std::lock_guard<std::mutex> lock(mutex_);
-    if (e->request().path == "/v1/embeddings") {
-      threads_.emplace_back([this, e] { embed(e, json::parse(e->request().body)); });
+    if (path == "/v1/embeddings") {
+      threads_.emplace_back([this, e, body = std::move(body)] { embed(e, body); });
       return;
     }
     if (!raw_stream_.empty()) {
@@ -97,7 +104,12 @@ class FakeSite {
       e->write(raw_stream_);
       return e->end_stream();
     }
-    threads_.emplace_back([this, e] { stream(e, json::parse(e->request().body)); });
+    threads_.emplace_back([this, e, body = std::move(body)] { stream(e, body); });
+  }
+
+  static http::HttpResponse error_response(int status, const std::string& message) {
+    const json error = {{"message", message}, {"type", "invalid_request_error"}, {"param", nullptr}, {"code", nullptr}};
+    return http::HttpResponse::json(status, json{{"error", error}}.dump());
   }
 
   json chunk(bool chat, const std::string& text, const json& finish, int id, bool ids) const {

@@ -36,11 +36,14 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
       : options_(options), own_threads_(options.io ? nullptr : std::make_unique<IoThreads>(options.threads)),
         ioc_(options.io ? options.io->context() : own_threads_->context()) {}
 
+  // The most recently used connection first, so that the pool shrinks back when load falls.
   std::unique_ptr<Connection> take_idle(const std::string& key) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = idle_.find(key);
-    if (it == idle_.end() || it->second.empty()) return nullptr;
-    auto connection = std::move(it->second.back());
+    if (it == idle_.end()) return nullptr;
+    drop_expired(it->second);
+    if (it->second.empty()) return nullptr;
+    auto connection = std::move(it->second.back().connection);
     it->second.pop_back();
     return connection;
   }
@@ -49,7 +52,9 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_) return;
     auto& pool = idle_[key];
-    if (pool.size() < options_.max_idle_per_endpoint) pool.push_back(std::move(connection));
+    drop_expired(pool);
+    if (pool.size() < options_.max_idle_per_endpoint)
+      pool.push_back({std::move(connection), std::chrono::steady_clock::now()});
   }
 
   std::optional<tcp::resolver::results_type> cached_resolution(const std::string& key) {
@@ -86,9 +91,9 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopped_.exchange(true)) return;
       for (auto& [key, pool] : idle_) {
-        for (auto& c : pool) {
+        for (auto& idle : pool) {
           beast::error_code ec;
-          c->stream.socket().close(ec);
+          idle.connection->stream.socket().close(ec);
         }
       }
     }
@@ -103,7 +108,26 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
   net::io_context& ioc_;
   mutable std::mutex mutex_;
   std::atomic<bool> stopped_{false};
-  std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  struct IdleConnection {
+    std::unique_ptr<Connection> connection;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  // Closes the connections idle longer than max_idle_time, the oldest at the front: servers
+  // close theirs after their own keep-alive timeout, and a socket the peer has closed would
+  // otherwise sit in CLOSE-WAIT until it is reused. Nothing else touches an idle socket.
+  void drop_expired(std::vector<IdleConnection>& pool) {
+    const auto oldest_kept = std::chrono::steady_clock::now() - options_.max_idle_time;
+    size_t expired = 0;
+    while (expired < pool.size() && pool[expired].since < oldest_kept) ++expired;
+    for (size_t i = 0; i < expired; ++i) {
+      beast::error_code ec;
+      pool[i].connection->stream.socket().close(ec);
+    }
+    pool.erase(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(expired));
+  }
+
+  std::map<std::string, std::vector<IdleConnection>> idle_;
   std::map<std::string, tcp::resolver::results_type> resolved_;
 };
 

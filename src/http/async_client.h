@@ -6,7 +6,8 @@
 //   - Every call ends with exactly one on_done, after on_headers (if the response started) and
 //     every on_body piece; all three run on the client's threads, one call's callbacks never
 //     concurrently.
-//   - A connection is reused only after a complete response that allows keep-alive. A request
+//   - A connection is reused only after a complete response that allows keep-alive, and only
+//     within max_idle_time of its last use (older ones are closed as the pool is used). A request
 //     that fails on a reused connection before any response byte arrived (the server had closed
 //     the idle connection) is sent once more on a fresh connection.
 //   - Timeouts: connecting, waiting for the response head, and the gap between two body pieces
@@ -74,6 +75,9 @@ class IoThreads;
 struct AsyncClientOptions {
   int threads = 1;
   size_t max_idle_per_endpoint = 256;
+  // A connection idle longer is closed instead of reused: under the keep-alive timeouts of
+  // common servers (tokengrid serve 60 s, nginx 75 s).
+  std::chrono::milliseconds max_idle_time{std::chrono::seconds(30)};
   // Threads to run on, shared with others (an HttpServer); none: `threads` of the client's own.
   // A call started from one of them then begins on the calling thread, without a hand-off.
   // The client must be stopped before them.

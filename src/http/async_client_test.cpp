@@ -79,6 +79,30 @@ TEST_F(AsyncClientTest, WholeResponseAndReuseOfTheConnection) {
   EXPECT_EQ(client.idle_connections(), 1u);
 }
 
+TEST_F(AsyncClientTest, AConnectionIdleLongerThanTheLimitIsClosedNotReused) {
+  std::mutex mutex;
+  std::vector<std::string> remotes;  // the client's address and port, per request
+  serve([&](std::shared_ptr<HttpExchange> e) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      remotes.push_back(e->request().remote);
+    }
+    e->respond(HttpResponse::text(200, "ok"));
+  });
+  AsyncClientOptions options;
+  options.max_idle_time = std::chrono::milliseconds(1000);
+  AsyncHttpClient client(options);
+  EXPECT_TRUE(call(client, port(), {}).outcome.status.is_ok());
+  EXPECT_TRUE(call(client, port(), {}).outcome.status.is_ok());  // at once: the same connection
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(call(client, port(), {}).outcome.status.is_ok());  // after the limit: a new one
+  EXPECT_EQ(client.idle_connections(), 1u);
+  std::lock_guard<std::mutex> lock(mutex);
+  ASSERT_EQ(remotes.size(), 3u);
+  EXPECT_EQ(remotes[0], remotes[1]);
+  EXPECT_NE(remotes[1], remotes[2]);
+}
+
 TEST_F(AsyncClientTest, StreamedPiecesArriveAsTheyAreSent) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();

@@ -3,6 +3,8 @@
 // nothing is answered 500, and the server goes on answering.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <span>
 
@@ -24,7 +26,10 @@ using http::testing::expect_openai_error;
 class ServeHostileTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    model_path_ = (std::filesystem::temp_directory_path() / "tokengrid_serve_hostile_tiny.gguf").string();
+    // One file per process: ctest runs each test of the suite in a process of its own, at once.
+    model_path_ = (std::filesystem::temp_directory_path() /
+                   ("tokengrid_serve_hostile_tiny_" + std::to_string(getpid()) + ".gguf"))
+                      .string();
     ASSERT_TRUE(engine::write_synthetic_model(*engine::find_synthetic_shape("tiny"), engine::TensorType::F32, 1, model_path_)
                     .is_ok());
   }

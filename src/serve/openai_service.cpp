@@ -150,6 +150,8 @@ class OpenAiService::Impl : public std::enable_shared_from_this<OpenAiService::I
   Counter& prefix_hit_tokens_;
   Counter& prefix_query_tokens_;
   Counter& preemptions_;
+  Counter& abandoned_steps_;
+  Counter& abandoned_tokens_;
   Gauge& active_gauge_;
 
   class Job;
@@ -634,6 +636,14 @@ OpenAiService::Impl::Impl(OpenAiServiceOptions options)
                        .counter("tokengrid_preemptions_total",
                                 "Sequences preempted for lack of KV blocks and recomputed.")
                        .get()),
+      abandoned_steps_(metrics_
+                           .counter("tokengrid_abandoned_steps_total",
+                                    "Steps whose background work gave way to a foreground request mid-step.")
+                           .get()),
+      abandoned_tokens_(metrics_
+                            .counter("tokengrid_abandoned_tokens_total",
+                                     "Background positions left unfinished by abandoned steps and computed again.")
+                            .get()),
       active_gauge_(metrics_
                         .gauge("tokengrid_http_generation_requests_active",
                                "HTTP generation requests with engine work running.")
@@ -922,6 +932,8 @@ void OpenAiService::Impl::handle_metrics(std::shared_ptr<HttpExchange> exchange)
     prefix_hit_tokens_.advance_to(static_cast<double>(s.prefix_hit_tokens));
     prefix_query_tokens_.advance_to(static_cast<double>(s.prefix_query_tokens));
     preemptions_.advance_to(static_cast<double>(s.preemptions));
+    abandoned_steps_.advance_to(static_cast<double>(s.abandoned_steps));
+    abandoned_tokens_.advance_to(static_cast<double>(s.abandoned_tokens));
   }
   exchange->respond(HttpResponse::text(200, metrics_.render(), kPrometheusContentType));
 }
@@ -939,7 +951,9 @@ void OpenAiService::Impl::handle_stats(std::shared_ptr<HttpExchange> exchange) {
          {"kv_blocks_total", s.kv_blocks_total},
          {"prefix_hit_tokens", s.prefix_hit_tokens},
          {"prefix_query_tokens", s.prefix_query_tokens},
-         {"preemptions", s.preemptions}};
+         {"preemptions", s.preemptions},
+         {"abandoned_steps", s.abandoned_steps},
+         {"abandoned_tokens", s.abandoned_tokens}};
   }
   {
     std::lock_guard<std::mutex> lock(jobs_mutex_);

@@ -75,6 +75,8 @@ class CountingEngine : public engine::Engine {
     s.kv_blocks_used = running_ * 2;
     s.prefix_hit_tokens = 30;
     s.prefix_query_tokens = 120;
+    s.abandoned_steps = 7;
+    s.abandoned_tokens = 40;
     return s;
   }
   const engine::Tokenizer& tokenizer() const override { std::abort(); }
@@ -642,6 +644,15 @@ TEST_F(ServiceTest, MetricsReportRequestsLatencyAndEngineState) {
   EXPECT_NE(text.find("tokengrid_kv_blocks_total 100"), std::string::npos);
   EXPECT_NE(text.find("tokengrid_prefix_cache_hit_ratio 0.25"), std::string::npos);
   EXPECT_NE(text.find("tokengrid_num_requests_waiting 0"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_abandoned_steps_total 7"), std::string::npos);
+  EXPECT_NE(text.find("tokengrid_abandoned_tokens_total 40"), std::string::npos);
+}
+
+TEST_F(ServiceTest, StatsCountStepsAbandonedForForegroundRequests) {
+  start();
+  nlohmann::json j = nlohmann::json::parse(call("GET", "/v1/stats").body);
+  EXPECT_EQ(j["abandoned_steps"], 7);
+  EXPECT_EQ(j["abandoned_tokens"], 40);
 }
 
 TEST_F(ServiceTest, HostileRequestsLeaveTheServerServing) {
