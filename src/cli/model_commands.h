@@ -6,6 +6,7 @@
 
 namespace tokengrid::cli {
 
+int run_model_eval(int argc, char** argv);      // cmd_model_eval.cpp
 int run_model_info(int argc, char** argv);      // cmd_model_info.cpp
 int run_model_quantize(int argc, char** argv);  // cmd_model_quantize.cpp
 int run_model_synth(int argc, char** argv);     // cmd_model_synth.cpp

@@ -16,10 +16,7 @@ double elapsed_ms(std::chrono::steady_clock::time_point since) {
 
 }  // namespace
 
-Result<Generation> generate(const Model& model, const std::vector<int32_t>& prompt_ids,
-                            const SamplingParams& sampling, const StopRules& stop,
-                            const TextCallback& on_text, ThreadPool* pool) {
-  const ModelConfig& c = model.config();
+Status check_prompt(const ModelConfig& c, std::span<const int32_t> prompt_ids) {
   if (prompt_ids.empty()) return invalid_argument("the prompt is empty; give at least one token");
   if (static_cast<int>(prompt_ids.size()) >= c.context_length) {
     return invalid_argument("the prompt has " + std::to_string(prompt_ids.size()) +
@@ -32,6 +29,14 @@ Result<Generation> generate(const Model& model, const std::vector<int32_t>& prom
                               std::to_string(c.vocab_size) + ")");
     }
   }
+  return Status::ok();
+}
+
+Result<Generation> generate(const Model& model, const std::vector<int32_t>& prompt_ids,
+                            const SamplingParams& sampling, const StopRules& stop,
+                            const TextCallback& on_text, ThreadPool* pool) {
+  const ModelConfig& c = model.config();
+  TG_RETURN_IF_ERROR(check_prompt(c, prompt_ids));
 
   // One sequence owns the blocks 0, 1, 2, ... of a cache sized for the whole context.
   const int block_size = 16;

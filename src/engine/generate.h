@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct Generation {
 
 // Called with the text each new token completes (possibly empty), as it is produced.
 using TextCallback = std::function<void(const std::string&)>;
+
+// Whether `prompt_ids` can start a sequence of `config`'s model: not empty, shorter than the
+// context, every id inside the vocabulary. The error says which rule failed.
+Status check_prompt(const ModelConfig& config, std::span<const int32_t> prompt_ids);
 
 // Generates from prompt_ids (BOS included when wanted). Stops at EOS (when the rules say so),
 // at a stop string, after max_tokens, or when the context is full.
