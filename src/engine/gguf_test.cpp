@@ -274,6 +274,22 @@ TEST(GgufErrors, TensorDataPastTheEnd) {
   expect_error(one_tensor({4}, kF32, 8, 64).span(), "data offset 8, not a multiple of the alignment 32");
 }
 
+// Q5_0 (22 bytes per 32 values) is sized by its own block: one byte short of 3 rows of 64 is
+// refused, the exact size is read and computable.
+TEST(GgufErrors, TruncatedQ5_0TensorIsRefused) {
+  const uint32_t q5_0 = static_cast<uint32_t>(TensorType::Q5_0);
+  expect_error(one_tensor({64, 3}, q5_0, 0, 131).span(),
+               "tensor 'blk.0.attn_q.weight' data [offset 0 in the data section at byte 96, 132 "
+               "bytes] runs past the end of the file (size 227); the file is truncated or corrupt");
+  expect_error(one_tensor({48, 3}, q5_0, 0, 128).span(),
+               "row length 48, not a multiple of the q5_0 block size 32");
+  auto exact = one_tensor({64, 3}, q5_0, 0, 132);
+  auto file = GgufFile::parse(exact.span(), "q5_0.gguf");
+  ASSERT_TRUE(file.is_ok()) << file.status().to_string();
+  EXPECT_EQ(file->tensors()[0].n_bytes, 132u);
+  EXPECT_TRUE(type_traits(q5_0)->supported);
+}
+
 TEST(GgufErrors, Alignment) {
   for (uint32_t bad : {0u, 3u, 48u}) {
     GgufBytes b(3);

@@ -101,6 +101,15 @@ void gemm_q4_0(const GemmArgs& a) {
   });
 }
 
+void gemm_q5_0(const GemmArgs& a) {
+  gemm_q32(a, [](const uint8_t* row, int64_t b, const int8_t* x) {
+    const auto& block = reinterpret_cast<const BlockQ5_0*>(row)[b];
+    int32_t isum = 0;
+    for (int j = 0; j < 32; j++) isum += (q5_0_value(block, j) - 16) * x[j];
+    return IntDot{isum, fp16_to_fp32(block.d)};
+  });
+}
+
 // Q4_K (no qh) and Q5_K: per super-block, the sub-block dot products weighted by the 6-bit
 // scales and the mins times the activations' 16-value sums, both in integers.
 template <typename Block>
@@ -218,7 +227,7 @@ void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int16_t* sum
 
 const KernelTable& scalar_kernels() {
   static const KernelTable table{quantize_q8_0_scalar, gemm_f32, gemm_f16, gemm_bf16,
-                                 gemm_q8_0, gemm_q4_0, gemm_scale_min<BlockQ4_K>,
+                                 gemm_q8_0, gemm_q4_0, gemm_q5_0, gemm_scale_min<BlockQ4_K>,
                                  gemm_scale_min<BlockQ5_K>, gemm_q6_k,
                                  dot_f32,    axpy_f32,  silu_mul,  exp_shifted_sum,
                                  nullptr};

@@ -52,7 +52,7 @@ inline float load_fp16(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
-// Sum of 4-byte groups of u8 x s8 products (u8 values up to 15, or |s8| from the sign trick, so
+// Sum of 4-byte groups of u8 x s8 products (u8 values up to 31, or |s8| from the sign trick, so
 // the 16-bit pair sums cannot saturate): the lane layout of VNNI's vpdpbusd, on AVX2.
 inline __m256i dot_u8s8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
@@ -63,6 +63,21 @@ inline __m256i unpack_q4_0(const uint8_t* qs) {
   __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
   v = _mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0));
   return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+// Q5_0's qh[4] and qs[16] as 32 unsigned values 0..31: Q4_0's nibbles with bit j of the
+// little-endian qh as bit 4 of value j.
+inline __m256i unpack_q5_0(const uint8_t* qh_qs) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_qs, 4);
+  // Byte j of the vector gets byte j / 8 of qh; OR-ing in every bit but (j % 8) leaves all ones
+  // exactly where value j's bit is set.
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)),
+                                        _mm256_set1_epi64x(-1));
+  return _mm256_or_si256(unpack_q4_0(qh_qs + 4), _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
 }
 
 // The R weight rows of a tile starting at row r.
@@ -126,6 +141,20 @@ struct Q4_0Format {
   static __m256i dot(const Weights& w, const Activations& x) { return Dot::q4(x.correction, w, x.x); }
 };
 
+// Q5_0: Q4_0's tile with 5-bit values (Dot::q4 takes unsigned values up to 31 just as well).
+template <typename Dot>
+struct Q5_0Format {
+  static constexpr size_t kBlockBytes = sizeof(BlockQ5_0);
+  using Weights = __m256i;
+  struct Activations {
+    __m256i x, correction;
+  };
+  static Weights weights(const uint8_t* qh_qs) { return unpack_q5_0(qh_qs); }
+  // (q - 16) . x = q . x - 16 * sum(x): the 8 lanes together take -16 * sum(x).
+  static Activations activations(__m256i x, int32_t sum) { return {x, _mm256_set1_epi32(-2 * sum)}; }
+  static __m256i dot(const Weights& w, const Activations& x) { return Dot::q4(x.correction, w, x.x); }
+};
+
 template <typename Dot>
 struct Q8_0Format {
   static constexpr size_t kBlockBytes = sizeof(BlockQ8_0);
@@ -138,7 +167,7 @@ struct Q8_0Format {
   static __m256i dot(const Weights& w, const Activations& x) { return Dot::q8(w, x); }
 };
 
-// Q4_0 or Q8_0 weights against Q8_0 activations, R weight rows by C activation rows per tile:
+// Q4_0, Q5_0 or Q8_0 weights against Q8_0 activations, R weight rows by C activation rows per tile:
 // each weight block is made ready once for the C activation rows, each activation block once
 // for the R weight rows, and every output takes its blocks' integer sums in block order.
 template <typename Format>
@@ -177,7 +206,7 @@ struct Block32Kernel {
   }
 };
 
-// Q4_0 / Q8_0 products in tiles of R x C.
+// Q4_0 / Q5_0 / Q8_0 products in tiles of R x C, in the plain layout.
 template <typename Format, int R, int C>
 void gemm_block32(const GemmArgs& a) {
   Block32Kernel<Format> k{a, a.w->cols / 32};

@@ -23,6 +23,7 @@ constexpr SchemeInfo kSchemes[] = {
     {QuantScheme::kBF16, "bf16", TensorType::BF16, 32, false},
     {QuantScheme::kQ8_0, "q8_0", TensorType::Q8_0, 7, false},
     {QuantScheme::kQ4_0, "q4_0", TensorType::Q4_0, 2, false},
+    {QuantScheme::kQ5_0, "q5_0", TensorType::Q5_0, 8, false},
     {QuantScheme::kQ4_K_M, "q4_k_m", TensorType::Q4_K, 15, true},
     {QuantScheme::kQ5_K_M, "q5_k_m", TensorType::Q5_K, 17, true},
     {QuantScheme::kQ6_K, "q6_k", TensorType::Q6_K, 18, false},
@@ -121,7 +122,7 @@ Result<QuantizeSummary> quantize_model(const GgufFile& in, QuantScheme scheme,
       return unsupported(in.name() + ": tensor '" + t.name + "' has type " +
                          type_name(t.type_id) +
                          ", which tokengrid cannot decode; start from an f32, f16, bf16, q8_0, "
-                         "q4_0, q4_K, q5_K or q6_K model");
+                         "q4_0, q5_0, q4_K, q5_K or q6_K model");
     }
   }
 

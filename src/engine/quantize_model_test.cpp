@@ -76,8 +76,8 @@ class QuantizeModel : public ::testing::Test {
 TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
   auto in = GgufFile::open(source_path_);
   ASSERT_TRUE(in.is_ok()) << in.status().to_string();
-  for (TensorType target : {TensorType::Q8_0, TensorType::Q4_0, TensorType::F16, TensorType::BF16,
-                            TensorType::F32}) {
+  for (TensorType target : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::F16,
+                            TensorType::BF16, TensorType::F32}) {
     std::string out_path = (dir_ / "out.gguf").string();
     auto summary = quantize_model(*in, *pure_scheme(target), out_path);
     ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
@@ -101,7 +101,7 @@ TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
 
     // Row length 48 is not a multiple of the 32-element blocks: such tensors stay F32.
     const GgufTensorInfo* odd = out->find_tensor("odd.weight");
-    bool blocked = target == TensorType::Q8_0 || target == TensorType::Q4_0;
+    bool blocked = target == TensorType::Q8_0 || target == TensorType::Q4_0 || target == TensorType::Q5_0;
     EXPECT_EQ(odd->type_id, blocked ? id(TensorType::F32) : id(target));
     std::vector<float> odd_f16 = decode(*GgufFile::open(source_path_)->find_tensor("odd.weight"));
     EXPECT_EQ(std::vector<uint8_t>(odd->data, odd->data + odd->n_bytes),

@@ -19,7 +19,7 @@ std::optional<TypeTraits> type_traits(uint32_t type_id) {
     case TensorType::Q8_0: return TypeTraits{"q8_0", 32, 34, true};
     case TensorType::Q4_0: return TypeTraits{"q4_0", 32, 18, true};
     case TensorType::Q4_1: return TypeTraits{"q4_1", 32, 20, false};
-    case TensorType::Q5_0: return TypeTraits{"q5_0", 32, 22, false};
+    case TensorType::Q5_0: return TypeTraits{"q5_0", 32, 22, true};
     case TensorType::Q5_1: return TypeTraits{"q5_1", 32, 24, false};
     case TensorType::Q8_1: return TypeTraits{"q8_1", 32, 36, false};
     case TensorType::Q2_K: return TypeTraits{"q2_K", 256, 84, false};
@@ -40,8 +40,8 @@ std::string type_name(uint32_t type_id) {
 std::optional<TensorType> parse_type(const std::string& name) {
   std::string lower = name;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
-                       TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+                       TensorType::Q5_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     std::string type_lower = type_traits(static_cast<uint32_t>(t))->name;
     for (char& c : type_lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (lower == type_lower) return t;
@@ -143,6 +143,31 @@ void dequantize_scale_min_block(const Block& block, const uint8_t* qh, float* y)
   }
 }
 
+// ggml's reference Q5_0 rounding: as Q4_0 with 32 levels, the largest magnitude mapping to -16.
+void quantize_q5_0(const float* src, BlockQ5_0* blocks, int64_t n) {
+  for (int64_t b = 0; b < n / 32; b++) {
+    const float* x = src + b * 32;
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; j++) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    float d = max / -16.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    blocks[b].d = fp32_to_fp16(d);
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; j++) {
+      auto q0 = static_cast<uint32_t>(std::min(31, static_cast<int>(x[j] * id + 16.5f)));
+      auto q1 = static_cast<uint32_t>(std::min(31, static_cast<int>(x[j + 16] * id + 16.5f)));
+      blocks[b].qs[j] = static_cast<uint8_t>((q0 & 0x0f) | (q1 & 0x0f) << 4);
+      qh |= (q0 >> 4) << j | (q1 >> 4) << (j + 16);
+    }
+    for (int k = 0; k < 4; k++) blocks[b].qh[k] = static_cast<uint8_t>(qh >> (8 * k));
+  }
+}
+
 }  // namespace
 
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
@@ -176,6 +201,14 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
           dst[b * 32 + j] = static_cast<float>((blocks[b].qs[j] & 0x0f) - 8) * d;
           dst[b * 32 + j + 16] = static_cast<float>((blocks[b].qs[j] >> 4) - 8) * d;
         }
+      }
+      return;
+    }
+    case TensorType::Q5_0: {
+      const auto* blocks = static_cast<const BlockQ5_0*>(src);
+      for (int64_t b = 0; b < n / 32; b++) {
+        float d = fp16_to_fp32(blocks[b].d);
+        for (int j = 0; j < 32; j++) dst[b * 32 + j] = static_cast<float>(q5_0_value(blocks[b], j) - 16) * d;
       }
       return;
     }
@@ -256,6 +289,7 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
       }
       return;
     }
+    case TensorType::Q5_0: quantize_q5_0(src, static_cast<BlockQ5_0*>(dst), n); return;
     case TensorType::Q4_K: quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), n); return;
     case TensorType::Q5_K: quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), n); return;
     case TensorType::Q6_K: quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), n); return;

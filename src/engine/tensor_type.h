@@ -4,6 +4,10 @@
 //   Q8_0: { f16 d; int8 qs[32]; }              x[i] = qs[i] * d
 //   Q4_0: { f16 d; uint8 qs[16]; }             x[i] = ((qs[i] & 15) - 8) * d,
 //                                              x[i + 16] = ((qs[i] >> 4) - 8) * d   (i < 16)
+//   Q5_0: { f16 d; uint8 qh[4]; uint8 qs[16]; } Q4_0's nibbles plus a fifth bit per value, bit i
+//                                              of the little-endian uint32 qh for value i:
+//                                              x[i] = ((qs[i] & 15 | h(i) << 4) - 16) * d, and
+//                                              x[i + 16] from qs[i] >> 4 and h(i + 16)   (i < 16)
 // K-quants use super-blocks of 256 values:
 //   Q4_K: { f16 d; f16 dmin; uint8 scales[12]; uint8 qs[128]; }  eight sub-blocks of 32, each
 //         with a 6-bit scale sc and a 6-bit min m packed into `scales`; x = d*sc*q - dmin*m with
@@ -52,7 +56,7 @@ struct TypeTraits {
 std::optional<TypeTraits> type_traits(uint32_t type_id);
 // Name of a type id, "type N" for unknown ids.
 std::string type_name(uint32_t type_id);
-// Parses "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k" (any case).
+// Parses "f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k" (any case).
 std::optional<TensorType> parse_type(const std::string& name);
 
 // Bytes of a row of n elements; n must be a multiple of the block size.
@@ -78,6 +82,11 @@ struct BlockQ4_0 {
   uint16_t d;
   uint8_t qs[16];
 };
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
 struct BlockQ4_K {
   uint16_t d;
   uint16_t dmin;
@@ -99,6 +108,7 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ5_0) == 22);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
@@ -112,6 +122,14 @@ inline void q4_k_scale_min(const uint8_t* scales, int j, int& sc, int& m) {
     sc = (scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4);
     m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
   }
+}
+
+// Value j (0..31) of a Q5_0 block as stored, 0..31 (the signed value is this minus 16).
+inline int q5_0_value(const BlockQ5_0& block, int j) {
+  const uint32_t qh = static_cast<uint32_t>(block.qh[0]) | static_cast<uint32_t>(block.qh[1]) << 8 |
+                      static_cast<uint32_t>(block.qh[2]) << 16 | static_cast<uint32_t>(block.qh[3]) << 24;
+  const int low = j < 16 ? (block.qs[j] & 0x0f) : (block.qs[j - 16] >> 4);
+  return low | static_cast<int>((qh >> j) & 1u) << 4;
 }
 
 }  // namespace tokengrid::engine
