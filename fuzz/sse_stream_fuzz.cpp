@@ -29,14 +29,15 @@ void relay_events(const std::vector<std::string>& events, bool chat) {
   for (const std::string& data : events) {
     if (data == "[DONE]") continue;
     const std::optional<tokengrid::json_scan::Value> chunk = tokengrid::json_scan::scan(data);
-    if (!chunk || !chunk->is_object() || tokengrid::json_scan::member(*chunk, "error")) return;  // the relay fails the attempt
+    if (!chunk || !chunk->is_object()) return;  // the relay fails the attempt
     const tokengrid::gateway::ChunkReading r = tokengrid::gateway::read_chunk(*chunk, prompt_ids);
+    if (r.has_error) return;  // so it does here
     if (r.usage.is_object()) usage = r.usage;
     if (!r.has_choices) continue;
     assembler.add(*chunk);
     (void)tokengrid::gateway::client_chunk(*chunk, r, "chatcmpl-gateway", /*include_usage=*/true);
   }
-  (void)assembler.answer("chatcmpl-gateway", 1, "tiny", usage).dump();
+  (void)assembler.answer("chatcmpl-gateway", 1, "tiny", usage);
 }
 
 }  // namespace
