@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,7 @@ after(async () => {
     const { code } = await upExit;
     assert.equal(code, 0, 'tokengrid up stops cleanly on SIGTERM');
   }
+  rmSync(CACHE, { recursive: true, force: true });
 });
 
 describe('the gateway over four workers', () => {
