@@ -143,18 +143,24 @@ void dequantize_scale_min_block(const Block& block, const uint8_t* qh, float* y)
   }
 }
 
+// The value of largest magnitude in a block of 32, with its sign (the first one on a tie), which
+// Q4_0 and Q5_0 map to their most negative level.
+float largest_magnitude_of_32(const float* x) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < 32; j++) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+
 // ggml's reference Q5_0 rounding: as Q4_0 with 32 levels, the largest magnitude mapping to -16.
 void quantize_q5_0(const float* src, BlockQ5_0* blocks, int64_t n) {
   for (int64_t b = 0; b < n / 32; b++) {
     const float* x = src + b * 32;
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; j++) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    float d = max / -16.0f;
+    float d = largest_magnitude_of_32(x) / -16.0f;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     blocks[b].d = fp32_to_fp16(d);
     uint32_t qh = 0;
@@ -271,14 +277,7 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
       for (int64_t b = 0; b < n / 32; b++) {
         const float* x = src + b * 32;
         // The signed value of largest magnitude maps to -8, so the full 4-bit range is used.
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < 32; j++) {
-          if (std::fabs(x[j]) > amax) {
-            amax = std::fabs(x[j]);
-            max = x[j];
-          }
-        }
-        float d = max / -8.0f;
+        float d = largest_magnitude_of_32(x) / -8.0f;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         blocks[b].d = fp32_to_fp16(d);
         for (int j = 0; j < 16; j++) {
