@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "engine/tensor_type.h"
@@ -42,5 +43,15 @@ void matmul(const WeightMatrix& w, const float* x, int64_t batch, float* y,
 // region. Every matrix must have the same cols. Results are those of separate matmul() calls.
 void matmul_group(std::span<const WeightMatrix> ws, const float* x, int64_t batch,
                   std::span<float* const> ys, ThreadPool* pool = nullptr);
+
+// matmul_group() in parts: rows [0, part_rows) of every matrix, then the next part_rows rows,
+// and so on. Before each part but the first, `between(batch)` runs on the calling thread and
+// returns the batch for the rest: the same, or fewer items once the caller has moved the items
+// it keeps to the front of x and of each ys[i] (their results so far with them). Every value
+// computed is exactly matmul_group()'s. part_rows must be a multiple of kMatmulRowTile.
+constexpr int64_t kMatmulRowTile = 64;
+void matmul_group_in_parts(std::span<const WeightMatrix> ws, const float* x, int64_t batch,
+                           std::span<float* const> ys, int64_t part_rows,
+                           const std::function<int64_t(int64_t)>& between, ThreadPool* pool = nullptr);
 
 }  // namespace tokengrid::engine

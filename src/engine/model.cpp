@@ -190,6 +190,12 @@ void for_rows(ThreadPool* pool, int64_t n, F&& fn) {
   }
 }
 
+// Rows per part of a product of `rows` rows in `parts` parts: whole tiles of matmul's rows.
+int64_t part_rows(int64_t rows, int parts) {
+  const int64_t part = (rows + parts - 1) / parts;
+  return std::max<int64_t>(1, (part + kMatmulRowTile - 1) / kMatmulRowTile) * kMatmulRowTile;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
@@ -286,7 +292,12 @@ int64_t ForwardState::leave_out(std::span<const SequenceBatchEntry> kept, const 
   int64_t to = 0;
   for (size_t r = 0; r < row_entry_.size(); r++) {
     if (left_out[static_cast<size_t>(row_entry_[r])]) continue;
-    if (to != static_cast<int64_t>(r)) std::memcpy(x_.row(to), x_.row(static_cast<int64_t>(r)), sizeof(float) * config_.dim);
+    const int64_t from = static_cast<int64_t>(r);
+    if (to != from) {
+      for (Rows* m : {&x_, &xb_, &q_, &k_, &v_, &att_, &proj_, &gate_, &up_}) {
+        std::memcpy(m->row(to), m->row(from), sizeof(float) * static_cast<size_t>(m->width()));
+      }
+    }
     ++to;
   }
   return prepare(kept, cache, threads);
@@ -296,40 +307,53 @@ void Model::forward(std::span<const SequenceBatchEntry> batch, KvCache& cache, F
                     std::vector<float>& logits, ThreadPool* pool, std::vector<float>* hidden,
                     ForwardInterrupt* interrupt) const {
   if (interrupt != nullptr) interrupt->left_out.assign(batch.size(), false);
-  int64_t n = state.prepare(batch, cache, pool != nullptr ? pool->threads() : 1);
-  if (n == 0) return;
+  Pass p{batch, cache, state, pool, interrupt, 0, {}};
+  p.n = state.prepare(batch, cache, pool != nullptr ? pool->threads() : 1);
+  if (p.n == 0) return;
   embed_tokens(batch, state);
-  std::vector<SequenceBatchEntry> kept;
   for (int l = 0; l < config_.n_layers; l++) {
-    n = give_way(batch, kept, cache, state, pool, interrupt, n);
-    if (n == 0) return;
-    attention_block(layers_[l], l, n, state, pool);
-    n = give_way(batch, kept, cache, state, pool, interrupt, n);
-    if (n == 0) return;
-    feed_forward_block(layers_[l], n, state, pool);
+    attention_block(layers_[l], l, p);
+    if (p.n == 0) return;
+    feed_forward_block(layers_[l], p);
+    if (p.n == 0) return;
   }
-  n = give_way(batch, kept, cache, state, pool, interrupt, n);
-  if (n == 0) return;
+  const bool left_out_at_output = output_logits(p, logits);
   if (hidden != nullptr) {
     for (int64_t r : state.hidden_rows_) {
+      if (left_out_at_output && p.current()[static_cast<size_t>(state.row_entry_[r])].yields) continue;
       hidden->resize(hidden->size() + config_.dim);
       rmsnorm(hidden->data() + hidden->size() - config_.dim, state.x_.row(r), output_norm_, config_.dim, config_.rms_eps);
     }
   }
-  output_logits(state, logits, pool);
 }
 
-int64_t Model::give_way(std::span<const SequenceBatchEntry> batch, std::vector<SequenceBatchEntry>& kept,
-                        KvCache& cache, ForwardState& s, ThreadPool* pool, ForwardInterrupt* interrupt,
-                        int64_t n) const {
-  if (interrupt == nullptr || !interrupt->requested || interrupt->any_left_out()) return n;
-  const bool any_yields = std::any_of(batch.begin(), batch.end(), [](const auto& e) { return e.yields; });
-  if (!any_yields || !interrupt->requested()) return n;
-  for (size_t e = 0; e < batch.size(); e++) {
-    interrupt->left_out[e] = batch[e].yields;
-    if (!batch[e].yields) kept.push_back(batch[e]);
+bool Model::may_give_way(std::span<const SequenceBatchEntry> batch, const ForwardInterrupt* interrupt) {
+  if (interrupt == nullptr || !interrupt->requested || interrupt->any_left_out()) return false;
+  return std::any_of(batch.begin(), batch.end(), [](const auto& e) { return e.yields; });
+}
+
+bool Model::interrupt_asks(std::span<const SequenceBatchEntry> batch, ForwardInterrupt* interrupt) {
+  return may_give_way(batch, interrupt) && interrupt->requested();
+}
+
+int64_t Model::give_way(Pass& p) const {
+  if (!interrupt_asks(p.batch, p.interrupt)) return p.n;
+  for (size_t e = 0; e < p.batch.size(); e++) {
+    p.interrupt->left_out[e] = p.batch[e].yields;
+    if (!p.batch[e].yields) p.kept.push_back(p.batch[e]);
   }
-  return s.leave_out(kept, interrupt->left_out, cache, pool != nullptr ? pool->threads() : 1);
+  p.n = p.s.leave_out(p.kept, p.interrupt->left_out, p.cache, p.pool != nullptr ? p.pool->threads() : 1);
+  return p.n;
+}
+
+void Model::product(std::span<const WeightMatrix> ws, const float* x, std::span<float* const> ys, Pass& p) const {
+  if (give_way(p) == 0) return;
+  // Without anything that could leave, one part: no more parallel regions than a product needs.
+  if (!may_give_way(p.batch, p.interrupt)) return matmul_group(ws, x, p.n, ys, p.pool);
+  int64_t rows = 0;
+  for (const WeightMatrix& w : ws) rows = std::max(rows, w.rows);
+  matmul_group_in_parts(ws, x, p.n, ys, part_rows(rows, ForwardInterrupt::kLayerProductParts),
+                        [&](int64_t) { return give_way(p); }, p.pool);
 }
 
 // x = the embedding rows of the batch's tokens (times embedding_scale: Gemma).
@@ -353,16 +377,19 @@ void Model::embed_tokens(std::span<const SequenceBatchEntry> batch, ForwardState
 // sliding layer); the biases, head norms and post norm only where the model has them. The
 // new keys and values go into the cache first: row r attends to positions up to pos(r),
 // earlier steps' and earlier rows' of this batch alike.
-void Model::attention_block(const LayerWeights& w, int layer, int64_t n, ForwardState& s,
-                            ThreadPool* pool) const {
+void Model::attention_block(const LayerWeights& w, int layer, Pass& p) const {
   const ModelConfig& c = config_;
+  ForwardState& s = p.s;
+  ThreadPool* pool = p.pool;
   const int dim = c.dim, hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
   const int heads_per_kv = c.n_heads / c.n_kv_heads;
 
-  for_rows(pool, n, [&](int64_t r) { rmsnorm(s.xb_.row(r), s.x_.row(r), w.attn_norm, dim, c.rms_eps); });
+  for_rows(pool, p.n, [&](int64_t r) { rmsnorm(s.xb_.row(r), s.x_.row(r), w.attn_norm, dim, c.rms_eps); });
   const WeightMatrix qkv[] = {w.wq, w.wk, w.wv};
   float* const qkv_out[] = {s.q_.data(), s.k_.data(), s.v_.data()};
-  matmul_group(qkv, s.xb_.data(), n, qkv_out, pool);
+  product(qkv, s.xb_.data(), qkv_out, p);
+  const int64_t n = p.n;
+  if (n == 0) return;
 
   // Biases, head norms and RoPE on the queries in place, and on the keys on their way into
   // the cache.
@@ -413,27 +440,31 @@ void Model::attention_block(const LayerWeights& w, int layer, int64_t n, Forward
     attend(0, n * c.n_kv_heads, 0);
   }
 
-  matmul(w.wo, s.att_.data(), n, s.proj_.data(), pool);
-  add_block_output(w.attn_post_norm, n, s, pool);
+  float* const wo_out[] = {s.proj_.data()};
+  product({&w.wo, 1}, s.att_.data(), wo_out, p);
+  add_block_output(w.attn_post_norm, p.n, s, pool);
 }
 
 // x += W_down (act(W_gate xb) * W_up xb), xb = rmsnorm(x) * ffn_norm, act = silu or GELU
 // (tanh form), normed again before the residual where the model has a post norm.
-void Model::feed_forward_block(const LayerWeights& w, int64_t n, ForwardState& s, ThreadPool* pool) const {
+void Model::feed_forward_block(const LayerWeights& w, Pass& p) const {
   const ModelConfig& c = config_;
-  for_rows(pool, n, [&](int64_t r) { rmsnorm(s.xb_.row(r), s.x_.row(r), w.ffn_norm, c.dim, c.rms_eps); });
+  ForwardState& s = p.s;
+  ThreadPool* pool = p.pool;
+  for_rows(pool, p.n, [&](int64_t r) { rmsnorm(s.xb_.row(r), s.x_.row(r), w.ffn_norm, c.dim, c.rms_eps); });
   const WeightMatrix gate_up[] = {w.w_gate, w.w_up};
   float* const gate_up_out[] = {s.gate_.data(), s.up_.data()};
-  matmul_group(gate_up, s.xb_.data(), n, gate_up_out, pool);
-  for_rows(pool, n, [&](int64_t r) {
+  product(gate_up, s.xb_.data(), gate_up_out, p);
+  for_rows(pool, p.n, [&](int64_t r) {
     if (c.activation == Activation::kGeluTanh) {
       gelu_tanh_mul(s.gate_.row(r), s.up_.row(r), c.ffn_dim);
     } else {
       silu_mul(s.gate_.row(r), s.up_.row(r), c.ffn_dim);
     }
   });
-  matmul(w.w_down, s.gate_.data(), n, s.proj_.data(), pool);
-  add_block_output(w.ffn_post_norm, n, s, pool);
+  float* const down_out[] = {s.proj_.data()};
+  product({&w.w_down, 1}, s.gate_.data(), down_out, p);
+  add_block_output(w.ffn_post_norm, p.n, s, pool);
 }
 
 // x += proj, normed by post_norm first when there is one (Gemma).
@@ -447,15 +478,43 @@ void Model::add_block_output(const float* post_norm, int64_t n, ForwardState& s,
 
 // logits = W_out rmsnorm(x) * output_norm, for the rows whose logits were asked for only,
 // soft-capped where the model says (Gemma 2).
-void Model::output_logits(ForwardState& s, std::vector<float>& logits, ThreadPool* pool) const {
+bool Model::output_logits(Pass& p, std::vector<float>& logits) const {
   const ModelConfig& c = config_;
-  const int64_t m = static_cast<int64_t>(s.logit_rows_.size());
-  if (m == 0) return;
-  for (int64_t i = 0; i < m; i++) rmsnorm(s.normed_.row(i), s.x_.row(s.logit_rows_[i]), output_norm_, c.dim, c.rms_eps);
+  ForwardState& s = p.s;
+  const std::span<const SequenceBatchEntry> batch = p.current();
+  const int64_t vocab = c.vocab_size;
   const size_t old_size = logits.size();
-  logits.resize(old_size + static_cast<size_t>(m) * c.vocab_size);
-  matmul(output_, s.normed_.data(), m, logits.data() + old_size, pool);
-  if (c.final_softcap > 0.0f) softcap(logits.data() + old_size, m * c.vocab_size, c.final_softcap);
+  float* out = nullptr;
+  bool left_out = false;
+  // Leaves the yielding entries out when the interrupt asks: the others' rows, normed and
+  // their logits so far, move up. Returns the rows left of `rows`.
+  auto give_way_here = [&](int64_t rows) {
+    if (!interrupt_asks(batch, p.interrupt)) return rows;
+    left_out = true;
+    for (size_t e = 0; e < batch.size(); e++) p.interrupt->left_out[e] = batch[e].yields;
+    int64_t to = 0;
+    for (int64_t i = 0; i < rows; i++) {
+      if (batch[static_cast<size_t>(s.row_entry_[s.logit_rows_[i]])].yields) continue;
+      if (to != i) {
+        std::memcpy(s.normed_.row(to), s.normed_.row(i), sizeof(float) * c.dim);
+        std::memcpy(out + to * vocab, out + i * vocab, sizeof(float) * static_cast<size_t>(vocab));
+      }
+      ++to;
+    }
+    return to;
+  };
+  const int64_t m = static_cast<int64_t>(s.logit_rows_.size());
+  for (int64_t i = 0; i < m; i++) rmsnorm(s.normed_.row(i), s.x_.row(s.logit_rows_[i]), output_norm_, c.dim, c.rms_eps);
+  logits.resize(old_size + static_cast<size_t>(m * vocab));
+  out = logits.data() + old_size;
+  int64_t rows = give_way_here(m);
+  float* const ys[] = {out};
+  const int parts = may_give_way(batch, p.interrupt) ? ForwardInterrupt::kOutputParts : 1;
+  matmul_group_in_parts({&output_, 1}, s.normed_.data(), rows, ys, part_rows(vocab, parts),
+                        [&](int64_t left) { return rows = give_way_here(left); }, p.pool);
+  logits.resize(old_size + static_cast<size_t>(rows * vocab));
+  if (c.final_softcap > 0.0f) softcap(out, rows * vocab, c.final_softcap);
+  return left_out;
 }
 
 }  // namespace tokengrid::engine

@@ -38,13 +38,21 @@ struct SequenceBatchEntry {
   bool yields = false;  // background work: left out of the pass when an interrupt asks (below)
 };
 
-// Lets a forward pass give way: before each layer's attention and feed-forward blocks and before
-// the output, `requested` is asked whether more urgent work waits; the first time it says yes,
-// every `yields` entry is left out of the rest of the pass. A left-out entry gets no logits and no hidden rows, and the cache
+// Lets a forward pass give way: while some entry yields, before each part of each weight product
+// (every product of a layer in kLayerProductParts parts of its rows, the output in kOutputParts
+// ranges of the vocabulary), `requested` is asked whether more urgent work waits; the first time it says
+// yes, every `yields` entry is left out of the rest of the pass. A left-out entry gets no logits and no hidden rows, and the cache
 // positions it wrote hold unfinished values: its caller must compute them again (the same
 // entry, run later, overwrites them with exactly what an uninterrupted pass writes). The other
 // entries' numbers are unchanged (batch invariance).
 struct ForwardInterrupt {
+  // So that an interrupt waits for a part of a product, not for a whole block: a feed-forward
+  // product of a prefill chunk is the longest a pass runs without asking otherwise, the output
+  // (in a small model the largest matrix) the longest in a decode step. Parts are whole tiles
+  // of matmul's rows, so a small matrix has fewer.
+  static constexpr int kLayerProductParts = 4;
+  static constexpr int kOutputParts = 8;
+
   std::function<bool()> requested;
   std::vector<bool> left_out;  // set by forward(): per batch entry
   bool any_left_out() const { return std::find(left_out.begin(), left_out.end(), true) != left_out.end(); }
@@ -71,6 +79,7 @@ class ForwardState {
     }
     float* row(int64_t r) { return data_.data() + r * width_; }
     float* data() { return data_.data(); }
+    int width() const { return width_; }
 
    private:
     int width_;
@@ -86,8 +95,9 @@ class ForwardState {
 
   // Lays out the batch's rows and sizes every buffer for them; returns the number of rows.
   int64_t prepare(std::span<const SequenceBatchEntry> batch, KvCache& cache, int threads);
-  // Drops the rows of the entries `left_out` marks from a prepared batch, keeping the residual
-  // stream of the others; `kept` is the batch without them. Returns the number of rows left.
+  // Drops the rows of the entries `left_out` marks from a prepared batch, keeping every
+  // activation row of the others (a block may be half done); `kept` is the batch without them.
+  // Returns the number of rows left.
   int64_t leave_out(std::span<const SequenceBatchEntry> kept, const std::vector<bool>& left_out, KvCache& cache,
                     int threads);
 
@@ -149,16 +159,35 @@ class Model {
                std::vector<float>* hidden = nullptr, ForwardInterrupt* interrupt = nullptr) const;
 
  private:
+  // One forward pass: its batch, what is left of it once the yielding entries left, its rows.
+  struct Pass {
+    std::span<const SequenceBatchEntry> batch;
+    KvCache& cache;
+    ForwardState& s;
+    ThreadPool* pool;
+    ForwardInterrupt* interrupt;
+    int64_t n = 0;                          // rows being computed
+    std::vector<SequenceBatchEntry> kept;   // set when the yielding entries leave
+    std::span<const SequenceBatchEntry> current() const { return kept.empty() ? batch : std::span(kept); }
+  };
+
   // The steps of forward(), in order.
   void embed_tokens(std::span<const SequenceBatchEntry> batch, ForwardState& s) const;
-  void attention_block(const LayerWeights& w, int layer, int64_t n, ForwardState& s, ThreadPool* pool) const;
-  void feed_forward_block(const LayerWeights& w, int64_t n, ForwardState& s, ThreadPool* pool) const;
+  void attention_block(const LayerWeights& w, int layer, Pass& p) const;
+  void feed_forward_block(const LayerWeights& w, Pass& p) const;
   void add_block_output(const float* post_norm, int64_t n, ForwardState& s, ThreadPool* pool) const;
-  void output_logits(ForwardState& s, std::vector<float>& logits, ThreadPool* pool) const;
-  // Asks `interrupt` (when there is one and nothing was left out yet) and leaves the yielding
-  // entries out when it says so; returns the rows left.
-  int64_t give_way(std::span<const SequenceBatchEntry> batch, std::vector<SequenceBatchEntry>& kept, KvCache& cache,
-                   ForwardState& s, ThreadPool* pool, ForwardInterrupt* interrupt, int64_t n) const;
+  // The logits, in kOutputParts parts with the interrupt asked before each; returns whether
+  // it left the yielding entries out (the state's rows then still include theirs).
+  bool output_logits(Pass& p, std::vector<float>& logits) const;
+  // ys = ws times x for the pass's rows, in kLayerProductParts parts with the interrupt asked
+  // before each; p.n shrinks when the yielding entries leave.
+  void product(std::span<const WeightMatrix> ws, const float* x, std::span<float* const> ys, Pass& p) const;
+  // Asks the interrupt (when there is one, nothing left yet and some entry yields) and leaves
+  // the yielding entries out when it says so; returns the rows left.
+  int64_t give_way(Pass& p) const;
+  static bool interrupt_asks(std::span<const SequenceBatchEntry> batch, ForwardInterrupt* interrupt);
+  // Whether asking could leave anything out: an interrupt, nothing left yet, an entry that yields.
+  static bool may_give_way(std::span<const SequenceBatchEntry> batch, const ForwardInterrupt* interrupt);
 
   Model(GgufFile gguf, ModelConfig config, Tokenizer tokenizer)
       : gguf_(std::move(gguf)), config_(std::move(config)), tokenizer_(std::move(tokenizer)) {}

@@ -275,11 +275,13 @@ TEST_P(AnyModel, BatchedForwardEqualsSoloForward) {
 
 // An interrupt leaves the yielding entries out of the rest of the pass: the others' logits keep
 // their bits, and the left-out ones, run again, overwrite what the partial pass wrote and give
-// the logits of a pass never interrupted.
+// the logits of a pass never interrupted. The pass asks before each part of each product:
+// at least once per product of a layer and kOutputParts times in the output.
 TEST_P(AnyModel, AnInterruptedPassLeavesOutYieldingEntriesAndTheirRerunIsExact) {
   const ModelConfig& c = model_->config();
   const size_t vocab = static_cast<size_t>(c.vocab_size);
-  for (int interrupt_at = 0; interrupt_at <= 2 * c.n_layers; interrupt_at++) {
+  ASSERT_GE(c.vocab_size, ForwardInterrupt::kOutputParts * kMatmulRowTile) << "the output would have fewer parts";
+  for (int interrupt_at = 0;; interrupt_at++) {
     KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 16, 3 * 4);
     const std::vector<float> solo = expect_batch_invariant(*model_, cache, prompts_, 4);
     std::vector<size_t> offset = {0};
@@ -295,6 +297,11 @@ TEST_P(AnyModel, AnInterruptedPassLeavesOutYieldingEntriesAndTheirRerunIsExact) 
     interrupt.requested = [&] { return polls++ == interrupt_at; };
     std::vector<float> kept;
     model_->forward(batch, fresh, state, kept, nullptr, nullptr, &interrupt);
+    if (!interrupt.any_left_out()) {
+      EXPECT_EQ(polls, interrupt_at) << "asked at every point";
+      EXPECT_GE(polls, 4 * c.n_layers + ForwardInterrupt::kOutputParts);
+      break;
+    }
     EXPECT_EQ(interrupt.left_out, (std::vector<bool>{true, false, true})) << "interrupted at " << interrupt_at;
     ASSERT_EQ(kept.size(), prompts_[1].size() * vocab);
     EXPECT_EQ(0, std::memcmp(kept.data(), &solo[offset[1]], kept.size() * sizeof(float)));
@@ -308,6 +315,33 @@ TEST_P(AnyModel, AnInterruptedPassLeavesOutYieldingEntriesAndTheirRerunIsExact) 
     EXPECT_EQ(0, std::memcmp(rerun.data() + prompts_[0].size() * vocab, &solo[offset[2]],
                              prompts_[2].size() * vocab * sizeof(float)));
   }
+}
+
+// An interrupt during the output product leaves yielding embedding entries out too: no hidden
+// rows for them, the others' unchanged.
+TEST_P(AnyModel, AnInterruptDuringTheOutputLeavesOutYieldingHiddenEntries) {
+  const ModelConfig& c = model_->config();
+  KvCache cache(c.n_layers, c.n_kv_heads, c.head_dim, 16, 3 * 4);
+  ForwardState state(c);
+  std::vector<std::vector<int32_t>> tables = {{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}};
+  std::vector<SequenceBatchEntry> batch;
+  for (size_t s = 0; s < prompts_.size(); s++) batch.push_back({prompts_[s], 0, tables[s]});
+  batch[1].hidden = batch[2].hidden = true;
+  batch[0].yields = batch[2].yields = true;
+  std::vector<float> logits, hidden;
+  model_->forward(batch, cache, state, logits, nullptr, &hidden);
+  const size_t dim = static_cast<size_t>(c.dim);
+  const std::vector<float> second(hidden.begin(), hidden.begin() + prompts_[1].size() * dim);
+
+  int polls = 0;
+  ForwardInterrupt interrupt;
+  interrupt.requested = [&] { return polls++ == 2 * c.n_layers + 3; };
+  logits.clear();
+  hidden.clear();
+  model_->forward(batch, cache, state, logits, nullptr, &hidden, &interrupt);
+  EXPECT_EQ(interrupt.left_out, (std::vector<bool>{true, false, true}));
+  EXPECT_TRUE(logits.empty());
+  EXPECT_EQ(hidden, second);
 }
 
 // A pass of yielding entries only ends at the interrupt with no output; one without yielding
