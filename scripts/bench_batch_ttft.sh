@@ -196,11 +196,14 @@ phase_with() {  # ROUND
 }
 
 # The warm-up touches what the measured phases use (the KV cache of a full batch included),
-# and its figures are dropped.
-echo "bench: warming up (a round of 20 s phases, not counted)" >&2
+# and its figures are dropped. Its phase without a batch lasts as long as a measured one: every
+# phase sends the same prompts (one seed), so after it each measured phase finds all of its
+# prompts in the prefix cache, the first one too (with a shorter warm-up, the first measured
+# phase computed its last prompts in full, up to 150 ms each, and its p99 with them).
+echo "bench: warming up (a round of ${duration} s and 20 s phases, not counted)" >&2
 : >"$work/results.txt"
-saved_duration=$duration duration=20
 phase_without 0
+saved_duration=$duration duration=20
 phase_with 0
 duration=$saved_duration
 : >"$work/results.txt"

@@ -22,8 +22,8 @@
 //     pooled, in position order, so the result does not depend on how its prompt was chunked);
 //   - background work gives way to foreground work within a step: when a request of priority
 //     0 or less is submitted while a step runs, the step's background sequences (priority above
-//     0) are left out of the rest of its forward pass at the next block (attention or
-//     feed-forward) of a layer, or before the output (ForwardInterrupt in model.h). Nothing of
+//     0) are left out of the rest of its forward pass at the next part of a weight product (a
+//     quarter of a layer's product, an eighth of the output: ForwardInterrupt in model.h). Nothing of
 //     theirs advances: no token is sampled, the scheduler is not told their positions were
 //     computed (so nothing enters the prefix cache and their reserved blocks stay theirs), and
 //     the next step computes them again, overwriting what the partial pass wrote; batch
