@@ -58,7 +58,7 @@ class TypeChooser {
     if (t.dims.size() != 2) return std::nullopt;
     TensorType type = scheme_.base;
     if (t.name == "output.weight" || (tied_ && t.name == "token_embd.weight")) {
-      if (scheme_.mixed) type = TensorType::Q6_K;
+      type = output_type(t.dims[0]);
     } else if (attention_v_like(t.name)) {
       if (scheme_.mixed && more_bits(i_attention_v_, n_attention_v_)) type = TensorType::Q6_K;
       i_attention_v_++;
@@ -73,6 +73,14 @@ class TypeChooser {
   }
 
  private:
+  // llama.cpp's output matrix: Q6_K for every quantized scheme but Q8_0, Q8_0 where 256 does
+  // not divide its rows; float schemes keep their type.
+  TensorType output_type(int64_t row) const {
+    const TensorType base = scheme_.base;
+    if (base == TensorType::F32 || base == TensorType::F16 || base == TensorType::BF16) return base;
+    if (row % 256 != 0) return TensorType::Q8_0;
+    return base == TensorType::Q8_0 ? base : TensorType::Q6_K;
+  }
   // llama.cpp's category of attention-value-like matrices: the value matrix, or the fused
   // query-key-value one (Phi-3), which then takes the value matrix's extra bits.
   static bool attention_v_like(const std::string& name) {

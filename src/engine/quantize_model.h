@@ -2,8 +2,8 @@
 //
 // Schemes are llama.cpp's file types, with llama-quantize's choice of type per tensor (no
 // importance matrix):
-//   f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q6_k: every matrix in that type (q6_k: the output
-//     too);
+//   f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q6_k: every matrix in that type, except that the
+//     output matrix (the token embedding when they are tied) of q4_0, q5_0 and q5_1 is Q6_K;
 //   q4_k_m, q5_k_m: Q4_K or Q5_K, except Q6_K for the output matrix (the token embedding when
 //     they are tied) and for half of the attention-value (or fused query-key-value) and
 //     feed-forward-down matrices: the first and last eighth of the layers and every third

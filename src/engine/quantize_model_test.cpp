@@ -235,6 +235,38 @@ TEST_F(QuantizeModel, FusedQkvAndNarrowRowsFollowLlamaCpp) {
   }
 }
 
+// Q5_K_M's fallback for rows of 64 is Q5_1 (Q6_K's is Q8_0); a 32-block scheme other than Q8_0
+// gives the output matrix Q6_K, as llama.cpp does, and Q8_0 keeps it Q8_0.
+TEST_F(QuantizeModel, Q5_KFallbackAndOutputTypesFollowLlamaCpp) {
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  const std::vector<float> wide = random_floats(256 * 2, 10), narrow = random_floats(64 * 2, 11);
+  auto add = [&](const std::string& name, const std::vector<float>& values, int64_t row) {
+    EXPECT_TRUE(w.add_tensor(name, {row, static_cast<int64_t>(values.size()) / row}, id(TensorType::F32),
+                             encode(TensorType::F32, values, row)).is_ok());
+  };
+  add("token_embd.weight", wide, 256);
+  for (int l = 0; l < 8; l++) add("blk." + std::to_string(l) + ".ffn_up.weight", narrow, 64);
+  add("output.weight", wide, 256);
+  const std::string source = (dir_ / "narrow.gguf").string();
+  ASSERT_TRUE(w.write(source).is_ok());
+  auto in = GgufFile::open(source);
+  ASSERT_TRUE(in.is_ok());
+  auto types = [&](QuantScheme scheme, const std::string& name) {
+    const std::string out_path = (dir_ / (name + ".gguf")).string();
+    auto summary = quantize_model(*in, scheme, out_path);
+    EXPECT_TRUE(summary.is_ok()) << summary.status().to_string();
+    auto out = GgufFile::open(out_path);
+    EXPECT_TRUE(out.is_ok());
+    return std::pair{out->find_tensor("blk.0.ffn_up.weight")->type_id, out->find_tensor("output.weight")->type_id};
+  };
+  EXPECT_EQ(types(QuantScheme::kQ5_K_M, "q5_k_m"), std::pair(id(TensorType::Q5_1), id(TensorType::Q6_K)));
+  EXPECT_EQ(types(QuantScheme::kQ4_0, "q4_0"), std::pair(id(TensorType::Q4_0), id(TensorType::Q6_K)));
+  EXPECT_EQ(types(QuantScheme::kQ5_1, "q5_1"), std::pair(id(TensorType::Q5_1), id(TensorType::Q6_K)));
+  EXPECT_EQ(types(QuantScheme::kQ8_0, "q8_0"), std::pair(id(TensorType::Q8_0), id(TensorType::Q8_0)));
+  EXPECT_EQ(types(QuantScheme::kF16, "f16"), std::pair(id(TensorType::F16), id(TensorType::F16)));
+}
+
 // A whole model to Q8_0: metadata copied, every matrix whose rows divide into blocks
 // converted, ffn_down (whose rows of 172 do not) written as F16, norms kept as F32.
 void expect_whole_model_to_q8_0(const std::string& model_path, const std::string& out_path) {
