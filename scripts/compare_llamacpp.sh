@@ -2,14 +2,15 @@
 # tokengrid against an existing llama.cpp build, on the same GGUF files. Not part of CI.
 #
 #   scripts/compare_llamacpp.sh LLAMA_CPP_DIR WORK_DIR logits     # F32/F16 logits, greedy ids
-#   scripts/compare_llamacpp.sh LLAMA_CPP_DIR WORK_DIR quantized  # Q4_K_M, Q8_0: agreement, KL
+#   scripts/compare_llamacpp.sh LLAMA_CPP_DIR WORK_DIR quantized  # Q8_0, Q4_K_M, Q5_K_M: agreement, KL
 #   scripts/compare_llamacpp.sh LLAMA_CPP_DIR WORK_DIR bench      # pp128/tg64, interleaved
 #
 # LLAMA_CPP_DIR is a llama.cpp source tree built with CMake into LLAMA_CPP_DIR/build (override
 # with LLAMA_BUILD): libllama and llama-quantize for the first two, llama-bench for the third.
 # WORK_DIR holds the model files (several GiB) and logits. Environment: TOKENGRID (default
 # build/tokengrid), THREADS (2), SHAPES (comma-separated synthetic shapes; default all),
-# ROUNDS (bench: interleaved rounds, 3), REPS (bench: repetitions per program run, 3).
+# KINDS (quantized: llama-quantize types, default Q8_0,Q4_K_M,Q5_K_M), ROUNDS (bench: interleaved
+# rounds, 3), REPS (bench: repetitions per program run, 3).
 # Speed figures are only worth reading on an otherwise idle machine.
 set -euo pipefail
 
@@ -77,7 +78,7 @@ case $part in
     build_helpers
     python3 "$here/llamacpp/compare.py" "$part" --tokengrid "$tokengrid" --llamacpp-eval "$work/llamacpp_eval" \
       --logit-stats "$work/logit_stats" --llama-quantize "$build/bin/llama-quantize" --work "$work" \
-      --threads "$threads" --shapes "${SHAPES:-}"
+      --threads "$threads" --shapes "${SHAPES:-}" --kinds "${KINDS:-Q8_0,Q4_K_M,Q5_K_M}"
     ;;
   bench) bench ;;
   *) usage ;;

@@ -6,7 +6,8 @@ against an existing llama.cpp build and passes their paths here. Not part of CI.
 
   logits     per architecture: random-weight files in real shapes (fewer layers), F32 and F16;
              the logits at every prompt position and 64 greedy ids from both programs.
-  quantized  the F16 files through llama.cpp's llama-quantize to Q4_K_M and Q8_0; 5 prompts:
+  quantized  the F16 files through llama.cpp's llama-quantize to Q8_0, Q4_K_M and Q5_K_M (or the
+             --kinds given); 5 prompts:
              greedy agreement between the programs, and each program's mean KL divergence
              from its own F16 distribution over the prompt positions.
 """
@@ -108,16 +109,17 @@ def prompt_for(tools, model, length, seed):
     return prompt(vocab, length, seed)
 
 
-def quantized_table(tools, shapes, prompts):
+def quantized_table(tools, shapes, prompts, kinds):
     rows = []
     for arch, shape, layers in shapes:
         f16 = tools.synth(shape, layers, "f16")
         ids = [prompt_for(tools, f16, 32, 100 + p) for p in range(prompts)]
         ref = [tools.both(f16, ids[p], f"{shape}-f16-p{p}") for p in range(prompts)]
-        for kind in ("Q8_0", "Q4_K_M"):
+        for kind in kinds:
             q = tools.llama_quantize(f16, kind)
             row = {"arch": arch, "shape": shape, "layers": layers or "all", "type": kind,
-                   "agree": [], "tg_vs_own_f16": [], "lc_vs_own_f16": [], "kl_tokengrid": 0.0, "kl_llamacpp": 0.0}
+                   "agree": [], "tg_vs_own_f16": [], "lc_vs_own_f16": [], "kl_tokengrid": 0.0, "kl_llamacpp": 0.0,
+                   "margin_median": [], "diff_rms_median": [], "close_rows": []}
             refused = tools.refusal(q)
             if refused:
                 rows.append({**row, "tokengrid_refused": refused})
@@ -129,7 +131,10 @@ def quantized_table(tools, shapes, prompts):
                 row["agree"].append(common_prefix(tg["greedy_ids"], lc["greedy_ids"]))
                 row["tg_vs_own_f16"].append(common_prefix(tg["greedy_ids"], tg16["greedy_ids"]))
                 row["lc_vs_own_f16"].append(common_prefix(lc["greedy_ids"], lc16["greedy_ids"]))
-                row["kl_tokengrid"] += tools.compare(tg["vocab_size"], tg_bin, tg16_bin)["kl_mean"] / prompts
+                own = tools.compare(tg["vocab_size"], tg_bin, tg16_bin)
+                row["kl_tokengrid"] += own["kl_mean"] / prompts
+                for key in ("margin_median", "diff_rms_median", "close_rows"):
+                    row[key].append(round(own[key], 4))
                 row["kl_llamacpp"] += tools.compare(lc["vocab_size"], lc_bin, lc16_bin)["kl_mean"] / prompts
             row["agree_mean"] = sum(row["agree"]) / prompts
             rows.append(row)
@@ -148,11 +153,12 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--shapes", default="", help="comma-separated shape names, or NAME:LAYERS (default: all)")
     p.add_argument("--prompts", type=int, default=5)
+    p.add_argument("--kinds", default="Q8_0,Q4_K_M,Q5_K_M", help="quantized: comma-separated llama-quantize types")
     a = p.parse_args()
     tools = Tools(a)
     listed = SHAPES if a.part == "logits" else QUANTIZED_SHAPES
     shapes = [s for s in listed if not a.shapes or f"{s[1]}:{s[2]}" in a.shapes.split(",") or s[1] in a.shapes.split(",")]
-    rows = logits_table(tools, shapes) if a.part == "logits" else quantized_table(tools, shapes, a.prompts)
+    rows = logits_table(tools, shapes) if a.part == "logits" else quantized_table(tools, shapes, a.prompts, a.kinds.split(","))
     print(json.dumps(rows, indent=1))
 
 

@@ -6,6 +6,10 @@
 //   rms_rel_error  over rows of sqrt(mean (test - ref)^2) / sqrt(mean ref^2)
 //   kl_mean        mean over rows of KL(softmax(ref) || softmax(test)), in nats
 //   top1_agree     fraction of rows whose argmax is the same
+//   margin_median  median over rows of REFERENCE's largest logit minus its second largest
+//   diff_rms_median  median over rows of sqrt(mean (test - ref)^2), in logits
+//   close_rows     fraction of rows whose REFERENCE margin is below twice that row's rms
+//                  difference: rows where noise of the test's size can flip the argmax
 // Part of scripts/compare_llamacpp.sh; not part of tokengrid's build or CI.
 #include <algorithm>
 #include <cmath>
@@ -24,6 +28,25 @@ std::vector<float> read_all(const char* path) {
   while ((n = std::fread(buf, sizeof(float), 4096, f)) > 0) v.insert(v.end(), buf, buf + n);
   std::fclose(f);
   return v;
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+// The largest value of row[0..n) minus the second largest.
+double top2_margin(const float* row, size_t n) {
+  double first = -INFINITY, second = -INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    if (row[i] > first) {
+      second = first;
+      first = row[i];
+    } else if (row[i] > second) {
+      second = row[i];
+    }
+  }
+  return first - second;
 }
 
 // log of the softmax normaliser of row[0..n).
@@ -49,7 +72,8 @@ int main(int argc, char** argv) {
   }
   const size_t rows = test.size() / vocab;
   double max_rel = 0, rms_rel = 0, kl = 0;
-  size_t agree = 0;
+  size_t agree = 0, close = 0;
+  std::vector<double> margins, diff_rms;
   for (size_t r = 0; r < rows; r++) {
     const float* a = &test[r * vocab];
     const float* b = &ref[r * vocab];
@@ -68,8 +92,13 @@ int main(int argc, char** argv) {
     rms_rel += std::sqrt(sq_diff / std::max(sq_ref, 1e-30));
     kl += row_kl;
     agree += std::max_element(a, a + vocab) - a == std::max_element(b, b + vocab) - b;
+    margins.push_back(top2_margin(b, vocab));
+    diff_rms.push_back(std::sqrt(sq_diff / vocab));
+    close += margins.back() < 2 * diff_rms.back();
   }
-  std::printf("{\"rows\":%zu,\"max_rel_error\":%.3e,\"rms_rel_error\":%.3e,\"kl_mean\":%.4e,\"top1_agree\":%.4f}\n",
-              rows, max_rel, rms_rel / rows, kl / rows, double(agree) / rows);
+  std::printf("{\"rows\":%zu,\"max_rel_error\":%.3e,\"rms_rel_error\":%.3e,\"kl_mean\":%.4e,\"top1_agree\":%.4f,"
+              "\"margin_median\":%.4f,\"diff_rms_median\":%.4f,\"close_rows\":%.4f}\n",
+              rows, max_rel, rms_rel / rows, kl / rows, double(agree) / rows, median(margins), median(diff_rms),
+              double(close) / rows);
   return 0;
 }

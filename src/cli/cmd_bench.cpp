@@ -217,8 +217,8 @@ int run_kernels(const Options& o) {
   }
   std::vector<int64_t> batches(o.batches.begin(), o.batches.end());
   auto rows = bench::bench_kernels(&pool, 5632, 2048,
-                                    {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::F16,
-                                     TensorType::BF16, TensorType::F32, TensorType::Q4_K, TensorType::Q5_K,
+                                    {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                                     TensorType::F16, TensorType::BF16, TensorType::F32, TensorType::Q4_K, TensorType::Q5_K,
                                      TensorType::Q6_K},
                                     paths, batches, o.kernel_seconds);
   std::printf("5632 x 2048 weights, %d threads\n\n| type | kernels | layout | batch | weight GB/s | GFLOP/s |\n"

@@ -18,7 +18,7 @@ struct ModelSubcommand {
 constexpr ModelSubcommand kModelSubcommands[] = {
     {"eval", "a prompt of token ids: its logits to a file, its greedy continuation as JSON", run_model_eval},
     {"info", "metadata, tensors, parameter count and bytes by type of a GGUF file", run_model_info},
-    {"quantize", "rewrite a model's weights as q8_0, q5_0, q4_0, f16, bf16 or f32 (GGUF v3)",
+    {"quantize", "rewrite a model's weights as q8_0, q5_1, q5_0, q4_0, f16, bf16 or f32 (GGUF v3)",
      run_model_quantize},
     {"synth", "write a random-weight model of a named shape and architecture (GGUF v3)", run_model_synth},
     {"vocab", "convert a tokenizer.json to GGUF tokenizer metadata; tokenize text with a vocabulary",

@@ -22,15 +22,15 @@ int run_model_quantize(int argc, char** argv) {
                "with general.file_type updated.",
                argv[0]};
   std::string in_path, out_path, type_text;
-  app.add_option("IN", in_path, "source GGUF model (f32, f16, bf16, q8_0, q4_0, q5_0, q4_K, q5_K or q6_K tensors)")
+  app.add_option("IN", in_path, "source GGUF model (f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q4_K, q5_K or q6_K tensors)")
       ->required();
   app.add_option("OUT", out_path, "file to write")->required();
-  app.add_option("--type", type_text, "scheme: q4_k_m, q5_k_m, q6_k, q8_0, q5_0, q4_0, f16, bf16 or f32")->required();
+  app.add_option("--type", type_text, "scheme: q4_k_m, q5_k_m, q6_k, q8_0, q5_1, q5_0, q4_0, f16, bf16 or f32")->required();
   CLI11_PARSE(app, argc, argv);
 
   auto scheme = engine::parse_scheme(type_text);
   if (!scheme) {
-    std::fprintf(stderr, "%s: unknown --type '%s'; choose q4_k_m, q5_k_m, q6_k, q8_0, q5_0, q4_0, f16, bf16 or f32\n",
+    std::fprintf(stderr, "%s: unknown --type '%s'; choose q4_k_m, q5_k_m, q6_k, q8_0, q5_1, q5_0, q4_0, f16, bf16 or f32\n",
                  argv[0], type_text.c_str());
     return 2;
   }

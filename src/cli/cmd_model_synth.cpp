@@ -22,7 +22,7 @@ int run_model_synth(int argc, char** argv) {
   std::string shapes;
   for (const auto& s : engine::synthetic_shapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   app.add_option("--shape", shape_name, "one of: " + shapes);
-  app.add_option("--type", type_name, "weight type: f32, f16, bf16, q8_0, q4_0, q5_0, q4_k, q5_k, q6_k");
+  app.add_option("--type", type_name, "weight type: f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q4_k, q5_k, q6_k");
   app.add_option("--seed", seed, "random seed; the same seed gives the same file");
   app.add_option("--layers", layers, "keep only the first N layers (a shallower model of the same shape, for tests)")
       ->check(CLI::PositiveNumber);
@@ -47,7 +47,7 @@ int run_model_synth(int argc, char** argv) {
   if (context > 0) shape->context_length = context;
   auto type = engine::parse_type(type_name);
   if (!type) {
-    std::fprintf(stderr, "tokengrid model synth: unknown type '%s'; use f32, f16, bf16, q8_0, q4_0, q5_0, q4_k, q5_k or q6_k\n",
+    std::fprintf(stderr, "tokengrid model synth: unknown type '%s'; use f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q4_k, q5_k or q6_k\n",
                  type_name.c_str());
     return 2;
   }

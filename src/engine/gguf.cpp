@@ -513,7 +513,7 @@ class GgufFile::Reader {
     if (!traits) {
       return unsupported(f_.name_ + ": " + where + " has tensor type id " + std::to_string(t.type_id) +
                          ", which tokengrid does not know, so its size cannot be computed; "
-                         "convert the model to f32, f16, bf16, q8_0, q4_0, q5_0, q4_K, q5_K or q6_K");
+                         "convert the model to f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q4_K, q5_K or q6_K");
     }
     if (t.dims[0] % traits->block_size != 0) {
       return p_.corrupt_here(where + " has row length " + std::to_string(t.dims[0]) + ", not a multiple of the " +

@@ -290,6 +290,22 @@ TEST(GgufErrors, TruncatedQ5_0TensorIsRefused) {
   EXPECT_TRUE(type_traits(q5_0)->supported);
 }
 
+// Q5_1 (24 bytes per 32 values, ggml type 7) likewise: one byte short is refused, a row length
+// that is not a multiple of 32 is refused, the exact size is read.
+TEST(GgufErrors, TruncatedQ5_1TensorIsRefused) {
+  const uint32_t q5_1 = static_cast<uint32_t>(TensorType::Q5_1);
+  expect_error(one_tensor({64, 3}, q5_1, 0, 143).span(),
+               "tensor 'blk.0.attn_q.weight' data [offset 0 in the data section at byte 96, 144 "
+               "bytes] runs past the end of the file (size 239); the file is truncated or corrupt");
+  expect_error(one_tensor({80, 3}, q5_1, 0, 240).span(),
+               "row length 80, not a multiple of the q5_1 block size 32");
+  auto exact = one_tensor({64, 3}, q5_1, 0, 144);
+  auto file = GgufFile::parse(exact.span(), "q5_1.gguf");
+  ASSERT_TRUE(file.is_ok()) << file.status().to_string();
+  EXPECT_EQ(file->tensors()[0].n_bytes, 144u);
+  EXPECT_TRUE(type_traits(q5_1)->supported);
+}
+
 TEST(GgufErrors, Alignment) {
   for (uint32_t bad : {0u, 3u, 48u}) {
     GgufBytes b(3);

@@ -120,7 +120,8 @@ std::optional<TensorType> activation_type(TensorType weight_type) {
   switch (weight_type) {
     case TensorType::Q8_0:
     case TensorType::Q4_0:
-    case TensorType::Q5_0: return TensorType::Q8_0;
+    case TensorType::Q5_0:
+    case TensorType::Q5_1: return TensorType::Q8_0;
     case TensorType::Q4_K:
     case TensorType::Q5_K:
     case TensorType::Q6_K: return TensorType::Q8_K;
@@ -309,6 +310,7 @@ void gemm_rows(const WeightMatrix& w, int64_t r0, int64_t r1, const float* x,
     case TensorType::Q8_0: table.q8_0(args); return;
     case TensorType::Q4_0: table.q4_0(args); return;
     case TensorType::Q5_0: table.q5_0(args); return;
+    case TensorType::Q5_1: table.q5_1(args); return;
     case TensorType::Q4_K: table.q4_k(args); return;
     case TensorType::Q5_K: table.q5_k(args); return;
     case TensorType::Q6_K: table.q6_k(args); return;

@@ -4,8 +4,9 @@
 // path the CPU supports is chosen on first use; the environment variable
 // TOKENGRID_KERNELS=scalar|avx2|avx512 or set_kernel_path() forces one (a path the CPU lacks is
 // refused). Every path computes the semantics documented in matmul.h:
-//   - Q8_0, Q4_0 and Q5_0 weights: activations quantized to Q8_0 (round to nearest even, scale
-//     stored as f16), per 32-block integer dot products that are exact and equal on every path.
+//   - Q8_0, Q4_0, Q5_0 and Q5_1 weights: activations quantized to Q8_0 (round to nearest even,
+//     scale stored as f16), per 32-block integer dot products that are exact and equal on every
+//     path (Q5_1's offset m times the block's integer activation sum).
 //   - Q4_K, Q5_K and Q6_K weights: activations quantized to Q8_K-style super-blocks of 256 (one f32
 //     scale, no f16 rounding, round to nearest even, sums of every 16 values), per sub-block
 //     integer dot products, exact and equal on every path.
@@ -54,7 +55,7 @@ struct QuantizedActivations {
   const int16_t* row_sums(int64_t r) const { return sums.data() + r * (cols / sum_block); }
 };
 
-// The activation format a weight type multiplies with: Q8_0 for Q8_0/Q4_0/Q5_0, Q8_K for the
+// The activation format a weight type multiplies with: Q8_0 for Q8_0/Q4_0/Q5_0/Q5_1, Q8_K for the
 // K-quants, nullopt for float weights.
 std::optional<TensorType> activation_type(TensorType weight_type);
 
@@ -105,7 +106,8 @@ constexpr int kPackedGroupRows = 16;
 HugePageBytes pack_weights(const WeightMatrix& w);
 // Whether `path` reads `type` in the packed layout when a matrix has it: F16, BF16, Q4_0 and
 // Q8_0 on AVX-512, the K-quants on AVX2 and AVX-512 (without it their SIMD paths fall back to
-// the scalar reference). Q5_0 is always read plain: it is a minority of the files that hold it.
+// the scalar reference). Q5_0 and Q5_1 are always read plain: they are a minority of
+// the files that hold them.
 bool path_reads_packed(KernelPath path, TensorType type);
 // Whether some path this CPU runs reads `type` packed (Model packs exactly those matrices).
 bool packed_layout_used(TensorType type);

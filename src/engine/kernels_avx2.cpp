@@ -138,7 +138,7 @@ const KernelTable& avx2_kernels() {
   static const KernelTable table{quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
                                  gemm_float<WidenBF16>, gemm_block32<Q8_0Format<Avx2Dot>, 2, 4>,
                                  gemm_block32<Q4_0Format<Avx2Dot>, 4, 2>,
-                                 gemm_block32<Q5_0Format<Avx2Dot>, 4, 2>,
+                                 gemm_block32<Q5_0Format<Avx2Dot>, 4, 2>, gemm_q5_1_tiles<Avx2Dot, 4, 2>,
                                  gemm_k_quant<ScaleMinKernel<Avx2Isa, BlockQ4_K>, 2, 2, &KernelTable::q4_k>,
                                  gemm_k_quant<ScaleMinKernel<Avx2Isa, BlockQ5_K>, 2, 2, &KernelTable::q5_k>,
                                  gemm_k_quant<Q6KKernel<Avx2Isa>, 2, 2, &KernelTable::q6_k>,

@@ -311,8 +311,9 @@ void gemm_q4_0(const GemmArgs& a) {
   gemm_block32<Q4_0Format<VnniDot>, 4, 4>(a);
 }
 
-// Q5_0 has no packed layout: in the files that hold it (Q4_K_M and the like, for matrices whose
-// rows are not a multiple of 256) it is a minority of the weights, so the plain layout serves.
+// Q5_0 and Q5_1 have no packed layout: in the files that hold them (Q4_K_M and Q5_K_M, for
+// matrices whose rows are not a multiple of 256) they are a minority of the weights, so the
+// plain layout serves.
 void gemm_q5_0(const GemmArgs& a) { gemm_block32<Q5_0Format<VnniDot>, 4, 4>(a); }
 
 void gemm_q8_0(const GemmArgs& a) {
@@ -408,6 +409,7 @@ void attention(const float* q, int n_q, int head_dim, float scale, float softcap
 const KernelTable& avx512_kernels() {
   static const KernelTable table{quantize_q8_0, gemm_float<WidenF32>, gemm_float<WidenF16>,
                                  gemm_float<WidenBF16>, gemm_q8_0, gemm_q4_0, gemm_q5_0,
+                                 gemm_q5_1_tiles<VnniDot, 4, 4>,
                                  gemm_k_quant<ScaleMinKernel<Avx512Isa, BlockQ4_K>, 4, 8, &KernelTable::q4_k>,
                                  gemm_k_quant<ScaleMinKernel<Avx512Isa, BlockQ5_K>, 4, 8, &KernelTable::q5_k>,
                                  gemm_k_quant<Q6KKernel<Avx512Isa>, 4, 8, &KernelTable::q6_k>,

@@ -28,7 +28,7 @@ using QuantizeFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d, int
 
 struct KernelTable {
   QuantizeFn quantize_q8_0;
-  GemmFn f32, f16, bf16, q8_0, q4_0, q5_0, q4_k, q5_k, q6_k;
+  GemmFn f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q4_k, q5_k, q6_k;
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
   void (*silu_mul)(float* gate, const float* up, int64_t n);

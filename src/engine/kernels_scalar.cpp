@@ -105,9 +105,32 @@ void gemm_q5_0(const GemmArgs& a) {
   gemm_q32(a, [](const uint8_t* row, int64_t b, const int8_t* x) {
     const auto& block = reinterpret_cast<const BlockQ5_0*>(row)[b];
     int32_t isum = 0;
-    for (int j = 0; j < 32; j++) isum += (q5_0_value(block, j) - 16) * x[j];
+    for (int j = 0; j < 32; j++) isum += (q5_value(block, j) - 16) * x[j];
     return IntDot{isum, fp16_to_fp32(block.d)};
   });
+}
+
+// Q5_1: (q * dw + m) . (xq * dx) = (q . xq) * (dw * dx) + sum(xq) * (m * dx), both sums in
+// integers.
+void gemm_q5_1(const GemmArgs& a) {
+  const WeightMatrix& w = *a.w;
+  const int64_t blocks = w.cols / 32;
+  for (int64_t c = a.c0; c < a.c1; c++) {
+    const int8_t* xq = a.qa->row_qs(c);
+    const float* xd = a.qa->row_d(c);
+    const int16_t* xs = a.qa->row_sums(c);
+    for (int64_t r = a.r0; r < a.r1; r++) {
+      const auto* row = reinterpret_cast<const BlockQ5_1*>(weight_row(w, r));
+      float sum = 0.0f;
+      for (int64_t b = 0; b < blocks; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < 32; j++) isum += q5_value(row[b], j) * xq[32 * b + j];
+        sum += static_cast<float>(isum) * (fp16_to_fp32(row[b].d) * xd[b]);
+        sum += static_cast<float>(xs[b]) * (fp16_to_fp32(row[b].m) * xd[b]);
+      }
+      a.y[c * a.y_stride + r] = sum;
+    }
+  }
 }
 
 // Q4_K (no qh) and Q5_K: per super-block, the sub-block dot products weighted by the 6-bit
@@ -227,7 +250,7 @@ void quantize_q8_k(const float* x, int64_t n, int8_t* qs, float* d, int16_t* sum
 
 const KernelTable& scalar_kernels() {
   static const KernelTable table{quantize_q8_0_scalar, gemm_f32, gemm_f16, gemm_bf16,
-                                 gemm_q8_0, gemm_q4_0, gemm_q5_0, gemm_scale_min<BlockQ4_K>,
+                                 gemm_q8_0, gemm_q4_0, gemm_q5_0, gemm_q5_1, gemm_scale_min<BlockQ4_K>,
                                  gemm_scale_min<BlockQ5_K>, gemm_q6_k,
                                  dot_f32,    axpy_f32,  silu_mul,  exp_shifted_sum,
                                  nullptr};

@@ -17,7 +17,8 @@ namespace {
 
 const TensorType kAllTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16,
                                 TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0,
-                                TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+                                TensorType::Q5_1, TensorType::Q4_K, TensorType::Q5_K,
+                                TensorType::Q6_K};
 
 std::vector<KernelPath> supported_paths() {
   std::vector<KernelPath> paths;
@@ -181,8 +182,8 @@ TEST(KernelsTest, EveryPathMatchesTheScalarReference) {
 TEST(KernelsTest, IntegerDotProductsAreExactOnEveryPath) {
   std::mt19937 rng(5);
   const int64_t rows = 13, batch = 5;
-  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::Q4_K,
-                          TensorType::Q5_K, TensorType::Q6_K}) {
+  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::Q5_1,
+                          TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     const int64_t cols = block_of(type) == 32 ? 32 * 9 : 256 * 3;
     const int64_t act_block = block_of(type) == 32 ? 32 : 256;
     // Activations: integers with one +-127 per activation block, so the block scale is exactly 1.
@@ -201,6 +202,12 @@ TEST(KernelsTest, IntegerDotProductsAreExactOnEveryPath) {
         if (type == TensorType::Q8_0) std::memcpy(row + 34 * b, &one, 2);
         if (type == TensorType::Q4_0) std::memcpy(row + 18 * b, &one, 2);
         if (type == TensorType::Q5_0) std::memcpy(row + 22 * b, &one, 2);
+        if (type == TensorType::Q5_1) {
+          // d = 1 and a small integer offset m, so every float step stays exact.
+          const uint16_t m = fp32_to_fp16(static_cast<float>(signed_tiny(rng) - 16));
+          std::memcpy(row + 24 * b, &one, 2);
+          std::memcpy(row + 24 * b + 2, &m, 2);
+        }
         if (type == TensorType::Q4_K || type == TensorType::Q5_K) {
           // d, dmin and scales sit at the same offsets in both.
           auto* block = reinterpret_cast<BlockQ4_K*>(row + row_bytes(type, 256) * b);
@@ -500,6 +507,34 @@ TEST(KernelsTest, Q5_0FifthBitReachesEachValueOnEveryPath) {
     for (int64_t j = 0; j < rows; j++) {
       for (int64_t r = 0; r < rows; r++) {
         EXPECT_EQ(y[static_cast<size_t>(j * rows + r)], (r == j ? 15.0f : -1.0f) * 127.0f)
+            << kernel_path_name(path) << " row " << r << " activation " << j;
+      }
+    }
+  }
+}
+
+// Q5_1's fifth bit and offset on every path, one block per row: row k sets only value k's fifth
+// bit, with all nibbles 15, d = 1 and m = -20 (so value k is 31 - 20 = 11, the others -5), against
+// one-hot activations: y[row k, activation j] is 11 when j == k, else -5, whatever the path.
+TEST(KernelsTest, Q5_1FifthBitAndOffsetReachEachValueOnEveryPath) {
+  const int64_t rows = 32, cols = 32;
+  std::vector<uint8_t> bytes(row_bytes(TensorType::Q5_1, cols) * rows);
+  for (int64_t r = 0; r < rows; r++) {
+    auto* block = reinterpret_cast<BlockQ5_1*>(bytes.data()) + r;
+    block->d = fp32_to_fp16(1.0f);
+    block->m = fp32_to_fp16(-20.0f);
+    const uint32_t qh = 1u << r;
+    std::memcpy(block->qh, &qh, 4);
+    std::fill(std::begin(block->qs), std::end(block->qs), uint8_t{0xff});
+  }
+  std::vector<float> x(static_cast<size_t>(rows * cols), 0.0f);
+  for (int64_t j = 0; j < rows; j++) x[static_cast<size_t>(j * cols + j)] = 127.0f;
+  WeightMatrix w{TensorType::Q5_1, rows, cols, bytes.data()};
+  for (KernelPath path : supported_paths()) {
+    auto y = product(path, w, x, rows);
+    for (int64_t j = 0; j < rows; j++) {
+      for (int64_t r = 0; r < rows; r++) {
+        EXPECT_EQ(y[static_cast<size_t>(j * rows + r)], (r == j ? 11.0f : -5.0f) * 127.0f)
             << kernel_path_name(path) << " row " << r << " activation " << j;
       }
     }

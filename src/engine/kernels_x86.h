@@ -65,7 +65,7 @@ inline __m256i unpack_q4_0(const uint8_t* qs) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
 }
 
-// Q5_0's qh[4] and qs[16] as 32 unsigned values 0..31: Q4_0's nibbles with bit j of the
+// Q5_0's (and Q5_1's) qh[4] and qs[16] as 32 unsigned values 0..31: Q4_0's nibbles with bit j of the
 // little-endian qh as bit 4 of value j.
 inline __m256i unpack_q5_0(const uint8_t* qh_qs) {
   uint32_t qh;
@@ -210,6 +210,55 @@ struct Block32Kernel {
 template <typename Format, int R, int C>
 void gemm_block32(const GemmArgs& a) {
   Block32Kernel<Format> k{a, a.w->cols / 32};
+  for_each_tile<R, C>(k, a.r0, a.r1, a.c0, a.c1);
+}
+
+// Q5_1 weights against Q8_0 activations: (q * dw + m) . (xq * dx) takes the unsigned 5-bit
+// values' integer dot product times dw * dx and the activations' 4-value partial sums times
+// m * dx, both per lane, so every output sees the same float steps whatever the tile.
+template <typename Dot>
+struct Q5_1Kernel {
+  const GemmArgs& a;
+  int64_t blocks;
+
+  template <int R, int C>
+  void tile(int64_t r, int64_t c) {
+    const TileRows<R> w(*a.w, r);
+    const TileActivations<C> x(*a.qa, c);
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 acc[R][C];
+    zero(acc);
+    for (int64_t b = 0; b < blocks; b++) {
+      __m256i wq[R];
+      float dw[R], mw[R];
+      #pragma GCC unroll 16
+      for (int i = 0; i < R; i++) {
+        const uint8_t* block = w.row[i] + sizeof(BlockQ5_1) * b;
+        dw[i] = load_fp16(block);
+        mw[i] = load_fp16(block + offsetof(BlockQ5_1, m));
+        wq[i] = unpack_q5_0(block + offsetof(BlockQ5_1, qh));
+      }
+      #pragma GCC unroll 16
+      for (int j = 0; j < C; j++) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs[j] + 32 * b));
+        const __m256 partial_sums = _mm256_cvtepi32_ps(Dot::q4(_mm256_setzero_si256(), ones, xv));
+        const float dx = x.d[j][b];
+        #pragma GCC unroll 16
+        for (int i = 0; i < R; i++) {
+          const __m256i p = Dot::q4(_mm256_setzero_si256(), wq[i], xv);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw[i] * dx), acc[i][j]);
+          acc[i][j] = _mm256_fmadd_ps(partial_sums, _mm256_set1_ps(mw[i] * dx), acc[i][j]);
+        }
+      }
+    }
+    store_tile(a, r, c, acc);
+  }
+};
+
+// Q5_1 products in tiles of R x C, in the plain layout.
+template <typename Dot, int R, int C>
+void gemm_q5_1_tiles(const GemmArgs& a) {
+  Q5_1Kernel<Dot> k{a, a.w->cols / 32};
   for_each_tile<R, C>(k, a.r0, a.r1, a.c0, a.c1);
 }
 

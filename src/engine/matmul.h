@@ -3,8 +3,9 @@
 // This is the one entry point the forward pass uses for every weight product. Semantics,
 // which every kernel path must follow:
 //   - F32, F16, BF16 weights: each weight is widened to float and multiplied with x in float.
-//   - Q8_0, Q4_0, Q5_0 weights: x is first quantized to Q8_0 blocks of 32 (once per product), each
-//     block pair gives an exact integer dot product, scaled by both block scales in float.
+//   - Q8_0, Q4_0, Q5_0, Q5_1 weights: x is first quantized to Q8_0 blocks of 32 (once per
+//     product), each block pair gives an exact integer dot product, scaled by both block scales
+//     in float (Q5_1 adds its offset times the block's integer activation sum).
 //   - Q4_K, Q6_K weights: x is first quantized to Q8_K super-blocks of 256, each sub-block pair
 //     gives an exact integer dot product weighted by the sub-block scales (kernels.h).
 // Rows of different batch items never mix: y[b] depends only on W and x[b] (batch invariance).

@@ -60,7 +60,7 @@ class WeightLoader {
     if (!traits || !traits->supported) {
       return unsupported(gguf_.name() + ": tensor '" + name + "' has type " + type_name(t->type_id) +
                          ", which tokengrid cannot compute with yet (it computes with f32, f16, "
-                         "bf16, q8_0, q4_0, q5_0, q4_K, q5_K and q6_K); convert the file with "
+                         "bf16, q8_0, q4_0, q5_0, q5_1, q4_K, q5_K and q6_K); convert the file with "
                          "'tokengrid model quantize IN OUT --type q8_0' (or f16, bf16, q4_0)");
     }
     return t;

@@ -81,7 +81,7 @@ TEST_P(ModelParallel, ThreadsAndBatchingLeaveLogitsBitIdentical) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, ModelParallel,
-                         ::testing::Values(TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::F16,
+                         ::testing::Values(TensorType::Q4_0, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::F16,
                                            TensorType::F32),
                          [](const auto& info) { return type_name(static_cast<uint32_t>(info.param)); });
 

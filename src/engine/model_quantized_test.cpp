@@ -155,24 +155,35 @@ TEST_F(QuantizedStories, Q5_0StaysCloseToF32) {
   EXPECT_LT(kl, 0.05);
 }
 
-// A model whose weights are all Q5_0 against its F32 twin (the same weights dequantized): only
-// the Q8_0 rounding of the activations separates them, as for Q8_0 weights against F32.
-TEST(QuantizedSynthetic, Q5_0MatchesItsDequantizedTwin) {
+// Q5_1 (llama.cpp's Q5_K_M fallback for such rows) takes Q5_0's bound.
+TEST_F(QuantizedStories, Q5_1StaysCloseToF32) {
+  auto q5 = quantized_copy(TensorType::Q5_1);
+  ASSERT_NE(q5, nullptr);
+  double kl = mean_kl(*reference_, *q5, sequences_);
+  std::printf("q5_1: mean KL vs f32 along the golden sequences %.6f\n", kl);
+  EXPECT_LT(kl, 0.05);
+}
+
+// A model whose weights are all Q5_0 or Q5_1 against its F32 twin (the same weights
+// dequantized): only the Q8_0 rounding of the activations separates them, as for Q8_0 weights
+// against F32.
+void expect_matches_dequantized_twin(TensorType type) {
+  const std::string name = type_name(static_cast<uint32_t>(type));
   const auto dir = std::filesystem::temp_directory_path();
-  const std::string q5_path = (dir / ("tokengrid_q5_0_" + std::to_string(::getpid()) + ".gguf")).string();
-  const std::string f32_path = (dir / ("tokengrid_q5_0_f32_" + std::to_string(::getpid()) + ".gguf")).string();
-  ASSERT_TRUE(write_synthetic_model(*find_synthetic_shape("tiny"), TensorType::Q5_0, 4, q5_path).is_ok());
-  auto q5_file = GgufFile::open(q5_path);
-  ASSERT_TRUE(q5_file.is_ok()) << q5_file.status().to_string();
-  int q5_tensors = 0;
-  for (const GgufTensorInfo& t : q5_file->tensors()) q5_tensors += t.type_id == static_cast<uint32_t>(TensorType::Q5_0);
-  EXPECT_GT(q5_tensors, 4);
-  ASSERT_TRUE(quantize_model(*q5_file, QuantScheme::kF32, f32_path).is_ok());
-  auto q5 = Model::load(q5_path);
+  const std::string q_path = (dir / ("tokengrid_" + name + "_" + std::to_string(::getpid()) + ".gguf")).string();
+  const std::string f32_path = (dir / ("tokengrid_" + name + "_f32_" + std::to_string(::getpid()) + ".gguf")).string();
+  ASSERT_TRUE(write_synthetic_model(*find_synthetic_shape("tiny"), type, 4, q_path).is_ok());
+  auto q_file = GgufFile::open(q_path);
+  ASSERT_TRUE(q_file.is_ok()) << q_file.status().to_string();
+  int q_tensors = 0;
+  for (const GgufTensorInfo& t : q_file->tensors()) q_tensors += t.type_id == static_cast<uint32_t>(type);
+  EXPECT_GT(q_tensors, 4);
+  ASSERT_TRUE(quantize_model(*q_file, QuantScheme::kF32, f32_path).is_ok());
+  auto q = Model::load(q_path);
   auto f32 = Model::load(f32_path);
-  std::filesystem::remove(q5_path);
+  std::filesystem::remove(q_path);
   std::filesystem::remove(f32_path);
-  ASSERT_TRUE(q5.is_ok()) << q5.status().to_string();
+  ASSERT_TRUE(q.is_ok()) << q.status().to_string();
   ASSERT_TRUE(f32.is_ok()) << f32.status().to_string();
   std::vector<Sequence> sequences(2);
   for (size_t i = 0; i < sequences.size(); i++) {
@@ -181,10 +192,13 @@ TEST(QuantizedSynthetic, Q5_0MatchesItsDequantizedTwin) {
       ids.push_back(static_cast<int32_t>(3 + (37 * t + 101 * i) % 500));
     }
   }
-  double kl = mean_kl(**f32, **q5, sequences);
-  std::printf("q5_0: mean KL vs its dequantized f32 twin %.6f\n", kl);
+  double kl = mean_kl(**f32, **q, sequences);
+  std::printf("%s: mean KL vs its dequantized f32 twin %.6f\n", name.c_str(), kl);
   EXPECT_LT(kl, 0.01);
 }
+
+TEST(QuantizedSynthetic, Q5_0MatchesItsDequantizedTwin) { expect_matches_dequantized_twin(TensorType::Q5_0); }
+TEST(QuantizedSynthetic, Q5_1MatchesItsDequantizedTwin) { expect_matches_dequantized_twin(TensorType::Q5_1); }
 
 }  // namespace
 }  // namespace tokengrid::engine

@@ -24,6 +24,7 @@ constexpr SchemeInfo kSchemes[] = {
     {QuantScheme::kQ8_0, "q8_0", TensorType::Q8_0, 7, false},
     {QuantScheme::kQ4_0, "q4_0", TensorType::Q4_0, 2, false},
     {QuantScheme::kQ5_0, "q5_0", TensorType::Q5_0, 8, false},
+    {QuantScheme::kQ5_1, "q5_1", TensorType::Q5_1, 9, false},
     {QuantScheme::kQ4_K_M, "q4_k_m", TensorType::Q4_K, 15, true},
     {QuantScheme::kQ5_K_M, "q5_k_m", TensorType::Q5_K, 17, true},
     {QuantScheme::kQ6_K, "q6_k", TensorType::Q6_K, 18, false},
@@ -47,19 +48,18 @@ class TypeChooser {
   TypeChooser(const GgufFile& in, QuantScheme scheme) : scheme_(info(scheme)) {
     tied_ = in.find_tensor("output.weight") == nullptr;
     for (const GgufTensorInfo& t : in.tensors()) {
-      n_attention_v_ += contains(t.name, "attn_v.weight");
+      n_attention_v_ += attention_v_like(t.name);
       n_ffn_down_ += contains(t.name, "ffn_down");
     }
   }
 
-  // The type for `t`; nullopt when it is to be written as f32 because no type of the scheme
-  // fits it.
+  // The type for `t`; nullopt for a tensor that is not 2-D, which is written as f32.
   std::optional<TensorType> next(const GgufTensorInfo& t) {
     if (t.dims.size() != 2) return std::nullopt;
     TensorType type = scheme_.base;
     if (t.name == "output.weight" || (tied_ && t.name == "token_embd.weight")) {
-      if (scheme_.mixed) type = TensorType::Q6_K;
-    } else if (contains(t.name, "attn_v.weight")) {
+      type = output_type(t.dims[0]);
+    } else if (attention_v_like(t.name)) {
       if (scheme_.mixed && more_bits(i_attention_v_, n_attention_v_)) type = TensorType::Q6_K;
       i_attention_v_++;
     } else if (contains(t.name, "ffn_down")) {
@@ -67,11 +67,35 @@ class TypeChooser {
       i_ffn_down_++;
     }
     if (t.dims[0] % block_size(type) == 0) return type;
-    if (block_size(type) == 256 && t.dims[0] % 32 == 0) return TensorType::Q8_0;
-    return std::nullopt;
+    const TensorType fallback = fallback_of(type);
+    if (t.dims[0] % block_size(fallback) == 0) return fallback;
+    return TensorType::F16;
   }
 
  private:
+  // llama.cpp's output matrix: Q6_K for every quantized scheme but Q8_0, Q8_0 where 256 does
+  // not divide its rows; float schemes keep their type.
+  TensorType output_type(int64_t row) const {
+    const TensorType base = scheme_.base;
+    if (base == TensorType::F32 || base == TensorType::F16 || base == TensorType::BF16) return base;
+    if (row % 256 != 0) return TensorType::Q8_0;
+    return base == TensorType::Q8_0 ? base : TensorType::Q6_K;
+  }
+  // llama.cpp's category of attention-value-like matrices: the value matrix, or the fused
+  // query-key-value one (Phi-3), which then takes the value matrix's extra bits.
+  static bool attention_v_like(const std::string& name) {
+    return contains(name, "attn_v.weight") || contains(name, "attn_qkv.weight");
+  }
+  // llama.cpp's tensor_type_fallback for rows its 256-block types do not divide.
+  static TensorType fallback_of(TensorType type) {
+    switch (type) {
+      case TensorType::Q4_K: return TensorType::Q5_0;
+      case TensorType::Q5_K: return TensorType::Q5_1;
+      case TensorType::Q6_K: return TensorType::Q8_0;
+      default: return type;
+    }
+  }
+
   // llama.cpp's use_more_bits: the first and last eighth, and every third layer between.
   static bool more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
@@ -122,7 +146,7 @@ Result<QuantizeSummary> quantize_model(const GgufFile& in, QuantScheme scheme,
       return unsupported(in.name() + ": tensor '" + t.name + "' has type " +
                          type_name(t.type_id) +
                          ", which tokengrid cannot decode; start from an f32, f16, bf16, q8_0, "
-                         "q4_0, q5_0, q4_K, q5_K or q6_K model");
+                         "q4_0, q5_0, q5_1, q4_K, q5_K or q6_K model");
     }
   }
 

@@ -15,6 +15,7 @@ namespace tokengrid::engine {
 namespace {
 
 constexpr uint32_t id(TensorType t) { return static_cast<uint32_t>(t); }
+int64_t block_size(TensorType t) { return type_traits(id(t))->block_size; }
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -76,8 +77,8 @@ class QuantizeModel : public ::testing::Test {
 TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
   auto in = GgufFile::open(source_path_);
   ASSERT_TRUE(in.is_ok()) << in.status().to_string();
-  for (TensorType target : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::F16,
-                            TensorType::BF16, TensorType::F32}) {
+  for (TensorType target : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::Q5_1,
+                            TensorType::F16, TensorType::BF16, TensorType::F32}) {
     std::string out_path = (dir_ / "out.gguf").string();
     auto summary = quantize_model(*in, *pure_scheme(target), out_path);
     ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
@@ -99,10 +100,11 @@ TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
     EXPECT_EQ(norm->type_id, id(TensorType::F32));
     EXPECT_EQ(decode(*norm), norm_);
 
-    // Row length 48 is not a multiple of the 32-element blocks: such tensors stay F32.
+    // Row length 48 is not a multiple of the 32-element blocks: such matrices are written as
+    // F16, as llama-quantize writes them.
     const GgufTensorInfo* odd = out->find_tensor("odd.weight");
-    bool blocked = target == TensorType::Q8_0 || target == TensorType::Q4_0 || target == TensorType::Q5_0;
-    EXPECT_EQ(odd->type_id, blocked ? id(TensorType::F32) : id(target));
+    bool blocked = block_size(target) == 32;
+    EXPECT_EQ(odd->type_id, blocked ? id(TensorType::F16) : id(target));
     std::vector<float> odd_f16 = decode(*GgufFile::open(source_path_)->find_tensor("odd.weight"));
     EXPECT_EQ(std::vector<uint8_t>(odd->data, odd->data + odd->n_bytes),
               encode(static_cast<TensorType>(odd->type_id), odd_f16, 48));
@@ -112,8 +114,8 @@ TEST_F(QuantizeModel, ConvertsTwoDimensionalWeightsAndKeepsTheRestF32) {
     std::vector<float> q8_values = decode(*GgufFile::open(source_path_)->find_tensor("q8.weight"));
     EXPECT_EQ(std::vector<uint8_t>(q8->data, q8->data + q8->n_bytes), encode(target, q8_values, 32));
 
-    EXPECT_EQ(summary->converted, blocked ? 2 : 3);
-    EXPECT_EQ(summary->kept_f32, blocked ? 2 : 1);
+    EXPECT_EQ(summary->converted, 3);
+    EXPECT_EQ(summary->kept_f32, 1);
   }
 }
 
@@ -136,7 +138,8 @@ TEST_F(QuantizeModel, RejectsUndecodableSourcesAndTargets) {
 }
 
 // llama-quantize's mixes on an 8-layer model: Q6_K for the output (the token embedding when
-// tied) and for attn_v and ffn_down of layers 0, 3, 6 and 7; narrow rows fall back to q8_0.
+// tied) and for attn_v and ffn_down of layers 0, 3, 6 and 7; rows of 64 take llama.cpp's
+// fallback for the scheme's type: Q5_0 for Q4_K, Q5_1 for Q5_K, Q8_0 for Q6_K.
 TEST_F(QuantizeModel, KQuantMixesFollowLlamaCpp) {
   for (bool tied : {false, true}) {
     GgufWriter w;
@@ -166,6 +169,9 @@ TEST_F(QuantizeModel, KQuantMixesFollowLlamaCpp) {
       const TensorType base = scheme == QuantScheme::kQ4_K_M   ? TensorType::Q4_K
                               : scheme == QuantScheme::kQ5_K_M ? TensorType::Q5_K
                                                                : TensorType::Q6_K;
+      const TensorType narrow_type = scheme == QuantScheme::kQ4_K_M   ? TensorType::Q5_0
+                                     : scheme == QuantScheme::kQ5_K_M ? TensorType::Q5_1
+                                                                      : TensorType::Q8_0;
       auto expect = [&](const std::string& name, TensorType type) {
         const GgufTensorInfo* t = out->find_tensor(name);
         ASSERT_NE(t, nullptr) << name;
@@ -181,14 +187,88 @@ TEST_F(QuantizeModel, KQuantMixesFollowLlamaCpp) {
         expect(p + "attn_q.weight", base);
         expect(p + "attn_v.weight", more ? TensorType::Q6_K : base);
         expect(p + "ffn_down.weight", more ? TensorType::Q6_K : base);
-        expect(p + "attn_k.weight", TensorType::Q8_0);
+        expect(p + "attn_k.weight", narrow_type);
       }
     }
   }
 }
 
+// Phi-3's fused query-key-value matrix counts as an attention-value matrix for the extra bits
+// (llama.cpp's category_is_attn_v), a narrow Q6_K matrix falls back to Q8_0, and a row that no
+// 32-block type divides is written as F16.
+TEST_F(QuantizeModel, FusedQkvAndNarrowRowsFollowLlamaCpp) {
+  GgufWriter w;
+  w.set_string("general.architecture", "phi3");
+  const std::vector<float> wide = random_floats(256 * 2, 7), narrow = random_floats(64 * 2, 8),
+                           odd = random_floats(48 * 2, 9);
+  auto add = [&](const std::string& name, const std::vector<float>& values, int64_t row) {
+    EXPECT_TRUE(w.add_tensor(name, {row, static_cast<int64_t>(values.size()) / row}, id(TensorType::F32),
+                             encode(TensorType::F32, values, row)).is_ok());
+  };
+  add("token_embd.weight", wide, 256);
+  for (int l = 0; l < 8; l++) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    add(p + "attn_qkv.weight", wide, 256);
+    add(p + "ffn_down.weight", narrow, 64);
+    add(p + "ffn_up.weight", odd, 48);
+  }
+  add("output.weight", narrow, 64);
+  const std::string source = (dir_ / "phi3.gguf").string();
+  ASSERT_TRUE(w.write(source).is_ok());
+  auto in = GgufFile::open(source);
+  ASSERT_TRUE(in.is_ok());
+  const std::string out_path = (dir_ / "phi3-q4_k_m.gguf").string();
+  auto summary = quantize_model(*in, QuantScheme::kQ4_K_M, out_path);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->kept_f32, 0);
+  auto out = GgufFile::open(out_path);
+  ASSERT_TRUE(out.is_ok());
+  auto type_of = [&](const std::string& name) { return out->find_tensor(name)->type_id; };
+  EXPECT_EQ(type_of("output.weight"), id(TensorType::Q8_0));
+  EXPECT_EQ(type_of("token_embd.weight"), id(TensorType::Q4_K));
+  for (int l = 0; l < 8; l++) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const bool more = l == 0 || l == 3 || l == 6 || l == 7;
+    EXPECT_EQ(type_of(p + "attn_qkv.weight"), id(more ? TensorType::Q6_K : TensorType::Q4_K)) << l;
+    EXPECT_EQ(type_of(p + "ffn_down.weight"), id(more ? TensorType::Q8_0 : TensorType::Q5_0)) << l;
+    EXPECT_EQ(type_of(p + "ffn_up.weight"), id(TensorType::F16)) << l;
+  }
+}
+
+// Q5_K_M's fallback for rows of 64 is Q5_1 (Q6_K's is Q8_0); a 32-block scheme other than Q8_0
+// gives the output matrix Q6_K, as llama.cpp does, and Q8_0 keeps it Q8_0.
+TEST_F(QuantizeModel, Q5_KFallbackAndOutputTypesFollowLlamaCpp) {
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  const std::vector<float> wide = random_floats(256 * 2, 10), narrow = random_floats(64 * 2, 11);
+  auto add = [&](const std::string& name, const std::vector<float>& values, int64_t row) {
+    EXPECT_TRUE(w.add_tensor(name, {row, static_cast<int64_t>(values.size()) / row}, id(TensorType::F32),
+                             encode(TensorType::F32, values, row)).is_ok());
+  };
+  add("token_embd.weight", wide, 256);
+  for (int l = 0; l < 8; l++) add("blk." + std::to_string(l) + ".ffn_up.weight", narrow, 64);
+  add("output.weight", wide, 256);
+  const std::string source = (dir_ / "narrow.gguf").string();
+  ASSERT_TRUE(w.write(source).is_ok());
+  auto in = GgufFile::open(source);
+  ASSERT_TRUE(in.is_ok());
+  auto types = [&](QuantScheme scheme, const std::string& name) {
+    const std::string out_path = (dir_ / (name + ".gguf")).string();
+    auto summary = quantize_model(*in, scheme, out_path);
+    EXPECT_TRUE(summary.is_ok()) << summary.status().to_string();
+    auto out = GgufFile::open(out_path);
+    EXPECT_TRUE(out.is_ok());
+    return std::pair{out->find_tensor("blk.0.ffn_up.weight")->type_id, out->find_tensor("output.weight")->type_id};
+  };
+  EXPECT_EQ(types(QuantScheme::kQ5_K_M, "q5_k_m"), std::pair(id(TensorType::Q5_1), id(TensorType::Q6_K)));
+  EXPECT_EQ(types(QuantScheme::kQ4_0, "q4_0"), std::pair(id(TensorType::Q4_0), id(TensorType::Q6_K)));
+  EXPECT_EQ(types(QuantScheme::kQ5_1, "q5_1"), std::pair(id(TensorType::Q5_1), id(TensorType::Q6_K)));
+  EXPECT_EQ(types(QuantScheme::kQ8_0, "q8_0"), std::pair(id(TensorType::Q8_0), id(TensorType::Q8_0)));
+  EXPECT_EQ(types(QuantScheme::kF16, "f16"), std::pair(id(TensorType::F16), id(TensorType::F16)));
+}
+
 // A whole model to Q8_0: metadata copied, every matrix whose rows divide into blocks
-// converted, the rest (norms, and ffn_down, whose rows of 172 do not) kept as F32.
+// converted, ffn_down (whose rows of 172 do not) written as F16, norms kept as F32.
 void expect_whole_model_to_q8_0(const std::string& model_path, const std::string& out_path) {
   auto in = GgufFile::open(model_path);
   ASSERT_TRUE(in.is_ok()) << in.status().to_string();
@@ -209,8 +289,10 @@ void expect_whole_model_to_q8_0(const std::string& model_path, const std::string
     const GgufTensorInfo& b = out->tensors()[i];
     EXPECT_EQ(a.name, b.name);
     EXPECT_EQ(a.dims, b.dims);
-    bool convertible = a.dims.size() == 2 && a.dims[0] % 32 == 0;
-    EXPECT_EQ(b.type_id, convertible ? id(TensorType::Q8_0) : id(TensorType::F32)) << b.name;
+    const uint32_t expected = a.dims.size() != 2 ? id(TensorType::F32)
+                              : a.dims[0] % 32 == 0 ? id(TensorType::Q8_0)
+                                                    : id(TensorType::F16);
+    EXPECT_EQ(b.type_id, expected) << b.name;
     std::vector<float> original = decode(a), quantized = decode(b);
     for (size_t j = 0; j < original.size(); ++j) {
       ASSERT_NEAR(original[j], quantized[j], 0.02f * std::max(1.0f, std::fabs(original[j]))) << b.name << "[" << j << "]";

@@ -58,7 +58,7 @@ TEST(SyntheticModel, LoadsAndGeneratesInEveryType) {
   SyntheticShape tied = *find_synthetic_shape("tiny");
   tied.tied_embeddings = true;
   for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
-                          TensorType::Q4_0, TensorType::Q5_0}) {
+                          TensorType::Q4_0, TensorType::Q5_0, TensorType::Q5_1}) {
     SCOPED_TRACE(type_name(static_cast<uint32_t>(type)));
     std::string path = temp_path("types");
     ASSERT_TRUE(write_synthetic_model(tied, type, 1, path).is_ok());

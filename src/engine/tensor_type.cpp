@@ -20,7 +20,7 @@ std::optional<TypeTraits> type_traits(uint32_t type_id) {
     case TensorType::Q4_0: return TypeTraits{"q4_0", 32, 18, true};
     case TensorType::Q4_1: return TypeTraits{"q4_1", 32, 20, false};
     case TensorType::Q5_0: return TypeTraits{"q5_0", 32, 22, true};
-    case TensorType::Q5_1: return TypeTraits{"q5_1", 32, 24, false};
+    case TensorType::Q5_1: return TypeTraits{"q5_1", 32, 24, true};
     case TensorType::Q8_1: return TypeTraits{"q8_1", 32, 36, false};
     case TensorType::Q2_K: return TypeTraits{"q2_K", 256, 84, false};
     case TensorType::Q3_K: return TypeTraits{"q3_K", 256, 110, false};
@@ -41,7 +41,8 @@ std::optional<TensorType> parse_type(const std::string& name) {
   std::string lower = name;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
-                       TensorType::Q5_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+                       TensorType::Q5_0, TensorType::Q5_1, TensorType::Q4_K, TensorType::Q5_K,
+                       TensorType::Q6_K}) {
     std::string type_lower = type_traits(static_cast<uint32_t>(t))->name;
     for (char& c : type_lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (lower == type_lower) return t;
@@ -174,6 +175,26 @@ void quantize_q5_0(const float* src, BlockQ5_0* blocks, int64_t n) {
   }
 }
 
+// ggml's reference Q5_1 rounding: 32 levels from the block's minimum to its maximum.
+void quantize_q5_1(const float* src, BlockQ5_1* blocks, int64_t n) {
+  for (int64_t b = 0; b < n / 32; b++) {
+    const float* x = src + b * 32;
+    const auto [lo, hi] = std::minmax_element(x, x + 32);
+    const float min = *lo, d = (*hi - *lo) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    blocks[b].d = fp32_to_fp16(d);
+    blocks[b].m = fp32_to_fp16(min);
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; j++) {
+      auto q0 = static_cast<uint32_t>(static_cast<uint8_t>((x[j] - min) * id + 0.5f));
+      auto q1 = static_cast<uint32_t>(static_cast<uint8_t>((x[j + 16] - min) * id + 0.5f));
+      blocks[b].qs[j] = static_cast<uint8_t>((q0 & 0x0f) | (q1 & 0x0f) << 4);
+      qh |= ((q0 & 0x10) >> 4) << j | ((q1 & 0x10) >> 4) << (j + 16);
+    }
+    for (int k = 0; k < 4; k++) blocks[b].qh[k] = static_cast<uint8_t>(qh >> (8 * k));
+  }
+}
+
 }  // namespace
 
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
@@ -214,7 +235,15 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
       const auto* blocks = static_cast<const BlockQ5_0*>(src);
       for (int64_t b = 0; b < n / 32; b++) {
         float d = fp16_to_fp32(blocks[b].d);
-        for (int j = 0; j < 32; j++) dst[b * 32 + j] = static_cast<float>(q5_0_value(blocks[b], j) - 16) * d;
+        for (int j = 0; j < 32; j++) dst[b * 32 + j] = static_cast<float>(q5_value(blocks[b], j) - 16) * d;
+      }
+      return;
+    }
+    case TensorType::Q5_1: {
+      const auto* blocks = static_cast<const BlockQ5_1*>(src);
+      for (int64_t b = 0; b < n / 32; b++) {
+        const float d = fp16_to_fp32(blocks[b].d), m = fp16_to_fp32(blocks[b].m);
+        for (int j = 0; j < 32; j++) dst[b * 32 + j] = static_cast<float>(q5_value(blocks[b], j)) * d + m;
       }
       return;
     }
@@ -289,6 +318,7 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
       return;
     }
     case TensorType::Q5_0: quantize_q5_0(src, static_cast<BlockQ5_0*>(dst), n); return;
+    case TensorType::Q5_1: quantize_q5_1(src, static_cast<BlockQ5_1*>(dst), n); return;
     case TensorType::Q4_K: quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), n); return;
     case TensorType::Q5_K: quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), n); return;
     case TensorType::Q6_K: quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), n); return;

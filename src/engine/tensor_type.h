@@ -8,6 +8,8 @@
 //                                              of the little-endian uint32 qh for value i:
 //                                              x[i] = ((qs[i] & 15 | h(i) << 4) - 16) * d, and
 //                                              x[i + 16] from qs[i] >> 4 and h(i + 16)   (i < 16)
+//   Q5_1: { f16 d; f16 m; uint8 qh[4]; uint8 qs[16]; } Q5_0's values unsigned with an offset:
+//                                              x[i] = (qs[i] & 15 | h(i) << 4) * d + m
 // K-quants use super-blocks of 256 values:
 //   Q4_K: { f16 d; f16 dmin; uint8 scales[12]; uint8 qs[128]; }  eight sub-blocks of 32, each
 //         with a 6-bit scale sc and a 6-bit min m packed into `scales`; x = d*sc*q - dmin*m with
@@ -56,7 +58,7 @@ struct TypeTraits {
 std::optional<TypeTraits> type_traits(uint32_t type_id);
 // Name of a type id, "type N" for unknown ids.
 std::string type_name(uint32_t type_id);
-// Parses "f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k" (any case).
+// Parses "f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k" (any case).
 std::optional<TensorType> parse_type(const std::string& name);
 
 // Bytes of a row of n elements; n must be a multiple of the block size.
@@ -87,6 +89,12 @@ struct BlockQ5_0 {
   uint8_t qh[4];
   uint8_t qs[16];
 };
+struct BlockQ5_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
 struct BlockQ4_K {
   uint16_t d;
   uint16_t dmin;
@@ -109,6 +117,7 @@ struct BlockQ6_K {
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
@@ -124,8 +133,10 @@ inline void q4_k_scale_min(const uint8_t* scales, int j, int& sc, int& m) {
   }
 }
 
-// Value j (0..31) of a Q5_0 block as stored, 0..31 (the signed value is this minus 16).
-inline int q5_0_value(const BlockQ5_0& block, int j) {
+// Value j (0..31) of a 5-bit block as stored, 0..31: nibble j with bit j of the little-endian
+// uint32 qh on top (Q5_0's signed value is this minus 16).
+template <typename Block>
+inline int q5_value(const Block& block, int j) {
   const uint32_t qh = static_cast<uint32_t>(block.qh[0]) | static_cast<uint32_t>(block.qh[1]) << 8 |
                       static_cast<uint32_t>(block.qh[2]) << 16 | static_cast<uint32_t>(block.qh[3]) << 24;
   const int low = j < 16 ? (block.qs[j] & 0x0f) : (block.qs[j - 16] >> 4);
