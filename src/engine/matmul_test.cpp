@@ -75,7 +75,7 @@ TEST(MatmulTest, AProductInPartsIsTheWholeProduct) {
 // Items dropped between parts: the kept ones, moved to the front, get the whole product's
 // values, and no part runs once none is kept.
 TEST(MatmulTest, ItemsDroppedBetweenPartsLeaveTheOthersExact) {
-  const int64_t cols = 128, batch = 4, rows = 3 * kMatmulRowTile;
+  const int64_t cols = 256, batch = 4, rows = 3 * kMatmulRowTile;  // Q4_K takes whole 256-blocks
   for (TensorType type : kTypes) {
     const Weights w = random_weights(type, rows, cols, 5);
     std::vector<float> x = random_values(static_cast<size_t>(batch * cols), 6);
