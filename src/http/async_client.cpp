@@ -21,12 +21,9 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
 
-using Strand = net::strand<net::io_context::executor_type>;
-
-// A connection and the strand every operation on it runs on; pooled together.
+// A connection, bound to the context of the thread it was opened on; pooled per thread.
 struct Connection {
-  explicit Connection(Strand strand) : strand(strand), stream(strand) {}
-  Strand strand;
+  explicit Connection(net::io_context& context) : stream(context) {}
   beast::tcp_stream stream;
 };
 
@@ -34,13 +31,19 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
  public:
   explicit Impl(AsyncClientOptions options)
       : options_(options), own_threads_(options.io ? nullptr : std::make_unique<IoThreads>(options.threads)),
-        ioc_(options.io ? options.io->context() : own_threads_->context()) {}
+        io_(options.io ? *options.io : *own_threads_), pools_(static_cast<size_t>(io_.size())) {}
+
+  // The thread a new call runs on: the caller's when it is one of the client's, so that a
+  // call started while serving a request never leaves that request's thread.
+  int pick_thread() { return io_.pick(); }
+  net::io_context& context(int thread) { return io_.context(thread); }
 
   // The most recently used connection first, so that the pool shrinks back when load falls.
-  std::unique_ptr<Connection> take_idle(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = idle_.find(key);
-    if (it == idle_.end()) return nullptr;
+  std::unique_ptr<Connection> take_idle(int thread, const std::string& key) {
+    Pool& pool = pools_[static_cast<size_t>(thread)];
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    auto it = pool.idle.find(key);
+    if (it == pool.idle.end()) return nullptr;
     drop_expired(it->second);
     if (it->second.empty()) return nullptr;
     auto connection = std::move(it->second.back().connection);
@@ -48,31 +51,30 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
     return connection;
   }
 
-  void put_idle(const std::string& key, std::unique_ptr<Connection> connection) {
-    std::lock_guard<std::mutex> lock(mutex_);
+  void put_idle(int thread, const std::string& key, std::unique_ptr<Connection> connection) {
+    Pool& pool = pools_[static_cast<size_t>(thread)];
+    std::lock_guard<std::mutex> lock(pool.mutex);
     if (stopped_) return;
-    auto& pool = idle_[key];
-    drop_expired(pool);
-    if (pool.size() < options_.max_idle_per_endpoint)
-      pool.push_back({std::move(connection), std::chrono::steady_clock::now()});
+    auto& idle = pool.idle[key];
+    drop_expired(idle);
+    if (idle.size() < options_.max_idle_per_endpoint)
+      idle.push_back({std::move(connection), std::chrono::steady_clock::now()});
   }
 
   std::optional<tcp::resolver::results_type> cached_resolution(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(resolved_mutex_);
     auto it = resolved_.find(key);
     if (it == resolved_.end()) return std::nullopt;
     return it->second;
   }
 
   void remember_resolution(const std::string& key, const tcp::resolver::results_type& results) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(resolved_mutex_);
     resolved_[key] = results;
   }
 
-  Strand new_strand() { return net::make_strand(ioc_); }
-
   void post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
-    auto timer = std::make_shared<net::steady_timer>(ioc_, delay);
+    auto timer = std::make_shared<net::steady_timer>(io_.context(io_.pick()), delay);
     timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
       if (!ec) fn();
     });
@@ -80,33 +82,36 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
   bool stopped() const { return stopped_.load(); }
 
   size_t idle_connections() const {
-    std::lock_guard<std::mutex> lock(mutex_);
     size_t n = 0;
-    for (const auto& [key, pool] : idle_) n += pool.size();
+    for (const Pool& pool : pools_) {
+      std::lock_guard<std::mutex> lock(pool.mutex);
+      for (const auto& [key, idle] : pool.idle) n += idle.size();
+    }
     return n;
   }
 
   void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (stopped_.exchange(true)) return;
-      for (auto& [key, pool] : idle_) {
-        for (auto& idle : pool) {
+    if (stopped_.exchange(true)) return;
+    for (Pool& pool : pools_) {
+      std::lock_guard<std::mutex> lock(pool.mutex);
+      for (auto& [key, idle] : pool.idle) {
+        for (auto& connection : idle) {
           beast::error_code ec;
-          idle.connection->stream.socket().close(ec);
+          connection.connection->stream.socket().close(ec);
         }
       }
     }
     if (own_threads_) own_threads_->stop();
-    std::lock_guard<std::mutex> lock(mutex_);
-    idle_.clear();
+    for (Pool& pool : pools_) {
+      std::lock_guard<std::mutex> lock(pool.mutex);
+      pool.idle.clear();
+    }
   }
 
  private:
   AsyncClientOptions options_;
   std::unique_ptr<IoThreads> own_threads_;  // none when running on shared ones
-  net::io_context& ioc_;
-  mutable std::mutex mutex_;
+  IoThreads& io_;
   std::atomic<bool> stopped_{false};
   struct IdleConnection {
     std::unique_ptr<Connection> connection;
@@ -127,7 +132,14 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
     pool.erase(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(expired));
   }
 
-  std::map<std::string, std::vector<IdleConnection>> idle_;
+  // A thread's idle connections by endpoint. Its lock is only contended by calls started from
+  // outside the client's threads, and by idle_connections().
+  struct Pool {
+    mutable std::mutex mutex;
+    std::map<std::string, std::vector<IdleConnection>> idle;
+  };
+  std::vector<Pool> pools_;
+  std::mutex resolved_mutex_;
   std::map<std::string, tcp::resolver::results_type> resolved_;
 };
 
@@ -161,15 +173,16 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
         key_(endpoint_.key()),
         request_(std::move(request)),
         handlers_(std::move(handlers)),
-        connection_(client_->take_idle(key_)),
-        reused_(connection_ != nullptr),
-        strand_(connection_ ? connection_->strand : client_->new_strand()) {
-    if (!connection_) connection_ = std::make_unique<Connection>(strand_);
+        thread_(client_->pick_thread()),
+        executor_(client_->context(thread_).get_executor()),
+        connection_(client_->take_idle(thread_, key_)),
+        reused_(connection_ != nullptr) {
+    if (!connection_) connection_ = std::make_unique<Connection>(client_->context(thread_));
     build_wire_request();
   }
 
   void begin() {
-    net::dispatch(strand_, [self = shared_from_this()] {
+    net::dispatch(executor_, [self = shared_from_this()] {
       if (self->reused_) {
         self->write();
       } else {
@@ -179,11 +192,11 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   }
 
   void cancel() override {
-    net::post(strand_, [self = shared_from_this()] { self->finish(unavailable("cancelled")); });
+    net::post(executor_, [self = shared_from_this()] { self->finish(unavailable("cancelled")); });
   }
 
   void set_idle_timeout(std::chrono::milliseconds timeout) override {
-    net::post(strand_, [self = shared_from_this(), timeout] { self->request_.idle_timeout = timeout; });
+    net::post(executor_, [self = shared_from_this(), timeout] { self->request_.idle_timeout = timeout; });
   }
 
  private:
@@ -204,7 +217,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
       connect_to(*cached);
       return;
     }
-    resolver_.emplace(strand_);
+    resolver_.emplace(executor_);
     resolver_->async_resolve(endpoint_.host, std::to_string(endpoint_.port),
                              [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
                                if (self->done_) return;
@@ -286,7 +299,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     if (reused_ && outcome_.http_status == 0 && !client_->stopped()) {
       reused_ = false;
       discard_connection();
-      connection_ = std::make_unique<Connection>(strand_);
+      connection_ = std::make_unique<Connection>(client_->context(thread_));
       buffer_.clear();
       return connect();
     }
@@ -308,7 +321,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     outcome_.status = std::move(status);
     if (reusable) {
       connection_->stream.expires_never();
-      client_->put_idle(key_, std::move(connection_));
+      client_->put_idle(thread_, key_, std::move(connection_));
     } else {
       discard_connection();
     }
@@ -322,9 +335,10 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   std::string key_;
   AsyncRequest request_;
   AsyncHandlers handlers_;
+  const int thread_;  // every operation of the call runs on this thread of the client's
+  const net::io_context::executor_type executor_;
   std::unique_ptr<Connection> connection_;
   bool reused_;
-  Strand strand_;
   bool done_ = false;
   std::optional<tcp::resolver> resolver_;
   bhttp::request<bhttp::string_body> wire_;

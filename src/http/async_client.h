@@ -4,8 +4,10 @@
 //
 // Guarantees:
 //   - Every call ends with exactly one on_done, after on_headers (if the response started) and
-//     every on_body piece; all three run on the client's threads, one call's callbacks never
-//     concurrently.
+//     every on_body piece; all three run on one of the client's threads (the caller's, when the
+//     call was started from one of them), one call's callbacks never concurrently.
+//   - Each thread keeps its own pool: a connection is only reused by calls on the thread that
+//     opened it.
 //   - A connection is reused only after a complete response that allows keep-alive, and only
 //     within max_idle_time of its last use (older ones are closed as the pool is used). A request
 //     that fails on a reused connection before any response byte arrived (the server had closed

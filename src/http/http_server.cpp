@@ -33,9 +33,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   Impl(HttpServerOptions options, HttpHandler handler)
       : options_(std::move(options)),
         handler_(std::move(handler)),
-        own_ioc_(options_.io ? std::nullopt : std::make_optional<net::io_context>()),
-        ioc_(options_.io ? options_.io->context() : *own_ioc_),
-        acceptor_(ioc_) {}
+        own_threads_(options_.io ? nullptr : std::make_unique<IoThreads>(options_.threads)),
+        io_(options_.io ? *options_.io : *own_threads_),
+        acceptor_(io_.context(0)) {}
 
   Status listen();
   void run();
@@ -64,10 +64,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
   HttpServerOptions options_;
   HttpHandler handler_;
-  std::optional<net::io_context> own_ioc_;  // none when serving on shared IoThreads
-  net::io_context& ioc_;
+  std::unique_ptr<IoThreads> own_threads_;  // none when serving on shared ones
+  IoThreads& io_;
   tcp::acceptor acceptor_;
-  std::vector<std::thread> threads_;
+  unsigned next_context_ = 0;  // touched by the acceptor's handler only
   std::atomic<int> in_flight_{0};
   std::atomic<int> connections_{0};  // sessions open and within max_connections
   std::atomic<bool> draining_{false};
@@ -148,7 +148,7 @@ class Session : public std::enable_shared_from_this<Session> {
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
-  // Called by the exchange, always on this session's strand. Pieces queued while a write is
+  // Called by the exchange, always on this session's thread. Pieces queued while a write is
   // in flight go out together in the next one.
   void send(std::string bytes, std::string more = {}) {
     if (closed_) return;
@@ -213,7 +213,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<char, 4096> drain_buffer_{};
 };
 
-// The HttpExchange handed to handlers; forwards to its session's strand.
+// The HttpExchange handed to handlers; forwards to its session's thread.
 class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(std::shared_ptr<Session> session, HttpRequest request, bool keep_alive)
@@ -234,7 +234,7 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
   const HttpRequest& request() const override { return request_; }
 
   void respond(HttpResponse response) override {
-    on_strand([response = std::move(response)](Exchange& self) mutable {
+    on_session_thread([response = std::move(response)](Exchange& self) mutable {
       if (self.state_ != State::kWaiting) return;
       self.state_ = State::kDone;
       self.gone_callback_ = nullptr;
@@ -247,7 +247,7 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
   }
 
   void begin_stream(int status, HttpHeaders headers) override {
-    on_strand([status, headers = std::move(headers)](Exchange& self) {
+    on_session_thread([status, headers = std::move(headers)](Exchange& self) {
       if (self.state_ != State::kWaiting) return;
       self.state_ = State::kStreaming;
       self.session_->send(serialize_head(status, headers, self.keep_alive_, std::nullopt));
@@ -256,14 +256,14 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
 
   void write(std::string data) override {
     if (data.empty()) return;  // an empty chunk would end the body
-    on_strand([data = std::move(data)](Exchange& self) {
+    on_session_thread([data = std::move(data)](Exchange& self) {
       if (self.state_ != State::kStreaming) return;
       self.session_->send(chunk(data));
     });
   }
 
   void end_stream() override {
-    on_strand([](Exchange& self) {
+    on_session_thread([](Exchange& self) {
       if (self.state_ != State::kStreaming) return;
       self.state_ = State::kDone;
       self.gone_callback_ = nullptr;
@@ -276,7 +276,7 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
   size_t unsent_bytes() const override { return session_->unsent_bytes(); }
 
   void on_client_gone(std::function<void()> callback) override {
-    on_strand([callback = std::move(callback)](Exchange& self) mutable {
+    on_session_thread([callback = std::move(callback)](Exchange& self) mutable {
       if (self.state_ == State::kGone) {
         // Queued, never run inside the caller's call (which may hold its own lock).
         if (callback) net::post(self.session_->executor(), std::move(callback));
@@ -286,7 +286,7 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
     });
   }
 
-  // On the strand: the client disconnected.
+  // On the session's thread: the client disconnected.
   void mark_gone() {
     if (state_ == State::kDone || state_ == State::kGone) return;
     state_ = State::kGone;
@@ -296,11 +296,11 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
  private:
   enum class State { kWaiting, kStreaming, kDone, kGone };
 
-  // Runs fn on the session's strand: at once when called there (a handler answering from the
+  // Runs fn on the session's thread: at once when called there (a handler answering from the
   // server's thread), queued otherwise, so that answering inline costs no thread hand-off.
-  // Once the server has stopped nothing runs the strand any more, so nothing is queued on it.
+  // Once the server has stopped nothing runs its context any more, so nothing is queued on it.
   template <typename Fn>
-  void on_strand(Fn&& fn) {
+  void on_session_thread(Fn&& fn) {
     if (session_->server()->stopped_.load()) return;
     net::dispatch(session_->executor(),
                   [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable { fn(*self); });
@@ -309,7 +309,7 @@ class Exchange : public HttpExchange, public std::enable_shared_from_this<Exchan
   std::shared_ptr<Session> session_;
   HttpRequest request_;
   bool keep_alive_;
-  State state_ = State::kWaiting;  // touched on the strand only (and in the destructor)
+  State state_ = State::kWaiting;  // touched on the session's thread only (and in the destructor)
   std::function<void()> gone_callback_;
 };
 
@@ -626,7 +626,7 @@ Status HttpServer::Impl::listen() {
   auto address = net::ip::make_address(options_.host, ec);
   if (ec) {
     // A host name: resolve it.
-    tcp::resolver resolver(ioc_);
+    tcp::resolver resolver(io_.context(0));
     auto results = resolver.resolve(options_.host, std::to_string(options_.port), ec);
     if (ec || results.empty()) {
       return invalid_argument("cannot resolve host '" + options_.host + "': " + ec.message());
@@ -647,7 +647,9 @@ Status HttpServer::Impl::listen() {
 }
 
 void HttpServer::Impl::accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  // Connections are dealt to the threads in turn; each then stays on its own.
+  net::io_context& context = io_.context(static_cast<int>(next_context_++ % static_cast<unsigned>(io_.size())));
+  acceptor_.async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
@@ -665,26 +667,11 @@ void HttpServer::Impl::accept() {
   });
 }
 
-void HttpServer::Impl::run() {
-  accept();
-  if (!own_ioc_) return;
-  int n = std::max(1, options_.threads);
-  for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([this] {
-      while (!ioc_.stopped()) {
-        try {
-          ioc_.run();
-        } catch (const std::exception&) {
-          // A handler threw on a server thread; keep serving the others.
-        }
-      }
-    });
-  }
-}
+void HttpServer::Impl::run() { accept(); }
 
 void HttpServer::Impl::stop_accepting() {
   draining_.store(true);
-  net::post(ioc_, [this] {
+  net::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
   });
@@ -712,17 +699,12 @@ void HttpServer::Impl::stop() {
     if (!any_open) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (!own_ioc_) return;
-  ioc_.stop();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
+  if (!own_threads_) return;
+  own_threads_->stop();
   // Handlers still queued (reads and writes the closes aborted) hold their sessions, which hold
-  // this state and so the queue itself: run them out (each sees its session closed and returns)
-  // so that the last exchange a handler drops frees everything.
-  ioc_.restart();
-  while (ioc_.poll() > 0) {
-  }
+  // this state and so the threads' contexts themselves: run them out (each sees its session
+  // closed and returns) so that the last exchange a handler drops frees everything.
+  own_threads_->run_queued();
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions options,

@@ -2,8 +2,10 @@
 //
 // Guarantees:
 //   - Keep-alive by default (HTTP/1.0 clients and "Connection: close" are honoured); several
-//     connections are served at once on a pool of threads; one connection's requests are
-//     answered in order.
+//     connections are served at once on a few threads (IoThreads), dealt to them in turn, each
+//     connection on one thread for its whole life; one connection's requests are answered in
+//     order. A handler that blocks holds up the other connections of its thread: hand slow
+//     work to a thread of its own and answer from there.
 //   - Limits (HttpLimits), each answered as nginx and Envoy do, then the connection is closed
 //     after the client's remaining bytes are drained, so that the client reads the answer:
 //       request line and headers over header_limit bytes, or over max_header_count fields: 431

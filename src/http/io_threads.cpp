@@ -1,12 +1,10 @@
 #include "http/io_threads.h"
 
 #include <algorithm>
-#include <atomic>
 #include <exception>
 #include <optional>
 #include <thread>
 #include <utility>
-#include <vector>
 
 #include <boost/asio.hpp>
 
@@ -14,19 +12,25 @@ namespace tokengrid::http {
 
 namespace net = boost::asio;
 
-struct IoThreads::State {
-  net::io_context context;
+namespace {
+// The context the calling thread runs, if it runs one: how a call knows it can stay on it.
+thread_local const net::io_context* current_context = nullptr;
+}  // namespace
+
+struct IoThreads::Worker {
+  net::io_context context{1};  // one thread: Asio may skip its locks
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work{net::make_work_guard(context)};
-  std::vector<std::thread> threads;
-  std::atomic<bool> stopped{false};
+  std::thread thread;
 };
 
-IoThreads::IoThreads(int threads) : state_(std::make_unique<State>()) {
-  for (int i = 0; i < std::max(1, threads); ++i) {
-    state_->threads.emplace_back([state = state_.get()] {
-      while (!state->context.stopped()) {
+IoThreads::IoThreads(int threads) {
+  for (int i = 0; i < std::max(1, threads); ++i) workers_.push_back(std::make_unique<Worker>());
+  for (auto& worker : workers_) {
+    worker->thread = std::thread([w = worker.get()] {
+      current_context = &w->context;
+      while (!w->context.stopped()) {
         try {
-          state->context.run();
+          w->context.run();
         } catch (const std::exception&) {
           // A handler threw; the others keep being served.
         }
@@ -37,14 +41,40 @@ IoThreads::IoThreads(int threads) : state_(std::make_unique<State>()) {
 
 IoThreads::~IoThreads() { stop(); }
 
-net::io_context& IoThreads::context() { return state_->context; }
+int IoThreads::size() const { return static_cast<int>(workers_.size()); }
+
+net::io_context& IoThreads::context(int index) { return workers_[static_cast<size_t>(index)]->context; }
+
+int IoThreads::caller_index() const {
+  if (current_context == nullptr) return -1;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (&workers_[i]->context == current_context) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int IoThreads::pick() {
+  const int here = caller_index();
+  if (here >= 0) return here;
+  return static_cast<int>(next_.fetch_add(1, std::memory_order_relaxed) % workers_.size());
+}
 
 void IoThreads::stop() {
-  if (state_->stopped.exchange(true)) return;
-  state_->work.reset();
-  state_->context.stop();
-  for (auto& t : state_->threads) {
-    if (t.joinable()) t.join();
+  if (stopped_.exchange(true)) return;
+  for (auto& worker : workers_) {
+    worker->work.reset();
+    worker->context.stop();
+  }
+  for (auto& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+}
+
+void IoThreads::run_queued() {
+  for (auto& worker : workers_) {
+    worker->context.restart();
+    while (worker->context.poll() > 0) {
+    }
   }
 }
 

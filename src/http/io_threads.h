@@ -1,16 +1,23 @@
-// IoThreads: one Boost.Asio io_context run by a few threads, for an HttpServer and an
-// AsyncHttpClient to share. A gateway that serves its clients and calls its sites on the same
-// threads sends a request upstream, and relays the answer back, from the thread that read it:
-// no hand-off between two pools of threads (and no thread woken for it) per request.
+// IoThreads: a few threads, each running a Boost.Asio io_context of its own, for an HttpServer
+// and an AsyncHttpClient to share. As in nginx's workers, a connection lives on one thread:
+// its reads, writes and timers, and the calls to sites its requests make, never leave the
+// thread that accepted it, so nothing is handed between threads (no strand, no futex wake-up)
+// per request. A gateway that serves its clients and calls its sites on the same threads sends
+// a request upstream, and relays the answer back, from the thread that read it.
 //
 // Guarantees:
-//   - The context runs from construction until stop(), with or without work queued.
-//   - stop() stops the context and joins its threads: once it returns no handler runs again.
-//     Handlers still queued are destroyed, never run, with the context (the destructor stops,
-//     then destroys it). Stop the servers and clients on it first.
+//   - The contexts run from construction until stop(), with or without work queued.
+//   - Each context is run by exactly one thread: handlers queued on one never run concurrently
+//     with each other (a context is its own strand).
+//   - stop() stops the contexts and joins their threads: once it returns no handler runs on
+//     them again, except through run_queued(). Handlers still queued are destroyed, never run,
+//     with the contexts (the destructor stops, then destroys them), unless run_queued() runs
+//     them first. Stop the servers and clients on them first.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <vector>
 
 namespace boost::asio {
 class io_context;
@@ -25,12 +32,24 @@ class IoThreads {
   IoThreads(const IoThreads&) = delete;
   IoThreads& operator=(const IoThreads&) = delete;
 
-  boost::asio::io_context& context();
+  int size() const;
+  boost::asio::io_context& context(int index);
+  // The index of the calling thread's context when it is one of these threads, else -1.
+  int caller_index() const;
+  // The calling thread's context when it is one of these threads, otherwise the next in turn:
+  // work started from a connection's thread stays on it, work from outside is spread.
+  int pick();
   void stop();
+  // After stop(): runs the handlers still queued on every context, on the calling thread, until
+  // none is left (each sees its stopped server or client and returns), so that state they hold
+  // is freed before the contexts are.
+  void run_queued();
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  struct Worker;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<unsigned> next_{0};
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace tokengrid::http

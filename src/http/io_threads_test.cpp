@@ -4,12 +4,15 @@
 
 #include <atomic>
 #include <future>
+#include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 
 #include <boost/asio.hpp>
 
 #include "http/async_client.h"
+#include "http/http_client.h"
 #include "http/http_server.h"
 
 namespace tokengrid::http {
@@ -83,14 +86,76 @@ TEST(IoThreads, AServerAndAClientShareThreads) {
 TEST(IoThreads, NothingRunsAfterStop) {
   IoThreads io(2);
   std::promise<void> ran_before;
-  net::post(io.context(), [&] { ran_before.set_value(); });
+  net::post(io.context(1), [&] { ran_before.set_value(); });
   ran_before.get_future().wait();
   io.stop();
   std::atomic<bool> ran_after{false};
-  net::post(io.context(), [&] { ran_after = true; });
+  net::post(io.context(0), [&] { ran_after = true; });
+  net::post(io.context(1), [&] { ran_after = true; });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(ran_after.load());
   io.stop();  // twice is harmless
+}
+
+TEST(IoThreads, RunQueuedRunsWhatStopLeftQueued) {
+  IoThreads io(2);
+  io.stop();
+  int ran = 0;
+  net::post(io.context(0), [&] { net::post(io.context(0), [&] { ++ran; }); });
+  net::post(io.context(1), [&] { ++ran; });
+  io.run_queued();
+  EXPECT_EQ(ran, 2);
+}
+
+// Each context has one thread of its own; work picked from a thread stays on it, and work
+// picked from outside is dealt to every thread in turn.
+TEST(IoThreads, PickKeepsACallersThreadAndSpreadsTheRest) {
+  IoThreads io(3);
+  EXPECT_EQ(io.caller_index(), -1);
+  std::vector<int> picked;
+  for (int i = 0; i < 6; ++i) picked.push_back(io.pick());
+  EXPECT_EQ(std::set<int>(picked.begin(), picked.end()), (std::set<int>{0, 1, 2}));
+  for (int i = 0; i < io.size(); ++i) {
+    std::promise<std::pair<int, int>> seen;
+    net::post(io.context(i), [&] { seen.set_value({io.caller_index(), io.pick()}); });
+    EXPECT_EQ(seen.get_future().get(), std::make_pair(i, i));
+  }
+  std::promise<std::thread::id> first, second;
+  net::post(io.context(1), [&] { first.set_value(std::this_thread::get_id()); });
+  net::post(io.context(1), [&] { second.set_value(std::this_thread::get_id()); });
+  EXPECT_EQ(first.get_future().get(), second.get_future().get());
+}
+
+// A server on two threads deals its connections to both, and serves each connection's
+// requests on the thread it was given.
+TEST(IoThreads, AServerDealsConnectionsToEveryThread) {
+  IoThreads io(2);
+  std::mutex mutex;
+  std::map<std::string, std::set<std::thread::id>> threads_by_connection;
+  HttpServerOptions options;
+  options.port = 0;
+  options.io = &io;
+  auto server = HttpServer::start(options, [&](std::shared_ptr<HttpExchange> e) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      threads_by_connection[e->request().remote].insert(std::this_thread::get_id());
+    }
+    e->respond(HttpResponse::text(200, "ok"));
+  });
+  ASSERT_TRUE(server.is_ok());
+  for (int connection = 0; connection < 4; ++connection) {
+    HttpClient client("127.0.0.1", (*server)->port());
+    for (int request = 0; request < 3; ++request) ASSERT_TRUE(client.request("GET", "/", {}, "").is_ok());
+  }
+  (*server)->stop();
+  io.stop();
+  std::set<std::thread::id> all;
+  ASSERT_EQ(threads_by_connection.size(), 4u);
+  for (const auto& [remote, threads] : threads_by_connection) {
+    EXPECT_EQ(threads.size(), 1u) << remote;
+    all.insert(threads.begin(), threads.end());
+  }
+  EXPECT_EQ(all.size(), 2u);
 }
 
 }  // namespace
