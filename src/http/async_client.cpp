@@ -20,11 +20,16 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
+// A call runs on one thread's context: its socket and resolver are bound to that context's
+// executor directly rather than through a type-erased one.
+using Executor = net::io_context::executor_type;
+using Stream = beast::basic_stream<tcp, Executor>;
+using Resolver = net::ip::basic_resolver<tcp, Executor>;
 
 // A connection, bound to the context of the thread it was opened on; pooled per thread.
 struct Connection {
   explicit Connection(net::io_context& context) : stream(context) {}
-  beast::tcp_stream stream;
+  Stream stream;
 };
 
 class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
@@ -336,11 +341,11 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   AsyncRequest request_;
   AsyncHandlers handlers_;
   const int thread_;  // every operation of the call runs on this thread of the client's
-  const net::io_context::executor_type executor_;
+  const Executor executor_;
   std::unique_ptr<Connection> connection_;
   bool reused_;
   bool done_ = false;
-  std::optional<tcp::resolver> resolver_;
+  std::optional<Resolver> resolver_;
   bhttp::request<bhttp::string_body> wire_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;

@@ -23,6 +23,12 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+// A connection stays on its thread's context, so its socket and timers are bound to that
+// context's executor directly rather than through a type-erased one.
+using Executor = net::io_context::executor_type;
+using Socket = tcp::socket::rebind_executor<Executor>::other;
+using Stream = beast::basic_stream<tcp, Executor>;
+using Timer = net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, Executor>;
 
 class Session;
 
@@ -122,7 +128,7 @@ class Exchange;
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // A session that is not `counted` is over the connection limit: it answers 503 and closes.
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server, bool counted)
+  Session(Socket socket, std::shared_ptr<HttpServer::Impl> server, bool counted)
       : server_(std::move(server)),
         stream_(std::move(socket)),
         request_timer_(stream_.get_executor()),
@@ -161,7 +167,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void exchange_abandoned_by_handler(bool streaming);
   void exchange_gone();
 
-  net::any_io_executor executor() { return stream_.get_executor(); }
+  Executor executor() { return stream_.get_executor(); }
   HttpServer::Impl* server() { return server_.get(); }
   bool closed() const { return closed_.load(); }
   size_t unsent_bytes() const { return unsent_.load(); }
@@ -184,13 +190,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // Declared first so that it goes last: the server's io_context must outlive the socket and
   // timers, and a session can hold the last reference to it.
   std::shared_ptr<HttpServer::Impl> server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   // Runs from a request's first byte until it is read; expiring, it cancels the read, which
   // is then answered 408 (the stream's own timeout would close the socket, leaving no answer).
-  net::steady_timer request_timer_;
+  Timer request_timer_;
   uint64_t request_number_ = 0;  // a timer that fires late for an earlier request does nothing
   bool request_timed_out_ = false;
   const bool counted_;
@@ -649,7 +655,7 @@ Status HttpServer::Impl::listen() {
 void HttpServer::Impl::accept() {
   // Connections are dealt to the threads in turn; each then stays on its own.
   net::io_context& context = io_.context(static_cast<int>(next_context_++ % static_cast<unsigned>(io_.size())));
-  acceptor_.async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(context, [this](beast::error_code ec, Socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
