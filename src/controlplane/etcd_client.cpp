@@ -163,17 +163,17 @@ class StreamedWatch : public EtcdWatch, public std::enable_shared_from_this<Stre
  public:
   explicit StreamedWatch(EtcdWatchHandlers handlers) : handlers_(std::move(handlers)) {}
 
-  void attach(std::shared_ptr<http::AsyncCall> call) {
+  void attach(const std::shared_ptr<http::AsyncCall>& call) {
     std::lock_guard<std::mutex> lock(mutex_);
-    call_ = std::move(call);
-    if (cancelled_) call_->cancel();
+    call_ = call;
+    if (cancelled_) call->cancel();
   }
   void cancel() override {
     std::shared_ptr<http::AsyncCall> call;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       cancelled_ = true;
-      call = call_;
+      call = call_.lock();
     }
     if (call) call->cancel();
   }
@@ -237,7 +237,9 @@ class StreamedWatch : public EtcdWatch, public std::enable_shared_from_this<Stre
   std::string buffer_;  // the client's thread only
   Status failure_;
   std::mutex mutex_;
-  std::shared_ptr<http::AsyncCall> call_;
+  // Weak: the call holds this watch through its handlers until it ends; a strong reference
+  // back would make a cycle that outlives a call whose threads stopped under it.
+  std::weak_ptr<http::AsyncCall> call_;
   bool cancelled_ = false;
 };
 

@@ -2,8 +2,13 @@
 // site midway, abandons a slow site, and ejects a failing one but never one that refuses bad
 // requests.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <future>
 #include <set>
 
 #include "gateway/gateway_harness.h"
@@ -56,6 +61,85 @@ StreamSeen read_stream(const std::string& body) {
   }
   return s;
 }
+
+// A site that answers its health polls but takes a generation request and never answers it;
+// it tells whether the gateway let go of (closed) the connection that carried that request.
+class SilentSite {
+ public:
+  SilentSite() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(::listen(listener_, 16), 0);
+    socklen_t length = sizeof address;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~SilentSite() {
+    stopping_ = true;
+    thread_.join();
+    ::close(listener_);
+  }
+  uint16_t port() const { return port_; }
+  bool took_a_generation(std::chrono::seconds within) {
+    return took_.wait_for(within) == std::future_status::ready;
+  }
+  bool generation_connection_closed(std::chrono::seconds within) {
+    return closed_.wait_for(within) == std::future_status::ready;
+  }
+
+ private:
+  static bool readable(int fd, int ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, ms) > 0;
+  }
+  void serve() {
+    int generation = -1;
+    while (!stopping_) {
+      if (generation >= 0 && readable(generation, 0)) {
+        char byte;
+        if (::read(generation, &byte, 1) <= 0) {
+          ::close(generation);
+          generation = -1;
+          closed_promise_.set_value();
+        }
+      }
+      if (!readable(listener_, 20)) continue;
+      const int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) continue;
+      std::string head;
+      char piece[4096];
+      while (head.find("\r\n\r\n") == std::string::npos && readable(fd, 1000)) {
+        const ssize_t n = ::read(fd, piece, sizeof piece);
+        if (n <= 0) break;
+        head.append(piece, static_cast<size_t>(n));
+      }
+      if (head.rfind("POST ", 0) == 0 && generation < 0) {
+        generation = fd;
+        took_promise_.set_value();
+        continue;
+      }
+      const std::string body = head.find("/v1/stats") != std::string::npos
+                                   ? R"({"ready":true,"running":0,"queued":0})"
+                                   : R"({"object":"list","data":[{"id":"tiny","object":"model"}]})";
+      const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      (void)!::write(fd, answer.data(), answer.size());
+      ::close(fd);
+    }
+    if (generation >= 0) ::close(generation);
+  }
+
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::promise<void> took_promise_, closed_promise_;
+  std::future<void> took_ = took_promise_.get_future(), closed_ = closed_promise_.get_future();
+  std::thread thread_;
+};
 
 std::string sites_used(const std::string& ledger) {
   auto db = SqliteDb::open(ledger, SQLITE_OPEN_READONLY, 1000);
@@ -174,6 +258,26 @@ TEST_F(Failover, RetriesAreBoundedAndTheErrorSaysWhy) {
   const json e = json::parse(r.body)["error"];
   EXPECT_EQ(e["code"], "site_failed");
   EXPECT_NE(e["message"].get<std::string>().find("answered 503"), std::string::npos) << e["message"];
+}
+
+// A request still waiting on its site when the gateway stops holds nothing after: its call
+// to the site and the relay that made it are freed with the gateway's threads, so the site
+// sees its connection closed.
+TEST_F(Failover, AGatewayStoppedMidRequestClosesItsSiteConnection) {
+  SilentSite silent;
+  endpoint_ports_[1] = silent.port();  // "cheap", where `cheapest` sends the request
+  start("cheapest", "", "failover: {retries: 0, ttft_s: 60}\n");
+  std::thread client([port = gateway_->port()] {
+    http::HttpClient c("127.0.0.1", port);
+    http::HttpHeaders headers;
+    headers.set("Content-Type", "application/json");
+    headers.set("Authorization", std::string("Bearer ") + kUserKey);
+    (void)c.request("POST", "/v1/chat/completions", headers, chat_of(2, false).dump());
+  });
+  ASSERT_TRUE(silent.took_a_generation(std::chrono::seconds(10)));
+  gateway_.reset();
+  EXPECT_TRUE(silent.generation_connection_closed(std::chrono::seconds(5)));
+  client.join();
 }
 
 }  // namespace

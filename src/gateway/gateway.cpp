@@ -367,6 +367,9 @@ void Gateway::drain_and_stop(double drain_s) {
   if (impl_->ledger_) (void)impl_->ledger_->flush();
   impl_->client_.stop();
   impl_->io_.stop();
+  // The calls the client ended, and the relays waiting on them, finish here rather than being
+  // destroyed unfinished with the threads.
+  impl_->io_.run_queued();
   impl_->server_.reset();
 }
 

@@ -46,7 +46,8 @@ class GatewayHarness : public ::testing::Test {
       y << "  - {name: " << names[i] << ", cloud: test, region: r" << i << ", zone: " << zones[i]
         << ", accelerators: [{type: cpu, count: 1}], cpu_power: {idle_w: 20, busy_core_w: 10, cores: 2},"
         << " pue: {base: 1.2, threshold_c: 20, rise_per_c: 0.02, max: 1.5},"
-        << " endpoints: [{url: \"http://127.0.0.1:" << sites_[i].port() << "\", models: [tiny]}]}\n";
+        << " endpoints: [{url: \"http://127.0.0.1:" << (endpoint_ports_[i] ? endpoint_ports_[i] : sites_[i].port())
+        << "\", models: [tiny]}]}\n";
     }
     auto config = parse_gateway_config(y.str(), dir_.file("grid.yaml"));
     ASSERT_TRUE(config.is_ok()) << config.status().to_string();
@@ -82,6 +83,7 @@ class GatewayHarness : public ::testing::Test {
   std::string health_ = "{interval_ms: 100}";  // the grid file's health section
   TempDir dir_;
   FakeSite sites_[2];
+  uint16_t endpoint_ports_[2] = {0, 0};  // a site's endpoint elsewhere than its fake site, when set
   std::unique_ptr<Gateway> gateway_;
 };
 

@@ -131,7 +131,9 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // completes later) is ignored.
   int attempt_ = 0;
   bool attempt_open_ = false;
-  std::shared_ptr<http::AsyncCall> call_;
+  // Weak: the call holds this relay through its handlers until it ends, and a strong reference
+  // back would keep both alive forever if the call never ends (its threads stopped under it).
+  std::weak_ptr<http::AsyncCall> call_;
   http::SseParser sse_;
   int upstream_status_ = 0;
   std::string error_body_;
@@ -273,7 +275,7 @@ void Relay::mark_first_token() {
   if (attempt_first_token_s_ > 0) return;
   attempt_first_token_s_ = steady_seconds();
   ctx_.grid->first_token(req_.admission, req_.estimate);
-  if (call_) call_->set_idle_timeout(std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.inter_token_s * 1000)));
+  if (auto call = call_.lock()) call->set_idle_timeout(std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.inter_token_s * 1000)));
   if (first_token_s_ > 0) return;
   first_token_s_ = attempt_first_token_s_;
   ctx_.metrics->first_token(site().name, first_token_s_ - req_.wall_start_s);
@@ -334,7 +336,7 @@ bool Relay::resumable() const {
 
 void Relay::attempt_failed(const std::string& why) {
   attempt_open_ = false;
-  if (call_) call_->cancel();
+  if (auto call = call_.lock()) call->cancel();
   close_attempt(RequestOutcome::kFailure, why);
   if (!resumable()) return fail_client(why + "; a request of several choices cannot continue on another site");
   try_next_site(site().name + ": " + why);
@@ -530,7 +532,7 @@ void Relay::client_gone() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (done_) return;
   done_ = true;
-  if (call_) call_->cancel();
+  if (auto call = call_.lock()) call->cancel();
   ctx_.grid->abandon(req_.admission, req_.estimate, attempt_first_token_s_ > 0);
   ctx_.limiter->release(req_.reservation);
   ctx_.metrics->answered(req_.route, site().name, 499);

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio.hpp>
@@ -25,6 +26,10 @@ using tcp = net::ip::tcp;
 using Executor = net::io_context::executor_type;
 using Stream = beast::basic_stream<tcp, Executor>;
 using Resolver = net::ip::basic_resolver<tcp, Executor>;
+
+namespace {
+class Call;
+}  // namespace
 
 // A connection, bound to the context of the thread it was opened on; pooled per thread.
 struct Connection {
@@ -86,6 +91,18 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
   }
   bool stopped() const { return stopped_.load(); }
 
+  // The calls in flight on a thread, so that stop() can end them.
+  void track(int thread, const Call* call, std::weak_ptr<Call> handle) {
+    Pool& pool = pools_[static_cast<size_t>(thread)];
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    pool.live[call] = std::move(handle);  // a stale entry (a call destroyed unfinished) is replaced
+  }
+  void untrack(int thread, const Call* call) {
+    Pool& pool = pools_[static_cast<size_t>(thread)];
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    pool.live.erase(call);
+  }
+
   size_t idle_connections() const {
     size_t n = 0;
     for (const Pool& pool : pools_) {
@@ -95,23 +112,7 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
     return n;
   }
 
-  void stop() {
-    if (stopped_.exchange(true)) return;
-    for (Pool& pool : pools_) {
-      std::lock_guard<std::mutex> lock(pool.mutex);
-      for (auto& [key, idle] : pool.idle) {
-        for (auto& connection : idle) {
-          beast::error_code ec;
-          connection.connection->stream.socket().close(ec);
-        }
-      }
-    }
-    if (own_threads_) own_threads_->stop();
-    for (Pool& pool : pools_) {
-      std::lock_guard<std::mutex> lock(pool.mutex);
-      pool.idle.clear();
-    }
-  }
+  void stop();
 
  private:
   AsyncClientOptions options_;
@@ -142,6 +143,7 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
   struct Pool {
     mutable std::mutex mutex;
     std::map<std::string, std::vector<IdleConnection>> idle;
+    std::unordered_map<const Call*, std::weak_ptr<Call>> live;
   };
   std::vector<Pool> pools_;
   std::mutex resolved_mutex_;
@@ -187,7 +189,9 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   }
 
   void begin() {
+    client_->track(thread_, this, weak_from_this());
     net::dispatch(executor_, [self = shared_from_this()] {
+      if (self->client_->stopped()) return self->finish(unavailable("the client stopped"));
       if (self->reused_) {
         self->write();
       } else {
@@ -196,8 +200,9 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     });
   }
 
-  void cancel() override {
-    net::post(executor_, [self = shared_from_this()] { self->finish(unavailable("cancelled")); });
+  void cancel() override { end(unavailable("cancelled")); }
+  void end(Status why) {
+    net::post(executor_, [self = shared_from_this(), why = std::move(why)] { self->finish(why); });
   }
 
   void set_idle_timeout(std::chrono::milliseconds timeout) override {
@@ -330,6 +335,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     } else {
       discard_connection();
     }
+    client_->untrack(thread_, this);
     if (handlers_.on_done) handlers_.on_done(outcome_);
     handlers_ = {};
   }
@@ -354,6 +360,33 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
 };
 
 }  // namespace
+
+void AsyncHttpClient::Impl::stop() {
+  if (stopped_.exchange(true)) return;
+  std::vector<std::shared_ptr<Call>> live;
+  for (Pool& pool : pools_) {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    for (auto& [key, idle] : pool.idle) {
+      for (auto& connection : idle) {
+        beast::error_code ec;
+        connection.connection->stream.socket().close(ec);
+      }
+    }
+    for (auto& [call, handle] : pool.live) {
+      if (auto locked = handle.lock()) live.push_back(std::move(locked));
+    }
+  }
+  for (auto& call : live) call->end(unavailable("the client stopped"));
+  live.clear();
+  if (own_threads_) {
+    own_threads_->stop();
+    own_threads_->run_queued();
+  }
+  for (Pool& pool : pools_) {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    pool.idle.clear();
+  }
+}
 
 AsyncHttpClient::AsyncHttpClient(AsyncClientOptions options) : impl_(std::make_shared<Impl>(options)) {}
 

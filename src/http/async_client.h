@@ -15,8 +15,12 @@
 //   - Timeouts: connecting, waiting for the response head, and the gap between two body pieces
 //     each have their own limit; passing one ends the call with kUnavailable and says which.
 //   - cancel() ends a call promptly (its on_done sees kUnavailable "cancelled") and discards
-//     its connection. stop() abandons calls still in flight: their on_done never runs, so a
-//     caller drains its calls before stopping the client.
+//     its connection. stop() ends the calls still in flight the same way ("the client
+//     stopped"), so that nothing their handlers hold outlives the client: on the client's own
+//     threads their on_done runs within stop(), on the thread calling it; on shared IoThreads
+//     it runs when their owner calls IoThreads::run_queued() after stopping them (without it,
+//     the calls are destroyed with the threads and their on_done never runs). A call started
+//     after stop() ends at once the same way.
 #pragma once
 
 #include <chrono>
@@ -98,8 +102,8 @@ class AsyncHttpClient {
   void post_after(std::chrono::milliseconds delay, std::function<void()> fn);
   // Connections held idle now, over all endpoints.
   size_t idle_connections() const;
-  // Closes idle connections and joins the threads (see above for calls in flight); on shared
-  // IoThreads, calls still in flight end when those stop.
+  // Ends the calls in flight and closes idle connections (see above), and joins the client's
+  // own threads.
   void stop();
 
   class Impl;

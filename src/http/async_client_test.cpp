@@ -11,6 +11,7 @@
 #include <boost/asio.hpp>
 
 #include "http/http_server.h"
+#include "http/io_threads.h"
 
 namespace tokengrid::http {
 namespace {
@@ -229,6 +230,74 @@ TEST_F(AsyncClientTest, StaleIdleConnectionIsReplacedTransparently) {
   EXPECT_TRUE(second.outcome.status.is_ok()) << second.outcome.status.to_string();
   EXPECT_EQ(second.body(), "ok");
   server.join();
+}
+
+// A caller that keeps its call while the call's handlers keep the caller (as a relay does) is
+// freed when the client stops with the call still waiting: stop() ends the call, whose on_done
+// says so, and lets go of its handlers.
+TEST_F(AsyncClientTest, StopEndsACallInFlightAndFreesWhatItsHandlersHold) {
+  net::io_context ioc;
+  net::ip::tcp::acceptor acceptor(ioc, {net::ip::make_address("127.0.0.1"), 0});
+  const uint16_t p = acceptor.local_endpoint().port();
+  net::ip::tcp::socket silent(ioc);
+  std::promise<void> request_arrived;
+  std::thread server([&] {
+    acceptor.accept(silent);
+    char buf[4096];
+    boost::system::error_code ec;
+    silent.read_some(net::buffer(buf), ec);
+    request_arrived.set_value();
+  });
+  struct Caller {
+    std::shared_ptr<AsyncCall> call;
+    std::promise<CallOutcome> done;
+  };
+  auto caller = std::make_shared<Caller>();
+  std::future<CallOutcome> done = caller->done.get_future();
+  AsyncHandlers handlers;
+  handlers.on_done = [caller](const CallOutcome& outcome) { caller->done.set_value(outcome); };
+  AsyncHttpClient client;
+  caller->call = client.start({"127.0.0.1", p}, AsyncRequest{}, std::move(handlers));
+  const std::weak_ptr<Caller> watch = caller;
+  caller.reset();
+  request_arrived.get_future().wait();
+  server.join();
+  client.stop();
+  ASSERT_EQ(done.wait_for(0s), std::future_status::ready);
+  const CallOutcome outcome = done.get();
+  EXPECT_EQ(outcome.status.message(), "the client stopped");
+  EXPECT_EQ(outcome.stage, CallStage::kAwaitingHead);
+  EXPECT_TRUE(watch.expired());
+}
+
+// On threads shared with others, the call's on_done runs when their owner runs what the
+// stopped threads left queued; a call started after stop() ends the same way.
+TEST_F(AsyncClientTest, OnSharedThreadsStoppedCallsEndInRunQueued) {
+  serve([](std::shared_ptr<HttpExchange> e) {
+    std::this_thread::sleep_for(300ms);
+    e->respond(HttpResponse::text(200, "late"));
+  });
+  IoThreads io(1);
+  AsyncHttpClient client(AsyncClientOptions{.io = &io});
+  std::atomic<int> ended{0};
+  std::string messages[2];
+  auto start = [&](int i) {
+    AsyncHandlers handlers;
+    handlers.on_done = [&, i](const CallOutcome& outcome) {
+      messages[i] = outcome.status.message();
+      ++ended;
+    };
+    return client.start({"127.0.0.1", port()}, AsyncRequest{}, std::move(handlers));
+  };
+  auto waiting = start(0);
+  std::this_thread::sleep_for(100ms);  // the request is at the server
+  client.stop();
+  auto late = start(1);
+  io.stop();
+  io.run_queued();
+  EXPECT_EQ(ended.load(), 2);
+  EXPECT_EQ(messages[0], "the client stopped");
+  EXPECT_EQ(messages[1], "the client stopped");
 }
 
 TEST_F(AsyncClientTest, ManyConcurrentCallsOnOneThread) {
