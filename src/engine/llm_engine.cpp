@@ -374,6 +374,10 @@ void LlmEngine::step(std::vector<float>& logits, std::vector<float>& hidden) {
 std::vector<SequenceBatchEntry> LlmEngine::batch_of(const StepPlan& plan) const {
   // Past the limit the step runs to its end, and yields nothing: the count starts again after it.
   const bool may_yield = abandoned_in_a_row_ < options_.abandon_limit;
+  const bool has_background = std::any_of(plan.chunks.begin(), plan.chunks.end(), [&](const ScheduledChunk& c) {
+    auto it = active_.find(c.id);
+    return it != active_.end() && it->second->priority > 0;
+  });
   std::vector<SequenceBatchEntry> batch;
   batch.reserve(plan.chunks.size());
   for (const ScheduledChunk& chunk : plan.chunks) {
@@ -384,10 +388,21 @@ std::vector<SequenceBatchEntry> LlmEngine::batch_of(const StepPlan& plan) const 
     entry.all_logits = false;
     auto it = active_.find(chunk.id);
     entry.hidden = it != active_.end() && it->second->kind == RequestKind::kEmbed;
-    entry.yields = may_yield && it != active_.end() && it->second->priority > 0;
+    entry.yields = may_yield && it != active_.end() && yields(*it->second, chunk, has_background);
     batch.push_back(entry);
   }
   return batch;
+}
+
+// Background work yields to a foreground arrival; so do foreground decodes in a step that holds
+// background work: the rest of such a step would cost the arrival about a step's length for
+// few rows (a decode step reads every weight however few rows it has), while the decodes lose
+// only the part of a step they had done, once per arrival. Prompt chunks of foreground requests
+// never yield.
+bool LlmEngine::yields(const Active& sequence, const ScheduledChunk& chunk, bool step_has_background) {
+  if (sequence.priority > 0) return true;
+  const bool decode = chunk.num_tokens == 1 && !sequence.generated.empty();
+  return step_has_background && decode;
 }
 
 void LlmEngine::abandon(StepPlan& plan, std::vector<SequenceBatchEntry>& batch, const std::vector<bool>& left_out) {

@@ -27,9 +27,13 @@
 //     theirs advances: no token is sampled, the scheduler is not told their positions were
 //     computed (so nothing enters the prefix cache and their reserved blocks stay theirs), and
 //     the next step computes them again, overwriting what the partial pass wrote; batch
-//     invariance makes their outputs exactly those of an undisturbed run. Foreground sequences
-//     in the same step finish it, and the new request's prompt is computed next. Foreground
-//     work is never abandoned. After abandon_limit abandoned steps in a row, the next step's
+//     invariance makes their outputs exactly those of an undisturbed run. Foreground decodes in
+//     such a step (one that holds background work) are left out with them, so that the new
+//     request's prompt is computed next without waiting for the rest of the step: a decode
+//     step reads every weight however few rows it has, so its rest would cost the arrival
+//     about a step, while the decodes redo at most the part of one step they had done, once
+//     per arrival. Foreground prompt chunks finish their step, and a step of foreground work
+//     alone is never abandoned. After abandon_limit abandoned steps in a row, the next step's
 //     background work runs to its end, so under a steady foreground stream background work
 //     still advances one step in abandon_limit + 1 of those it is planned in.
 #pragma once
@@ -113,6 +117,8 @@ class LlmEngine final : public Engine {
   void step(std::vector<float>& logits, std::vector<float>& hidden);
   // The forward pass's entries for `plan`; background ones yield unless abandon_limit is reached.
   std::vector<SequenceBatchEntry> batch_of(const StepPlan& plan) const;
+  // Whether `chunk` of `sequence` gives way to a foreground arrival during its step.
+  static bool yields(const Active& sequence, const ScheduledChunk& chunk, bool step_has_background);
   // Drops the chunks (and entries) the forward pass left out, counting them as abandoned.
   void abandon(StepPlan& plan, std::vector<SequenceBatchEntry>& batch, const std::vector<bool>& left_out);
   // Samples (or pools) what the completed step computed.

@@ -397,6 +397,30 @@ TEST_F(LlmEngineTest, BackgroundStepsAbandonedForForegroundRequestsKeepOutputsEx
   EXPECT_GE(s.abandoned_tokens, s.abandoned_steps);
 }
 
+// A foreground request decoding in steps with background work yields with it to each new
+// foreground arrival, and still generates exactly what it does alone, as do the arrivals and
+// the background requests.
+TEST_F(LlmEngineTest, ForegroundDecodesYieldingWithBackgroundWorkKeepOutputsExact) {
+  auto prompts = many_prompts(make_engine()->tokenizer());
+  prompts.resize(13);
+  constexpr int kMaxTokens = 120;
+  std::vector<std::vector<int32_t>> solo;
+  {
+    auto engine = make_engine();
+    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
+  }
+  LlmEngineOptions options = small_options();
+  options.background_prefill_chunk_tokens = 4;
+  auto engine = make_engine(options);
+  Collector decoding;
+  ASSERT_TRUE(engine->submit(greedy(prompts[12], kMaxTokens), decoding.events()).is_ok());
+  expect_abandoning_keeps_outputs(*engine, std::vector<std::vector<int32_t>>(prompts.begin(), prompts.begin() + 12),
+                                  solo, kMaxTokens);
+  EXPECT_EQ(decoding.wait().reason, FinishReason::kLength);
+  EXPECT_EQ(decoding.ids, solo[12]);
+  EXPECT_GT(engine->stats().abandoned_steps, 0);
+}
+
 TEST_F(LlmEngineTest, AnAbandonLimitOfZeroNeverAbandons) {
   auto prompts = many_prompts(make_engine()->tokenizer());
   prompts.resize(12);
