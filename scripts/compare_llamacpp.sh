@@ -55,7 +55,7 @@ bench_one() {  # program file reps
 bench() {
   need "$build/bin/llama-bench" "build llama.cpp's target llama-bench"
   local f16=$work/llama-3.2-1b-f16.gguf
-  [[ -e $f16 ]] || "$tokengrid" model synth --shape llama-3.2-1b --type f16 --seed 7 -o "$f16"
+  [[ -e $f16 ]] || "$tokengrid" model synth --shape llama-3.2-1b --type f16 --seed 7 --logits peaked -o "$f16"
   for kind in Q8_0 Q4_K_M; do
     local q=${f16%-f16.gguf}-${kind,,}.gguf
     [[ -e $q ]] || "$build/bin/llama-quantize" "$f16" "$q" "$kind" "$threads" > /dev/null

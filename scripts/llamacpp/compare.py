@@ -46,7 +46,7 @@ class Tools:
     def synth(self, shape, layers, typ):
         out = self.path(f"{shape}{'-l%d' % layers if layers else ''}-{typ}.gguf")
         if not os.path.exists(out):
-            cmd = [self.tokengrid, "model", "synth", "--shape", shape, "--type", typ, "--seed", "7", "-o", out]
+            cmd = [self.tokengrid, "model", "synth", "--shape", shape, "--type", typ, "--seed", "7", "--logits", "peaked", "-o", out]
             run(cmd + (["--layers", str(layers)] if layers else []))
         return out
 
