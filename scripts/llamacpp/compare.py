@@ -151,7 +151,7 @@ def main():
     p.add_argument("--llama-quantize", required=True)
     p.add_argument("--work", required=True, help="folder for the model files and logits")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--shapes", default="", help="comma-separated shape names, or NAME:LAYERS (default: all)")
+    p.add_argument("--shapes", default="", help="NAME or NAME:LAYERS as in SHAPES (0: whole), comma-separated; default all")
     p.add_argument("--prompts", type=int, default=5)
     p.add_argument("--kinds", default="Q8_0,Q4_K_M,Q5_K_M", help="quantized: comma-separated llama-quantize types")
     a = p.parse_args()
