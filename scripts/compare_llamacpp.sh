@@ -8,9 +8,11 @@
 # LLAMA_CPP_DIR is a llama.cpp source tree built with CMake into LLAMA_CPP_DIR/build (override
 # with LLAMA_BUILD): libllama and llama-quantize for the first two, llama-bench for the third.
 # WORK_DIR holds the model files (several GiB) and logits. Environment: TOKENGRID (default
-# build/tokengrid), THREADS (2), SHAPES (comma-separated synthetic shapes; default all),
-# KINDS (quantized: llama-quantize types, default Q8_0,Q4_K_M,Q5_K_M), ROUNDS (bench: interleaved
-# rounds, 3), REPS (bench: repetitions per program run, 3).
+# build/tokengrid), THREADS (2), SHAPES (comma-separated synthetic shapes, NAME or NAME:LAYERS
+# as listed in llamacpp/compare.py, where 0 layers is the whole model: llama-3.2-1b:0; an entry
+# that is not listed selects nothing; default all), KINDS (quantized: llama-quantize types,
+# default Q8_0,Q4_K_M,Q5_K_M), ROUNDS (bench: interleaved rounds, 3), REPS (bench: repetitions
+# per program run, 3).
 # Speed figures are only worth reading on an otherwise idle machine.
 set -euo pipefail
 
@@ -55,7 +57,7 @@ bench_one() {  # program file reps
 bench() {
   need "$build/bin/llama-bench" "build llama.cpp's target llama-bench"
   local f16=$work/llama-3.2-1b-f16.gguf
-  [[ -e $f16 ]] || "$tokengrid" model synth --shape llama-3.2-1b --type f16 --seed 7 -o "$f16"
+  [[ -e $f16 ]] || "$tokengrid" model synth --shape llama-3.2-1b --type f16 --seed 7 --logits peaked -o "$f16"
   for kind in Q8_0 Q4_K_M; do
     local q=${f16%-f16.gguf}-${kind,,}.gguf
     [[ -e $q ]] || "$build/bin/llama-quantize" "$f16" "$q" "$kind" "$threads" > /dev/null

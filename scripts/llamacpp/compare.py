@@ -46,7 +46,7 @@ class Tools:
     def synth(self, shape, layers, typ):
         out = self.path(f"{shape}{'-l%d' % layers if layers else ''}-{typ}.gguf")
         if not os.path.exists(out):
-            cmd = [self.tokengrid, "model", "synth", "--shape", shape, "--type", typ, "--seed", "7", "-o", out]
+            cmd = [self.tokengrid, "model", "synth", "--shape", shape, "--type", typ, "--seed", "7", "--logits", "peaked", "-o", out]
             run(cmd + (["--layers", str(layers)] if layers else []))
         return out
 
@@ -151,7 +151,7 @@ def main():
     p.add_argument("--llama-quantize", required=True)
     p.add_argument("--work", required=True, help="folder for the model files and logits")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--shapes", default="", help="comma-separated shape names, or NAME:LAYERS (default: all)")
+    p.add_argument("--shapes", default="", help="NAME or NAME:LAYERS as in SHAPES (0: whole), comma-separated; default all")
     p.add_argument("--prompts", type=int, default=5)
     p.add_argument("--kinds", default="Q8_0,Q4_K_M,Q5_K_M", help="quantized: comma-separated llama-quantize types")
     a = p.parse_args()

@@ -31,6 +31,11 @@ int run_model_synth(int argc, char** argv) {
                  "Gemma, ...) instead of a generated one; its size replaces the shape's");
   app.add_option("--context", context, "context length in tokens (default: the shape's)")
       ->check(CLI::Range(16, 1 << 20));
+  std::string logits = "flat";
+  app.add_option("--logits", logits,
+                 "flat: independent random matrices (near ties at the argmax); peaked: the top logit a few "
+                 "nats ahead, as in a trained model, so quantized files keep their greedy ids")
+      ->check(CLI::IsMember({"flat", "peaked"}));
   app.add_option("-o,--output", out, "output file")->required();
   try {
     app.parse(argc, argv);
@@ -62,7 +67,9 @@ int run_model_synth(int argc, char** argv) {
     vocabulary = std::move(read).value();
     shape->vocab_size = static_cast<int>(vocabulary->vocabulary.tokens.size());
   }
-  Status status = engine::write_synthetic_model(*shape, *type, seed, out, vocabulary ? &*vocabulary : nullptr);
+  Status status = engine::write_synthetic_model(*shape, *type, seed, out, vocabulary ? &*vocabulary : nullptr,
+                                                logits == "peaked" ? engine::SyntheticLogits::kPeaked
+                                                                   : engine::SyntheticLogits::kFlat);
   if (!status.is_ok()) {
     std::fprintf(stderr, "tokengrid model synth: %s\n", status.message().c_str());
     return 1;

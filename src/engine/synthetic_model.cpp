@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <unordered_set>
 
 #include "engine/gguf_writer.h"
@@ -295,20 +296,15 @@ class RandomTensors {
   // rows are the special and byte tokens, so that a random model mostly emits word-like pieces.
   Status matrix(const std::string& name, int64_t rows, int64_t cols, TensorType t, float gain = 1.0f,
                 const std::vector<bool>& quiet_rows = {}) {
-    if (cols % type_traits(static_cast<uint32_t>(t))->block_size != 0) t = TensorType::F32;
-    auto fill = [this, rows, cols, t, gain, quiet_rows](std::span<uint8_t> out) {
-      const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
-      const size_t rb = row_bytes(t, cols);
-      std::vector<float> row(static_cast<size_t>(cols));
-      for (int64_t r = 0; r < rows; r++) {
-        const bool quiet = static_cast<size_t>(r) < quiet_rows.size() && quiet_rows[r];
-        const float row_scale = (quiet ? 0.05f : gain) * scale;
-        for (float& x : row) x = rng_.normal() * row_scale;
-        quantize_row(t, row.data(), out.data() + rb * r, cols);
-      }
-      return Status::ok();
-    };
-    return writer_.add_tensor(name, {cols, rows}, static_cast<uint32_t>(t), fill);
+    return rows_of(name, rows, cols, t, gain, quiet_rows, rng_, false);
+  }
+  // A matrix drawn, as matrix() draws, from its own generator seeded with `stream`: the same
+  // stream gives the same rows again. `rotated` moves every row up by one (row r gets the
+  // values of row r + 1, the last row those of row 0).
+  Status stream_matrix(const std::string& name, int64_t rows, int64_t cols, TensorType t, uint64_t stream,
+                       bool rotated, float gain, const std::vector<bool>& quiet_rows = {}) {
+    auto rng = std::make_shared<Random>(stream);
+    return rows_of(name, rows, cols, t, gain, quiet_rows, *rng, rotated, rng);
   }
   // f32 values center + spread * N(0, 1): norm weights around 1 (Gemma's stored 1 + w too),
   // biases around 0, RoPE factors.
@@ -328,9 +324,48 @@ class RandomTensors {
   }
 
  private:
+  Status rows_of(const std::string& name, int64_t rows, int64_t cols, TensorType t, float gain,
+                 const std::vector<bool>& quiet_rows, Random& rng, bool rotated,
+                 std::shared_ptr<Random> keep_alive = nullptr) {
+    if (cols % type_traits(static_cast<uint32_t>(t))->block_size != 0) t = TensorType::F32;
+    auto fill = [&rng, rows, cols, t, gain, quiet_rows, rotated, keep_alive](std::span<uint8_t> out) {
+      const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
+      const size_t rb = row_bytes(t, cols);
+      std::vector<float> unit(static_cast<size_t>(cols)), first(rotated ? cols : 0), row(unit.size());
+      if (rotated) {
+        for (float& x : first) x = rng.normal();
+      }
+      for (int64_t r = 0; r < rows; r++) {
+        if (rotated && r == rows - 1) {
+          unit = first;
+        } else {
+          for (float& x : unit) x = rng.normal();
+        }
+        const bool quiet = static_cast<size_t>(r) < quiet_rows.size() && quiet_rows[r];
+        const float row_scale = (quiet ? 0.05f : gain) * scale;
+        for (size_t i = 0; i < row.size(); i++) row[i] = unit[i] * row_scale;
+        quantize_row(t, row.data(), out.data() + rb * r, cols);
+      }
+      return Status::ok();
+    };
+    return writer_.add_tensor(name, {cols, rows}, static_cast<uint32_t>(t), fill);
+  }
+
   GgufWriter& writer_;
   Random rng_;
 };
+
+// kPeaked's scales (see SyntheticLogits). The embedding's norm grows with the square root of
+// the depth, as the layers' random contributions to the residual stream do, so the share of
+// the current token in the last hidden state, and with it the top logit's lead, should stay
+// about the same from 2 layers to 16; kPeakedEmbeddingNorm sets that lead (measured on 2-layer
+// llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b and phi-3-mini files: median top-2 margins of 4 to 8).
+constexpr float kPeakedEmbeddingNorm = 6.0f;
+constexpr float kPeakedLogitSpread = 2.5f;
+
+float peaked_embedding_norm(const SyntheticShape& shape) {
+  return kPeakedEmbeddingNorm * std::sqrt(static_cast<float>(shape.n_layers));
+}
 
 Status write_layer(const SyntheticShape& shape, int layer, TensorType type, RandomTensors& out) {
   const std::string p = "blk." + std::to_string(layer) + ".";
@@ -371,7 +406,7 @@ Status write_layer(const SyntheticShape& shape, int layer, TensorType type, Rand
 }  // namespace
 
 Status write_synthetic_model(const SyntheticShape& named_shape, TensorType type, uint64_t seed,
-                             const std::string& path, const TokenizerJson* vocabulary) {
+                             const std::string& path, const TokenizerJson* vocabulary, SyntheticLogits logits) {
   const ChatFamily chat = chat_family(named_shape.chat);
   const Vocabulary vocab = vocabulary != nullptr ? vocabulary->vocabulary
                                                  : generated_vocabulary(named_shape.vocab_size, seed, chat.control_tokens);
@@ -392,15 +427,28 @@ Status write_synthetic_model(const SyntheticShape& named_shape, TensorType type,
   // little memory.
   RandomTensors out(writer, seed);
   const TensorType edge_type = type == TensorType::Q4_0 ? TensorType::Q8_0 : type;
+  const bool gemma = shape.arch == Architecture::kGemma2 || shape.arch == Architecture::kGemma3;
+  const bool peaked = logits == SyntheticLogits::kPeaked && !gemma;
+  const float embedding_norm = peaked ? peaked_embedding_norm(shape) : 4.0f;
+  // Peaked and untied, the output matrix replays the embedding's rows from the same stream.
+  const uint64_t embedding_stream = seed ^ 0xe4bedd1e6ull;
   // With tied embeddings the token embedding is the output matrix: its quiet rows too.
   if (shape.tied_embeddings) {
-    TG_RETURN_IF_ERROR(out.matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type, 4.0f, quiet));
+    TG_RETURN_IF_ERROR(out.matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type, embedding_norm, quiet));
+  } else if (peaked) {
+    TG_RETURN_IF_ERROR(out.stream_matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type,
+                                         embedding_stream, false, embedding_norm));
   } else {
     TG_RETURN_IF_ERROR(out.matrix("token_embd.weight", shape.vocab_size, shape.dim, edge_type));
   }
   for (int l = 0; l < shape.n_layers; l++) TG_RETURN_IF_ERROR(write_layer(shape, l, type, out));
-  TG_RETURN_IF_ERROR(out.vector("output_norm.weight", shape.dim, 1.0f, 0.1f));
-  if (!shape.tied_embeddings) {
+  // Tied and peaked, the output norm brings the large embedding back to the logit spread.
+  const float output_norm = peaked && shape.tied_embeddings ? kPeakedLogitSpread / embedding_norm : 1.0f;
+  TG_RETURN_IF_ERROR(out.vector("output_norm.weight", shape.dim, output_norm, 0.1f * output_norm));
+  if (!shape.tied_embeddings && peaked) {
+    TG_RETURN_IF_ERROR(out.stream_matrix("output.weight", shape.vocab_size, shape.dim, edge_type, embedding_stream,
+                                         true, kPeakedLogitSpread, quiet));
+  } else if (!shape.tied_embeddings) {
     TG_RETURN_IF_ERROR(out.matrix("output.weight", shape.vocab_size, shape.dim, edge_type, 4.0f, quiet));
   }
   if (shape.llama3_factor > 0.0f) TG_RETURN_IF_ERROR(out.values("rope_freqs.weight", llama3_freq_factors(shape)));

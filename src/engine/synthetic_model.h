@@ -68,6 +68,24 @@ struct SyntheticVocabulary {
 };
 SyntheticVocabulary make_synthetic_vocabulary(int vocab_size, uint64_t seed);
 
+// How sharp the next-token distributions of a synthetic model are.
+//
+// kFlat (the default, and what every earlier file was): independent random matrices. The
+// logits are then near Gaussian over the vocabulary, so the top two are a median 0.5-0.8 apart
+// while quantizing the layers to Q8_0 or Q4_K_M moves every logit by 0.1-1.1: the argmax is a
+// near tie that quantization flips, unlike a trained model's. Scaling the output (its norm or
+// matrix) does not help, as it scales that noise with the margin.
+//
+// kPeaked: the residual stream keeps the current token's embedding as a share that grows with
+// the depth (the layers' contributions add up), and the output matrix reads it back: with tied
+// embeddings the token itself scores highest, otherwise the output rows are the embedding rows
+// moved one token down, so each token predicts the one before it. That part of the logit
+// passes through no quantized layer, so the top logit stands a few nats above the rest, and
+// the output is scaled so the other logits spread like a trained model's (standard deviation
+// about 2.5). Gemma shapes, whose embeddings the forward pass already scales by sqrt(dim), are
+// written the same in both modes.
+enum class SyntheticLogits { kFlat, kPeaked };
+
 // Writes the model. Layer matrices take `type`; the token embedding and output matrices take
 // q8_0 when `type` is q4_0 (as published Q4_0 files do), and norms stay f32. Matrices whose
 // rows do not divide into blocks of the type stay f32. With `vocabulary` (a real one, read by
@@ -75,6 +93,7 @@ SyntheticVocabulary make_synthetic_vocabulary(int vocab_size, uint64_t seed);
 // vocabulary and the shape's family template, and its size replaces the shape's vocab_size. The output
 // rows of tokens that are not normal (special, byte, unused) are scaled down either way.
 Status write_synthetic_model(const SyntheticShape& shape, TensorType type, uint64_t seed,
-                             const std::string& path, const TokenizerJson* vocabulary = nullptr);
+                             const std::string& path, const TokenizerJson* vocabulary = nullptr,
+                             SyntheticLogits logits = SyntheticLogits::kFlat);
 
 }  // namespace tokengrid::engine

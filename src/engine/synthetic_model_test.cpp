@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include "engine/byte_level.h"
 #include "engine/generate.h"
 #include "engine/model.h"
+#include "engine/prompt_logits.h"
 
 namespace tokengrid::engine {
 namespace {
@@ -93,6 +95,46 @@ TEST(SyntheticModel, KnowsTinyLlamaShape) {
 
 // Each tiny shape of another architecture loads as that architecture, with its chat family's
 // turn markers as control tokens, and generates.
+// The median over prompt positions of the gap between the two largest logits.
+double median_top2_margin(const std::string& path) {
+  auto model = Model::load(path);
+  EXPECT_TRUE(model.is_ok()) << model.status().to_string();
+  if (!model.is_ok()) return 0.0;
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 24; i++) prompt.push_back(300 + (i * 37) % 200);
+  auto logits = prompt_logits(**model, prompt);
+  EXPECT_TRUE(logits.is_ok()) << logits.status().to_string();
+  if (!logits.is_ok()) return 0.0;
+  const size_t vocab = static_cast<size_t>((*model)->config().vocab_size);
+  std::vector<double> margins;
+  for (size_t row = 0; row < prompt.size(); row++) {
+    std::vector<float> r(logits->begin() + row * vocab, logits->begin() + (row + 1) * vocab);
+    std::partial_sort(r.begin(), r.begin() + 2, r.end(), std::greater<float>());
+    margins.push_back(r[0] - r[1]);
+  }
+  std::nth_element(margins.begin(), margins.begin() + margins.size() / 2, margins.end());
+  return margins[margins.size() / 2];
+}
+
+// Peaked files lead with their top logit by a few nats (quantization noise does not flip the
+// argmax), flat ones by a fraction of one, tied embeddings (tiny-llama3) and untied (tiny-phi3).
+TEST(SyntheticModel, PeakedLogitsLeadByAFewNats) {
+  for (const std::string name : {"tiny-llama3", "tiny-phi3"}) {
+    SCOPED_TRACE(name);
+    const std::string flat = temp_path(name + "-flat"), peaked = temp_path(name + "-peaked");
+    ASSERT_TRUE(write_synthetic_model(*find_synthetic_shape(name), TensorType::F32, 7, flat).is_ok());
+    ASSERT_TRUE(write_synthetic_model(*find_synthetic_shape(name), TensorType::F32, 7, peaked, nullptr,
+                                      SyntheticLogits::kPeaked)
+                    .is_ok());
+    const double flat_margin = median_top2_margin(flat), peaked_margin = median_top2_margin(peaked);
+    std::printf("%s: median top-2 margin %.2f flat, %.2f peaked\n", name.c_str(), flat_margin, peaked_margin);
+    EXPECT_GT(peaked_margin, 2.0);
+    EXPECT_GT(peaked_margin, 3.0 * flat_margin);
+    std::filesystem::remove(flat);
+    std::filesystem::remove(peaked);
+  }
+}
+
 TEST(SyntheticModel, EveryArchitectureHasATinyShapeThatRuns) {
   const std::vector<std::pair<std::string, Architecture>> tiny = {
       {"tiny-llama3", Architecture::kLlama}, {"tiny-qwen2", Architecture::kQwen2},
