@@ -192,6 +192,14 @@ class LlmEngineTest : public EngineTest {
 
   std::vector<int32_t> long_prompt(int length) { return random_prompt(length, 512, 11); }
 
+  // Each prompt's greedy continuation of max_tokens, run alone on an engine of its own.
+  std::vector<std::vector<int32_t>> solo_runs(const std::vector<std::vector<int32_t>>& prompts, int max_tokens) {
+    auto engine = make_engine();
+    std::vector<std::vector<int32_t>> solo;
+    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, max_tokens)));
+    return solo;
+  }
+
   // A prompt and its greedy continuation of `max_tokens` alone, with the text it decodes to.
   struct Continuation {
     std::vector<int32_t> prompt, ids;
@@ -296,11 +304,7 @@ TEST_F(LlmEngineTest, PreemptionUnderATinyCacheKeepsOutputsCorrect) {
   auto prompts = many_prompts(make_engine()->tokenizer());
   prompts.resize(8);
   constexpr int kMaxTokens = 60;
-  std::vector<std::vector<int32_t>> solo;
-  {
-    auto engine = make_engine();
-    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
-  }
+  const std::vector<std::vector<int32_t>> solo = solo_runs(prompts, kMaxTokens);
   LlmEngineOptions tiny = small_options();
   tiny.kv_blocks = 12;  // 192 positions for 8 sequences of about 70
   auto engine = make_engine(tiny);
@@ -323,11 +327,7 @@ TEST_F(LlmEngineTest, MixedPrioritiesUnderATinyCacheKeepOutputsCorrect) {
   auto prompts = many_prompts(make_engine()->tokenizer());
   prompts.resize(8);
   constexpr int kMaxTokens = 40;
-  std::vector<std::vector<int32_t>> solo;
-  {
-    auto engine = make_engine();
-    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
-  }
+  const std::vector<std::vector<int32_t>> solo = solo_runs(prompts, kMaxTokens);
   LlmEngineOptions tiny = small_options();
   tiny.kv_blocks = 12;
   tiny.prefill_chunk_tokens = 5;
@@ -383,11 +383,7 @@ TEST_F(LlmEngineTest, BackgroundStepsAbandonedForForegroundRequestsKeepOutputsEx
   auto prompts = many_prompts(make_engine()->tokenizer());
   prompts.resize(12);
   constexpr int kMaxTokens = 200;
-  std::vector<std::vector<int32_t>> solo;
-  {
-    auto engine = make_engine();
-    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
-  }
+  const std::vector<std::vector<int32_t>> solo = solo_runs(prompts, kMaxTokens);
   LlmEngineOptions options = small_options();
   options.background_prefill_chunk_tokens = 4;
   auto engine = make_engine(options);
@@ -404,11 +400,7 @@ TEST_F(LlmEngineTest, ForegroundDecodesYieldingWithBackgroundWorkKeepOutputsExac
   auto prompts = many_prompts(make_engine()->tokenizer());
   prompts.resize(13);
   constexpr int kMaxTokens = 120;
-  std::vector<std::vector<int32_t>> solo;
-  {
-    auto engine = make_engine();
-    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
-  }
+  const std::vector<std::vector<int32_t>> solo = solo_runs(prompts, kMaxTokens);
   LlmEngineOptions options = small_options();
   options.background_prefill_chunk_tokens = 4;
   auto engine = make_engine(options);
@@ -425,11 +417,7 @@ TEST_F(LlmEngineTest, AnAbandonLimitOfZeroNeverAbandons) {
   auto prompts = many_prompts(make_engine()->tokenizer());
   prompts.resize(12);
   constexpr int kMaxTokens = 40;
-  std::vector<std::vector<int32_t>> solo;
-  {
-    auto engine = make_engine();
-    for (const auto& p : prompts) solo.push_back(run_alone(*engine, greedy(p, kMaxTokens)));
-  }
+  const std::vector<std::vector<int32_t>> solo = solo_runs(prompts, kMaxTokens);
   LlmEngineOptions options = small_options();
   options.abandon_limit = 0;
   auto engine = make_engine(options);
