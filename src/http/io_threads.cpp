@@ -17,8 +17,16 @@ namespace {
 thread_local const net::io_context* current_context = nullptr;
 }  // namespace
 
+// An io_context whose shutdown (destroying the handlers still queued) can be called before
+// its destruction.
+class ShutdownableContext : public net::io_context {
+ public:
+  ShutdownableContext() : net::io_context(1) {}  // one thread: Asio may skip its locks
+  using net::execution_context::shutdown;
+};
+
 struct IoThreads::Worker {
-  net::io_context context{1};  // one thread: Asio may skip its locks
+  ShutdownableContext context;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work{net::make_work_guard(context)};
   std::thread thread;
 };
@@ -39,7 +47,13 @@ IoThreads::IoThreads(int threads) {
   }
 }
 
-IoThreads::~IoThreads() { stop(); }
+// A handler queued on one context may hold objects of another (a connection on one thread
+// keeps its server alive, whose acceptor is on the first): every context destroys its queued
+// handlers before any context, and the services those objects use, is destroyed.
+IoThreads::~IoThreads() {
+  stop();
+  for (auto& worker : workers_) worker->context.shutdown();
+}
 
 int IoThreads::size() const { return static_cast<int>(workers_.size()); }
 

@@ -12,7 +12,9 @@
 //   - stop() stops the contexts and joins their threads: once it returns no handler runs on
 //     them again, except through run_queued(). Handlers still queued are destroyed, never run,
 //     with the contexts (the destructor stops, then destroys them), unless run_queued() runs
-//     them first. Stop the servers and clients on them first.
+//     them first. Stop the servers and clients on them first. A handler queued on one context
+//     may hold objects bound to another: every context's queued handlers are destroyed before
+//     any context is.
 #pragma once
 
 #include <atomic>

@@ -128,6 +128,21 @@ TEST(IoThreads, PickKeepsACallersThreadAndSpreadsTheRest) {
 
 // A server on two threads deals its connections to both, and serves each connection's
 // requests on the thread it was given.
+// A handler left queued on the second context holds a socket of the first (as a connection
+// holds its server, whose acceptor is on the first): destroying the threads frees it while
+// the first context can still take it back (the sanitizer build reads freed memory otherwise).
+TEST(IoThreads, AQueuedHandlerMayHoldAnObjectOfAnotherContext) {
+  auto io = std::make_unique<IoThreads>(2);
+  auto socket = std::make_shared<net::ip::tcp::socket>(io->context(0));
+  socket->open(net::ip::tcp::v4());
+  io->stop();
+  net::post(io->context(1), [socket] { FAIL() << "a handler queued after stop() ran"; });
+  const std::weak_ptr<net::ip::tcp::socket> watch = socket;
+  socket.reset();
+  io.reset();
+  EXPECT_TRUE(watch.expired());
+}
+
 TEST(IoThreads, AServerDealsConnectionsToEveryThread) {
   IoThreads io(2);
   std::mutex mutex;
