@@ -327,9 +327,12 @@ struct PackedRowBlock {
   // The rows' 4-byte words at block offset `offset`, and their f16 at `offset`.
   [[gnu::always_inline]] typename Isa::I words(size_t offset) const { return Isa::load(group + 16 * offset + 4 * lane0); }
   [[gnu::always_inline]] typename Isa::F halves(size_t offset) const { return Isa::load_f16(group + 16 * offset + 2 * lane0); }
+  // Every cache line of the next super-block: prefetching one line in four left decode
+  // waiting on memory between its bursts of arithmetic (Q4_K_M decode 20.5 against 25.0
+  // tokens/s with every line, on the Llama-3.2-1B shape with 2 threads).
   [[gnu::always_inline]] void prefetch_next(size_t block_bytes) const {
     const uint8_t* next = group + kPackedGroupRows * block_bytes;
-    for (size_t line = 0; line < kPackedGroupRows * block_bytes; line += 256) {
+    for (size_t line = 0; line < kPackedGroupRows * block_bytes; line += 64) {
       _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
     }
   }
