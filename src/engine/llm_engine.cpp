@@ -361,23 +361,24 @@ void LlmEngine::step(std::vector<float>& logits, std::vector<float>& hidden) {
   model_->forward(batch, cache_, forward_state_, logits, pool_.get(), &hidden, &interrupt);
   if (interrupt.any_left_out()) {
     abandon(plan, batch, interrupt.left_out);
-  } else if (std::any_of(plan.chunks.begin(), plan.chunks.end(), [&](const ScheduledChunk& c) {
-               auto it = active_.find(c.id);
-               return it != active_.end() && it->second->priority > 0;
-             })) {
+  } else if (holds_background(plan)) {
     abandoned_in_a_row_ = 0;  // background work advanced
   }
   scheduler_.complete(plan);
   deliver(plan, batch, logits, hidden);
 }
 
-std::vector<SequenceBatchEntry> LlmEngine::batch_of(const StepPlan& plan) const {
-  // Past the limit the step runs to its end, and yields nothing: the count starts again after it.
-  const bool may_yield = abandoned_in_a_row_ < options_.abandon_limit;
-  const bool has_background = std::any_of(plan.chunks.begin(), plan.chunks.end(), [&](const ScheduledChunk& c) {
+bool LlmEngine::holds_background(const StepPlan& plan) const {
+  return std::any_of(plan.chunks.begin(), plan.chunks.end(), [&](const ScheduledChunk& c) {
     auto it = active_.find(c.id);
     return it != active_.end() && it->second->priority > 0;
   });
+}
+
+std::vector<SequenceBatchEntry> LlmEngine::batch_of(const StepPlan& plan) const {
+  // Past the limit the step runs to its end, and yields nothing: the count starts again after it.
+  const bool may_yield = abandoned_in_a_row_ < options_.abandon_limit;
+  const bool has_background = holds_background(plan);
   std::vector<SequenceBatchEntry> batch;
   batch.reserve(plan.chunks.size());
   for (const ScheduledChunk& chunk : plan.chunks) {

@@ -117,6 +117,8 @@ class LlmEngine final : public Engine {
   void step(std::vector<float>& logits, std::vector<float>& hidden);
   // The forward pass's entries for `plan`; background ones yield unless abandon_limit is reached.
   std::vector<SequenceBatchEntry> batch_of(const StepPlan& plan) const;
+  // Whether the plan holds background work (a sequence of priority above 0).
+  bool holds_background(const StepPlan& plan) const;
   // Whether `chunk` of `sequence` gives way to a foreground arrival during its step.
   static bool yields(const Active& sequence, const ScheduledChunk& chunk, bool step_has_background);
   // Drops the chunks (and entries) the forward pass left out, counting them as abandoned.

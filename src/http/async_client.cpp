@@ -138,8 +138,8 @@ class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
     pool.erase(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(expired));
   }
 
-  // A thread's idle connections by endpoint. Its lock is only contended by calls started from
-  // outside the client's threads, and by idle_connections().
+  // A thread's idle connections by endpoint, and its calls in flight. Its lock is only
+  // contended by calls started from outside the client's threads, idle_connections() and stop().
   struct Pool {
     mutable std::mutex mutex;
     std::map<std::string, std::vector<IdleConnection>> idle;
