@@ -412,7 +412,7 @@ const KernelTable& avx512_kernels() {
                                  gemm_q5_1_tiles<VnniDot, 4, 4>,
                                  gemm_k_quant<ScaleMinKernel<Avx512Isa, BlockQ4_K>, 4, 8, &KernelTable::q4_k>,
                                  gemm_k_quant<ScaleMinKernel<Avx512Isa, BlockQ5_K>, 4, 8, &KernelTable::q5_k>,
-                                 gemm_k_quant<Q6KKernel<Avx512Isa>, 4, 8, &KernelTable::q6_k>,
+                                 gemm_k_quant<Q6KKernel<Avx512Isa>, 4, 16, &KernelTable::q6_k>,
                                  dot_f32, axpy_f32, silu_mul, exp_shifted_sum, attention};
   return table;
 }

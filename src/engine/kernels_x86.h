@@ -307,6 +307,11 @@ void gemm_q5_1_tiles(const GemmArgs& a) {
   static I srai(I v) {                                                                               \
     return _mm##W##_srai_epi32(v, N);                                                                \
   }                                                                                                  \
+  template <int N>                                                                                   \
+  static I srli(I v) {                                                                               \
+    return _mm##W##_srli_epi32(v, N);                                                                \
+  }                                                                                                  \
+  static F loadf(const float* p) { return _mm##W##_load_ps(p); }                                     \
   static F cvt(I v) { return _mm##W##_cvtepi32_ps(v); }                                              \
   static F mul(F a, F b) { return _mm##W##_mul_ps(a, b); }                                           \
   static F fmadd(F a, F b, F c) { return _mm##W##_fmadd_ps(a, b, c); }                               \
@@ -327,13 +332,17 @@ struct PackedRowBlock {
   // The rows' 4-byte words at block offset `offset`, and their f16 at `offset`.
   [[gnu::always_inline]] typename Isa::I words(size_t offset) const { return Isa::load(group + 16 * offset + 4 * lane0); }
   [[gnu::always_inline]] typename Isa::F halves(size_t offset) const { return Isa::load_f16(group + 16 * offset + 2 * lane0); }
-  // Every cache line of the next super-block: prefetching one line in four left decode
-  // waiting on memory between its bursts of arithmetic (Q4_K_M decode 20.5 against 25.0
-  // tokens/s with every line, on the Llama-3.2-1B shape with 2 threads).
-  [[gnu::always_inline]] void prefetch_next(size_t block_bytes) const {
+  // Part `part` of `parts` of the next super-block's cache lines. Every line: prefetching one
+  // line in four left decode waiting on memory between its bursts of arithmetic (Q4_K_M decode
+  // 20.5 against 25.0 tokens/s with every line, on the Llama-3.2-1B shape with 2 threads). In
+  // parts spread over the super-block's sub-blocks: a burst of all of them at its start fills
+  // the core's line fill buffers and stalls it (Q6_K products of 16 rows 1.3x faster, Q4_K
+  // decode products 1.45x, spread).
+  [[gnu::always_inline]] void prefetch_next_part(size_t block_bytes, int part, int parts) const {
     const uint8_t* next = group + kPackedGroupRows * block_bytes;
-    for (size_t line = 0; line < kPackedGroupRows * block_bytes; line += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
+    const size_t lines = (kPackedGroupRows * block_bytes + 63) / 64;
+    for (size_t line = lines * part / parts; line < lines * (part + 1) / parts; line++) {
+      _mm_prefetch(reinterpret_cast<const char*>(next + 64 * line), _MM_HINT_T0);
     }
   }
 };
@@ -350,6 +359,19 @@ inline void store_row_block_lanes(const GemmArgs& a, int64_t rb, int64_t c, type
       for (int k = 0; k < Isa::kLanes; k++) {
         const int64_t r = Isa::kLanes * (rb + i) + k;
         if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = lanes[k];
+      }
+    }
+  }
+}
+
+// The same for accumulators held in memory, one array of kLanes floats per output vector.
+template <typename Isa, int NB, int C>
+inline void store_row_block_lanes(const GemmArgs& a, int64_t rb, int64_t c, const float (&acc)[NB][C][Isa::kLanes]) {
+  for (int i = 0; i < NB; i++) {
+    for (int j = 0; j < C; j++) {
+      for (int k = 0; k < Isa::kLanes; k++) {
+        const int64_t r = Isa::kLanes * (rb + i) + k;
+        if (r >= a.r0 && r < a.r1) a.y[(c + j) * a.y_stride + r] = acc[i][j][k];
       }
     }
   }
@@ -416,7 +438,7 @@ struct ScaleMinKernel {
         #pragma GCC unroll 16
         for (int i = 0; i < NB; i++) {
           const PackedRowBlock<Isa> p(*a.w, sizeof(Block), blocks, rb + i, b);
-          if (j == 0) p.prefetch_next(sizeof(Block));
+          p.prefetch_next_part(sizeof(Block), j, 8);
           const I sc = scale(p, j);
           I w[8];
           #pragma GCC unroll 8
@@ -461,6 +483,13 @@ struct ScaleMinKernel {
 
 // Q6_K: 6-bit values taken as unsigned 0..63 in the products; the -32 offset comes from the
 // activations' 16-value sums weighted by the int8 sub-block scales.
+//
+// Sub-block s = 8 * half + 2 * pos + quarter holds values 16 * s..16 * s + 15. The loop runs
+// over (half, quarter) and unrolls pos, so every shift that picks a value's bits out of ql and qh
+// has a constant count (a shift by a count in a register is two uops on these cores, and
+// unpacking was a third of the work). The float accumulators live in memory, touched once per
+// super-block, which leaves the registers to the integer sums of up to 16 activation rows: the
+// more rows a sub-block's unpacked values serve, the less unpacking per product.
 template <typename Isa>
 struct Q6KKernel {
   using IsaType = Isa;
@@ -478,48 +507,60 @@ struct Q6KKernel {
   [[gnu::always_inline]] static I scale_pair(const PackedRowBlock<Isa>& p, int k) {
     return Isa::or_(Isa::and_(scale(p, 2 * k), Isa::set1(0xffff)), Isa::template slli<16>(scale(p, 2 * k + 1)));
   }
-  // Values 128 * half + 32 * pos + 4 * k.. (k < 8) as unsigned 0..63: the low 4 bits from ql
+  // Values 128 * half + 32 * kPos + 4 * k.. (k < 8) as unsigned 0..63: the low 4 bits from ql
   // (values l and l + 64 share ql[l], l + 32 and l + 96 share ql[l + 32]), the high 2 from bits
-  // 2 * pos of qh[l].
-  [[gnu::always_inline]] static I values(const PackedRowBlock<Isa>& p, int half, int pos, int k) {
-    const I l = p.words(offsetof(BlockQ6_K, ql) + 64 * half + 32 * (pos % 2) + 4 * k);
+  // 2 * kPos of qh[l], moved to bits 4 and 5.
+  template <int kPos>
+  [[gnu::always_inline]] static I values(const PackedRowBlock<Isa>& p, int half, int k) {
+    const I l = p.words(offsetof(BlockQ6_K, ql) + 64 * half + 32 * (kPos % 2) + 4 * k);
     const I h = p.words(offsetof(BlockQ6_K, qh) + 32 * half + 4 * k);
-    const I low = Isa::and_(Isa::srl(l, 4 * (pos / 2)), Isa::set1(0x0f0f0f0f));
-    const I high = Isa::template slli<4>(Isa::and_(Isa::srl(h, 2 * pos), Isa::set1(0x03030303)));
-    return Isa::or_(low, high);
+    const I low = Isa::and_(kPos >= 2 ? Isa::template srli<4>(l) : l, Isa::set1(0x0f0f0f0f));
+    I high = h;
+    if constexpr (kPos < 2) high = Isa::template slli<4 - 2 * kPos>(h);
+    if constexpr (kPos == 3) high = Isa::template srli<2>(h);
+    return Isa::or_(low, Isa::and_(high, Isa::set1(0x30303030)));
+  }
+
+  // Adds sub-block 8 * half + 2 * kPos + quarter's scaled integer dot products to sums.
+  template <int kPos, int NB, int C>
+  [[gnu::always_inline]] void sub_block(int64_t rb, int64_t b, int half, int quarter,
+                                        const TileActivations<C>& x, I (&sums)[NB][C]) const {
+    const int s = 8 * half + 2 * kPos + quarter;
+    #pragma GCC unroll 16
+    for (int i = 0; i < NB; i++) {
+      const PackedRowBlock<Isa> p(*a.w, sizeof(BlockQ6_K), blocks, rb + i, b);
+      p.prefetch_next_part(sizeof(BlockQ6_K), 4 * (2 * half + quarter) + kPos, 16);
+      const I sc = scale(p, s);
+      I w[4];
+      #pragma GCC unroll 4
+      for (int e = 0; e < 4; e++) w[e] = values<kPos>(p, half, 4 * quarter + e);
+      #pragma GCC unroll 16
+      for (int k = 0; k < C; k++) {
+        const int8_t* xs = x.qs[k] + 256 * b + 16 * s;
+        I dot = Isa::dot_u8(Isa::zero(), w[0], Isa::bcast32(xs));
+        dot = Isa::dot_u8(dot, w[1], Isa::bcast32(xs + 4));
+        dot = Isa::dot_u8(dot, w[2], Isa::bcast32(xs + 8));
+        dot = Isa::dot_u8(dot, w[3], Isa::bcast32(xs + 12));
+        sums[i][k] = Isa::add(sums[i][k], Isa::mullo(dot, sc));
+      }
+    }
   }
 
   template <int NB, int C>
   void tile(int64_t rb, int64_t c) {
     const TileActivations<C> x(*a.qa, c);
-    F acc[NB][C];
-    zero(acc);
+    alignas(64) float acc[NB][C][Isa::kLanes] = {};
     for (int64_t b = 0; b < blocks; b++) {
       I sums[NB][C];
       zero(sums);
-      // Sub-block s = 8 * half + 2 * pos + quarter holds values 16 * s..16 * s + 15. Not
-      // unrolled: the compiler would interleave sub-blocks and run out of registers.
+      // Not unrolled: the compiler would interleave (half, quarter) pairs and run out of registers.
       #pragma GCC unroll 1
-      for (int s = 0; s < 16; s++) {
-        const int half = s / 8, pos = (s % 8) / 2, quarter = s % 2;
-        #pragma GCC unroll 16
-        for (int i = 0; i < NB; i++) {
-          const PackedRowBlock<Isa> p(*a.w, sizeof(BlockQ6_K), blocks, rb + i, b);
-          if (s == 0) p.prefetch_next(sizeof(BlockQ6_K));
-          const I sc = scale(p, s);
-          I w[4];
-          #pragma GCC unroll 4
-          for (int e = 0; e < 4; e++) w[e] = values(p, half, pos, 4 * quarter + e);
-          #pragma GCC unroll 16
-          for (int k = 0; k < C; k++) {
-            const int8_t* xs = x.qs[k] + 256 * b + 16 * s;
-            I first = Isa::dot_u8(Isa::zero(), w[0], Isa::bcast32(xs));
-            I second = Isa::dot_u8(Isa::zero(), w[2], Isa::bcast32(xs + 8));
-            first = Isa::dot_u8(first, w[1], Isa::bcast32(xs + 4));
-            second = Isa::dot_u8(second, w[3], Isa::bcast32(xs + 12));
-            sums[i][k] = Isa::add(sums[i][k], Isa::mullo(Isa::add(first, second), sc));
-          }
-        }
+      for (int hq = 0; hq < 4; hq++) {
+        const int half = hq / 2, quarter = hq % 2;
+        sub_block<0>(rb, b, half, quarter, x, sums);
+        sub_block<1>(rb, b, half, quarter, x, sums);
+        sub_block<2>(rb, b, half, quarter, x, sums);
+        sub_block<3>(rb, b, half, quarter, x, sums);
       }
       #pragma GCC unroll 16
       for (int i = 0; i < NB; i++) {
@@ -535,7 +576,7 @@ struct Q6KKernel {
           #pragma GCC unroll 8
           for (int j = 0; j < 8; j++) offset = Isa::dot_s16(offset, pairs[j], Isa::bcast32(xs + 2 * j));
           const I total = Isa::sub(sums[i][k], Isa::template slli<5>(offset));
-          acc[i][k] = Isa::fmadd(Isa::cvt(total), Isa::mul(d, Isa::set1f(x.d[k][b])), acc[i][k]);
+          Isa::store(acc[i][k], Isa::fmadd(Isa::cvt(total), Isa::mul(d, Isa::set1f(x.d[k][b])), Isa::loadf(acc[i][k])));
         }
       }
     }
