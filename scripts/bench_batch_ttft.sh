@@ -19,7 +19,10 @@
 # Prints each phase's TTFT p50/p99, the load average it ran under, the batch requests done in
 # the window and the worker's steps abandoned for interactive requests in it (`abandoned_steps`
 # of its /v1/stats; "-" for a build without them), then the medians over rounds and the ratio
-# of p99 with to p99 without.
+# of p99 with to p99 without, and the p99 of every round's requests pooled per phase with their
+# ratio: a phase of a round holds about 90 requests, so its own p99 is about its slowest one,
+# while the pooled p99 rests on the slowest 1% of all rounds' requests (it needs a loadgen with
+# --per-request; "-" for a build without it).
 #
 # The model is a synthetic one written with `tokengrid model synth --shape SHAPE --layers LAYERS`
 # (real dimensions, random weights: their speed is real), so that a decode step's cost grows
@@ -120,9 +123,13 @@ for _ in $(seq 1 600); do
 done
 curl -sf "$base/ready" >/dev/null || { echo "bench: the gateway never became ready:" >&2; cat "$work/up.log" >&2; exit 1; }
 
+# Every request's TTFT goes into the reports when this build's loadgen can list them.
+per_request=()
+case $("$bin" loadgen --help 2>&1) in *--per-request*) per_request=(--per-request) ;; esac
+
 loadgen() {  # OUT DURATION
   "$bin" loadgen "$base" --chat --model "$model_name" --rate "$rate" --duration "$2" --input-tokens "$input_tokens" \
-    --max-tokens "$max_tokens" --seed "$seed" --json >"$1" 2>"$1.log"
+    --max-tokens "$max_tokens" --seed "$seed" --json "${per_request[@]}" >"$1" 2>"$1.log"
 }
 
 batch_counts() {  # ID -> "status completed failed"
@@ -211,10 +218,10 @@ for r in $(seq 1 "$rounds"); do
   if [ $((r % 2)) = 1 ]; then phase_without "$r"; phase_with "$r"; else phase_with "$r"; phase_without "$r"; fi
 done
 
-python3 - "$work/results.txt" "$duration" "$rate" "$input_tokens" "$max_tokens" "$batch_max_tokens" "$threads" \
+python3 - "$work" "$work/results.txt" "$duration" "$rate" "$input_tokens" "$max_tokens" "$batch_max_tokens" "$threads" \
   "$site_concurrency" "$share" "$max_in_flight" "$preempt" "$shape" "$layers" <<'PY'
-import statistics, sys
-path, duration, rate, inp, out, bout, threads, conc, share, mif, preempt, shape, layers = sys.argv[1:]
+import json, math, statistics, sys
+work, path, duration, rate, inp, out, bout, threads, conc, share, mif, preempt, shape, layers = sys.argv[1:]
 rows = [l.split() for l in open(path) if l.strip()]
 print(f"interactive: chat at {rate}/s for {duration} s, {inp} prompt tokens, {out} output tokens; "
       f"batch requests: {bout} output tokens")
@@ -238,6 +245,33 @@ print(f"p99 ratio (with / without): {p99_with / p99_without:.2f} (goal: at most 
 paired = [float(w[3]) / float(o[3]) for w in rows if w[1] == "with" for o in rows if o[1] == "without" and o[0] == w[0]]
 print(f"p99 ratio per round: {', '.join(f'{x:.2f}' for x in paired)}; median {statistics.median(paired):.2f}")
 print(f"batch requests done in a window: median {done:.0f} ({done / float(duration):.1f}/s)")
+# Every round's requests of a phase pooled: their p99 (loadgen's percentile, linear between
+# closest ranks) rests on the slowest 1% of all of them rather than on each round's slowest one.
+def percentile(values, p):
+    values = sorted(values)
+    rank = p / 100 * (len(values) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (rank - low)
+def pooled(phase):
+    ttfts = []
+    for r in rows:
+        if r[1] == phase:
+            report = json.load(open(f"{work}/{phase}-{r[0]}.json"))
+            if "per_request" not in report:
+                return None
+            ttfts += [q["ttft_ms"] for q in report["per_request"] if q["ok"]]
+    return ttfts
+pooled_without, pooled_with = pooled("without"), pooled("with")
+if pooled_without and pooled_with:
+    p99o, p99w = percentile(pooled_without, 99), percentile(pooled_with, 99)
+    p50o, p50w = percentile(pooled_without, 50), percentile(pooled_with, 50)
+    print(f"pooled TTFT p50: without {p50o:.1f} ms, with a batch {p50w:.1f} ms")
+    print(f"pooled TTFT p99: without {p99o:.1f} ms ({len(pooled_without)} requests), "
+          f"with a batch {p99w:.1f} ms ({len(pooled_with)} requests)")
+    print(f"pooled p99 ratio (with / without): {p99w / p99o:.2f} (goal: at most 1.10)")
+else:
+    print("pooled TTFT p99: - (this build's loadgen cannot list its requests: --per-request)")
 abandoned = [float(r[7]) for r in rows if r[1] == "with" and r[7] != "-"]
 if abandoned:
     print(f"steps abandoned for interactive requests in a window with a batch: median {statistics.median(abandoned):.0f}")

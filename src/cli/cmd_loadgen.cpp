@@ -17,6 +17,7 @@ int run_loadgen(int argc, char** argv) {
   serve::LoadgenOptions o;
   std::string trace_path;
   bool json = false;
+  bool per_request = false;
   app.add_option("url", o.url, "server URL, e.g. http://127.0.0.1:8080")->required();
   app.add_option("--model", o.model, "model name to request (default: the first listed)");
   app.add_option("--api-key", o.api_key, "sent as Authorization: Bearer KEY");
@@ -45,6 +46,9 @@ int run_loadgen(int argc, char** argv) {
   app.add_option("--slo-tpot-ms", o.slo_tpot_ms, "time-per-output-token objective for goodput")
       ->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "print the report as JSON");
+  app.add_flag("--per-request", per_request,
+               "with --json, also list every request: its start, TTFT and end-to-end latency")
+      ->needs("--json");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -63,7 +67,7 @@ int run_loadgen(int argc, char** argv) {
     std::fprintf(stderr, "tokengrid loadgen: %s\n", report.status().message().c_str());
     return 2;
   }
-  std::string text = json ? serve::report_json(*report) + "\n" : serve::report_table(*report);
+  std::string text = json ? serve::report_json(*report, per_request) + "\n" : serve::report_table(*report);
   std::fputs(text.c_str(), stdout);
   return report->succeeded > 0 ? 0 : 1;
 }

@@ -139,7 +139,8 @@ LlmEngine::LlmEngine(std::unique_ptr<Model> model, const LlmEngineOptions& optio
       blocks_(num_blocks, options.block_size),
       scheduler_(blocks_, {.max_running = options.max_batch_sequences,
                            .prefill_chunk_tokens = options.prefill_chunk_tokens,
-                           .background_prefill_chunk_tokens = options.background_prefill_chunk_tokens}),
+                           .background_prefill_chunk_tokens = options.background_prefill_chunk_tokens,
+                           .decodes_wait_for_first_tokens = options.decodes_wait_for_first_tokens}),
       pool_(std::make_unique<ThreadPool>(options.threads)) {
   publish_stats();
   worker_ = std::thread([this] { run(); });

@@ -36,6 +36,11 @@
 //     alone is never abandoned. After abandon_limit abandoned steps in a row, the next step's
 //     background work runs to its end, so under a steady foreground stream background work
 //     still advances one step in abandon_limit + 1 of those it is planned in.
+//   - with decodes_wait_for_first_tokens (the default), a step that computes the end of a
+//     foreground prompt leaves out the decodes of its priority and worse (scheduler.h), never
+//     in two steps in a row: on a CPU a step's cost grows with its rows, so a first token no
+//     longer waits for every running stream's next token, nor does an arrival during that
+//     step wait for them.
 #pragma once
 
 #include <atomic>
@@ -69,6 +74,7 @@ struct LlmEngineOptions {
   int prefill_chunk_tokens = 256;   // prompt tokens computed per step, all sequences together
   int background_prefill_chunk_tokens = 64;  // of those, for priorities above 0 (scheduler.h)
   int abandon_limit = 4;            // background steps abandoned in a row; 0: never abandoned
+  bool decodes_wait_for_first_tokens = true;  // a step ending a foreground prompt leaves decodes out
   int max_queue = 256;              // requests waiting to start; more are refused
   int threads = 0;                  // threads for the forward pass; 0: all hardware threads
 };

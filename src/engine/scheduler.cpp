@@ -47,6 +47,7 @@ StepPlan Scheduler::schedule() {
     admitting = admitting && plan.preempted.empty() && admit_waiting(plan, budget, priority);
   }
   leave_worse_priorities(plan);
+  leave_decodes_for_first_tokens(plan);
   return plan;
 }
 
@@ -58,6 +59,24 @@ void Scheduler::leave_worse_priorities(StepPlan& plan) const {
   for (const ScheduledChunk& c : plan.chunks)
     if (c.prefill) lead = std::min(lead, seqs_.at(c.id).priority);
   std::erase_if(plan.chunks, [&](const ScheduledChunk& c) { return seqs_.at(c.id).priority > lead; });
+}
+
+// Every decode adds a row to a step, so a step that ends a prompt is shorter without them and
+// its first token comes sooner; the decodes run in the next step, which keeps them whatever it
+// computes, so no stream waits more than one step in a row. Decodes of a better priority than
+// the prompt's stay. A background prompt's first token has nobody waiting for it: its step
+// keeps every decode, so that background work loses no throughput to its own prompts.
+void Scheduler::leave_decodes_for_first_tokens(StepPlan& plan) {
+  const bool left_out_last = decodes_left_out_;
+  decodes_left_out_ = false;
+  if (!options_.decodes_wait_for_first_tokens || left_out_last) return;
+  int first_token = std::numeric_limits<int>::max();
+  for (const ScheduledChunk& c : plan.chunks)
+    if (c.prefill && c.samples) first_token = std::min(first_token, seqs_.at(c.id).priority);
+  if (first_token > 0) return;
+  const size_t before = plan.chunks.size();
+  std::erase_if(plan.chunks, [&](const ScheduledChunk& c) { return !c.prefill && seqs_.at(c.id).priority >= first_token; });
+  decodes_left_out_ = plan.chunks.size() < before;
 }
 
 std::vector<int> Scheduler::priority_levels() const {

@@ -12,10 +12,15 @@
 // The prefill budget goes to the sequences of the best priority first, running or waiting,
 // and within a priority first come first served. A step that computes a prompt leaves out the
 // decodes and prompt chunks of worse priorities (they run in the next step), so that a
-// request's first token waits for no worse work. Background sequences (priority above 0) share
-// a smaller prefill budget, so that no step spends long on their prompts: a step of background
-// work may be abandoned for urgent work (llm_engine.h), and a short one costs less to redo and
-// keeps that work from holding the engine. A waiting sequence that cannot be admitted
+// request's first token waits for no worse work. With decodes_wait_for_first_tokens, a step
+// that ends a foreground prompt (priority 0 or less; its first token is sampled there) also
+// leaves out the decodes of that prompt's priority, but never in two steps in a row: a step's
+// cost grows with its rows, so the first token comes sooner, and each running stream waits at
+// most one step for it.
+// Background sequences (priority above 0) share a smaller prefill budget, so that no step
+// spends long on their prompts: a step of background work may be abandoned for urgent work
+// (llm_engine.h), and a short one costs less to redo and keeps that work from holding the
+// engine. A waiting sequence that cannot be admitted
 // (no blocks, or max_running reached) while a sequence of a worse priority runs preempts that
 // one; one of the same or a better priority is never overtaken.
 //
@@ -45,6 +50,7 @@ struct SchedulerOptions {
   int max_running = 32;            // sequences admitted at once
   int prefill_chunk_tokens = 256;  // prompt (or recompute) tokens per step, all sequences together
   int background_prefill_chunk_tokens = 64;  // of those, at most this many for priorities above 0
+  bool decodes_wait_for_first_tokens = false;  // a step ending a foreground prompt leaves its priority's decodes out
 };
 
 struct ScheduledChunk {
@@ -115,6 +121,9 @@ class Scheduler {
   // Preempts a running sequence of a priority worse than `priority`; false when none runs.
   bool preempt_for(int priority, StepPlan& plan, int& budget);
   void leave_worse_priorities(StepPlan& plan) const;
+  // With decodes_wait_for_first_tokens: leaves out the decodes a step ending a prompt need not
+  // hold, unless the last step left decodes out.
+  void leave_decodes_for_first_tokens(StepPlan& plan);
   // The running sequence to preempt first: of the worst priority, the most recently admitted.
   uint64_t preemption_victim() const;
   // Finds blocks for `id` to compute positions up to `end`, preempting as needed. False when
@@ -131,6 +140,7 @@ class Scheduler {
   std::vector<uint64_t> running_;  // admission order
   uint64_t next_arrival_ = 0;
   int64_t preemptions_ = 0;
+  bool decodes_left_out_ = false;  // the last step left decodes out for a first token
 };
 
 }  // namespace tokengrid::engine

@@ -466,5 +466,80 @@ TEST(Scheduler, AnAbandonedStepIsPlannedAgainAndChangesNoOutput) {
   EXPECT_EQ(abandoning_hits, plain_hits);
 }
 
+// A step that ends a prompt leaves that priority's decodes for the next step, which holds them
+// whatever it computes: no stream waits two steps in a row.
+TEST(SchedulerFirstTokens, AStepEndingAPromptLeavesTheDecodesForTheNextOne) {
+  FakeEngine e(128, {.max_running = 8, .prefill_chunk_tokens = 64, .decodes_wait_for_first_tokens = true});
+  e.submit(1, iota_tokens(5, 0), 20);
+  e.step();  // 1's prompt
+  e.step();  // 1 decodes
+  e.submit(2, iota_tokens(6, 100), 20);
+  StepPlan plan = e.step();
+  ASSERT_EQ(plan.chunks.size(), 1u);
+  EXPECT_EQ(plan.chunks[0].id, 2u);
+  EXPECT_TRUE(plan.chunks[0].samples);
+  e.submit(3, iota_tokens(7, 200), 20);
+  plan = e.step();  // 3's prompt ends here too, but 1 has waited a step already
+  ASSERT_EQ(plan.chunks.size(), 3u);
+  EXPECT_EQ(plan.chunks[0].id, 1u);
+  EXPECT_EQ(plan.chunks[1].id, 2u);
+  EXPECT_EQ(plan.chunks[2].id, 3u);
+  plan = e.step();
+  EXPECT_EQ(plan.chunks.size(), 3u);  // decodes alone
+  e.run_to_completion();
+  for (uint64_t id = 1; id <= 3; ++id) EXPECT_EQ(e.outputs[id].size(), 20u);
+  EXPECT_EQ(e.blocks.stats().blocks_used, 0);
+}
+
+// Only the step that ends a long prompt leaves the decodes out, not those computing its
+// earlier chunks; without the option, none does.
+TEST(SchedulerFirstTokens, RunningStreamsWaitOnlyForTheStepEndingAPrompt) {
+  for (bool wait : {true, false}) {
+    FakeEngine e(128, {.max_running = 8, .prefill_chunk_tokens = 16, .decodes_wait_for_first_tokens = wait});
+    e.submit(1, iota_tokens(6, 0), 50);
+    e.step();
+    e.submit(2, iota_tokens(100, 200), 3);
+    int stalled = 0;
+    while (e.sched.contains(2) && e.outputs[2].empty()) {
+      const size_t before = e.outputs[1].size();
+      e.step();
+      stalled += e.outputs[1].size() == before ? 1 : 0;
+    }
+    EXPECT_EQ(stalled, wait ? 1 : 0);
+    e.run_to_completion();
+    EXPECT_EQ(e.outputs[1].size(), 50u);
+  }
+}
+
+// A background prompt's first token has nobody waiting: its step keeps every decode.
+TEST(SchedulerFirstTokens, AStepEndingABackgroundPromptKeepsItsDecodes) {
+  FakeEngine e(128, {.max_running = 8, .prefill_chunk_tokens = 64, .decodes_wait_for_first_tokens = true});
+  e.submit(1, iota_tokens(5, 0), 20, kBackground);
+  e.step();
+  e.step();  // 1 decodes
+  e.submit(2, iota_tokens(6, 100), 20, kBackground);
+  StepPlan plan = e.step();
+  ASSERT_EQ(plan.chunks.size(), 2u);
+  EXPECT_EQ(plan.chunks[0].id, 1u);
+  EXPECT_EQ(plan.chunks[1].id, 2u);
+  EXPECT_TRUE(plan.chunks[1].samples);
+}
+
+// Decodes of a better priority than the prompt's stay in its step; worse ones leave it anyway.
+TEST(SchedulerFirstTokens, DecodesOfABetterPriorityStay) {
+  FakeEngine e(128, {.max_running = 8, .prefill_chunk_tokens = 64, .decodes_wait_for_first_tokens = true});
+  e.submit(1, iota_tokens(5, 0), 20, -1);
+  e.submit(3, iota_tokens(5, 50), 20, kBackground);
+  e.step();  // 1's prompt; 3's waits, of a worse priority
+  e.step();  // 1 decodes beside 3's prompt
+  e.submit(2, iota_tokens(6, 100), 20, kInteractive);
+  StepPlan plan = e.step();
+  ASSERT_EQ(plan.chunks.size(), 2u);
+  EXPECT_EQ(plan.chunks[0].id, 1u);
+  EXPECT_EQ(plan.chunks[1].id, 2u);
+  e.run_to_completion();
+  for (uint64_t id = 1; id <= 3; ++id) EXPECT_EQ(e.outputs[id].size(), 20u);
+}
+
 }  // namespace
 }  // namespace tokengrid::engine

@@ -219,6 +219,8 @@ LoadgenReport build_report(const LoadgenOptions& o, const std::vector<RequestRec
   rep.slo_tpot_ms = o.slo_tpot_ms;
   for (const RequestRecord& r : records) {
     ++rep.sent;
+    rep.requests.push_back({r.start_s, r.ok, r.ok ? r.ttft_s * 1000.0 : 0.0, r.ok ? r.e2e_s * 1000.0 : 0.0,
+                            r.output_tokens});
     if (!r.ok) {
       ++rep.failed;
       ++rep.errors[r.error];
@@ -239,6 +241,8 @@ LoadgenReport build_report(const LoadgenOptions& o, const std::vector<RequestRec
                (o.slo_tpot_ms <= 0 || request_tpot * 1000.0 <= o.slo_tpot_ms);
     if (met) ++rep.slo_met;
   }
+  std::stable_sort(rep.requests.begin(), rep.requests.end(),
+                   [](const RequestSample& a, const RequestSample& b) { return a.start_s < b.start_s; });
   rep.ttft = summarize_seconds(ttft);
   rep.itl = summarize_seconds(itl);
   rep.e2e = summarize_seconds(e2e);
@@ -287,6 +291,8 @@ Result<LoadgenReport> run_loadgen(const LoadgenOptions& options) {
   }
 
   Clock::time_point start = Clock::now();
+  const double started_unix_s =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   size_t limit = o.requests > 0 ? static_cast<size_t>(o.requests)
                                 : (o.concurrency > 0 && !o.trace.empty() && o.duration_s <= 0
@@ -342,6 +348,7 @@ Result<LoadgenReport> run_loadgen(const LoadgenOptions& options) {
   }
   LoadgenReport report = build_report(o, records, elapsed());
   report.schedule = schedule;
+  report.started_unix_s = started_unix_s;
   return report;
 }
 
@@ -376,7 +383,7 @@ std::string report_table(const LoadgenReport& r) {
   return out;
 }
 
-std::string report_json(const LoadgenReport& r) {
+std::string report_json(const LoadgenReport& r, bool per_request) {
   auto latency = [](const LatencySummary& s) {
     return json{{"mean_ms", s.mean_ms}, {"p50_ms", s.p50_ms}, {"p90_ms", s.p90_ms},
                 {"p99_ms", s.p99_ms},   {"count", s.count}};
@@ -402,6 +409,15 @@ std::string report_json(const LoadgenReport& r) {
                 {"tpot_ms", r.slo_tpot_ms},
                 {"met", r.slo_met},
                 {"goodput", r.goodput}};
+  }
+  if (per_request) {
+    json list = json::array();
+    for (const RequestSample& s : r.requests) {
+      list.push_back({{"start_s", s.start_s}, {"ok", s.ok}, {"ttft_ms", s.ttft_ms}, {"e2e_ms", s.e2e_ms},
+                      {"output_tokens", s.output_tokens}});
+    }
+    j["started_unix_s"] = r.started_unix_s;
+    j["per_request"] = std::move(list);
   }
   return j.dump(2, ' ', false, json::error_handler_t::replace);
 }

@@ -56,6 +56,16 @@ struct RequestRecord {
   int output_tokens = 0;
 };
 
+// One request as the report lists it (report_json with per_request): when it started, whether
+// it succeeded, and what its user saw.
+struct RequestSample {
+  double start_s = 0.0;  // from the start of the run
+  bool ok = false;
+  double ttft_ms = 0.0;
+  double e2e_ms = 0.0;
+  int output_tokens = 0;
+};
+
 struct LatencySummary {
   double mean_ms = 0, p50_ms = 0, p90_ms = 0, p99_ms = 0;
   size_t count = 0;
@@ -74,6 +84,8 @@ struct LoadgenReport {
   double slo_ttft_ms = 0, slo_tpot_ms = 0;
   int slo_met = 0;
   double goodput = 0;  // requests per second meeting every objective
+  std::vector<RequestSample> requests;  // every request sent, in the order they started
+  double started_unix_s = 0;  // when the run started (wall clock), to match its requests with servers' logs
 };
 
 // p in [0, 100], linear interpolation between closest ranks; 0 for no values.
@@ -88,6 +100,9 @@ LoadgenReport build_report(const LoadgenOptions& options, const std::vector<Requ
 Result<LoadgenReport> run_loadgen(const LoadgenOptions& options);
 
 std::string report_table(const LoadgenReport& report);
-std::string report_json(const LoadgenReport& report);
+// With per_request, the JSON also lists every request ("per_request", with the run's
+// "started_unix_s"), so that percentiles can be taken over several runs' requests pooled and
+// requests matched with a server's own records.
+std::string report_json(const LoadgenReport& report, bool per_request = false);
 
 }  // namespace tokengrid::serve

@@ -60,6 +60,22 @@ TEST(Loadgen, ReportCountsGoodputUnderTheObjectives) {
   EXPECT_EQ(j["requests"]["failed"], 1);
   EXPECT_EQ(j["slo"]["met"], 1);
   EXPECT_NE(report_table(r).find("goodput"), std::string::npos);
+  EXPECT_FALSE(j.contains("per_request"));
+}
+
+TEST(Loadgen, ReportListsEveryRequestInTheOrderTheyStarted) {
+  std::vector<RequestRecord> records(3);
+  records[0] = {true, "", 0.5, 0.05, 0.15, {0.01}, 5, 3};
+  records[1] = {false, "HTTP 503", 0.2, 0, 0, {}, 0, 0};
+  records[2] = {true, "", 0.1, 0.02, 0.08, {}, 5, 1};
+  json j = json::parse(report_json(build_report({}, records, 1.0), true));
+  ASSERT_EQ(j["per_request"].size(), 3u);
+  EXPECT_DOUBLE_EQ(j["per_request"][0]["start_s"], 0.1);
+  EXPECT_DOUBLE_EQ(j["per_request"][0]["ttft_ms"], 20.0);
+  EXPECT_DOUBLE_EQ(j["per_request"][0]["e2e_ms"], 80.0);
+  EXPECT_EQ(j["per_request"][1]["ok"], false);
+  EXPECT_EQ(j["per_request"][2]["output_tokens"], 3);
+  EXPECT_DOUBLE_EQ(j["per_request"][2]["ttft_ms"], 50.0);
 }
 
 // A server that streams three text chunks and a usage chunk for every completion.
