@@ -75,6 +75,7 @@ struct ServeFlags {
   LimitFlags limit_flags;
   int port = 8080, threads = 0, http_threads = 2, max_batch = 32, max_queue = 256;
   double drain_timeout_s = 30;
+  bool decodes_wait_for_first_tokens = true;
   controlplane::JoinOptions join;
   std::string advertise;
 };
@@ -114,6 +115,9 @@ void add_flags(CLI::App& app, ServeFlags& f) {
   app.add_option("--max-batch", f.max_batch, "sequences generated together in one step")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  app.add_flag("--decodes-wait-for-first-tokens,!--no-decodes-wait-for-first-tokens", f.decodes_wait_for_first_tokens,
+               "a step that ends a prompt leaves the running streams' decodes for the next step, so the first "
+               "token comes sooner at the cost of one step's wait per arrival (default: on)");
   app.add_option("--kv-mem", f.kv_mem, "KV cache memory, e.g. 512MiB (default: room for the batch)");
   app.add_option("--max-queue", f.max_queue, "requests allowed to wait; more are answered 429")
       ->check(CLI::Range(1, 1000000))
@@ -130,6 +134,7 @@ Result<engine::LlmEngineOptions> engine_options(const ServeFlags& f) {
   options.max_batch_sequences = f.max_batch;
   options.max_queue = f.max_queue;
   options.threads = f.threads;
+  options.decodes_wait_for_first_tokens = f.decodes_wait_for_first_tokens;
   if (!f.kv_mem.empty()) {
     auto kv_bytes = http::parse_byte_size(f.kv_mem);
     if (!kv_bytes.is_ok()) return invalid_argument("--kv-mem: " + kv_bytes.status().message());
