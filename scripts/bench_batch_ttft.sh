@@ -36,6 +36,7 @@
 # Every process started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench_batch_common.sh
 
 rounds=${ROUNDS:-3}
 duration=${DURATION_S:-30}
@@ -67,13 +68,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# A field of a JSON document on stdin, by a Python expression on `d`.
-field() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
-
 port=$(free_port)
 worker_port=$(free_port)
 base=http://127.0.0.1:$port
@@ -101,17 +95,7 @@ echo "bench: writing the model (shape $shape, $layers layers, q8_0)" >&2
 "$bin" model synth --shape "$shape" --layers "$layers" --type q8_0 --seed 1 -o "$work/model.gguf" >"$work/synth.log" 2>&1
 
 # The batch's input: BATCH_REQUESTS short chat requests with prompts of their own.
-python3 - "$work/batch.jsonl" "$batch_requests" "$batch_max_tokens" "$model_name" <<'PY'
-import json, random, sys
-path, n, max_tokens, model = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-words = "the of and to in is was he for it with as his on be at by had are but from or have an they which one".split()
-rng = random.Random(7)
-with open(path, "w") as f:
-    for i in range(n):
-        text = f"Item {i}: " + " ".join(rng.choice(words) for _ in range(24))
-        body = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": text}]}
-        f.write(json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}) + "\n")
-PY
+write_chat_batch "$work/batch.jsonl" "$batch_requests" "$batch_max_tokens" "$model_name"
 
 "$bin" up --config "$work/grid.yaml" --model "$work/model.gguf" --threads "$threads" --cache-dir "$work/cache" \
   >"$work/up.out" 2>"$work/up.log" &

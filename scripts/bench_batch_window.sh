@@ -17,6 +17,7 @@
 # Every process started here is stopped on exit. KEEP=1 keeps the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench_batch_common.sh
 
 speed=${SPEED:-288}
 batch_requests=${BATCH_REQUESTS:-2000}
@@ -38,11 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-field() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
-
 # The day's most expensive hour (unix seconds), by PEAK_BY.
 peak=$(python3 - "$signals" "$peak_by" <<'PY'
 import csv, sys, datetime
@@ -59,17 +55,7 @@ PY
 )
 echo "bench: the day's most expensive hour: $(date -u -d "@$peak" +%Y-%m-%dT%H:%MZ)" >&2
 
-python3 - "$work/batch.jsonl" "$batch_requests" "$max_tokens" <<'PY'
-import json, random, sys
-path, n, max_tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-words = "the of and to in is was he for it with as his on be at by had are but from or have an they which one".split()
-rng = random.Random(7)
-with open(path, "w") as f:
-    for i in range(n):
-        text = f"Item {i}: " + " ".join(rng.choice(words) for _ in range(24))
-        body = {"model": "tiny", "max_tokens": max_tokens, "messages": [{"role": "user", "content": text}]}
-        f.write(json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}) + "\n")
-PY
+write_chat_batch "$work/batch.jsonl" "$batch_requests" "$max_tokens" tiny
 
 declare -A port
 for schedule in planned at_once; do
