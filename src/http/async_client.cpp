@@ -31,10 +31,16 @@ namespace {
 class Call;
 }  // namespace
 
-// A connection, bound to the context of the thread it was opened on; pooled per thread.
+// A connection, bound to the context of the thread it was opened on; pooled per thread. Its
+// buffers go with it, so that a reused connection reads without allocating: the read buffer
+// starts large enough for a whole small answer in one read (an empty one would read 512 bytes
+// at a time), and body pieces are copied out through `piece`.
 struct Connection {
-  explicit Connection(net::io_context& context) : stream(context) {}
+  static constexpr size_t kReadBytes = 16u << 10;
+  explicit Connection(net::io_context& context) : stream(context) { buffer.reserve(kReadBytes); }
   Stream stream;
+  beast::flat_buffer buffer;
+  std::array<char, 8192> piece;
 };
 
 class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
@@ -262,7 +268,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     parser_.emplace();
     // Boost 1.74 compares a length with boost::none as "over the limit", so no limit is the largest one.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    bhttp::async_read_header(connection_->stream, buffer_, *parser_,
+    bhttp::async_read_header(connection_->stream, connection_->buffer, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) {
                                if (self->done_) return;
                                if (ec) {
@@ -284,16 +290,18 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   void read_body() {
     if (done_) return;
     if (parser_->is_done()) return finish(Status::ok());
-    parser_->get().body().data = piece_.data();
-    parser_->get().body().size = piece_.size();
+    std::array<char, 8192>& piece = connection_->piece;
+    parser_->get().body().data = piece.data();
+    parser_->get().body().size = piece.size();
     connection_->stream.expires_after(request_.idle_timeout);
-    bhttp::async_read_some(connection_->stream, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    bhttp::async_read_some(connection_->stream, connection_->buffer, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (self->done_) return;
       if (ec == bhttp::error::need_buffer) ec = {};
-      const size_t n = self->piece_.size() - self->parser_->get().body().size;
+      const std::array<char, 8192>& piece = self->connection_->piece;
+      const size_t n = piece.size() - self->parser_->get().body().size;
       if (n > 0) {
         self->outcome_.body_bytes += n;
-        if (self->handlers_.on_body) self->handlers_.on_body(std::string_view(self->piece_.data(), n));
+        if (self->handlers_.on_body) self->handlers_.on_body(std::string_view(piece.data(), n));
       }
       if (ec) {
         return self->fail(ec == beast::error::timeout ? "the response stalled past the time limit"
@@ -310,7 +318,6 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
       reused_ = false;
       discard_connection();
       connection_ = std::make_unique<Connection>(client_->context(thread_));
-      buffer_.clear();
       return connect();
     }
     finish(unavailable(endpoint_.key() + ": " + what + " (" + stage_name(outcome_.stage) + ")"));
@@ -326,7 +333,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     if (done_) return;
     done_ = true;
     if (resolver_) resolver_->cancel();
-    const bool reusable = status.is_ok() && parser_ && parser_->keep_alive() && buffer_.size() == 0;
+    const bool reusable = status.is_ok() && parser_ && parser_->keep_alive() && connection_->buffer.size() == 0;
     if (status.is_ok()) outcome_.stage = CallStage::kComplete;
     outcome_.status = std::move(status);
     if (reusable) {
@@ -353,9 +360,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   bool done_ = false;
   std::optional<Resolver> resolver_;
   bhttp::request<bhttp::string_body> wire_;
-  beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
-  std::array<char, 8192> piece_{};
   CallOutcome outcome_;
 };
 
