@@ -88,13 +88,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool chat() const { return req_.route == "/v1/chat/completions"; }
   bool whole() const { return req_.upstream == UpstreamAnswer::kWholeJson; }
   const grid::Site& site() const { return ctx_.grid->site(req_.admission.site); }
-  bool tokengrid_site() const { return ctx_.grid->endpoint(req_.admission.site, req_.admission.endpoint).api == "tokengrid"; }
+  bool tokengrid_site() const { return attempt_tokengrid_site_; }
 
   void begin_attempt();
   http::AsyncRequest attempt_request() const;
   void on_head(int attempt, int status);
   void on_body(int attempt, std::string_view piece);
-  void on_event(const std::string& data);
+  void on_event(std::string_view data);
   void take_whole_piece(std::string_view piece);
   void whole_answer_arrived();
   void on_done(int attempt, const http::CallOutcome& outcome);
@@ -135,6 +135,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // back would keep both alive forever if the call never ends (its threads stopped under it).
   std::weak_ptr<http::AsyncCall> call_;
   http::SseParser sse_;
+  http::Url attempt_url_;  // the attempt's endpoint
+  bool attempt_tokengrid_site_ = false;
   int upstream_status_ = 0;
   std::string error_body_;
   std::string whole_body_;  // a whole answer as it arrives
@@ -166,10 +168,9 @@ void Relay::start() {
 }
 
 http::AsyncRequest Relay::attempt_request() const {
-  const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
   http::AsyncRequest r;
   r.method = "POST";
-  r.target = url.path + req_.route;
+  r.target = attempt_url_.path + req_.route;
   r.headers.set("Content-Type", "application/json");
   r.headers.set("Accept", whole() ? "application/json" : "text/event-stream");
   r.headers.set("x-request-id", req_.id);
@@ -198,14 +199,15 @@ void Relay::begin_attempt() {
   attempt_first_token_s_ = 0;
   attempt_start_s_ = steady_seconds();
   sse_ = http::SseParser();
-  const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
+  attempt_url_ = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
+  attempt_tokengrid_site_ = ctx_.grid->endpoint(req_.admission.site, req_.admission.endpoint).api == "tokengrid";
   auto self = shared_from_this();
   const int attempt = attempt_;
   http::AsyncHandlers handlers;
   handlers.on_headers = [self, attempt](int status, const http::HttpHeaders&) { self->on_head(attempt, status); };
   handlers.on_body = [self, attempt](std::string_view piece) { self->on_body(attempt, piece); };
   handlers.on_done = [self, attempt](const http::CallOutcome& outcome) { self->on_done(attempt, outcome); };
-  call_ = ctx_.client->start({url.host, url.port}, attempt_request(), std::move(handlers));
+  call_ = ctx_.client->start({attempt_url_.host, attempt_url_.port}, attempt_request(), std::move(handlers));
 }
 
 void Relay::on_head(int attempt, int status) {
@@ -222,14 +224,15 @@ void Relay::on_body(int attempt, std::string_view piece) {
     return;
   }
   if (whole()) return take_whole_piece(piece);
-  for (const std::string& data : sse_.feed(piece)) {
+  sse_.feed_each(piece, [&](std::string_view data) {
     on_event(data);
-    if (!current(attempt)) return;
-  }
+    return current(attempt);
+  });
+  if (!current(attempt)) return;
   if (sse_.overflowed()) attempt_failed("the site sent a stream event over " + std::to_string(http::kMaxSseEventBytes >> 20) + " MiB");
 }
 
-void Relay::on_event(const std::string& data) {
+void Relay::on_event(std::string_view data) {
   if (data == "[DONE]") {
     saw_done_ = true;
     return;
@@ -237,7 +240,7 @@ void Relay::on_event(const std::string& data) {
   const std::optional<json_scan::Value> chunk = json_scan::scan(data);
   if (!chunk || !chunk->is_object()) return attempt_failed("the site sent a malformed stream chunk");
   const ChunkReading r = read_chunk(*chunk, delivered_.prompt_ids);
-  if (r.has_error) return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
+  if (r.has_error) return attempt_failed("the site reported an error in the stream: " + std::string(data.substr(0, 200)));
   if (r.usage.is_object()) site_usage_ = r.usage;
   if (!r.has_choices) return;
   if (attempt_ > 1 && !r.has_content) return;  // the continuation's opening (role) chunk
