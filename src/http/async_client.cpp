@@ -216,15 +216,32 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   }
 
  private:
+  // The request as it goes on the wire, written once (and sent as is again on a fresh
+  // connection): the head as one string, the body beside it, in one gathered write.
   void build_wire_request() {
-    wire_.method_string(request_.method);
-    wire_.target(request_.target);
-    wire_.version(11);
-    wire_.set(bhttp::field::host, endpoint_.host + ":" + std::to_string(endpoint_.port));
-    for (const auto& [name, value] : request_.headers.fields) wire_.set(name, value);
-    wire_.keep_alive(true);
-    wire_.body() = std::move(request_.body);  // sent from wire_ alone, also when sent again
-    wire_.prepare_payload();
+    std::string& head = wire_head_;
+    head.reserve(256 + request_.target.size());
+    head += request_.method;
+    head += ' ';
+    head += request_.target;
+    head += " HTTP/1.1\r\n";
+    if (!request_.headers.has("Host")) {
+      head += "Host: " + endpoint_.host + ":" + std::to_string(endpoint_.port) + "\r\n";
+    }
+    for (const auto& [name, value] : request_.headers.fields) {
+      if (name.empty() || name.find_first_of("\r\n: ") != std::string::npos || beast::iequals(name, "Content-Length") ||
+          beast::iequals(name, "Transfer-Encoding"))
+        continue;
+      head += name;
+      head += ": ";
+      for (char c : value) head += (c == '\r' || c == '\n') ? ' ' : c;
+      head += "\r\n";
+    }
+    const bool carries_body = !request_.body.empty() || request_.method == "POST" || request_.method == "PUT" ||
+                              request_.method == "PATCH";
+    if (carries_body) head += "Content-Length: " + std::to_string(request_.body.size()) + "\r\n";
+    head += "\r\n";
+    wire_body_ = std::move(request_.body);
   }
 
   void connect() {
@@ -257,7 +274,8 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   void write() {
     outcome_.stage = CallStage::kAwaitingHead;
     connection_->stream.expires_after(request_.head_timeout);
-    bhttp::async_write(connection_->stream, wire_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    const std::array<net::const_buffer, 2> wire{net::buffer(wire_head_), net::buffer(wire_body_)};
+    net::async_write(connection_->stream, wire, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (self->done_) return;
       if (ec) return self->fail("sending the request failed: " + ec.message());
       self->read_head();
@@ -359,7 +377,8 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   bool reused_;
   bool done_ = false;
   std::optional<Resolver> resolver_;
-  bhttp::request<bhttp::string_body> wire_;
+  std::string wire_head_;
+  std::string wire_body_;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
   CallOutcome outcome_;
 };
