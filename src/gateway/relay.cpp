@@ -91,7 +91,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool tokengrid_site() const { return attempt_tokengrid_site_; }
 
   void begin_attempt();
-  http::AsyncRequest attempt_request() const;
+  http::AsyncRequest attempt_request();
   void on_head(int attempt, int status);
   void on_body(int attempt, std::string_view piece);
   void on_event(std::string_view data);
@@ -167,7 +167,7 @@ void Relay::start() {
   begin_attempt();
 }
 
-http::AsyncRequest Relay::attempt_request() const {
+http::AsyncRequest Relay::attempt_request() {
   http::AsyncRequest r;
   r.method = "POST";
   r.target = attempt_url_.path + req_.route;
@@ -175,6 +175,11 @@ http::AsyncRequest Relay::attempt_request() const {
   r.headers.set("Accept", whole() ? "application/json" : "text/event-stream");
   r.headers.set("x-request-id", req_.id);
   if (whole()) {
+    r.body = req_.body.dump();
+  } else if (delivered_.tokens == 0 && req_.batch_id.empty()) {
+    // Nothing to resume and no priority to raise: the client's document itself is changed and
+    // sent rather than a copy of it (another attempt changes it again for its own site).
+    ask_for_stream(req_.body, tokengrid_site(), {});
     r.body = req_.body.dump();
   } else {
     json body = attempt_body(req_.body, chat(), tokengrid_site(), delivered_);
