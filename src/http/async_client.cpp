@@ -282,51 +282,78 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     });
   }
 
+  // The response is read with the call's own loop: each read's bytes go to the parser at once
+  // (head, then body pieces handed on as they are parsed), rather than through Beast's
+  // composed reads, which complete every step through a handler of their own.
   void read_head() {
     parser_.emplace();
     // Boost 1.74 compares a length with boost::none as "over the limit", so no limit is the largest one.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    bhttp::async_read_header(connection_->stream, connection_->buffer, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               if (self->done_) return;
-                               if (ec) {
-                                 return self->fail(ec == beast::error::timeout ? "no response within the time limit"
-                                                                               : "reading the response failed: " +
-                                                                                     ec.message());
-                               }
-                               self->on_head();
-                             });
+    read_more();  // under the head's time limit, set with the write
+  }
+
+  void read_more() {
+    Connection& c = *connection_;
+    const size_t asked = std::max<size_t>(4096, c.buffer.capacity() - c.buffer.size());
+    c.stream.async_read_some(c.buffer.prepare(asked), [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+      if (self->done_) return;
+      self->connection_->buffer.commit(bytes);
+      if (ec && ec != net::error::eof) return self->read_failed(ec);
+      self->parse_buffered(ec == net::error::eof);
+    });
+  }
+
+  void parse_buffered(bool at_eof) {
+    beast::flat_buffer& buffer = connection_->buffer;
+    while (!done_) {
+      beast::error_code ec;
+      if (!parser_->is_header_done()) {
+        const size_t used = parser_->put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec == bhttp::error::need_more) break;
+        if (ec) return read_failed(ec);
+        if (parser_->is_header_done()) on_head();
+        if (used == 0) break;
+        continue;
+      }
+      if (parser_->is_done()) return finish(Status::ok());
+      std::array<char, 8192>& piece = connection_->piece;
+      parser_->get().body().data = piece.data();
+      parser_->get().body().size = piece.size();
+      const size_t used = parser_->put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
+      const size_t n = piece.size() - parser_->get().body().size;
+      if (n > 0) {
+        outcome_.body_bytes += n;
+        if (handlers_.on_body) handlers_.on_body(std::string_view(piece.data(), n));
+      }
+      if (ec) return read_failed(ec);
+      if (used == 0 && n == 0) break;
+    }
+    if (done_) return;
+    if (parser_->is_done()) return finish(Status::ok());
+    if (at_eof) {
+      beast::error_code ec;
+      if (parser_->is_header_done()) parser_->put_eof(ec);
+      if (!ec && parser_->is_done()) return finish(Status::ok());
+      return read_failed(ec ? ec : beast::error_code(net::error::eof));
+    }
+    if (parser_->is_header_done()) connection_->stream.expires_after(request_.idle_timeout);
+    read_more();
+  }
+
+  void read_failed(beast::error_code ec) {
+    const bool timeout = ec == beast::error::timeout;
+    if (!parser_->is_header_done())
+      return fail(timeout ? "no response within the time limit" : "reading the response failed: " + ec.message());
+    fail(timeout ? "the response stalled past the time limit" : "the response broke off: " + ec.message());
   }
 
   void on_head() {
     outcome_.stage = CallStage::kReadingBody;
     outcome_.http_status = static_cast<int>(parser_->get().result_int());
     if (handlers_.on_headers) handlers_.on_headers(outcome_.http_status, to_headers(parser_->get()));
-    read_body();
-  }
-
-  void read_body() {
-    if (done_) return;
-    if (parser_->is_done()) return finish(Status::ok());
-    std::array<char, 8192>& piece = connection_->piece;
-    parser_->get().body().data = piece.data();
-    parser_->get().body().size = piece.size();
-    connection_->stream.expires_after(request_.idle_timeout);
-    bhttp::async_read_some(connection_->stream, connection_->buffer, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (self->done_) return;
-      if (ec == bhttp::error::need_buffer) ec = {};
-      const std::array<char, 8192>& piece = self->connection_->piece;
-      const size_t n = piece.size() - self->parser_->get().body().size;
-      if (n > 0) {
-        self->outcome_.body_bytes += n;
-        if (self->handlers_.on_body) self->handlers_.on_body(std::string_view(piece.data(), n));
-      }
-      if (ec) {
-        return self->fail(ec == beast::error::timeout ? "the response stalled past the time limit"
-                                                      : "the response broke off: " + ec.message());
-      }
-      self->read_body();
-    });
   }
 
   void fail(const std::string& what) {
