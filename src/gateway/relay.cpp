@@ -209,8 +209,11 @@ void Relay::begin_attempt() {
   auto self = shared_from_this();
   const int attempt = attempt_;
   http::AsyncHandlers handlers;
-  handlers.on_headers = [self, attempt](int status, const http::HttpHeaders&) { self->on_head(attempt, status); };
-  handlers.on_body = [self, attempt](std::string_view piece) { self->on_body(attempt, piece); };
+  // on_done holds the relay for the three: the call drops them together, after on_done, so the
+  // other two need only its address (small enough to live in a std::function without an
+  // allocation).
+  handlers.on_headers = [relay = this, attempt](int status, const http::HttpHeaders&) { relay->on_head(attempt, status); };
+  handlers.on_body = [relay = this, attempt](std::string_view piece) { relay->on_body(attempt, piece); };
   handlers.on_done = [self, attempt](const http::CallOutcome& outcome) { self->on_done(attempt, outcome); };
   call_ = ctx_.client->start({attempt_url_.host, attempt_url_.port}, attempt_request(), std::move(handlers));
 }
@@ -244,9 +247,9 @@ void Relay::on_event(std::string_view data) {
   }
   const std::optional<json_scan::Value> chunk = json_scan::scan(data);
   if (!chunk || !chunk->is_object()) return attempt_failed("the site sent a malformed stream chunk");
-  const ChunkReading r = read_chunk(*chunk, delivered_.prompt_ids);
+  ChunkReading r = read_chunk(*chunk, delivered_.prompt_ids);
   if (r.has_error) return attempt_failed("the site reported an error in the stream: " + std::string(data.substr(0, 200)));
-  if (r.usage.is_object()) site_usage_ = r.usage;
+  if (r.usage.is_object()) site_usage_ = std::move(r.usage);
   if (!r.has_choices) return;
   if (attempt_ > 1 && !r.has_content) return;  // the continuation's opening (role) chunk
   if (r.has_content) mark_first_token();

@@ -160,6 +160,7 @@ namespace {
 
 HttpHeaders to_headers(const bhttp::response_parser<bhttp::buffer_body>::value_type& message) {
   HttpHeaders headers;
+  headers.fields.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
   for (const auto& field : message) {
     headers.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }

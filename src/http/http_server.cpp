@@ -511,6 +511,7 @@ void Session::dispatch_request() {
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
   request.path = request.target.substr(0, request.target.find('?'));
+  request.headers.fields.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
   for (const auto& field : message) {
     request.headers.fields.emplace_back(std::string(field.name_string()),
                                         std::string(field.value()));
