@@ -95,6 +95,11 @@ std::vector<std::string> LiveGrid::served_models() const {
   return models_;
 }
 
+bool LiveGrid::serves(const std::string& model) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::binary_search(models_.begin(), models_.end(), model);
+}
+
 void LiveGrid::refresh_models() {
   std::set<std::string> names;
   for (const LiveSite& s : sites_)

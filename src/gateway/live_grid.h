@@ -126,6 +126,8 @@ class LiveGrid {
   double concurrency(int i) const;
   // Every model some listed endpoint of a site in the grid serves.
   std::vector<std::string> served_models() const;
+  // Whether some listed endpoint serves `model` (served_models() without its copy).
+  bool serves(const std::string& model) const;
 
   // Adds `site` (joined through the control plane), or, for a site of that name, takes its
   // endpoints and brings it back if it had left; its index, new or kept. Fails when its energy

@@ -88,13 +88,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool chat() const { return req_.route == "/v1/chat/completions"; }
   bool whole() const { return req_.upstream == UpstreamAnswer::kWholeJson; }
   const grid::Site& site() const { return ctx_.grid->site(req_.admission.site); }
-  bool tokengrid_site() const { return ctx_.grid->endpoint(req_.admission.site, req_.admission.endpoint).api == "tokengrid"; }
+  bool tokengrid_site() const { return attempt_tokengrid_site_; }
 
   void begin_attempt();
-  http::AsyncRequest attempt_request() const;
+  http::AsyncRequest attempt_request();
   void on_head(int attempt, int status);
   void on_body(int attempt, std::string_view piece);
-  void on_event(const std::string& data);
+  void on_event(std::string_view data);
   void take_whole_piece(std::string_view piece);
   void whole_answer_arrived();
   void on_done(int attempt, const http::CallOutcome& outcome);
@@ -135,6 +135,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // back would keep both alive forever if the call never ends (its threads stopped under it).
   std::weak_ptr<http::AsyncCall> call_;
   http::SseParser sse_;
+  http::Url attempt_url_;  // the attempt's endpoint
+  bool attempt_tokengrid_site_ = false;
   int upstream_status_ = 0;
   std::string error_body_;
   std::string whole_body_;  // a whole answer as it arrives
@@ -165,15 +167,19 @@ void Relay::start() {
   begin_attempt();
 }
 
-http::AsyncRequest Relay::attempt_request() const {
-  const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
+http::AsyncRequest Relay::attempt_request() {
   http::AsyncRequest r;
   r.method = "POST";
-  r.target = url.path + req_.route;
+  r.target = attempt_url_.path + req_.route;
   r.headers.set("Content-Type", "application/json");
   r.headers.set("Accept", whole() ? "application/json" : "text/event-stream");
   r.headers.set("x-request-id", req_.id);
   if (whole()) {
+    r.body = req_.body.dump();
+  } else if (delivered_.tokens == 0 && req_.batch_id.empty()) {
+    // Nothing to resume and no priority to raise: the client's document itself is changed and
+    // sent rather than a copy of it (another attempt changes it again for its own site).
+    ask_for_stream(req_.body, tokengrid_site(), {});
     r.body = req_.body.dump();
   } else {
     json body = attempt_body(req_.body, chat(), tokengrid_site(), delivered_);
@@ -198,14 +204,18 @@ void Relay::begin_attempt() {
   attempt_first_token_s_ = 0;
   attempt_start_s_ = steady_seconds();
   sse_ = http::SseParser();
-  const http::Url& url = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
+  attempt_url_ = ctx_.grid->endpoint_url(req_.admission.site, req_.admission.endpoint);
+  attempt_tokengrid_site_ = ctx_.grid->endpoint(req_.admission.site, req_.admission.endpoint).api == "tokengrid";
   auto self = shared_from_this();
   const int attempt = attempt_;
   http::AsyncHandlers handlers;
-  handlers.on_headers = [self, attempt](int status, const http::HttpHeaders&) { self->on_head(attempt, status); };
-  handlers.on_body = [self, attempt](std::string_view piece) { self->on_body(attempt, piece); };
+  // on_done holds the relay for the three: the call drops them together, after on_done, so the
+  // other two need only its address (small enough to live in a std::function without an
+  // allocation).
+  handlers.on_headers = [relay = this, attempt](int status, const http::HttpHeaders&) { relay->on_head(attempt, status); };
+  handlers.on_body = [relay = this, attempt](std::string_view piece) { relay->on_body(attempt, piece); };
   handlers.on_done = [self, attempt](const http::CallOutcome& outcome) { self->on_done(attempt, outcome); };
-  call_ = ctx_.client->start({url.host, url.port}, attempt_request(), std::move(handlers));
+  call_ = ctx_.client->start({attempt_url_.host, attempt_url_.port}, attempt_request(), std::move(handlers));
 }
 
 void Relay::on_head(int attempt, int status) {
@@ -222,23 +232,24 @@ void Relay::on_body(int attempt, std::string_view piece) {
     return;
   }
   if (whole()) return take_whole_piece(piece);
-  for (const std::string& data : sse_.feed(piece)) {
+  sse_.feed_each(piece, [&](std::string_view data) {
     on_event(data);
-    if (!current(attempt)) return;
-  }
+    return current(attempt);
+  });
+  if (!current(attempt)) return;
   if (sse_.overflowed()) attempt_failed("the site sent a stream event over " + std::to_string(http::kMaxSseEventBytes >> 20) + " MiB");
 }
 
-void Relay::on_event(const std::string& data) {
+void Relay::on_event(std::string_view data) {
   if (data == "[DONE]") {
     saw_done_ = true;
     return;
   }
   const std::optional<json_scan::Value> chunk = json_scan::scan(data);
   if (!chunk || !chunk->is_object()) return attempt_failed("the site sent a malformed stream chunk");
-  const ChunkReading r = read_chunk(*chunk, delivered_.prompt_ids);
-  if (r.has_error) return attempt_failed("the site reported an error in the stream: " + data.substr(0, 200));
-  if (r.usage.is_object()) site_usage_ = r.usage;
+  ChunkReading r = read_chunk(*chunk, delivered_.prompt_ids);
+  if (r.has_error) return attempt_failed("the site reported an error in the stream: " + std::string(data.substr(0, 200)));
+  if (r.usage.is_object()) site_usage_ = std::move(r.usage);
   if (!r.has_choices) return;
   if (attempt_ > 1 && !r.has_content) return;  // the continuation's opening (role) chunk
   if (r.has_content) mark_first_token();

@@ -125,17 +125,17 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key
   RequestEstimate& e = r.estimate;
   e.model = parsed->model;
   // Sites join and leave: the models are the grid's now.
-  const std::vector<std::string> models = ctx_.grid->served_models();
   if (e.model.empty()) {
+    const std::vector<std::string> models = ctx_.grid->served_models();
     if (models.size() != 1)
       return api_error_response(400, "'model' is required; this grid serves: " + joined(models) + ".",
                                 "invalid_request_error", "", "model");
     e.model = models.front();
     r.body["model"] = e.model;
   }
-  if (std::find(models.begin(), models.end(), e.model) == models.end())
+  if (!ctx_.grid->serves(e.model))
     return api_error_response(404, "The model '" + e.model + "' is not served by any site of this grid; it serves: " +
-                                       joined(models) + ".",
+                                       joined(ctx_.grid->served_models()) + ".",
                               "invalid_request_error", "model_not_found", "model");
   const std::string_view header_region = request.headers.get("x-tokengrid-region");
   e.region = !header_region.empty() ? std::string(header_region) : !r.key->region.empty() ? r.key->region : options_.default_region;

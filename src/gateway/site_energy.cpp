@@ -46,6 +46,8 @@ Result<SiteEnergy> SiteEnergy::create(const grid::Site& site) {
 }
 
 const grid::Meter* SiteEnergy::meter_for(std::string_view model) const {
+  // Asked for every site of every request: a site without models to meter needs no parse of the name.
+  if (meters_.empty()) return nullptr;
   auto shape = grid::model_shape(model);
   if (!shape) return nullptr;
   auto it = meters_.find(shape->name);

@@ -102,17 +102,19 @@ std::string choices_without_ids(json_scan::Value choices) {
 
 }  // namespace
 
-json attempt_body(json body, bool chat, bool tokengrid_site, const Delivered& delivered) {
+void ask_for_stream(json& body, bool tokengrid_site, const std::vector<int32_t>& resume_ids) {
   body["stream"] = true;
   body["stream_options"] = {{"include_usage", true}};
   body.erase("tokengrid");
-  if (tokengrid_site) {
-    json extension = {{"token_ids", true}};
-    if (!delivered.ids.empty()) extension["resume_token_ids"] = delivered.ids;
-    body["tokengrid"] = extension;
-  } else if (delivered.tokens > 0) {
-    resume_from_text(body, chat, delivered);
-  }
+  if (!tokengrid_site) return;
+  json extension = {{"token_ids", true}};
+  if (!resume_ids.empty()) extension["resume_token_ids"] = resume_ids;
+  body["tokengrid"] = extension;
+}
+
+json attempt_body(json body, bool chat, bool tokengrid_site, const Delivered& delivered) {
+  ask_for_stream(body, tokengrid_site, delivered.ids);
+  if (!tokengrid_site && delivered.tokens > 0) resume_from_text(body, chat, delivered);
   return body;
 }
 

@@ -29,6 +29,10 @@ struct Delivered {
 // prompt continued for completions, a final assistant message to continue for chat).
 nlohmann::ordered_json attempt_body(nlohmann::ordered_json client_body, bool chat, bool tokengrid_site,
                                     const Delivered& delivered);
+// What every attempt changes in a body, in place: a stream with usage, and for a tokengrid site
+// the request for token ids (resuming after `resume_ids` when there are some). Applied again for
+// another site, it leaves that site's changes only.
+void ask_for_stream(nlohmann::ordered_json& body, bool tokengrid_site, const std::vector<int32_t>& resume_ids);
 
 // What one chunk of a site's stream holds beyond OpenAI's fields.
 struct ChunkReading {

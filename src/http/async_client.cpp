@@ -31,10 +31,16 @@ namespace {
 class Call;
 }  // namespace
 
-// A connection, bound to the context of the thread it was opened on; pooled per thread.
+// A connection, bound to the context of the thread it was opened on; pooled per thread. Its
+// buffers go with it, so that a reused connection reads without allocating: the read buffer
+// starts large enough for a whole small answer in one read (an empty one would read 512 bytes
+// at a time), and body pieces are copied out through `piece`.
 struct Connection {
-  explicit Connection(net::io_context& context) : stream(context) {}
+  static constexpr size_t kReadBytes = 16u << 10;
+  explicit Connection(net::io_context& context) : stream(context) { buffer.reserve(kReadBytes); }
   Stream stream;
+  beast::flat_buffer buffer;
+  std::array<char, 8192> piece;
 };
 
 class AsyncHttpClient::Impl : public std::enable_shared_from_this<Impl> {
@@ -154,6 +160,7 @@ namespace {
 
 HttpHeaders to_headers(const bhttp::response_parser<bhttp::buffer_body>::value_type& message) {
   HttpHeaders headers;
+  headers.fields.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
   for (const auto& field : message) {
     headers.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
@@ -210,15 +217,32 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   }
 
  private:
+  // The request as it goes on the wire, written once (and sent as is again on a fresh
+  // connection): the head as one string, the body beside it, in one gathered write.
   void build_wire_request() {
-    wire_.method_string(request_.method);
-    wire_.target(request_.target);
-    wire_.version(11);
-    wire_.set(bhttp::field::host, endpoint_.host + ":" + std::to_string(endpoint_.port));
-    for (const auto& [name, value] : request_.headers.fields) wire_.set(name, value);
-    wire_.keep_alive(true);
-    wire_.body() = std::move(request_.body);  // sent from wire_ alone, also when sent again
-    wire_.prepare_payload();
+    std::string& head = wire_head_;
+    head.reserve(256 + request_.target.size());
+    head += request_.method;
+    head += ' ';
+    head += request_.target;
+    head += " HTTP/1.1\r\n";
+    if (!request_.headers.has("Host")) {
+      head += "Host: " + endpoint_.host + ":" + std::to_string(endpoint_.port) + "\r\n";
+    }
+    for (const auto& [name, value] : request_.headers.fields) {
+      if (name.empty() || name.find_first_of("\r\n: ") != std::string::npos || beast::iequals(name, "Content-Length") ||
+          beast::iequals(name, "Transfer-Encoding"))
+        continue;
+      head += name;
+      head += ": ";
+      for (char c : value) head += (c == '\r' || c == '\n') ? ' ' : c;
+      head += "\r\n";
+    }
+    const bool carries_body = !request_.body.empty() || request_.method == "POST" || request_.method == "PUT" ||
+                              request_.method == "PATCH";
+    if (carries_body) head += "Content-Length: " + std::to_string(request_.body.size()) + "\r\n";
+    head += "\r\n";
+    wire_body_ = std::move(request_.body);
   }
 
   void connect() {
@@ -251,56 +275,86 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   void write() {
     outcome_.stage = CallStage::kAwaitingHead;
     connection_->stream.expires_after(request_.head_timeout);
-    bhttp::async_write(connection_->stream, wire_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    const std::array<net::const_buffer, 2> wire{net::buffer(wire_head_), net::buffer(wire_body_)};
+    net::async_write(connection_->stream, wire, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (self->done_) return;
       if (ec) return self->fail("sending the request failed: " + ec.message());
       self->read_head();
     });
   }
 
+  // The response is read with the call's own loop: each read's bytes go to the parser at once
+  // (head, then body pieces handed on as they are parsed), rather than through Beast's
+  // composed reads, which complete every step through a handler of their own.
   void read_head() {
     parser_.emplace();
     // Boost 1.74 compares a length with boost::none as "over the limit", so no limit is the largest one.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    bhttp::async_read_header(connection_->stream, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               if (self->done_) return;
-                               if (ec) {
-                                 return self->fail(ec == beast::error::timeout ? "no response within the time limit"
-                                                                               : "reading the response failed: " +
-                                                                                     ec.message());
-                               }
-                               self->on_head();
-                             });
+    read_more();  // under the head's time limit, set with the write
+  }
+
+  void read_more() {
+    Connection& c = *connection_;
+    const size_t asked = std::max<size_t>(4096, c.buffer.capacity() - c.buffer.size());
+    c.stream.async_read_some(c.buffer.prepare(asked), [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+      if (self->done_) return;
+      self->connection_->buffer.commit(bytes);
+      if (ec && ec != net::error::eof) return self->read_failed(ec);
+      self->parse_buffered(ec == net::error::eof);
+    });
+  }
+
+  void parse_buffered(bool at_eof) {
+    beast::flat_buffer& buffer = connection_->buffer;
+    while (!done_) {
+      beast::error_code ec;
+      if (!parser_->is_header_done()) {
+        const size_t used = parser_->put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec == bhttp::error::need_more) break;
+        if (ec) return read_failed(ec);
+        if (parser_->is_header_done()) on_head();
+        if (used == 0) break;
+        continue;
+      }
+      if (parser_->is_done()) return finish(Status::ok());
+      std::array<char, 8192>& piece = connection_->piece;
+      parser_->get().body().data = piece.data();
+      parser_->get().body().size = piece.size();
+      const size_t used = parser_->put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
+      const size_t n = piece.size() - parser_->get().body().size;
+      if (n > 0) {
+        outcome_.body_bytes += n;
+        if (handlers_.on_body) handlers_.on_body(std::string_view(piece.data(), n));
+      }
+      if (ec) return read_failed(ec);
+      if (used == 0 && n == 0) break;
+    }
+    if (done_) return;
+    if (parser_->is_done()) return finish(Status::ok());
+    if (at_eof) {
+      beast::error_code ec;
+      if (parser_->is_header_done()) parser_->put_eof(ec);
+      if (!ec && parser_->is_done()) return finish(Status::ok());
+      return read_failed(ec ? ec : beast::error_code(net::error::eof));
+    }
+    if (parser_->is_header_done()) connection_->stream.expires_after(request_.idle_timeout);
+    read_more();
+  }
+
+  void read_failed(beast::error_code ec) {
+    const bool timeout = ec == beast::error::timeout;
+    if (!parser_->is_header_done())
+      return fail(timeout ? "no response within the time limit" : "reading the response failed: " + ec.message());
+    fail(timeout ? "the response stalled past the time limit" : "the response broke off: " + ec.message());
   }
 
   void on_head() {
     outcome_.stage = CallStage::kReadingBody;
     outcome_.http_status = static_cast<int>(parser_->get().result_int());
     if (handlers_.on_headers) handlers_.on_headers(outcome_.http_status, to_headers(parser_->get()));
-    read_body();
-  }
-
-  void read_body() {
-    if (done_) return;
-    if (parser_->is_done()) return finish(Status::ok());
-    parser_->get().body().data = piece_.data();
-    parser_->get().body().size = piece_.size();
-    connection_->stream.expires_after(request_.idle_timeout);
-    bhttp::async_read_some(connection_->stream, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (self->done_) return;
-      if (ec == bhttp::error::need_buffer) ec = {};
-      const size_t n = self->piece_.size() - self->parser_->get().body().size;
-      if (n > 0) {
-        self->outcome_.body_bytes += n;
-        if (self->handlers_.on_body) self->handlers_.on_body(std::string_view(self->piece_.data(), n));
-      }
-      if (ec) {
-        return self->fail(ec == beast::error::timeout ? "the response stalled past the time limit"
-                                                      : "the response broke off: " + ec.message());
-      }
-      self->read_body();
-    });
   }
 
   void fail(const std::string& what) {
@@ -310,7 +364,6 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
       reused_ = false;
       discard_connection();
       connection_ = std::make_unique<Connection>(client_->context(thread_));
-      buffer_.clear();
       return connect();
     }
     finish(unavailable(endpoint_.key() + ": " + what + " (" + stage_name(outcome_.stage) + ")"));
@@ -326,7 +379,7 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
     if (done_) return;
     done_ = true;
     if (resolver_) resolver_->cancel();
-    const bool reusable = status.is_ok() && parser_ && parser_->keep_alive() && buffer_.size() == 0;
+    const bool reusable = status.is_ok() && parser_ && parser_->keep_alive() && connection_->buffer.size() == 0;
     if (status.is_ok()) outcome_.stage = CallStage::kComplete;
     outcome_.status = std::move(status);
     if (reusable) {
@@ -352,10 +405,9 @@ class Call final : public AsyncCall, public std::enable_shared_from_this<Call> {
   bool reused_;
   bool done_ = false;
   std::optional<Resolver> resolver_;
-  bhttp::request<bhttp::string_body> wire_;
-  beast::flat_buffer buffer_;
+  std::string wire_head_;
+  std::string wire_body_;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
-  std::array<char, 8192> piece_{};
   CallOutcome outcome_;
 };
 

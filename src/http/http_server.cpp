@@ -27,7 +27,6 @@ using tcp = net::ip::tcp;
 // context's executor directly rather than through a type-erased one.
 using Executor = net::io_context::executor_type;
 using Socket = tcp::socket::rebind_executor<Executor>::other;
-using Stream = beast::basic_stream<tcp, Executor>;
 using Timer = net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, Executor>;
 
 class Session;
@@ -125,21 +124,31 @@ std::string chunk(const std::string& data) {
 class Exchange;
 
 // One connection: reads requests one at a time and writes their answers.
+//
+// It reads with its own loop and feeds Beast's parser the bytes it has, rather than through
+// Beast's composed reads: at most one read is queued at a time, whether a request is awaited,
+// being read, or being answered (then it notices a client that goes away, and keeps what the
+// client sends next). After a read that left the socket empty it waits for the socket to become
+// readable before reading again, instead of trying a read that would only say "nothing yet"
+// (Asio re-arms the socket for such a wait, so bytes that came before it are still reported).
+// Timeouts are deadlines that one timer checks: moving a deadline costs no timer operation.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // A session that is not `counted` is over the connection limit: it answers 503 and closes.
   Session(Socket socket, std::shared_ptr<HttpServer::Impl> server, bool counted)
       : server_(std::move(server)),
-        stream_(std::move(socket)),
-        request_timer_(stream_.get_executor()),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
         counted_(counted) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = socket_.remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    // Reads after a readiness wait must not block when the readiness was spurious.
+    socket_.non_blocking(true, ec);
   }
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
       if (self->counted_) {
         self->read_header();
       } else {
@@ -151,7 +160,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Closes the connection from any thread.
   void close_from_outside() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+    net::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
   // Called by the exchange, always on this session's thread. Pieces queued while a write is
@@ -167,37 +176,52 @@ class Session : public std::enable_shared_from_this<Session> {
   void exchange_abandoned_by_handler(bool streaming);
   void exchange_gone();
 
-  Executor executor() { return stream_.get_executor(); }
+  Executor executor() { return socket_.get_executor(); }
   HttpServer::Impl* server() { return server_.get(); }
   bool closed() const { return closed_.load(); }
   size_t unsent_bytes() const { return unsent_.load(); }
 
  private:
+  // What the connection is doing, which decides what a read's bytes and a deadline mean.
+  enum class Phase { kAwaiting, kReading, kAnswering, kLingering };
+  using Clock = std::chrono::steady_clock;
+
   void read_header();
-  void wait_for_request();
-  void read_request_header();
-  void on_header(beast::error_code ec);
-  void on_body(beast::error_code ec);
+  void read_more();
+  void on_readable(beast::error_code ec);
+  void on_read(beast::error_code ec, size_t bytes, size_t asked);
+  void parse_buffered();
+  bool header_acceptable();
+  void parse_failed(beast::error_code ec);
   void dispatch_request();
-  void watch_for_disconnect();
-  void on_watch(beast::error_code ec, size_t bytes);
+  void set_deadline(std::chrono::milliseconds after);
+  void on_timer(beast::error_code ec);
   void write_next();
   void reject(int status, const std::string& message);
   void linger_and_close();
+  void drain();
   void client_gone();
   void close();
 
   // Declared first so that it goes last: the server's io_context must outlive the socket and
   // timers, and a session can hold the last reference to it.
   std::shared_ptr<HttpServer::Impl> server_;
-  Stream stream_;
+  Socket socket_;
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  // Runs from a request's first byte until it is read; expiring, it cancels the read, which
-  // is then answered 408 (the stream's own timeout would close the socket, leaving no answer).
-  Timer request_timer_;
-  uint64_t request_number_ = 0;  // a timer that fires late for an earlier request does nothing
+  Phase phase_ = Phase::kAwaiting;
+  bool reading_ = false;  // a read (or a wait for readability) is queued
+  // The last read left nothing in the socket: the next waits for readability first.
+  bool drained_ = false;
+  bool header_checked_ = false;
+  // The deadline of the phase (none while answering); when the timer finds it passed, an
+  // awaited request closes the connection, a request being read is answered 408 (its read is
+  // cancelled first), and a lingering close ends.
+  std::optional<Clock::time_point> deadline_;
+  Timer timer_;
+  bool timer_armed_ = false;
+  Clock::time_point timer_due_;
   bool request_timed_out_ = false;
   const bool counted_;
   size_t body_limit_ = 0;  // the request being read's
@@ -210,8 +234,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<std::string> out_;
   std::vector<net::const_buffer> gather_;  // the front of out_ that the write in flight sends
   bool writing_ = false;
-  bool watching_ = false;
-  bool resume_after_watch_ = false;
   bool close_after_write_ = false;
   bool read_next_after_write_ = false;
   std::atomic<bool> closed_{false};  // also read by HttpServer::stop() from its own thread
@@ -329,74 +351,95 @@ void Session::read_header() {
   parser_->header_limit(static_cast<std::uint32_t>(
       std::min<size_t>(server_->options_.header_limit, std::numeric_limits<std::uint32_t>::max())));
   parser_->body_limit(server_->largest_body_limit());
-  if (buffer_.size() > 0) {  // pipelined: the next request has begun
-    read_request_header();
-  } else {
-    wait_for_request();
-  }
-}
-
-// Waits up to idle_timeout for the first byte of a request; a connection that stays silent,
-// or ends, is closed.
-void Session::wait_for_request() {
-  stream_.expires_after(server_->options_.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(4096),
-                          [self = shared_from_this()](beast::error_code ec, size_t bytes) {
-                            if (ec) {
-                              self->close();
-                              return;
-                            }
-                            self->buffer_.commit(bytes);
-                            self->read_request_header();
-                          });
-}
-
-void Session::read_request_header() {
-  stream_.expires_never();
+  header_checked_ = false;
   request_timed_out_ = false;
-  request_timer_.expires_after(server_->options_.request_timeout);
-  request_timer_.async_wait([self = shared_from_this(), number = ++request_number_](beast::error_code ec) {
-    if (ec || self->closed_ || number != self->request_number_) return;
-    self->request_timed_out_ = true;
-    beast::error_code ignored;
-    self->stream_.socket().cancel(ignored);
-  });
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            self->on_header(ec);
-                          });
+  phase_ = Phase::kAwaiting;
+  set_deadline(server_->options_.idle_timeout);
+  if (buffer_.size() > 0) {  // pipelined: the next request has begun
+    parse_buffered();
+  } else if (!reading_) {
+    read_more();
+  }
 }
 
-void Session::on_header(beast::error_code ec) {
-  if (ec == net::error::operation_aborted && request_timed_out_) {
-    reject(408, "The request was not received within " +
-                    std::to_string(server_->options_.request_timeout.count()) + " ms.");
+// Queues one read: straight away after a read that filled its buffer (more may be waiting),
+// after a wait for readability when the socket was left empty.
+void Session::read_more() {
+  reading_ = true;
+  if (drained_) {
+    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](beast::error_code ec) { self->on_readable(ec); });
     return;
   }
-  if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
-      ec == net::error::operation_aborted || ec == net::error::connection_reset) {
-    close();
+  const size_t asked = std::max<size_t>(4096, buffer_.capacity() - buffer_.size());
+  socket_.async_read_some(buffer_.prepare(asked), [self = shared_from_this(), asked](beast::error_code ec, size_t bytes) {
+    self->on_read(ec, bytes, asked);
+  });
+}
+
+void Session::on_readable(beast::error_code ec) {
+  if (ec || closed_) return on_read(ec, 0, 0);
+  const size_t asked = std::max<size_t>(4096, buffer_.capacity() - buffer_.size());
+  const size_t bytes = socket_.read_some(buffer_.prepare(asked), ec);
+  if (ec == net::error::would_block) {  // a readiness that another read already took
+    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](beast::error_code ec) { self->on_readable(ec); });
     return;
   }
-  if (ec == http::error::body_limit) {
-    reject(413, "The request body is over the limit of " +
-                    std::to_string(server_->largest_body_limit()) + " bytes.");
-    return;
-  }
-  if (ec == http::error::header_limit) {
-    reject(431, "The request headers are too large.");
-    return;
-  }
+  on_read(ec, bytes, asked);
+}
+
+void Session::on_read(beast::error_code ec, size_t bytes, size_t asked) {
+  reading_ = false;
+  drained_ = false;
+  if (closed_) return;
+  if (phase_ == Phase::kLingering) return ec ? close() : drain();
   if (ec) {
-    reject(400, "The request is not valid HTTP/1.1: " + ec.message() + ".");
+    if (ec == net::error::operation_aborted && request_timed_out_) {
+      reject(408, "The request was not received within " + std::to_string(server_->options_.request_timeout.count()) +
+                      " ms.");
+    } else if (phase_ == Phase::kAnswering) {
+      client_gone();
+    } else {
+      close();
+    }
     return;
   }
+  buffer_.commit(bytes);
+  drained_ = bytes < asked;
+  if (phase_ != Phase::kAnswering) return parse_buffered();
+  // Answering: the bytes are the client's next request, kept for later. Stop reading once a lot
+  // is waiting so that a client cannot grow the buffer without bound.
+  if (buffer_.size() <= server_->options_.header_limit + server_->options_.body_limit) return read_more();
+  drained_ = false;
+}
+
+void Session::parse_buffered() {
+  if (phase_ == Phase::kAwaiting) {
+    phase_ = Phase::kReading;
+    set_deadline(server_->options_.request_timeout);
+  }
+  while (buffer_.size() > 0) {
+    beast::error_code ec;
+    const size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) break;
+    if (ec) return parse_failed(ec);
+    if (parser_->is_header_done() && !header_checked_ && !header_acceptable()) return;
+    if (parser_->is_done()) return dispatch_request();
+    if (used == 0) break;
+  }
+  if (!reading_) read_more();
+}
+
+// Checks the header as soon as it is read: its fields, the route's body limit, and a client
+// that waits for "100 Continue" before sending its body.
+bool Session::header_acceptable() {
+  header_checked_ = true;
   auto& header = parser_->get();
   const auto fields = static_cast<size_t>(std::distance(header.begin(), header.end()));
   if (fields > server_->options_.max_header_count) {
     reject(431, "The request has " + std::to_string(fields) + " header fields; the limit is " +
                     std::to_string(server_->options_.max_header_count) + ".");
-    return;
+    return false;
   }
   const auto method = header.method_string();
   const auto target = header.target();
@@ -405,50 +448,70 @@ void Session::on_header(beast::error_code ec) {
   if (auto length = parser_->content_length(); length && *length > body_limit_) {
     reject(413, "The request body is " + std::to_string(*length) + " bytes; the limit is " +
                     std::to_string(body_limit_) + " bytes.");
-    return;
+    return false;
   }
   parser_->body_limit(body_limit_);
-  auto expect = header[http::field::expect];
-  if (beast::iequals(expect, "100-continue")) {
+  if (beast::iequals(header[http::field::expect], "100-continue")) {
     send("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+  return true;
 }
 
-void Session::on_body(beast::error_code ec) {
-  if (ec == net::error::operation_aborted && request_timed_out_) {
-    reject(408, "The request body was not received within " +
-                    std::to_string(server_->options_.request_timeout.count()) + " ms.");
-    return;
-  }
+void Session::parse_failed(beast::error_code ec) {
   if (ec == http::error::body_limit) {
-    reject(413, "The request body is over the limit of " + std::to_string(body_limit_) + " bytes.");
-    return;
-  }
-  if (ec == beast::error::timeout || ec == net::error::eof || ec == http::error::end_of_stream ||
-      ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-      ec == http::error::partial_message) {
-    close();
-    return;
-  }
-  if (ec) {
+    const size_t limit = header_checked_ ? body_limit_ : server_->largest_body_limit();
+    reject(413, "The request body is over the limit of " + std::to_string(limit) + " bytes.");
+  } else if (ec == http::error::header_limit) {
+    reject(431, "The request headers are too large.");
+  } else {
     reject(400, "The request is not valid HTTP/1.1: " + ec.message() + ".");
+  }
+}
+
+void Session::set_deadline(std::chrono::milliseconds after) {
+  deadline_ = Clock::now() + after;
+  // A timer due no later finds the deadline moved when it fires, and waits on.
+  if (timer_armed_ && timer_due_ <= *deadline_) return;
+  timer_armed_ = true;
+  timer_due_ = *deadline_;
+  timer_.expires_at(timer_due_);  // a wait due later ends as aborted
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_timer(ec); });
+}
+
+void Session::on_timer(beast::error_code ec) {
+  if (ec == net::error::operation_aborted) return;  // set earlier, or closed
+  timer_armed_ = false;
+  if (ec || closed_ || !deadline_) return;
+  if (Clock::now() < *deadline_) {
+    timer_armed_ = true;
+    timer_due_ = *deadline_;
+    timer_.expires_at(timer_due_);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_timer(ec); });
     return;
   }
-  dispatch_request();
+  deadline_.reset();
+  if (phase_ == Phase::kReading) {
+    request_timed_out_ = true;
+    beast::error_code ignored;
+    socket_.cancel(ignored);
+    if (!reading_) reject(408, "The request was not received within " +
+                                   std::to_string(server_->options_.request_timeout.count()) + " ms.");
+    return;
+  }
+  if (phase_ != Phase::kAnswering) close();
 }
 
 void Session::dispatch_request() {
   if (server_->stopped_.load()) return close();
-  request_timer_.cancel();
-  ++request_number_;
+  deadline_.reset();
+  phase_ = Phase::kAnswering;
   auto message = parser_->release();
   parser_.reset();
   HttpRequest request;
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
   request.path = request.target.substr(0, request.target.find('?'));
+  request.headers.fields.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
   for (const auto& field : message) {
     request.headers.fields.emplace_back(std::string(field.name_string()),
                                         std::string(field.value()));
@@ -457,50 +520,23 @@ void Session::dispatch_request() {
   request.remote = remote_;
   bool keep_alive = message.keep_alive() && !server_->draining_.load();
 
-  stream_.expires_never();
   server_->in_flight_.fetch_add(1);
   auto exchange = std::make_shared<Exchange>(shared_from_this(), std::move(request), keep_alive);
   exchange_ = exchange;
   exchange_active_ = true;
-  watch_for_disconnect();
+  // Watches for the client going away while it is answered (pipelined bytes are kept).
+  if (!reading_) {
+    if (buffer_.size() <= server_->options_.header_limit + server_->options_.body_limit) {
+      read_more();
+    } else {
+      drained_ = false;
+    }
+  }
   try {
     server_->handler_(exchange);
   } catch (const std::exception& e) {
     exchange->respond(server_->error_response(500, std::string("Internal error: ") + e.what()));
   }
-}
-
-void Session::watch_for_disconnect() {
-  if (closed_ || watching_) return;
-  // Pipelined bytes land in buffer_ and are parsed as the next request; stop reading once a
-  // lot is waiting so a client cannot grow the buffer without bound.
-  if (buffer_.size() > server_->options_.header_limit + server_->options_.body_limit) return;
-  watching_ = true;
-  stream_.socket().async_read_some(
-      buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t bytes) {
-        self->on_watch(ec, bytes);
-      });
-}
-
-void Session::on_watch(beast::error_code ec, size_t bytes) {
-  watching_ = false;
-  if (!ec) {
-    buffer_.commit(bytes);
-    if (resume_after_watch_) {
-      resume_after_watch_ = false;
-      read_header();
-    } else if (exchange_active_) {
-      watch_for_disconnect();
-    }
-    return;
-  }
-  if (ec == net::error::operation_aborted && resume_after_watch_) {
-    resume_after_watch_ = false;
-    read_header();
-    return;
-  }
-  if (ec == net::error::operation_aborted) return;
-  client_gone();
 }
 
 void Session::finish_exchange() {
@@ -544,12 +580,7 @@ void Session::write_next() {
       linger_and_close();
     } else if (read_next_after_write_) {
       read_next_after_write_ = false;
-      if (watching_) {
-        resume_after_watch_ = true;
-        stream_.socket().cancel();
-      } else {
-        read_header();
-      }
+      read_header();
     }
     return;
   }
@@ -558,7 +589,7 @@ void Session::write_next() {
   // move as more are queued) until it completes.
   gather_.clear();
   for (const std::string& piece : out_) gather_.push_back(net::buffer(piece));
-  net::async_write(stream_.socket(), gather_,
+  net::async_write(socket_, gather_,
                    [self = shared_from_this(), pieces = out_.size()](beast::error_code ec, size_t) {
                      if (self->closed_) return;
                      if (ec) {
@@ -574,8 +605,7 @@ void Session::write_next() {
 }
 
 void Session::reject(int status, const std::string& message) {
-  request_timer_.cancel();
-  ++request_number_;
+  deadline_.reset();
   HttpResponse response = server_->error_response(status, message);
   if (status == 503) response.headers.set("Retry-After", "1");
   send(serialize_head(response.status, response.headers, false, response.body.size()) +
@@ -588,26 +618,21 @@ void Session::linger_and_close() {
   // Half-close, then read and discard what the client still sends for a moment, so that it
   // sees our answer instead of a reset.
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) {
     close();
     return;
   }
-  stream_.expires_after(std::chrono::seconds(2));
-  auto self = shared_from_this();
-  auto drain = std::make_shared<std::function<void()>>();
-  *drain = [self, drain] {
-    self->stream_.async_read_some(net::buffer(self->drain_buffer_),
-                                  [self, drain](beast::error_code ec, size_t) {
-                                    if (ec) {
-                                      self->close();
-                                      *drain = nullptr;  // break the cycle
-                                      return;
-                                    }
-                                    (*drain)();
-                                  });
-  };
-  (*drain)();
+  phase_ = Phase::kLingering;
+  set_deadline(std::chrono::seconds(2));
+  if (!reading_) drain();
+}
+
+void Session::drain() {
+  reading_ = true;
+  socket_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->on_read(ec, 0, 0);
+  });
 }
 
 void Session::client_gone() {
@@ -619,12 +644,13 @@ void Session::close() {
   if (closed_) return;
   closed_ = true;
   if (counted_) server_->connections_.fetch_sub(1);
-  request_timer_.cancel();
+  deadline_.reset();
+  timer_.cancel();
   exchange_gone();
   // out_ is left alone: a write may still be using its front string.
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.socket().close(ec);
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
 }
 
 Status HttpServer::Impl::listen() {

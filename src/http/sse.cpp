@@ -25,45 +25,47 @@ std::string sse_done() { return "data: [DONE]\n\n"; }
 
 std::vector<std::string> SseParser::feed(std::string_view bytes) {
   std::vector<std::string> events;
-  if (overflowed_) return events;
-  for (char c : bytes) {
-    if (c == '\n' && last_was_cr_) {  // the LF of a CRLF already ended its line
-      last_was_cr_ = false;
-      continue;
-    }
-    last_was_cr_ = (c == '\r');
-    if (c == '\n' || c == '\r') {
-      take_line(partial_line_, events);
-      partial_line_.clear();
-    } else if (partial_line_.size() + data_.size() < max_event_bytes_) {
-      partial_line_ += c;
-    } else {
-      overflowed_ = true;
-      partial_line_.clear();
-      data_.clear();
-      return events;
-    }
-  }
+  feed_each(bytes, [&](std::string_view data) {
+    events.emplace_back(data);
+    return true;
+  });
   return events;
 }
 
-void SseParser::take_line(std::string_view line, std::vector<std::string>& events) {
-  if (line.empty()) {  // a blank line dispatches the event
-    if (has_data_) events.push_back(std::move(data_));
+bool SseParser::extend_line(std::string_view piece) {
+  if (partial_line_.size() + piece.size() + data_.size() >= max_event_bytes_) {
+    overflowed_ = true;
+    partial_line_.clear();
     data_.clear();
-    has_data_ = false;
-    return;
+    return false;
   }
-  if (line.front() == ':') return;  // a comment
+  partial_line_.append(piece);
+  return true;
+}
+
+bool SseParser::take_line(std::string_view line) {
+  if (line.empty()) {  // a blank line dispatches the event
+    const bool ended = has_data_;
+    if (!ended) data_.clear();
+    has_data_ = false;
+    return ended;
+  }
+  if (line.front() == ':') return false;  // a comment
   size_t colon = line.find(':');
   std::string_view field = line.substr(0, colon);
   std::string_view value =
       colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
   if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  if (field != "data") return;
+  if (field != "data") return false;
+  if (data_.size() + value.size() + 1 >= max_event_bytes_) {
+    overflowed_ = true;
+    data_.clear();
+    return false;
+  }
   if (has_data_) data_ += '\n';
   data_ += value;
   has_data_ = true;
+  return false;
 }
 
 }  // namespace tokengrid::http

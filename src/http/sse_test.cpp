@@ -71,5 +71,27 @@ TEST(Sse, AnEventOverTheLimitOverflowsTheStream) {
   EXPECT_FALSE(within.overflowed());
 }
 
+TEST(Sse, FeedEachGivesEventsSplitAnywhereAndStopsWhenAsked) {
+  const std::string stream = "data: one\r\n\r\n: comment\ndata: two\ndata: lines\n\nevent: x\ndata: three\r\n\r\n";
+  for (size_t split = 0; split <= stream.size(); ++split) {
+    SseParser parser;
+    std::vector<std::string> events;
+    const auto take = [&](std::string_view data) {
+      events.emplace_back(data);
+      return true;
+    };
+    parser.feed_each(std::string_view(stream).substr(0, split), take);
+    parser.feed_each(std::string_view(stream).substr(split), take);
+    ASSERT_EQ(events, (std::vector<std::string>{"one", "two\nlines", "three"})) << "split at " << split;
+  }
+  SseParser parser;
+  std::vector<std::string> first;
+  parser.feed_each(stream, [&](std::string_view data) {
+    first.emplace_back(data);
+    return false;
+  });
+  EXPECT_EQ(first, std::vector<std::string>{"one"});
+}
+
 }  // namespace
 }  // namespace tokengrid::http
