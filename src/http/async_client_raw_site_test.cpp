@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 
 #include "http/async_client.h"
+#include "http/async_client_test_util.h"
 
 namespace tokengrid::http {
 namespace {
@@ -68,24 +69,9 @@ class RawSite {
   std::thread thread_;
 };
 
-struct Answer {
-  CallOutcome outcome;
-  std::string body;
-};
-
-Answer call(AsyncHttpClient& client, uint16_t port, AsyncRequest request) {
-  auto answer = std::make_shared<Answer>();
-  std::promise<void> done;
-  AsyncHandlers handlers;
-  handlers.on_body = [answer](std::string_view piece) { answer->body += piece; };
-  handlers.on_done = [answer, &done](const CallOutcome& outcome) {
-    answer->outcome = outcome;
-    done.set_value();
-  };
-  client.start({"127.0.0.1", port}, std::move(request), std::move(handlers));
-  done.get_future().wait();
-  return *answer;
-}
+using testing::call;
+using testing::Collected;
+using testing::expect_failed;
 
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
@@ -106,9 +92,9 @@ TEST(AsyncClientRawSite, HandedHeadersCannotAddLinesOrFramingToTheRequest) {
   request.headers.fields.emplace_back("", "empty");
   request.headers.set("Content-Length", "999");
   request.headers.set("Transfer-Encoding", "chunked");
-  Answer answer = call(client, site.port(), request);
+  Collected answer = call(client, site.port(), request);
   ASSERT_TRUE(answer.outcome.status.is_ok()) << answer.outcome.status.to_string();
-  EXPECT_EQ(answer.body, "ok");
+  EXPECT_EQ(answer.body(), "ok");
   const std::string sent = site.request();
   EXPECT_EQ(sent.rfind("POST /v1/chat/completions HTTP/1.1\r\n", 0), 0u) << sent;
   EXPECT_NE(sent.find("X-Trace: a  X-Injected: 1\r\n"), std::string::npos) << sent;
@@ -125,42 +111,34 @@ TEST(AsyncClientRawSite, HandedHeadersCannotAddLinesOrFramingToTheRequest) {
 TEST(AsyncClientRawSite, ABodyCutShortOfItsLengthIsAFailure) {
   RawSite site("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
   AsyncHttpClient client;
-  Answer answer = call(client, site.port(), {});
-  EXPECT_FALSE(answer.outcome.status.is_ok());
-  EXPECT_EQ(answer.outcome.stage, CallStage::kReadingBody);
+  Collected answer = call(client, site.port(), {});
+  expect_failed(answer, CallStage::kReadingBody, "broke off");
   EXPECT_EQ(answer.outcome.http_status, 200);
-  EXPECT_EQ(answer.body, "0123456789");
-  EXPECT_NE(answer.outcome.status.message().find("broke off"), std::string::npos) << answer.outcome.status.to_string();
+  EXPECT_EQ(answer.body(), "0123456789");
   EXPECT_EQ(client.idle_connections(), 0u);
 }
 
 TEST(AsyncClientRawSite, AHeadCutShortIsAFailureBeforeAnyBody) {
   RawSite site("HTTP/1.1 200 OK\r\nContent-Len");
   AsyncHttpClient client;
-  Answer answer = call(client, site.port(), {});
-  EXPECT_FALSE(answer.outcome.status.is_ok());
-  EXPECT_EQ(answer.outcome.stage, CallStage::kAwaitingHead);
+  Collected answer = call(client, site.port(), {});
+  expect_failed(answer, CallStage::kAwaitingHead, "reading the response failed");
   EXPECT_EQ(answer.outcome.http_status, 0);
-  EXPECT_NE(answer.outcome.status.message().find("reading the response failed"), std::string::npos)
-      << answer.outcome.status.to_string();
 }
 
 TEST(AsyncClientRawSite, BytesThatAreNotHttpAreReported) {
   RawSite site("SSH-2.0-OpenSSH_9.2\r\n\r\n");
   AsyncHttpClient client;
-  Answer answer = call(client, site.port(), {});
-  EXPECT_FALSE(answer.outcome.status.is_ok());
-  EXPECT_EQ(answer.outcome.stage, CallStage::kAwaitingHead);
-  EXPECT_NE(answer.outcome.status.message().find("reading the response failed"), std::string::npos)
-      << answer.outcome.status.to_string();
+  Collected answer = call(client, site.port(), {});
+  expect_failed(answer, CallStage::kAwaitingHead, "reading the response failed");
 }
 
 TEST(AsyncClientRawSite, ABodyThatEndsWithTheConnectionIsWholeAndNotPooled) {
   RawSite site("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world");
   AsyncHttpClient client;
-  Answer answer = call(client, site.port(), {});
+  Collected answer = call(client, site.port(), {});
   ASSERT_TRUE(answer.outcome.status.is_ok()) << answer.outcome.status.to_string();
-  EXPECT_EQ(answer.body, "hello world");
+  EXPECT_EQ(answer.body(), "hello world");
   EXPECT_EQ(client.idle_connections(), 0u);
 }
 
@@ -168,21 +146,19 @@ TEST(AsyncClientRawSite, AChunkedAnswerSentByteByByteIsReadWhole) {
   RawSite site(
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 1);
   AsyncHttpClient client;
-  Answer answer = call(client, site.port(), {});
+  Collected answer = call(client, site.port(), {});
   ASSERT_TRUE(answer.outcome.status.is_ok()) << answer.outcome.status.to_string();
   EXPECT_EQ(answer.outcome.http_status, 200);
-  EXPECT_EQ(answer.body, "hello world");
+  EXPECT_EQ(answer.body(), "hello world");
   EXPECT_EQ(answer.outcome.body_bytes, 11u);
 }
 
 TEST(AsyncClientRawSite, AChunkSizeThatIsNotHexBreaksTheAnswerOff) {
   RawSite site("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nmore\r\n0\r\n\r\n");
   AsyncHttpClient client;
-  Answer answer = call(client, site.port(), {});
-  EXPECT_FALSE(answer.outcome.status.is_ok());
-  EXPECT_EQ(answer.outcome.stage, CallStage::kReadingBody);
-  EXPECT_EQ(answer.body, "hello");
-  EXPECT_NE(answer.outcome.status.message().find("broke off"), std::string::npos) << answer.outcome.status.to_string();
+  Collected answer = call(client, site.port(), {});
+  expect_failed(answer, CallStage::kReadingBody, "broke off");
+  EXPECT_EQ(answer.body(), "hello");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <boost/asio.hpp>
 
+#include "http/async_client_test_util.h"
 #include "http/http_server.h"
 #include "http/io_threads.h"
 
@@ -19,32 +20,8 @@ namespace {
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 
-struct Collected {
-  int status = 0;
-  std::vector<std::string> pieces;
-  CallOutcome outcome;
-  std::string body() const {
-    std::string all;
-    for (const auto& p : pieces) all += p;
-    return all;
-  }
-};
-
-// Runs one call and waits for its on_done.
-Collected call(AsyncHttpClient& client, uint16_t port, AsyncRequest request) {
-  auto collected = std::make_shared<Collected>();
-  std::promise<void> done;
-  AsyncHandlers handlers;
-  handlers.on_headers = [collected](int status, const HttpHeaders&) { collected->status = status; };
-  handlers.on_body = [collected](std::string_view piece) { collected->pieces.emplace_back(piece); };
-  handlers.on_done = [collected, &done](const CallOutcome& outcome) {
-    collected->outcome = outcome;
-    done.set_value();
-  };
-  client.start({"127.0.0.1", port}, std::move(request), std::move(handlers));
-  done.get_future().wait();
-  return *collected;
-}
+using testing::call;
+using testing::Collected;
 
 class AsyncClientTest : public ::testing::Test {
  protected:
