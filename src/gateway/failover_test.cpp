@@ -167,15 +167,50 @@ TEST_F(Failover, ASiteThatDiesMidStreamIsContinuedElsewhereByteForByte) {
   EXPECT_EQ(resumed["tokengrid"]["resume_token_ids"], json({100, 101, 102}));
 }
 
+// A request the client did not stream, of more output tokens than are asked for whole, is
+// streamed from its site and assembled: it continues elsewhere as a stream does.
 TEST_F(Failover, AWholeAnswerIsResumedTheSameWay) {
   sites_[1].crash_after_tokens = 2;
-  start("cheapest");
+  start("cheapest", "", "failover: {whole_answer_tokens: 4}\n");
   http::ClientResponse r = post("/v1/chat/completions", chat_of(6, false));
   ASSERT_EQ(r.status, 200) << r.body;
   const json answer = json::parse(r.body);
   EXPECT_EQ(answer["choices"][0]["message"]["content"], expected_text(6));
   EXPECT_EQ(answer["usage"]["completion_tokens"], 6);
   EXPECT_GT(answer["usage"]["facility_wh"].get<double>(), 0);
+  EXPECT_EQ(sites_[0].resumed, 1);
+  EXPECT_EQ(sites_used(dir_.file("usage.db")), "cheap,expensive");
+}
+
+// A short one is asked of its site whole, and a site dying before its answer sends it whole
+// to the next site: the client gets one answer with the gateway's id, counted once.
+TEST_F(Failover, AShortWholeAnswerIsRestartedOnTheNextSite) {
+  sites_[1].crash_after_tokens = 2;
+  start("cheapest");
+  http::ClientResponse r = post("/v1/chat/completions", chat_of(4, false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json answer = json::parse(r.body);
+  EXPECT_EQ(answer["choices"][0]["message"]["content"], expected_text(4));
+  EXPECT_EQ(answer["id"], std::string(r.headers.get("x-request-id")));
+  EXPECT_EQ(answer["usage"]["completion_tokens"], 4);
+  EXPECT_EQ(answer["usage"]["site"], "expensive");
+  EXPECT_EQ(sites_[0].resumed, 0);
+  EXPECT_FALSE(json::parse(sites_[0].last_body()).contains("stream"));
+  EXPECT_EQ(sites_used(dir_.file("usage.db")), "cheap,expensive");
+}
+
+// The extension is the gateway's to send: a client's own, whole or streamed, never reaches a site.
+TEST_F(Failover, AClientsTokengridExtensionNeverReachesTheSite) {
+  start("cheapest");
+  for (bool stream : {false, true}) {
+    json body = chat_of(3, stream);
+    body["tokengrid"] = {{"resume_token_ids", {100, 101}}};
+    http::ClientResponse r = post("/v1/chat/completions", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json sent = json::parse(sites_[1].last_body());
+    EXPECT_FALSE(sent.contains("tokengrid") && sent["tokengrid"].contains("resume_token_ids")) << sent.dump();
+    EXPECT_EQ(sites_[1].resumed, 0);
+  }
 }
 
 TEST_F(Failover, ARefusedConnectionIsRetriedOnTheNextSite) {

@@ -1,13 +1,15 @@
 // FakeSite, for tests: an HTTP server that answers like a tokengrid worker, deterministically.
 //
 // A request for max_tokens N produces the tokens " t0", " t1", ... " t{N-1}" with ids 100, 101,
-// ..., one chunk each, as a stream (whole answers are never asked for: the gateway streams).
+// ..., one chunk each, as a stream, or as one whole answer when the request is not a stream.
 // With the tokengrid extension it sends prompt_token_ids (always [1, 2, 3]) and each chunk's
 // token_ids, and resume_token_ids [100..100+k) continue at token k, so a request moved between
 // fake sites must come out as if it had stayed on one. Faults on demand: a status for every
 // generation request, a malformed chunk, a delay between chunks, a crash (the server stops,
 // dropping its connections) after a number of tokens, and a raw stream: bytes of the test's
-// choosing sent as the whole answer, for what a broken or hostile site sends.
+// choosing sent as the whole answer, for what a broken or hostile site sends. A whole answer
+// meets the faults as a stream would: the delay per token before it, the crash when it would
+// pass the tokens allowed, a malformed body, the raw bytes as its body.
 //
 // POST /v1/embeddings answers as `tokengrid serve` does, whole: per input a unit vector of
 // kEmbeddingDims floats that depends only on the input, and usage.prompt_tokens = 2 per input.
@@ -99,6 +101,10 @@ class FakeSite {
       threads_.emplace_back([this, e, body = std::move(body)] { embed(e, body); });
       return;
     }
+    if (!body.value("stream", false)) {
+      threads_.emplace_back([this, e, body = std::move(body)] { answer_whole(e, body); });
+      return;
+    }
     if (!raw_stream_.empty()) {
       e->begin_stream(200, {});
       e->write(raw_stream_);
@@ -149,6 +155,29 @@ class FakeSite {
     e->write(http::sse_event(last.dump()));
     e->write(http::sse_done());
     e->end_stream();
+  }
+
+  void answer_whole(const std::shared_ptr<http::HttpExchange>& e, const json& body) {
+    const bool chat = body.contains("messages");
+    const int max_tokens = body.value("max_tokens", 3);
+    std::string text;
+    for (int i = 0; i < max_tokens; ++i) {
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+      if (crash_after_tokens >= 0 && i >= crash_after_tokens) return crash();
+      text += " t" + std::to_string(i);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!raw_stream_.empty()) return e->respond(http::HttpResponse::json(200, raw_stream_));
+    }
+    if (malformed) return e->respond(http::HttpResponse::json(200, "{not json"));
+    json choice = chat ? json{{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"finish_reason", "length"}}
+                       : json{{"index", 0}, {"text", text}, {"finish_reason", "length"}};
+    const json answer = {{"id", "chatcmpl-upstream"}, {"object", chat ? "chat.completion" : "text_completion"},
+                         {"created", 1}, {"model", "tiny"}, {"choices", {choice}},
+                         {"usage", {{"prompt_tokens", 3}, {"completion_tokens", max_tokens}, {"total_tokens", 3 + max_tokens},
+                                    {"prompt_tokens_details", {{"cached_tokens", 0}}}}}};
+    e->respond(http::HttpResponse::json(200, answer.dump()));
   }
 
   void embed(const std::shared_ptr<http::HttpExchange>& e, const json& body) {

@@ -187,13 +187,15 @@ Status parse_health(const YAML::Node& node, const std::string& file, GatewayConf
 
 Status parse_failover(const YAML::Node& node, const std::string& file, FailoverOptions& o) {
   YamlFields f(node, "failover", file);
-  TG_RETURN_IF_ERROR(f.expect_map({"retries", "backoff_ms", "retry_budget", "ttft_s", "inter_token_s"}));
+  TG_RETURN_IF_ERROR(f.expect_map({"retries", "backoff_ms", "retry_budget", "ttft_s", "inter_token_s", "whole_answer_tokens"}));
   TG_ASSIGN_OR_RETURN(double retries, f.number("retries", o.retries, 0, 16));
   o.retries = static_cast<int>(retries);
   TG_ASSIGN_OR_RETURN(o.backoff_ms, f.number("backoff_ms", o.backoff_ms, 0, 60000));
   TG_ASSIGN_OR_RETURN(o.retry_budget, f.number("retry_budget", o.retry_budget, 0, 1));
   TG_ASSIGN_OR_RETURN(o.ttft_s, f.number("ttft_s", o.ttft_s, 0.01, 86400));
   TG_ASSIGN_OR_RETURN(o.inter_token_s, f.number("inter_token_s", o.inter_token_s, 0.01, 86400));
+  TG_ASSIGN_OR_RETURN(int64_t whole, f.optional_integer("whole_answer_tokens", o.whole_answer_tokens, 0, 1000000));
+  o.whole_answer_tokens = static_cast<int>(whole);
   return Status::ok();
 }
 

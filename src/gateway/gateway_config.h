@@ -91,6 +91,11 @@ struct FailoverOptions {
   double retry_budget = 0.2;    // retries at most this share of recent requests
   double ttft_s = 30;           // a site slower to its first token is abandoned for the request
   double inter_token_s = 10;    // likewise for the gap between two tokens
+  // A request the client did not stream, of at most this many output tokens over its choices,
+  // is asked of its site whole: a failure midway restarts it on the next site, losing at most
+  // this much work, where a stream could be continued but costs a relayed event per token.
+  // 0: every generation request is streamed from its site.
+  int whole_answer_tokens = 64;
 };
 
 // The batch API (batch_runner.h): where files, batches and results are kept, and how batch

@@ -23,7 +23,7 @@ default_region: eu-west
 ledger: {path: usage.db}
 batch: {path: batches.db, schedule: at_once, share: 0.25, max_in_flight: 8, preempt: false}
 health: {interval_ms: 250, timeout_ms: 400}
-failover: {retries: 3, ttft_s: 30}
+failover: {retries: 3, ttft_s: 30, whole_answer_tokens: 32}
 keys:
   - {name: alice, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, region: us-east}
 sites:
@@ -85,6 +85,7 @@ TEST(GatewayConfig, ParsesEverySection) {
   EXPECT_EQ(c.check_timeout_ms, 400);
   EXPECT_EQ(c.failover.retries, 3);
   EXPECT_EQ(c.failover.ttft_s, 30);
+  EXPECT_EQ(c.failover.whole_answer_tokens, 32);
   ASSERT_EQ(c.keys.size(), 1u);
   EXPECT_EQ(c.keys[0].region, "us-east");
   ASSERT_EQ(c.grid.sites.size(), 2u);
@@ -106,6 +107,7 @@ sites:
   EXPECT_TRUE(r->batch.path.empty());  // no batch API
   EXPECT_TRUE(r->keys.empty());
   EXPECT_FALSE(r->replica.empty());
+  EXPECT_EQ(r->failover.whole_answer_tokens, 64);
 }
 
 TEST(GatewayConfig, ListenTakesTheHttpLimits) {
@@ -152,6 +154,8 @@ TEST(GatewayConfig, ErrorsNameFileLineAndField) {
                "sites[1].endpoints: is required in a gateway's grid file");
   expect_error(replace(kGrid, "heat_wave: {zone: US-TEX-ERCO, day: 1, days: 2, extra_c: 6}", "heat_wave: {day: 1}"),
                "signals.synthetic.heat_wave.zone: is required");
+  expect_error(replace(kGrid, "whole_answer_tokens: 32", "whole_answer_tokens: -1"), "failover.whole_answer_tokens: must be between");
+  expect_error(replace(kGrid, "whole_answer_tokens: 32", "whole_answer_tokens: 2.5"), "failover.whole_answer_tokens");
 }
 
 TEST(GatewayConfig, EveryZoneNeedsSignals) {

@@ -14,6 +14,8 @@ namespace {
 using http::testing::expect_openai_error;
 
 const std::string kChat = R"({"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})";
+// Not streamed by the client, but too long to be asked of a site whole: streamed from the site.
+const std::string kLongChat = R"({"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 100})";
 
 class GatewayHostileTest : public GatewayHarness {
  protected:
@@ -178,7 +180,7 @@ TEST_F(GatewayHostileTest, AbsurdUsageFromASiteIsNotMetered) {
                     http::sse_event(R"({"id":"up","choices":[],"usage":{"prompt_tokens":9223372036854775807,)"
                                     R"("completion_tokens":9223372036854775807,"total_tokens":-2}})") +
                     http::sse_done());
-  auto r = send("POST", "/v1/chat/completions", kChat);
+  auto r = send("POST", "/v1/chat/completions", kLongChat);
   ASSERT_EQ(r.status, 200) << r.body;
   const json answer = json::parse(r.body, nullptr, false);
   EXPECT_EQ(answer["usage"]["completion_tokens"], 1) << r.body;
@@ -189,7 +191,7 @@ TEST_F(GatewayHostileTest, AbsurdUsageFromASiteIsNotMetered) {
 // where it re-serialized the chunk; now the attempt has failed, and so has every site.
 TEST_F(GatewayHostileTest, DeeplyNestedChunksFromASiteAre502) {
   both_sites_stream(content_chunk(R"(,"x":)" + http::testing::deeply_nested(300000)) + http::sse_done());
-  auto r = send("POST", "/v1/chat/completions", kChat);
+  auto r = send("POST", "/v1/chat/completions", kLongChat);
   expect_openai_error(r.status, r.body, 502, "", "site_failed");
   EXPECT_NE(r.body.find("malformed stream chunk"), std::string::npos) << r.body;
   r = send("POST", "/v1/chat/completions", kChat.substr(0, kChat.size() - 1) + R"(, "stream": true})");
@@ -201,9 +203,53 @@ TEST_F(GatewayHostileTest, DeeplyNestedChunksFromASiteAre502) {
 // A site that streams one endless event once grew the gateway's parser without bound.
 TEST_F(GatewayHostileTest, AnEndlessStreamEventIsCutOff) {
   both_sites_stream("data: " + std::string(17u << 20, 'a'));
-  auto r = send("POST", "/v1/chat/completions", kChat);
+  auto r = send("POST", "/v1/chat/completions", kLongChat);
   expect_openai_error(r.status, r.body, 502, "", "site_failed");
   EXPECT_NE(r.body.find("stream event over 16 MiB"), std::string::npos) << r.body.substr(0, 400);
+  both_sites_stream("");
+  expect_alive();
+}
+
+// A short request is answered whole by its site, and that answer is outside input as a stream
+// is: absurd counts are not metered, and what is not one answer (a stream, nesting past the
+// limit, truncation, another number of choices) fails the site, never the gateway.
+TEST_F(GatewayHostileTest, AbsurdUsageInAWholeAnswerIsNotMetered) {
+  both_sites_stream(R"({"id":"up","object":"chat.completion","created":1,"model":"tiny","choices":[{"index":0,)"
+                    R"("message":{"role":"assistant","content":"a"},"finish_reason":"stop"}],"usage":)"
+                    R"({"prompt_tokens":9223372036854775807,"completion_tokens":-4,"total_tokens":-2}})");
+  auto r = send("POST", "/v1/chat/completions", kChat);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json answer = json::parse(r.body, nullptr, false);
+  EXPECT_EQ(answer["choices"][0]["message"]["content"], "a");
+  EXPECT_EQ(answer["usage"]["completion_tokens"], 2) << r.body;  // the request's most
+  EXPECT_LT(answer["usage"]["prompt_tokens"].get<double>(), 1000) << r.body;
+}
+
+// Five bad answers in a row eject no site here.
+class GatewayHostileWholeTest : public GatewayHostileTest {
+ protected:
+  void SetUp() override {
+    health_ = "{interval_ms: 100, consecutive_failures: 100}";
+    start();
+  }
+};
+
+TEST_F(GatewayHostileWholeTest, WholeAnswersThatAreNotOneAnswerAre502) {
+  const std::string whole = R"({"id":"up","choices":[{"index":0,"message":{"content":"a"}}]})";
+  const std::pair<std::string, std::string> broken[] = {
+      {content_chunk() + http::sse_done(), "not JSON"},
+      {R"({"choices":[)" + http::testing::deeply_nested(300000) + "]}", "not JSON"},
+      {whole.substr(0, whole.size() - 3), "not JSON"},
+      {R"({"choices":[{"index":0},{"index":1}]})", "2 choices for 1 asked"},
+      {R"({"error":{"message":"out of memory"}})", "answered an error"},
+  };
+  for (const auto& [body, why] : broken) {
+    SCOPED_TRACE(why);
+    both_sites_stream(body);
+    auto r = send("POST", "/v1/chat/completions", kChat);
+    expect_openai_error(r.status, r.body, 502, "", "site_failed");
+    EXPECT_NE(r.body.find(why), std::string::npos) << r.body.substr(0, 400);
+  }
   both_sites_stream("");
   expect_alive();
 }

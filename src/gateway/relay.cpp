@@ -86,7 +86,9 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
  private:
   bool chat() const { return req_.route == "/v1/chat/completions"; }
-  bool whole() const { return req_.upstream == UpstreamAnswer::kWholeJson; }
+  // The site answers with one JSON document, not a stream.
+  bool whole() const { return req_.upstream != UpstreamAnswer::kStream; }
+  bool embeddings() const { return req_.upstream == UpstreamAnswer::kEmbeddings; }
   const grid::Site& site() const { return ctx_.grid->site(req_.admission.site); }
   bool tokengrid_site() const { return attempt_tokengrid_site_; }
 
@@ -97,6 +99,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void on_event(std::string_view data);
   void take_whole_piece(std::string_view piece);
   void whole_answer_arrived();
+  void whole_embeddings_arrived();
+  void whole_generation_arrived();
   void on_done(int attempt, const http::CallOutcome& outcome);
   void mark_first_token();
   void deliver(json_scan::Value chunk, const ChunkReading& reading);
@@ -140,7 +144,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   int upstream_status_ = 0;
   std::string error_body_;
   std::string whole_body_;  // a whole answer as it arrives
-  json whole_answer_;       // ... and once read
+  json whole_answer_;       // ... and once read: embeddings
+  json_scan::Value whole_generation_;  // generation, a view of whole_body_
   json site_usage_;
   int64_t attempt_tokens_ = 0;
   int64_t tokens_before_attempt_ = 0;  // 0: the attempt was sent the client's own prompt
@@ -175,7 +180,9 @@ http::AsyncRequest Relay::attempt_request() {
   r.headers.set("Accept", whole() ? "application/json" : "text/event-stream");
   r.headers.set("x-request-id", req_.id);
   if (whole()) {
-    r.body = req_.body.dump();
+    // The extension belongs to the gateway's own attempts, never to a client.
+    if (!embeddings() && req_.body.erase("tokengrid") > 0) req_.body_as_sent = false;
+    r.body = req_.body_as_sent ? exchange_->request().body : req_.body.dump();
   } else if (delivered_.tokens == 0 && req_.batch_id.empty()) {
     // Nothing to resume and no priority to raise: the client's document itself is changed and
     // sent rather than a copy of it (another attempt changes it again for its own site).
@@ -186,7 +193,9 @@ http::AsyncRequest Relay::attempt_request() {
     set_attempt_priority(body, !req_.batch_id.empty(), tokengrid_site());
     r.body = body.dump();
   }
-  r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(ctx_.failover.ttft_s * 1000));
+  double head_s = ctx_.failover.ttft_s;
+  if (req_.upstream == UpstreamAnswer::kWholeGeneration) head_s += ctx_.failover.inter_token_s * req_.estimate.max_output_tokens;
+  r.head_timeout = std::chrono::milliseconds(static_cast<int64_t>(head_s * 1000));
   r.idle_timeout = r.head_timeout;
   return r;
 }
@@ -268,17 +277,33 @@ void Relay::take_whole_piece(std::string_view piece) {
   whole_body_.append(piece);
 }
 
-// The whole answer is the request's only "token": its prefill is over, and the time to it is
-// the prefill time the grid learns from (no TTFT is observed for it).
 void Relay::whole_answer_arrived() {
+  attempt_first_token_s_ = steady_seconds();
+  if (first_token_s_ == 0) first_token_s_ = attempt_first_token_s_;
+  ctx_.grid->first_token(req_.admission, req_.estimate);
+  embeddings() ? whole_embeddings_arrived() : whole_generation_arrived();
+}
+
+// The embeddings are the request's only "token": its prefill is over, and the time to them is
+// the prefill time the grid learns from.
+void Relay::whole_embeddings_arrived() {
   auto answer = read_whole_answer(whole_body_, static_cast<size_t>(req_.choices));
   std::string().swap(whole_body_);
   if (!answer.is_ok()) return attempt_failed(answer.status().message());
   site_usage_ = std::move(answer->usage);
   whole_answer_ = std::move(answer->document);
-  attempt_first_token_s_ = steady_seconds();
-  if (first_token_s_ == 0) first_token_s_ = attempt_first_token_s_;
-  ctx_.grid->first_token(req_.admission, req_.estimate);
+  finish();
+}
+
+// The site's count of its tokens; one that counts none is metered at the request's most.
+void Relay::whole_generation_arrived() {
+  auto answer = read_whole_generation(whole_body_, static_cast<size_t>(req_.choices));
+  if (!answer.is_ok()) return attempt_failed(answer.status().message());
+  site_usage_ = std::move(answer->usage);
+  whole_generation_ = answer->document;
+  const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
+  attempt_tokens_ = site_completion >= 0 ? site_completion : static_cast<int64_t>(req_.estimate.max_output_tokens);
+  delivered_.tokens = attempt_tokens_;
   finish();
 }
 
@@ -321,12 +346,13 @@ void Relay::close_attempt(RequestOutcome outcome, const std::string& why) {
   const int64_t site_prompt = usage_count(site_usage_, "prompt_tokens");
   const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
   c.prompt_tokens = site_prompt >= 0 ? static_cast<double>(site_prompt) : req_.estimate.prompt_tokens;
-  c.completion_tokens = whole() ? 0 : static_cast<double>(site_completion >= 0 ? site_completion : attempt_tokens_);
+  c.completion_tokens = embeddings() ? 0 : static_cast<double>(site_completion >= 0 ? site_completion : attempt_tokens_);
   c.cached_tokens = static_cast<double>(cached_count(site_usage_));
   const double now = steady_seconds();
   const double first = attempt_first_token_s_ > 0 ? attempt_first_token_s_ : now;
-  c.ttft_s = first - attempt_start_s_;
-  c.decode_s = now - first;
+  const bool split_unseen = req_.upstream == UpstreamAnswer::kWholeGeneration;
+  c.ttft_s = split_unseen ? 0 : first - attempt_start_s_;
+  c.decode_s = split_unseen ? 0 : now - first;
   c.signal_unix_s = ctx_.signal_clock->now_unix_s();
   // A continuation's prompt holds the tokens delivered before it: only the client's prompt counts.
   if (tokens_before_attempt_ == 0) {
@@ -420,11 +446,19 @@ void Relay::finish() {
   end_stream(std::move(r));
 }
 
-// The site's answer as it sent it, but for the usage: the gateway's metered one.
+// The site's answer as it sent it, but for the usage: the gateway's metered one (and, for
+// generation, the gateway's id and the model's name as the client asked for it).
 void Relay::respond_whole(UsageRecord r) {
-  whole_answer_["usage"] = usage_json(r, false);
-  http::HttpResponse response = http::HttpResponse::json(200, whole_answer_.dump());
-  json().swap(whole_answer_);
+  std::string body;
+  if (embeddings()) {
+    whole_answer_["usage"] = usage_json(r, false);
+    body = whole_answer_.dump();
+    json().swap(whole_answer_);
+  } else {
+    body = client_generation_answer(whole_generation_, req_.id, req_.estimate.model, usage_json(r, true).dump());
+    std::string().swap(whole_body_);
+  }
+  http::HttpResponse response = http::HttpResponse::json(200, std::move(body));
   for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
   auto exchange = exchange_;
   commit_then(std::move(r), [exchange, response = std::move(response)]() mutable { exchange->respond(std::move(response)); });

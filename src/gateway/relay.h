@@ -5,10 +5,16 @@
 // Guarantees:
 //   - The client sees one response id, the gateway's own, whatever the sites called theirs; the
 //     headers x-tokengrid-site and x-tokengrid-reason say where it (first) ran and why.
-//   - Sites are always asked for generation as a stream with usage (and, tokengrid workers, the
-//     token ids of every chunk); a client that asked for no stream gets the answer assembled
-//     whole, a client that asked for one gets each event as it comes and the usage chunk only if
-//     it asked, as OpenAI does. Usage carries the request's energy, cost and carbon as extra fields.
+//   - Sites are asked for generation as a stream with usage (and, tokengrid workers, the token
+//     ids of every chunk); a client that asked for no stream gets the answer assembled whole, a
+//     client that asked for one gets each event as it comes and the usage chunk only if it
+//     asked, as OpenAI does. Usage carries the request's energy, cost and carbon as extra fields.
+//   - But a short request the client did not stream (UpstreamAnswer::kWholeGeneration: at most
+//     FailoverOptions::whole_answer_tokens output tokens) is sent to the site as the client sent
+//     it and answered whole: the site's answer (whole_answer.h) with the gateway's id, model and
+//     metered usage. Its deadline is failover.ttft_s plus failover.inter_token_s per output token,
+//     a failure midway restarts it on the next site, and the grid learns no speeds from it (its
+//     time holds the prefill and the decode together).
 //   - A site that fails before the client got a byte (refused, reset, a 5xx, no first token in
 //     time) is replaced by the next site of the policy's ranking: at most `retries` times, after
 //     a backoff with jitter, within the retry budget. A site that fails midway (connection lost,
@@ -16,7 +22,7 @@
 //     the request continues from the original prompt plus the tokens already delivered: from
 //     token ids on tokengrid workers (a greedy request continues byte for byte as if undisturbed),
 //     from text elsewhere (best effort). Several choices (n > 1) are not continued midway.
-//   - An embeddings request (UpstreamAnswer::kWholeJson) is sent to the site as the client sent
+//   - An embeddings request (UpstreamAnswer::kEmbeddings) is sent to the site as the client sent
 //     it; the site's JSON answer, at most kMaxWholeAnswerBytes with one vector per input, goes to
 //     the client whole with its usage replaced by the metered one (prompt tokens, energy, cost,
 //     carbon of prefill-only work). A malformed answer counts as the site failing.
@@ -69,14 +75,16 @@ inline constexpr size_t kMaxWholeAnswerBytes = 128u << 20;
 inline constexpr const char* kEmbeddingsRoute = "/v1/embeddings";
 
 // How a site is asked to answer: as a stream (generation, relayed event by event or assembled),
-// or with one JSON document passed to the client whole (embeddings, whose answer has no events).
-enum class UpstreamAnswer { kStream, kWholeJson };
+// or with one JSON document passed to the client whole (embeddings, whose answer has no events,
+// and short generation requests the client did not stream).
+enum class UpstreamAnswer { kStream, kEmbeddings, kWholeGeneration };
 
 // A client request the gateway has checked, limited and admitted to a site.
 struct RelayRequest {
   std::string route;            // /v1/chat/completions, /v1/completions or /v1/embeddings
   UpstreamAnswer upstream = UpstreamAnswer::kStream;
   nlohmann::ordered_json body;  // the client's body, to forward
+  bool body_as_sent = true;     // `body` is the document of the client's bytes, unchanged
   bool stream = false;
   bool include_usage = false;
   int choices = 1;              // n x prompts; for embeddings, the inputs

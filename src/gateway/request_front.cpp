@@ -121,7 +121,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key
   r.body = std::move(document).value();
   r.stream = parsed->stream;
   r.include_usage = parsed->include_usage;
-  r.upstream = route == kEmbeddingsRoute ? UpstreamAnswer::kWholeJson : UpstreamAnswer::kStream;
+  r.upstream = route == kEmbeddingsRoute ? UpstreamAnswer::kEmbeddings : UpstreamAnswer::kStream;
   RequestEstimate& e = r.estimate;
   e.model = parsed->model;
   // Sites join and leave: the models are the grid's now.
@@ -132,6 +132,7 @@ Result<RelayRequest, http::HttpResponse> RequestFront::parse(const KeyEntry& key
                                 "invalid_request_error", "", "model");
     e.model = models.front();
     r.body["model"] = e.model;
+    r.body_as_sent = false;
   }
   if (!ctx_.grid->serves(e.model))
     return api_error_response(404, "The model '" + e.model + "' is not served by any site of this grid; it serves: " +
@@ -184,6 +185,10 @@ Result<RelayRequest, http::HttpResponse> RequestFront::admit_as(const KeyEntry& 
   RelayRequest r = std::move(parsed).value();
   r.estimate.deferrable_window_s = on_behalf.deferrable_window_s;
   r.batch_id = on_behalf.batch_id;
+  // A batch's requests stream from their sites: a tokengrid worker is told their priority there.
+  if (r.upstream == UpstreamAnswer::kStream && !r.stream && r.batch_id.empty() &&
+      r.estimate.max_output_tokens <= ctx_.failover.whole_answer_tokens)
+    r.upstream = UpstreamAnswer::kWholeGeneration;
   r.wall_start_s = steady_seconds();
   r.sequence = sequence_.fetch_add(1);
   ctx_.retry_budget->request(r.wall_start_s);
