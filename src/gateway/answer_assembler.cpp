@@ -108,7 +108,7 @@ void AnswerAssembler::write_text_choice(std::string& out, int index, const Choic
 }
 
 std::string AnswerAssembler::answer(const std::string& id, int64_t created, const std::string& model,
-                                    const json& usage) const {
+                                    std::string_view usage) const {
   std::string out;
   out.reserve(512);
   out += "{\"id\":";
@@ -127,7 +127,9 @@ std::string AnswerAssembler::answer(const std::string& id, int64_t created, cons
       write_text_choice(out, i, c);
     }
   }
-  out += "],\"usage\":" + usage.dump() + '}';
+  out += "],\"usage\":";
+  out += usage;
+  out += '}';
   return out;
 }
 

@@ -24,10 +24,9 @@ class AnswerAssembler {
   // One chunk's choices (its id, model and other fields are not kept); `chunk` is a value
   // from json_scan::scan, read without a document.
   void add(json_scan::Value chunk);
-  // The whole answer with these fields, `usage` as given, as JSON text: byte for byte the dump
-  // of the document it describes, written without building one.
-  std::string answer(const std::string& id, int64_t created, const std::string& model,
-                     const nlohmann::ordered_json& usage) const;
+  // The whole answer with these fields and `usage` (JSON text) as JSON text: byte for byte the
+  // dump of the document it describes, written without building one.
+  std::string answer(const std::string& id, int64_t created, const std::string& model, std::string_view usage) const;
 
  private:
   struct ToolCall {

@@ -8,6 +8,7 @@
 #include "core/json_depth.h"
 #include "core/json_scan.h"
 #include "gateway/answer_assembler.h"
+#include "gateway/client_usage.h"
 #include "gateway/request_priority.h"
 #include "gateway/stream_chunk.h"
 #include "gateway/whole_answer.h"
@@ -26,50 +27,6 @@ std::string header_safe(std::string text) {
   }
   if (text.size() > 400) text.resize(400);
   return text;
-}
-
-// A count of tokens the site reported, or -1 when it reported none, or an impossible one
-// (negative, fractional, beyond any request), so that a broken site never meters absurd usage.
-int64_t usage_count(const json& usage, const char* field) {
-  if (!usage.is_object()) return -1;
-  auto it = usage.find(field);
-  if (it == usage.end() || !it->is_number_integer()) return -1;
-  const double n = it->get<double>();
-  return n >= 0 && n <= 1e9 ? static_cast<int64_t>(n) : -1;
-}
-
-int64_t cached_count(const json& usage) {
-  if (!usage.is_object()) return 0;
-  auto details = usage.find("prompt_tokens_details");
-  if (details == usage.end() || !details->is_object()) return 0;
-  return std::max<int64_t>(0, usage_count(*details, "cached_tokens"));
-}
-
-// The request's energy, cost and carbon, the extra fields of every answer's usage.
-void add_footprint(json& usage, const UsageRecord& r) {
-  usage["site"] = r.site;
-  usage["zone"] = r.zone;
-  usage["it_wh"] = r.it_wh;
-  usage["facility_wh"] = r.facility_wh;
-  usage["pue"] = r.pue;
-  usage["usd"] = r.usd;
-  usage["g_co2e"] = r.g_co2e;
-  usage["price_usd_per_mwh"] = r.price_usd_per_mwh;
-  usage["carbon_g_per_kwh"] = r.carbon_g_per_kwh;
-}
-
-// OpenAI's usage with the footprint added: a generation's, or an embedding's (prompt tokens only).
-json usage_json(const UsageRecord& r, bool generation) {
-  json usage = {{"prompt_tokens", r.prompt_tokens}};
-  if (generation) {
-    usage["completion_tokens"] = r.completion_tokens;
-    usage["total_tokens"] = r.prompt_tokens + r.completion_tokens;
-    usage["prompt_tokens_details"] = {{"cached_tokens", r.cached_tokens}};
-  } else {
-    usage["total_tokens"] = r.prompt_tokens;
-  }
-  add_footprint(usage, r);
-  return usage;
 }
 
 double jitter() {
@@ -146,7 +103,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   std::string whole_body_;  // a whole answer as it arrives
   json whole_answer_;       // ... and once read: embeddings
   json_scan::Value whole_generation_;  // generation, a view of whole_body_
-  json site_usage_;
+  SiteUsage site_usage_;
   int64_t attempt_tokens_ = 0;
   int64_t tokens_before_attempt_ = 0;  // 0: the attempt was sent the client's own prompt
   bool saw_done_ = false;
@@ -206,7 +163,7 @@ void Relay::begin_attempt() {
   upstream_status_ = 0;
   error_body_.clear();
   std::string().swap(whole_body_);  // a failed attempt's bytes are not kept
-  site_usage_ = nullptr;
+  site_usage_ = {};
   attempt_tokens_ = 0;
   tokens_before_attempt_ = delivered_.tokens;
   saw_done_ = false;
@@ -258,7 +215,7 @@ void Relay::on_event(std::string_view data) {
   if (!chunk || !chunk->is_object()) return attempt_failed("the site sent a malformed stream chunk");
   ChunkReading r = read_chunk(*chunk, delivered_.prompt_ids);
   if (r.has_error) return attempt_failed("the site reported an error in the stream: " + std::string(data.substr(0, 200)));
-  if (r.usage.is_object()) site_usage_ = std::move(r.usage);
+  if (r.usage) site_usage_ = *r.usage;
   if (!r.has_choices) return;
   if (attempt_ > 1 && !r.has_content) return;  // the continuation's opening (role) chunk
   if (r.has_content) mark_first_token();
@@ -290,7 +247,7 @@ void Relay::whole_embeddings_arrived() {
   auto answer = read_whole_answer(whole_body_, static_cast<size_t>(req_.choices));
   std::string().swap(whole_body_);
   if (!answer.is_ok()) return attempt_failed(answer.status().message());
-  site_usage_ = std::move(answer->usage);
+  site_usage_ = answer->usage;
   whole_answer_ = std::move(answer->document);
   finish();
 }
@@ -299,9 +256,9 @@ void Relay::whole_embeddings_arrived() {
 void Relay::whole_generation_arrived() {
   auto answer = read_whole_generation(whole_body_, static_cast<size_t>(req_.choices));
   if (!answer.is_ok()) return attempt_failed(answer.status().message());
-  site_usage_ = std::move(answer->usage);
+  site_usage_ = answer->usage;
   whole_generation_ = answer->document;
-  const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
+  const int64_t site_completion = site_usage_.completion_tokens;
   attempt_tokens_ = site_completion >= 0 ? site_completion : static_cast<int64_t>(req_.estimate.max_output_tokens);
   delivered_.tokens = attempt_tokens_;
   finish();
@@ -343,11 +300,11 @@ void Relay::on_done(int attempt, const http::CallOutcome& outcome) {
 // Meters what the attempt did (the prompt, and the tokens it delivered) and releases its place.
 void Relay::close_attempt(RequestOutcome outcome, const std::string& why) {
   Completion c;
-  const int64_t site_prompt = usage_count(site_usage_, "prompt_tokens");
-  const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
+  const int64_t site_prompt = site_usage_.prompt_tokens;
+  const int64_t site_completion = site_usage_.completion_tokens;
   c.prompt_tokens = site_prompt >= 0 ? static_cast<double>(site_prompt) : req_.estimate.prompt_tokens;
   c.completion_tokens = embeddings() ? 0 : static_cast<double>(site_completion >= 0 ? site_completion : attempt_tokens_);
-  c.cached_tokens = static_cast<double>(cached_count(site_usage_));
+  c.cached_tokens = static_cast<double>(site_usage_.cached_tokens);
   const double now = steady_seconds();
   const double first = attempt_first_token_s_ > 0 ? attempt_first_token_s_ : now;
   const bool split_unseen = req_.upstream == UpstreamAnswer::kWholeGeneration;
@@ -437,7 +394,7 @@ UsageRecord Relay::record(int status) const {
 
 void Relay::finish() {
   // The last site's count of its own tokens is exact; a chunk count may not be.
-  const int64_t site_completion = usage_count(site_usage_, "completion_tokens");
+  const int64_t site_completion = site_usage_.completion_tokens;
   if (!whole() && site_completion >= 0) delivered_.tokens += site_completion - attempt_tokens_;
   close_attempt(RequestOutcome::kSuccess, "");
   UsageRecord r = record(200);
@@ -451,11 +408,11 @@ void Relay::finish() {
 void Relay::respond_whole(UsageRecord r) {
   std::string body;
   if (embeddings()) {
-    whole_answer_["usage"] = usage_json(r, false);
+    whole_answer_["usage"] = json::parse(client_usage(r, false));
     body = whole_answer_.dump();
     json().swap(whole_answer_);
   } else {
-    body = client_generation_answer(whole_generation_, req_.id, req_.estimate.model, usage_json(r, true).dump());
+    body = client_generation_answer(whole_generation_, req_.id, req_.estimate.model, client_usage(r, true));
     std::string().swap(whole_body_);
   }
   http::HttpResponse response = http::HttpResponse::json(200, std::move(body));
@@ -466,7 +423,7 @@ void Relay::respond_whole(UsageRecord r) {
 
 void Relay::respond_assembled(UsageRecord r) {
   http::HttpResponse response = http::HttpResponse::json(
-      200, assembler_.answer(req_.id, static_cast<int64_t>(r.finished_unix_s), req_.estimate.model, usage_json(r, true)));
+      200, assembler_.answer(req_.id, static_cast<int64_t>(r.finished_unix_s), req_.estimate.model, client_usage(r, true)));
   for (auto& [k, v] : client_headers().fields) response.headers.set(k, v);
   auto exchange = exchange_;
   commit_then(std::move(r), [exchange, response = std::move(response)]() mutable { exchange->respond(std::move(response)); });
@@ -475,13 +432,12 @@ void Relay::respond_assembled(UsageRecord r) {
 void Relay::end_stream(UsageRecord r) {
   std::string final_bytes;
   if (req_.include_usage) {
-    json chunk = {{"id", req_.id},
-                  {"object", chat() ? "chat.completion.chunk" : "text_completion"},
-                  {"created", static_cast<int64_t>(r.finished_unix_s)},
-                  {"model", req_.estimate.model},
-                  {"choices", json::array()},
-                  {"usage", usage_json(r, true)}};
-    final_bytes = http::sse_event(chunk.dump());
+    const std::string chunk = "{\"id\":" + json_scan::quoted(req_.id) + ",\"object\":" +
+                              (chat() ? "\"chat.completion.chunk\"" : "\"text_completion\"") +
+                              ",\"created\":" + std::to_string(static_cast<int64_t>(r.finished_unix_s)) +
+                              ",\"model\":" + json_scan::quoted(req_.estimate.model) + ",\"choices\":[],\"usage\":" +
+                              client_usage(r, true) + "}";
+    final_bytes = http::sse_event(chunk);
   }
   final_bytes += http::sse_done();
   const bool began = client_started_;

@@ -136,7 +136,7 @@ ChunkReading read_chunk(json_scan::Value chunk, std::vector<int32_t>& prompt_ids
     if (prompt_ids.empty()) read_ids(*chunk_prompt_ids, prompt_ids);
     r.has_extensions = true;
   }
-  if (usage && usage->is_object()) r.usage = json::parse(usage->text, nullptr, /*allow_exceptions=*/false);
+  if (usage && usage->is_object()) r.usage = read_site_usage(*usage);
   if (!choices || !choices->is_array() || choices->empty_container()) return r;
   r.has_choices = true;
   json_scan::for_each_element(*choices, [&](json_scan::Value choice) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_scan.h"
+#include "gateway/site_usage.h"
 
 namespace tokengrid::gateway {
 
@@ -43,7 +44,7 @@ struct ChunkReading {
   std::vector<int32_t> ids;      // token ids of choice 0's text (tokengrid sites)
   bool ids_present = false;
   std::string text;              // choice 0's text in this chunk
-  nlohmann::ordered_json usage;  // null unless the chunk carried usage
+  std::optional<SiteUsage> usage;  // when the chunk carried a usage object
 };
 
 // Reads a chunk (an object from json_scan::scan) without building a document: the extension

@@ -52,7 +52,9 @@ TEST(StreamChunk, UsageChunkIsReadNotRelayed) {
   std::vector<int32_t> prompt;
   const Read r = read(R"({"id":"x","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}})", prompt);
   EXPECT_FALSE(r.reading.has_choices);
-  EXPECT_EQ(r.reading.usage["prompt_tokens"], 5);
+  ASSERT_TRUE(r.reading.usage.has_value());
+  EXPECT_EQ(r.reading.usage->prompt_tokens, 5);
+  EXPECT_EQ(r.reading.usage->completion_tokens, 2);
 }
 
 TEST(StreamChunk, OnlyChoiceZeroIsDeliveredText) {

@@ -35,7 +35,10 @@ Result<WholeAnswer> read_whole_answer(std::string_view body, size_t expected_ite
   }
   WholeAnswer answer;
   if (auto usage = document.find("usage"); usage != document.end()) {
-    if (usage->is_object()) answer.usage = std::move(*usage);
+    if (usage->is_object()) {
+      const std::string text = usage->dump();
+      answer.usage = read_site_usage(*json_scan::scan(text));
+    }
     document.erase("usage");
   }
   answer.document = std::move(document);
@@ -50,10 +53,16 @@ Result<WholeGeneration> read_whole_generation(std::string_view body, size_t expe
   const std::optional<json_scan::Value> document = json_scan::scan(body);
   if (!document) return invalid_argument("the site's answer is not JSON");
   if (!document->is_object()) return invalid_argument("the site's answer is not a JSON object");
-  WholeGeneration answer{*document, nullptr};
-  if (json_scan::member(*document, "error"))
-    return invalid_argument("the site answered an error: " + std::string(body.substr(0, 200)));
-  const std::optional<json_scan::Value> choices = json_scan::member(*document, "choices");
+  WholeGeneration answer{*document, {}};
+  std::optional<json_scan::Value> choices, usage;
+  bool error = false;
+  json_scan::for_each_member(*document, [&](std::string_view key, json_scan::Value v, std::string_view) {
+    if (key == "error") error = true;
+    if (key == "choices") choices = v;
+    if (key == "usage") usage = v;
+    return !error;
+  });
+  if (error) return invalid_argument("the site answered an error: " + std::string(body.substr(0, 200)));
   if (!choices || !choices->is_array()) return invalid_argument("the site's answer has no 'choices' list");
   size_t count = 0;
   bool objects = true;
@@ -66,8 +75,7 @@ Result<WholeGeneration> read_whole_generation(std::string_view body, size_t expe
   if (count != expected_choices)
     return invalid_argument("the site answered " + std::to_string(count) + " choices for " +
                             std::to_string(expected_choices) + " asked");
-  if (const auto usage = json_scan::member(*document, "usage"); usage && usage->is_object())
-    answer.usage = nlohmann::ordered_json::parse(usage->text);
+  if (usage) answer.usage = read_site_usage(*usage);
   return answer;
 }
 

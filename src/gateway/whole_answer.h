@@ -19,19 +19,20 @@
 
 #include "core/json_scan.h"
 #include "core/status.h"
+#include "gateway/site_usage.h"
 
 namespace tokengrid::gateway {
 
 struct WholeAnswer {
   nlohmann::ordered_json document;  // the site's answer, `usage` removed
-  nlohmann::ordered_json usage;     // the site's usage object, or null
+  SiteUsage usage;                  // the counts of the site's usage object
 };
 
 Result<WholeAnswer> read_whole_answer(std::string_view body, size_t expected_items);
 
 struct WholeGeneration {
-  json_scan::Value document;     // a view of the body read, which must outlive it
-  nlohmann::ordered_json usage;  // the site's usage object, or null
+  json_scan::Value document;  // a view of the body read, which must outlive it
+  SiteUsage usage;            // the counts of the site's usage object
 };
 
 Result<WholeGeneration> read_whole_generation(std::string_view body, size_t expected_choices);

@@ -17,7 +17,8 @@ constexpr const char* kAnswer =
 TEST(WholeGeneration, ReadsTheUsageAndKeepsTheSiteBytesButTheGatewaysMembers) {
   auto answer = read_whole_generation(kAnswer, 1);
   ASSERT_TRUE(answer.is_ok()) << answer.status().to_string();
-  EXPECT_EQ(answer->usage["completion_tokens"], 2);
+  EXPECT_EQ(answer->usage.prompt_tokens, 5);
+  EXPECT_EQ(answer->usage.completion_tokens, 2);
   const std::string out = client_generation_answer(answer->document, "chatcmpl-gw", "tiny", R"({"prompt_tokens":5,"it_wh":0.5})");
   EXPECT_EQ(out,
             R"({"id":"chatcmpl-gw","object":"chat.completion","created":7,"model":"tiny","system_fingerprint":"fp",)"
@@ -34,10 +35,11 @@ TEST(WholeGeneration, AnAnswerWithoutTheGatewaysMembersGetsThemOnceAndRepeatsAre
   EXPECT_EQ(client_generation_answer(answer->document, "a\"b", "m", "{}").find(R"("id":"a\"b")") != std::string::npos, true);
 }
 
-TEST(WholeGeneration, AnAnswerWithoutUsageReadsAsNull) {
+TEST(WholeGeneration, AnAnswerWithoutUsageReportsNoCounts) {
   auto answer = read_whole_generation(R"({"choices":[{"text":"x"},{"text":"y"}]})", 2);
   ASSERT_TRUE(answer.is_ok());
-  EXPECT_TRUE(answer->usage.is_null());
+  EXPECT_EQ(answer->usage.prompt_tokens, -1);
+  EXPECT_EQ(answer->usage.completion_tokens, -1);
 }
 
 TEST(WholeGeneration, BrokenAnswersSayWhatIsWrong) {
@@ -63,7 +65,7 @@ TEST(WholeGeneration, TruncatedAndHostileAnswersAreRefusedNeverReadPastTheirEnd)
   // A usage that is not an object is the site's, not the gateway's, to have got wrong: none read.
   auto odd = read_whole_generation(R"({"choices":[{}],"usage":"lots"})", 1);
   ASSERT_TRUE(odd.is_ok());
-  EXPECT_TRUE(odd->usage.is_null());
+  EXPECT_EQ(odd->usage.completion_tokens, -1);
 }
 
 }  // namespace

@@ -804,11 +804,14 @@ ApiResult<EmbeddingRequest> parse_embedding_request(const HttpRequest& request) 
 
 std::string new_response_id(std::string_view prefix) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
-  char hex[25];
-  uint64_t a = rng(), b = rng();
-  std::snprintf(hex, sizeof hex, "%016llx%08llx", static_cast<unsigned long long>(a),
-                static_cast<unsigned long long>(b & 0xffffffffu));
-  return std::string(prefix) + "-" + hex;
+  // 24 hex digits: 64 random bits, then 32 more.
+  const uint64_t a = rng(), b = rng();
+  std::string id(prefix);
+  id += '-';
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int shift = 60; shift >= 0; shift -= 4) id += kDigits[(a >> shift) & 0xf];
+  for (int shift = 28; shift >= 0; shift -= 4) id += kDigits[(b >> shift) & 0xf];
+  return id;
 }
 
 namespace {

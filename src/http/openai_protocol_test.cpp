@@ -280,6 +280,7 @@ TEST(OpenAiProtocol, ResponseIdsAreFreshWithPrefix) {
   std::string a = new_response_id("chatcmpl"), b = new_response_id("chatcmpl");
   EXPECT_EQ(a.rfind("chatcmpl-", 0), 0u);
   EXPECT_EQ(a.size(), std::string("chatcmpl-").size() + 24);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef", 9), std::string::npos) << a;
   EXPECT_NE(a, b);
 }
 
