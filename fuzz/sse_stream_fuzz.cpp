@@ -2,8 +2,8 @@
 // pieces split where the input's first four bytes say (1 to 256 bytes, cycling), as a network
 // delivers them; the events must be the same as from one whole feed. Each event then goes
 // through the relay's chunk handling (relay.cpp): the validating scan, read_chunk() taking out
-// the usage and tokengrid's token ids, the AnswerAssembler for clients that did not ask for a
-// stream, and the serialization of what is sent on.
+// the usage counts and tokengrid's token ids, the AnswerAssembler for clients that did not ask
+// for a stream, and the serialization of what is sent on (the assembled answer must be JSON).
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
@@ -15,6 +15,7 @@
 
 #include "core/json_scan.h"
 #include "gateway/answer_assembler.h"
+#include "gateway/client_usage.h"
 #include "gateway/stream_chunk.h"
 #include "http/sse.h"
 
@@ -25,19 +26,26 @@ using json = nlohmann::ordered_json;
 void relay_events(const std::vector<std::string>& events, bool chat) {
   tokengrid::gateway::AnswerAssembler assembler(chat);
   std::vector<int32_t> prompt_ids;
-  json usage;
+  tokengrid::gateway::SiteUsage usage;
   for (const std::string& data : events) {
     if (data == "[DONE]") continue;
     const std::optional<tokengrid::json_scan::Value> chunk = tokengrid::json_scan::scan(data);
     if (!chunk || !chunk->is_object()) return;  // the relay fails the attempt
     const tokengrid::gateway::ChunkReading r = tokengrid::gateway::read_chunk(*chunk, prompt_ids);
     if (r.has_error) return;  // so it does here
-    if (r.usage.is_object()) usage = r.usage;
+    if (r.usage) usage = *r.usage;
     if (!r.has_choices) continue;
     assembler.add(*chunk);
     (void)tokengrid::gateway::client_chunk(*chunk, r, "chatcmpl-gateway", /*include_usage=*/true);
   }
-  (void)assembler.answer("chatcmpl-gateway", 1, "tiny", usage);
+  if (usage.prompt_tokens > tokengrid::gateway::kMaxSiteTokens || usage.completion_tokens > tokengrid::gateway::kMaxSiteTokens ||
+      usage.cached_tokens < 0)
+    std::abort();
+  tokengrid::gateway::UsageRecord record;
+  record.prompt_tokens = usage.prompt_tokens;
+  record.completion_tokens = usage.completion_tokens;
+  const std::string answer = assembler.answer("chatcmpl-gateway", 1, "tiny", tokengrid::gateway::client_usage(record, chat));
+  if (!json::accept(answer)) std::abort();
 }
 
 }  // namespace
