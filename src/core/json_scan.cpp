@@ -1,6 +1,9 @@
 #include "core/json_scan.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <limits>
 
 namespace tokengrid::json_scan {
@@ -91,16 +94,28 @@ class Validator {
   }
 
   size_t number(size_t pos) const {
+    const size_t start = pos;
     if (pos < t_.size() && t_[pos] == '-') ++pos;
     if (pos >= t_.size() || !is_digit(t_[pos])) return npos;
     pos = t_[pos] == '0' ? pos + 1 : digits(pos);
     if (pos < t_.size() && t_[pos] == '.' && (pos = digits(pos + 1)) == npos) return npos;
+    bool exponent = false;
     if (pos < t_.size() && (t_[pos] == 'e' || t_[pos] == 'E')) {
+      exponent = true;
       ++pos;
       if (pos < t_.size() && (t_[pos] == '+' || t_[pos] == '-')) ++pos;
       pos = digits(pos);
     }
-    return pos;
+    if (pos == npos) return npos;
+    return (exponent || pos - start > kShortNumberChars) && overflows(t_.substr(start, pos - start)) ? npos : pos;
+  }
+
+  // nlohmann::json refuses a number past a double's range (it keeps one that underflows, as 0):
+  // only one with an exponent or hundreds of digits can be.
+  static constexpr size_t kShortNumberChars = 300;
+  static bool overflows(std::string_view number) {
+    const std::string text(number);
+    return !std::isfinite(std::strtod(text.c_str(), nullptr));
   }
 
   // One escape after its backslash at `pos`; a \u escape of a high surrogate takes its low half.

@@ -34,6 +34,22 @@ TEST(JsonScan, RefusesWhatNlohmannRefuses) {
   }
 }
 
+// A number past a double's range was once accepted here, and a site's answer holding one went
+// on to clients whose JSON parsers refuse it; one that underflows reads as 0 in both.
+TEST(JsonScan, NumbersPastADoublesRangeAreRefusedLikeNlohmann) {
+  const std::string digits_309 = "1" + std::string(308, '0');
+  for (const std::string& text : {std::string("1e400"), std::string("-1E+309"), std::string("[0.5e310]"),
+                                  std::string("{\"t\":922e3372036854775807}"), digits_309 + "0", "-" + digits_309 + "0.5"}) {
+    EXPECT_FALSE(nlohmann_accepts(text)) << text;
+    EXPECT_FALSE(scan(text).has_value()) << text;
+  }
+  for (const std::string& text : {std::string("1e-400"), std::string("1.7976931348623157e308"), std::string("-2.5E-5"),
+                                  digits_309, std::string(400, '9') + "e-200", std::string("18446744073709551616")}) {
+    EXPECT_TRUE(nlohmann_accepts(text)) << text;
+    EXPECT_TRUE(scan(text).has_value()) << text;
+  }
+}
+
 TEST(JsonScan, EveryTruncationIsRefusedLikeNlohmann) {
   const std::string chunk =
       R"({"id":"c-1","choices":[{"index":0,"delta":{"content":"h\u00e9\"llo"},"finish_reason":null}],"usage":{"prompt_tokens":3}})";
