@@ -45,10 +45,6 @@ Result<WholeAnswer> read_whole_answer(std::string_view body, size_t expected_ite
   return answer;
 }
 
-}  // namespace tokengrid::gateway
-
-namespace tokengrid::gateway {
-
 Result<WholeGeneration> read_whole_generation(std::string_view body, size_t expected_choices) {
   const std::optional<json_scan::Value> document = json_scan::scan(body);
   if (!document) return invalid_argument("the site's answer is not JSON");
